@@ -1,0 +1,155 @@
+"""The ``dockyard`` command: run the server and administer the local installation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+from pydantic import SecretStr, ValidationError
+
+from dockyard import __version__
+from dockyard import logging as dlogging
+from dockyard.metadata import migrate
+from dockyard.settings import Settings, load_settings
+
+app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+log = structlog.get_logger("dockyard.cli")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file.", exists=True)]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (DOCKYARD_DATA_DIR).")]
+
+
+def _settings(config: Path | None, **flags: Any) -> Settings:
+    if config is not None:
+        os.environ["DOCKYARD_CONFIG"] = str(config)
+    try:
+        return load_settings(**flags)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid configuration:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _worker_env(settings: Settings) -> str:
+    """Resolved settings for the worker processes, secrets included."""
+    data = settings.model_dump(mode="json")
+    for key, value in settings:
+        if isinstance(value, SecretStr):
+            data[key] = value.get_secret_value()
+    data["admin_password"] = None  # workers never need it
+    return json.dumps(data)
+
+
+def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
+    url = settings.resolved_database_url
+    if migrate.is_empty(url):
+        log.info("creating the database schema", database=url.split("@")[-1])
+        migrate.upgrade(url)
+        return
+    pending = migrate.pending_revisions(url)
+    if pending and not auto_upgrade:
+        typer.echo(
+            f"error: the database schema is behind by {len(pending)} migration(s); "
+            "run `dockyard db upgrade` first", err=True)
+        raise typer.Exit(3)
+    if pending:
+        migrate.upgrade(url)
+
+
+@app.command()
+def serve(
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT (DOCKYARD_LISTEN).")] = None,
+    data_dir: DataDirOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
+    config: ConfigOpt = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", exists=True)] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", exists=True)] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Local experiments only.")] = False,
+) -> None:
+    """Run the registry."""
+    settings = _settings(config, listen=listen, data_dir=data_dir, workers=workers, tls_cert=tls_cert,
+                         tls_key=tls_key, database_url=database_url,
+                         insecure_no_auth=insecure_no_auth or None)
+    dlogging.configure(settings.log_level)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        typer.echo("error: --tls-cert and --tls-key go together", err=True)
+        raise typer.Exit(2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_database(settings, auto_upgrade=False)
+    _first_start(settings)
+    if settings.insecure_no_auth:
+        log.warning("authentication is DISABLED (--insecure-no-auth): anyone can push, pull and delete")
+
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    os.environ["DOCKYARD_WORKER_SETTINGS"] = _worker_env(settings)
+    log.info("dockyard starting", version=__version__, listen=settings.listen, workers=settings.workers,
+             data_dir=str(settings.data_dir.resolve()), tls=bool(settings.tls_cert))
+    Server(
+        "dockyard.server:worker_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        ssl_cert=settings.tls_cert,
+        ssl_key=settings.tls_key,
+        respawn_failed_workers=True,
+        log_level=settings.log_level,  # type: ignore[arg-type]
+        backpressure=256,
+    ).serve()
+
+
+def _first_start(settings: Settings) -> None:
+    from dockyard.bootstrap import load_master_key
+    from dockyard.metadata.session import Database
+    from dockyard.services.setup import first_start
+
+    async def run() -> str | None:
+        db = Database(settings.resolved_database_url)
+        try:
+            master = load_master_key(settings, create=True)
+            password = settings.admin_password.get_secret_value() if settings.admin_password else None
+            return await first_start(db, master, password)
+        finally:
+            await db.dispose()
+
+    generated = asyncio.run(run())
+    if generated:
+        # Shown once, on the terminal only: never in the structured log.
+        typer.echo(
+            "\n  Dockyard created the administrator `admin`.\n"
+            f"  Password (shown only now): {generated}\n"
+            "  It is also admin's registry password: `podman login -u admin <host>`.\n",
+            err=True,
+        )
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None,
+               database_url: Annotated[str | None, typer.Option("--database-url")] = None) -> None:
+    """Apply pending schema migrations."""
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    dlogging.configure(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url)
+    typer.echo("database schema is up to date")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,34 @@
+"""Users, their policies, and token signing keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.metadata.models import Policy, RolePolicy, SigningKey, User, UserRole
+
+
+async def find_user(session: AsyncSession, account_id: uuid.UUID, username: str) -> User | None:
+    stmt = select(User).where(User.account_id == account_id, User.username == username)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def policies_of_user(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[str, dict[str, Any]]]:
+    """(name, document) of every policy reaching the user through a role."""
+    stmt = (
+        select(Policy.name, Policy.document)
+        .join(RolePolicy, RolePolicy.policy_id == Policy.id)
+        .join(UserRole, UserRole.role_id == RolePolicy.role_id)
+        .where(UserRole.user_id == user_id)
+        .distinct()
+    )
+    return [(name, doc) for name, doc in (await session.execute(stmt)).all()]
+
+
+async def active_signing_keys(session: AsyncSession) -> Sequence[SigningKey]:
+    stmt = select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at)
+    return (await session.execute(stmt)).scalars().all()

@@ -1,0 +1,1 @@
+"""The OCI Distribution face: HTTP handlers that call domain services, nothing more."""

@@ -1,0 +1,51 @@
+"""What every registry handler receives: the services, and the parsed request target."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from dockyard.oci.reference import RepositoryName
+from dockyard.registry.auth import Caller, RegistryAuth
+from dockyard.services.access import InstanceRef
+from dockyard.services.content import ContentService
+from dockyard.services.tenancy import RepositoryRef, TenancyService
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryServices:
+    tenancy: TenancyService
+    content: ContentService
+    auth: RegistryAuth
+    public_url: str | None
+
+
+@dataclass(slots=True)
+class Call:
+    """One registry request, resolved as far as routing can."""
+
+    request: Request
+    services: RegistryServices
+    instance: InstanceRef
+    base_url: str
+    params: dict[str, str]
+
+    @property
+    def head(self) -> bool:
+        return self.request.method == "HEAD"
+
+    def name(self) -> RepositoryName:
+        return RepositoryName.parse(self.params["name"])
+
+    async def authorize(self, action: str, name: RepositoryName, repo: RepositoryRef | None) -> Caller:
+        return await self.services.auth.require(
+            self.request, self.base_url, self.instance, action, name, public=bool(repo and repo.public)
+        )
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def body(self) -> AsyncIterator[bytes]:
+        return self.request.stream()

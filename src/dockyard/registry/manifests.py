@@ -1,0 +1,83 @@
+"""Manifest HEAD/GET/PUT/DELETE by tag or digest."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.manifest import MAX_MANIFEST_BYTES, ManifestInvalidError
+from dockyard.registry.context import Call
+from dockyard.services.access import DELETE_TAG, PULL, PUSH
+from dockyard.services.content import ManifestUnknownError
+from dockyard.services.tenancy import NameUnknownError
+
+
+def _acceptable(accept: str | None, media_type: str) -> bool:
+    """Serve the stored type unless the client named manifest types that exclude it."""
+    if not accept:
+        return True
+    offered = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if media_type in offered or not offered & (mt.MANIFESTS | mt.SCHEMA1):
+        return True
+    return bool(offered & {"*/*", "application/*"})
+
+
+async def get_manifest(call: Call) -> Response:
+    name = call.name()
+    repo = await call.services.tenancy.find_repository(call.instance.id, name)
+    await call.authorize(PULL, name, repo)
+    if repo is None:
+        raise NameUnknownError(f"repository {name} not known")
+    view = await call.services.content.get_manifest(repo, call.params["reference"])
+    if not _acceptable(call.request.headers.get("accept"), view.media_type):
+        raise ManifestUnknownError(
+            f"manifest {call.params['reference']} is stored as {view.media_type}, "
+            "which the Accept header excludes"
+        )
+    headers = {"Docker-Content-Digest": view.digest, "ETag": f'"{view.digest}"'}
+    if call.head:
+        headers["Content-Length"] = str(len(view.content))
+        return Response(status_code=200, media_type=view.media_type, headers=headers)
+    return Response(view.content, media_type=view.media_type, headers=headers)
+
+
+async def _read_body(call: Call) -> bytes:
+    length = call.request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
+        raise ManifestInvalidError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
+    body = bytearray()
+    async for chunk in call.body():
+        body += chunk
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise ManifestInvalidError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
+    return bytes(body)
+
+
+async def put_manifest(call: Call) -> Response:
+    name = call.name()
+    repo = await call.services.tenancy.find_repository(call.instance.id, name)
+    caller = await call.authorize(PUSH, name, repo)
+    body = await _read_body(call)
+    if repo is None:
+        repo = await call.services.tenancy.ensure_repository(call.instance.id, name)
+    pushed = await call.services.content.put_manifest(
+        repo, call.params["reference"], body, call.request.headers.get("content-type"), caller.name
+    )
+    headers = {
+        "Location": call.url(f"/v2/{name}/manifests/{pushed.digest}"),
+        "Docker-Content-Digest": pushed.digest,
+        "Content-Length": "0",
+    }
+    if pushed.subject:
+        headers["OCI-Subject"] = pushed.subject
+    return Response(status_code=201, headers=headers)
+
+
+async def delete_manifest(call: Call) -> Response:
+    name = call.name()
+    repo = await call.services.tenancy.find_repository(call.instance.id, name)
+    await call.authorize(DELETE_TAG, name, repo)
+    if repo is None:
+        raise NameUnknownError(f"repository {name} not known")
+    await call.services.content.delete_manifest(repo, call.params["reference"])
+    return Response(status_code=202, headers={"Content-Length": "0"})

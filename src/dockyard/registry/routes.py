@@ -1,0 +1,109 @@
+"""The registry's ASGI entry: route /v2/... by regular expression, map errors to OCI.
+
+Names are parsed after routing so that any path shape reaches a handler and gets a
+precise NAME_INVALID instead of a bare 404.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+import structlog
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from dockyard.errors import DockyardError
+from dockyard.oci.errorcodes import ErrorCode
+from dockyard.registry import blobs, listing, manifests, uploads
+from dockyard.registry.auth import ChallengeError
+from dockyard.registry.context import Call, RegistryServices
+from dockyard.registry.errors import API_VERSION_HEADER, error_response, response_for
+from dockyard.registry.token import TokenEndpoint
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+_NAME = r"(?P<name>[^?#]+?)"
+_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler], ErrorCode]] = [
+    (re.compile(r"^/v2/_catalog$"), {"GET": listing.catalog}, ErrorCode.UNSUPPORTED),
+    (re.compile(rf"^/v2/{_NAME}/blobs/uploads/?$"), {"POST": uploads.start_upload},
+     ErrorCode.BLOB_UPLOAD_INVALID),
+    (re.compile(rf"^/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)$"),
+     {"PATCH": uploads.patch_upload, "PUT": uploads.put_upload, "GET": uploads.get_upload,
+      "DELETE": uploads.delete_upload}, ErrorCode.BLOB_UPLOAD_INVALID),
+    (re.compile(rf"^/v2/{_NAME}/blobs/(?P<digest>[^/]+)$"),
+     {"GET": blobs.get_blob, "HEAD": blobs.get_blob, "DELETE": blobs.delete_blob},
+     ErrorCode.DIGEST_INVALID),
+    (re.compile(rf"^/v2/{_NAME}/manifests/(?P<reference>[^/]+)$"),
+     {"GET": manifests.get_manifest, "HEAD": manifests.get_manifest, "PUT": manifests.put_manifest,
+      "DELETE": manifests.delete_manifest}, ErrorCode.MANIFEST_INVALID),
+    (re.compile(rf"^/v2/{_NAME}/tags/list$"), {"GET": listing.list_tags},
+     ErrorCode.PAGINATION_NUMBER_INVALID),
+    (re.compile(rf"^/v2/{_NAME}/referrers/(?P<digest>[^/]+)$"), {"GET": listing.referrers},
+     ErrorCode.DIGEST_INVALID),
+]
+
+
+class RegistryApp:
+    """ASGI app for ``/v2/`` and ``/auth/token``."""
+
+    def __init__(self, services: RegistryServices, token_endpoint: TokenEndpoint) -> None:
+        self.services = services
+        self.token_endpoint = token_endpoint
+
+    def base_url(self, request: Request) -> str:
+        if self.services.public_url:
+            return self.services.public_url.rstrip("/")
+        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        return f"{request.url.scheme}://{host}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.dispatch(request)
+        response.headers.setdefault(*API_VERSION_HEADER)
+        await response(scope, receive, send)
+
+    async def dispatch(self, request: Request) -> Response:
+        path, method = request.url.path, request.method
+        head = method == "HEAD"
+        invalid = ErrorCode.UNSUPPORTED
+        try:
+            instance = await self.services.tenancy.instance_for_host(request.headers.get("host", ""))
+            base_url = self.base_url(request)
+            if path == "/auth/token":
+                if method == "GET":
+                    return await self.token_endpoint.get(request, instance)
+                if method == "POST":
+                    return await self.token_endpoint.post(request, instance)
+                return error_response(ErrorCode.UNSUPPORTED, "method not allowed", status=405)
+            if path in ("/v2", "/v2/"):
+                if method not in ("GET", "HEAD"):
+                    return error_response(ErrorCode.UNSUPPORTED, "method not allowed", status=405, head=head)
+                await self.services.auth.require_login(request, base_url)
+                return Response(b"{}" if not head else b"", media_type="application/json")
+            for pattern, handlers, invalid in _ROUTES:
+                match = pattern.match(path)
+                if match is None:
+                    continue
+                handler = handlers.get(method)
+                if handler is None:
+                    return error_response(ErrorCode.UNSUPPORTED, f"{method} is not allowed here",
+                                          status=405, head=head)
+                call = Call(request, self.services, instance, base_url, match.groupdict())
+                return await handler(call)
+            return error_response(ErrorCode.NAME_INVALID if path.startswith("/v2/") else ErrorCode.UNSUPPORTED,
+                                  f"no registry endpoint at {path}", status=404, head=head)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening; the upload was rolled back
+        except ChallengeError as exc:
+            return error_response(ErrorCode.UNAUTHORIZED, exc.message,
+                                  headers={"WWW-Authenticate": exc.challenge}, head=head)
+        except DockyardError as exc:
+            response = response_for(exc, invalid=invalid, head=head)
+            current = getattr(exc, "current_size", None)
+            if current is not None and current >= 0:
+                response.headers["Range"] = f"0-{max(current - 1, 0)}"
+            return response

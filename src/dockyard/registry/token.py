@@ -1,0 +1,116 @@
+"""The Docker token endpoint: GET with Basic + ``scope``, POST with the OAuth2 password
+and refresh-token grants. Grants exactly what ``authorize`` allows at issue time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dockyard.errors import AuthenticationError, InvalidInputError
+from dockyard.oci.errorcodes import ErrorCode
+from dockyard.oci.reference import RepositoryName
+from dockyard.registry.auth import RegistryAuth, parse_basic
+from dockyard.registry.errors import error_response
+from dockyard.services.access import (
+    ANONYMOUS,
+    LIST_REPOSITORY,
+    SCOPE_ACTIONS,
+    InstanceRef,
+    Principal,
+    Resource,
+    authorize,
+)
+from dockyard.services.credentials import AccessEntry
+from dockyard.services.tenancy import TenancyService
+
+
+class TokenEndpoint:
+    def __init__(self, auth: RegistryAuth, tenancy: TenancyService) -> None:
+        self._auth = auth
+        self._tenancy = tenancy
+
+    async def _grant(self, principal: Principal, instance: InstanceRef, scopes: list[str]) -> list[AccessEntry]:
+        granted: dict[tuple[str, str], list[str]] = {}
+        for scope in scopes:
+            type_, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if type_ == "registry" and name == "catalog":
+                if authorize(principal, LIST_REPOSITORY, Resource("*")).allowed:
+                    granted.setdefault(("registry", "catalog"), []).append("*")
+                continue
+            if type_.split("(")[0] != "repository" or not name:
+                continue
+            try:
+                repo_name = RepositoryName.parse(name)
+            except InvalidInputError:
+                continue
+            repo = await self._tenancy.find_repository(instance.id, repo_name)
+            resource = Resource(instance.repository_arn(str(repo_name)), public=bool(repo and repo.public))
+            wanted = {a.strip() for a in actions.split(",") if a.strip()}
+            if "*" in wanted:
+                wanted = set(SCOPE_ACTIONS)
+            entry = granted.setdefault(("repository", str(repo_name)), [])
+            for action in sorted(wanted & set(SCOPE_ACTIONS)):
+                if authorize(principal, SCOPE_ACTIONS[action], resource).allowed and action not in entry:
+                    entry.append(action)
+        return [AccessEntry(t, n, tuple(a)) for (t, n), a in granted.items() if a]
+
+    async def get(self, request: Request, instance: InstanceRef) -> Response:
+        header = request.headers.get("authorization")
+        principal = ANONYMOUS
+        try:
+            if header:
+                basic = parse_basic(header)
+                if basic is None:
+                    raise AuthenticationError("the token endpoint takes Basic credentials")
+                principal = await self._auth.verifier.verify(*basic)
+        except AuthenticationError as exc:
+            return error_response(ErrorCode.UNAUTHORIZED, exc.message)
+        scopes = request.query_params.getlist("scope")
+        access = await self._grant(principal, instance, [s for scope in scopes for s in scope.split(" ") if s])
+        token, ttl = self._auth.tokens.issue(principal, instance.id, access)
+        body = {"token": token, "access_token": token, "expires_in": ttl,
+                "issued_at": datetime.now(UTC).isoformat()}
+        if request.query_params.get("offline_token") == "true" and not principal.anonymous:
+            body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def post(self, request: Request, instance: InstanceRef) -> Response:
+        form = await request.form()
+        grant = form.get("grant_type")
+        try:
+            if grant == "password":
+                username, password = form.get("username"), form.get("password")
+                if not isinstance(username, str) or not isinstance(password, str):
+                    return _oauth_error("invalid_request", "username and password are required", 400)
+                principal = await self._auth.verifier.verify(username, password)
+            elif grant == "refresh_token":
+                refresh = form.get("refresh_token")
+                if not isinstance(refresh, str):
+                    return _oauth_error("invalid_request", "refresh_token is required", 400)
+                username, user_id, instance_id = self._auth.tokens.verify_refresh(refresh)
+                if instance_id != instance.id:
+                    raise AuthenticationError("the refresh token belongs to another instance")
+                principal = await self._auth.verifier.principal_for_user_id(username, user_id)
+            else:
+                return _oauth_error("unsupported_grant_type", f"grant_type {grant!r} is not supported", 400)
+        except AuthenticationError as exc:
+            return _oauth_error("invalid_grant", exc.message, 401)
+        scopes = [s for value in form.getlist("scope") if isinstance(value, str) for s in value.split(" ") if s]
+        access = await self._grant(principal, instance, scopes)
+        token, ttl = self._auth.tokens.issue(principal, instance.id, access)
+        body = {"access_token": token, "token": token, "expires_in": ttl, "scope": " ".join(scopes),
+                "issued_at": datetime.now(UTC).isoformat()}
+        if grant == "refresh_token":
+            body["refresh_token"] = form["refresh_token"]
+        elif form.get("access_type") == "offline":
+            body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _oauth_error(code: str, description: str, status: int) -> Response:
+    return Response(orjson.dumps({"error": code, "error_description": description}),
+                    status_code=status, media_type="application/json")

@@ -1,0 +1,103 @@
+"""The ASGI application each worker runs: registry, health checks, background upkeep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+
+import orjson
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from dockyard import logging as dlogging
+from dockyard.bootstrap import Container, build
+from dockyard.errors import DockyardError
+from dockyard.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+WORKER_SETTINGS_ENV = "DOCKYARD_WORKER_SETTINGS"
+PURGE_INTERVAL_SECONDS = 600.0
+
+
+class DockyardApp:
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path.startswith("/v2") or path == "/auth/token":
+            await self.container.registry(scope, receive, send)
+        elif path == "/healthz":
+            await _json(send, 200, {"status": "ok"})
+        elif path == "/readyz":
+            await self._ready(send)
+        elif path == "/auth/jwks.json":
+            await _json(send, 200, self.container.tokens.public_jwks())
+        else:
+            await _json(send, 404, {"errors": [{"code": "NOT_FOUND", "message": f"nothing at {path}"}]})
+
+    async def _ready(self, send: Send) -> None:
+        try:
+            await self.container.check_ready()
+        except (DockyardError, OSError, Exception) as exc:  # noqa: BLE001 - readiness reports any failure
+            await _json(send, 503, {"status": "unavailable", "reason": str(exc)})
+            return
+        await _json(send, 200, {"status": "ready"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.container.start()
+                    self._tasks.append(asyncio.create_task(self._purge_loop()))
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await self.container.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _purge_loop(self) -> None:
+        """Reclaim abandoned uploads. Every worker runs this; the work is idempotent."""
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS * random.uniform(0.5, 1.5))  # noqa: S311
+            try:
+                purged = await self.container.content.purge_expired_uploads()
+                if purged:
+                    log.info("purged abandoned uploads", count=purged)
+            except DockyardError as exc:
+                log.warning("upload purge failed", error=exc.message)
+
+
+async def _json(send: Send, status: int, body: object) -> None:
+    data = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def create_app(settings: Settings) -> DockyardApp:
+    return DockyardApp(build(settings))
+
+
+def worker_app() -> DockyardApp:
+    """Granian factory: each worker rebuilds the settings the parent resolved."""
+    settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
+    dlogging.configure(settings.log_level)
+    return create_app(settings)

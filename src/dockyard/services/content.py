@@ -1,0 +1,404 @@
+"""Blobs, uploads, manifests, tags and referrers of repositories.
+
+Bytes first, metadata second: blob bytes are verified and renamed into the content store
+before the row that makes them visible commits, so a crash at any point leaves either no
+trace or invisible bytes that garbage collection reclaims — never a visible partial blob.
+
+Chunked uploads hash as they go. The running hash lives in the worker that received the
+previous chunk; when the next chunk or the final PUT reaches another worker or node, the
+hash is rebuilt from the stored bytes (one extra read, no shared hash state to corrupt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from dockyard.errors import ConflictError, InvalidInputError, NotFoundError
+from dockyard.metadata.models import Manifest, ManifestReference
+from dockyard.metadata.queries import content as q
+from dockyard.metadata.session import Database
+from dockyard.oci.digest import Digest, DigestError
+from dockyard.oci.manifest import ParsedManifest, parse_manifest
+from dockyard.oci.reference import validate_tag
+from dockyard.services.tenancy import RepositoryRef
+from dockyard.storage import BlobBody, BlobStore, OffsetMismatchError, UploadMissingError
+
+IMMUTABLE_TAG_MESSAGE = "The requested tag already exists and cannot be overwritten."
+MUTABLE_TAG = "latest"
+HASHER_CACHE_ENTRIES = 2048
+
+
+class BlobUnknownError(NotFoundError):
+    """The blob is not in this repository."""
+
+
+class UploadUnknownError(NotFoundError):
+    """No such upload session in this repository."""
+
+
+class ManifestUnknownError(NotFoundError):
+    """No such manifest in this repository."""
+
+
+class DigestInvalidError(InvalidInputError):
+    """A digest is malformed or does not match the content."""
+
+
+class ManifestBlobUnknownError(InvalidInputError):
+    """A manifest references content the repository does not hold."""
+
+
+class RangeInvalidError(InvalidInputError):
+    """A chunk does not start where the upload ends."""
+
+    def __init__(self, message: str, current_size: int) -> None:
+        super().__init__(message)
+        self.current_size = current_size
+
+
+class ImmutableTagError(ConflictError):
+    """The repository is immutable and the tag exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    id: uuid.UUID
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestView:
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    subject: str | None
+
+
+def _parse_digest(value: str) -> Digest:
+    try:
+        return Digest.parse(value)
+    except DigestError as exc:
+        raise DigestInvalidError(exc.message) from exc
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ContentService:
+    def __init__(self, db: Database, store: BlobStore, upload_ttl: timedelta) -> None:
+        self._db = db
+        self._store = store
+        self._upload_ttl = upload_ttl
+        #: upload id → (bytes hashed so far, running sha256) for chunks that stay here.
+        self._hashers: OrderedDict[uuid.UUID, tuple[int, Any]] = OrderedDict()
+
+    # ---- blobs -------------------------------------------------------------------------
+
+    async def stat_blob(self, repo: RepositoryRef, digest: str) -> int:
+        parsed = _parse_digest(digest)
+        async with self._db.read() as session:
+            blob = await q.find_linked_blob(session, repo.id, str(parsed))  # type: ignore[arg-type]
+        if blob is None:
+            raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
+        return blob.size
+
+    async def blob_body(self, repo: RepositoryRef, digest: str) -> BlobBody:
+        await self.stat_blob(repo, digest)
+        return await self._store.body(Digest.parse(digest))
+
+    def blob_stream(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
+        return self._store.open_stream(Digest.parse(digest), start, end)
+
+    async def delete_blob(self, repo: RepositoryRef, digest: str) -> None:
+        parsed = _parse_digest(digest)
+        async with self._db.write() as session:
+            if not await q.unlink_blob(session, repo.id, str(parsed)):  # type: ignore[arg-type]
+                raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
+            q.add_event(session, repo.instance_id, "BlobDeleted",
+                        {"repository": repo.full_name, "digest": str(parsed)})
+
+    async def mount(self, repo: RepositoryRef, digest: str, source: RepositoryRef) -> bool:
+        """Link a blob from ``source``; False when the source does not hold it."""
+        parsed = _parse_digest(digest)
+        async with self._db.write() as session:
+            blob = await q.find_linked_blob(session, source.id, str(parsed))  # type: ignore[arg-type]
+            if blob is None:
+                return False
+            await q.link_blob(session, repo.id, blob.digest, blob.size)  # type: ignore[arg-type]
+            q.add_event(session, repo.instance_id, "BlobMounted",
+                        {"repository": repo.full_name, "digest": blob.digest, "from": source.full_name})
+        return True
+
+    # ---- uploads -----------------------------------------------------------------------
+
+    async def start_upload(self, repo: RepositoryRef) -> UploadState:
+        key = await self._store.start_upload()
+        async with self._db.write() as session:
+            upload = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)  # type: ignore[arg-type]
+        self._remember(upload.id, 0, hashlib.sha256())
+        return UploadState(upload.id, 0)
+
+    async def monolithic_upload(self, repo: RepositoryRef, digest: str, body: AsyncIterator[bytes]) -> int:
+        """POST with ``?digest=``: the whole blob in one request, hashed while streamed."""
+        expected = _parse_digest(digest)
+        key = await self._store.start_upload()
+        hasher = expected.hasher()
+        try:
+            await self._store.append(key, 0, body, [hasher])
+            if hasher.hexdigest() != expected.hex:
+                raise DigestInvalidError(f"content does not match digest {expected}")
+            size = await self._store.commit(key, expected)
+        except BaseException:
+            await self._store.cancel(key)
+            raise
+        await self._link(repo, expected, size)
+        return size
+
+    async def _upload_row(self, repo: RepositoryRef, upload_id: str) -> tuple[uuid.UUID, str]:
+        try:
+            uid = uuid.UUID(upload_id)
+        except ValueError as exc:
+            raise UploadUnknownError(f"upload {upload_id!r} unknown") from exc
+        async with self._db.read() as session:
+            upload = await q.find_upload(session, repo.id, uid)  # type: ignore[arg-type]
+        if upload is None or upload.expires_at < _now():
+            raise UploadUnknownError(f"upload {upload_id} unknown")
+        return upload.id, upload.storage_key
+
+    async def upload_status(self, repo: RepositoryRef, upload_id: str) -> UploadState:
+        uid, key = await self._upload_row(repo, upload_id)
+        try:
+            return UploadState(uid, await self._store.upload_size(key))
+        except UploadMissingError as exc:
+            raise UploadUnknownError(f"upload {upload_id} unknown") from exc
+
+    async def append(
+        self, repo: RepositoryRef, upload_id: str, body: AsyncIterator[bytes], start: int | None
+    ) -> UploadState:
+        uid, key = await self._upload_row(repo, upload_id)
+        return UploadState(uid, await self._append(uid, key, body, start))
+
+    async def _append(self, uid: uuid.UUID, key: str, body: AsyncIterator[bytes], start: int | None) -> int:
+        try:
+            size = await self._store.upload_size(key)
+        except UploadMissingError as exc:
+            raise UploadUnknownError(f"upload {uid} unknown") from exc
+        if start is not None and start != size:
+            raise RangeInvalidError(f"chunk starts at {start}, upload is at {size}", size)
+        cached = self._hashers.pop(uid, None)
+        hashers = [cached[1]] if cached and cached[0] == size else []
+        try:
+            new_size = await self._store.append(key, size, body, hashers)
+        except OffsetMismatchError as exc:
+            raise RangeInvalidError(exc.message, exc.expected) from exc
+        except UploadMissingError as exc:
+            raise UploadUnknownError(f"upload {uid} unknown") from exc
+        if hashers:
+            self._remember(uid, new_size, hashers[0])
+        return new_size
+
+    def _remember(self, uid: uuid.UUID, size: int, hasher: Any) -> None:
+        self._hashers[uid] = (size, hasher)
+        while len(self._hashers) > HASHER_CACHE_ENTRIES:
+            self._hashers.popitem(last=False)
+
+    async def finish_upload(
+        self, repo: RepositoryRef, upload_id: str, digest: str, body: AsyncIterator[bytes] | None
+    ) -> int:
+        """PUT ``?digest=``: append the last bytes, verify, and make the blob visible."""
+        expected = _parse_digest(digest)
+        uid, key = await self._upload_row(repo, upload_id)
+        size = await self._append(uid, key, body, None) if body is not None else None
+        cached = self._hashers.pop(uid, None)
+        if size is None:
+            size = await self._store.upload_size(key)
+        if cached and cached[0] == size and expected.algorithm == "sha256":
+            actual = cached[1].hexdigest()
+        else:
+            actual = await self._store.hash_upload(key, expected.algorithm)
+        if actual != expected.hex:
+            await self.cancel_upload(repo, upload_id)
+            raise DigestInvalidError(f"uploaded content does not match digest {expected}")
+        size = await self._store.commit(key, expected)
+        await self._link(repo, expected, size, finished_upload=uid)
+        return size
+
+    async def _link(self, repo: RepositoryRef, digest: Digest, size: int,
+                    finished_upload: uuid.UUID | None = None) -> None:
+        async with self._db.write() as session:
+            await q.link_blob(session, repo.id, str(digest), size)  # type: ignore[arg-type]
+            if finished_upload is not None:
+                await q.delete_upload(session, finished_upload)
+            q.add_event(session, repo.instance_id, "BlobPushed",
+                        {"repository": repo.full_name, "digest": str(digest), "size": size})
+
+    async def cancel_upload(self, repo: RepositoryRef, upload_id: str) -> None:
+        uid, key = await self._upload_row(repo, upload_id)
+        self._hashers.pop(uid, None)
+        async with self._db.write() as session:
+            await q.delete_upload(session, uid)
+        await self._store.cancel(key)
+
+    async def purge_expired_uploads(self) -> int:
+        """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""
+        now = _now()
+        async with self._db.write() as session:
+            expired = list(await q.expired_uploads(session, now))
+            for upload in expired:
+                await q.delete_upload(session, upload.id)
+        for upload in expired:
+            await self._store.cancel(upload.storage_key)
+        async with self._db.read() as session:
+            known = await q.all_upload_keys(session)
+        cutoff = (now - self._upload_ttl).timestamp()
+        orphans = [k for k, mtime in await self._store.list_uploads() if k not in known and mtime < cutoff]
+        for key in orphans:
+            await self._store.cancel(key)
+        return len(expired) + len(orphans)
+
+    # ---- manifests ---------------------------------------------------------------------
+
+    async def get_manifest(self, repo: RepositoryRef, reference: str) -> ManifestView:
+        async with self._db.read() as session:
+            if ":" in reference:
+                row = await q.find_manifest(session, repo.id, str(_parse_digest(reference)))  # type: ignore[arg-type]
+            else:
+                row = await q.find_manifest_by_tag(session, repo.id, reference)  # type: ignore[arg-type]
+        if row is None:
+            raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
+        return ManifestView(row.digest, row.media_type, row.content)
+
+    async def put_manifest(
+        self, repo: RepositoryRef, reference: str, body: bytes, content_type: str | None, pushed_by: str
+    ) -> PushedManifest:
+        if ":" in reference:
+            expected = _parse_digest(reference)
+            digest = Digest(expected.algorithm, hashlib.new(expected.algorithm, body).hexdigest())
+            if digest != expected:
+                raise DigestInvalidError(f"manifest content does not match digest {expected}")
+            tag = None
+        else:
+            tag = validate_tag(reference)
+            digest = Digest.of(body)
+        parsed = parse_manifest(body, content_type)
+        now = _now()
+        async with self._db.write() as session:
+            await self._check_references(session, repo, parsed)
+            if tag is not None and repo.immutable and tag != MUTABLE_TAG:
+                current = await q.find_manifest_by_tag(session, repo.id, tag)  # type: ignore[arg-type]
+                if current is not None and current.digest != str(digest):
+                    raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
+            row, created = await q.insert_manifest(session, *self._manifest_row(repo, digest, body, parsed, pushed_by))
+            if created:
+                q.add_event(session, repo.instance_id, "ManifestPushed", {
+                    "repository": repo.full_name, "digest": str(digest), "mediaType": parsed.media_type,
+                    "pushedBy": pushed_by})
+            if tag is not None:
+                previous = await q.point_tag(session, repo.id, tag, row.id, now)  # type: ignore[arg-type]
+                if previous != str(digest):
+                    q.add_event(session, repo.instance_id, "TagUpdated", {
+                        "repository": repo.full_name, "tag": tag, "digest": str(digest),
+                        "previous": previous, "pushedBy": pushed_by})
+        return PushedManifest(str(digest), parsed.subject.digest if parsed.subject else None)
+
+    async def _check_references(self, session: Any, repo: RepositoryRef, parsed: ParsedManifest) -> None:
+        if parsed.is_index:
+            wanted = [c.digest for c in parsed.children]
+            missing = set(wanted) - await q.existing_manifest_digests(session, repo.id, wanted)
+        else:
+            blobs = [d for d in ([parsed.config] if parsed.config else []) + list(parsed.layers)
+                     if not _is_foreign(d)]
+            wanted = [d.digest for d in blobs]
+            missing = set(wanted) - await q.count_linked_blobs(session, repo.id, wanted)
+        if missing:
+            raise ManifestBlobUnknownError(
+                f"manifest references content not in {repo.full_name}: {', '.join(sorted(missing))}",
+                detail={"digests": sorted(missing)},
+            )
+
+    @staticmethod
+    def _manifest_row(
+        repo: RepositoryRef, digest: Digest, body: bytes, parsed: ParsedManifest, pushed_by: str
+    ) -> tuple[Manifest, list[ManifestReference]]:
+        manifest_id = uuid.uuid4()
+        if parsed.is_index:
+            edges = [("manifest", d) for d in parsed.children]
+            size = len(body)
+        else:
+            edges = ([("config", parsed.config)] if parsed.config else []) + [("layer", d) for d in parsed.layers]
+            size = len(body) + sum(d.size for _, d in edges)
+        refs = [ManifestReference(manifest_id=manifest_id, position=i, kind=kind, digest=d.digest,
+                                  media_type=d.media_type, size=d.size)
+                for i, (kind, d) in enumerate(edges) if d is not None]
+        row = Manifest(
+            id=manifest_id, repository_id=repo.id, digest=str(digest), media_type=parsed.media_type,
+            artifact_type=parsed.referrer_artifact_type,
+            subject_digest=parsed.subject.digest if parsed.subject else None, size=size, content=body,
+            annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
+            pushed_by=pushed_by,
+        )
+        return row, refs
+
+    async def delete_manifest(self, repo: RepositoryRef, reference: str) -> None:
+        """By digest: the manifest and its tags go. By tag: only the tag goes."""
+        async with self._db.write() as session:
+            if ":" not in reference:
+                if repo.immutable and reference != MUTABLE_TAG:
+                    raise ImmutableTagError(f"tag {reference} of an immutable repository cannot be deleted")
+                if not await q.delete_tag(session, repo.id, reference):  # type: ignore[arg-type]
+                    raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
+                q.add_event(session, repo.instance_id, "TagDeleted", {"repository": repo.full_name, "tag": reference})
+                return
+            digest = str(_parse_digest(reference))
+            row = await q.find_manifest(session, repo.id, digest)  # type: ignore[arg-type]
+            if row is None:
+                raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
+            tags = await q.tags_of_manifest(session, row.id)
+            if repo.immutable and any(t != MUTABLE_TAG for t in tags):
+                raise ImmutableTagError(f"manifest {digest} carries tags of an immutable repository")
+            await q.delete_manifest(session, row.id)
+            q.add_event(session, repo.instance_id, "ManifestDeleted",
+                        {"repository": repo.full_name, "digest": digest, "tags": list(tags)})
+
+    async def list_tags(self, repo: RepositoryRef, last: str | None, n: int | None) -> tuple[list[str], bool]:
+        """A page of tags in lexical order, and whether more follow."""
+        async with self._db.read() as session:
+            names = list(await q.list_tags(session, repo.id, last, None if n is None else n + 1))  # type: ignore[arg-type]
+        if n is not None and len(names) > n:
+            return names[:n], True
+        return names, False
+
+    async def referrers(self, repo: RepositoryRef, digest: str, artifact_type: str | None) -> list[dict[str, Any]]:
+        subject = str(_parse_digest(digest))
+        async with self._db.read() as session:
+            rows = await q.list_referrers(session, repo.id, subject, artifact_type)  # type: ignore[arg-type]
+        out = []
+        for row in rows:
+            descriptor: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": len(row.content)}
+            if row.artifact_type:
+                descriptor["artifactType"] = row.artifact_type
+            if row.annotations:
+                descriptor["annotations"] = orjson.loads(row.annotations)
+            out.append(descriptor)
+        return out
+
+
+def _is_foreign(descriptor: Any) -> bool:
+    """Foreign (non-distributable) layers are fetched from their URLs, never pushed."""
+    return "foreign" in descriptor.media_type or "nondistributable" in descriptor.media_type
+
+

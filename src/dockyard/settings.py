@@ -1,0 +1,92 @@
+"""Typed settings: flags > environment (DOCKYARD_*) > TOML file > defaults.
+
+Built once by the CLI and passed down; never imported as a global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", env_nested_delimiter="__", extra="forbid")
+
+    listen: str = "127.0.0.1:5000"
+    data_dir: Path = Path("./data")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    database_url: str | None = None
+    admin_password: SecretStr | None = None
+    #: Key-encryption key for secrets at rest; a file in the data dir is made when unset.
+    secret_key: SecretStr | None = None
+    insecure_no_auth: bool = False
+    #: The ``service`` name in token challenges and JWT audience.
+    service: str = "dockyard"
+    token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    upload_ttl_hours: float = Field(default=24.0, gt=0)
+    public_url: str | None = None
+    log_level: str = "info"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dockyard.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        return self.data_dir / "storage"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by DOCKYARD_CONFIG (the CLI sets it from --config)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("DOCKYARD_CONFIG")
+        if not path:
+            return {}
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with explicit overrides (CLI flags) on top of env and TOML."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,239 @@
+"""Filesystem blob store: temp file, hash while streaming, fsync, atomic rename."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio
+import anyio.to_thread
+
+from dockyard.errors import StorageFullError
+from dockyard.oci.digest import Digest
+from dockyard.storage import layout
+from dockyard.storage.base import (
+    BlobBody,
+    OffsetMismatchError,
+    StorageError,
+    UploadMissingError,
+)
+
+#: Bytes gathered from the request before one write+hash call in a worker thread; large
+#: enough that thread hand-offs cost little, small enough to bound memory per upload.
+WRITE_BATCH = 1024 * 1024
+READ_CHUNK = 1024 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _raise_for_os_error(exc: OSError) -> None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise StorageFullError("blob storage is full") from exc
+    raise StorageError(f"filesystem error: {exc.strerror}") from exc
+
+
+class FilesystemBlobStore:
+    """Blobs under one directory; safe for several worker processes sharing it."""
+
+    name = "filesystem"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("blobs", "uploads", "probe"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+
+    async def start_upload(self) -> str:
+        key = secrets.token_hex(16)
+        path = layout.upload_path(self.root, key)
+
+        def create() -> None:
+            try:
+                with open(path, "xb") as f:
+                    os.fsync(f.fileno())
+                _fsync_dir(path.parent)
+            except OSError as exc:
+                _raise_for_os_error(exc)
+
+        await anyio.to_thread.run_sync(create)
+        return key
+
+    async def upload_size(self, key: str) -> int:
+        try:
+            return (await anyio.to_thread.run_sync(os.stat, layout.upload_path(self.root, key))).st_size
+        except FileNotFoundError as exc:
+            raise UploadMissingError(f"upload {key} not found") from exc
+
+    async def append(
+        self, key: str, offset: int, chunks: AsyncIterator[bytes], hashers: list[Any] | None = None
+    ) -> int:
+        path = layout.upload_path(self.root, key)
+        try:
+            f: BinaryIO = await anyio.to_thread.run_sync(open, path, "r+b")
+        except FileNotFoundError as exc:
+            raise UploadMissingError(f"upload {key} not found") from exc
+        hashers = hashers or []
+
+        def write(data: bytes | bytearray) -> None:
+            f.write(data)
+            for h in hashers:
+                h.update(data)
+
+        try:
+            # A cross-process lock: two workers must never append to one upload at once.
+            await anyio.to_thread.run_sync(fcntl.flock, f.fileno(), fcntl.LOCK_EX)
+            size = os.fstat(f.fileno()).st_size
+            if size != offset:
+                raise OffsetMismatchError(size, offset)
+            f.seek(offset)
+            buffer = bytearray()
+            try:
+                async for chunk in chunks:
+                    buffer += chunk
+                    if len(buffer) >= WRITE_BATCH:
+                        data, buffer = bytes(buffer), bytearray()
+                        await anyio.to_thread.run_sync(write, data)
+                if buffer:
+                    await anyio.to_thread.run_sync(write, bytes(buffer))
+                await anyio.to_thread.run_sync(self._flush_and_sync, f)
+            except BaseException as exc:
+                # A chunk is all or nothing: drop what this request wrote.
+                await anyio.to_thread.run_sync(self._truncate, f, offset)
+                if isinstance(exc, OSError):
+                    _raise_for_os_error(exc)
+                raise
+            return f.tell()
+        finally:
+            await anyio.to_thread.run_sync(f.close)
+
+    @staticmethod
+    def _flush_and_sync(f: BinaryIO) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+
+    @staticmethod
+    def _truncate(f: BinaryIO, offset: int) -> None:
+        try:
+            f.flush()
+        except OSError:
+            pass
+        f.truncate(offset)
+        os.fsync(f.fileno())
+
+    async def hash_upload(self, key: str, algorithm: str) -> str:
+        path = layout.upload_path(self.root, key)
+
+        def digest() -> str:
+            h = hashlib.new(algorithm)
+            with open(path, "rb") as f:
+                while data := f.read(READ_CHUNK):
+                    h.update(data)
+            return h.hexdigest()
+
+        try:
+            return await anyio.to_thread.run_sync(digest)
+        except FileNotFoundError as exc:
+            raise UploadMissingError(f"upload {key} not found") from exc
+
+    async def commit(self, key: str, digest: Digest) -> int:
+        source = layout.upload_path(self.root, key)
+        target = layout.blob_path(self.root, digest)
+
+        def move() -> int:
+            if not source.exists():
+                if target.exists():
+                    return target.stat().st_size
+                raise UploadMissingError(f"upload {key} not found")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                # Same content address means same bytes: keep the existing file.
+                size = target.stat().st_size
+                source.unlink(missing_ok=True)
+                return size
+            os.rename(source, target)
+            _fsync_dir(target.parent)
+            _fsync_dir(source.parent)
+            return target.stat().st_size
+
+        try:
+            return await anyio.to_thread.run_sync(move)
+        except OSError as exc:
+            _raise_for_os_error(exc)
+            raise
+
+    async def cancel(self, key: str) -> None:
+        path = layout.upload_path(self.root, key)
+        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def stat(self, digest: Digest) -> int | None:
+        try:
+            return (await anyio.to_thread.run_sync(os.stat, layout.blob_path(self.root, digest))).st_size
+        except FileNotFoundError:
+            return None
+
+    async def body(self, digest: Digest) -> BlobBody:
+        size = await self.stat(digest)
+        if size is None:
+            raise StorageError(f"bytes of {digest} are missing from {self.name} storage")
+        return BlobBody(size=size, path=layout.blob_path(self.root, digest))
+
+    async def open_stream(
+        self, digest: Digest, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = layout.blob_path(self.root, digest)
+        try:
+            f = await anyio.open_file(path, "rb")
+        except FileNotFoundError as exc:
+            raise StorageError(f"bytes of {digest} are missing") from exc
+        async with f:
+            await f.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                data = await f.read(want)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+
+    async def delete(self, digest: Digest) -> None:
+        path = layout.blob_path(self.root, digest)
+        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def list_uploads(self) -> list[tuple[str, float]]:
+        def names() -> list[tuple[str, float]]:
+            found = []
+            for p in layout.uploads_dir(self.root).iterdir():
+                try:
+                    found.append((p.name, p.stat().st_mtime))
+                except FileNotFoundError:
+                    continue  # committed or cancelled while we listed
+            return found
+
+        return await anyio.to_thread.run_sync(names)
+
+    async def check(self) -> None:
+        probe = self.root / "probe" / f"{os.getpid()}-{secrets.token_hex(4)}"
+
+        def roundtrip() -> None:
+            probe.write_bytes(b"ok")
+            if probe.read_bytes() != b"ok":
+                raise StorageError("storage probe read back different bytes")
+            probe.unlink()
+
+        try:
+            await anyio.to_thread.run_sync(roundtrip)
+        except OSError as exc:
+            raise StorageError(f"storage not writable: {exc.strerror}") from exc
