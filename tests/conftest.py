@@ -114,8 +114,11 @@ class DockyardServer:
 
     def start(self, attempts: int = 3) -> DockyardServer:
         last_error: Exception | None = None
-        for _ in range(attempts):
-            self.port = free_port()
+        for attempt in range(attempts):
+            # A restarted server keeps its port (clients may hold absolute upload URLs);
+            # a new one, or a retry after losing the port, gets a fresh one.
+            if not self.port or attempt > 0:
+                self.port = free_port()
             try:
                 self._spawn()
                 self._wait_ready()
@@ -254,19 +257,53 @@ def _ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
 
 
+_LOG_OFFSETS = pytest.StashKey[dict[int, int]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Where each running server's log stood when this test began: failures show only what
+    # the server logged during the test (servers started by the test show everything).
+    item.stash[_LOG_OFFSETS] = {id(s): s.log_path.stat().st_size for s in _LIVE_SERVERS
+                                if s.log_path.exists()}
+
+
+def _log_since(server: DockyardServer, offset: int) -> str:
+    try:
+        with open(server.log_path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
 
     if report.failed and _LIVE_SERVERS:
+        offsets = item.stash.get(_LOG_OFFSETS, {})
         for server in list(_LIVE_SERVERS):
+            text = _log_since(server, offsets.get(id(server), 0))
             report.sections.append(
-                (f"dockyard server log ({server.url}, last {LOG_TAIL_LINES} lines)",
-                 server.log_tail())
+                (f"dockyard server log during this test ({server.url}; full log: "
+                 f"{server.log_path})", text or "(nothing logged)")
             )
 
     if _ci() and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"CI=true: skipped tests count as failures. Skip reason: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """Module-level skips (``pytest.importorskip``, ``skip(allow_module_level=True)``) too."""
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()
+    if _ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: skipped modules count as failures. Skip reason: {reason}"

@@ -62,7 +62,9 @@ def build(settings: Settings) -> Container:
     master = load_master_key(settings, create=False)
     tenancy = TenancyService(db)
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours))
-    tokens = TokenService(db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds)
+    tokens = TokenService(
+        db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds
+    )
     auth = RegistryAuth(tokens, CredentialVerifier(db, master), disabled=settings.insecure_no_auth)
     services = RegistryServices(tenancy, content, auth, settings.public_url)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy))

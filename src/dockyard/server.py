@@ -19,7 +19,6 @@ from dockyard.settings import Settings
 log = structlog.get_logger(__name__)
 
 WORKER_SETTINGS_ENV = "DOCKYARD_WORKER_SETTINGS"
-PURGE_INTERVAL_SECONDS = 600.0
 
 
 class DockyardApp:
@@ -43,12 +42,14 @@ class DockyardApp:
         elif path == "/auth/jwks.json":
             await _json(send, 200, self.container.tokens.public_jwks())
         else:
-            await _json(send, 404, {"errors": [{"code": "NOT_FOUND", "message": f"nothing at {path}"}]})
+            await _json(
+                send, 404, {"errors": [{"code": "NOT_FOUND", "message": f"nothing at {path}"}]}
+            )
 
     async def _ready(self, send: Send) -> None:
         try:
             await self.container.check_ready()
-        except (DockyardError, OSError, Exception) as exc:  # noqa: BLE001 - readiness reports any failure
+        except (DockyardError, OSError, Exception) as exc:
             await _json(send, 503, {"status": "unavailable", "reason": str(exc)})
             return
         await _json(send, 200, {"status": "ready"})
@@ -60,7 +61,7 @@ class DockyardApp:
                 try:
                     await self.container.start()
                     self._tasks.append(asyncio.create_task(self._purge_loop()))
-                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -76,7 +77,8 @@ class DockyardApp:
     async def _purge_loop(self) -> None:
         """Reclaim abandoned uploads. Every worker runs this; the work is idempotent."""
         while True:
-            await asyncio.sleep(PURGE_INTERVAL_SECONDS * random.uniform(0.5, 1.5))  # noqa: S311
+            interval = self.container.settings.upload_purge_interval_seconds
+            await asyncio.sleep(interval * random.uniform(0.5, 1.5))  # noqa: S311
             try:
                 purged = await self.container.content.purge_expired_uploads()
                 if purged:
@@ -87,8 +89,16 @@ class DockyardApp:
 
 async def _json(send: Send, status: int, body: object) -> None:
     data = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 

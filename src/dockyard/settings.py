@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="DOCKYARD_", env_nested_delimiter="__", extra="forbid"
+    )
 
     listen: str = "127.0.0.1:5000"
     data_dir: Path = Path("./data")
@@ -31,6 +33,8 @@ class Settings(BaseSettings):
     service: str = "dockyard"
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     upload_ttl_hours: float = Field(default=24.0, gt=0)
+    #: How often each worker looks for expired uploads to reclaim.
+    upload_purge_interval_seconds: float = Field(default=600.0, gt=0)
     public_url: str | None = None
     log_level: str = "info"
 

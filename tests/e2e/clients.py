@@ -34,12 +34,13 @@ import tarfile
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import weakref
 from base64 import b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 __all__ = [
     "ClientError",
@@ -270,7 +271,7 @@ def make_oci_layout(
     root.mkdir(parents=True, exist_ok=True)
     (root / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     multi = platforms is not None
-    plats = list(platforms) if multi else [f"linux/{_host_goarch()}"]
+    plats = list(platforms) if platforms is not None else [f"linux/{_host_goarch()}"]
     rnd_state = hashlib.sha256(seed).digest() if seed is not None else None
 
     def rnd(n: int, label: str) -> bytes:
@@ -1085,8 +1086,6 @@ def _http_with_auth(method: str, url: str, *, user: str | None, password: str | 
         hdrs["Authorization"] = _basic(user, password or "")
     return do(hdrs)
 
-
-import urllib.parse  # noqa: E402  (used by _http_with_auth)
 
 
 def push_referrer(

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-
 from tests.e2e.regclient import RegistryClient
 
 if TYPE_CHECKING:

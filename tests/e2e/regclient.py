@@ -173,7 +173,9 @@ class RegistryClient:
         return (self.username, self.password)
 
     def url(self, path: str) -> str:
-        return urljoin(self.base_url + "/", path.lstrip("/")) if not path.startswith("http") else path
+        if path.startswith("http"):
+            return path
+        return urljoin(self.base_url + "/", path.lstrip("/"))
 
     # -- raw requests --------------------------------------------------------------------------
     def raw(
@@ -220,7 +222,7 @@ class RegistryClient:
         *,
         realm: str | None = None,
         service: str = "dockyard",
-        credentials: tuple[str, str] | None | bool = True,
+        credentials: tuple[str, str] | bool | None = True,
     ) -> httpx.Response:
         """``GET <realm>?service=..&scope=..`` (Basic auth unless ``credentials=False``)."""
         params: list[tuple[str, str]] = [("service", service)]
@@ -252,7 +254,12 @@ class RegistryClient:
         path = urlsplit(url).path
         m = re.match(r"^/v2/(.+?)/(?:blobs|manifests|tags|referrers)/", path)
         target = m.group(1) if m else path
-        return ("w" if method.upper() in WRITE_METHODS else "r", target)
+        method = method.upper()
+        if "/blobs/uploads" in path:
+            kind = "w"  # every upload endpoint, GET included, needs push
+        else:
+            kind = "d" if method == "DELETE" else "w" if method in WRITE_METHODS else "r"
+        return (kind, target)
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                 content: bytes | None = None, params: Any = None) -> httpx.Response:
@@ -325,7 +332,8 @@ class RegistryClient:
     def push_blob_monolithic_post(self, name: str, data: bytes, algorithm: str = "sha256"
                                   ) -> httpx.Response:
         """Single ``POST /blobs/uploads/?digest=`` with the body."""
-        return self.post(f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(data, algorithm)},
+        digest = digest_of(data, algorithm)
+        return self.post(f"/v2/{name}/blobs/uploads/", params={"digest": digest},
                          content=data, headers={"Content-Type": "application/octet-stream"})
 
     def patch_chunk(self, location: str, chunk: bytes, start: int) -> httpx.Response:
@@ -368,10 +376,24 @@ class RegistryClient:
         return self.head(f"/v2/{name}/blobs/{digest}")
 
     def mount(self, name: str, digest: str, from_: str | None) -> httpx.Response:
+        """Cross-repository mount, with a token for push on ``name`` and pull on ``from_``.
+
+        Like docker and containerd, ask for both scopes up front: a token scoped to the
+        target alone does not entitle the caller to read the source repository.
+        """
         params = {"mount": digest}
         if from_ is not None:
             params["from"] = from_
-        return self.post(f"/v2/{name}/blobs/uploads/", params=params)
+        url = f"/v2/{name}/blobs/uploads/"
+        if self.username is None:
+            return self.anon("POST", url, params=params)
+        scope = f"repository:{name}:pull,push"
+        if from_ is not None:
+            scope += f" repository:{from_}:pull"
+        resp = self.fetch_token(scope.split(" "))
+        if resp.status_code != 200:  # e.g. ``from_`` is not a valid name: let the registry say
+            return self.post(url, params=params)
+        return self.bearer("POST", url, resp.json()["token"], params=params)
 
     # -- manifests -------------------------------------------------------------------------------
     def put_manifest(self, name: str, ref: str, body: bytes | Mapping[str, Any],

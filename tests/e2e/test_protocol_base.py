@@ -6,8 +6,8 @@ import datetime as dt
 
 import httpx
 import pytest
-
 from tests.e2e.regclient import (
+    OCI_MANIFEST,
     RegistryClient,
     describe,
     digest_of,
@@ -119,7 +119,7 @@ def test_push_endpoints_challenge_with_pull_push_scope(
                         "headers": {"Content-Type": "application/octet-stream"}}),
         ("PUT", loc, {"params": {"digest": d}, "content": data}),
         ("PUT", f"/v2/{repo}/manifests/v2",
-         {"content": b"{}", "headers": {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}}),
+         {"content": b"{}", "headers": {"Content-Type": OCI_MANIFEST}}),
     ]:
         _assert_unauthorized(anon.anon(method, url, **kw), registry, scope)
     # Nothing was written by the refused requests.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 
 import pytest
-
 from tests.e2e.regclient import (
     RegistryClient,
     describe,

@@ -8,7 +8,6 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-
 from tests.e2e.regclient import (
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST_V1,

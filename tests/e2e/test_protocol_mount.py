@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-
 from tests.e2e.regclient import (
     RegistryClient,
     describe,

@@ -6,7 +6,6 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-
 from tests.e2e.regclient import (
     RegistryClient,
     describe,

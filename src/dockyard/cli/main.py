@@ -23,8 +23,12 @@ app.add_typer(db_app, name="db")
 
 log = structlog.get_logger("dockyard.cli")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file.", exists=True)]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (DOCKYARD_DATA_DIR).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file.", exists=True)
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (DOCKYARD_DATA_DIR).")
+]
 
 
 def _settings(config: Path | None, **flags: Any) -> Settings:
@@ -57,7 +61,9 @@ def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
     if pending and not auto_upgrade:
         typer.echo(
             f"error: the database schema is behind by {len(pending)} migration(s); "
-            "run `dockyard db upgrade` first", err=True)
+            "run `dockyard db upgrade` first",
+            err=True,
+        )
         raise typer.Exit(3)
     if pending:
         migrate.upgrade(url)
@@ -67,17 +73,28 @@ def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
 def serve(
     listen: Annotated[str | None, typer.Option(help="HOST:PORT (DOCKYARD_LISTEN).")] = None,
     data_dir: DataDirOpt = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core).")
+    ] = None,
     config: ConfigOpt = None,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", exists=True)] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", exists=True)] = None,
     database_url: Annotated[str | None, typer.Option("--database-url")] = None,
-    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Local experiments only.")] = False,
+    insecure_no_auth: Annotated[
+        bool, typer.Option("--insecure-no-auth", help="Local experiments only.")
+    ] = False,
 ) -> None:
     """Run the registry."""
-    settings = _settings(config, listen=listen, data_dir=data_dir, workers=workers, tls_cert=tls_cert,
-                         tls_key=tls_key, database_url=database_url,
-                         insecure_no_auth=insecure_no_auth or None)
+    settings = _settings(
+        config,
+        listen=listen,
+        data_dir=data_dir,
+        workers=workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        database_url=database_url,
+        insecure_no_auth=insecure_no_auth or None,
+    )
     dlogging.configure(settings.log_level)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         typer.echo("error: --tls-cert and --tls-key go together", err=True)
@@ -86,14 +103,22 @@ def serve(
     _prepare_database(settings, auto_upgrade=False)
     _first_start(settings)
     if settings.insecure_no_auth:
-        log.warning("authentication is DISABLED (--insecure-no-auth): anyone can push, pull and delete")
+        log.warning(
+            "authentication is DISABLED (--insecure-no-auth): anyone can push, pull and delete"
+        )
 
     from granian.constants import Interfaces
     from granian.server import Server
 
     os.environ["DOCKYARD_WORKER_SETTINGS"] = _worker_env(settings)
-    log.info("dockyard starting", version=__version__, listen=settings.listen, workers=settings.workers,
-             data_dir=str(settings.data_dir.resolve()), tls=bool(settings.tls_cert))
+    log.info(
+        "dockyard starting",
+        version=__version__,
+        listen=settings.listen,
+        workers=settings.workers,
+        data_dir=str(settings.data_dir.resolve()),
+        tls=bool(settings.tls_cert),
+    )
     Server(
         "dockyard.server:worker_app",
         address=settings.host,
@@ -118,8 +143,10 @@ def _first_start(settings: Settings) -> None:
         db = Database(settings.resolved_database_url)
         try:
             master = load_master_key(settings, create=True)
-            password = settings.admin_password.get_secret_value() if settings.admin_password else None
-            return await first_start(db, master, password)
+            password = (
+                settings.admin_password.get_secret_value() if settings.admin_password else None
+            )
+            return await first_start(db, master, password or None)
         finally:
             await db.dispose()
 
@@ -135,8 +162,11 @@ def _first_start(settings: Settings) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None,
-               database_url: Annotated[str | None, typer.Option("--database-url")] = None) -> None:
+def db_upgrade(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
     """Apply pending schema migrations."""
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     dlogging.configure(settings.log_level)

@@ -15,7 +15,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def sync_url(url: str) -> str:
     """Alembic runs synchronously; map async driver URLs to their sync twins."""
-    return url.replace("sqlite+aiosqlite", "sqlite").replace("postgresql+asyncpg", "postgresql+psycopg")
+    return url.replace("sqlite+aiosqlite", "sqlite").replace(
+        "postgresql+asyncpg", "postgresql+psycopg"
+    )
 
 
 def alembic_config(url: str) -> Config:

@@ -14,7 +14,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from dockyard.errors import UnavailableError
 
@@ -54,7 +59,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.read_engine = make_engine(url)
-        self.write_engine = make_engine(url, immediate=True) if _is_sqlite(url) else self.read_engine
+        self.write_engine = (
+            make_engine(url, immediate=True) if _is_sqlite(url) else self.read_engine
+        )
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -89,4 +96,6 @@ def _is_unavailable(exc: DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
     text = str(exc.orig).lower()
-    return any(s in text for s in ("database is locked", "unable to open", "connection", "disk i/o"))
+    return any(
+        s in text for s in ("database is locked", "unable to open", "connection", "disk i/o")
+    )

@@ -25,7 +25,7 @@ class Digest:
 
     @classmethod
     def parse(cls, value: str) -> Digest:
-        match = _DIGEST_RE.match(value)
+        match = _DIGEST_RE.fullmatch(value)
         if match is None:
             raise DigestError(f"invalid digest {value!r}")
         algorithm, hexpart = match["alg"], match["hex"]

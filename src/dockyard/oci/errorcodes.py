@@ -12,7 +12,11 @@ class ErrorCode(Enum):
     BLOB_UPLOAD_INVALID = ("BLOB_UPLOAD_INVALID", 400, "blob upload invalid")
     BLOB_UPLOAD_UNKNOWN = ("BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry")
     DIGEST_INVALID = ("DIGEST_INVALID", 400, "provided digest did not match uploaded content")
-    MANIFEST_BLOB_UNKNOWN = ("MANIFEST_BLOB_UNKNOWN", 400, "manifest references a blob unknown to the repository")
+    MANIFEST_BLOB_UNKNOWN = (
+        "MANIFEST_BLOB_UNKNOWN",
+        400,
+        "manifest references a blob unknown to the repository",
+    )
     MANIFEST_INVALID = ("MANIFEST_INVALID", 400, "manifest invalid")
     MANIFEST_UNKNOWN = ("MANIFEST_UNKNOWN", 404, "manifest unknown to registry")
     NAME_INVALID = ("NAME_INVALID", 400, "invalid repository name")
@@ -23,7 +27,11 @@ class ErrorCode(Enum):
     UNSUPPORTED = ("UNSUPPORTED", 415, "the operation is unsupported")
     TOOMANYREQUESTS = ("TOOMANYREQUESTS", 429, "too many requests")
     RANGE_INVALID = ("RANGE_INVALID", 416, "invalid content range")
-    PAGINATION_NUMBER_INVALID = ("PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested")
+    PAGINATION_NUMBER_INVALID = (
+        "PAGINATION_NUMBER_INVALID",
+        400,
+        "invalid number of results requested",
+    )
     UNAVAILABLE = ("UNAVAILABLE", 503, "service unavailable")
 
     @property

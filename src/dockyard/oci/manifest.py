@@ -37,7 +37,11 @@ class Descriptor:
     annotations: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
         if self.platform:
             out["platform"] = self.platform
         if self.artifact_type:
@@ -143,8 +147,12 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if media_type in mt.INDEXES:
         children = _descriptor_list(doc.get("manifests"), "manifests")
         return ParsedManifest(
-            media_type, None, children=children, subject=subject,
-            artifact_type=artifact_type, annotations=annotations,
+            media_type,
+            None,
+            children=children,
+            subject=subject,
+            artifact_type=artifact_type,
+            annotations=annotations,
         )
     if "config" not in doc:
         raise ManifestInvalidError("image manifest needs a config descriptor")
@@ -153,12 +161,18 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if media_type == mt.DOCKER_MANIFEST and artifact_type is not None:
         raise ManifestInvalidError("Docker schema 2 manifests cannot carry artifactType")
     return ParsedManifest(
-        media_type, config, layers=layers, subject=subject,
-        artifact_type=artifact_type, annotations=annotations,
+        media_type,
+        config,
+        layers=layers,
+        subject=subject,
+        artifact_type=artifact_type,
+        annotations=annotations,
     )
 
 
-def _resolve_media_type(doc: dict[str, Any], body_type: str | None, content_type: str | None) -> str:
+def _resolve_media_type(
+    doc: dict[str, Any], body_type: str | None, content_type: str | None
+) -> str:
     if body_type and content_type and body_type != content_type and content_type in mt.MANIFESTS:
         raise ManifestInvalidError(
             f"mediaType {body_type!r} does not match Content-Type {content_type!r}"

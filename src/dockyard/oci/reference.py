@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dockyard.errors import InvalidInputError
 
-NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,28}[a-z0-9])?$")
+NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,28}[a-z0-9]$")
 REPOSITORY_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 
@@ -37,12 +37,12 @@ class RepositoryName:
                 f"invalid repository name {name!r}: names are exactly <namespace>/<repository>"
             )
         namespace, repository = parts
-        if not NAMESPACE_RE.match(namespace):
+        if not NAMESPACE_RE.fullmatch(namespace):
             raise NameInvalidError(
                 f"invalid namespace {namespace!r}: 2-30 of a-z, 0-9, '-', '_', "
                 "starting and ending with a letter or digit"
             )
-        if not REPOSITORY_RE.match(repository):
+        if not REPOSITORY_RE.fullmatch(repository):
             raise NameInvalidError(
                 f"invalid repository {repository!r}: 1-64 of a-z, 0-9, '-', '_', "
                 "starting and ending with a letter or digit"
@@ -54,6 +54,6 @@ class RepositoryName:
 
 
 def validate_tag(tag: str) -> str:
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise TagInvalidError(f"invalid tag {tag!r}")
     return tag

@@ -112,11 +112,19 @@ def evaluate(policies: Sequence[PolicyDocument], action: str, resource: str) -> 
     return allow or Decision(False)
 
 
-ADMINISTRATOR_ACCESS = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-FULL_ACCESS = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:*", "Resource": "*"}]}
+ADMINISTRATOR_ACCESS = {
+    "Version": "1",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+FULL_ACCESS = {
+    "Version": "1",
+    "Statement": [{"Effect": "Allow", "Action": "cr:*", "Resource": "*"}],
+}
 READ_ONLY_ACCESS = {
     "Version": "1",
-    "Statement": [{"Effect": "Allow", "Action": ["cr:Get*", "cr:List*", "cr:Pull*"], "Resource": "*"}],
+    "Statement": [
+        {"Effect": "Allow", "Action": ["cr:Get*", "cr:List*", "cr:Pull*"], "Resource": "*"}
+    ],
 }
 
 BUILTIN_POLICIES: dict[str, dict[str, Any]] = {

@@ -66,7 +66,9 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 
 
 class RegistryAuth:
-    def __init__(self, tokens: TokenService, verifier: CredentialVerifier, *, disabled: bool) -> None:
+    def __init__(
+        self, tokens: TokenService, verifier: CredentialVerifier, *, disabled: bool
+    ) -> None:
         self.tokens = tokens
         self.verifier = verifier
         self.disabled = disabled
@@ -97,7 +99,9 @@ class RegistryAuth:
         except ChallengeError:
             raise
         except AuthenticationError as exc:
-            raise ChallengeError(exc.message, self.challenge(base_url, scope, "invalid_token")) from exc
+            raise ChallengeError(
+                exc.message, self.challenge(base_url, scope, "invalid_token")
+            ) from exc
 
     async def require_login(self, request: Request, base_url: str) -> Caller:
         """``GET /v2/``: any valid credential (or token) will do."""
@@ -121,7 +125,12 @@ class RegistryAuth:
         if self.disabled:
             return Caller(ANONYMOUS, None)
         if name is None:
-            scope, token_type, token_name, token_action = "registry:catalog:*", "registry", "catalog", "*"
+            scope, token_type, token_name, token_action = (
+                "registry:catalog:*",
+                "registry",
+                "catalog",
+                "*",
+            )
             resource = Resource("*")
         else:
             token_action, challenge_actions = _SCOPE[action]
@@ -131,14 +140,17 @@ class RegistryAuth:
         caller = await self.identify(request, base_url, scope)
         if caller.claims is not None:
             claims = caller.claims
-            if claims.instance_id == instance.id and claims.allows(token_type, token_name, token_action):
+            if claims.instance_id == instance.id and claims.allows(
+                token_type, token_name, token_action
+            ):
                 return caller
             if action == PULL and public and claims.instance_id == instance.id:
                 return caller  # anyone may pull a public repository
-            if claims.user_id is None:
-                raise ChallengeError("authentication required",
-                                     self.challenge(base_url, scope, "insufficient_scope"))
-            raise DeniedError("requested access to the resource is denied")
+            # A token without the scope: challenge again, so the client asks for a token
+            # with it (a user lacking the permission gets another token without it).
+            raise ChallengeError(
+                "authentication required", self.challenge(base_url, scope, "insufficient_scope")
+            )
         principal = caller.principal or ANONYMOUS
         if authorize(principal, action if name else LIST_REPOSITORY, resource).allowed:
             return caller

@@ -16,20 +16,28 @@ async def get_blob(call: Call) -> Response:
     if repo is None:
         raise NameUnknownError(f"repository {name} not known")
     digest = call.params["digest"]
-    headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"', "Accept-Ranges": "bytes",
-               "Cache-Control": "max-age=31536000"}
+    headers = {
+        "Docker-Content-Digest": digest,
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+    }
     if call.head:
         size = await call.services.content.stat_blob(repo, digest)
-        return Response(status_code=200, media_type="application/octet-stream",
-                        headers={**headers, "Content-Length": str(size)})
+        return Response(
+            status_code=200,
+            media_type="application/octet-stream",
+            headers={**headers, "Content-Length": str(size)},
+        )
     body = await call.services.content.blob_body(repo, digest)
     if body.redirect_url and "range" not in call.request.headers:
         return RedirectResponse(body.redirect_url, status_code=307, headers=headers)
     if body.path is not None:
         # Starlette hands whole files to the server (ASGI pathsend: no bytes through Python)
         # and answers Range requests with 206/416 itself.
-        return FileResponse(body.path, media_type="application/octet-stream", headers=headers,
-                            stat_result=None)
+        return FileResponse(
+            body.path, media_type="application/octet-stream", headers=headers, stat_result=None
+        )
     raise NameUnknownError("blob storage gave no way to send the blob")
 
 

@@ -39,9 +39,16 @@ class Call:
     def name(self) -> RepositoryName:
         return RepositoryName.parse(self.params["name"])
 
-    async def authorize(self, action: str, name: RepositoryName, repo: RepositoryRef | None) -> Caller:
+    async def authorize(
+        self, action: str, name: RepositoryName, repo: RepositoryRef | None
+    ) -> Caller:
         return await self.services.auth.require(
-            self.request, self.base_url, self.instance, action, name, public=bool(repo and repo.public)
+            self.request,
+            self.base_url,
+            self.instance,
+            action,
+            name,
+            public=bool(repo and repo.public),
         )
 
     def url(self, path: str) -> str:

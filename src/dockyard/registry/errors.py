@@ -68,13 +68,21 @@ def error_response(
     head: bool = False,
 ) -> Response:
     body = orjson.dumps(
-        {"errors": [{"code": code.code, "message": message or code.default_message, "detail": detail}]}
+        {
+            "errors": [
+                {"code": code.code, "message": message or code.default_message, "detail": detail}
+            ]
+        }
     )
     all_headers = {API_VERSION_HEADER[0]: API_VERSION_HEADER[1], **(headers or {})}
     if head:
         all_headers["Content-Length"] = str(len(body))
-        return Response(status_code=status or code.status, headers=all_headers, media_type="application/json")
-    return Response(body, status_code=status or code.status, headers=all_headers, media_type="application/json")
+        return Response(
+            status_code=status or code.status, headers=all_headers, media_type="application/json"
+        )
+    return Response(
+        body, status_code=status or code.status, headers=all_headers, media_type="application/json"
+    )
 
 
 def response_for(exc: DockyardError, *, invalid: ErrorCode, head: bool = False) -> Response:

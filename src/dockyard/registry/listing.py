@@ -44,18 +44,28 @@ async def list_tags(call: Call) -> Response:
     if repo is None:
         raise NameUnknownError(f"repository {name} not known")
     n = _page_size(call)
-    tags, more = ([], False) if n == 0 else await call.services.content.list_tags(
-        repo, call.request.query_params.get("last"), n)
+    tags, more = (
+        ([], False)
+        if n == 0
+        else await call.services.content.list_tags(repo, call.request.query_params.get("last"), n)
+    )
     headers = _link(f"/v2/{name}/tags/list", n, tags[-1]) if more and n else None
     return _json({"name": str(name), "tags": tags}, headers)
 
 
 async def catalog(call: Call) -> Response:
-    await call.services.auth.require(call.request, call.base_url, call.instance, LIST_REPOSITORY, None)
+    await call.services.auth.require(
+        call.request, call.base_url, call.instance, LIST_REPOSITORY, None
+    )
     n = _page_size(call)
     limit = MAX_PAGE if n is None else n
-    names = [] if limit == 0 else await call.services.tenancy.list_repository_names(
-        call.instance.id, call.request.query_params.get("last"), limit + 1)
+    names = (
+        []
+        if limit == 0
+        else await call.services.tenancy.list_repository_names(
+            call.instance.id, call.request.query_params.get("last"), limit + 1
+        )
+    )
     more = len(names) > limit
     names = names[:limit]
     headers = _link("/v2/_catalog", limit, names[-1]) if more and names else None
@@ -73,5 +83,6 @@ async def referrers(call: Call) -> Response:
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else None
     return Response(
         orjson.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}),
-        media_type=mt.OCI_INDEX, headers=headers,
+        media_type=mt.OCI_INDEX,
+        headers=headers,
     )

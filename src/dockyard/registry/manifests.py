@@ -12,11 +12,14 @@ from dockyard.services.content import ManifestUnknownError
 from dockyard.services.tenancy import NameUnknownError
 
 
-def _acceptable(accept: str | None, media_type: str) -> bool:
-    """Serve the stored type unless the client named manifest types that exclude it."""
-    if not accept:
+def _acceptable(accept: list[str], media_type: str) -> bool:
+    """Serve the stored type unless the client named manifest types that exclude it.
+
+    Go clients send one ``Accept`` line per media type, so every line counts."""
+    offered = {part.split(";")[0].strip().lower() for line in accept for part in line.split(",")}
+    offered.discard("")
+    if not offered:
         return True
-    offered = {part.split(";")[0].strip().lower() for part in accept.split(",")}
     if media_type in offered or not offered & (mt.MANIFESTS | mt.SCHEMA1):
         return True
     return bool(offered & {"*/*", "application/*"})
@@ -29,7 +32,7 @@ async def get_manifest(call: Call) -> Response:
     if repo is None:
         raise NameUnknownError(f"repository {name} not known")
     view = await call.services.content.get_manifest(repo, call.params["reference"])
-    if not _acceptable(call.request.headers.get("accept"), view.media_type):
+    if not _acceptable(call.request.headers.getlist("accept"), view.media_type):
         raise ManifestUnknownError(
             f"manifest {call.params['reference']} is stored as {view.media_type}, "
             "which the Accept header excludes"

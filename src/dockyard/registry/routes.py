@@ -29,21 +29,46 @@ Handler = Callable[[Call], Awaitable[Response]]
 _NAME = r"(?P<name>[^?#]+?)"
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler], ErrorCode]] = [
     (re.compile(r"^/v2/_catalog$"), {"GET": listing.catalog}, ErrorCode.UNSUPPORTED),
-    (re.compile(rf"^/v2/{_NAME}/blobs/uploads/?$"), {"POST": uploads.start_upload},
-     ErrorCode.BLOB_UPLOAD_INVALID),
-    (re.compile(rf"^/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)$"),
-     {"PATCH": uploads.patch_upload, "PUT": uploads.put_upload, "GET": uploads.get_upload,
-      "DELETE": uploads.delete_upload}, ErrorCode.BLOB_UPLOAD_INVALID),
-    (re.compile(rf"^/v2/{_NAME}/blobs/(?P<digest>[^/]+)$"),
-     {"GET": blobs.get_blob, "HEAD": blobs.get_blob, "DELETE": blobs.delete_blob},
-     ErrorCode.DIGEST_INVALID),
-    (re.compile(rf"^/v2/{_NAME}/manifests/(?P<reference>[^/]+)$"),
-     {"GET": manifests.get_manifest, "HEAD": manifests.get_manifest, "PUT": manifests.put_manifest,
-      "DELETE": manifests.delete_manifest}, ErrorCode.MANIFEST_INVALID),
-    (re.compile(rf"^/v2/{_NAME}/tags/list$"), {"GET": listing.list_tags},
-     ErrorCode.PAGINATION_NUMBER_INVALID),
-    (re.compile(rf"^/v2/{_NAME}/referrers/(?P<digest>[^/]+)$"), {"GET": listing.referrers},
-     ErrorCode.DIGEST_INVALID),
+    (
+        re.compile(rf"^/v2/{_NAME}/blobs/uploads/?$"),
+        {"POST": uploads.start_upload},
+        ErrorCode.BLOB_UPLOAD_INVALID,
+    ),
+    (
+        re.compile(rf"^/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)$"),
+        {
+            "PATCH": uploads.patch_upload,
+            "PUT": uploads.put_upload,
+            "GET": uploads.get_upload,
+            "DELETE": uploads.delete_upload,
+        },
+        ErrorCode.BLOB_UPLOAD_INVALID,
+    ),
+    (
+        re.compile(rf"^/v2/{_NAME}/blobs/(?P<digest>[^/]+)$"),
+        {"GET": blobs.get_blob, "HEAD": blobs.get_blob, "DELETE": blobs.delete_blob},
+        ErrorCode.DIGEST_INVALID,
+    ),
+    (
+        re.compile(rf"^/v2/{_NAME}/manifests/(?P<reference>[^/]+)$"),
+        {
+            "GET": manifests.get_manifest,
+            "HEAD": manifests.get_manifest,
+            "PUT": manifests.put_manifest,
+            "DELETE": manifests.delete_manifest,
+        },
+        ErrorCode.MANIFEST_INVALID,
+    ),
+    (
+        re.compile(rf"^/v2/{_NAME}/tags/list$"),
+        {"GET": listing.list_tags},
+        ErrorCode.PAGINATION_NUMBER_INVALID,
+    ),
+    (
+        re.compile(rf"^/v2/{_NAME}/referrers/(?P<digest>[^/]+)$"),
+        {"GET": listing.referrers},
+        ErrorCode.DIGEST_INVALID,
+    ),
 ]
 
 
@@ -71,7 +96,9 @@ class RegistryApp:
         head = method == "HEAD"
         invalid = ErrorCode.UNSUPPORTED
         try:
-            instance = await self.services.tenancy.instance_for_host(request.headers.get("host", ""))
+            instance = await self.services.tenancy.instance_for_host(
+                request.headers.get("host", "")
+            )
             base_url = self.base_url(request)
             if path == "/auth/token":
                 if method == "GET":
@@ -81,26 +108,41 @@ class RegistryApp:
                 return error_response(ErrorCode.UNSUPPORTED, "method not allowed", status=405)
             if path in ("/v2", "/v2/"):
                 if method not in ("GET", "HEAD"):
-                    return error_response(ErrorCode.UNSUPPORTED, "method not allowed", status=405, head=head)
+                    return error_response(
+                        ErrorCode.UNSUPPORTED, "method not allowed", status=405, head=head
+                    )
                 await self.services.auth.require_login(request, base_url)
                 return Response(b"{}" if not head else b"", media_type="application/json")
-            for pattern, handlers, invalid in _ROUTES:
+            for pattern, handlers, route_invalid in _ROUTES:
                 match = pattern.match(path)
                 if match is None:
                     continue
+                invalid = route_invalid
                 handler = handlers.get(method)
                 if handler is None:
-                    return error_response(ErrorCode.UNSUPPORTED, f"{method} is not allowed here",
-                                          status=405, head=head)
+                    return error_response(
+                        ErrorCode.UNSUPPORTED,
+                        f"{method} is not allowed here",
+                        status=405,
+                        head=head,
+                    )
                 call = Call(request, self.services, instance, base_url, match.groupdict())
                 return await handler(call)
-            return error_response(ErrorCode.NAME_INVALID if path.startswith("/v2/") else ErrorCode.UNSUPPORTED,
-                                  f"no registry endpoint at {path}", status=404, head=head)
+            return error_response(
+                ErrorCode.NAME_INVALID if path.startswith("/v2/") else ErrorCode.UNSUPPORTED,
+                f"no registry endpoint at {path}",
+                status=404,
+                head=head,
+            )
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening; the upload was rolled back
         except ChallengeError as exc:
-            return error_response(ErrorCode.UNAUTHORIZED, exc.message,
-                                  headers={"WWW-Authenticate": exc.challenge}, head=head)
+            return error_response(
+                ErrorCode.UNAUTHORIZED,
+                exc.message,
+                headers={"WWW-Authenticate": exc.challenge},
+                head=head,
+            )
         except DockyardError as exc:
             response = response_for(exc, invalid=invalid, head=head)
             current = getattr(exc, "current_size", None)

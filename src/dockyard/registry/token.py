@@ -4,6 +4,7 @@ and refresh-token grants. Grants exactly what ``authorize`` allows at issue time
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.requests import Request
@@ -32,7 +33,9 @@ class TokenEndpoint:
         self._auth = auth
         self._tenancy = tenancy
 
-    async def _grant(self, principal: Principal, instance: InstanceRef, scopes: list[str]) -> list[AccessEntry]:
+    async def _grant(
+        self, principal: Principal, instance: InstanceRef, scopes: list[str]
+    ) -> list[AccessEntry]:
         granted: dict[tuple[str, str], list[str]] = {}
         for scope in scopes:
             type_, _, rest = scope.partition(":")
@@ -48,13 +51,18 @@ class TokenEndpoint:
             except InvalidInputError:
                 continue
             repo = await self._tenancy.find_repository(instance.id, repo_name)
-            resource = Resource(instance.repository_arn(str(repo_name)), public=bool(repo and repo.public))
+            resource = Resource(
+                instance.repository_arn(str(repo_name)), public=bool(repo and repo.public)
+            )
             wanted = {a.strip() for a in actions.split(",") if a.strip()}
             if "*" in wanted:
                 wanted = set(SCOPE_ACTIONS)
             entry = granted.setdefault(("repository", str(repo_name)), [])
             for action in sorted(wanted & set(SCOPE_ACTIONS)):
-                if authorize(principal, SCOPE_ACTIONS[action], resource).allowed and action not in entry:
+                if (
+                    authorize(principal, SCOPE_ACTIONS[action], resource).allowed
+                    and action not in entry
+                ):
                     entry.append(action)
         return [AccessEntry(t, n, tuple(a)) for (t, n), a in granted.items() if a]
 
@@ -70,40 +78,65 @@ class TokenEndpoint:
         except AuthenticationError as exc:
             return error_response(ErrorCode.UNAUTHORIZED, exc.message)
         scopes = request.query_params.getlist("scope")
-        access = await self._grant(principal, instance, [s for scope in scopes for s in scope.split(" ") if s])
+        access = await self._grant(
+            principal, instance, [s for scope in scopes for s in scope.split(" ") if s]
+        )
         token, ttl = self._auth.tokens.issue(principal, instance.id, access)
-        body = {"token": token, "access_token": token, "expires_in": ttl,
-                "issued_at": datetime.now(UTC).isoformat()}
+        body = {
+            "token": token,
+            "access_token": token,
+            "expires_in": ttl,
+            "issued_at": datetime.now(UTC).isoformat(),
+        }
         if request.query_params.get("offline_token") == "true" and not principal.anonymous:
             body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id)
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def post(self, request: Request, instance: InstanceRef) -> Response:
-        form = await request.form()
+        form = await _read_form(request)
+        if form is None:
+            return _oauth_error(
+                "invalid_request", "expected an application/x-www-form-urlencoded body", 400
+            )
         grant = form.get("grant_type")
         try:
             if grant == "password":
                 username, password = form.get("username"), form.get("password")
-                if not isinstance(username, str) or not isinstance(password, str):
-                    return _oauth_error("invalid_request", "username and password are required", 400)
+                if username is None or password is None:
+                    return _oauth_error(
+                        "invalid_request", "username and password are required", 400
+                    )
                 principal = await self._auth.verifier.verify(username, password)
             elif grant == "refresh_token":
                 refresh = form.get("refresh_token")
-                if not isinstance(refresh, str):
+                if refresh is None:
                     return _oauth_error("invalid_request", "refresh_token is required", 400)
                 username, user_id, instance_id = self._auth.tokens.verify_refresh(refresh)
                 if instance_id != instance.id:
                     raise AuthenticationError("the refresh token belongs to another instance")
                 principal = await self._auth.verifier.principal_for_user_id(username, user_id)
             else:
-                return _oauth_error("unsupported_grant_type", f"grant_type {grant!r} is not supported", 400)
+                return _oauth_error(
+                    "unsupported_grant_type", f"grant_type {grant!r} is not supported", 400
+                )
         except AuthenticationError as exc:
             return _oauth_error("invalid_grant", exc.message, 401)
-        scopes = [s for value in form.getlist("scope") if isinstance(value, str) for s in value.split(" ") if s]
+        scopes = [
+            s
+            for value in form.getlist("scope")
+            if isinstance(value, str)
+            for s in value.split(" ")
+            if s
+        ]
         access = await self._grant(principal, instance, scopes)
         token, ttl = self._auth.tokens.issue(principal, instance.id, access)
-        body = {"access_token": token, "token": token, "expires_in": ttl, "scope": " ".join(scopes),
-                "issued_at": datetime.now(UTC).isoformat()}
+        body = {
+            "access_token": token,
+            "token": token,
+            "expires_in": ttl,
+            "scope": " ".join(scopes),
+            "issued_at": datetime.now(UTC).isoformat(),
+        }
         if grant == "refresh_token":
             body["refresh_token"] = form["refresh_token"]
         elif form.get("access_type") == "offline":
@@ -111,6 +144,42 @@ class TokenEndpoint:
         return Response(orjson.dumps(body), media_type="application/json")
 
 
+MAX_FORM_BYTES = 64 * 1024
+
+
+class _Form:
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self._fields = fields
+
+    def get(self, key: str) -> str | None:
+        values = self._fields.get(key)
+        return values[0] if values else None
+
+    def getlist(self, key: str) -> list[str]:
+        return self._fields.get(key, [])
+
+    def __getitem__(self, key: str) -> str:
+        return self._fields[key][0]
+
+
+async def _read_form(request: Request) -> _Form | None:
+    """The OAuth2 form body; small and urlencoded, so parsed here without a multipart stack."""
+    if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        return _Form(parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        return None
+
+
 def _oauth_error(code: str, description: str, status: int) -> Response:
-    return Response(orjson.dumps({"error": code, "error_description": description}),
-                    status_code=status, media_type="application/json")
+    return Response(
+        orjson.dumps({"error": code, "error_description": description}),
+        status_code=status,
+        media_type="application/json",
+    )

@@ -22,20 +22,26 @@ def _range_header(size: int) -> str:
 
 
 def _upload_response(call: Call, status: int, state: UploadState) -> Response:
-    return Response(status_code=status, headers={
-        "Location": call.url(f"/v2/{call.params['name']}/blobs/uploads/{state.id}"),
-        "Range": _range_header(state.size),
-        "Docker-Upload-UUID": str(state.id),
-        "Content-Length": "0",
-    })
+    return Response(
+        status_code=status,
+        headers={
+            "Location": call.url(f"/v2/{call.params['name']}/blobs/uploads/{state.id}"),
+            "Range": _range_header(state.size),
+            "Docker-Upload-UUID": str(state.id),
+            "Content-Length": "0",
+        },
+    )
 
 
 def _blob_created(call: Call, digest: str) -> Response:
-    return Response(status_code=201, headers={
-        "Location": call.url(f"/v2/{call.params['name']}/blobs/{digest}"),
-        "Docker-Content-Digest": digest,
-        "Content-Length": "0",
-    })
+    return Response(
+        status_code=201,
+        headers={
+            "Location": call.url(f"/v2/{call.params['name']}/blobs/{digest}"),
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
 
 
 async def _push_target(call: Call) -> tuple[RepositoryName, RepositoryRef]:
@@ -113,12 +119,14 @@ async def put_upload(call: Call) -> Response:
     digest = call.request.query_params.get("digest")
     if not digest:
         raise DigestInvalidError("the digest query parameter is required to finish an upload")
-    has_body = call.request.headers.get("content-length", "0") != "0" or "chunked" in call.request.headers.get(
-        "transfer-encoding", "")
+    has_body = call.request.headers.get(
+        "content-length", "0"
+    ) != "0" or "chunked" in call.request.headers.get("transfer-encoding", "")
     if has_body:
         _content_range(call)
-    await call.services.content.finish_upload(repo, call.params["upload_id"], digest,
-                                              call.body() if has_body else None)
+    await call.services.content.finish_upload(
+        repo, call.params["upload_id"], digest, call.body() if has_body else None
+    )
     return _blob_created(call, digest)
 
 

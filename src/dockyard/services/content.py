@@ -111,7 +111,7 @@ class ContentService:
     async def stat_blob(self, repo: RepositoryRef, digest: str) -> int:
         parsed = _parse_digest(digest)
         async with self._db.read() as session:
-            blob = await q.find_linked_blob(session, repo.id, str(parsed))  # type: ignore[arg-type]
+            blob = await q.find_linked_blob(session, repo.id, str(parsed))
         if blob is None:
             raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
         return blob.size
@@ -126,21 +126,29 @@ class ContentService:
     async def delete_blob(self, repo: RepositoryRef, digest: str) -> None:
         parsed = _parse_digest(digest)
         async with self._db.write() as session:
-            if not await q.unlink_blob(session, repo.id, str(parsed)):  # type: ignore[arg-type]
+            if not await q.unlink_blob(session, repo.id, str(parsed)):
                 raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
-            q.add_event(session, repo.instance_id, "BlobDeleted",
-                        {"repository": repo.full_name, "digest": str(parsed)})
+            q.add_event(
+                session,
+                repo.instance_id,
+                "BlobDeleted",
+                {"repository": repo.full_name, "digest": str(parsed)},
+            )
 
     async def mount(self, repo: RepositoryRef, digest: str, source: RepositoryRef) -> bool:
         """Link a blob from ``source``; False when the source does not hold it."""
         parsed = _parse_digest(digest)
         async with self._db.write() as session:
-            blob = await q.find_linked_blob(session, source.id, str(parsed))  # type: ignore[arg-type]
+            blob = await q.find_linked_blob(session, source.id, str(parsed))
             if blob is None:
                 return False
-            await q.link_blob(session, repo.id, blob.digest, blob.size)  # type: ignore[arg-type]
-            q.add_event(session, repo.instance_id, "BlobMounted",
-                        {"repository": repo.full_name, "digest": blob.digest, "from": source.full_name})
+            await q.link_blob(session, repo.id, blob.digest, blob.size)
+            q.add_event(
+                session,
+                repo.instance_id,
+                "BlobMounted",
+                {"repository": repo.full_name, "digest": blob.digest, "from": source.full_name},
+            )
         return True
 
     # ---- uploads -----------------------------------------------------------------------
@@ -148,11 +156,13 @@ class ContentService:
     async def start_upload(self, repo: RepositoryRef) -> UploadState:
         key = await self._store.start_upload()
         async with self._db.write() as session:
-            upload = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)  # type: ignore[arg-type]
+            upload = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)
         self._remember(upload.id, 0, hashlib.sha256())
         return UploadState(upload.id, 0)
 
-    async def monolithic_upload(self, repo: RepositoryRef, digest: str, body: AsyncIterator[bytes]) -> int:
+    async def monolithic_upload(
+        self, repo: RepositoryRef, digest: str, body: AsyncIterator[bytes]
+    ) -> int:
         """POST with ``?digest=``: the whole blob in one request, hashed while streamed."""
         expected = _parse_digest(digest)
         key = await self._store.start_upload()
@@ -174,7 +184,7 @@ class ContentService:
         except ValueError as exc:
             raise UploadUnknownError(f"upload {upload_id!r} unknown") from exc
         async with self._db.read() as session:
-            upload = await q.find_upload(session, repo.id, uid)  # type: ignore[arg-type]
+            upload = await q.find_upload(session, repo.id, uid)
         if upload is None or upload.expires_at < _now():
             raise UploadUnknownError(f"upload {upload_id} unknown")
         return upload.id, upload.storage_key
@@ -192,7 +202,9 @@ class ContentService:
         uid, key = await self._upload_row(repo, upload_id)
         return UploadState(uid, await self._append(uid, key, body, start))
 
-    async def _append(self, uid: uuid.UUID, key: str, body: AsyncIterator[bytes], start: int | None) -> int:
+    async def _append(
+        self, uid: uuid.UUID, key: str, body: AsyncIterator[bytes], start: int | None
+    ) -> int:
         try:
             size = await self._store.upload_size(key)
         except UploadMissingError as exc:
@@ -237,14 +249,23 @@ class ContentService:
         await self._link(repo, expected, size, finished_upload=uid)
         return size
 
-    async def _link(self, repo: RepositoryRef, digest: Digest, size: int,
-                    finished_upload: uuid.UUID | None = None) -> None:
+    async def _link(
+        self,
+        repo: RepositoryRef,
+        digest: Digest,
+        size: int,
+        finished_upload: uuid.UUID | None = None,
+    ) -> None:
         async with self._db.write() as session:
-            await q.link_blob(session, repo.id, str(digest), size)  # type: ignore[arg-type]
+            await q.link_blob(session, repo.id, str(digest), size)
             if finished_upload is not None:
                 await q.delete_upload(session, finished_upload)
-            q.add_event(session, repo.instance_id, "BlobPushed",
-                        {"repository": repo.full_name, "digest": str(digest), "size": size})
+            q.add_event(
+                session,
+                repo.instance_id,
+                "BlobPushed",
+                {"repository": repo.full_name, "digest": str(digest), "size": size},
+            )
 
     async def cancel_upload(self, repo: RepositoryRef, upload_id: str) -> None:
         uid, key = await self._upload_row(repo, upload_id)
@@ -265,7 +286,9 @@ class ContentService:
         async with self._db.read() as session:
             known = await q.all_upload_keys(session)
         cutoff = (now - self._upload_ttl).timestamp()
-        orphans = [k for k, mtime in await self._store.list_uploads() if k not in known and mtime < cutoff]
+        orphans = [
+            k for k, mtime in await self._store.list_uploads() if k not in known and mtime < cutoff
+        ]
         for key in orphans:
             await self._store.cancel(key)
         return len(expired) + len(orphans)
@@ -275,15 +298,20 @@ class ContentService:
     async def get_manifest(self, repo: RepositoryRef, reference: str) -> ManifestView:
         async with self._db.read() as session:
             if ":" in reference:
-                row = await q.find_manifest(session, repo.id, str(_parse_digest(reference)))  # type: ignore[arg-type]
+                row = await q.find_manifest(session, repo.id, str(_parse_digest(reference)))
             else:
-                row = await q.find_manifest_by_tag(session, repo.id, reference)  # type: ignore[arg-type]
+                row = await q.find_manifest_by_tag(session, repo.id, reference)
         if row is None:
             raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
         return ManifestView(row.digest, row.media_type, row.content)
 
     async def put_manifest(
-        self, repo: RepositoryRef, reference: str, body: bytes, content_type: str | None, pushed_by: str
+        self,
+        repo: RepositoryRef,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        pushed_by: str,
     ) -> PushedManifest:
         if ":" in reference:
             expected = _parse_digest(reference)
@@ -299,34 +327,59 @@ class ContentService:
         async with self._db.write() as session:
             await self._check_references(session, repo, parsed)
             if tag is not None and repo.immutable and tag != MUTABLE_TAG:
-                current = await q.find_manifest_by_tag(session, repo.id, tag)  # type: ignore[arg-type]
+                current = await q.find_manifest_by_tag(session, repo.id, tag)
                 if current is not None and current.digest != str(digest):
                     raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
-            row, created = await q.insert_manifest(session, *self._manifest_row(repo, digest, body, parsed, pushed_by))
+            row, created = await q.insert_manifest(
+                session, *self._manifest_row(repo, digest, body, parsed, pushed_by)
+            )
             if created:
-                q.add_event(session, repo.instance_id, "ManifestPushed", {
-                    "repository": repo.full_name, "digest": str(digest), "mediaType": parsed.media_type,
-                    "pushedBy": pushed_by})
+                q.add_event(
+                    session,
+                    repo.instance_id,
+                    "ManifestPushed",
+                    {
+                        "repository": repo.full_name,
+                        "digest": str(digest),
+                        "mediaType": parsed.media_type,
+                        "pushedBy": pushed_by,
+                    },
+                )
             if tag is not None:
-                previous = await q.point_tag(session, repo.id, tag, row.id, now)  # type: ignore[arg-type]
+                previous = await q.point_tag(session, repo.id, tag, row.id, now)
                 if previous != str(digest):
-                    q.add_event(session, repo.instance_id, "TagUpdated", {
-                        "repository": repo.full_name, "tag": tag, "digest": str(digest),
-                        "previous": previous, "pushedBy": pushed_by})
+                    q.add_event(
+                        session,
+                        repo.instance_id,
+                        "TagUpdated",
+                        {
+                            "repository": repo.full_name,
+                            "tag": tag,
+                            "digest": str(digest),
+                            "previous": previous,
+                            "pushedBy": pushed_by,
+                        },
+                    )
         return PushedManifest(str(digest), parsed.subject.digest if parsed.subject else None)
 
-    async def _check_references(self, session: Any, repo: RepositoryRef, parsed: ParsedManifest) -> None:
+    async def _check_references(
+        self, session: Any, repo: RepositoryRef, parsed: ParsedManifest
+    ) -> None:
         if parsed.is_index:
             wanted = [c.digest for c in parsed.children]
             missing = set(wanted) - await q.existing_manifest_digests(session, repo.id, wanted)
         else:
-            blobs = [d for d in ([parsed.config] if parsed.config else []) + list(parsed.layers)
-                     if not _is_foreign(d)]
+            blobs = [
+                d
+                for d in ([parsed.config] if parsed.config else []) + list(parsed.layers)
+                if not _is_foreign(d)
+            ]
             wanted = [d.digest for d in blobs]
             missing = set(wanted) - await q.count_linked_blobs(session, repo.id, wanted)
         if missing:
             raise ManifestBlobUnknownError(
-                f"manifest references content not in {repo.full_name}: {', '.join(sorted(missing))}",
+                f"manifest references content not in {repo.full_name}: "
+                + ", ".join(sorted(missing)),
                 detail={"digests": sorted(missing)},
             )
 
@@ -339,15 +392,31 @@ class ContentService:
             edges = [("manifest", d) for d in parsed.children]
             size = len(body)
         else:
-            edges = ([("config", parsed.config)] if parsed.config else []) + [("layer", d) for d in parsed.layers]
+            edges = ([("config", parsed.config)] if parsed.config else []) + [
+                ("layer", d) for d in parsed.layers
+            ]
             size = len(body) + sum(d.size for _, d in edges)
-        refs = [ManifestReference(manifest_id=manifest_id, position=i, kind=kind, digest=d.digest,
-                                  media_type=d.media_type, size=d.size)
-                for i, (kind, d) in enumerate(edges) if d is not None]
+        refs = [
+            ManifestReference(
+                manifest_id=manifest_id,
+                position=i,
+                kind=kind,
+                digest=d.digest,
+                media_type=d.media_type,
+                size=d.size,
+            )
+            for i, (kind, d) in enumerate(edges)
+            if d is not None
+        ]
         row = Manifest(
-            id=manifest_id, repository_id=repo.id, digest=str(digest), media_type=parsed.media_type,
+            id=manifest_id,
+            repository_id=repo.id,
+            digest=str(digest),
+            media_type=parsed.media_type,
             artifact_type=parsed.referrer_artifact_type,
-            subject_digest=parsed.subject.digest if parsed.subject else None, size=size, content=body,
+            subject_digest=parsed.subject.digest if parsed.subject else None,
+            size=size,
+            content=body,
             annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
             pushed_by=pushed_by,
         )
@@ -358,37 +427,58 @@ class ContentService:
         async with self._db.write() as session:
             if ":" not in reference:
                 if repo.immutable and reference != MUTABLE_TAG:
-                    raise ImmutableTagError(f"tag {reference} of an immutable repository cannot be deleted")
-                if not await q.delete_tag(session, repo.id, reference):  # type: ignore[arg-type]
+                    raise ImmutableTagError(
+                        f"tag {reference} of an immutable repository cannot be deleted"
+                    )
+                if not await q.delete_tag(session, repo.id, reference):
                     raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
-                q.add_event(session, repo.instance_id, "TagDeleted", {"repository": repo.full_name, "tag": reference})
+                q.add_event(
+                    session,
+                    repo.instance_id,
+                    "TagDeleted",
+                    {"repository": repo.full_name, "tag": reference},
+                )
                 return
             digest = str(_parse_digest(reference))
-            row = await q.find_manifest(session, repo.id, digest)  # type: ignore[arg-type]
+            row = await q.find_manifest(session, repo.id, digest)
             if row is None:
                 raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
             tags = await q.tags_of_manifest(session, row.id)
             if repo.immutable and any(t != MUTABLE_TAG for t in tags):
-                raise ImmutableTagError(f"manifest {digest} carries tags of an immutable repository")
+                raise ImmutableTagError(
+                    f"manifest {digest} carries tags of an immutable repository"
+                )
             await q.delete_manifest(session, row.id)
-            q.add_event(session, repo.instance_id, "ManifestDeleted",
-                        {"repository": repo.full_name, "digest": digest, "tags": list(tags)})
+            q.add_event(
+                session,
+                repo.instance_id,
+                "ManifestDeleted",
+                {"repository": repo.full_name, "digest": digest, "tags": list(tags)},
+            )
 
-    async def list_tags(self, repo: RepositoryRef, last: str | None, n: int | None) -> tuple[list[str], bool]:
+    async def list_tags(
+        self, repo: RepositoryRef, last: str | None, n: int | None
+    ) -> tuple[list[str], bool]:
         """A page of tags in lexical order, and whether more follow."""
         async with self._db.read() as session:
-            names = list(await q.list_tags(session, repo.id, last, None if n is None else n + 1))  # type: ignore[arg-type]
+            names = list(await q.list_tags(session, repo.id, last, None if n is None else n + 1))
         if n is not None and len(names) > n:
             return names[:n], True
         return names, False
 
-    async def referrers(self, repo: RepositoryRef, digest: str, artifact_type: str | None) -> list[dict[str, Any]]:
+    async def referrers(
+        self, repo: RepositoryRef, digest: str, artifact_type: str | None
+    ) -> list[dict[str, Any]]:
         subject = str(_parse_digest(digest))
         async with self._db.read() as session:
-            rows = await q.list_referrers(session, repo.id, subject, artifact_type)  # type: ignore[arg-type]
+            rows = await q.list_referrers(session, repo.id, subject, artifact_type)
         out = []
         for row in rows:
-            descriptor: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": len(row.content)}
+            descriptor: dict[str, Any] = {
+                "mediaType": row.media_type,
+                "digest": row.digest,
+                "size": len(row.content),
+            }
             if row.artifact_type:
                 descriptor["artifactType"] = row.artifact_type
             if row.annotations:
@@ -400,5 +490,3 @@ class ContentService:
 def _is_foreign(descriptor: Any) -> bool:
     """Foreign (non-distributable) layers are fetched from their URLs, never pushed."""
     return "foreign" in descriptor.media_type or "nondistributable" in descriptor.media_type
-
-

@@ -136,7 +136,9 @@ class TokenClaims:
 class TokenService:
     """Issues and verifies registry tokens (Docker token authentication)."""
 
-    def __init__(self, db: Database, master: MasterKey, *, issuer: str, service: str, ttl: int) -> None:
+    def __init__(
+        self, db: Database, master: MasterKey, *, issuer: str, service: str, ttl: int
+    ) -> None:
         self._db = db
         self._master = master
         self.issuer = issuer
@@ -152,8 +154,10 @@ class TokenService:
         if not rows:
             raise AuthenticationError("no token signing key; run the first-start setup")
         keys = [
-            ECKey.import_key(self._master.decrypt(row.private_key_encrypted, SIGNING_PURPOSE),
-                             parameters={"kid": row.kid})
+            ECKey.import_key(
+                self._master.decrypt(row.private_key_encrypted, SIGNING_PURPOSE),
+                parameters={"kid": row.kid},
+            )
             for row in rows
         ]
         self._signing = keys[-1]
@@ -168,7 +172,9 @@ class TokenService:
         header = {"alg": "ES256", "typ": "JWT", "kid": self._signing.kid}
         return jwt.encode(header, claims, self._signing, algorithms=["ES256"])
 
-    def issue(self, principal: Principal, instance_id: str, access: Sequence[AccessEntry]) -> tuple[str, int]:
+    def issue(
+        self, principal: Principal, instance_id: str, access: Sequence[AccessEntry]
+    ) -> tuple[str, int]:
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -187,9 +193,14 @@ class TokenService:
     def issue_refresh(self, principal: Principal, instance_id: str) -> str:
         now = int(time.time())
         claims = {
-            "iss": self.issuer, "sub": principal.name, "aud": f"{self.service}:refresh",
-            "iat": now, "exp": now + REFRESH_TOKEN_SECONDS, "jti": uuid.uuid4().hex,
-            "ins": instance_id, "uid": principal.user_id,
+            "iss": self.issuer,
+            "sub": principal.name,
+            "aud": f"{self.service}:refresh",
+            "iat": now,
+            "exp": now + REFRESH_TOKEN_SECONDS,
+            "jti": uuid.uuid4().hex,
+            "ins": instance_id,
+            "uid": principal.user_id,
         }
         return self._sign(claims)
 
@@ -215,12 +226,18 @@ class TokenService:
             del self._verified[token]
         claims = self._decode(token, self.service)
         access = tuple(
-            AccessEntry(str(a.get("type")), str(a.get("name")), tuple(map(str, a.get("actions", []))))
-            for a in claims.get("access", []) if isinstance(a, dict)
+            AccessEntry(
+                str(a.get("type")), str(a.get("name")), tuple(map(str, a.get("actions", [])))
+            )
+            for a in claims.get("access", [])
+            if isinstance(a, dict)
         )
         result = TokenClaims(
-            subject=str(claims.get("sub", "")), user_id=claims.get("uid"),
-            instance_id=str(claims.get("ins", "")), access=access, expires_at=float(claims["exp"]),
+            subject=str(claims.get("sub", "")),
+            user_id=claims.get("uid"),
+            instance_id=str(claims.get("ins", "")),
+            access=access,
+            expires_at=float(claims["exp"]),
         )
         self._verified[token] = result
         while len(self._verified) > 4096:

@@ -26,19 +26,37 @@ async def first_start(db: Database, master: MasterKey, admin_password: str | Non
             account = Account(arn_id=str(secrets.randbelow(10**15) + 10**15), name="default")
             session.add(account)
             await session.flush()
-            session.add(Instance(id=DEFAULT_INSTANCE_ID, account_id=account.id, name="default",
-                                 region="local", edition="Advanced"))
-            policies = {name: Policy(account_id=account.id, name=name, document=doc, builtin=True)
-                        for name, doc in BUILTIN_POLICIES.items()}
+            session.add(
+                Instance(
+                    id=DEFAULT_INSTANCE_ID,
+                    account_id=account.id,
+                    name="default",
+                    region="local",
+                    edition="Advanced",
+                )
+            )
+            policies = {
+                name: Policy(account_id=account.id, name=name, document=doc, builtin=True)
+                for name, doc in BUILTIN_POLICIES.items()
+            }
             session.add_all(policies.values())
-            role = Role(account_id=account.id, name=ADMIN_ROLE, builtin=True,
-                        description="Everything, on everything")
+            role = Role(
+                account_id=account.id,
+                name=ADMIN_ROLE,
+                builtin=True,
+                description="Everything, on everything",
+            )
             session.add(role)
             if admin_password is None:
                 generated = admin_password = secrets.token_urlsafe(18)
             hashed = hash_password(admin_password)
-            admin = User(account_id=account.id, username=ADMIN_USERNAME, display_name="Administrator",
-                         password_hash=hashed, registry_password_hash=hashed)
+            admin = User(
+                account_id=account.id,
+                username=ADMIN_USERNAME,
+                display_name="Administrator",
+                password_hash=hashed,
+                registry_password_hash=hashed,
+            )
             session.add(admin)
             await session.flush()
             session.add(RolePolicy(role_id=role.id, policy_id=policies["AdministratorAccess"].id))

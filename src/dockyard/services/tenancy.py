@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 
 from dockyard.errors import NotFoundError
@@ -23,7 +24,7 @@ class NameUnknownError(NotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class RepositoryRef:
-    id: object
+    id: uuid.UUID
     instance_id: str
     full_name: str
     public: bool
@@ -31,8 +32,13 @@ class RepositoryRef:
 
 
 def _ref(repo: Repository) -> RepositoryRef:
-    return RepositoryRef(repo.id, repo.instance_id, repo.full_name, repo.type == "public",
-                         repo.tag_mutability == "Immutable")
+    return RepositoryRef(
+        repo.id,
+        repo.instance_id,
+        repo.full_name,
+        repo.type == "public",
+        repo.tag_mutability == "Immutable",
+    )
 
 
 class TenancyService:
@@ -72,8 +78,12 @@ class TenancyService:
         async with self._db.write() as session:
             namespace = await tq.find_namespace(session, instance_id, name.namespace)
             if namespace is None:
-                namespace = await tq.insert_namespace_if_absent(session, instance_id, name.namespace)
-                cq.add_event(session, instance_id, "NamespaceCreated", {"namespace": name.namespace})
+                namespace = await tq.insert_namespace_if_absent(
+                    session, instance_id, name.namespace
+                )
+                cq.add_event(
+                    session, instance_id, "NamespaceCreated", {"namespace": name.namespace}
+                )
             if not namespace.auto_create:
                 raise NameUnknownError(
                     f"repository {name} does not exist and namespace {name.namespace} "
@@ -86,6 +96,8 @@ class TenancyService:
                 cq.add_event(session, instance_id, "RepositoryCreated", {"repository": str(name)})
             return _ref(repo)
 
-    async def list_repository_names(self, instance_id: str, last: str | None, limit: int) -> list[str]:
+    async def list_repository_names(
+        self, instance_id: str, last: str | None, limit: int
+    ) -> list[str]:
         async with self._db.read() as session:
             return list(await tq.list_repository_names(session, instance_id, last, limit))

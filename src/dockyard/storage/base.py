@@ -57,7 +57,11 @@ class BlobStore(Protocol):
         ...
 
     async def append(
-        self, key: str, offset: int, chunks: AsyncIterator[bytes], hashers: list[object] | None = None
+        self,
+        key: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        hashers: list[object] | None = None,
     ) -> int:
         """Write ``chunks`` at ``offset`` (which must equal the current size), feeding every
         chunk to each hasher in ``hashers`` as it is written; return the new size. The bytes
@@ -86,7 +90,9 @@ class BlobStore(Protocol):
         """How to send the blob; raises StorageError when the bytes are missing."""
         ...
 
-    def open_stream(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def open_stream(
+        self, digest: Digest, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
         """Stream bytes [start, end) of a blob."""
         ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -71,7 +72,9 @@ class FilesystemBlobStore:
 
     async def upload_size(self, key: str) -> int:
         try:
-            return (await anyio.to_thread.run_sync(os.stat, layout.upload_path(self.root, key))).st_size
+            return (
+                await anyio.to_thread.run_sync(os.stat, layout.upload_path(self.root, key))
+            ).st_size
         except FileNotFoundError as exc:
             raise UploadMissingError(f"upload {key} not found") from exc
 
@@ -124,10 +127,8 @@ class FilesystemBlobStore:
 
     @staticmethod
     def _truncate(f: BinaryIO, offset: int) -> None:
-        try:
+        with contextlib.suppress(OSError):
             f.flush()
-        except OSError:
-            pass
         f.truncate(offset)
         os.fsync(f.fileno())
 
@@ -178,7 +179,9 @@ class FilesystemBlobStore:
 
     async def stat(self, digest: Digest) -> int | None:
         try:
-            return (await anyio.to_thread.run_sync(os.stat, layout.blob_path(self.root, digest))).st_size
+            return (
+                await anyio.to_thread.run_sync(os.stat, layout.blob_path(self.root, digest))
+            ).st_size
         except FileNotFoundError:
             return None
 

@@ -16,7 +16,7 @@ from dockyard.metadata.base import Base
 
 async def insert_ignore(session: AsyncSession, model: type[Base], **values: Any) -> bool:
     """Insert a row unless it collides on a unique key; True when a row was inserted."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     table = model.__table__
     # Apply Python-side column defaults, which core inserts would otherwise skip.

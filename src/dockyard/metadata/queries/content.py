@@ -21,7 +21,9 @@ from dockyard.metadata.models import (
 from dockyard.metadata.queries._insert import insert_ignore
 
 
-async def find_linked_blob(session: AsyncSession, repository_id: uuid.UUID, digest: str) -> Blob | None:
+async def find_linked_blob(
+    session: AsyncSession, repository_id: uuid.UUID, digest: str
+) -> Blob | None:
     stmt = (
         select(Blob)
         .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
@@ -43,15 +45,21 @@ async def count_linked_blobs(
     return set((await session.execute(stmt)).scalars().all())
 
 
-async def link_blob(session: AsyncSession, repository_id: uuid.UUID, digest: str, size: int) -> bool:
+async def link_blob(
+    session: AsyncSession, repository_id: uuid.UUID, digest: str, size: int
+) -> bool:
     """Record the blob (once) and link it to the repository; True when newly linked."""
     await insert_ignore(session, Blob, digest=digest, size=size)
     blob_id = (await session.execute(select(Blob.id).where(Blob.digest == digest))).scalar_one()
-    return await insert_ignore(session, RepositoryBlob, repository_id=repository_id, blob_id=blob_id)
+    return await insert_ignore(
+        session, RepositoryBlob, repository_id=repository_id, blob_id=blob_id
+    )
 
 
 async def unlink_blob(session: AsyncSession, repository_id: uuid.UUID, digest: str) -> bool:
-    blob_id = (await session.execute(select(Blob.id).where(Blob.digest == digest))).scalar_one_or_none()
+    blob_id = (
+        await session.execute(select(Blob.id).where(Blob.digest == digest))
+    ).scalar_one_or_none()
     if blob_id is None:
         return False
     result = await session.execute(
@@ -71,7 +79,9 @@ async def add_upload(
     return upload
 
 
-async def find_upload(session: AsyncSession, repository_id: uuid.UUID, upload_id: uuid.UUID) -> Upload | None:
+async def find_upload(
+    session: AsyncSession, repository_id: uuid.UUID, upload_id: uuid.UUID
+) -> Upload | None:
     stmt = select(Upload).where(Upload.id == upload_id, Upload.repository_id == repository_id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -81,7 +91,9 @@ async def delete_upload(session: AsyncSession, upload_id: uuid.UUID) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def expired_uploads(session: AsyncSession, now: datetime, limit: int = 500) -> Sequence[Upload]:
+async def expired_uploads(
+    session: AsyncSession, now: datetime, limit: int = 500
+) -> Sequence[Upload]:
     stmt = select(Upload).where(Upload.expires_at < now).limit(limit)
     return (await session.execute(stmt)).scalars().all()
 
@@ -90,12 +102,18 @@ async def all_upload_keys(session: AsyncSession) -> set[str]:
     return set((await session.execute(select(Upload.storage_key))).scalars().all())
 
 
-async def find_manifest(session: AsyncSession, repository_id: uuid.UUID, digest: str) -> Manifest | None:
-    stmt = select(Manifest).where(Manifest.repository_id == repository_id, Manifest.digest == digest)
+async def find_manifest(
+    session: AsyncSession, repository_id: uuid.UUID, digest: str
+) -> Manifest | None:
+    stmt = select(Manifest).where(
+        Manifest.repository_id == repository_id, Manifest.digest == digest
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def find_manifest_by_tag(session: AsyncSession, repository_id: uuid.UUID, tag: str) -> Manifest | None:
+async def find_manifest_by_tag(
+    session: AsyncSession, repository_id: uuid.UUID, tag: str
+) -> Manifest | None:
     stmt = (
         select(Manifest)
         .join(Tag, Tag.manifest_id == Manifest.id)
@@ -146,18 +164,29 @@ async def find_tag(session: AsyncSession, repository_id: uuid.UUID, name: str) -
 
 
 async def point_tag(
-    session: AsyncSession, repository_id: uuid.UUID, name: str, manifest_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    repository_id: uuid.UUID,
+    name: str,
+    manifest_id: uuid.UUID,
+    now: datetime,
 ) -> str | None:
     """Create or move a tag; returns the digest it pointed to before (None if new)."""
     inserted = await insert_ignore(
-        session, Tag, repository_id=repository_id, name=name, manifest_id=manifest_id,
-        created_at=now, updated_at=now,
+        session,
+        Tag,
+        repository_id=repository_id,
+        name=name,
+        manifest_id=manifest_id,
+        created_at=now,
+        updated_at=now,
     )
     if inserted:
         return None
     tag = await find_tag(session, repository_id, name)
     assert tag is not None
-    previous = (await session.execute(select(Manifest.digest).where(Manifest.id == tag.manifest_id))).scalar_one()
+    previous = (
+        await session.execute(select(Manifest.digest).where(Manifest.id == tag.manifest_id))
+    ).scalar_one()
     if tag.manifest_id != manifest_id:
         await session.execute(
             update(Tag).where(Tag.id == tag.id).values(manifest_id=manifest_id, updated_at=now)
@@ -166,17 +195,25 @@ async def point_tag(
 
 
 async def delete_tag(session: AsyncSession, repository_id: uuid.UUID, name: str) -> bool:
-    result = await session.execute(delete(Tag).where(Tag.repository_id == repository_id, Tag.name == name))
+    result = await session.execute(
+        delete(Tag).where(Tag.repository_id == repository_id, Tag.name == name)
+    )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def tags_of_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> Sequence[str]:
-    return (await session.execute(select(Tag.name).where(Tag.manifest_id == manifest_id))).scalars().all()
+    return (
+        (await session.execute(select(Tag.name).where(Tag.manifest_id == manifest_id)))
+        .scalars()
+        .all()
+    )
 
 
 async def delete_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> None:
     await session.execute(delete(Tag).where(Tag.manifest_id == manifest_id))
-    await session.execute(delete(ManifestReference).where(ManifestReference.manifest_id == manifest_id))
+    await session.execute(
+        delete(ManifestReference).where(ManifestReference.manifest_id == manifest_id)
+    )
     await session.execute(delete(Manifest).where(Manifest.id == manifest_id))
 
 
@@ -200,12 +237,20 @@ async def list_referrers(
     )
     if artifact_type is not None:
         stmt = stmt.where(Manifest.artifact_type == artifact_type)
-    return (await session.execute(stmt.order_by(Manifest.created_at, Manifest.digest))).scalars().all()
+    return (
+        (await session.execute(stmt.order_by(Manifest.created_at, Manifest.digest))).scalars().all()
+    )
 
 
 async def count_tags(session: AsyncSession, repository_id: uuid.UUID) -> int:
-    return (await session.execute(select(func.count()).select_from(Tag).where(Tag.repository_id == repository_id))).scalar_one()
+    return (
+        await session.execute(
+            select(func.count()).select_from(Tag).where(Tag.repository_id == repository_id)
+        )
+    ).scalar_one()
 
 
-def add_event(session: AsyncSession, instance_id: str, type_: str, payload: dict[str, object]) -> None:
+def add_event(
+    session: AsyncSession, instance_id: str, type_: str, payload: dict[str, object]
+) -> None:
     session.add(OutboxEvent(instance_id=instance_id, type=type_, payload=payload))

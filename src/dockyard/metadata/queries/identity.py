@@ -17,7 +17,9 @@ async def find_user(session: AsyncSession, account_id: uuid.UUID, username: str)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def policies_of_user(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[str, dict[str, Any]]]:
+async def policies_of_user(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[tuple[str, dict[str, Any]]]:
     """(name, document) of every policy reaching the user through a role."""
     stmt = (
         select(Policy.name, Policy.document)
