@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.e2e.regclient import RegistryClient
+from tests.e2e.regclient import RegistryClient, worker_pid
 
 if TYPE_CHECKING:
     from tests.conftest import DockyardServer
@@ -56,3 +57,28 @@ def new_repo() -> Callable[[str], str]:
 @pytest.fixture
 def repo(new_repo: Callable[[str], str]) -> str:
     return new_repo("repo")
+
+
+@pytest.fixture
+def worker_pair(registry: DockyardServer) -> Iterator[tuple[RegistryClient, RegistryClient]]:
+    """Two admin clients whose keep-alive connections are held by different worker processes."""
+    clients: list[RegistryClient] = []
+    by_pid: dict[int, RegistryClient] = {}
+    deadline = time.monotonic() + 20
+    try:
+        while len(by_pid) < 2 and time.monotonic() < deadline and len(clients) < 64:
+            c = RegistryClient(registry.url, *registry.admin)
+            clients.append(c)
+            resp = c.get("/v2/")
+            assert resp.status_code == 200
+            pid = worker_pid(registry.port, registry.proc.pid, resp)
+            if pid is not None:
+                by_pid.setdefault(pid, c)
+        assert len(by_pid) >= 2, (
+            f"could not get connections on two different workers (saw {sorted(by_pid)})"
+        )
+        a, b = list(by_pid.values())[:2]
+        yield a, b
+    finally:
+        for c in clients:
+            c.close()

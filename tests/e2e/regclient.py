@@ -498,3 +498,65 @@ def make_index(manifests: list[Mapping[str, Any]], *, media_type: str = OCI_INDE
     if annotations:
         idx["annotations"] = dict(annotations)
     return canonical(idx)
+
+
+# -- which worker process served a connection (Linux /proc) --------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _socket_inode(server_port: int, client_port: int) -> str | None:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                lines = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            local, remote = int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)
+            if local == server_port and remote == client_port:
+                return f[9]
+    return None
+
+
+def worker_pid(server_port: int, server_pid: int, response: httpx.Response) -> int | None:
+    """The PID of the server process (``server_pid`` or a descendant) holding the connection
+    that carried ``response`` — so a test can prove two requests hit different workers."""
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    client_port = stream.get_extra_info("client_addr")[1]
+    inode = _socket_inode(server_port, client_port)
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in _descendants(server_pid):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+            except OSError:
+                continue
+    return None

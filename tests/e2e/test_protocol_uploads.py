@@ -292,3 +292,19 @@ def test_upload_location_formats(client: RegistryClient, repo: str) -> None:
     patched = expect(client.patch_chunk(loc, b"abc", 0), 202)
     assert _path(patched.headers["location"]).startswith(f"/v2/{repo}/blobs/uploads/")
     assert patched.headers.get("docker-upload-uuid") == resp.headers["docker-upload-uuid"]
+
+
+@pytest.mark.parametrize("content_range", ["0-99", "5-2", "nonsense", "0-"])
+def test_bad_content_range_is_refused_and_session_unchanged(client: RegistryClient, repo: str,
+                                                            content_range: str) -> None:
+    loc = client.upload_location(repo)
+    expect(client.patch_chunk(loc, b"0123456789", 0), 202)
+    resp = client.patch(loc, content=b"abc", headers={
+        "Content-Type": "application/octet-stream", "Content-Range": content_range})
+    assert resp.status_code in (400, 416), describe(resp)
+    status = expect(client.get(loc), 204)
+    assert status.headers.get("range") == "0-9", describe(status)
+    expect(client.patch_chunk(loc, b"abc", 10), 202)
+    d = digest_of(b"0123456789abc")
+    expect(client.put(loc, params={"digest": d}), 201)
+    assert expect(client.get_blob(repo, d), 200).content == b"0123456789abc"

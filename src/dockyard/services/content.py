@@ -257,9 +257,11 @@ class ContentService:
         finished_upload: uuid.UUID | None = None,
     ) -> None:
         async with self._db.write() as session:
-            await q.link_blob(session, repo.id, str(digest), size)
+            linked = await q.link_blob(session, repo.id, str(digest), size)
             if finished_upload is not None:
                 await q.delete_upload(session, finished_upload)
+            if not linked:
+                return  # the repository already held it: nothing changed, nothing to report
             q.add_event(
                 session,
                 repo.instance_id,
