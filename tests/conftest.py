@@ -33,6 +33,18 @@ import pytest
 _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+# pytest loads this file as ``conftest``; tests import it as ``tests.conftest``. One module
+# object for both names, so there is one list of live servers (for failure logs).
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
+
+# A real PostgreSQL for the metadata tests (started on first use; see tests/pgserver.py).
+from tests.pgserver import (  # noqa: E402
+    _pg_migrated_template,  # noqa: F401
+    _pg_module_database,  # noqa: F401
+    pg_migrated_url,  # noqa: F401
+    pg_url,  # noqa: F401
+    postgres_server,  # noqa: F401
+)
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0

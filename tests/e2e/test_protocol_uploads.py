@@ -12,6 +12,7 @@ from tests.e2e.regclient import (
     digest_of,
     expect,
     random_bytes,
+    worker_pid,
 )
 
 pytestmark = pytest.mark.e2e
@@ -138,6 +139,35 @@ def test_many_chunks_across_workers(registry, repo: str) -> None:
         assert expect(c.get_blob(repo, digest_of(part)), 200).content == part
         resp = expect(c.get_blob(repo, d), 200)
         assert resp.content == data
+
+
+def test_chunks_alternate_between_two_workers(worker_pair, registry, repo: str) -> None:
+    """24 chunks alternating between two connections proven to be on different workers."""
+    a, b = worker_pair
+    data = random_bytes(24 * 2048 + 77)
+    chunks = [data[i:i + 2048] for i in range(0, len(data), 2048)]
+    assert len(chunks) >= 20
+    loc = a.upload_location(repo)
+    served_by: set[int | None] = set()
+    offset = 0
+    for i, chunk in enumerate(chunks):
+        c = (a, b)[i % 2]
+        resp = expect(c.patch_chunk(loc, chunk, offset), 202)
+        offset += len(chunk)
+        assert resp.headers.get("range") == f"0-{offset - 1}", describe(resp)
+        served_by.add(worker_pid(registry.port, registry.proc.pid, resp))
+        # The other worker sees the same progress.
+        other = (b, a)[i % 2]
+        status = expect(other.get(loc), 204)
+        assert status.headers.get("range") == f"0-{offset - 1}", describe(status)
+        loc = resp.headers.get("location") or loc
+    served_by.discard(None)
+    assert len(served_by) == 2, f"chunks were served by {served_by}, expected two workers"
+    d = digest_of(data)
+    resp = expect(b.put(loc, params={"digest": d}), 201)
+    assert resp.headers.get("docker-content-digest") == d
+    assert expect(a.get_blob(repo, d), 200).content == data
+    assert expect(b.get_blob(repo, d), 200).content == data
 
 
 def test_chunked_with_final_chunk_in_put(client: RegistryClient, repo: str) -> None:

@@ -23,6 +23,10 @@ class ManifestInvalidError(InvalidInputError):
     """The manifest body is malformed."""
 
 
+class ManifestTooLargeError(ManifestInvalidError):
+    """The manifest exceeds the size limit (HTTP 413)."""
+
+
 class ManifestUnsupportedError(InvalidInputError):
     """The manifest is well-formed but of a kind Dockyard will not store."""
 
@@ -116,7 +120,7 @@ def _descriptor_list(value: Any, where: str) -> tuple[Descriptor, ...]:
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     """Validate ``body`` and return what the store needs to know about it."""
     if len(body) > MAX_MANIFEST_BYTES:
-        raise ManifestInvalidError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
+        raise ManifestTooLargeError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -20,7 +20,11 @@ from dockyard.errors import (
 )
 from dockyard.oci.digest import DigestError
 from dockyard.oci.errorcodes import ErrorCode
-from dockyard.oci.manifest import ManifestInvalidError, ManifestUnsupportedError
+from dockyard.oci.manifest import (
+    ManifestInvalidError,
+    ManifestTooLargeError,
+    ManifestUnsupportedError,
+)
 from dockyard.oci.reference import NameInvalidError, TagInvalidError
 from dockyard.services.content import (
     BlobUnknownError,
@@ -33,6 +37,11 @@ from dockyard.services.content import (
 from dockyard.services.tenancy import NameUnknownError
 
 log = structlog.get_logger(__name__)
+
+
+class PaginationError(InvalidInputError):
+    """``n`` is not a non-negative integer."""
+
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
@@ -50,6 +59,7 @@ _CODES: list[tuple[type[DockyardError], ErrorCode]] = [
     (ManifestInvalidError, ErrorCode.MANIFEST_INVALID),
     (TagInvalidError, ErrorCode.MANIFEST_INVALID),
     (RangeInvalidError, ErrorCode.RANGE_INVALID),
+    (PaginationError, ErrorCode.PAGINATION_NUMBER_INVALID),
     (DeniedError, ErrorCode.DENIED),
     (ConflictError, ErrorCode.DENIED),
     (AuthenticationError, ErrorCode.UNAUTHORIZED),
@@ -90,6 +100,8 @@ def response_for(exc: DockyardError, *, invalid: ErrorCode, head: bool = False) 
     status = None
     if isinstance(exc, StorageFullError):
         status = 507
+    elif isinstance(exc, ManifestTooLargeError):
+        status = 413
     elif isinstance(exc, ConflictError):
         status = 409
     for cls, code in _CODES:

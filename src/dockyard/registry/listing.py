@@ -7,17 +7,13 @@ from urllib.parse import urlencode
 import orjson
 from starlette.responses import Response
 
-from dockyard.errors import InvalidInputError
 from dockyard.oci import mediatypes as mt
 from dockyard.registry.context import Call
+from dockyard.registry.errors import PaginationError
 from dockyard.services.access import LIST_REPOSITORY, PULL
 from dockyard.services.tenancy import NameUnknownError
 
 MAX_PAGE = 1000
-
-
-class PaginationError(InvalidInputError):
-    """``n`` is not a non-negative integer."""
 
 
 def _page_size(call: Call) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.manifest import MAX_MANIFEST_BYTES, ManifestInvalidError
+from dockyard.oci.manifest import MAX_MANIFEST_BYTES, ManifestTooLargeError
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL, PUSH
 from dockyard.services.content import ManifestUnknownError
@@ -47,12 +47,12 @@ async def get_manifest(call: Call) -> Response:
 async def _read_body(call: Call) -> bytes:
     length = call.request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
-        raise ManifestInvalidError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
+        raise ManifestTooLargeError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
     body = bytearray()
     async for chunk in call.body():
         body += chunk
         if len(body) > MAX_MANIFEST_BYTES:
-            raise ManifestInvalidError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
+            raise ManifestTooLargeError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
     return bytes(body)
 
 

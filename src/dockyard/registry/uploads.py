@@ -7,6 +7,7 @@ import re
 from starlette.responses import Response
 
 from dockyard.errors import DeniedError, InvalidInputError
+from dockyard.oci.digest import Digest
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.auth import ChallengeError
 from dockyard.registry.context import Call
@@ -67,6 +68,8 @@ async def start_upload(call: Call) -> Response:
     query = call.request.query_params
     content = call.services.content
     mount, source_name = query.get("mount"), query.get("from")
+    if mount:
+        Digest.parse(mount)  # a malformed digest is DIGEST_INVALID, not a silent fallback
     if mount and source_name and await _mount(call, repo, mount, source_name):
         return _blob_created(call, mount)
     digest = query.get("digest")
