@@ -149,7 +149,7 @@ class DockyardServer:
         env["DOCKYARD_ADMIN_PASSWORD"] = self.admin_password
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.extra_env)
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _terminate
+        self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n=== starting: {' '.join(self.argv())}\n".encode())
         self._log_file.flush()
         self.proc = subprocess.Popen(
@@ -170,7 +170,7 @@ class DockyardServer:
             if self.proc.poll() is not None:
                 raise ServerStartError(f"dockyard exited early with code {self.proc.returncode}")
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as resp:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as resp:
                     if resp.status == 200:
                         return
                     last = f"HTTP {resp.status}"
@@ -276,8 +276,9 @@ _LOG_OFFSETS = pytest.StashKey[dict[int, int]]()
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Where each running server's log stood when this test began: failures show only what
     # the server logged during the test (servers started by the test show everything).
-    item.stash[_LOG_OFFSETS] = {id(s): s.log_path.stat().st_size for s in _LIVE_SERVERS
-                                if s.log_path.exists()}
+    item.stash[_LOG_OFFSETS] = {
+        id(s): s.log_path.stat().st_size for s in _LIVE_SERVERS if s.log_path.exists()
+    }
 
 
 def _log_since(server: DockyardServer, offset: int) -> str:
@@ -300,8 +301,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for server in list(_LIVE_SERVERS):
             text = _log_since(server, offsets.get(id(server), 0))
             report.sections.append(
-                (f"dockyard server log during this test ({server.url}; full log: "
-                 f"{server.log_path})", text or "(nothing logged)")
+                (
+                    f"dockyard server log during this test ({server.url}; full log: "
+                    f"{server.log_path})",
+                    text or "(nothing logged)",
+                )
             )
 
     if _ci() and report.skipped and not hasattr(report, "wasxfail"):

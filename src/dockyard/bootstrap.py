@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
+from dockyard.api import ApiServices, create_api
 from dockyard.metadata.session import Database
 from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.context import RegistryServices
@@ -25,6 +27,26 @@ from dockyard.storage.filesystem import FilesystemBlobStore
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
+    if settings.storage and settings.storage.startswith("s3://"):
+        from dockyard.storage.s3 import S3BlobStore, S3Config, parse_storage_url
+
+        bucket, prefix = parse_storage_url(settings.storage)
+        secret = settings.s3_secret_access_key
+        return S3BlobStore(
+            S3Config(
+                bucket=bucket,
+                prefix=prefix,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=secret.get_secret_value() if secret else None,
+                path_style=settings.s3_path_style,
+                presign_redirects=settings.s3_presign_redirects,
+                presign_ttl_seconds=settings.s3_presign_ttl_seconds,
+                spool_dir=settings.spool_dir,
+                part_size=settings.s3_part_size_mib * 1024 * 1024,
+            )
+        )
     return FilesystemBlobStore(settings.blob_root)
 
 
@@ -43,12 +65,17 @@ class Container:
     content: ContentService
     tokens: TokenService
     registry: RegistryApp
+    #: The management API (``/api/``).
+    api: ASGIApp
 
     async def start(self) -> None:
         await self.tokens.load_keys()
 
     async def stop(self) -> None:
         await self.db.dispose()
+        close = getattr(self.store, "aclose", None)  # drivers with connection pools
+        if close is not None:
+            await close()
 
     async def check_ready(self) -> None:
         async with self.db.read() as session:
@@ -65,7 +92,11 @@ def build(settings: Settings) -> Container:
     tokens = TokenService(
         db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds
     )
-    auth = RegistryAuth(tokens, CredentialVerifier(db, master), disabled=settings.insecure_no_auth)
+    verifier = CredentialVerifier(db, master)
+    auth = RegistryAuth(tokens, verifier, disabled=settings.insecure_no_auth)
     services = RegistryServices(tenancy, content, auth, settings.public_url)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy))
-    return Container(settings, db, store, content, tokens, registry)
+    api = create_api(
+        ApiServices(tenancy, content, tokens, verifier, auth_disabled=settings.insecure_no_auth)
+    )
+    return Container(settings, db, store, content, tokens, registry, api)

@@ -56,3 +56,7 @@ class UnavailableError(DockyardError):
 
 class StorageFullError(UnavailableError):
     """The blob store ran out of space."""
+
+
+class PreconditionFailedError(ConflictError):
+    """A conditional update's ``If-Match`` no longer matches the resource."""

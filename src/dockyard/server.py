@@ -1,4 +1,4 @@
-"""The ASGI application each worker runs: registry, health checks, background upkeep."""
+"""The ASGI application each worker runs: registry, management API, health checks, upkeep."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import random
 
 import orjson
 import structlog
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import logging as dlogging
 from dockyard.bootstrap import Container, build
 from dockyard.errors import DockyardError
+from dockyard.proxy import ProxyHeadersMiddleware, parse_networks
 from dockyard.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,8 @@ class DockyardApp:
         path = scope["path"]
         if path.startswith("/v2") or path == "/auth/token":
             await self.container.registry(scope, receive, send)
+        elif path == "/api" or path.startswith("/api/"):
+            await self.container.api(scope, receive, send)
         elif path == "/healthz":
             await _json(send, 200, {"status": "ok"})
         elif path == "/readyz":
@@ -102,11 +105,14 @@ async def _json(send: Send, status: int, body: object) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-def create_app(settings: Settings) -> DockyardApp:
-    return DockyardApp(build(settings))
+def create_app(settings: Settings) -> ASGIApp:
+    app = DockyardApp(build(settings))
+    if settings.trusted_proxies:
+        return ProxyHeadersMiddleware(app, parse_networks(settings.trusted_proxies))
+    return app
 
 
-def worker_app() -> DockyardApp:
+def worker_app() -> ASGIApp:
     """Granian factory: each worker rebuilds the settings the parent resolved."""
     settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
     dlogging.configure(settings.log_level)

@@ -5,6 +5,7 @@ Built once by the CLI and passed down; never imported as a global.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -36,7 +37,39 @@ class Settings(BaseSettings):
     #: How often each worker looks for expired uploads to reclaim.
     upload_purge_interval_seconds: float = Field(default=600.0, gt=0)
     public_url: str | None = None
+    #: Peers whose X-Forwarded-For/-Proto/-Host headers are believed (CIDRs).
+    trusted_proxies: list[str] = Field(default_factory=list)
     log_level: str = "info"
+    #: Blob storage: unset = the filesystem under the data dir; ``s3://bucket/prefix`` = S3.
+    storage: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    #: Unset: the AWS default chain (AWS_* environment, shared config, instance role).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    #: Path-style URLs (``endpoint/bucket/key``), as most S3-compatible servers want.
+    s3_path_style: bool = False
+    #: Answer whole-blob GETs with a redirect to a presigned URL instead of streaming.
+    s3_presign_redirects: bool = False
+    s3_presign_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    #: S3 multipart part size (MiB; at least S3's 5 MiB minimum).
+    s3_part_size_mib: int = Field(default=8, ge=5, le=5120)
+    #: Where upload parts are assembled on local disk; unset = the system temp dir.
+    spool_dir: Path | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v for v in value.replace(" ", ",").split(",") if v]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # raises ValueError with the reason
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -44,6 +77,16 @@ class Settings(BaseSettings):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("listen must be HOST:PORT")
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, value: str | None) -> str | None:
+        if value in (None, "", "filesystem"):
+            return None
+        bucket = value.removeprefix("s3://").partition("/")[0]
+        if not value.startswith("s3://") or not bucket:
+            raise ValueError("storage must be s3://BUCKET[/PREFIX] (unset: the data dir)")
         return value
 
     @property

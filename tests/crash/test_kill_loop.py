@@ -40,6 +40,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +57,10 @@ TAGS_PER_WRITER = 6
 KILL_DELAY = (0.2, 1.5)
 REQUEST_TIMEOUT = 20.0
 CI_MIN_TRIALS = 30
+#: Keys untouched by a trial were verified before; each trial re-reads a sample of them,
+#: the last trial all of them (GET and hash for every blob).
+SAMPLE_OLDER_KEYS = 40
+VERIFY_THREADS = 4
 #: Retry an unanswered bodyless final PUT even when GET status says BLOB_UPLOAD_UNKNOWN
 #: (a client retrying its last request). "0" only resumes what GET status still knows.
 RETRY_FINAL_PUT = os.environ.get("DOCKYARD_CRASH_RETRY_FINAL_PUT", "1").strip() != "0"
@@ -83,18 +88,38 @@ def local(location: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def bearer(base_url: str, auth: tuple[str, str]) -> dict[str, str]:
+class Bearer:
     """A Docker token for every repository of the loop and the catalog.
 
     Basic credentials on every request would do, but each worker process verifies them
-    with argon2 once (deliberately slow) and five writers racing for that right after a
-    restart would eat most of the time before the kill. One token per trial instead.
+    with argon2 once (deliberately slow), and five writers racing for that right after a
+    restart would eat most of the time before the kill. A token is fetched once and kept
+    across restarts while the restarted server still accepts it.
     """
-    scopes = [("scope", f"repository:{r}:pull,push,delete") for r in REPOS]
-    resp = httpx.get(f"{base_url}/auth/token", params=[("service", "dockyard"), *scopes,
-                     ("scope", "registry:catalog:*")], auth=auth, timeout=REQUEST_TIMEOUT)
-    assert resp.status_code == 200, f"token request failed\n{describe(resp)}"
-    return {"Authorization": f"Bearer {resp.json()['token']}"}
+
+    MAX_AGE = 200.0  # seconds; tokens live 300 s by default
+
+    def __init__(self, auth: tuple[str, str]) -> None:
+        self.auth = auth
+        self.headers: dict[str, str] = {}
+        self.issued = 0.0
+
+    def for_server(self, base_url: str) -> dict[str, str]:
+        if self.headers and time.monotonic() - self.issued < self.MAX_AGE:
+            probe = httpx.get(f"{base_url}/v2/", headers=self.headers, timeout=REQUEST_TIMEOUT)
+            if probe.status_code == 200:
+                return self.headers
+        scopes = [("scope", f"repository:{r}:pull,push,delete") for r in REPOS]
+        resp = httpx.get(
+            f"{base_url}/auth/token",
+            params=[("service", "dockyard"), *scopes, ("scope", "registry:catalog:*")],
+            auth=self.auth,
+            timeout=REQUEST_TIMEOUT,
+        )
+        assert resp.status_code == 200, f"token request failed\n{describe(resp)}"
+        self.headers = {"Authorization": f"Bearer {resp.json()['token']}"}
+        self.issued = time.monotonic()
+        return self.headers
 
 
 def _env_int(name: str, default: int) -> int:
@@ -219,7 +244,9 @@ class Model:
             return sorted(
                 k[2]
                 for k, v in self.state.items()
-                if k[0] == "tag" and k[1] == repo and k[2].startswith(prefix)
+                if k[0] == "tag"
+                and k[1] == repo
+                and k[2].startswith(prefix)
                 and (v is not None) == present
             )
 
@@ -311,8 +338,15 @@ class Writer(threading.Thread):
             sent = not isinstance(exc, httpx.ConnectError)
             on_flight(sent)
             self.model.record(
-                OpRecord(self.trial, self.idx, op, keys, t0, time.monotonic() - self.model.t_start,
-                         f"{'in flight' if sent else 'not sent'} ({type(exc).__name__})")
+                OpRecord(
+                    self.trial,
+                    self.idx,
+                    op,
+                    keys,
+                    t0,
+                    time.monotonic() - self.model.t_start,
+                    f"{'in flight' if sent else 'not sent'} ({type(exc).__name__})",
+                )
             )
             raise Interrupted from exc
         t1 = time.monotonic() - self.model.t_start
@@ -396,8 +430,9 @@ class Writer(threading.Thread):
             self.model.state.setdefault(key, False)  # never visible unless finished
             self.model.blob_size[digest] = len(data)
             self.model.touched.add(key)
-        resp = self._send(f"{op}: POST", (key,), "POST", f"/v2/{repo}/blobs/uploads/", 202,
-                          self._nothing)
+        resp = self._send(
+            f"{op}: POST", (key,), "POST", f"/v2/{repo}/blobs/uploads/", 202, self._nothing
+        )
         location = local(resp.headers["location"])
         acked = 0
 
@@ -405,10 +440,18 @@ class Writer(threading.Thread):
             def record(sent: bool) -> None:
                 with self.model.lock:
                     self.model.sessions.append(
-                        Session(repo, location, data, digest, acked,
-                                attempted if sent else acked, bodyless_put and sent,
-                                f"w{self.idx} {op}: {what}{'' if sent else ' (not sent)'}")
+                        Session(
+                            repo,
+                            location,
+                            data,
+                            digest,
+                            acked,
+                            attempted if sent else acked,
+                            bodyless_put and sent,
+                            f"w{self.idx} {op}: {what}{'' if sent else ' (not sent)'}",
+                        )
                     )
+
             return record
 
         for start, end in patches:
@@ -434,7 +477,7 @@ class Writer(threading.Thread):
         headers = {"Content-Type": "application/octet-stream"}
         body = b""
         if final is not None:
-            body = data[final[0]:final[1]]
+            body = data[final[0] : final[1]]
             headers["Content-Range"] = f"{final[0]}-{final[1] - 1}"
         flight_session = session(len(data), not body, "final PUT in flight")
 
@@ -444,8 +487,17 @@ class Writer(threading.Thread):
                 Pending(f"w{self.idx} {op}: PUT", (key,), [(False,), (True,)]), sent
             )
 
-        resp = self._send(f"{op}: PUT ?digest", (key,), "PUT", location, 201, on_flight,
-                          params={"digest": digest}, content=body, headers=headers)
+        resp = self._send(
+            f"{op}: PUT ?digest",
+            (key,),
+            "PUT",
+            location,
+            201,
+            on_flight,
+            params={"digest": digest},
+            content=body,
+            headers=headers,
+        )
         if resp.headers.get("docker-content-digest") != digest:
             self.model.error(f"{op}: PUT acknowledged with a wrong digest\n{describe(resp)}")
         self._blob_acked(repo, digest, len(data))
@@ -546,7 +598,10 @@ class Writer(threading.Thread):
             self.manifest_push()
             return
         digest = self.rng.choice(manifests)
-        keys: tuple[Key, ...] = (("manifest", repo, digest), *self.model.tags_pointing_to(repo, digest))
+        keys: tuple[Key, ...] = (
+            ("manifest", repo, digest),
+            *self.model.tags_pointing_to(repo, digest),
+        )
         before = (True,) + (digest,) * (len(keys) - 1)
         after = (False,) + (None,) * (len(keys) - 1)
         self._send(
@@ -603,15 +658,26 @@ class Verifier:
         return resp
 
     # -- checks ----------------------------------------------------------------------------
-    def run(self, deep_all: bool = False) -> None:
+    def run(self, full: bool, rng: random.Random) -> None:
+        """Check what this trial touched, every tag, and a sample of older keys (all when
+        ``full``), then settle the ledger onto what the server showed."""
         m = self.m
-        keys = sorted(m.state)
-        for key in [k for k in keys if k[0] == "blob"]:
-            self.check_blob(key, deep=deep_all or key in m.touched)
-        for key in [k for k in keys if k[0] == "manifest"]:
-            self.check_manifest(key)
-        for key in [k for k in keys if k[0] == "tag"]:
-            self.check_tag(key)
+        touched = set(m.touched) | {k for p in m.pending for k in p.keys}
+        older = [k for k in sorted(m.state) if k not in touched and k[0] != "tag"]
+        if not full:
+            older = rng.sample(older, min(len(older), SAMPLE_OLDER_KEYS))
+        tags = {k for k in m.state if k[0] == "tag"}
+        checks: list[Callable[[], None]] = []
+        for key in sorted(touched | set(older) | tags):
+            if key[0] == "blob":
+                checks.append(lambda key=key: self.check_blob(key))
+            elif key[0] == "manifest":
+                checks.append(lambda key=key: self.check_manifest(key))
+            else:
+                checks.append(lambda key=key: self.check_tag(key))
+        with ThreadPoolExecutor(VERIFY_THREADS) as pool:
+            for future in [pool.submit(check) for check in checks]:
+                future.result()
         self.check_atomicity()
         self.check_tag_targets()
         self.check_listings()
@@ -642,7 +708,7 @@ class Verifier:
         else:
             self.lost(key, f"{what} missing, expected {expected} (ledger: {acked_value})")
 
-    def check_blob(self, key: Key, deep: bool) -> None:
+    def check_blob(self, key: Key) -> None:
         _, repo, digest = key
         size = self.m.blob_size[digest]
         head = self.request(key, "HEAD", f"/v2/{repo}/blobs/{digest}")
@@ -650,13 +716,14 @@ class Verifier:
             return
         if head.status_code == 200:
             if int(head.headers.get("content-length", -1)) != size:
-                self.corrupt(key, f"HEAD {repo}@{digest}: size {head.headers.get('content-length')}"
-                                  f" != {size}")
+                self.corrupt(
+                    key,
+                    f"HEAD {repo}@{digest}: size {head.headers.get('content-length')} != {size}",
+                )
             if head.headers.get("docker-content-digest") != digest:
                 self.corrupt(key, f"HEAD {repo}@{digest}: wrong digest header\n{describe(head)}")
-            # Whatever HEAD shows must be whole: always read blobs whose fate was uncertain.
-            if deep or self.m.expected(key) != {True}:
-                self.read_blob(key)
+            # Whatever HEAD shows must be whole: read it all and hash it.
+            self.read_blob(key)
             self._settle(key, True, f"blob {repo}@{digest}")
         elif head.status_code == 404:
             self._settle(key, False, f"blob {repo}@{digest}")
@@ -672,24 +739,29 @@ class Verifier:
             self.corrupt(key, f"HEAD says present but GET answers\n{describe(resp)}")
             return False
         if sha256(resp.content) != digest or len(resp.content) != self.m.blob_size[digest]:
-            self.corrupt(key, f"GET {repo}@{digest}: {len(resp.content)} bytes hashing to "
-                              f"{sha256(resp.content)}")
+            self.corrupt(
+                key,
+                f"GET {repo}@{digest}: {len(resp.content)} bytes hashing to {sha256(resp.content)}",
+            )
             return False
         return True
 
     def check_manifest(self, key: Key) -> None:
         _, repo, digest = key
-        resp = self.request(key, "GET", f"/v2/{repo}/manifests/{digest}",
-                            headers={"Accept": OCI_MANIFEST})
+        resp = self.request(
+            key, "GET", f"/v2/{repo}/manifests/{digest}", headers={"Accept": OCI_MANIFEST}
+        )
         if resp is None:
             return
         if resp.status_code == 200:
             if resp.content != self.m.manifest_body[digest] or sha256(resp.content) != digest:
-                self.corrupt(key, f"manifest {repo}@{digest}: different bytes "
-                                  f"({sha256(resp.content)})")
+                self.corrupt(
+                    key, f"manifest {repo}@{digest}: different bytes ({sha256(resp.content)})"
+                )
             if resp.headers.get("docker-content-digest") != digest:
-                self.corrupt(key, f"manifest {repo}@{digest}: wrong digest header\n"
-                                  f"{describe(resp)}")
+                self.corrupt(
+                    key, f"manifest {repo}@{digest}: wrong digest header\n{describe(resp)}"
+                )
             self._settle(key, True, f"manifest {repo}@{digest}")
         elif resp.status_code == 404 and "MANIFEST_UNKNOWN" in error_codes(resp):
             self._settle(key, False, f"manifest {repo}@{digest}")
@@ -700,15 +772,19 @@ class Verifier:
 
     def check_tag(self, key: Key) -> None:
         _, repo, tag = key
-        resp = self.request(key, "GET", f"/v2/{repo}/manifests/{tag}",
-                            headers={"Accept": OCI_MANIFEST})
+        resp = self.request(
+            key, "GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST}
+        )
         if resp is None:
             return
         if resp.status_code == 200:
             digest = resp.headers.get("docker-content-digest", "")
             if sha256(resp.content) != digest:
-                self.corrupt(key, f"tag {repo}:{tag}: body hashes to {sha256(resp.content)}, "
-                                  f"header says {digest}")
+                self.corrupt(
+                    key,
+                    f"tag {repo}:{tag}: body hashes to {sha256(resp.content)}, "
+                    f"header says {digest}",
+                )
             elif digest in self.m.manifest_body and resp.content != self.m.manifest_body[digest]:
                 self.corrupt(key, f"tag {repo}:{tag}: bytes differ from those pushed")
             self._settle(key, digest, f"tag {repo}:{tag}")
@@ -725,16 +801,22 @@ class Verifier:
                 continue  # already reported as an error
             seen = tuple(self.observed[k] for k in p.keys)
             if seen not in p.alternatives:
-                self.corrupt(p.keys[0], f"in-flight {p.desc} applied partly: {seen}, "
-                                        f"allowed {p.alternatives} for {p.keys}")
+                self.corrupt(
+                    p.keys[0],
+                    f"in-flight {p.desc} applied partly: {seen}, "
+                    f"allowed {p.alternatives} for {p.keys}",
+                )
 
     def check_tag_targets(self) -> None:
         for key, value in self.observed.items():
             if key[0] == "tag" and value is not None:
                 mkey = ("manifest", key[1], value)
                 if mkey in self.observed and not self.observed[mkey]:
-                    self.corrupt(key, f"tag {key[1]}:{key[2]} resolves to {value}, which GET by "
-                                      "digest does not find")
+                    self.corrupt(
+                        key,
+                        f"tag {key[1]}:{key[2]} resolves to {value}, which GET by "
+                        "digest does not find",
+                    )
 
     def check_listings(self) -> None:
         live_repos = set()
@@ -742,11 +824,17 @@ class Verifier:
             resp = self.request(None, "GET", f"/v2/{repo}/tags/list")
             if resp is None:
                 continue
-            expected = sorted(k[2] for k, v in self.observed.items()
-                              if k[0] == "tag" and k[1] == repo and v is not None)
+            expected = sorted(
+                k[2]
+                for k, v in self.observed.items()
+                if k[0] == "tag" and k[1] == repo and v is not None
+            )
+            # (every tag key was observed above, so this is the whole list)
             if resp.status_code == 404 and "NAME_UNKNOWN" in error_codes(resp):
                 if expected:
-                    self.corrupt(None, f"tags/list {repo}: NAME_UNKNOWN but tags {expected} resolve")
+                    self.corrupt(
+                        None, f"tags/list {repo}: NAME_UNKNOWN but tags {expected} resolve"
+                    )
                 continue
             if resp.status_code != 200:
                 self.error(None, f"tags/list {repo}\n{describe(resp)}")
@@ -771,7 +859,7 @@ class Verifier:
         except (ValueError, KeyError, TypeError):
             self.corrupt(None, f"catalog does not parse\n{describe(resp)}")
             return
-        acked_repos = {k[1] for k, v in self.observed.items() if v}
+        acked_repos = {k[1] for k, v in {**self.m.state, **self.observed}.items() if v}
         missing = (acked_repos | live_repos) - repos
         if missing:
             self.corrupt(None, f"catalog {sorted(repos)} lacks {sorted(missing)}")
@@ -788,12 +876,16 @@ class Verifier:
                 lo, hi = (int(x) for x in rng.split("-"))
                 size = hi + 1 if not (lo == 0 and hi == 0 and s.acked == 0) else 0
             except ValueError:
-                self.error(key, f"upload status without a valid Range ({s.desc})\n"
-                                f"{describe(status)}")
+                self.error(
+                    key, f"upload status without a valid Range ({s.desc})\n{describe(status)}"
+                )
                 return
             if not s.acked <= size <= s.attempted:
-                self.corrupt(key, f"interrupted upload ({s.desc}) reports {size} bytes; "
-                                  f"acknowledged {s.acked}, attempted {s.attempted}")
+                self.corrupt(
+                    key,
+                    f"interrupted upload ({s.desc}) reports {size} bytes; "
+                    f"acknowledged {s.acked}, attempted {s.attempted}",
+                )
                 return
         elif status.status_code == 404 and "BLOB_UPLOAD_UNKNOWN" in error_codes(status):
             pass
@@ -809,10 +901,16 @@ class Verifier:
             # Resume where the server says the upload stands, as the OCI spec tells clients.
             location = s.location
             if size < len(s.data):
-                patch = self.request(key, "PATCH", location, content=s.data[size:], headers={
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": f"{size}-{len(s.data) - 1}",
-                })
+                patch = self.request(
+                    key,
+                    "PATCH",
+                    location,
+                    content=s.data[size:],
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{size}-{len(s.data) - 1}",
+                    },
+                )
                 if patch is None:
                     return
                 if patch.status_code != 202 or patch.headers.get("range") != f"0-{len(s.data) - 1}":
@@ -832,11 +930,17 @@ class Verifier:
                 self.observed[key] = True
         elif put.status_code == 404 and "BLOB_UPLOAD_UNKNOWN" in error_codes(put):
             if how.startswith("resumed"):
-                self.error(key, f"upload ({s.desc}) {how}: status said it exists, PUT says not\n"
-                                f"{describe(put)}")
+                self.error(
+                    key,
+                    f"upload ({s.desc}) {how}: status said it exists, PUT says not\n"
+                    f"{describe(put)}",
+                )
         elif put.status_code == 400 and "DIGEST_INVALID" in error_codes(put):
-            self.corrupt(key, f"upload ({s.desc}) {how}: the stored bytes are not what the "
-                              f"client sent\n{describe(put)}")
+            self.corrupt(
+                key,
+                f"upload ({s.desc}) {how}: the stored bytes are not what the "
+                f"client sent\n{describe(put)}",
+            )
         else:
             self.error(key, f"upload ({s.desc}) {how}: unexpected\n{describe(put)}")
 
@@ -855,8 +959,10 @@ def _restart(server: Any, model: Model) -> None:
 
 def _fail_report(seed: int, trial: int, model: Model, server: Any) -> str:
     s = model.stats
-    parts = [f"crash loop failed: seed={seed} trial={trial} "
-             f"(rerun: DOCKYARD_CRASH_SEED={seed} DOCKYARD_CRASH_TRIALS={trial + 1})"]
+    parts = [
+        f"crash loop failed: seed={seed} trial={trial} "
+        f"(rerun: DOCKYARD_CRASH_SEED={seed} DOCKYARD_CRASH_TRIALS={trial + 1})"
+    ]
     for title, items in (("LOST", s.lost), ("CORRUPT", s.corrupt), ("ERRORS", s.errors)):
         if items:
             parts.append(f"--- {title} ({len(items)}) ---")
@@ -878,11 +984,12 @@ def test_kill_loop(fresh_registry: Any) -> None:
     model = Model()
     started = time.monotonic()
     server = fresh_registry(workers=2)
+    token = Bearer(server.admin)
+    auth = token.for_server(server.url)
 
     for trial in range(trials):
         delay = rng.uniform(*KILL_DELAY)
         stop = threading.Event()
-        auth = bearer(server.url, server.admin)
         threads = [Writer(i, trial, seed, server.url, auth, model, stop) for i in range(writers)]
         model.t_start = time.monotonic()
         for t in threads:
@@ -897,16 +1004,20 @@ def test_kill_loop(fresh_registry: Any) -> None:
 
         _restart(server, model)
         note(server, f"trial {trial}: restarted, verifying")
-        verifier = Verifier(model, server.url, bearer(server.url, server.admin), trial)
+        t_verify = time.monotonic()
+        auth = token.for_server(server.url)
+        verifier = Verifier(model, server.url, auth, trial)
         try:
-            verifier.run(deep_all=trial == trials - 1)
+            verifier.run(trial == trials - 1, random.Random(f"{seed}:verify:{trial}"))
         finally:
             verifier.close()
+        t_verify = time.monotonic() - t_verify
         s = model.stats
         print(
             f"trial {trial:3d}: kill at +{delay:.2f}s, acked so far {sum(s.acked.values())}, "
             f"in flight {s.in_flight}, lost {len(s.lost)}, corrupt {len(s.corrupt)}, "
-            f"errors {len(s.errors)}, restart {s.restart_seconds[-1]:.1f}s",
+            f"errors {len(s.errors)}, restart {s.restart_seconds[-1]:.1f}s, "
+            f"verify {t_verify:.1f}s",
             flush=True,
         )
         if s.lost or s.corrupt or s.errors:

@@ -38,38 +38,39 @@ import urllib.parse
 import urllib.request
 import weakref
 from base64 import b64encode
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = [
-    "ClientError",
-    "MissingTool",
-    "require",
-    "run",
-    "free_port",
+    "HELM_CHART_MEDIA_TYPE",
+    "HELM_CONFIG_MEDIA_TYPE",
+    "OCI_CONFIG",
+    "OCI_EMPTY_JSON",
+    "OCI_INDEX",
+    "OCI_LAYER_GZIP",
+    "OCI_MANIFEST",
     "Blob",
+    "Buildah",
+    "ClientError",
+    "Containerd",
     "ImageInfo",
     "LayoutInfo",
-    "make_oci_layout",
-    "make_oci_archive",
-    "Skopeo",
+    "MissingTool",
     "Podman",
-    "Buildah",
-    "Containerd",
     "ReferenceRegistry",
-    "oras_client",
-    "oras_push_helm_chart",
-    "oras_pull",
-    "push_referrer",
+    "Skopeo",
     "dxf_client",
-    "HELM_CONFIG_MEDIA_TYPE",
-    "HELM_CHART_MEDIA_TYPE",
-    "OCI_MANIFEST",
-    "OCI_INDEX",
-    "OCI_CONFIG",
-    "OCI_LAYER_GZIP",
-    "OCI_EMPTY_JSON",
+    "free_port",
+    "make_oci_archive",
+    "make_oci_layout",
+    "oras_client",
+    "oras_pull",
+    "oras_push_helm_chart",
+    "push_referrer",
+    "require",
+    "run",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -95,14 +96,17 @@ class MissingTool(RuntimeError):
 class ClientError(RuntimeError):
     """A client command failed; carries everything needed to debug it."""
 
-    def __init__(self, cmd: Sequence[str], returncode: int | None, stdout: str, stderr: str, note: str = ""):
+    def __init__(
+        self, cmd: Sequence[str], returncode: int | None, stdout: str, stderr: str, note: str = ""
+    ):
         self.cmd = list(cmd)
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
         head = note or f"command failed with exit code {returncode}"
         super().__init__(
-            f"{head}: {' '.join(self.cmd)}\n--- stdout ---\n{stdout[-4000:]}\n--- stderr ---\n{stderr[-4000:]}"
+            f"{head}: {' '.join(self.cmd)}\n--- stdout ---\n{stdout[-4000:]}"
+            f"\n--- stderr ---\n{stderr[-4000:]}"
         )
 
 
@@ -114,7 +118,9 @@ def require(tool: str) -> str:
     """
     path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin:/usr/bin:/bin")
     if not path:
-        raise MissingTool(f"required tool {tool!r} is not installed; run scripts/install-test-deps as root")
+        raise MissingTool(
+            f"required tool {tool!r} is not installed; run scripts/install-test-deps as root"
+        )
     return path
 
 
@@ -148,9 +154,19 @@ def run(
             stdin=None if input is not None else subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        raise ClientError(argv, None, out, err, note=f"command timed out after {timeout}s") from None
+        out = (
+            exc.stdout.decode(errors="replace")
+            if isinstance(exc.stdout, bytes)
+            else (exc.stdout or "")
+        )
+        err = (
+            exc.stderr.decode(errors="replace")
+            if isinstance(exc.stderr, bytes)
+            else (exc.stderr or "")
+        )
+        raise ClientError(
+            argv, None, out, err, note=f"command timed out after {timeout}s"
+        ) from None
     if proc.returncode != 0:
         raise ClientError(argv, proc.returncode, proc.stdout, proc.stderr)
     return proc
@@ -299,7 +315,8 @@ def make_oci_layout(
             "created": "2024-01-01T00:00:00Z",
             "config": {"Cmd": ["/data"]},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "dockyard tests"}] * layers,
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "dockyard tests"}]
+            * layers,
         }
         if variant:
             config_obj["variant"] = variant[0]
@@ -330,12 +347,20 @@ def make_oci_layout(
         top = images[0].manifest
         info = LayoutInfo(root, tag, top.digest, OCI_MANIFEST, top.size, images, None)
     (root / "index.json").write_text(
-        json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [top.descriptor(annotations=ref_ann)]})
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [top.descriptor(annotations=ref_ann)],
+            }
+        )
     )
     return info
 
 
-def make_oci_archive(layout: LayoutInfo | str | os.PathLike[str], archive: str | os.PathLike[str]) -> Path:
+def make_oci_archive(
+    layout: LayoutInfo | str | os.PathLike[str], archive: str | os.PathLike[str]
+) -> Path:
     """Tar an OCI layout dir into an ``oci-archive:`` file (podman load / skopeo)."""
     src = layout.path if isinstance(layout, LayoutInfo) else Path(layout)
     out = Path(archive)
@@ -378,7 +403,9 @@ class _ContainersConfig:
         if not self.authfile.exists():
             self.authfile.write_text('{"auths": {}}')
         self.policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-        regs = "".join(f'\n[[registry]]\nlocation = "{r}"\ninsecure = true\n' for r in insecure_registries)
+        regs = "".join(
+            f'\n[[registry]]\nlocation = "{r}"\ninsecure = true\n' for r in insecure_registries
+        )
         self.registries_conf.write_text("unqualified-search-registries = []\n" + regs)
         # cgroupfs: no systemd here; file events: no journald. For `podman
         # run` in this sandbox: crun rejects the hybrid cgroup v1/v2 layout, so
@@ -412,8 +439,17 @@ class _ContainersConfig:
         cache.mkdir(exist_ok=True)
         sys_cache = Path("/var/lib/containers/cache")
         sys_cache.mkdir(parents=True, exist_ok=True)
-        return [require("unshare"), "--mount", "--propagation", "private", "--", "sh", "-c",
-                f'mount --bind "$0" {sys_cache} && exec "$@"', str(cache)]
+        return [
+            require("unshare"),
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            f'mount --bind "$0" {sys_cache} && exec "$@"',
+            str(cache),
+        ]
 
     def env(self) -> dict[str, str]:
         return {
@@ -445,23 +481,42 @@ class Skopeo:
     ``--{src,dest}-creds user:pass`` or a prior :meth:`login` (auth file).
     """
 
-    def __init__(self, workdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT,
-                 isolate_cache: bool = True):
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        isolate_cache: bool = True,
+    ):
         self.bin = require("skopeo")
         self.cfg = _ContainersConfig(workdir)
         self.timeout = timeout
         self.prefix = self.cfg.cache_prefix() if isolate_cache else []
 
     def _run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [*self.prefix, self.bin, "--policy", str(self.cfg.policy),
-               "--registries-conf", str(self.cfg.registries_conf), *args]
+        cmd = [
+            *self.prefix,
+            self.bin,
+            "--policy",
+            str(self.cfg.policy),
+            "--registries-conf",
+            str(self.cfg.registries_conf),
+            *args,
+        ]
         return run(cmd, env=self.cfg.env(), timeout=self.timeout, input=input)
 
     def login(self, host: str, user: str, password: str) -> None:
         """``skopeo login`` (stores creds in the private auth file)."""
         self._run(
-            "login", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-            "--username", user, "--password-stdin", host, input=password,
+            "login",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            "--username",
+            user,
+            "--password-stdin",
+            host,
+            input=password,
         )
 
     def logout(self, host: str) -> None:
@@ -515,14 +570,26 @@ class Skopeo:
 
     def list_tags(self, repo_ref: str, *, creds: tuple[str, str] | None = None) -> list[str]:
         """``skopeo list-tags docker://H:P/repo``."""
-        out = self._run("list-tags", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-                        *_creds_args("--creds", creds), repo_ref)
+        out = self._run(
+            "list-tags",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            *_creds_args("--creds", creds),
+            repo_ref,
+        )
         return list(json.loads(out.stdout)["Tags"])
 
     def delete(self, ref: str, *, creds: tuple[str, str] | None = None) -> None:
         """``skopeo delete docker://...`` (DELETE by digest)."""
-        self._run("delete", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-                  *_creds_args("--creds", creds), ref)
+        self._run(
+            "delete",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            *_creds_args("--creds", creds),
+            ref,
+        )
 
 
 # --------------------------------------------------------------------------
@@ -539,8 +606,13 @@ class Podman:
     (no journald). Only image commands are used; no container is run.
     """
 
-    def __init__(self, workdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT,
-                 isolate_cache: bool = True):
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        isolate_cache: bool = True,
+    ):
         self.bin = require("podman")
         self.cfg = _ContainersConfig(workdir)
         self.timeout = timeout
@@ -552,12 +624,18 @@ class Podman:
         self.base = [
             *(self.cfg.cache_prefix() if isolate_cache else []),
             self.bin,
-            "--root", str(d / "storage"),
-            "--runroot", str(self.runroot),
-            "--tmpdir", str(d / "libpod-tmp"),
-            "--storage-driver", "vfs",
-            "--cgroup-manager", "cgroupfs",
-            "--events-backend", "file",
+            "--root",
+            str(d / "storage"),
+            "--runroot",
+            str(self.runroot),
+            "--tmpdir",
+            str(d / "libpod-tmp"),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
         ]
 
     def _run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -567,20 +645,31 @@ class Podman:
         """Remove the short-path runroot (storage stays in ``workdir``)."""
         self._finalizer()
 
-    def __enter__(self) -> "Podman":
+    def __enter__(self) -> Podman:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def login(self, host: str, user: str, password: str) -> None:
-        self._run("login", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-                  "--username", user, "--password-stdin", host, input=password)
+        self._run(
+            "login",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            "--username",
+            user,
+            "--password-stdin",
+            host,
+            input=password,
+        )
 
     def logout(self, host: str) -> None:
         self._run("logout", "--authfile", str(self.cfg.authfile), host)
 
-    def pull(self, ref: str, *, creds: tuple[str, str] | None = None, platform: str | None = None) -> str:
+    def pull(
+        self, ref: str, *, creds: tuple[str, str] | None = None, platform: str | None = None
+    ) -> str:
         """``podman pull``; returns the local image ID.
 
         ``ref`` may be ``H:P/repo:tag`` (registry), ``oci:DIR:TAG`` or
@@ -615,8 +704,15 @@ class Podman:
         format. Layers are pushed as stored (podman may recompress).
         """
         digestfile = self.cfg.tmp / f"digest-{time.monotonic_ns()}"
-        args = ["push", "--quiet", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-                "--digestfile", str(digestfile)]
+        args = [
+            "push",
+            "--quiet",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            "--digestfile",
+            str(digestfile),
+        ]
         if format:
             args += ["--format", format]
         if not dest.startswith(("docker://", "oci:", "oci-archive:", "dir:", "docker-archive:")):
@@ -659,8 +755,13 @@ class Buildah:
     the busybox-static package (no internet to pull a base image).
     """
 
-    def __init__(self, workdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT,
-                 isolate_cache: bool = True):
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        isolate_cache: bool = True,
+    ):
         self.bin = require("buildah")
         self.cfg = _ContainersConfig(workdir)
         self.timeout = timeout
@@ -668,12 +769,17 @@ class Buildah:
         self.base = [
             *(self.cfg.cache_prefix() if isolate_cache else []),
             self.bin,
-            "--root", str(d / "storage"),
-            "--runroot", str(d / "runroot"),
-            "--storage-driver", "vfs",
+            "--root",
+            str(d / "storage"),
+            "--runroot",
+            str(d / "runroot"),
+            "--storage-driver",
+            "vfs",
         ]
 
-    def _run(self, *args: str, input: str | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *args: str, input: str | None = None, cwd: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {**self.cfg.env(), "BUILDAH_ISOLATION": "chroot"}
         return run([*self.base, *args], env=env, timeout=self.timeout, input=input, cwd=cwd)
 
@@ -701,16 +807,39 @@ class Buildah:
         return iidfile.read_text().strip()
 
     def login(self, host: str, user: str, password: str) -> None:
-        self._run("login", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-                  "--username", user, "--password-stdin", host, input=password)
+        self._run(
+            "login",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            "--username",
+            user,
+            "--password-stdin",
+            host,
+            input=password,
+        )
 
-    def push(self, image: str, dest: str, *, creds: tuple[str, str] | None = None, format: str | None = None) -> str:
+    def push(
+        self,
+        image: str,
+        dest: str,
+        *,
+        creds: tuple[str, str] | None = None,
+        format: str | None = None,
+    ) -> str:
         """``buildah push --tls-verify=false [--creds] IMAGE docker://DEST`` -> digest."""
         digestfile = self.cfg.tmp / f"digest-{time.monotonic_ns()}"
         if not dest.startswith(("docker://", "oci:", "oci-archive:", "dir:", "docker-archive:")):
             dest = "docker://" + dest
-        args = ["push", "--quiet", "--authfile", str(self.cfg.authfile), "--tls-verify=false",
-                "--digestfile", str(digestfile)]
+        args = [
+            "push",
+            "--quiet",
+            "--authfile",
+            str(self.cfg.authfile),
+            "--tls-verify=false",
+            "--digestfile",
+            str(digestfile),
+        ]
         if format:
             args += ["--format", format]
         self._run(*args, *_creds_args("--creds", creds), image, dest)
@@ -742,8 +871,13 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
 
     NAMESPACE = "e2e"
 
-    def __init__(self, workdir: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT,
-                 http_dump: bool = False):
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        http_dump: bool = False,
+    ):
         self.containerd = require("containerd")
         self.http_dump = http_dump  # ctr --http-dump: print every request/response
         self.ctr = require("ctr")
@@ -754,7 +888,7 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
         self.address = ""
 
     # -- daemon lifecycle ---------------------------------------------------
-    def start(self) -> "Containerd":
+    def start(self) -> Containerd:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.sockdir = Path(tempfile.mkdtemp(prefix="ctrd-", dir="/tmp"))
         self.address = str(self.sockdir / "containerd.sock")
@@ -763,7 +897,8 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
         config.write_text(
             "version = 2\n"
             f'root = "{root}"\nstate = "{state}"\n'
-            'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.overlayfs",'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri",'
+            ' "io.containerd.snapshotter.v1.overlayfs",'
             ' "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",'
             ' "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",'
             ' "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]\n'
@@ -777,13 +912,21 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
         self.log = open(self.dir / "containerd.log", "wb")
         self.proc = subprocess.Popen(
             [self.containerd, "--config", str(config)],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ClientError([self.containerd], self.proc.returncode, "", self._log_tail(),
-                                  note="containerd exited during start")
+                raise ClientError(
+                    [self.containerd],
+                    self.proc.returncode,
+                    "",
+                    self._log_tail(),
+                    note="containerd exited during start",
+                )
             if os.path.exists(self.address):
                 try:
                     self._ctr("version", timeout=5)
@@ -792,7 +935,9 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
                     pass
             time.sleep(0.1)
         self.stop()
-        raise ClientError([self.containerd], None, "", self._log_tail(), note="containerd did not start in 30s")
+        raise ClientError(
+            [self.containerd], None, "", self._log_tail(), note="containerd did not start in 30s"
+        )
 
     def _log_tail(self) -> str:
         try:
@@ -815,7 +960,7 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
             shutil.rmtree(self.sockdir, ignore_errors=True)
             self.sockdir = None
 
-    def __enter__(self) -> "Containerd":
+    def __enter__(self) -> Containerd:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -823,8 +968,10 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
 
     # -- ctr recipes -----------------------------------------------------------
     def _ctr(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        return run([self.ctr, "--address", self.address, "--namespace", self.NAMESPACE, *args],
-                   timeout=timeout or self.timeout)
+        return run(
+            [self.ctr, "--address", self.address, "--namespace", self.NAMESPACE, *args],
+            timeout=timeout or self.timeout,
+        )
 
     def pull(
         self,
@@ -841,7 +988,14 @@ class Containerd(contextlib.AbstractContextManager["Containerd"]):
         ``all_platforms`` fetches every manifest of an index, which is needed
         to push the whole index back (else push fails on missing content).
         """
-        args = ["images", "pull", "--plain-http", "--snapshotter", "native", *_creds_args("--user", creds)]
+        args = [
+            "images",
+            "pull",
+            "--plain-http",
+            "--snapshotter",
+            "native",
+            *_creds_args("--user", creds),
+        ]
         if all_platforms:
             args.append("--all-platforms")
         if platform:
@@ -902,8 +1056,14 @@ class ReferenceRegistry(contextlib.AbstractContextManager["ReferenceRegistry"]):
     benchmarks against Dockyard.
     """
 
-    def __init__(self, workdir: str | os.PathLike[str], *, user: str | None = None,
-                 password: str | None = None, port: int | None = None):
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        port: int | None = None,
+    ):
         self.bin = require("docker-registry")
         self.dir = Path(workdir)
         self.user, self.password = user, password
@@ -911,7 +1071,7 @@ class ReferenceRegistry(contextlib.AbstractContextManager["ReferenceRegistry"]):
         self.host = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "ReferenceRegistry":
+    def start(self) -> ReferenceRegistry:
         self.dir.mkdir(parents=True, exist_ok=True)
         auth = ""
         if self.user is not None:
@@ -922,18 +1082,28 @@ class ReferenceRegistry(contextlib.AbstractContextManager["ReferenceRegistry"]):
         cfg = self.dir / "config.yml"
         cfg.write_text(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {self.dir / 'data'}\n  delete:\n    enabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.dir / 'data'}\n"
+            "  delete:\n    enabled: true\n"
             f"http:\n  addr: {self.host}\n" + auth
         )
         self.log = open(self.dir / "registry.log", "wb")
-        self.proc = subprocess.Popen([self.bin, "serve", str(cfg)], stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [self.bin, "serve", str(cfg)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ClientError([self.bin], self.proc.returncode, "",
-                                  (self.dir / "registry.log").read_text(errors="replace"),
-                                  note="docker-registry exited during start")
+                raise ClientError(
+                    [self.bin],
+                    self.proc.returncode,
+                    "",
+                    (self.dir / "registry.log").read_text(errors="replace"),
+                    note="docker-registry exited during start",
+                )
             try:
                 urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
                 return self
@@ -960,7 +1130,7 @@ class ReferenceRegistry(contextlib.AbstractContextManager["ReferenceRegistry"]):
     def creds(self) -> tuple[str, str] | None:
         return (self.user, self.password or "") if self.user is not None else None
 
-    def __enter__(self) -> "ReferenceRegistry":
+    def __enter__(self) -> ReferenceRegistry:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -999,7 +1169,9 @@ def oras_client(
         if workdir is not None:
             cfg = Path(workdir) / "oras-docker-config.json"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            client.login(username=user, password=password or "", hostname=host, config_path=str(cfg))
+            client.login(
+                username=user, password=password or "", hostname=host, config_path=str(cfg)
+            )
         else:
             client.auth.set_basic_auth(user, password or "")
     return client
@@ -1029,7 +1201,9 @@ def oras_push_helm_chart(
     config.write_text(json.dumps({"name": chart.stem, "version": "0.1.0", "apiVersion": "v2"}))
     kwargs: dict[str, Any] = {}
     if subject is not None:
-        kwargs["subject"] = oras.oci.Subject(subject["mediaType"], subject["digest"], int(subject["size"]))
+        kwargs["subject"] = oras.oci.Subject(
+            subject["mediaType"], subject["digest"], int(subject["size"])
+        )
     return client.push(
         target=target,
         files=[f"{chart}:{HELM_CHART_MEDIA_TYPE}"],
@@ -1050,9 +1224,16 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _http_with_auth(method: str, url: str, *, user: str | None, password: str | None,
-                    data: bytes | None = None, headers: Mapping[str, str] | None = None,
-                    timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def _http_with_auth(
+    method: str,
+    url: str,
+    *,
+    user: str | None,
+    password: str | None,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, dict[str, str], bytes]:
     """Tiny registry HTTP client handling both Basic and Bearer-token challenges.
 
     Sends the request; on 401 reads ``WWW-Authenticate``: Basic -> retry with
@@ -1077,15 +1258,16 @@ def _http_with_auth(method: str, url: str, *, user: str | None, password: str | 
     if chal.lower().startswith("bearer"):
         params = dict(re.findall(r'(\w+)="([^"]*)"', chal))
         q = urllib.parse.urlencode({k: v for k, v in params.items() if k in ("service", "scope")})
-        treq = urllib.request.Request(params["realm"] + ("?" + q if q else ""),
-                                      headers={"Authorization": _basic(user, password or "")})
+        treq = urllib.request.Request(
+            params["realm"] + ("?" + q if q else ""),
+            headers={"Authorization": _basic(user, password or "")},
+        )
         with urllib.request.urlopen(treq, timeout=timeout) as r:
             tok = json.loads(r.read())
         hdrs["Authorization"] = "Bearer " + (tok.get("token") or tok["access_token"])
     else:
         hdrs["Authorization"] = _basic(user, password or "")
     return do(hdrs)
-
 
 
 def push_referrer(
@@ -1112,17 +1294,33 @@ def push_referrer(
 
     def upload(blob: bytes) -> str:
         digest = _sha256(blob)
-        st, h, body = _http_with_auth("POST", f"{base}/blobs/uploads/", user=user, password=password, data=b"")
+        st, h, body = _http_with_auth(
+            "POST", f"{base}/blobs/uploads/", user=user, password=password, data=b""
+        )
         if st != 202:
-            raise ClientError(["POST", base], st, body.decode(errors="replace"), str(h), note="upload start failed")
+            raise ClientError(
+                ["POST", base],
+                st,
+                body.decode(errors="replace"),
+                str(h),
+                note="upload start failed",
+            )
         loc = next(v for k, v in h.items() if k.lower() == "location")
         if loc.startswith("/"):
             loc = f"http://{host}{loc}"
         sep = "&" if "?" in loc else "?"
-        st, h, body = _http_with_auth("PUT", f"{loc}{sep}digest={digest}", user=user, password=password,
-                                      data=blob, headers={"Content-Type": "application/octet-stream"})
+        st, h, body = _http_with_auth(
+            "PUT",
+            f"{loc}{sep}digest={digest}",
+            user=user,
+            password=password,
+            data=blob,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         if st != 201:
-            raise ClientError(["PUT", loc], st, body.decode(errors="replace"), str(h), note="blob PUT failed")
+            raise ClientError(
+                ["PUT", loc], st, body.decode(errors="replace"), str(h), note="blob PUT failed"
+            )
         return digest
 
     empty = b"{}"
@@ -1135,15 +1333,28 @@ def push_referrer(
         "config": {"mediaType": OCI_EMPTY_JSON, "digest": _sha256(empty), "size": 2},
         "layers": [{"mediaType": artifact_type, "digest": _sha256(payload), "size": len(payload)}],
         "subject": {k: subject[k] for k in ("mediaType", "digest", "size")},
-        "annotations": dict(annotations or {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"}),
+        "annotations": dict(
+            annotations or {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"}
+        ),
     }
     mbytes = _canon(manifest)
     digest = _sha256(mbytes)
-    st, h, body = _http_with_auth("PUT", f"{base}/manifests/{digest}", user=user, password=password,
-                                  data=mbytes, headers={"Content-Type": OCI_MANIFEST})
+    st, h, body = _http_with_auth(
+        "PUT",
+        f"{base}/manifests/{digest}",
+        user=user,
+        password=password,
+        data=mbytes,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     if st != 201:
-        raise ClientError(["PUT", f"{base}/manifests/{digest}"], st, body.decode(errors="replace"), str(h),
-                          note="manifest PUT failed")
+        raise ClientError(
+            ["PUT", f"{base}/manifests/{digest}"],
+            st,
+            body.decode(errors="replace"),
+            str(h),
+            note="manifest PUT failed",
+        )
     return {"digest": digest, "manifest": manifest, "headers": h}
 
 
@@ -1168,7 +1379,9 @@ def dxf_client(host: str, repo: str, user: str | None = None, password: str | No
         if chal.lower().startswith("bearer"):
             params = dict(re.findall(r'(\w+)="([^"]*)"', chal))
             query = {k: params[k] for k in ("service", "scope") if k in params}
-            r = d._sessions[0].get(params["realm"], params=query, headers={"Authorization": basic}, timeout=30)
+            r = d._sessions[0].get(
+                params["realm"], params=query, headers={"Authorization": basic}, timeout=30
+            )
             r.raise_for_status()
             body = r.json()
             d.token = body.get("access_token") or body["token"]

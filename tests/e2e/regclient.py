@@ -96,9 +96,7 @@ def describe(resp: httpx.Response) -> str:
     req = resp.request
     headers = "\n".join(f"  {k}: {v}" for k, v in resp.headers.items())
     body = resp.content[:2000]
-    return (
-        f"{req.method} {req.url} -> {resp.status_code}\n{headers}\n  body: {body!r}"
-    )
+    return f"{req.method} {req.url} -> {resp.status_code}\n{headers}\n  body: {body!r}"
 
 
 def expect(resp: httpx.Response, status: int, code: str | None = None) -> httpx.Response:
@@ -125,8 +123,11 @@ class Image:
 
     @property
     def descriptor(self) -> dict[str, Any]:
-        return {"mediaType": self.media_type, "digest": self.manifest_digest,
-                "size": len(self.manifest)}
+        return {
+            "mediaType": self.media_type,
+            "digest": self.manifest_digest,
+            "size": len(self.manifest),
+        }
 
 
 @dataclass
@@ -161,9 +162,13 @@ class RegistryClient:
 
     def clone(self, **changes: Any) -> RegistryClient:
         """A new client for the same registry (own connection pool, empty token cache)."""
-        kwargs = {"base_url": self.base_url, "username": self.username,
-                  "password": self.password, "keepalive": self.keepalive,
-                  "timeout": self.timeout}
+        kwargs = {
+            "base_url": self.base_url,
+            "username": self.username,
+            "password": self.password,
+            "keepalive": self.keepalive,
+            "timeout": self.timeout,
+        }
         kwargs.update(changes)
         return RegistryClient(**kwargs)
 
@@ -202,7 +207,12 @@ class RegistryClient:
         elif auth != "none":
             raise ValueError(f"unknown auth mode {auth!r}")
         return self.http.request(
-            method, url, headers=hdrs, content=content, params=params, data=data,
+            method,
+            url,
+            headers=hdrs,
+            content=content,
+            params=params,
+            data=data,
             auth=request_auth,
         )
 
@@ -261,8 +271,15 @@ class RegistryClient:
             kind = "d" if method == "DELETE" else "w" if method in WRITE_METHODS else "r"
         return (kind, target)
 
-    def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-                content: bytes | None = None, params: Any = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        params: Any = None,
+    ) -> httpx.Response:
         """A request with the token dance: challenge -> token (cached per scope) -> retry."""
         key = self._cache_key(method, url)
         hdrs = dict(headers or {})
@@ -277,8 +294,14 @@ class RegistryClient:
         challenge = resp.headers.get("www-authenticate", "")
         scheme, ch = parse_challenge(challenge)
         if scheme == "basic":
-            return self.http.request(method, url, headers=headers, content=content,
-                                     params=params, auth=httpx.BasicAuth(*self.basic_auth))
+            return self.http.request(
+                method,
+                url,
+                headers=headers,
+                content=content,
+                params=params,
+                auth=httpx.BasicAuth(*self.basic_auth),
+            )
         if scheme != "bearer" or "realm" not in ch:
             return resp
         scope = ch.get("scope", "")
@@ -323,34 +346,53 @@ class RegistryClient:
         """POST a session, then PUT the whole body with ``?digest=`` (201)."""
         digest = digest_of(data, algorithm)
         loc = self.upload_location(name)
-        resp = self.put(loc, params={"digest": digest}, content=data,
-                        headers={"Content-Type": "application/octet-stream"})
+        resp = self.put(
+            loc,
+            params={"digest": digest},
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         expect(resp, 201)
         assert resp.headers.get("docker-content-digest") == digest, describe(resp)
         return digest
 
-    def push_blob_monolithic_post(self, name: str, data: bytes, algorithm: str = "sha256"
-                                  ) -> httpx.Response:
+    def push_blob_monolithic_post(
+        self, name: str, data: bytes, algorithm: str = "sha256"
+    ) -> httpx.Response:
         """Single ``POST /blobs/uploads/?digest=`` with the body."""
         digest = digest_of(data, algorithm)
-        return self.post(f"/v2/{name}/blobs/uploads/", params={"digest": digest},
-                         content=data, headers={"Content-Type": "application/octet-stream"})
+        return self.post(
+            f"/v2/{name}/blobs/uploads/",
+            params={"digest": digest},
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
 
     def patch_chunk(self, location: str, chunk: bytes, start: int) -> httpx.Response:
-        return self.patch(location, content=chunk, headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{start}-{start + len(chunk) - 1}",
-        })
+        return self.patch(
+            location,
+            content=chunk,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{start}-{start + len(chunk) - 1}",
+            },
+        )
 
-    def push_chunked(self, name: str, data: bytes, chunk_size: int, algorithm: str = "sha256",
-                     final_chunk_in_put: bool = False) -> tuple[str, list[httpx.Response]]:
+    def push_chunked(
+        self,
+        name: str,
+        data: bytes,
+        chunk_size: int,
+        algorithm: str = "sha256",
+        final_chunk_in_put: bool = False,
+    ) -> tuple[str, list[httpx.Response]]:
         """Upload ``data`` as PATCH chunks of ``chunk_size`` then PUT ``?digest=``.
 
         Returns the digest and every PATCH response (each checked for 202 and ``Range``).
         """
         digest = digest_of(data, algorithm)
         loc = self.upload_location(name)
-        chunks = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
+        chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
         last = chunks.pop() if final_chunk_in_put and chunks else b""
         responses = []
         offset = 0
@@ -396,21 +438,25 @@ class RegistryClient:
         return self.bearer("POST", url, resp.json()["token"], params=params)
 
     # -- manifests -------------------------------------------------------------------------------
-    def put_manifest(self, name: str, ref: str, body: bytes | Mapping[str, Any],
-                     media_type: str = OCI_MANIFEST) -> httpx.Response:
+    def put_manifest(
+        self, name: str, ref: str, body: bytes | Mapping[str, Any], media_type: str = OCI_MANIFEST
+    ) -> httpx.Response:
         if not isinstance(body, bytes):
             body = canonical(body)
-        return self.put(f"/v2/{name}/manifests/{ref}", content=body,
-                        headers={"Content-Type": media_type})
+        return self.put(
+            f"/v2/{name}/manifests/{ref}", content=body, headers={"Content-Type": media_type}
+        )
 
     def get_manifest(self, name: str, ref: str, accept: str | None = None) -> httpx.Response:
-        accept = accept or ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_V2,
-                                      DOCKER_MANIFEST_LIST])
+        accept = accept or ", ".join(
+            [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST]
+        )
         return self.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": accept})
 
     def head_manifest(self, name: str, ref: str, accept: str | None = None) -> httpx.Response:
-        accept = accept or ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_V2,
-                                      DOCKER_MANIFEST_LIST])
+        accept = accept or ", ".join(
+            [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST]
+        )
         return self.head(f"/v2/{name}/manifests/{ref}", headers={"Accept": accept})
 
     def delete_manifest(self, name: str, ref: str) -> httpx.Response:
@@ -419,41 +465,63 @@ class RegistryClient:
     def tags(self, name: str, **params: Any) -> httpx.Response:
         return self.get(f"/v2/{name}/tags/list", params=params or None)
 
-    def referrers(self, name: str, digest: str, artifact_type: str | None = None
-                  ) -> httpx.Response:
+    def referrers(self, name: str, digest: str, artifact_type: str | None = None) -> httpx.Response:
         params = {"artifactType": artifact_type} if artifact_type is not None else None
         return self.get(f"/v2/{name}/referrers/{digest}", params=params)
 
     def catalog(self, **params: Any) -> httpx.Response:
         return self.get("/v2/_catalog", params=params or None)
 
-    def random_image(self, name: str, tag: str | None = None, *, layers: int = 1,
-                     layer_size: int = 512, media_type: str = OCI_MANIFEST,
-                     annotations: Mapping[str, str] | None = None,
-                     subject: Mapping[str, Any] | None = None,
-                     artifact_type: str | None = None) -> Image:
+    def random_image(
+        self,
+        name: str,
+        tag: str | None = None,
+        *,
+        layers: int = 1,
+        layer_size: int = 512,
+        media_type: str = OCI_MANIFEST,
+        annotations: Mapping[str, str] | None = None,
+        subject: Mapping[str, Any] | None = None,
+        artifact_type: str | None = None,
+    ) -> Image:
         """Push a random config + ``layers`` layers + a manifest (by ``tag`` or by digest)."""
         docker = media_type == DOCKER_MANIFEST_V2
         layer_blobs = [random_bytes(layer_size) for _ in range(layers)]
         layer_digests = [self.push_blob(name, b) for b in layer_blobs]
-        config = canonical({
-            "architecture": "amd64", "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": layer_digests},
-            "author": random_bytes(8).hex(),
-        })
+        config = canonical(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": layer_digests},
+                "author": random_bytes(8).hex(),
+            }
+        )
         config_digest = self.push_blob(name, config)
         manifest = make_manifest(
-            config, layer_blobs, media_type=media_type,
+            config,
+            layer_blobs,
+            media_type=media_type,
             config_media_type=DOCKER_CONFIG if docker else OCI_CONFIG,
             layer_media_type=DOCKER_LAYER if docker else OCI_LAYER_GZIP,
-            annotations=annotations, subject=subject, artifact_type=artifact_type,
+            annotations=annotations,
+            subject=subject,
+            artifact_type=artifact_type,
         )
         manifest_digest = digest_of(manifest)
         resp = self.put_manifest(name, tag or manifest_digest, manifest, media_type)
         expect(resp, 201)
         assert resp.headers.get("docker-content-digest") == manifest_digest, describe(resp)
-        return Image(name, config, config_digest, layer_blobs, layer_digests, manifest,
-                     manifest_digest, media_type, tag)
+        return Image(
+            name,
+            config,
+            config_digest,
+            layer_blobs,
+            layer_digests,
+            manifest,
+            manifest_digest,
+            media_type,
+            tag,
+        )
 
 
 def canonical(obj: Any) -> bytes:
@@ -466,11 +534,17 @@ def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
     return d
 
 
-def make_manifest(config: bytes, layers: list[bytes], *, media_type: str = OCI_MANIFEST,
-                  config_media_type: str = OCI_CONFIG, layer_media_type: str = OCI_LAYER_GZIP,
-                  annotations: Mapping[str, str] | None = None,
-                  subject: Mapping[str, Any] | None = None,
-                  artifact_type: str | None = None) -> bytes:
+def make_manifest(
+    config: bytes,
+    layers: list[bytes],
+    *,
+    media_type: str = OCI_MANIFEST,
+    config_media_type: str = OCI_CONFIG,
+    layer_media_type: str = OCI_LAYER_GZIP,
+    annotations: Mapping[str, str] | None = None,
+    subject: Mapping[str, Any] | None = None,
+    artifact_type: str | None = None,
+) -> bytes:
     m: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": media_type,
@@ -486,11 +560,19 @@ def make_manifest(config: bytes, layers: list[bytes], *, media_type: str = OCI_M
     return canonical(m)
 
 
-def make_index(manifests: list[Mapping[str, Any]], *, media_type: str = OCI_INDEX,
-               artifact_type: str | None = None, subject: Mapping[str, Any] | None = None,
-               annotations: Mapping[str, str] | None = None) -> bytes:
-    idx: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type,
-                           "manifests": [dict(m) for m in manifests]}
+def make_index(
+    manifests: list[Mapping[str, Any]],
+    *,
+    media_type: str = OCI_INDEX,
+    artifact_type: str | None = None,
+    subject: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> bytes:
+    idx: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": [dict(m) for m in manifests],
+    }
     if artifact_type:
         idx["artifactType"] = artifact_type
     if subject is not None:

@@ -209,5 +209,5 @@ def test_python_dxf_blobs_and_aliases(registry: DockyardServer, tmp_path: Path) 
     assert b"".join(dxf.pull_blob(digest)) == blob.read_bytes()
     assert "v1" in dxf.list_aliases()
     anonymous = C.dxf_client(registry.host, "dxf/repo")
-    with pytest.raises(Exception, match="401|nauthori"):
+    with pytest.raises(Exception, match=r"401|nauthori"):
         anonymous.list_aliases()

@@ -115,11 +115,13 @@ def test_push_endpoints_challenge_with_pull_push_scope(
     for method, url, kw in [
         ("POST", f"/v2/{repo}/blobs/uploads/", {}),
         ("POST", f"/v2/{repo}/blobs/uploads/", {"params": {"digest": d}, "content": data}),
-        ("PATCH", loc, {"content": data,
-                        "headers": {"Content-Type": "application/octet-stream"}}),
+        ("PATCH", loc, {"content": data, "headers": {"Content-Type": "application/octet-stream"}}),
         ("PUT", loc, {"params": {"digest": d}, "content": data}),
-        ("PUT", f"/v2/{repo}/manifests/v2",
-         {"content": b"{}", "headers": {"Content-Type": OCI_MANIFEST}}),
+        (
+            "PUT",
+            f"/v2/{repo}/manifests/v2",
+            {"content": b"{}", "headers": {"Content-Type": OCI_MANIFEST}},
+        ),
     ]:
         _assert_unauthorized(anon.anon(method, url, **kw), registry, scope)
     # Nothing was written by the refused requests.
@@ -135,15 +137,17 @@ def test_anonymous_pull_of_private_repository_fails(
 ) -> None:
     img = client.random_image(repo, "latest")
     _assert_unauthorized(anon.get_manifest(repo, "latest"), registry, f"repository:{repo}:pull")
-    _assert_unauthorized(anon.get_blob(repo, img.layer_digests[0]), registry,
-                         f"repository:{repo}:pull")
+    _assert_unauthorized(
+        anon.get_blob(repo, img.layer_digests[0]), registry, f"repository:{repo}:pull"
+    )
 
 
 # -- token endpoint -------------------------------------------------------------------------
 
 
-def _assert_token_body(body: dict, scope_name: str | None = None,
-                       actions: set[str] | None = None) -> str:
+def _assert_token_body(
+    body: dict, scope_name: str | None = None, actions: set[str] | None = None
+) -> str:
     for key in ("token", "access_token", "expires_in", "issued_at"):
         assert key in body, f"token response lacks {key!r}: {body!r}"
     assert body["token"] == body["access_token"]
@@ -171,22 +175,29 @@ def test_token_get_with_basic(client: RegistryClient, repo: str) -> None:
     token = _assert_token_body(resp.json(), repo, {"pull", "push"})
     # The token is good for pushing and pulling that repository.
     d = digest_of(b"token-get")
-    r = client.bearer("POST", f"/v2/{repo}/blobs/uploads/", token,
-                      params={"digest": d}, content=b"token-get")
+    r = client.bearer(
+        "POST", f"/v2/{repo}/blobs/uploads/", token, params={"digest": d}, content=b"token-get"
+    )
     expect(r, 201)
     expect(client.bearer("GET", f"/v2/{repo}/blobs/{d}", token), 200)
 
 
 def test_token_get_with_several_scopes(client: RegistryClient, new_repo) -> None:
     a, b = new_repo("a"), new_repo("b")
-    resp = expect(client.fetch_token([f"repository:{a}:pull,push", f"repository:{b}:pull,push"]),
-                  200)
+    resp = expect(
+        client.fetch_token([f"repository:{a}:pull,push", f"repository:{b}:pull,push"]), 200
+    )
     token = _assert_token_body(resp.json(), a, {"pull", "push"})
     _assert_token_body(resp.json(), b, {"pull", "push"})
     for name in (a, b):
         data = name.encode()
-        r = client.bearer("POST", f"/v2/{name}/blobs/uploads/", token,
-                          params={"digest": digest_of(data)}, content=data)
+        r = client.bearer(
+            "POST",
+            f"/v2/{name}/blobs/uploads/",
+            token,
+            params={"digest": digest_of(data)},
+            content=data,
+        )
         expect(r, 201)
 
 
@@ -197,12 +208,16 @@ def test_token_get_wrong_password_is_401(client: RegistryClient, repo: str) -> N
     assert resp.status_code == 401, describe(resp)
 
 
-def test_token_post_password_grant_and_refresh(client: RegistryClient, registry,
-                                               repo: str) -> None:
+def test_token_post_password_grant_and_refresh(client: RegistryClient, registry, repo: str) -> None:
     scope = f"repository:{repo}:pull,push"
-    form = {"grant_type": "password", "username": registry.admin_user,
-            "password": registry.admin_password, "scope": scope, "service": "dockyard",
-            "client_id": "dockyard-tests"}
+    form = {
+        "grant_type": "password",
+        "username": registry.admin_user,
+        "password": registry.admin_password,
+        "scope": scope,
+        "service": "dockyard",
+        "client_id": "dockyard-tests",
+    }
     resp = expect(client.anon("POST", "/auth/token", data=form), 200)
     body = resp.json()
     assert body.get("access_token"), body
@@ -211,38 +226,75 @@ def test_token_post_password_grant_and_refresh(client: RegistryClient, registry,
     )
     assert isinstance(body.get("expires_in"), int) and body["expires_in"] > 0
 
-    resp = expect(client.anon("POST", "/auth/token", data={**form, "access_type": "offline"}),
-                  200)
+    resp = expect(client.anon("POST", "/auth/token", data={**form, "access_type": "offline"}), 200)
     body = resp.json()
     access, refresh = body.get("access_token"), body.get("refresh_token")
     assert access and refresh, body
     data = b"post-grant"
-    r = client.bearer("POST", f"/v2/{repo}/blobs/uploads/", access,
-                      params={"digest": digest_of(data)}, content=data)
+    r = client.bearer(
+        "POST",
+        f"/v2/{repo}/blobs/uploads/",
+        access,
+        params={"digest": digest_of(data)},
+        content=data,
+    )
     expect(r, 201)
 
-    resp = expect(client.anon("POST", "/auth/token", data={
-        "grant_type": "refresh_token", "refresh_token": refresh, "scope": scope,
-        "service": "dockyard", "client_id": "dockyard-tests"}), 200)
+    resp = expect(
+        client.anon(
+            "POST",
+            "/auth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh,
+                "scope": scope,
+                "service": "dockyard",
+                "client_id": "dockyard-tests",
+            },
+        ),
+        200,
+    )
     body = resp.json()
     assert body.get("access_token"), body
     data2 = b"refreshed-grant"
-    r = client.bearer("POST", f"/v2/{repo}/blobs/uploads/", body["access_token"],
-                      params={"digest": digest_of(data2)}, content=data2)
+    r = client.bearer(
+        "POST",
+        f"/v2/{repo}/blobs/uploads/",
+        body["access_token"],
+        params={"digest": digest_of(data2)},
+        content=data2,
+    )
     expect(r, 201)
 
 
 def test_token_post_wrong_password_is_401(client: RegistryClient, repo: str) -> None:
-    resp = client.anon("POST", "/auth/token", data={
-        "grant_type": "password", "username": "admin", "password": "wrong",
-        "scope": f"repository:{repo}:pull", "service": "dockyard", "client_id": "t"})
+    resp = client.anon(
+        "POST",
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": "admin",
+            "password": "wrong",
+            "scope": f"repository:{repo}:pull",
+            "service": "dockyard",
+            "client_id": "t",
+        },
+    )
     assert resp.status_code == 401, describe(resp)
 
 
 def test_token_post_bad_refresh_token_is_rejected(client: RegistryClient, repo: str) -> None:
-    resp = client.anon("POST", "/auth/token", data={
-        "grant_type": "refresh_token", "refresh_token": "bogus-refresh-token",
-        "scope": f"repository:{repo}:pull", "service": "dockyard", "client_id": "t"})
+    resp = client.anon(
+        "POST",
+        "/auth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "bogus-refresh-token",
+            "scope": f"repository:{repo}:pull",
+            "service": "dockyard",
+            "client_id": "t",
+        },
+    )
     assert resp.status_code in (400, 401), describe(resp)
     assert "access_token" not in resp.text
 
@@ -251,12 +303,16 @@ def test_token_for_repo_a_cannot_push_repo_b(client: RegistryClient, new_repo) -
     a, b = new_repo("a"), new_repo("b")
     token = client.fetch_token([f"repository:{a}:pull,push"]).json()["token"]
     data = random_bytes(64)
-    resp = client.bearer("POST", f"/v2/{b}/blobs/uploads/", token,
-                         params={"digest": digest_of(data)}, content=data)
+    resp = client.bearer(
+        "POST", f"/v2/{b}/blobs/uploads/", token, params={"digest": digest_of(data)}, content=data
+    )
     # The token spec's answer: 401 with a challenge naming the scope to ask for.
     expect(resp, 401, "UNAUTHORIZED")
     challenge = resp.headers.get("www-authenticate", "")
-    assert f'scope="repository:{b}:pull,push"' in challenge and 'error="insufficient_scope"' in challenge
+    assert (
+        f'scope="repository:{b}:pull,push"' in challenge
+        and 'error="insufficient_scope"' in challenge
+    )
     # And the blob did not land in B (nor in A).
     expect(client.head_blob(b, digest_of(data)), 404)
     expect(client.head_blob(a, digest_of(data)), 404)
@@ -267,8 +323,13 @@ def test_pull_only_token_cannot_push(client: RegistryClient, repo: str) -> None:
     token = client.fetch_token([f"repository:{repo}:pull"]).json()["token"]
     expect(client.bearer("GET", f"/v2/{repo}/blobs/{digest_of(b'exists')}", token), 200)
     data = b"pull-only"
-    resp = client.bearer("POST", f"/v2/{repo}/blobs/uploads/", token,
-                         params={"digest": digest_of(data)}, content=data)
+    resp = client.bearer(
+        "POST",
+        f"/v2/{repo}/blobs/uploads/",
+        token,
+        params={"digest": digest_of(data)},
+        content=data,
+    )
     expect(resp, 401, "UNAUTHORIZED")
     assert 'error="insufficient_scope"' in resp.headers.get("www-authenticate", "")
     expect(client.head_blob(repo, digest_of(data)), 404)
@@ -295,8 +356,9 @@ def test_tampered_token_is_rejected(client: RegistryClient, repo: str) -> None:
     token = client.fetch_token([f"repository:{repo}:pull"]).json()["token"]
     head, payload, sig = token.split(".")
     flipped = sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")
-    resp = client.bearer("GET", f"/v2/{repo}/blobs/{digest_of(b'tamper')}",
-                         f"{head}.{payload}.{flipped}")
+    resp = client.bearer(
+        "GET", f"/v2/{repo}/blobs/{digest_of(b'tamper')}", f"{head}.{payload}.{flipped}"
+    )
     expect(resp, 401, "UNAUTHORIZED")
 
 
@@ -305,8 +367,13 @@ def test_basic_credentials_work_directly_on_repository_endpoints(
 ) -> None:
     data = random_bytes(100)
     d = digest_of(data)
-    resp = client.basic("POST", f"/v2/{repo}/blobs/uploads/", params={"digest": d},
-                        content=data, headers={"Content-Type": "application/octet-stream"})
+    resp = client.basic(
+        "POST",
+        f"/v2/{repo}/blobs/uploads/",
+        params={"digest": d},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     expect(resp, 201)
     got = expect(client.basic("GET", f"/v2/{repo}/blobs/{d}"), 200)
     assert got.content == data

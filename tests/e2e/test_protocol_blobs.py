@@ -87,14 +87,20 @@ def ranged_blob(client: RegistryClient, repo: str) -> tuple[str, str, bytes]:
 
 @pytest.mark.parametrize(
     ("header", "start", "end"),
-    [("bytes=0-9", 0, 9), ("bytes=100-199", 100, 199), ("bytes=2000-", 2000, 2047),
-     ("bytes=-48", 2000, 2047), ("bytes=2040-5000", 2040, 2047)],
+    [
+        ("bytes=0-9", 0, 9),
+        ("bytes=100-199", 100, 199),
+        ("bytes=2000-", 2000, 2047),
+        ("bytes=-48", 2000, 2047),
+        ("bytes=2040-5000", 2040, 2047),
+    ],
 )
-def test_range_request_is_206(client: RegistryClient, ranged_blob, header: str, start: int,
-                              end: int) -> None:
+def test_range_request_is_206(
+    client: RegistryClient, ranged_blob, header: str, start: int, end: int
+) -> None:
     repo, d, data = ranged_blob
     resp = expect(client.get_blob(repo, d, headers={"Range": header}), 206)
-    assert resp.content == data[start:end + 1]
+    assert resp.content == data[start : end + 1]
     assert resp.headers.get("content-range") == f"bytes {start}-{end}/{len(data)}", describe(resp)
     assert resp.headers.get("content-length") == str(end - start + 1)
 
@@ -109,8 +115,7 @@ def test_unsatisfiable_range_is_416(client: RegistryClient, ranged_blob, header:
 
 def test_range_on_missing_blob_is_404(client: RegistryClient, ranged_blob) -> None:
     repo, _, _ = ranged_blob
-    expect(client.get_blob(repo, DUMMY_DIGEST, headers={"Range": "bytes=0-1"}), 404,
-           "BLOB_UNKNOWN")
+    expect(client.get_blob(repo, DUMMY_DIGEST, headers={"Range": "bytes=0-1"}), 404, "BLOB_UNKNOWN")
 
 
 # -- delete ---------------------------------------------------------------------------------

@@ -15,9 +15,19 @@ from tests.e2e.regclient import (
 pytestmark = pytest.mark.e2e
 
 OCI_CODES = {
-    "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID",
-    "MANIFEST_BLOB_UNKNOWN", "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID",
-    "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED", "DENIED", "UNSUPPORTED",
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
     "TOOMANYREQUESTS",
 }
 
@@ -38,8 +48,9 @@ def test_error_body_shape(client: RegistryClient, repo: str) -> None:
 def test_conformance_400_body_is_oci_json(client: RegistryClient, repo: str) -> None:
     """01_pull "Error codes": GET manifests/sha256:totallywrong."""
     client.random_image(repo, "v1")
-    resp = client.get(f"/v2/{repo}/manifests/sha256:totallywrong",
-                      headers={"Content-Type": OCI_MANIFEST})
+    resp = client.get(
+        f"/v2/{repo}/manifests/sha256:totallywrong", headers={"Content-Type": OCI_MANIFEST}
+    )
     expect(resp, 400, "DIGEST_INVALID")
     assert resp.json()["errors"][0]["code"] in OCI_CODES
 
@@ -47,16 +58,16 @@ def test_conformance_400_body_is_oci_json(client: RegistryClient, repo: str) -> 
 # -- names ----------------------------------------------------------------------------------------
 
 BAD_NAMES = [
-    "a",                      # one component
-    "a/b/c",                  # three components
+    "a",  # one component
+    "a/b/c",  # three components
     "ns/repo/extra",
-    "Upper/repo",             # uppercase namespace
-    "ns/Repo",                # uppercase repository
-    "-x/y",                   # namespace starts with '-'
-    "x-/y",                   # namespace ends with '-'
-    "n/repo",                 # namespace too short (2-30)
-    "n" * 31 + "/repo",       # namespace too long
-    "ns/" + "r" * 65,         # repository too long
+    "Upper/repo",  # uppercase namespace
+    "ns/Repo",  # uppercase repository
+    "-x/y",  # namespace starts with '-'
+    "x-/y",  # namespace ends with '-'
+    "n/repo",  # namespace too short (2-30)
+    "n" * 31 + "/repo",  # namespace too long
+    "ns/" + "r" * 65,  # repository too long
     "ns/-repo",
     "ns/repo-",
     "ns/re.po",
@@ -71,8 +82,11 @@ def _name_endpoints(name: str) -> list[tuple[str, str, dict]]:
         ("GET", f"/v2/{name}/tags/list", {}),
         ("GET", f"/v2/{name}/manifests/latest", {}),
         ("HEAD", f"/v2/{name}/manifests/latest", {}),
-        ("PUT", f"/v2/{name}/manifests/latest",
-         {"content": b"{}", "headers": {"Content-Type": OCI_MANIFEST}}),
+        (
+            "PUT",
+            f"/v2/{name}/manifests/latest",
+            {"content": b"{}", "headers": {"Content-Type": OCI_MANIFEST}},
+        ),
         ("DELETE", f"/v2/{name}/manifests/{d}", {}),
         ("GET", f"/v2/{name}/blobs/{d}", {}),
         ("HEAD", f"/v2/{name}/blobs/{d}", {}),
@@ -127,8 +141,9 @@ BAD_DIGESTS = [
 
 
 @pytest.mark.parametrize("digest", BAD_DIGESTS)
-def test_malformed_blob_digest_is_digest_invalid(client: RegistryClient, repo: str,
-                                                 digest: str) -> None:
+def test_malformed_blob_digest_is_digest_invalid(
+    client: RegistryClient, repo: str, digest: str
+) -> None:
     client.push_blob(repo, b"exists")
     expect(client.get_blob(repo, digest), 400, "DIGEST_INVALID")
     expect(client.delete(f"/v2/{repo}/blobs/{digest}"), 400, "DIGEST_INVALID")
@@ -138,8 +153,9 @@ def test_malformed_blob_digest_is_digest_invalid(client: RegistryClient, repo: s
 
 
 @pytest.mark.parametrize("digest", ["sha256:xyz", "md5:" + "0" * 32, "sha512:" + "0" * 64])
-def test_malformed_manifest_digest_is_digest_invalid(client: RegistryClient, repo: str,
-                                                     digest: str) -> None:
+def test_malformed_manifest_digest_is_digest_invalid(
+    client: RegistryClient, repo: str, digest: str
+) -> None:
     client.random_image(repo, "v1")
     expect(client.get_manifest(repo, digest), 400, "DIGEST_INVALID")
     expect(client.delete_manifest(repo, digest), 400, "DIGEST_INVALID")
@@ -165,7 +181,8 @@ def test_manifest_referencing_malformed_digest(client: RegistryClient, repo: str
     body = (
         b'{"schemaVersion":2,"mediaType":"' + OCI_MANIFEST.encode() + b'",'
         b'"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"'
-        + digest_of(config).encode() + b'","size":10},'
+        + digest_of(config).encode()
+        + b'","size":10},'
         b'"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"md5:abc",'
         b'"size":3}]}'
     )
@@ -182,8 +199,11 @@ def test_invalid_tag_on_put_is_400(client: RegistryClient, repo: str, tag: str) 
     img = client.random_image(repo)
     resp = client.put_manifest(repo, tag, img.manifest)
     assert resp.status_code == 400, describe(resp)
-    assert resp.json()["errors"][0]["code"] in ("TAG_INVALID", "MANIFEST_INVALID",
-                                                "DIGEST_INVALID"), describe(resp)
+    assert resp.json()["errors"][0]["code"] in (
+        "TAG_INVALID",
+        "MANIFEST_INVALID",
+        "DIGEST_INVALID",
+    ), describe(resp)
     assert tag not in (expect(client.tags(repo), 200).json()["tags"] or [])
 
 
@@ -210,8 +230,12 @@ def test_not_found_codes(client: RegistryClient, repo: str, new_repo) -> None:
 
 def test_unknown_routes_are_404_not_500(client: RegistryClient, repo: str) -> None:
     client.push_blob(repo, b"exists")
-    for method, path in [("GET", f"/v2/{repo}/nothing"), ("GET", "/v2/_nope"),
-                         ("GET", "/nope"), ("POST", f"/v2/{repo}/tags/list")]:
+    for method, path in [
+        ("GET", f"/v2/{repo}/nothing"),
+        ("GET", "/v2/_nope"),
+        ("GET", "/nope"),
+        ("POST", f"/v2/{repo}/tags/list"),
+    ]:
         resp = client.basic(method, path)
         assert resp.status_code in (404, 405), describe(resp)
 
@@ -229,37 +253,69 @@ def test_garbage_requests_never_cause_5xx(client: RegistryClient, repo: str) -> 
         ("PATCH", loc, {"content": b"abc", "headers": {**octet, "Content-Range": "5-2"}}),
         ("PATCH", loc, {"content": b"abc", "headers": {**octet, "Content-Range": "0-99"}}),
         ("PATCH", loc, {"content": b"abc", "headers": {**octet, "Content-Range": "-1-1"}}),
-        ("PUT", loc2, {"params": [("digest", digest_of(b"a")), ("digest", digest_of(b"b"))],
-                       "content": b"a"}),
+        (
+            "PUT",
+            loc2,
+            {"params": [("digest", digest_of(b"a")), ("digest", digest_of(b"b"))], "content": b"a"},
+        ),
         ("GET", f"/v2/{repo}/blobs/{img.config_digest}", {"headers": {"Range": "bytes=z-y"}}),
         ("GET", f"/v2/{repo}/blobs/{img.config_digest}", {"headers": {"Range": "items=0-1"}}),
-        ("GET", f"/v2/{repo}/blobs/{img.config_digest}",
-         {"headers": {"Range": "bytes=0-1,5-6"}}),
+        ("GET", f"/v2/{repo}/blobs/{img.config_digest}", {"headers": {"Range": "bytes=0-1,5-6"}}),
         ("GET", f"/v2/{repo}/blobs/{img.config_digest}", {"headers": {"Range": "bytes=9-2"}}),
         ("GET", f"/v2/{repo}/tags/list", {"params": {"n": "99999999999999999999"}}),
         ("GET", f"/v2/{repo}/tags/list", {"params": {"last": "\x00"}}),
         ("GET", "/v2/_catalog", {"params": {"n": "1e9"}}),
-        ("GET", f"/v2/{repo}/referrers/{img.manifest_digest}",
-         {"params": {"artifactType": "\x00weird"}}),
-        ("PUT", f"/v2/{repo}/manifests/v2", {"content": b"{}" * 10,
-                                               "headers": {"Content-Type": "text/plain"}}),
-        ("PUT", f"/v2/{repo}/manifests/v2", {"content": b'{"schemaVersion": "two"}',
-                                               "headers": {"Content-Type": OCI_MANIFEST}}),
-        ("PUT", f"/v2/{repo}/manifests/v2", {"content": b'{"schemaVersion": 2}',
-                                               "headers": {"Content-Type": OCI_MANIFEST}}),
-        ("PUT", f"/v2/{repo}/manifests/v2", {"content": b'{"schemaVersion": 2, "layers": [1]}',
-                                               "headers": {"Content-Type": OCI_MANIFEST}}),
-        ("PUT", f"/v2/{repo}/manifests/v2", {"content": b"[" * 5000 + b"]" * 5000,
-                                               "headers": {"Content-Type": OCI_MANIFEST}}),
+        (
+            "GET",
+            f"/v2/{repo}/referrers/{img.manifest_digest}",
+            {"params": {"artifactType": "\x00weird"}},
+        ),
+        (
+            "PUT",
+            f"/v2/{repo}/manifests/v2",
+            {"content": b"{}" * 10, "headers": {"Content-Type": "text/plain"}},
+        ),
+        (
+            "PUT",
+            f"/v2/{repo}/manifests/v2",
+            {"content": b'{"schemaVersion": "two"}', "headers": {"Content-Type": OCI_MANIFEST}},
+        ),
+        (
+            "PUT",
+            f"/v2/{repo}/manifests/v2",
+            {"content": b'{"schemaVersion": 2}', "headers": {"Content-Type": OCI_MANIFEST}},
+        ),
+        (
+            "PUT",
+            f"/v2/{repo}/manifests/v2",
+            {
+                "content": b'{"schemaVersion": 2, "layers": [1]}',
+                "headers": {"Content-Type": OCI_MANIFEST},
+            },
+        ),
+        (
+            "PUT",
+            f"/v2/{repo}/manifests/v2",
+            {"content": b"[" * 5000 + b"]" * 5000, "headers": {"Content-Type": OCI_MANIFEST}},
+        ),
         ("PUT", f"/v2/{repo}/manifests/v2", {"content": b"{}"}),
-        ("POST", f"/v2/{repo}/blobs/uploads/", {"params": {"mount": img.config_digest,
-                                                           "from": "not a name"}}),
+        (
+            "POST",
+            f"/v2/{repo}/blobs/uploads/",
+            {"params": {"mount": img.config_digest, "from": "not a name"}},
+        ),
         ("POST", f"/v2/{repo}/blobs/uploads/", {"params": {"mount": "garbage"}}),
         ("GET", "/auth/token", {"params": {"scope": "repository:::::"}}),
         ("GET", "/auth/token", {"params": {"scope": "registry:catalog:*", "service": "x"}}),
         ("POST", "/auth/token", {"data": {"grant_type": "nonsense"}}),
-        ("POST", "/auth/token", {"content": b"\xff\xfe", "headers": {
-            "Content-Type": "application/x-www-form-urlencoded"}}),
+        (
+            "POST",
+            "/auth/token",
+            {
+                "content": b"\xff\xfe",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
     ]
     failures = []
     for method, url, kw in cases:

@@ -38,27 +38,44 @@ LAYER = base64.b64decode(
 )
 
 
-def conformance_image(client: RegistryClient, name: str, layers: bool = True
-                      ) -> tuple[bytes, str]:
+def conformance_image(client: RegistryClient, name: str, layers: bool = True) -> tuple[bytes, str]:
     """Push the conformance suite's config + layer; return its tab-indented manifest.
 
     Descriptors carry ``data`` and an unknown ``newUnspecifiedField``: a registry must store
     and serve such manifests byte for byte.
     """
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": []},
-                         "author": random_bytes(8).hex()}, indent="\t").encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "author": random_bytes(8).hex(),
+        },
+        indent="\t",
+    ).encode()
     client.push_blob(name, config)
     if layers:
         client.push_blob(name, LAYER)
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config),
-                   "data": base64.b64encode(config).decode(),
-                   "newUnspecifiedField": base64.b64encode(b"hello world").decode()},
-        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": digest_of(LAYER), "size": len(LAYER),
-                    "newUnspecifiedField": None}] if layers else [],
+        "config": {
+            "mediaType": OCI_CONFIG,
+            "digest": digest_of(config),
+            "size": len(config),
+            "data": base64.b64encode(config).decode(),
+            "newUnspecifiedField": base64.b64encode(b"hello world").decode(),
+        },
+        "layers": [
+            {
+                "mediaType": OCI_LAYER_GZIP,
+                "digest": digest_of(LAYER),
+                "size": len(LAYER),
+                "newUnspecifiedField": None,
+            }
+        ]
+        if layers
+        else [],
     }
     body = json.dumps(manifest, indent="\t").encode()
     return body, digest_of(body)
@@ -72,8 +89,10 @@ def test_put_manifest_by_tag_and_get_it_back(client: RegistryClient, repo: str) 
     resp = expect(client.put_manifest(repo, "tagtest0", body), 201)
     assert resp.headers.get("docker-content-digest") == d, describe(resp)
     loc = resp.headers.get("location")
-    assert loc and urlsplit(loc).path in (f"/v2/{repo}/manifests/{d}",
-                                          f"/v2/{repo}/manifests/tagtest0"), describe(resp)
+    assert loc and urlsplit(loc).path in (
+        f"/v2/{repo}/manifests/{d}",
+        f"/v2/{repo}/manifests/tagtest0",
+    ), describe(resp)
     for ref in ("tagtest0", d):
         got = expect(client.get_manifest(repo, ref, accept=OCI_MANIFEST), 200)
         assert got.content == body, "manifest must be served byte for byte"
@@ -104,8 +123,9 @@ def test_put_manifest_by_digest(client: RegistryClient, repo: str) -> None:
     assert tags.status_code == 200 and tags.json()["tags"] in ([], None), describe(tags)
 
 
-def test_put_manifest_by_digest_mismatch_is_digest_invalid(client: RegistryClient,
-                                                           repo: str) -> None:
+def test_put_manifest_by_digest_mismatch_is_digest_invalid(
+    client: RegistryClient, repo: str
+) -> None:
     body, d = conformance_image(client, repo)
     wrong = digest_of(body + b" ")
     expect(client.put_manifest(repo, wrong, body), 400, "DIGEST_INVALID")
@@ -163,8 +183,12 @@ def test_get_returns_the_stored_content_type(client: RegistryClient, repo: str) 
 
 def test_accept_header_variants(client: RegistryClient, repo: str) -> None:
     img = client.random_image(repo, "v1")
-    for accept in (OCI_MANIFEST, f"{OCI_INDEX}, {OCI_MANIFEST}",
-                   f"{OCI_MANIFEST};q=0.9, */*;q=0.1", "*/*"):
+    for accept in (
+        OCI_MANIFEST,
+        f"{OCI_INDEX}, {OCI_MANIFEST}",
+        f"{OCI_MANIFEST};q=0.9, */*;q=0.1",
+        "*/*",
+    ):
         got = expect(client.get_manifest(repo, "v1", accept=accept), 200)
         assert got.content == img.manifest
         assert got.headers.get("content-type") == OCI_MANIFEST
@@ -174,8 +198,13 @@ def test_manifest_without_media_type_field(client: RegistryClient, repo: str) ->
     config, layer = random_bytes(50), random_bytes(60)
     client.push_blob(repo, config)
     client.push_blob(repo, layer)
-    body = canonical({"schemaVersion": 2, "config": descriptor(OCI_CONFIG, config),
-                      "layers": [descriptor(OCI_LAYER_GZIP, layer)]})
+    body = canonical(
+        {
+            "schemaVersion": 2,
+            "config": descriptor(OCI_CONFIG, config),
+            "layers": [descriptor(OCI_LAYER_GZIP, layer)],
+        }
+    )
     resp = expect(client.put_manifest(repo, "nomt", body, OCI_MANIFEST), 201)
     got = expect(client.get_manifest(repo, "nomt"), 200)
     assert got.content == body
@@ -189,10 +218,12 @@ def test_manifest_without_media_type_field(client: RegistryClient, repo: str) ->
 def test_index_referencing_manifests(client: RegistryClient, repo: str) -> None:
     amd = client.random_image(repo)
     arm = client.random_image(repo)
-    index = make_index([
-        {**amd.descriptor, "platform": {"architecture": "amd64", "os": "linux"}},
-        {**arm.descriptor, "platform": {"architecture": "arm64", "os": "linux"}},
-    ])
+    index = make_index(
+        [
+            {**amd.descriptor, "platform": {"architecture": "amd64", "os": "linux"}},
+            {**arm.descriptor, "platform": {"architecture": "arm64", "os": "linux"}},
+        ]
+    )
     resp = expect(client.put_manifest(repo, "multi", index, OCI_INDEX), 201)
     d = digest_of(index)
     assert resp.headers.get("docker-content-digest") == d
@@ -206,16 +237,19 @@ def test_index_referencing_manifests(client: RegistryClient, repo: str) -> None:
 
 def test_docker_manifest_list(client: RegistryClient, repo: str) -> None:
     img = client.random_image(repo, media_type=DOCKER_MANIFEST_V2)
-    lst = make_index([{**img.descriptor, "platform": {"architecture": "amd64", "os": "linux"}}],
-                     media_type=DOCKER_MANIFEST_LIST)
+    lst = make_index(
+        [{**img.descriptor, "platform": {"architecture": "amd64", "os": "linux"}}],
+        media_type=DOCKER_MANIFEST_LIST,
+    )
     expect(client.put_manifest(repo, "list", lst, DOCKER_MANIFEST_LIST), 201)
     got = expect(client.get_manifest(repo, "list"), 200)
     assert got.headers.get("content-type") == DOCKER_MANIFEST_LIST
     assert got.content == lst
 
 
-def test_index_with_missing_child_is_manifest_blob_unknown(client: RegistryClient,
-                                                           repo: str) -> None:
+def test_index_with_missing_child_is_manifest_blob_unknown(
+    client: RegistryClient, repo: str
+) -> None:
     present = client.random_image(repo)
     ghost = random_bytes(100)
     index = make_index([present.descriptor, descriptor(OCI_MANIFEST, ghost)])
@@ -223,8 +257,9 @@ def test_index_with_missing_child_is_manifest_blob_unknown(client: RegistryClien
     expect(client.get_manifest(repo, "broken"), 404, "MANIFEST_UNKNOWN")
 
 
-def test_index_child_from_another_repo_is_manifest_blob_unknown(client: RegistryClient,
-                                                                new_repo) -> None:
+def test_index_child_from_another_repo_is_manifest_blob_unknown(
+    client: RegistryClient, new_repo
+) -> None:
     a, b = new_repo("a"), new_repo("b")
     img = client.random_image(a, "v1")
     client.random_image(b, "v1")
@@ -257,8 +292,7 @@ def test_missing_config_is_manifest_blob_unknown(client: RegistryClient, repo: s
     expect(client.put_manifest(repo, "v1", body), 400, "MANIFEST_BLOB_UNKNOWN")
 
 
-def test_blobs_of_another_repo_are_manifest_blob_unknown(client: RegistryClient,
-                                                         new_repo) -> None:
+def test_blobs_of_another_repo_are_manifest_blob_unknown(client: RegistryClient, new_repo) -> None:
     a, b = new_repo("a"), new_repo("b")
     img = client.random_image(a, "v1")
     client.push_blob(b, b"b exists")
@@ -269,43 +303,61 @@ def test_blobs_of_another_repo_are_manifest_blob_unknown(client: RegistryClient,
 # -- invalid content ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [
-    b"blablabla",
-    b"{not json",
-    b"",
-    b"[1, 2, 3]",
-    b'"a string"',
-    b"\xff\xfe\x00garbage",
-])
-def test_invalid_manifest_is_manifest_invalid(client: RegistryClient, repo: str,
-                                              body: bytes) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"blablabla",
+        b"{not json",
+        b"",
+        b"[1, 2, 3]",
+        b'"a string"',
+        b"\xff\xfe\x00garbage",
+    ],
+)
+def test_invalid_manifest_is_manifest_invalid(
+    client: RegistryClient, repo: str, body: bytes
+) -> None:
     expect(client.put_manifest(repo, "bad", body), 400, "MANIFEST_INVALID")
     expect(client.get_manifest(repo, "bad"), 404)
 
 
-@pytest.mark.parametrize("body", [
-    {"schemaVersion": 2, "mediaType": OCI_MANIFEST},  # no config
-    {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": "nope", "layers": []},
-    {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-     "config": {"mediaType": OCI_CONFIG, "digest": "sha256:zz", "size": 2}, "layers": []},
-    {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": "nope"},
-])
-def test_structurally_invalid_manifest_is_manifest_invalid(client: RegistryClient, repo: str,
-                                                           body: dict) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST},  # no config
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": "nope", "layers": []},
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": "sha256:zz", "size": 2},
+            "layers": [],
+        },
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": "nope"},
+    ],
+)
+def test_structurally_invalid_manifest_is_manifest_invalid(
+    client: RegistryClient, repo: str, body: dict
+) -> None:
     media_type = body.get("mediaType", OCI_MANIFEST)
     resp = client.put_manifest(repo, "bad", canonical(body), media_type)
     assert resp.status_code == 400, describe(resp)
-    assert resp.json()["errors"][0]["code"] in ("MANIFEST_INVALID", "DIGEST_INVALID"), (
-        describe(resp)
+    assert resp.json()["errors"][0]["code"] in ("MANIFEST_INVALID", "DIGEST_INVALID"), describe(
+        resp
     )
 
 
 def test_schema1_manifest_is_unsupported(client: RegistryClient, repo: str) -> None:
-    schema1 = canonical({
-        "schemaVersion": 1, "name": repo, "tag": "old", "architecture": "amd64",
-        "fsLayers": [{"blobSum": digest_of(b"x")}], "history": [{"v1Compatibility": "{}"}],
-        "signatures": [],
-    })
+    schema1 = canonical(
+        {
+            "schemaVersion": 1,
+            "name": repo,
+            "tag": "old",
+            "architecture": "amd64",
+            "fsLayers": [{"blobSum": digest_of(b"x")}],
+            "history": [{"v1Compatibility": "{}"}],
+            "signatures": [],
+        }
+    )
     for media_type in (DOCKER_MANIFEST_V1_SIGNED, DOCKER_MANIFEST_V1):
         expect(client.put_manifest(repo, "old", schema1, media_type), 415, "UNSUPPORTED")
     expect(client.get_manifest(repo, "old"), 404)
@@ -349,8 +401,11 @@ def test_conformance_nonexistent_manifest_reference(client: RegistryClient, repo
     client.random_image(repo, "exists")
     resp = client.get_manifest(repo, ".INVALID_MANIFEST_NAME")
     assert resp.status_code in (400, 404), describe(resp)
-    assert resp.json()["errors"][0]["code"] in ("MANIFEST_UNKNOWN", "TAG_INVALID",
-                                                "MANIFEST_INVALID"), describe(resp)
+    assert resp.json()["errors"][0]["code"] in (
+        "MANIFEST_UNKNOWN",
+        "TAG_INVALID",
+        "MANIFEST_INVALID",
+    ), describe(resp)
     expect(client.head_manifest(repo, ".INVALID_MANIFEST_NAME"), resp.status_code)
 
 
@@ -363,8 +418,7 @@ def test_manifest_in_unknown_repository_is_404(client: RegistryClient, new_repo)
 # -- delete --------------------------------------------------------------------------------------
 
 
-def test_delete_by_digest_removes_manifest_and_its_tags(client: RegistryClient,
-                                                        repo: str) -> None:
+def test_delete_by_digest_removes_manifest_and_its_tags(client: RegistryClient, repo: str) -> None:
     keep = client.random_image(repo, "keep")
     img = client.random_image(repo, "a")
     expect(client.put_manifest(repo, "b", img.manifest), 201)
@@ -412,8 +466,7 @@ def test_index_child_cannot_dangle_after_push(client: RegistryClient, repo: str)
 # -- concurrency ----------------------------------------------------------------------------------
 
 
-def test_concurrent_puts_of_the_same_manifest(client: RegistryClient, registry, repo: str
-                                              ) -> None:
+def test_concurrent_puts_of_the_same_manifest(client: RegistryClient, registry, repo: str) -> None:
     img = client.random_image(repo)
 
     def put(i: int) -> tuple[int, str | None]:
@@ -429,8 +482,7 @@ def test_concurrent_puts_of_the_same_manifest(client: RegistryClient, registry, 
     assert got.content == img.manifest
 
 
-def test_concurrent_tags_of_the_same_manifest(client: RegistryClient, registry, repo: str
-                                              ) -> None:
+def test_concurrent_tags_of_the_same_manifest(client: RegistryClient, registry, repo: str) -> None:
     img = client.random_image(repo)
 
     def put(i: int) -> int:
@@ -441,12 +493,15 @@ def test_concurrent_tags_of_the_same_manifest(client: RegistryClient, registry, 
         assert list(pool.map(put, range(8))) == [201] * 8
     assert expect(client.tags(repo), 200).json()["tags"] == [f"t{i}" for i in range(8)]
     for i in range(8):
-        assert expect(client.head_manifest(repo, f"t{i}"), 200).headers[
-            "docker-content-digest"] == img.manifest_digest
+        assert (
+            expect(client.head_manifest(repo, f"t{i}"), 200).headers["docker-content-digest"]
+            == img.manifest_digest
+        )
 
 
-def test_concurrent_full_image_pushes_to_new_repository(client: RegistryClient, registry,
-                                                        repo: str) -> None:
+def test_concurrent_full_image_pushes_to_new_repository(
+    client: RegistryClient, registry, repo: str
+) -> None:
     """8 clients push the same image into a repository that does not exist yet."""
     config, layer = random_bytes(100), random_bytes(20_000)
     manifest = make_manifest(config, [layer])

@@ -40,8 +40,9 @@ def test_mounted_blob_can_be_referenced_by_a_manifest(client: RegistryClient, ne
     assert resp.headers.get("docker-content-digest") == img.manifest_digest
 
 
-def test_mount_of_blob_missing_from_source_falls_back_to_upload(client: RegistryClient,
-                                                                new_repo) -> None:
+def test_mount_of_blob_missing_from_source_falls_back_to_upload(
+    client: RegistryClient, new_repo
+) -> None:
     src, dst = new_repo("src"), new_repo("dst")
     client.push_blob(src, b"src exists")
     data = random_bytes(100)
@@ -107,14 +108,17 @@ def test_mount_with_token_needs_pull_on_source(client: RegistryClient, new_repo)
     src, dst = new_repo("src"), new_repo("dst")
     d = client.push_blob(src, random_bytes(33))
     token = client.fetch_token([f"repository:{dst}:pull,push"]).json()["token"]
-    resp = client.bearer("POST", f"/v2/{dst}/blobs/uploads/", token,
-                         params={"mount": d, "from": src})
+    resp = client.bearer(
+        "POST", f"/v2/{dst}/blobs/uploads/", token, params={"mount": d, "from": src}
+    )
     # Either refused outright, or downgraded to a plain upload session.
     assert resp.status_code in (202, 401, 403), describe(resp)
     expect(client.get_blob(dst, d), 404, "BLOB_UNKNOWN")
     # With pull on the source as well, the mount works.
-    token = client.fetch_token([f"repository:{dst}:pull,push",
-                                f"repository:{src}:pull"]).json()["token"]
-    resp = client.bearer("POST", f"/v2/{dst}/blobs/uploads/", token,
-                         params={"mount": d, "from": src})
+    token = client.fetch_token([f"repository:{dst}:pull,push", f"repository:{src}:pull"]).json()[
+        "token"
+    ]
+    resp = client.bearer(
+        "POST", f"/v2/{dst}/blobs/uploads/", token, params={"mount": d, "from": src}
+    )
     expect(resp, 201)

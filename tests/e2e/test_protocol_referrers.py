@@ -40,18 +40,24 @@ def _subject(body: bytes) -> dict:
 
 def config_artifact(art_type: str, blob: bytes, subject: bytes, note: str) -> bytes:
     """Artifact whose type is given by config.mediaType."""
-    return _indent({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": art_type, "digest": digest_of(blob), "size": len(blob)},
-        "layers": [EMPTY_DESC], "subject": _subject(subject),
-        "annotations": {ANNOTATION: note},
-    })
+    return _indent(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": art_type, "digest": digest_of(blob), "size": len(blob)},
+            "layers": [EMPTY_DESC],
+            "subject": _subject(subject),
+            "annotations": {ANNOTATION: note},
+        }
+    )
 
 
 def layer_artifact(art_type: str, blob: bytes, subject: bytes, note: str | None) -> bytes:
     """Artifact with artifactType and the empty config."""
     m = {
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": art_type,
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": art_type,
         "config": EMPTY_DESC,
         "layers": [{"mediaType": art_type, "digest": digest_of(blob), "size": len(blob)}],
         "subject": _subject(subject),
@@ -64,10 +70,10 @@ def layer_artifact(art_type: str, blob: bytes, subject: bytes, note: str | None)
 @dataclass
 class Referrers:
     name: str
-    subject: bytes          # pushed, tagged "tagtest0"
+    subject: bytes  # pushed, tagged "tagtest0"
     missing_subject: bytes  # never pushed
-    notes: dict[str, str]   # referrer digest -> annotation
-    types: dict[str, str]   # referrer digest -> artifactType
+    notes: dict[str, str]  # referrer digest -> annotation
+    types: dict[str, str]  # referrer digest -> artifactType
     index_digest: str
     c_digest: str
 
@@ -77,21 +83,46 @@ def refs(client: RegistryClient) -> Referrers:
     import secrets
 
     name = f"refs-{secrets.token_hex(4)}/conformance"
-    config = _indent({"architecture": "amd64", "os": "linux",
-                      "rootfs": {"type": "layers", "diff_ids": []},
-                      "author": secrets.token_hex(8)})
+    config = _indent(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "author": secrets.token_hex(8),
+        }
+    )
     layer = random_bytes(128)
-    subject = _indent({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                  "digest": digest_of(config), "size": len(config)},
-                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                   "digest": digest_of(layer), "size": len(layer)}]})
+    subject = _indent(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    )
     missing_config = _indent({"architecture": "arm64", "author": secrets.token_hex(8)})
-    missing_subject = _indent({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                          "digest": digest_of(missing_config),
-                                          "size": len(missing_config)},
-                               "layers": []})
+    missing_subject = _indent(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(missing_config),
+                "size": len(missing_config),
+            },
+            "layers": [],
+        }
+    )
     notes: dict[str, str] = {}
     types: dict[str, str] = {}
 
@@ -109,11 +140,16 @@ def refs(client: RegistryClient) -> Referrers:
     for body, note in ((a_cfg, "test config a"), (a_lay, "test layer a")):
         notes[put(body, OCI_MANIFEST, subject)] = note
         types[digest_of(body)] = TYPE_A
-    index = _indent({
-        "schemaVersion": 2, "mediaType": OCI_INDEX, "artifactType": TYPE_INDEX,
-        "manifests": [_subject(a_cfg), _subject(a_lay)],
-        "subject": _subject(subject), "annotations": {ANNOTATION: "test index"},
-    })
+    index = _indent(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "artifactType": TYPE_INDEX,
+            "manifests": [_subject(a_cfg), _subject(a_lay)],
+            "subject": _subject(subject),
+            "annotations": {ANNOTATION: "test index"},
+        }
+    )
     index_digest = put(index, OCI_INDEX, subject)
     notes[index_digest] = "test index"
     types[index_digest] = TYPE_INDEX
@@ -147,8 +183,9 @@ def _index(resp) -> dict:
     return body
 
 
-def test_referrers_of_unknown_digest_is_empty_index(client: RegistryClient,
-                                                    refs: Referrers) -> None:
+def test_referrers_of_unknown_digest_is_empty_index(
+    client: RegistryClient, refs: Referrers
+) -> None:
     body = _index(client.referrers(refs.name, digest_of(b"hello world")))
     assert body["manifests"] == []
 
@@ -183,8 +220,9 @@ def test_referrers_artifact_type_filter(client: RegistryClient, refs: Referrers)
     assert resp.headers.get("oci-filters-applied") == "artifactType"
 
 
-def test_referrers_without_filter_has_no_filter_header(client: RegistryClient,
-                                                       refs: Referrers) -> None:
+def test_referrers_without_filter_has_no_filter_header(
+    client: RegistryClient, refs: Referrers
+) -> None:
     resp = client.referrers(refs.name, digest_of(refs.subject))
     _index(resp)
     assert "oci-filters-applied" not in resp.headers, describe(resp)
@@ -194,8 +232,7 @@ def test_referrers_of_missing_subject(client: RegistryClient, refs: Referrers) -
     body = _index(client.referrers(refs.name, digest_of(refs.missing_subject)))
     assert [m["digest"] for m in body["manifests"]] == [refs.c_digest]
     assert body["manifests"][0]["artifactType"] == TYPE_B
-    expect(client.get_manifest(refs.name, digest_of(refs.missing_subject)), 404,
-           "MANIFEST_UNKNOWN")
+    expect(client.get_manifest(refs.name, digest_of(refs.missing_subject)), 404, "MANIFEST_UNKNOWN")
 
 
 def test_subject_pushed_after_its_referrer(client: RegistryClient, repo: str) -> None:
@@ -205,10 +242,18 @@ def test_subject_pushed_after_its_referrer(client: RegistryClient, repo: str) ->
     client.push_blob(repo, sig)
     cfg = random_bytes(32)
     client.push_blob(repo, cfg)
-    subject = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": digest_of(cfg), "size": len(cfg)}, "layers": []}).encode()
+    subject = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(cfg),
+                "size": len(cfg),
+            },
+            "layers": [],
+        }
+    ).encode()
     referrer = layer_artifact("application/vnd.example.sig", sig, subject, "sig")
     resp = expect(client.put_manifest(repo, digest_of(referrer), referrer), 201)
     assert resp.headers.get("oci-subject") == digest_of(subject)
@@ -226,8 +271,7 @@ def test_referrers_are_per_repository(client: RegistryClient, refs: Referrers, n
     assert body["manifests"] == []
 
 
-def test_deleting_a_referrer_removes_it_from_the_list(client: RegistryClient,
-                                                      repo: str) -> None:
+def test_deleting_a_referrer_removes_it_from_the_list(client: RegistryClient, repo: str) -> None:
     img = client.random_image(repo, "v1")
     client.push_blob(repo, EMPTY_JSON)
     blob = random_bytes(10)
@@ -245,11 +289,16 @@ def test_referrers_with_sha512_subject(client: RegistryClient, repo: str) -> Non
     blob = random_bytes(10)
     client.push_blob(repo, blob)
     fake_subject = {"mediaType": OCI_MANIFEST, "digest": digest_of(b"s", "sha512"), "size": 1}
-    ref = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": TYPE_B,
-        "config": EMPTY_DESC,
-        "layers": [{"mediaType": TYPE_B, "digest": digest_of(blob), "size": len(blob)}],
-        "subject": fake_subject}).encode()
+    ref = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": TYPE_B,
+            "config": EMPTY_DESC,
+            "layers": [{"mediaType": TYPE_B, "digest": digest_of(blob), "size": len(blob)}],
+            "subject": fake_subject,
+        }
+    ).encode()
     resp = expect(client.put_manifest(repo, digest_of(ref), ref), 201)
     assert resp.headers.get("oci-subject") == fake_subject["digest"]
     body = _index(client.referrers(repo, fake_subject["digest"]))

@@ -37,8 +37,9 @@ def test_list_all_tags(client: RegistryClient, tagged_repo: str) -> None:
     assert resp.headers.get("content-type", "").startswith("application/json")
 
 
-def test_n_limits_results_and_link_points_to_next_page(client: RegistryClient,
-                                                       tagged_repo: str) -> None:
+def test_n_limits_results_and_link_points_to_next_page(
+    client: RegistryClient, tagged_repo: str
+) -> None:
     resp = expect(client.tags(tagged_repo, n=3), 200)
     assert resp.json()["tags"] == sorted(TAGS)[:3]
     link = resp.headers.get("link")

@@ -53,8 +53,15 @@ def test_post_then_put_with_body(client: RegistryClient, repo: str) -> None:
     data = random_bytes(2000)
     d = digest_of(data)
     loc = client.upload_location(repo)
-    resp = expect(client.put(loc, params={"digest": d}, content=data,
-                             headers={"Content-Type": "application/octet-stream"}), 201)
+    resp = expect(
+        client.put(
+            loc,
+            params={"digest": d},
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        ),
+        201,
+    )
     assert _path(resp.headers["location"]) == f"/v2/{repo}/blobs/{d}", describe(resp)
     assert resp.headers.get("docker-content-digest") == d
     assert expect(client.get_blob(repo, d), 200).content == data
@@ -68,8 +75,9 @@ def test_streamed_patch_without_content_range(client: RegistryClient, repo: str)
     data = random_bytes(4321)
     d = digest_of(data)
     loc = client.upload_location(repo)
-    resp = expect(client.patch(loc, content=data,
-                               headers={"Content-Type": "application/octet-stream"}), 202)
+    resp = expect(
+        client.patch(loc, content=data, headers={"Content-Type": "application/octet-stream"}), 202
+    )
     assert resp.headers.get("location"), describe(resp)
     assert resp.headers.get("range") == f"0-{len(data) - 1}", describe(resp)
     resp = expect(client.put(resp.headers["location"], params={"digest": d}), 201)
@@ -91,8 +99,9 @@ def test_conformance_chunked_sequence(client: RegistryClient, repo: str) -> None
 
     # First chunk -> 202 with Range.
     first_loc = client.upload_location(repo)
-    resp = expect(client.patch(first_loc, content=chunk1,
-                               headers={**octet, "Content-Range": range1}), 202)
+    resp = expect(
+        client.patch(first_loc, content=chunk1, headers={**octet, "Content-Range": range1}), 202
+    )
     assert resp.headers.get("range") == range1, describe(resp)
     assert resp.headers.get("location"), describe(resp)
 
@@ -106,15 +115,23 @@ def test_conformance_chunked_sequence(client: RegistryClient, repo: str) -> None
     assert resp.headers.get("range") == range1, describe(resp)
 
     # Second chunk -> 202.
-    resp = expect(client.patch(resp.headers["location"], content=chunk2,
-                               headers={**octet, "Content-Range": range2}), 202)
+    resp = expect(
+        client.patch(
+            resp.headers["location"], content=chunk2, headers={**octet, "Content-Range": range2}
+        ),
+        202,
+    )
     assert resp.headers.get("location")
     assert resp.headers.get("range") == "0-41", describe(resp)
 
     # PUT with digest, empty body -> 201.
     d = digest_of(blob)
-    resp = expect(client.put(resp.headers["location"], params={"digest": d},
-                             headers={**octet, "Content-Length": "0"}), 201)
+    resp = expect(
+        client.put(
+            resp.headers["location"], params={"digest": d}, headers={**octet, "Content-Length": "0"}
+        ),
+        201,
+    )
     assert _path(resp.headers["location"]) == f"/v2/{repo}/blobs/{d}"
     assert expect(client.get_blob(repo, d), 200).content == blob
 
@@ -129,7 +146,7 @@ def test_many_chunks_across_workers(registry, repo: str) -> None:
         loc = c.upload_location(repo)
         offset = 0
         for i in range(20):
-            chunk = data[i * 100:(i + 1) * 100]
+            chunk = data[i * 100 : (i + 1) * 100]
             expect(c.patch_chunk(loc, chunk, offset), 202)
             offset += len(chunk)
             status = expect(c.get(loc), 204)
@@ -145,7 +162,7 @@ def test_chunks_alternate_between_two_workers(worker_pair, registry, repo: str) 
     """24 chunks alternating between two connections proven to be on different workers."""
     a, b = worker_pair
     data = random_bytes(24 * 2048 + 77)
-    chunks = [data[i:i + 2048] for i in range(0, len(data), 2048)]
+    chunks = [data[i : i + 2048] for i in range(0, len(data), 2048)]
     assert len(chunks) >= 20
     loc = a.upload_location(repo)
     served_by: set[int | None] = set()
@@ -177,8 +194,7 @@ def test_chunked_with_final_chunk_in_put(client: RegistryClient, repo: str) -> N
     assert expect(client.get_blob(repo, d), 200).content == data
 
 
-def test_out_of_order_chunk_is_416_and_session_survives(client: RegistryClient,
-                                                        repo: str) -> None:
+def test_out_of_order_chunk_is_416_and_session_survives(client: RegistryClient, repo: str) -> None:
     data = random_bytes(300)
     loc = client.upload_location(repo)
     expect(client.patch_chunk(loc, data[:100], 0), 202)
@@ -225,11 +241,18 @@ def test_unknown_upload_session_is_404(client: RegistryClient, repo: str) -> Non
     base = f"/v2/{repo}/blobs/uploads/"
     for uuid in ("00000000-0000-0000-0000-000000000000", "nonexistent"):
         expect(client.get(base + uuid), 404, "BLOB_UPLOAD_UNKNOWN")
-        expect(client.patch(base + uuid, content=b"x",
-                            headers={"Content-Type": "application/octet-stream"}),
-               404, "BLOB_UPLOAD_UNKNOWN")
-        expect(client.put(base + uuid, params={"digest": digest_of(b"x")}, content=b"x"),
-               404, "BLOB_UPLOAD_UNKNOWN")
+        expect(
+            client.patch(
+                base + uuid, content=b"x", headers={"Content-Type": "application/octet-stream"}
+            ),
+            404,
+            "BLOB_UPLOAD_UNKNOWN",
+        )
+        expect(
+            client.put(base + uuid, params={"digest": digest_of(b"x")}, content=b"x"),
+            404,
+            "BLOB_UPLOAD_UNKNOWN",
+        )
         expect(client.delete(base + uuid), 404, "BLOB_UPLOAD_UNKNOWN")
 
 
@@ -240,11 +263,20 @@ def test_upload_session_is_bound_to_its_repository(client: RegistryClient, new_r
     uuid_path = _path(loc).rsplit("/", 1)[1]
     other = f"/v2/{b}/blobs/uploads/{uuid_path}"
     expect(client.get(other), 404, "BLOB_UPLOAD_UNKNOWN")
-    expect(client.patch(other, content=b"x", headers={
-        "Content-Type": "application/octet-stream", "Content-Range": "0-0"}),
-        404, "BLOB_UPLOAD_UNKNOWN")
-    expect(client.put(other, params={"digest": digest_of(b"x")}, content=b"x"),
-           404, "BLOB_UPLOAD_UNKNOWN")
+    expect(
+        client.patch(
+            other,
+            content=b"x",
+            headers={"Content-Type": "application/octet-stream", "Content-Range": "0-0"},
+        ),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    expect(
+        client.put(other, params={"digest": digest_of(b"x")}, content=b"x"),
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
     # The session in A still works.
     expect(client.put(loc, params={"digest": digest_of(b"x")}, content=b"x"), 201)
     expect(client.head_blob(b, digest_of(b"x")), 404)
@@ -259,12 +291,17 @@ def test_digest_mismatch_on_put_stores_nothing(client: RegistryClient, repo: str
     expect(client.head_blob(repo, digest_of(data)), 404)
 
 
-def test_digest_mismatch_on_monolithic_post_stores_nothing(client: RegistryClient,
-                                                           repo: str) -> None:
+def test_digest_mismatch_on_monolithic_post_stores_nothing(
+    client: RegistryClient, repo: str
+) -> None:
     data = random_bytes(500)
     wrong = digest_of(b"something else")
-    resp = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": wrong}, content=data,
-                       headers={"Content-Type": "application/octet-stream"})
+    resp = client.post(
+        f"/v2/{repo}/blobs/uploads/",
+        params={"digest": wrong},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     expect(resp, 400, "DIGEST_INVALID")
     expect(client.head_blob(repo, wrong), 404)
     expect(client.head_blob(repo, digest_of(data)), 404)
@@ -289,17 +326,21 @@ def test_sha512_mismatch_is_digest_invalid(client: RegistryClient, repo: str) ->
     expect(client.head_blob(repo, wrong), 404)
 
 
-@pytest.mark.parametrize("digest", [
-    "md5:" + "0" * 32,
-    "sha256:xyz",
-    "sha256:" + "a" * 63,
-    "sha256:" + "A" * 64,
-    "sha512:" + "0" * 64,
-    "notadigest",
-    "",
-])
-def test_put_with_malformed_digest_is_digest_invalid(client: RegistryClient, repo: str,
-                                                     digest: str) -> None:
+@pytest.mark.parametrize(
+    "digest",
+    [
+        "md5:" + "0" * 32,
+        "sha256:xyz",
+        "sha256:" + "a" * 63,
+        "sha256:" + "A" * 64,
+        "sha512:" + "0" * 64,
+        "notadigest",
+        "",
+    ],
+)
+def test_put_with_malformed_digest_is_digest_invalid(
+    client: RegistryClient, repo: str, digest: str
+) -> None:
     loc = client.upload_location(repo)
     resp = client.put(loc, params={"digest": digest}, content=b"data")
     expect(resp, 400, "DIGEST_INVALID")
@@ -325,12 +366,16 @@ def test_upload_location_formats(client: RegistryClient, repo: str) -> None:
 
 
 @pytest.mark.parametrize("content_range", ["0-99", "5-2", "nonsense", "0-"])
-def test_bad_content_range_is_refused_and_session_unchanged(client: RegistryClient, repo: str,
-                                                            content_range: str) -> None:
+def test_bad_content_range_is_refused_and_session_unchanged(
+    client: RegistryClient, repo: str, content_range: str
+) -> None:
     loc = client.upload_location(repo)
     expect(client.patch_chunk(loc, b"0123456789", 0), 202)
-    resp = client.patch(loc, content=b"abc", headers={
-        "Content-Type": "application/octet-stream", "Content-Range": content_range})
+    resp = client.patch(
+        loc,
+        content=b"abc",
+        headers={"Content-Type": "application/octet-stream", "Content-Range": content_range},
+    )
     assert resp.status_code in (400, 416), describe(resp)
     status = expect(client.get(loc), 204)
     assert status.headers.get("range") == "0-9", describe(status)

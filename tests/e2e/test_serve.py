@@ -212,3 +212,20 @@ def test_db_upgrade_command_reports_up_to_date(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
     assert (tmp_path / "dockyard.db").exists()
+
+
+def test_trusted_proxy_headers_shape_realm_and_location(fresh_registry: ServerFactory) -> None:
+    server = fresh_registry(extra_args=["--trusted-proxies", "127.0.0.0/8"])
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "registry.example.com"}
+    challenge = httpx.get(f"{server.url}/v2/", headers=forwarded).headers["www-authenticate"]
+    assert 'realm="https://registry.example.com/auth/token"' in challenge
+    started = httpx.post(
+        f"{server.url}/v2/behind/proxy/blobs/uploads/", headers=forwarded, auth=server.admin
+    )
+    assert started.headers["location"].startswith("https://registry.example.com/v2/behind/proxy/")
+
+
+def test_untrusted_forwarded_headers_are_ignored(registry: DockyardServer) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example.com"}
+    challenge = httpx.get(f"{registry.url}/v2/", headers=forwarded).headers["www-authenticate"]
+    assert f'realm="{registry.url}/auth/token"' in challenge

@@ -1,4 +1,6 @@
-"""ContentService + TenancyService in process, on a real SQLite file and filesystem store.
+"""ContentService + TenancyService in process, on a real database and filesystem store.
+
+Every test runs twice: on a SQLite file and on a real PostgreSQL (``tests/pgserver.py``).
 
 Each test is a plain function running one coroutine with ``asyncio.run``. "Workers" are
 separate ContentService instances, each with its own Database engines and store object,
@@ -172,10 +174,14 @@ class World:
         return json.dumps(doc).encode()
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'dockyard.db'}"
-    migrate.upgrade(url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+    """A migrated database (a SQLite file, or a fresh PostgreSQL database) and a store."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dockyard.db'}"
+        migrate.upgrade(url)
+    else:
+        url = request.getfixturevalue("pg_migrated_url")
     return World(url, tmp_path / "storage")
 
 

@@ -1,15 +1,18 @@
-"""The Alembic migrations build exactly the schema the models describe, both ways."""
+"""The Alembic migrations build exactly the schema the models describe, both ways.
+
+Every test runs on SQLite and on a real PostgreSQL (``tests/pgserver.py``): models and
+migrations must match on both backends.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Connection, inspect
 
 from dockyard.metadata import migrate, models
 from dockyard.metadata.base import Base
@@ -19,34 +22,31 @@ pytestmark = pytest.mark.integration
 EXPECTED_TABLES = {getattr(models, name).__tablename__ for name in models.__all__}
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'dockyard.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, or a fresh database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dockyard.db'}"
+    return str(request.getfixturevalue("pg_url"))
 
 
 def schema_diff(url: str) -> list:
-    engine = create_engine(migrate.sync_url(url))
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(
-                conn,
-                opts={
-                    "compare_type": True,
-                    "compare_server_default": True,
-                    "render_as_batch": True,
-                },
-            )
-            return compare_metadata(context, Base.metadata)
-    finally:
-        engine.dispose()
+    def compare(conn: Connection) -> list:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "render_as_batch": conn.dialect.name == "sqlite",
+            },
+        )
+        return compare_metadata(context, Base.metadata)
+
+    return migrate.run_with_connection(url, compare)
 
 
 def tables(url: str) -> set[str]:
-    engine = create_engine(migrate.sync_url(url))
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
+    return migrate.run_with_connection(url, lambda conn: set(inspect(conn).get_table_names()))
 
 
 def heads() -> set[str]:
@@ -78,7 +78,7 @@ def test_upgrade_matches_models_then_downgrade_and_upgrade_again(url):
     migrate.upgrade(url)
     assert migrate.pending_revisions(url) == []
 
-    command.downgrade(migrate.alembic_config(url), "base")
+    migrate.downgrade(url, "base")
     assert migrate.is_empty(url)
     assert migrate.pending_revisions(url) != []
     assert tables(url) <= {"alembic_version"}

@@ -83,6 +83,13 @@ def serve(
     insecure_no_auth: Annotated[
         bool, typer.Option("--insecure-no-auth", help="Local experiments only.")
     ] = False,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Blob storage: s3://BUCKET/PREFIX.")
+    ] = None,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option("--trusted-proxies", help="CIDRs whose X-Forwarded-* headers are believed."),
+    ] = None,
 ) -> None:
     """Run the registry."""
     settings = _settings(
@@ -94,6 +101,8 @@ def serve(
         tls_key=tls_key,
         database_url=database_url,
         insecure_no_auth=insecure_no_auth or None,
+        storage=storage,
+        trusted_proxies=trusted_proxies,
     )
     dlogging.configure(settings.log_level)
     if bool(settings.tls_cert) != bool(settings.tls_key):

@@ -1,19 +1,27 @@
-"""Engines and units of work.
+"""Engines and units of work, on SQLite or PostgreSQL.
 
 SQLite runs in WAL mode with several worker processes writing one file. A deferred
 transaction that later writes can fail at once with SQLITE_BUSY when another process
 committed in between, so write units of work start with ``BEGIN IMMEDIATE`` and queue
 on the busy timeout instead; read units stay deferred and never block writers.
+
+PostgreSQL runs at READ COMMITTED through asyncpg. The pool pings a connection before
+handing it out, so connections cut by a server restart are replaced on the next checkout
+and a node recovers by itself. While the server cannot be reached, units of work raise
+:class:`~dockyard.errors.UnavailableError` (503 at the faces), never a raw driver error.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,16 +32,73 @@ from sqlalchemy.ext.asyncio import (
 from dockyard.errors import UnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds to establish a PostgreSQL connection, and to wait for a free pooled one.
+PG_CONNECT_TIMEOUT = 5.0
+PG_POOL_TIMEOUT = 10.0
+#: Seconds one statement may run before the server cancels it (a stuck lock, a lost peer).
+PG_STATEMENT_TIMEOUT = 60.0
+
+#: SQLSTATEs meaning "the server is not there right now": class 08 (connection
+#: exception) plus admin/crash shutdown, cannot-connect-now and too-many-connections.
+_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+_UNAVAILABLE_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
+}
 
 
-def _is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
+def database_url(url: str) -> str:
+    """The async-driver URL for ``url``: what every engine of Dockyard is built from.
+
+    ``postgres://`` and ``postgresql://`` select asyncpg (libpq's ``sslmode`` becomes
+    asyncpg's ``ssl``); ``sqlite://`` selects aiosqlite. Explicit drivers are kept.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    if scheme in ("postgres", "postgresql"):
+        parts = urlsplit("postgresql+asyncpg://" + rest)
+        query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    if scheme == "sqlite":
+        return "sqlite+aiosqlite://" + rest
+    return url
 
 
-def make_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
-    if not _is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+def is_sqlite(url: str) -> bool:
+    return database_url(url).startswith("sqlite")
+
+
+def is_postgresql(url: str) -> bool:
+    return database_url(url).startswith("postgresql")
+
+
+def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> AsyncEngine:
+    url = database_url(url)
+    if is_postgresql(url):
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=PG_POOL_TIMEOUT,
+            connect_args={
+                "timeout": PG_CONNECT_TIMEOUT,
+                "server_settings": {
+                    "statement_timeout": str(int(PG_STATEMENT_TIMEOUT * 1000)),
+                    "application_name": "dockyard",
+                },
+            },
+            **kwargs,
+        )
+    if not is_sqlite(url):
+        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -57,10 +122,11 @@ class Database:
     """Owns the engines; hands out read and write units of work."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.read_engine = make_engine(url)
+        self.url = database_url(url)
+        self.dialect = "sqlite" if is_sqlite(self.url) else "postgresql"
+        self.read_engine = make_engine(self.url)
         self.write_engine = (
-            make_engine(url, immediate=True) if _is_sqlite(url) else self.read_engine
+            make_engine(self.url, immediate=True) if is_sqlite(self.url) else self.read_engine
         )
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -70,8 +136,8 @@ class Database:
         try:
             async with self._read() as session, session.begin():
                 yield session
-        except (OperationalError, DBAPIError) as exc:
-            if _is_unavailable(exc):
+        except Exception as exc:
+            if is_unavailable(exc):
                 raise UnavailableError("metadata database unavailable") from exc
             raise
 
@@ -81,8 +147,8 @@ class Database:
         try:
             async with self._write() as session, session.begin():
                 yield session
-        except (OperationalError, DBAPIError) as exc:
-            if _is_unavailable(exc):
+        except Exception as exc:
+            if is_unavailable(exc):
                 raise UnavailableError("metadata database unavailable") from exc
             raise
 
@@ -92,10 +158,56 @@ class Database:
             await self.write_engine.dispose()
 
 
-def _is_unavailable(exc: DBAPIError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    text = str(exc.orig).lower()
-    return any(
-        s in text for s in ("database is locked", "unable to open", "connection", "disk i/o")
-    )
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached now (retrying later may work).
+
+    Covers SQLAlchemy-wrapped driver errors and what connecting raises unwrapped:
+    socket errors, connect timeouts and asyncpg's server errors (by SQLSTATE).
+    """
+    if isinstance(exc, UnavailableError):
+        return False  # already classified
+    if isinstance(exc, PoolTimeoutError):
+        return True  # every pooled connection is busy or being re-established
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig: BaseException | None = exc.orig
+        if orig is not None and orig is not exc and _unavailable_cause(orig):
+            return True
+        text = str(exc.orig).lower()
+        return any(
+            s in text
+            for s in (
+                "database is locked",
+                "unable to open",
+                "connection",
+                "disk i/o",
+                "the database system is",
+            )
+        )
+    return _unavailable_cause(exc)
+
+
+def _unavailable_cause(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+        ):
+            return True
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        if isinstance(current, OSError) and current.errno in _UNAVAILABLE_ERRNOS:
+            return True
+        if type(current).__module__.startswith("asyncpg") and type(current).__name__ in (
+            "ConnectionDoesNotExistError",
+            "InterfaceError",
+            "InternalClientError",
+        ):
+            # asyncpg's "connection is closed / was closed in the middle of operation".
+            return "connection" in str(current).lower() or "closed" in str(current).lower()
+        current = current.__cause__ or current.__context__
+    return False

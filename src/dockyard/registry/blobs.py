@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL
@@ -32,6 +32,9 @@ async def get_blob(call: Call) -> Response:
     body = await call.services.content.blob_body(repo, digest)
     if body.redirect_url and "range" not in call.request.headers:
         return RedirectResponse(body.redirect_url, status_code=307, headers=headers)
+    if body.stream or body.redirect_url:
+        # Object storage without a redirect (or a Range request): relay the bytes.
+        return _stream_blob(call, digest, body.size, headers)
     if body.path is not None:
         # Starlette hands whole files to the server (ASGI pathsend: no bytes through Python)
         # and answers Range requests with 206/416 itself.
@@ -39,6 +42,29 @@ async def get_blob(call: Call) -> Response:
             body.path, media_type="application/octet-stream", headers=headers, stat_result=None
         )
     raise NameUnknownError("blob storage gave no way to send the blob")
+
+
+def _stream_blob(call: Call, digest: str, size: int, headers: dict[str, str]) -> Response:
+    """200 with the whole blob, or 206/416 for a single ``Range: bytes=…`` (others: 200)."""
+    start, end, partial = 0, size, False
+    spec = call.request.headers.get("range", "")
+    first, sep, last = spec.removeprefix("bytes=").strip().partition("-")
+    if spec.startswith("bytes=") and sep and "," not in spec:
+        if first.isdigit() and (last.isdigit() or not last):
+            start, end, partial = int(first), min(size, int(last) + 1 if last else size), True
+        elif not first and last.isdigit():
+            start, end, partial = max(0, size - int(last)), size, True
+        if partial and start >= end:
+            unsatisfiable = {**headers, "Content-Range": f"bytes */{size}"}
+            return Response(status_code=416, headers=unsatisfiable)
+    if partial:
+        headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
+    return StreamingResponse(
+        call.services.content.blob_stream(digest, start, end),
+        status_code=206 if partial else 200,
+        media_type="application/octet-stream",
+        headers={**headers, "Content-Length": str(end - start)},
+    )
 
 
 async def delete_blob(call: Call) -> Response:

@@ -13,7 +13,9 @@ from dockyard.errors import (
     ConflictError,
     DeniedError,
     DockyardError,
+    EditionRequiredError,
     InvalidInputError,
+    LimitExceededError,
     NotFoundError,
     StorageFullError,
     UnavailableError,
@@ -35,6 +37,7 @@ from dockyard.services.content import (
     UploadUnknownError,
 )
 from dockyard.services.tenancy import NameUnknownError
+from dockyard.storage import StorageError, UploadMissingError
 
 log = structlog.get_logger(__name__)
 
@@ -61,9 +64,13 @@ _CODES: list[tuple[type[DockyardError], ErrorCode]] = [
     (RangeInvalidError, ErrorCode.RANGE_INVALID),
     (PaginationError, ErrorCode.PAGINATION_NUMBER_INVALID),
     (DeniedError, ErrorCode.DENIED),
+    (LimitExceededError, ErrorCode.DENIED),
+    (EditionRequiredError, ErrorCode.DENIED),
     (ConflictError, ErrorCode.DENIED),
     (AuthenticationError, ErrorCode.UNAUTHORIZED),
     (UnavailableError, ErrorCode.UNAVAILABLE),
+    (UploadMissingError, ErrorCode.BLOB_UPLOAD_UNKNOWN),
+    (StorageError, ErrorCode.UNAVAILABLE),
     (NotFoundError, ErrorCode.NAME_UNKNOWN),
 ]
 
@@ -98,6 +105,8 @@ def error_response(
 def response_for(exc: DockyardError, *, invalid: ErrorCode, head: bool = False) -> Response:
     """The OCI response for a domain error; ``invalid`` is the code for generic bad input."""
     status = None
+    if isinstance(exc, StorageError) and not isinstance(exc, UploadMissingError):
+        status = 503
     if isinstance(exc, StorageFullError):
         status = 507
     elif isinstance(exc, ManifestTooLargeError):

@@ -96,9 +96,12 @@ class RegistryApp:
         head = method == "HEAD"
         invalid = ErrorCode.UNSUPPORTED
         try:
-            instance = await self.services.tenancy.instance_for_host(
-                request.headers.get("host", "")
+            route = await self.services.tenancy.route_host(request.headers.get("host", ""))
+            # Endpoint allowlists: a client outside them cannot log in, pull or push.
+            self.services.tenancy.check_source(
+                route, request.client.host if request.client else None
             )
+            instance = route.instance
             base_url = self.base_url(request)
             if path == "/auth/token":
                 if method == "GET":

@@ -125,10 +125,9 @@ async def put_upload(call: Call) -> Response:
     has_body = call.request.headers.get(
         "content-length", "0"
     ) != "0" or "chunked" in call.request.headers.get("transfer-encoding", "")
-    if has_body:
-        _content_range(call)
+    start = _content_range(call) if has_body else None
     await call.services.content.finish_upload(
-        repo, call.params["upload_id"], digest, call.body() if has_body else None
+        repo, call.params["upload_id"], digest, call.body() if has_body else None, start
     )
     return _blob_created(call, digest)
 

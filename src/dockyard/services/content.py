@@ -28,12 +28,15 @@ from dockyard.metadata.session import Database
 from dockyard.oci.digest import Digest, DigestError
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.reference import validate_tag
-from dockyard.services.tenancy import RepositoryRef
+from dockyard.services.tenancy import Page, PageRequest, RepositoryRef
 from dockyard.storage import BlobBody, BlobStore, OffsetMismatchError, UploadMissingError
+from dockyard.storage.base import StorageError
 
 IMMUTABLE_TAG_MESSAGE = "The requested tag already exists and cannot be overwritten."
 MUTABLE_TAG = "latest"
 HASHER_CACHE_ENTRIES = 2048
+#: Image configs larger than this are not read for layer history.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 class BlobUnknownError(NotFoundError):
@@ -79,6 +82,55 @@ class ManifestView:
     digest: str
     media_type: str
     content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformView:
+    """One platform of an image index, with the size of that platform's image."""
+
+    os: str
+    architecture: str
+    variant: str | None
+    digest: str
+    media_type: str
+    #: Manifest + config + layers of the platform's image; None when it is not in the repo.
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TagView:
+    name: str
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    #: Manifest + config + layers; for an index, the index itself (see ``platforms``).
+    size: int
+    pushed_at: datetime
+    platforms: tuple[PlatformView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    created: str | None
+    created_by: str | None
+    comment: str | None
+    author: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerView:
+    digest: str
+    size: int
+    media_type: str
+    #: The config history entry that created the layer (``empty_layer`` entries skipped).
+    history: HistoryEntry | None
+
+
+@dataclass(frozen=True, slots=True)
+class LayersView:
+    manifest_digest: str
+    platform: str | None
+    layers: list[LayerView]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,23 +281,35 @@ class ContentService:
             self._hashers.popitem(last=False)
 
     async def finish_upload(
-        self, repo: RepositoryRef, upload_id: str, digest: str, body: AsyncIterator[bytes] | None
+        self,
+        repo: RepositoryRef,
+        upload_id: str,
+        digest: str,
+        body: AsyncIterator[bytes] | None,
+        start: int | None = None,
     ) -> int:
         """PUT ``?digest=``: append the last bytes, verify, and make the blob visible."""
         expected = _parse_digest(digest)
         uid, key = await self._upload_row(repo, upload_id)
-        size = await self._append(uid, key, body, None) if body is not None else None
+        size = await self._append(uid, key, body, start) if body is not None else None
         cached = self._hashers.pop(uid, None)
-        if size is None:
-            size = await self._store.upload_size(key)
-        if cached and cached[0] == size and expected.algorithm == "sha256":
-            actual = cached[1].hexdigest()
-        else:
-            actual = await self._store.hash_upload(key, expected.algorithm)
-        if actual != expected.hex:
-            await self.cancel_upload(repo, upload_id)
-            raise DigestInvalidError(f"uploaded content does not match digest {expected}")
-        size = await self._store.commit(key, expected)
+        try:
+            if size is None:
+                size = await self._store.upload_size(key)
+            if cached and cached[0] == size and expected.algorithm == "sha256":
+                actual = cached[1].hexdigest()
+            else:
+                actual = await self._store.hash_upload(key, expected.algorithm)
+            if actual != expected.hex:
+                await self.cancel_upload(repo, upload_id)
+                raise DigestInvalidError(f"uploaded content does not match digest {expected}")
+            size = await self._store.commit(key, expected)
+        except UploadMissingError as exc:
+            # The bytes are gone: a concurrent finish won, or a crash struck between the
+            # rename into the blob store and the commit that would have linked the blob.
+            # Never link by digest alone here — that would let a caller claim a blob it
+            # never uploaded. The client starts the upload again.
+            raise UploadUnknownError(f"upload {upload_id} unknown") from exc
         await self._link(repo, expected, size, finished_upload=uid)
         return size
 
@@ -280,9 +344,11 @@ class ContentService:
         """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""
         now = _now()
         async with self._db.write() as session:
-            expired = list(await q.expired_uploads(session, now))
-            for upload in expired:
-                await q.delete_upload(session, upload.id)
+            expired = [
+                upload
+                for upload in await q.expired_uploads(session, now)
+                if await q.delete_upload(session, upload.id)
+            ]
         for upload in expired:
             await self._store.cancel(upload.storage_key)
         async with self._db.read() as session:
@@ -348,7 +414,13 @@ class ContentService:
                     },
                 )
             if tag is not None:
-                previous = await q.point_tag(session, repo.id, tag, row.id, now)
+                immutable = repo.immutable and tag != MUTABLE_TAG
+                previous = await q.point_tag(
+                    session, repo.id, tag, row.id, now, keep_existing=immutable
+                )
+                if immutable and previous not in (None, str(digest)):
+                    # Tagged by a concurrent push after the check above: it won the tag.
+                    raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
                 if previous != str(digest):
                     q.add_event(
                         session,
@@ -442,7 +514,7 @@ class ContentService:
                 )
                 return
             digest = str(_parse_digest(reference))
-            row = await q.find_manifest(session, repo.id, digest)
+            row = await q.find_manifest(session, repo.id, digest, lock=True)
             if row is None:
                 raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
             tags = await q.tags_of_manifest(session, row.id)
@@ -468,6 +540,94 @@ class ContentService:
             return names[:n], True
         return names, False
 
+    # ---- management views ------------------------------------------------------------
+
+    async def list_tag_details(self, repo: RepositoryRef, page: PageRequest) -> Page[TagView]:
+        """Tags with digest, media type, artifact type, size (per platform) and push time."""
+        async with self._db.read() as session:
+            rows, total = await q.list_tag_rows(session, repo.id, page.offset, page.page_size)
+            parsed = {m.digest: parse_manifest(m.content, m.media_type) for _, m in rows}
+            children = [c.digest for p in parsed.values() if p.is_index for c in p.children]
+            child_rows = await q.manifests_by_digest(session, repo.id, children)
+        items = []
+        for tag, manifest in rows:
+            doc = parsed[manifest.digest]
+            platforms = tuple(
+                PlatformView(
+                    *_platform_of(child),
+                    child.digest,
+                    child.media_type,
+                    child_rows[child.digest].size if child.digest in child_rows else None,
+                )
+                for child in doc.children
+            )
+            items.append(
+                TagView(
+                    tag.name,
+                    manifest.digest,
+                    manifest.media_type,
+                    doc.referrer_artifact_type,
+                    manifest.size,
+                    tag.updated_at,
+                    platforms,
+                )
+            )
+        return Page(items, page.page, page.page_size, total)
+
+    async def delete_tag(self, repo: RepositoryRef, tag: str) -> None:
+        """Only the tag goes; the manifest stays while other tags or digests reference it."""
+        await self.delete_manifest(repo, validate_tag(tag))
+
+    async def layers(self, repo: RepositoryRef, tag: str, platform: str | None) -> LayersView:
+        """The layers of the image a tag names (for an index, of ``platform``'s image)."""
+        validate_tag(tag)
+        async with self._db.read() as session:
+            row = await q.find_manifest_by_tag(session, repo.id, tag)
+            if row is None:
+                raise ManifestUnknownError(f"tag {tag} is not in {repo.full_name}")
+            doc = parse_manifest(row.content, row.media_type)
+            chosen = None
+            if doc.is_index:
+                options = {_platform_name(*_platform_of(c)): c for c in doc.children}
+                if platform is None:
+                    raise InvalidInputError(
+                        f"tag {tag} is an image index; choose a platform: "
+                        + ", ".join(sorted(options))
+                    )
+                # "linux/arm64" also names "linux/arm64/v8" when that is the only variant.
+                child = options.get(platform) or next(
+                    (c for n, c in options.items() if "/".join(n.split("/")[:2]) == platform),
+                    None,
+                )
+                if child is None:
+                    raise ManifestUnknownError(
+                        f"tag {tag} has no {platform} image; it has " + ", ".join(sorted(options))
+                    )
+                chosen = _platform_name(*_platform_of(child))
+                row = await q.find_manifest(session, repo.id, child.digest)
+                if row is None:
+                    raise ManifestUnknownError(
+                        f"the {chosen} image of tag {tag} is not in {repo.full_name}"
+                    )
+                doc = parse_manifest(row.content, row.media_type)
+        history = await self._history(doc)
+        layers = [
+            LayerView(d.digest, d.size, d.media_type, history[i] if i < len(history) else None)
+            for i, d in enumerate(doc.layers)
+        ]
+        return LayersView(row.digest, chosen, layers)
+
+    async def _history(self, doc: ParsedManifest) -> list[HistoryEntry]:
+        config = doc.config
+        if config is None or config.size > MAX_CONFIG_BYTES or "json" not in config.media_type:
+            return []
+        try:
+            digest = Digest.parse(config.digest)
+            data = b"".join([c async for c in self._store.open_stream(digest, 0, config.size)])
+            return _history_entries(orjson.loads(data))
+        except (StorageError, DigestError, orjson.JSONDecodeError, OSError):
+            return []
+
     async def referrers(
         self, repo: RepositoryRef, digest: str, artifact_type: str | None
     ) -> list[dict[str, Any]]:
@@ -487,6 +647,40 @@ class ContentService:
                 descriptor["annotations"] = orjson.loads(row.annotations)
             out.append(descriptor)
         return out
+
+
+def _platform_of(descriptor: Any) -> tuple[str, str, str | None]:
+    platform = descriptor.platform or {}
+    variant = platform.get("variant")
+    return (
+        str(platform.get("os", "")),
+        str(platform.get("architecture", "")),
+        str(variant) if variant else None,
+    )
+
+
+def _platform_name(os_: str, arch: str, variant: str | None) -> str:
+    return f"{os_}/{arch}/{variant}" if variant else f"{os_}/{arch}"
+
+
+def _history_entries(config: Any) -> list[HistoryEntry]:
+    """The config's history entries that created a layer, in layer order."""
+    history = config.get("history") if isinstance(config, dict) else None
+    if not isinstance(history, list):
+        return []
+    out = []
+    for entry in history:
+        if not isinstance(entry, dict) or entry.get("empty_layer") is True:
+            continue
+        out.append(
+            HistoryEntry(
+                *(
+                    str(entry[k]) if entry.get(k) is not None else None
+                    for k in ("created", "created_by", "comment", "author")
+                )
+            )
+        )
+    return out
 
 
 def _is_foreign(descriptor: Any) -> bool:

@@ -37,6 +37,8 @@ from dockyard.services.secrets import MasterKey
 BASIC_CACHE_SECONDS = 30
 BASIC_CACHE_ENTRIES = 1024
 REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
+#: Lifetime of a management API session token (``POST /api/v1/auth/signin``).
+SESSION_TOKEN_SECONDS = 12 * 3600
 SIGNING_PURPOSE = "token-signing-key"
 
 _hasher = PasswordHasher()
@@ -66,25 +68,36 @@ class CredentialVerifier:
         self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 
     async def verify(self, username: str, password: str) -> Principal:
-        key = hmac.new(self._mac_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+        """The registry password (``docker login``)."""
+        return await self._verify_cached(username, password, console=False)
+
+    async def verify_console(self, username: str, password: str) -> Principal:
+        """The console password: management API sign-in and HTTP Basic."""
+        return await self._verify_cached(username, password, console=True)
+
+    async def _verify_cached(self, username: str, password: str, *, console: bool) -> Principal:
+        pair = f"{'console' if console else 'registry'}\0{username}\0{password}"
+        key = hmac.new(self._mac_key, pair.encode(), hashlib.sha256).digest()
         hit = self._cache.get(key)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        principal = await self._verify_uncached(username, password)
+        principal = await self._verify_uncached(username, password, console=console)
         self._cache[key] = (now + BASIC_CACHE_SECONDS, principal)
         while len(self._cache) > BASIC_CACHE_ENTRIES:
             self._cache.popitem(last=False)
         return principal
 
-    async def _verify_uncached(self, username: str, password: str) -> Principal:
+    async def _verify_uncached(
+        self, username: str, password: str, *, console: bool = False
+    ) -> Principal:
         async with self._db.read() as session:
             account = await tq.find_account(session)
             user = await q.find_user(session, account.id, username) if account else None
             if user is None or user.disabled:
                 await anyio.to_thread.run_sync(_verify_password, None, password)
                 raise AuthenticationError("invalid username or password")
-            hashed = user.registry_password_hash
+            hashed = user.password_hash if console else user.registry_password_hash
             policies = await q.policies_of_user(session, user.id)
         if not await anyio.to_thread.run_sync(_verify_password, hashed, password):
             raise AuthenticationError("invalid username or password")
@@ -203,6 +216,28 @@ class TokenService:
             "uid": principal.user_id,
         }
         return self._sign(claims)
+
+    def issue_session(self, principal: Principal) -> tuple[str, int]:
+        """A management API session token (its own audience: never a registry token)."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": principal.name,
+            "aud": f"{self.service}:api",
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + SESSION_TOKEN_SECONDS,
+            "jti": uuid.uuid4().hex,
+            "uid": principal.user_id,
+        }
+        return self._sign(claims), SESSION_TOKEN_SECONDS
+
+    def verify_session(self, token: str) -> tuple[str, str]:
+        """(user name, user id) of a management API session token."""
+        claims = self._decode(token, f"{self.service}:api")
+        if not claims.get("uid"):
+            raise AuthenticationError("invalid token: no user")
+        return str(claims["sub"]), str(claims["uid"])
 
     def _decode(self, token: str, audience: str) -> dict[str, Any]:
         assert self._keys is not None

@@ -36,11 +36,13 @@ class OffsetMismatchError(StorageError):
 
 @dataclass(frozen=True, slots=True)
 class BlobBody:
-    """How a handler should send a blob: a local path (sendfile) or a redirect URL."""
+    """How a handler should send a blob: a local path (sendfile), a redirect URL, or (with
+    ``stream``) the bytes of ``BlobStore.open_stream`` relayed by the handler."""
 
     size: int
     path: Path | None = None
     redirect_url: str | None = None
+    stream: bool = False
 
 
 class BlobStore(Protocol):

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.s3server import MotoServer, moto_server, s3_bucket, s3_store_config  # noqa: F401 - fixtures
 
 from dockyard.storage.base import BlobStore
 from dockyard.storage.filesystem import FilesystemBlobStore
+from dockyard.storage.s3 import S3BlobStore, S3Config
 
 
 @dataclass
@@ -41,7 +43,7 @@ def _tree(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
 
-def _filesystem(tmp_path: Path) -> Iterator[DriverHarness]:
+def _filesystem(_request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DriverHarness]:
     root = tmp_path / "storage"
     yield DriverHarness(
         name="filesystem",
@@ -53,16 +55,48 @@ def _filesystem(tmp_path: Path) -> Iterator[DriverHarness]:
     )
 
 
-#: name → factory(tmp_path) yielding a harness (a generator, so it can clean up).
-_FACTORIES: dict[str, Callable[[Path], Iterator[DriverHarness]]] = {
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DriverHarness]:
+    server: MotoServer = request.getfixturevalue("moto_server")
+    bucket = server.create_bucket()
+    # The suite checks that a body without a local path is a redirect: presign on.
+    config: S3Config = s3_store_config(
+        server.endpoint_url, bucket, tmp_path / "spool", presign_redirects=True
+    )
+    client = server.client()
+
+    def names(prefix: str) -> list[str]:
+        found = [
+            o["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=config.prefix + prefix
+            )
+            for o in page.get("Contents", [])
+        ]
+        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=config.prefix + prefix)
+        found += [f"multipart:{u['Key']}" for u in uploads.get("Uploads", [])]
+        return sorted(found)
+
+    yield DriverHarness(
+        name="s3",
+        store=S3BlobStore(config),
+        reopen=lambda: S3BlobStore(config),
+        leftover_uploads=lambda: names("uploads/"),
+        leftover_probes=lambda: names("probe/"),
+        unknown_key=secrets.token_hex(16),
+    )
+
+
+#: name → factory(request, tmp_path) yielding a harness (a generator, so it can clean up).
+_FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Iterator[DriverHarness]]] = {
     "filesystem": _filesystem,
+    "s3": _s3,
 }
 DRIVERS = [pytest.param(name, id=name) for name in _FACTORIES]
 
 
 @pytest.fixture(params=DRIVERS)
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DriverHarness]:
-    yield from _FACTORIES[request.param](tmp_path)
+    yield from _FACTORIES[request.param](request, tmp_path)
 
 
 @pytest.fixture

@@ -20,13 +20,17 @@ async def find_user(session: AsyncSession, account_id: uuid.UUID, username: str)
 async def policies_of_user(
     session: AsyncSession, user_id: uuid.UUID
 ) -> Sequence[tuple[str, dict[str, Any]]]:
-    """(name, document) of every policy reaching the user through a role."""
-    stmt = (
-        select(Policy.name, Policy.document)
-        .join(RolePolicy, RolePolicy.policy_id == Policy.id)
+    """(name, document) of every policy reaching the user through a role, each once."""
+    # Not SELECT DISTINCT: PostgreSQL has no equality for json columns. Policy ids are.
+    reaching = (
+        select(RolePolicy.policy_id)
         .join(UserRole, UserRole.role_id == RolePolicy.role_id)
         .where(UserRole.user_id == user_id)
-        .distinct()
+    )
+    stmt = (
+        select(Policy.name, Policy.document)
+        .where(Policy.id.in_(reaching))
+        .order_by(Policy.name, Policy.id)
     )
     return [(name, doc) for name, doc in (await session.execute(stmt)).all()]
 

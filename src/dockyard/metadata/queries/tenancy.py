@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import Account, Instance, InstanceEndpoint, Namespace, Repository
+from dockyard.metadata.base import utcnow
+from dockyard.metadata.models import (
+    Account,
+    EndpointAclEntry,
+    Instance,
+    InstanceEndpoint,
+    Namespace,
+    Repository,
+)
 from dockyard.metadata.queries._insert import insert_ignore
 
 
@@ -82,3 +91,229 @@ async def list_repository_names(
 
 async def repository_by_id(session: AsyncSession, repository_id: uuid.UUID) -> Repository | None:
     return await session.get(Repository, repository_id)
+
+
+# ---- management: instances ---------------------------------------------------------------
+
+
+async def lock_instance(session: AsyncSession, instance_id: str) -> Instance | None:
+    """The instance row, locked until the transaction ends.
+
+    Edition limits are "count, then insert" under this lock: ``SELECT … FOR UPDATE`` on
+    PostgreSQL; SQLite write transactions (``BEGIN IMMEDIATE``) are exclusive already.
+    """
+    stmt = select(Instance).where(Instance.id == instance_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_instances(
+    session: AsyncSession, offset: int, limit: int
+) -> tuple[Sequence[Instance], int]:
+    total = (await session.execute(select(func.count()).select_from(Instance))).scalar_one()
+    stmt = select(Instance).order_by(Instance.created_at, Instance.id).offset(offset).limit(limit)
+    return (await session.execute(stmt)).scalars().all(), total
+
+
+def add_instance(session: AsyncSession, instance: Instance) -> None:
+    session.add(instance)
+
+
+async def endpoints_of(
+    session: AsyncSession, instance_ids: Sequence[str]
+) -> dict[str, list[tuple[InstanceEndpoint, list[EndpointAclEntry]]]]:
+    """Each instance's endpoints (by network type) with their allowlists."""
+    if not instance_ids:
+        return {}
+    endpoints = (
+        (
+            await session.execute(
+                select(InstanceEndpoint)
+                .where(InstanceEndpoint.instance_id.in_(set(instance_ids)))
+                .order_by(InstanceEndpoint.network_type)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    entries: dict[uuid.UUID, list[EndpointAclEntry]] = {}
+    if endpoints:
+        rows = (
+            (
+                await session.execute(
+                    select(EndpointAclEntry)
+                    .where(EndpointAclEntry.endpoint_id.in_([e.id for e in endpoints]))
+                    .order_by(EndpointAclEntry.cidr)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            entries.setdefault(row.endpoint_id, []).append(row)
+    out: dict[str, list[tuple[InstanceEndpoint, list[EndpointAclEntry]]]] = {}
+    for endpoint in endpoints:
+        out.setdefault(endpoint.instance_id, []).append((endpoint, entries.get(endpoint.id, [])))
+    return out
+
+
+async def find_endpoint_by_domain(session: AsyncSession, domain: str) -> InstanceEndpoint | None:
+    stmt = select(InstanceEndpoint).where(InstanceEndpoint.domain == domain)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def replace_endpoints(
+    session: AsyncSession,
+    instance_id: str,
+    endpoints: Sequence[tuple[str, str, bool, Sequence[tuple[str, str]]]],
+) -> None:
+    """Make (network type, domain, enabled, [(cidr, description)]) the instance's endpoints."""
+    old = select(InstanceEndpoint.id).where(InstanceEndpoint.instance_id == instance_id)
+    await session.execute(delete(EndpointAclEntry).where(EndpointAclEntry.endpoint_id.in_(old)))
+    await session.execute(
+        delete(InstanceEndpoint).where(InstanceEndpoint.instance_id == instance_id)
+    )
+    await session.flush()
+    for network_type, domain, enabled, allowlist in endpoints:
+        endpoint = InstanceEndpoint(
+            instance_id=instance_id, network_type=network_type, domain=domain, enabled=enabled
+        )
+        session.add(endpoint)
+        await session.flush()
+        session.add_all(
+            EndpointAclEntry(endpoint_id=endpoint.id, cidr=cidr, description=description)
+            for cidr, description in allowlist
+        )
+    await session.flush()
+
+
+async def update_instance(session: AsyncSession, instance: Instance, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(instance, key, value)
+    instance.updated_at = utcnow()
+    await session.flush()
+
+
+# ---- management: namespaces and repositories ---------------------------------------------
+
+
+async def count_namespaces(session: AsyncSession, instance_id: str) -> int:
+    stmt = select(func.count()).select_from(Namespace).where(Namespace.instance_id == instance_id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def count_repositories(
+    session: AsyncSession, instance_id: str, namespace_id: uuid.UUID | None = None
+) -> int:
+    stmt = select(func.count()).select_from(Repository).where(Repository.instance_id == instance_id)
+    if namespace_id is not None:
+        stmt = stmt.where(Repository.namespace_id == namespace_id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def largest_namespace_size(session: AsyncSession, instance_id: str) -> int:
+    """Repositories in the instance's fullest namespace (0 when it has none)."""
+    counts = (
+        select(func.count().label("n"))
+        .select_from(Repository)
+        .where(Repository.instance_id == instance_id)
+        .group_by(Repository.namespace_id)
+        .subquery()
+    )
+    largest = (await session.execute(select(func.max(counts.c.n)))).scalar_one_or_none()
+    return int(largest or 0)
+
+
+async def count_immutable_repositories(session: AsyncSession, instance_id: str) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Repository)
+        .where(Repository.instance_id == instance_id, Repository.tag_mutability == "Immutable")
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def list_namespaces(
+    session: AsyncSession, instance_id: str, offset: int, limit: int
+) -> tuple[Sequence[Namespace], int]:
+    where = Namespace.instance_id == instance_id
+    total = (
+        await session.execute(select(func.count()).select_from(Namespace).where(where))
+    ).scalar_one()
+    stmt = select(Namespace).where(where).order_by(Namespace.name).offset(offset).limit(limit)
+    return (await session.execute(stmt)).scalars().all(), total
+
+
+async def repository_counts(
+    session: AsyncSession, namespace_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not namespace_ids:
+        return {}
+    stmt = (
+        select(Repository.namespace_id, func.count())
+        .where(Repository.namespace_id.in_(set(namespace_ids)))
+        .group_by(Repository.namespace_id)
+    )
+    return {ns: n for ns, n in (await session.execute(stmt)).tuples().all()}
+
+
+def add_namespace(session: AsyncSession, namespace: Namespace) -> None:
+    session.add(namespace)
+
+
+async def update_row(session: AsyncSession, row: Namespace | Repository, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    await session.flush()
+
+
+async def delete_namespace(session: AsyncSession, namespace_id: uuid.UUID) -> list[str]:
+    """Delete the namespace and every repository in it; returns the repositories' names."""
+    names = (
+        (
+            await session.execute(
+                select(Repository.full_name).where(Repository.namespace_id == namespace_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    # Tags, manifests, uploads and blob links go with their repository (ON DELETE CASCADE).
+    await session.execute(delete(Repository).where(Repository.namespace_id == namespace_id))
+    await session.execute(delete(Namespace).where(Namespace.id == namespace_id))
+    return list(names)
+
+
+async def delete_repository(session: AsyncSession, repository_id: uuid.UUID) -> None:
+    await session.execute(delete(Repository).where(Repository.id == repository_id))
+
+
+async def list_repositories(
+    session: AsyncSession,
+    instance_id: str,
+    namespace_id: uuid.UUID | None,
+    name_contains: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Repository], int]:
+    conditions = [Repository.instance_id == instance_id]
+    if namespace_id is not None:
+        conditions.append(Repository.namespace_id == namespace_id)
+    if name_contains:
+        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(Repository.full_name.like(f"%{escaped}%", escape="\\"))
+    total = (
+        await session.execute(select(func.count()).select_from(Repository).where(*conditions))
+    ).scalar_one()
+    stmt = (
+        select(Repository)
+        .where(*conditions)
+        .order_by(Repository.full_name)
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all(), total
+
+
+def add_repository(session: AsyncSession, repository: Repository) -> None:
+    session.add(repository)

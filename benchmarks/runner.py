@@ -1,0 +1,344 @@
+"""``python -m benchmarks``: Dockyard against the reference registry, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ceilings, report
+from benchmarks import workloads as w
+from benchmarks.servers import Dockyard, Reference, RssSampler, Server, ensure_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+CHART = ROOT / "docs" / "benchmark.png"
+MIB = 1024 * 1024
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def git_revision() -> tuple[str, bool]:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+    return rev, dirty
+
+
+def machine_load() -> dict[str, float]:
+    """Load average and CPU pressure: other work on this machine skews every figure."""
+    out: dict[str, float] = {"loadavg_1m": os.getloadavg()[0]}
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        out["cpu_pressure_avg10"] = float(some[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def start_servers(tmp: Path, rnd: int, workers: int) -> list[Server]:
+    servers: list[Server] = [
+        Reference("reference", tmp / f"r{rnd}-reference"),
+        Reference("reference-b", tmp / f"r{rnd}-reference-b"),
+        Dockyard("dockyard", tmp / f"r{rnd}-dockyard", workers),
+    ]
+    started: list[Server] = []
+    try:
+        for s in servers:
+            s.start()  # type: ignore[attr-defined]
+            started.append(s)
+    except BaseException:
+        for s in started:
+            s.stop()
+        raise
+    return servers
+
+
+def run_round(
+    rnd: int, cfg: w.Config, tmp: Path, sampler: RssSampler, src: w.BlobSource, workers: int
+) -> dict[str, Any]:
+    load_before = machine_load()
+    servers = start_servers(tmp, rnd, workers)
+    order = servers if rnd % 2 == 0 else servers[::-1]
+    log(f"round {rnd + 1}/{cfg.rounds}: order {', '.join(s.name for s in order)}")
+    sampler.watch(servers)
+    figs: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+    client: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+    peaks: dict[str, list[int]] = {s.name: [] for s in servers}
+    cpu: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+    info: dict[str, Any] = {s.name: {} for s in servers}
+    large: dict[str, list[str]] = {}
+    total_large = cfg.blob_count * cfg.blob_size
+
+    def record(s: Server, name: str, m: w.Measured) -> None:
+        client[s.name][name] = m.client_cpu / m.wall if m.wall else 0.0
+        peaks[s.name].append(m.peak_rss)
+        cpu[s.name][name] = m.server_cpu
+
+    try:
+        for s in servers:
+            info[s.name]["idle_rss_mib"] = sampler.peak(s.name) / MIB
+            s.auth_headers(w.LARGE_REPO)  # token fetched before the clock starts
+            s.auth_headers(w.LARGE_REPO, "pull")
+
+        # ---- large-blob push
+        push_cpu = {s.name: 0.0 for s in servers}
+        push_bytes = 0
+        for chunked in (False, True):
+            mode = "chunked" if chunked else "mono"
+            for conc in cfg.push_concurrency:
+                for s in order:
+                    labels = [f"{s.name}-{rnd}-{mode}-{conc}-{i}" for i in range(cfg.blob_count)]
+                    m = w.measure(
+                        s,
+                        sampler,
+                        lambda s=s, labels=labels, conc=conc, chunked=chunked: w.push_large(
+                            s, src, cfg, labels, conc, chunked
+                        ),
+                    )
+                    record(s, f"push_{mode}_c{conc}", m)
+                    figs[s.name][f"push_{mode}_c{conc}_mbps"] = total_large / m.wall / w.MB
+                    push_cpu[s.name] += m.server_cpu
+                    large.setdefault(s.name, m.value)
+                push_bytes += total_large
+                log(
+                    f"  push {mode} c={conc}: "
+                    + ", ".join(
+                        f"{s.name} {figs[s.name][f'push_{mode}_c{conc}_mbps']:.0f} MB/s"
+                        for s in servers
+                    )
+                )
+        for s in servers:
+            figs[s.name]["push_cpu_s_per_gb"] = push_cpu[s.name] / (push_bytes / 1e9)
+
+        # ---- large-blob pull (no hashing), then a separate verification pass
+        pull_cpu = {s.name: 0.0 for s in servers}
+        pull_bytes = {s.name: 0 for s in servers}
+        for conc in cfg.pull_concurrency:
+            per_thread = cfg.blob_count if conc == 1 else cfg.pull_per_thread_c8
+            for s in order:
+                m = w.measure(
+                    s,
+                    sampler,
+                    lambda s=s, conc=conc, per_thread=per_thread: w.pull_large(
+                        s, large[s.name], cfg.blob_size, conc, per_thread
+                    ),
+                )
+                record(s, f"pull_c{conc}", m)
+                figs[s.name][f"pull_c{conc}_mbps"] = m.value / m.wall / w.MB
+                pull_cpu[s.name] += m.server_cpu
+                pull_bytes[s.name] += m.value
+            log(
+                f"  pull c={conc}: "
+                + ", ".join(
+                    f"{s.name} {figs[s.name][f'pull_c{conc}_mbps']:.0f} MB/s" for s in servers
+                )
+            )
+        for s in servers:
+            figs[s.name]["pull_cpu_s_per_gb"] = pull_cpu[s.name] / (pull_bytes[s.name] / 1e9)
+            w.verify_pull(s, large[s.name])
+
+        # ---- request rate with wrk
+        endpoints = {s.name: w.small_setup(s, cfg) for s in servers}
+        for idx, ep in enumerate(endpoints[servers[0].name]):
+            for s in order:
+                target = endpoints[s.name][idx]
+                m = w.measure(
+                    s, sampler, lambda s=s, t=target: w.run_load(s, cfg, t, cfg.wrk_duration)
+                )
+                record(s, ep.key, m)
+                res = m.value
+                figs[s.name][f"{ep.key}_rps"] = res["rps"]
+                figs[s.name][f"{ep.key}_p50_ms"] = res["p50_ms"]
+                figs[s.name][f"{ep.key}_p99_ms"] = res["p99_ms"]
+                figs[s.name][f"{ep.key}_cpu_us"] = m.server_cpu / res["requests"] * 1e6
+            log(
+                f"  {ep.key}: "
+                + ", ".join(
+                    f"{s.name} {figs[s.name][f'{ep.key}_rps']:.0f} req/s "
+                    f"p99 {figs[s.name][f'{ep.key}_p99_ms']:.1f} ms"
+                    for s in servers
+                )
+            )
+
+        # ---- tiny images
+        images = {s.name: w.tiny_images(cfg, f"{s.name}-{rnd}") for s in servers}
+        for s in servers:  # one token per repository scope, fetched before the clock starts
+            t0 = time.perf_counter()
+            for repo in sorted({img.repo for img in images[s.name]}):
+                s.auth_headers(repo)
+            info[s.name]["token_prefetch_s"] = time.perf_counter() - t0
+        for s in order:
+            m = w.measure(s, sampler, lambda s=s: w.push_tiny_many(s, cfg, images[s.name]))
+            record(s, "tiny_push", m)
+            figs[s.name]["tiny_images_per_s"] = m.value / m.wall
+            figs[s.name]["tiny_cpu_ms_per_image"] = m.server_cpu / m.value * 1000
+            w.verify_tiny(s, images[s.name])
+        log(
+            "  tiny push: "
+            + ", ".join(f"{s.name} {figs[s.name]['tiny_images_per_s']:.0f} img/s" for s in servers)
+        )
+        for s in servers:
+            figs[s.name]["peak_rss_mib"] = max(peaks[s.name]) / MIB
+            if isinstance(s, Dockyard) and s.token_fetches:
+                info[s.name]["token_fetch_ms_median"] = statistics.median(s.token_fetches) * 1000
+    finally:
+        for s in servers:
+            s.stop()
+        for s in servers:
+            shutil.rmtree(s.dir, ignore_errors=True)
+    return {
+        "round": rnd,
+        "order": [s.name for s in order],
+        "figures": figs,
+        "server_cpu_s": cpu,
+        "client_cpu_cores": client,
+        "info": info,
+        "load": {"before": load_before, "after": machine_load()},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    ensure_tools()
+    cfg = w.Config.make(args.quick, args.rounds)
+    workers = os.cpu_count() or 1
+    mode = "quick" if cfg.quick else "full"
+    rev, dirty = git_revision()
+    started = time.monotonic()
+    date = dt.datetime.now(dt.UTC)
+    tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir=args.tmp))
+    load_start = machine_load()
+    if load_start["loadavg_1m"] > 0.5 * workers:
+        log(f"WARNING: this machine is busy ({load_start}); figures will be noisy")
+    log(
+        f"{mode} mode, {cfg.rounds} rounds, blobs {cfg.blob_count} x {cfg.blob_size // MIB} MiB, "
+        f"{workers} Dockyard workers, temp {tmp}"
+    )
+    sampler = RssSampler()
+    sampler.start()
+    try:
+        log("measuring machine ceilings")
+        ceil = ceilings.measure(tmp, cfg.quick)
+        log("  " + ", ".join(f"{k} {v:,.0f}" for k, v in ceil.items()))
+        src = w.BlobSource(cfg.blob_size)
+        rounds = [run_round(r, cfg, tmp, sampler, src, workers) for r in range(cfg.rounds)]
+    finally:
+        sampler.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = report.summarize(rounds, ceil)
+    client_cpu: dict[str, float] = {}
+    for key in rounds[0]["client_cpu_cores"]["dockyard"]:
+        client_cpu[key] = max(
+            statistics.median(r["client_cpu_cores"][name][key] for r in rounds)
+            for name in ("dockyard", "reference", "reference-b")
+        )
+    result = {
+        "meta": {
+            "date": date.strftime("%Y-%m-%d %H:%M:%SZ"),
+            "mode": mode,
+            "revision": rev,
+            "dirty": dirty,
+            "duration_s": round(time.monotonic() - started, 1),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "kernel": platform.release(),
+                "python": platform.python_version(),
+                "memory_gib": round(
+                    os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+                ),
+            },
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+            "dockyard_workers": workers,
+            "load_at_start": load_start,
+            "reference": _version(["docker-registry", "--version"]),
+            "wrk": _version(["wrk", "--version"]).splitlines()[0],
+        },
+        "ceilings": ceil,
+        "summary": summary,
+        "client_cpu_cores": client_cpu,
+        "rounds": rounds,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = "" if not cfg.quick else "-quick"
+    path = RESULTS / f"{date.strftime('%Y%m%d-%H%M%S')}-{rev[:12]}{suffix}.json"
+    text = json.dumps(result, indent=1, sort_keys=False) + "\n"
+    path.write_text(text)
+    latest = RESULTS / f"latest{suffix}.json"
+    latest.write_text(text)
+    print(report.table(result))
+    print(f"\nraw results: {path.relative_to(ROOT)} (and {latest.relative_to(ROOT)})")
+    if not cfg.quick or args.chart:
+        report.draw_chart(latest, CHART)
+        print(f"chart: {CHART.relative_to(ROOT)}")
+    print(f"took {result['meta']['duration_s']:.0f} s")
+    return 0
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError:
+        return "unknown"
+    return (proc.stdout or proc.stderr).strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmark Dockyard against the reference registry (docker-registry).",
+    )
+    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--quick", action="store_true", help="about a minute, smaller sizes")
+    parser.add_argument("--rounds", type=int, help="rounds (default: 3 full, 2 quick)")
+    parser.add_argument("--tmp", help="parent directory of the data directories")
+    parser.add_argument(
+        "--chart", action="store_true", help="also redraw docs/benchmark.png in quick mode"
+    )
+    chart = sub.add_parser("chart", help="redraw docs/benchmark.png from a results JSON")
+    chart.add_argument("json", nargs="?", default=str(RESULTS / "latest.json"))
+    md = sub.add_parser("table", help="print a results JSON as a Markdown table")
+    md.add_argument("json", nargs="?", default=str(RESULTS / "latest.json"))
+    prof = sub.add_parser("profile", help="py-spy profiles of Dockyard under load")
+    prof.add_argument("--seconds", type=int, default=15)
+    prof.add_argument("--out", default=str(RESULTS / "tmp"))
+    prof.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    if args.command == "chart":
+        report.draw_chart(Path(args.json), CHART)
+        print(f"chart: {CHART}")
+        return 0
+    if args.command == "table":
+        result = json.loads(Path(args.json).read_text())
+        print(report.markdown(result))
+        print()
+        print(report.table(result))
+        return 0
+    if args.command == "profile":
+        from benchmarks import profile
+
+        return profile.run(args)
+    return run(args)

@@ -1,0 +1,318 @@
+"""The systems under test: Debian's docker-registry (the reference) and Dockyard.
+
+Both run on loopback with fresh data directories. Each server is a process tree (Dockyard:
+Granian parent + one worker per core); RSS and CPU time are read from /proc for the whole
+tree.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from benchmarks.http import Connection
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+ADMIN_PASSWORD = "bench-admin-password-0123456789"  # noqa: S105 - throwaway local instance
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_tools() -> None:
+    """Install docker-registry, wrk and hey from Debian when missing (needs root or sudo)."""
+    missing = [
+        p for p, b in (("docker-registry", "docker-registry"), ("wrk", "wrk")) if not _which(b)
+    ]
+    if not missing:
+        return
+    print(f"benchmark: installing {' '.join(missing)} from Debian", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-E"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+    )
+    # The package may start a system instance on :5000; we use our own on free ports.
+    if _which("systemctl"):
+        subprocess.run([*sudo, "systemctl", "stop", "docker-registry"], check=False)
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def _ppid_map() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2 :].split()
+        out[int(entry)] = int(rest[1])
+    return out
+
+
+def tree_pids(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _ppid_map().items():
+        children.setdefault(ppid, []).append(pid)
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(children.get(pid, []))
+    return pids
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2 :].split()
+        total += int(rest[11]) + int(rest[12])  # utime + stime
+    return total / TICK
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of every server tree every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(daemon=True, name="rss-sampler")
+        self.interval = interval
+        self.servers: list[Server] = []
+        self.peaks: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pids: dict[str, list[int]] = {}
+        self._refresh = 0.0
+
+    def watch(self, servers: list[Server]) -> None:
+        with self._lock:
+            self.servers = list(servers)
+            self._pids = {s.name: s.pids() for s in servers}
+            self.peaks = {s.name: rss_bytes(self._pids[s.name]) for s in servers}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.peaks = {s.name: rss_bytes(self._pids.get(s.name, [])) for s in self.servers}
+
+    def peak(self, name: str) -> int:
+        with self._lock:
+            return self.peaks.get(name, 0)
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            with self._lock:
+                if now - self._refresh > 1.0:  # workers may be respawned: re-read the tree
+                    self._pids = {s.name: s.pids() for s in self.servers}
+                    self._refresh = now
+                for s in self.servers:
+                    value = rss_bytes(self._pids.get(s.name, []))
+                    if value > self.peaks.get(s.name, 0):
+                        self.peaks[s.name] = value
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class Server:
+    name: str
+    kind: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.dir = workdir
+        self.port = free_port()
+        self.host = "127.0.0.1"
+
+    def pids(self) -> list[int]:
+        return tree_pids(self.proc.pid) if self.proc else []
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pids())
+
+    def connect(self) -> Connection:
+        return Connection(self.host, self.port)
+
+    def auth_headers(self, repo: str, actions: str = "pull,push") -> dict[str, str]:
+        return {}
+
+    def _wait_up(self, log: Path, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited during start:\n{log.read_text(errors='replace')[-3000:]}"
+                )
+            try:
+                conn = self.connect()
+                status = conn.request("GET", "/v2/").status
+                conn.close()
+                if status in (200, 401):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start in {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+class Reference(Server):
+    """docker-registry, no authentication, filesystem storage, Debian's shipped cache."""
+
+    kind = "reference"
+
+    def start(self) -> Reference:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cfg = self.dir / "config.yml"
+        cfg.write_text(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            "storage:\n  cache:\n    blobdescriptor: inmemory\n"
+            f"  filesystem:\n    rootdirectory: {self.dir / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}:{self.port}\n"
+        )
+        log = self.dir / "registry.log"
+        bin_ = _which("docker-registry")
+        if bin_ is None:
+            raise RuntimeError("docker-registry is not installed")
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [bin_, "serve", str(cfg)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._wait_up(log)
+        return self
+
+
+class Dockyard(Server):
+    """``python -m dockyard serve`` as shipped: token auth on, one worker per core."""
+
+    kind = "dockyard"
+
+    def __init__(self, name: str, workdir: Path, workers: int) -> None:
+        super().__init__(name, workdir)
+        self.workers = workers
+        self._tokens: dict[str, str] = {}
+        self.token_fetches: list[float] = []
+
+    def start(self) -> Dockyard:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "DOCKYARD_TOKEN_TTL_SECONDS": "3600",
+        }
+        for key in ("DOCKYARD_INSECURE_NO_AUTH", "DOCKYARD_CONFIG", "DOCKYARD_DATABASE_URL"):
+            env.pop(key, None)
+        log = self.dir / "dockyard.log"
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dockyard",
+                    "serve",
+                    "--listen",
+                    f"{self.host}:{self.port}",
+                    "--data-dir",
+                    str(self.dir / "data"),
+                    "--workers",
+                    str(self.workers),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        self._wait_up(log)
+        # Granian answers as soon as one worker is up: wait until every worker is.
+        deadline = time.monotonic() + 60
+        while len(self.pids()) < self.workers + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(4 * self.workers):
+            conn = self.connect()
+            conn.request("GET", "/v2/", self.auth_headers("bench/warmup", "pull"))
+            conn.close()
+        return self
+
+    def token(self, scope: str) -> str:
+        """A registry token for ``scope``, fetched once with Basic credentials and reused."""
+        if scope in self._tokens:
+            return self._tokens[scope]
+        basic = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+        conn = self.connect()
+        t0 = time.perf_counter()
+        resp = conn.request(
+            "GET",
+            f"/auth/token?service=dockyard&scope={quote(scope, safe=':/,')}",
+            {"Authorization": f"Basic {basic}"},
+        )
+        self.token_fetches.append(time.perf_counter() - t0)
+        conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"token fetch for {scope} failed: {resp.status} {resp.body!r}")
+        import json
+
+        token = json.loads(resp.body)["token"]
+        self._tokens[scope] = token
+        return token
+
+    def auth_headers(self, repo: str, actions: str = "pull,push") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(f'repository:{repo}:{actions}')}"}

@@ -1,0 +1,140 @@
+"""Domain errors → the API's one error body, in one table.
+
+Every error of the API, including request validation (422) and unknown routes (404), is
+``{"code", "message", "requestId"}`` with the request id also in ``X-Request-Id``.
+"""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dockyard.api.schemas.common import ErrorBody
+from dockyard.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    ConflictError,
+    DeniedError,
+    DockyardError,
+    EditionRequiredError,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnavailableError,
+)
+from dockyard.services.content import ImmutableTagError
+from dockyard.services.tenancy import DowngradeRefusedError, NamespaceNotEmptyError
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+CHALLENGE = 'Bearer realm="dockyard-api"'
+
+#: Most specific first: the first matching class decides status and code.
+_CODES: list[tuple[type[DockyardError], int, str]] = [
+    (PreconditionFailedError, 412, "PRECONDITION_FAILED"),
+    (ImmutableTagError, 409, "TAG_IMMUTABLE"),
+    (NamespaceNotEmptyError, 409, "NAMESPACE_NOT_EMPTY"),
+    (DowngradeRefusedError, 409, "DOWNGRADE_REFUSED"),
+    (LimitExceededError, 409, "LIMIT_EXCEEDED"),
+    (EditionRequiredError, 403, "EDITION_REQUIRED"),
+    (AlreadyExistsError, 409, "ALREADY_EXISTS"),
+    (ConflictError, 409, "CONFLICT"),
+    (NotFoundError, 404, "NOT_FOUND"),
+    (AuthenticationError, 401, "UNAUTHORIZED"),
+    (DeniedError, 403, "DENIED"),
+    (InvalidInputError, 400, "INVALID_INPUT"),
+    (UnavailableError, 503, "UNAVAILABLE"),
+]
+
+_HTTP_CODES = {
+    400: "INVALID_INPUT",
+    401: "UNAUTHORIZED",
+    403: "DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+}
+
+#: The statuses documented on every operation; routes add their own.
+COMMON_STATUSES = (400, 401, 403, 404, 422)
+
+
+def status_and_code(exc: DockyardError) -> tuple[int, str]:
+    for cls, status, code in _CODES:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "INTERNAL"
+
+
+def request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    rid = request_id(request)
+    body = ErrorBody(code=code, message=message, requestId=rid)
+    all_headers = {REQUEST_ID_HEADER: rid, **(headers or {})}
+    if status == 401:
+        all_headers.setdefault("WWW-Authenticate", CHALLENGE)
+    return JSONResponse(body.model_dump(), status_code=status, headers=all_headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` documenting the error body for each status."""
+    return {
+        s: {"model": ErrorBody, "description": _DESCRIPTIONS.get(s, "Error")}
+        for s in sorted({*COMMON_STATUSES, *statuses})
+    }
+
+
+_DESCRIPTIONS = {
+    400: "Invalid input",
+    401: "No valid credentials",
+    403: "Not allowed (policy, edition, or endpoint allowlist)",
+    404: "No such resource",
+    409: "Conflict: exists already, limit exceeded, not empty, immutable tag",
+    412: "If-Match does not match the current ETag",
+    422: "The request does not match the schema",
+}
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the one body shape."""
+
+    @app.exception_handler(DockyardError)
+    async def _domain(request: Request, exc: DockyardError) -> JSONResponse:
+        status, code = status_and_code(exc)
+        if status >= 500:
+            log.warning("unmapped domain error", error=type(exc).__name__, message=exc.message)
+        return error_response(request, status, code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors()[:10]:
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return error_response(
+            request, 422, "VALIDATION_FAILED", "; ".join(problems) or "invalid request"
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"nothing at {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in the management API", path=request.url.path)
+        return error_response(request, 500, "INTERNAL", "internal error; see the server log")

@@ -1,0 +1,1 @@
+"""One router per domain: auth, instances, namespaces, repositories, artifacts."""

@@ -1,0 +1,1 @@
+"""Background work shared by every node through the metadata database."""

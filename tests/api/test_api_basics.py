@@ -1,0 +1,206 @@
+"""The API as a whole: OpenAPI document, offline docs, authentication, the error shape,
+request ids, paging, and the policy action every operation names."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from tests.api.conftest import API, ApiClient, add_user, error, sign_in, unique
+from tests.conftest import DockyardServer
+
+pytestmark = pytest.mark.e2e
+
+#: (method, path) → action: the PRODUCT.md §3 table, plus the (design) instance actions.
+EXPECTED_ACTIONS = {
+    ("post", "/api/v1/auth/signin"): "none",
+    ("post", "/api/v1/instances"): "cr:CreateInstance",
+    ("get", "/api/v1/instances"): "cr:ListInstance",
+    ("get", "/api/v1/instances/{instance_id}"): "cr:GetInstance",
+    ("patch", "/api/v1/instances/{instance_id}"): "cr:UpdateInstance",
+    ("post", "/api/v1/instances/{instance_id}/namespaces"): "cr:CreateNamespace",
+    ("get", "/api/v1/instances/{instance_id}/namespaces"): "cr:ListNamespace",
+    ("get", "/api/v1/instances/{instance_id}/namespaces/{namespace}"): "cr:GetNamespace",
+    ("patch", "/api/v1/instances/{instance_id}/namespaces/{namespace}"): "cr:UpdateNamespace",
+    ("delete", "/api/v1/instances/{instance_id}/namespaces/{namespace}"): "cr:DeleteNamespace",
+    ("get", "/api/v1/instances/{instance_id}/repositories"): "cr:ListRepository",
+    ("post", "/api/v1/instances/{instance_id}/namespaces/{namespace}/repositories"): (
+        "cr:CreateRepository"
+    ),
+    ("get", "/api/v1/instances/{instance_id}/namespaces/{namespace}/repositories"): (
+        "cr:ListRepository"
+    ),
+}
+_REPO = "/api/v1/instances/{instance_id}/namespaces/{namespace}/repositories/{repository}"
+EXPECTED_ACTIONS |= {
+    ("get", _REPO): "cr:GetRepository",
+    ("patch", _REPO): "cr:UpdateRepository",
+    ("delete", _REPO): "cr:DeleteRepository",
+    ("get", _REPO + "/tags"): "cr:ListRepositoryTag",
+    ("delete", _REPO + "/tags/{tag}"): "cr:DeleteRepositoryTag",
+    ("get", _REPO + "/tags/{tag}/layers"): "cr:GetRepositoryLayers",
+    ("get", _REPO + "/manifests/{reference}"): "cr:GetRepositoryManifest",
+}
+
+
+def operations(doc: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (method, path): op
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "post", "put", "patch", "delete", "head", "options"}
+    }
+
+
+def test_openapi_document_every_operation_names_its_action(registry: DockyardServer) -> None:
+    resp = httpx.get(f"{registry.url}{API}/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert doc["openapi"].startswith("3.")
+    ops = operations(doc)
+    missing = [f"{m.upper()} {p}" for (m, p), op in ops.items() if not op.get("x-dockyard-action")]
+    assert not missing, f"operations without x-dockyard-action: {missing}"
+    assert {k: op["x-dockyard-action"] for k, op in ops.items()} == EXPECTED_ACTIONS
+    # Every operation documents the one error body.
+    for (method, path), op in ops.items():
+        for status in ("401", "404", "422"):
+            ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorBody"), (method, path, status)
+    assert {"HTTPBearer", "HTTPBasic"} <= set(doc["components"]["securitySchemes"])
+
+
+def test_docs_page_works_offline(registry: DockyardServer) -> None:
+    page = httpx.get(f"{registry.url}{API}/docs")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    # Nothing is loaded from another host: every src/href is a path on this server.
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert urls and all(u.startswith("/api/v1/") for u in urls), urls
+    assert "http://" not in page.text and "https://" not in page.text
+    for url in urls:
+        asset = httpx.get(registry.url + url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000
+    assert "/api/v1/openapi.json" in page.text
+    error(httpx.get(f"{registry.url}{API}/docs/assets/../../x"), 404, "NOT_FOUND")
+
+
+def test_sign_in_bearer_and_basic(registry: DockyardServer) -> None:
+    user, password = registry.admin
+    resp = httpx.post(f"{registry.url}{API}/auth/signin", json={"username": user, "password": password})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["tokenType"] == "Bearer" and body["expiresIn"] > 0 and body["expiresAt"]
+    bearer = httpx.get(
+        f"{registry.url}{API}/instances", headers={"Authorization": f"Bearer {body['token']}"}
+    )
+    assert bearer.status_code == 200
+    basic = httpx.get(f"{registry.url}{API}/instances", auth=registry.admin)
+    assert basic.status_code == 200
+    assert basic.json()["items"][0]["id"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("headers", "auth"),
+    [
+        ({}, None),
+        ({"Authorization": "Bearer not-a-token"}, None),
+        ({"Authorization": "Digest abc"}, None),
+        ({}, ("admin", "wrong password")),
+        ({}, ("nobody", "whatever")),
+    ],
+)
+def test_unauthenticated_requests_are_refused(
+    registry: DockyardServer, headers: dict, auth: tuple[str, str] | None
+) -> None:
+    resp = httpx.get(f"{registry.url}{API}/instances", headers=headers, auth=auth)
+    error(resp, 401, "UNAUTHORIZED")
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_wrong_sign_in_and_registry_tokens_are_not_sessions(registry: DockyardServer) -> None:
+    resp = httpx.post(
+        f"{registry.url}{API}/auth/signin", json={"username": "admin", "password": "nope"}
+    )
+    error(resp, 401, "UNAUTHORIZED")
+    token = httpx.get(
+        f"{registry.url}/auth/token",
+        params={"service": "dockyard", "scope": "repository:a/b:pull"},
+        auth=registry.admin,
+    ).json()["token"]
+    resp = httpx.get(f"{registry.url}{API}/instances", headers={"Authorization": f"Bearer {token}"})
+    error(resp, 401, "UNAUTHORIZED")
+
+
+def test_error_shape_for_unknown_routes_methods_and_validation(api: ApiClient) -> None:
+    error(api.get("/no/such/route"), 404, "NOT_FOUND")
+    resp = httpx.get(f"{api.server.url}/api/nothing")
+    error(resp, 404, "NOT_FOUND")
+    error(api.request("PUT", "/instances"), 405, "METHOD_NOT_ALLOWED")
+    error(api.post("/instances", json={"name": "x"}), 422, "VALIDATION_FAILED")
+    error(api.post("/instances", content=b"{not json", headers={"Content-Type": "application/json"}), 422, "VALIDATION_FAILED")
+    error(api.get("/instances/UPPER"), 422, "VALIDATION_FAILED")
+    error(api.get("/instances/cri-missing"), 404, "NOT_FOUND")
+
+
+def test_request_id_is_echoed_or_made(api: ApiClient) -> None:
+    made = api.get("/instances")
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    given = api.get("/instances/cri-missing", headers={"X-Request-Id": "trace-12345678"})
+    assert given.headers["x-request-id"] == "trace-12345678"
+    assert given.json()["requestId"] == "trace-12345678"
+    bad = api.get("/instances", headers={"X-Request-Id": "bad id!"})
+    assert bad.headers["x-request-id"] != "bad id!"
+
+
+def test_paging(api: ApiClient, standard: str) -> None:
+    for i in range(7):
+        api.create_namespace(standard, f"page{i}")
+    path = f"/instances/{standard}/namespaces"
+    first = api.ok(api.get(path, params={"page": 1, "pageSize": 3}))
+    assert (first["page"], first["pageSize"], first["total"]) == (1, 3, 7)
+    assert [n["name"] for n in first["items"]] == ["page0", "page1", "page2"]
+    last = api.ok(api.get(path, params={"page": 3, "pageSize": 3}))
+    assert [n["name"] for n in last["items"]] == ["page6"]
+    beyond = api.ok(api.get(path, params={"page": 9, "pageSize": 3}))
+    assert beyond["items"] == [] and beyond["total"] == 7
+    default = api.ok(api.get(path))
+    assert default["pageSize"] == 30 and len(default["items"]) == 7
+    assert api.ok(api.get(path, params={"pageSize": 100}))["pageSize"] == 100
+    for bad in ({"page": 0}, {"pageSize": 0}, {"pageSize": 101}, {"page": "x"}):
+        error(api.get(path, params=bad), 422, "VALIDATION_FAILED")
+
+
+def test_policies_decide_every_operation(registry: DockyardServer, api: ApiClient) -> None:
+    """A read-only user may get and list, and is refused changes with DENIED."""
+    name, password = unique("ro"), "Read0nly-" + unique()
+    add_user(registry, name, password, "AliyunContainerRegistryReadOnlyAccess")
+    reader = ApiClient(registry, token=sign_in(registry, name, password))
+    basic_reader = ApiClient(registry, auth=(name, password))
+    try:
+        instance = api.create_instance("Advanced")["id"]
+        api.create_namespace(instance, "shared")
+        api.create_repository(instance, "shared", "app")
+        for client in (reader, basic_reader):
+            assert client.ok(client.get("/instances"))["total"] >= 2
+            client.ok(client.get(f"/instances/{instance}/namespaces/shared"))
+            client.ok(client.get(f"/instances/{instance}/repositories"))
+            client.ok(client.get(f"/instances/{instance}/namespaces/shared/repositories/app/tags"))
+        body = error(reader.post(f"/instances/{instance}/namespaces", json={"name": "mine"}), 403, "DENIED")
+        assert "cr:CreateNamespace" in body["message"]
+        assert f"repository/{instance}/mine" in body["message"]
+        error(reader.post("/instances", json={"name": "x", "region": "r"}), 403, "DENIED")
+        body = error(reader.patch(f"/instances/{instance}", json={"name": "y"}), 403, "DENIED")
+        assert f":instance/{instance}" in body["message"]
+        error(reader.delete(f"/instances/{instance}/namespaces/shared"), 403, "DENIED")
+        error(
+            reader.delete(f"/instances/{instance}/namespaces/shared/repositories/app"),
+            403,
+            "DENIED",
+        )
+        # Nothing changed.
+        api.ok(api.get(f"/instances/{instance}/namespaces/shared/repositories/app"))
+    finally:
+        reader.close()
+        basic_reader.close()
