@@ -23,8 +23,6 @@ from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.credentials import hash_password
 
-pytestmark = pytest.mark.e2e
-
 API = "/api/v1"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -72,10 +72,10 @@ def test_tags_with_digest_size_media_type_and_push_time(
     platforms = {(p["os"], p["architecture"], p["variant"]): p for p in multi["platforms"]}
     assert set(platforms) == {("linux", "amd64", None), ("linux", "arm64", "v8")}
     assert platforms[("linux", "arm64", "v8")]["digest"] == children["arm64"]
-    assert (
-        platforms[("linux", "arm64", "v8")]["size"] == tags["arm64-only"]["size"]
+    assert platforms[("linux", "arm64", "v8")]["size"] == tags["arm64-only"]["size"]
+    paged = api.ok(
+        api.get(api.repo_path("default", repo) + "/tags", params={"pageSize": 2, "page": 2})
     )
-    paged = api.ok(api.get(api.repo_path("default", repo) + "/tags", params={"pageSize": 2, "page": 2}))
     assert [t["name"] for t in paged["items"]] == ["multi", "v1"]
 
 
@@ -90,7 +90,11 @@ def test_get_a_manifest_by_tag_or_digest(api: ApiClient, pusher: Pusher, repo: s
     error(api.get(base + "nope"), 404, "NOT_FOUND")
     error(api.get(base + "sha256:" + "0" * 64), 404, "NOT_FOUND")
     error(api.get(base + "bad:digest!"), 422, "VALIDATION_FAILED")
-    error(api.get(api.repo_path("default", unique("nons") + "/app") + "/manifests/v1"), 404, "NOT_FOUND")
+    error(
+        api.get(api.repo_path("default", unique("nons") + "/app") + "/manifests/v1"),
+        404,
+        "NOT_FOUND",
+    )
 
 
 def test_layers_with_the_history_entry_that_created_each(
@@ -100,15 +104,17 @@ def test_layers_with_the_history_entry_that_created_each(
         {"created": "2024-01-01T00:00:00Z", "created_by": "ADD rootfs.tar /", "comment": "base"},
         {"created_by": "ENV A=1", "empty_layer": True},
         {"created_by": "RUN make", "author": "ci"},
-        {"created_by": "CMD [\"app\"]", "empty_layer": True},
+        {"created_by": 'CMD ["app"]', "empty_layer": True},
     ]
     image = pusher.image(repo, "v1", layers=2, history=history)
     body = api.ok(api.get(api.repo_path("default", repo) + "/tags/v1/layers"))
     assert body["manifestDigest"] == image.digest and body["platform"] is None
-    assert [(l["digest"], l["size"]) for l in body["layers"]] == [
+    assert [(layer["digest"], layer["size"]) for layer in body["layers"]] == [
         (sha256(b), len(b)) for b in image.layers
     ]
-    assert {l["mediaType"] for l in body["layers"]} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
+    assert {layer["mediaType"] for layer in body["layers"]} == {
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    }
     assert body["layers"][0]["history"] == {
         "created": "2024-01-01T00:00:00Z",
         "createdBy": "ADD rootfs.tar /",
@@ -129,7 +135,10 @@ def test_layers_of_an_index_need_a_platform(api: ApiClient, pusher: Pusher, repo
     assert arm["manifestDigest"] == children["arm64"] and arm["platform"] == "linux/arm64/v8"
     assert len(arm["layers"]) == 3
     # Without the variant, the only arm64 image is meant.
-    assert api.ok(api.get(path, params={"platform": "linux/arm64"}))["manifestDigest"] == children["arm64"]
+    assert (
+        api.ok(api.get(path, params={"platform": "linux/arm64"}))["manifestDigest"]
+        == children["arm64"]
+    )
     amd = api.ok(api.get(path, params={"platform": "linux/amd64"}))
     assert amd["manifestDigest"] == children["amd64"] and len(amd["layers"]) == 1
     assert amd["layers"][0]["history"]["createdBy"] == "RUN step 0"
@@ -168,7 +177,12 @@ def test_immutable_repository_refuses_tag_deletion_except_latest(
     assert (resp.status_code, err["code"]) == (409, "DENIED")
     assert err["message"] == "The requested tag already exists and cannot be overwritten."
     # The identical manifest is a no-op; latest stays overwritable and deletable.
-    assert pusher.manifest(repo, "v1", first.manifest, "application/vnd.oci.image.manifest.v1+json").status_code == 201
+    assert (
+        pusher.manifest(
+            repo, "v1", first.manifest, "application/vnd.oci.image.manifest.v1+json"
+        ).status_code
+        == 201
+    )
     pusher.image(repo, "latest")
     assert api.delete(base + "/tags/latest").status_code == 204
     tags = api.ok(api.get(base + "/tags"))["items"]

@@ -88,7 +88,9 @@ def test_docs_page_works_offline(registry: DockyardServer) -> None:
 
 def test_sign_in_bearer_and_basic(registry: DockyardServer) -> None:
     user, password = registry.admin
-    resp = httpx.post(f"{registry.url}{API}/auth/signin", json={"username": user, "password": password})
+    resp = httpx.post(
+        f"{registry.url}{API}/auth/signin", json={"username": user, "password": password}
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert body["tokenType"] == "Bearer" and body["expiresIn"] > 0 and body["expiresAt"]
@@ -139,7 +141,11 @@ def test_error_shape_for_unknown_routes_methods_and_validation(api: ApiClient) -
     error(resp, 404, "NOT_FOUND")
     error(api.request("PUT", "/instances"), 405, "METHOD_NOT_ALLOWED")
     error(api.post("/instances", json={"name": "x"}), 422, "VALIDATION_FAILED")
-    error(api.post("/instances", content=b"{not json", headers={"Content-Type": "application/json"}), 422, "VALIDATION_FAILED")
+    error(
+        api.post("/instances", content=b"{not json", headers={"Content-Type": "application/json"}),
+        422,
+        "VALIDATION_FAILED",
+    )
     error(api.get("/instances/UPPER"), 422, "VALIDATION_FAILED")
     error(api.get("/instances/cri-missing"), 404, "NOT_FOUND")
 
@@ -187,7 +193,9 @@ def test_policies_decide_every_operation(registry: DockyardServer, api: ApiClien
             client.ok(client.get(f"/instances/{instance}/namespaces/shared"))
             client.ok(client.get(f"/instances/{instance}/repositories"))
             client.ok(client.get(f"/instances/{instance}/namespaces/shared/repositories/app/tags"))
-        body = error(reader.post(f"/instances/{instance}/namespaces", json={"name": "mine"}), 403, "DENIED")
+        body = error(
+            reader.post(f"/instances/{instance}/namespaces", json={"name": "mine"}), 403, "DENIED"
+        )
         assert "cr:CreateNamespace" in body["message"]
         assert f"repository/{instance}/mine" in body["message"]
         error(reader.post("/instances", json={"name": "x", "region": "r"}), 403, "DENIED")

@@ -40,8 +40,6 @@ def test_skopeo_cannot_overwrite_an_immutable_tag(
     assert {t["name"]: t["digest"] for t in tags} == {"latest": second.digest, "v1": first.digest}
 
     # Back to Flexible: the overwrite goes through.
-    api.ok(
-        api.patch(api.repo_path("default", f"{ns}/app"), json={"tagMutability": "Flexible"})
-    )
+    api.ok(api.patch(api.repo_path("default", f"{ns}/app"), json={"tagMutability": "Flexible"}))
     assert sk.copy(second.oci_ref, f"{ref}:v1", dest_creds=registry.admin) == second.digest
     assert sk.inspect(f"{ref}:v1", creds=registry.admin)["Digest"] == second.digest

@@ -39,9 +39,7 @@ def test_create_list_get_update(api: ApiClient) -> None:
     )
     assert [e["networkType"] for e in created["endpoints"]] == ["public", "vpc"]
     assert created["endpoints"][0]["domain"] == "pub-" + domain  # lowercased
-    assert created["endpoints"][1]["allowlist"] == [
-        {"cidr": "10.1.0.0/16", "description": "test"}
-    ]
+    assert created["endpoints"][1]["allowlist"] == [{"cidr": "10.1.0.0/16", "description": "test"}]
     got = api.get(f"/instances/{created['id']}")
     assert api.ok(got) == created
     etag = got.headers["etag"]
@@ -85,7 +83,11 @@ def test_create_list_get_update(api: ApiClient) -> None:
         ({"name": "x", "region": "Not A Region"}, 422, "VALIDATION_FAILED"),
         ({"name": "x", "region": "r", "extra": 1}, 422, "VALIDATION_FAILED"),
         (
-            {"name": "x", "region": "r", "endpoints": [endpoint("a.example", "public", "300.1.1.1/8")]},
+            {
+                "name": "x",
+                "region": "r",
+                "endpoints": [endpoint("a.example", "public", "300.1.1.1/8")],
+            },
             400,
             "INVALID_INPUT",
         ),
@@ -147,7 +149,10 @@ def test_host_routing_and_endpoint_allowlists(registry: DockyardServer, api: Api
         assert refused.json()["errors"][0]["code"] == "DENIED"
         assert "allowlist" in refused.json()["errors"][0]["message"]
     token = httpx.get(
-        f"{registry.url}/auth/token", headers=host, params={"service": "dockyard"}, auth=registry.admin
+        f"{registry.url}/auth/token",
+        headers=host,
+        params={"service": "dockyard"},
+        auth=registry.admin,
     )
     assert token.status_code == 403
     # The default instance (no endpoints) stays open.
@@ -169,7 +174,9 @@ def test_host_routing_and_endpoint_allowlists(registry: DockyardServer, api: Api
         pusher.close()
     repos = api.ok(api.get(f"/instances/{instance['id']}/repositories"))
     assert [r["fullName"] for r in repos["items"]] == ["routed/app"]
-    default_repos = api.ok(api.get("/instances/default/repositories", params={"name": "routed/app"}))
+    default_repos = api.ok(
+        api.get("/instances/default/repositories", params={"name": "routed/app"})
+    )
     assert default_repos["total"] == 0
 
     # An endpoint with no allowlist is open; a disabled endpoint refuses everyone.
@@ -210,10 +217,12 @@ def test_downgrade_is_refused_while_the_instance_holds_too_much(api: ApiClient) 
             json={"tagMutability": "Flexible"},
         )
     )
-    assert api.ok(api.patch(f"/instances/{instance}", json={"edition": "Standard"}))[
-        "edition"
-    ] == "Standard"
+    assert (
+        api.ok(api.patch(f"/instances/{instance}", json={"edition": "Standard"}))["edition"]
+        == "Standard"
+    )
     # Upgrading is always allowed.
-    assert api.ok(api.patch(f"/instances/{instance}", json={"edition": "Advanced"}))[
-        "edition"
-    ] == "Advanced"
+    assert (
+        api.ok(api.patch(f"/instances/{instance}", json={"edition": "Advanced"}))["edition"]
+        == "Advanced"
+    )

@@ -31,11 +31,17 @@ def test_create_get_list_update_delete(api: ApiClient, standard: str) -> None:
     assert [n["name"] for n in listed["items"]] == ["team-a"] and listed["total"] == 1
 
     updated = api.patch(
-        path, json={"autoCreate": True, "defaultRepositoryType": "public"}, headers={"If-Match": etag}
+        path,
+        json={"autoCreate": True, "defaultRepositoryType": "public"},
+        headers={"If-Match": etag},
     )
     assert api.ok(updated)["autoCreate"] is True
     assert updated.json()["defaultRepositoryType"] == "public"
-    error(api.patch(path, json={"autoCreate": False}, headers={"If-Match": etag}), 412, "PRECONDITION_FAILED")
+    error(
+        api.patch(path, json={"autoCreate": False}, headers={"If-Match": etag}),
+        412,
+        "PRECONDITION_FAILED",
+    )
     assert api.ok(api.patch(path, json={}))["autoCreate"] is True
 
     assert api.delete(path).status_code == 204
@@ -46,17 +52,24 @@ def test_create_get_list_update_delete(api: ApiClient, standard: str) -> None:
 
 @pytest.mark.parametrize("name", ["a", "-ab", "ab-", "Team", "a" * 31, "a/b", "a.b", "ab_"])
 def test_namespace_name_rules(api: ApiClient, standard: str, name: str) -> None:
-    error(api.post(f"/instances/{standard}/namespaces", json={"name": name}), 422, "VALIDATION_FAILED")
+    error(
+        api.post(f"/instances/{standard}/namespaces", json={"name": name}), 422, "VALIDATION_FAILED"
+    )
 
 
 def test_duplicates_and_unknown_instances(api: ApiClient, standard: str) -> None:
     api.create_namespace(standard, "dup")
-    body = error(api.post(f"/instances/{standard}/namespaces", json={"name": "dup"}), 409, "ALREADY_EXISTS")
+    body = error(
+        api.post(f"/instances/{standard}/namespaces", json={"name": "dup"}), 409, "ALREADY_EXISTS"
+    )
     assert "dup" in body["message"]
     error(api.post("/instances/cri-nope/namespaces", json={"name": "x1"}), 404, "NOT_FOUND")
     error(api.get("/instances/cri-nope/namespaces"), 404, "NOT_FOUND")
     error(
-        api.post(f"/instances/{standard}/namespaces", json={"name": "x1", "defaultRepositoryType": "shared"}),
+        api.post(
+            f"/instances/{standard}/namespaces",
+            json={"name": "x1", "defaultRepositoryType": "shared"},
+        ),
         422,
         "VALIDATION_FAILED",
     )
@@ -109,7 +122,10 @@ def test_auto_create_and_default_repository_type_govern_pushes(
     ).json()["token"]
     anon = httpx.get(
         f"{registry.url}/v2/{open_}/app/manifests/v1",
-        headers={"Accept": "application/vnd.oci.image.manifest.v1+json", "Authorization": f"Bearer {token}"},
+        headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json",
+            "Authorization": f"Bearer {token}",
+        },
     )
     assert anon.status_code == 200 and anon.headers["docker-content-digest"] == pushed.digest
     # A private one (the default) is not.
@@ -125,7 +141,9 @@ def test_auto_create_and_default_repository_type_govern_pushes(
     assert denied.status_code == 401
 
 
-def test_concurrent_creates_stop_exactly_at_the_standard_limit(api: ApiClient, standard: str) -> None:
+def test_concurrent_creates_stop_exactly_at_the_standard_limit(
+    api: ApiClient, standard: str
+) -> None:
     """30 concurrent creates on a Standard instance: exactly 15 exist, 15 are refused."""
 
     def create(i: int) -> httpx.Response:
@@ -142,7 +160,11 @@ def test_concurrent_creates_stop_exactly_at_the_standard_limit(api: ApiClient, s
             assert "Standard" in body["message"]
     listed = api.ok(api.get(f"/instances/{standard}/namespaces", params={"pageSize": 100}))
     assert listed["total"] == 15 and len(listed["items"]) == 15
-    error(api.post(f"/instances/{standard}/namespaces", json={"name": "onemore"}), 409, "LIMIT_EXCEEDED")
+    error(
+        api.post(f"/instances/{standard}/namespaces", json={"name": "onemore"}),
+        409,
+        "LIMIT_EXCEEDED",
+    )
 
 
 def test_pushes_obey_the_namespace_limit(registry: DockyardServer, api: ApiClient) -> None:

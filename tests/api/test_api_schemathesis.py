@@ -56,8 +56,11 @@ def schemathesis_bin() -> str:
 def summarize(report: Path) -> dict[str, dict[str, collections.Counter[str]]]:
     """operation → {"cases": per-phase counts, "statuses": status code counts, "failed": checks}."""
     ops: dict[str, dict[str, collections.Counter[str]]] = collections.defaultdict(
-        lambda: {"cases": collections.Counter(), "statuses": collections.Counter(),
-                 "failed": collections.Counter()}
+        lambda: {
+            "cases": collections.Counter(),
+            "statuses": collections.Counter(),
+            "failed": collections.Counter(),
+        }
     )
     for line in report.read_text().splitlines():
         event = json.loads(line)
@@ -79,9 +82,7 @@ def summarize(report: Path) -> dict[str, dict[str, collections.Counter[str]]]:
     return ops
 
 
-def test_schemathesis_over_every_operation(
-    fresh_registry: ServerFactory, tmp_path: Path
-) -> None:
+def test_schemathesis_over_every_operation(fresh_registry: ServerFactory, tmp_path: Path) -> None:
     server = fresh_registry(workers=2)
     pusher = Pusher(server)
     try:

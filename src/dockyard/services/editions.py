@@ -8,11 +8,17 @@ edition names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from dockyard.errors import EditionRequiredError, InvalidInputError, LimitExceededError
+from dockyard.errors import (
+    EditionRequiredError,
+    InvalidInputError,
+    LimitExceededError,
+    TooManyRequestsError,
+)
 
 STANDARD = "Standard"
 ADVANCED = "Advanced"
@@ -115,6 +121,40 @@ def check_limit(instance: HasEdition, kind: Limit, current: int, adding: int = 1
             f"limit exceeded: the {instance.edition} edition allows at most {maximum} "
             f"{kind.value} per instance; instance {instance.id} has {current}",
             detail={"limit": kind.name, "maximum": maximum, "edition": instance.edition},
+        )
+
+
+def pulling_client_limit(
+    instance: HasEdition, overrides: Mapping[str, int] | None = None
+) -> int | None:
+    """How many distinct source addresses may download blobs from ``instance`` at once.
+
+    ``overrides`` (edition name → number) replaces the edition's number; it comes from the
+    test-only setting ``DOCKYARD_TEST_PULL_CLIENT_LIMITS`` so that tests need not open 100
+    connections from 100 addresses.
+    """
+    if overrides and instance.edition in overrides:
+        return overrides[instance.edition]
+    return edition(instance.edition).limit(Limit.PULLING_CLIENTS)
+
+
+def check_pulling_clients(
+    instance: HasEdition,
+    current: int,
+    *,
+    retry_after: int,
+    overrides: Mapping[str, int] | None = None,
+) -> None:
+    """Refuse a new pulling client (429 ``TOOMANYREQUESTS``) when ``current`` other addresses
+    are downloading already. Callers count under a cluster-wide lock (``PullGate``)."""
+    maximum = pulling_client_limit(instance, overrides)
+    if maximum is not None and current + 1 > maximum:
+        raise TooManyRequestsError(
+            f"too many pulling clients: the {instance.edition} edition allows "
+            f"{maximum} {Limit.PULLING_CLIENTS.value} per instance; instance {instance.id} "
+            f"has {current}. Retry after {retry_after} seconds.",
+            retry_after=retry_after,
+            detail={"limit": Limit.PULLING_CLIENTS.name, "maximum": maximum},
         )
 
 

@@ -8,17 +8,19 @@ transaction, so concurrent creates cannot overshoot (``services.editions``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import re
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import (
@@ -492,15 +494,6 @@ class TenancyService:
             raise InstanceNotFoundError(f"instance {instance_id} does not exist")
         return InstanceRef(instance.id, instance.region, account.arn_id, instance.edition)
 
-    async def account_ref(self) -> tuple[str, str]:
-        """(ARN account id, default region) for operations outside any instance."""
-        async with self._db.read() as session:
-            account = await tq.find_account(session)
-            default = await tq.find_instance(session, "default")
-        if account is None:
-            raise NotFoundError("no account; run the first-start setup")
-        return account.arn_id, default.region if default else "local"
-
     async def create_instance(
         self, name: str, region: str, edition: str, endpoints: Sequence[Endpoint] = ()
     ) -> InstanceView:
@@ -508,6 +501,17 @@ class TenancyService:
         _instance_fields(name, region)
         normalized = normalize_endpoints(endpoints)
         instance_id = f"cri-{secrets.token_hex(8)}"
+        with _domain_collision():
+            return await self._insert_instance(instance_id, name, region, edition, normalized)
+
+    async def _insert_instance(
+        self,
+        instance_id: str,
+        name: str,
+        region: str,
+        edition: str,
+        normalized: tuple[Endpoint, ...],
+    ) -> InstanceView:
         async with self._db.write() as session:
             account = await tq.find_account(session)
             if account is None:
@@ -556,36 +560,38 @@ class TenancyService:
         normalized = (
             normalize_endpoints(changes.endpoints) if changes.endpoints is not None else None
         )
-        async with self._db.write() as session:
-            row = await tq.lock_instance(session, instance_id)
-            if row is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
-            check_etag((await self._instance_view(session, instance_id)).etag, if_match)
-            if changes.edition is not None and changes.edition != row.edition:
-                await self._check_downgrade(session, row, changes.edition)
-            values = {
-                k: v
-                for k, v in (
-                    ("name", changes.name),
-                    ("region", changes.region),
-                    ("edition", changes.edition),
+        with _domain_collision():
+            async with self._db.write() as session:
+                row = await tq.lock_instance(session, instance_id)
+                if row is None:
+                    raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+                check_etag((await self._instance_view(session, instance_id)).etag, if_match)
+                if changes.edition is not None and changes.edition != row.edition:
+                    await self._check_downgrade(session, row, changes.edition)
+                values = {
+                    k: v
+                    for k, v in (
+                        ("name", changes.name),
+                        ("region", changes.region),
+                        ("edition", changes.edition),
+                    )
+                    if v is not None
+                }
+                await tq.update_instance(session, row, **values)
+                if normalized is not None:
+                    await self._check_domains_free(session, instance_id, normalized)
+                    await tq.replace_endpoints(session, instance_id, _endpoint_rows(normalized))
+                cq.add_event(
+                    session,
+                    instance_id,
+                    "InstanceUpdated",
+                    {
+                        "instance": instance_id,
+                        "fields": sorted(values)
+                        + (["endpoints"] if normalized is not None else []),
+                    },
                 )
-                if v is not None
-            }
-            await tq.update_instance(session, row, **values)
-            if normalized is not None:
-                await self._check_domains_free(session, instance_id, normalized)
-                await tq.replace_endpoints(session, instance_id, _endpoint_rows(normalized))
-            cq.add_event(
-                session,
-                instance_id,
-                "InstanceUpdated",
-                {
-                    "instance": instance_id,
-                    "fields": sorted(values) + (["endpoints"] if normalized is not None else []),
-                },
-            )
-            view = await self._instance_view(session, instance_id)
+                view = await self._instance_view(session, instance_id)
         self._routes.clear()
         return view
 
@@ -847,6 +853,15 @@ class TenancyService:
             row = await self._repository(session, instance_id, namespace, name)
             await tq.delete_repository(session, row.id)
             cq.add_event(session, instance_id, "RepositoryDeleted", {"repository": row.full_name})
+
+
+@contextlib.contextmanager
+def _domain_collision() -> Iterator[None]:
+    """Two instances claiming one domain at once: the unique key settles it."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise AlreadyExistsError("a domain is already an endpoint of another instance") from exc
 
 
 def _repository_id() -> str:
