@@ -41,6 +41,7 @@ FIGURES: list[Figure] = [
     Figure("v2_base_p99_ms", "GET /v2/ p99", "ms", False),
     Figure("tiny_images_per_s", "tiny image push c=8", "img/s", True, (">=", 1.5)),
     Figure("peak_rss_mib", "peak RSS (all processes)", "MiB", False, ("<=", 2.5)),
+    Figure("peak_pss_mib", "peak PSS (shared pages split)", "MiB", False),
     Figure("push_cpu_s_per_gb", "CPU per GB pushed", "s/GB", False),
     Figure("pull_cpu_s_per_gb", "CPU per GB pulled", "s/GB", False),
     Figure("manifest_get_cpu_us", "CPU per manifest GET", "us", False),
@@ -129,6 +130,8 @@ def table(result: dict[str, Any]) -> str:
     )
     lines = [head, "-" * len(head)]
     for fig in FIGURES:
+        if fig.key not in summary:  # a figure added after this result was recorded
+            continue
         s = summary[fig.key]
         target = ""
         if s["target"]:
@@ -176,6 +179,8 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|--:|--:|--:|--:|--:|---|---|",
     ]
     for fig in FIGURES:
+        if fig.key not in summary:  # a figure added after this result was recorded
+            continue
         s = summary[fig.key]
         target = ""
         if s["target"]:

@@ -89,6 +89,8 @@ def run_round(
     figs: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     client: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     peaks: dict[str, list[int]] = {s.name: [] for s in servers}
+    pss_peaks: dict[str, list[int]] = {s.name: [] for s in servers}
+    rss_by_workload: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     cpu: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     info: dict[str, Any] = {s.name: {} for s in servers}
     large: dict[str, list[str]] = {}
@@ -97,11 +99,14 @@ def run_round(
     def record(s: Server, name: str, m: w.Measured) -> None:
         client[s.name][name] = m.client_cpu / m.wall if m.wall else 0.0
         peaks[s.name].append(m.peak_rss)
+        pss_peaks[s.name].append(m.peak_pss)
+        rss_by_workload[s.name][name] = m.peak_rss / MIB
         cpu[s.name][name] = m.server_cpu
 
     try:
         for s in servers:
             info[s.name]["idle_rss_mib"] = sampler.peak(s.name) / MIB
+            info[s.name]["idle_pss_mib"] = sampler.pss_peak(s.name) / MIB
             s.auth_headers(w.LARGE_REPO)  # token fetched before the clock starts
             s.auth_headers(w.LARGE_REPO, "pull")
 
@@ -204,6 +209,7 @@ def run_round(
         )
         for s in servers:
             figs[s.name]["peak_rss_mib"] = max(peaks[s.name]) / MIB
+            figs[s.name]["peak_pss_mib"] = max(pss_peaks[s.name]) / MIB
             if isinstance(s, Dockyard) and s.token_fetches:
                 info[s.name]["token_fetch_ms_median"] = statistics.median(s.token_fetches) * 1000
     finally:
@@ -218,6 +224,7 @@ def run_round(
         "server_cpu_s": cpu,
         "client_cpu_cores": client,
         "info": info,
+        "peak_rss_mib_by_workload": rss_by_workload,
         "load": {"before": load_before, "after": machine_load()},
     }
 
@@ -312,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmark Dockyard against the reference registry (docker-registry).",
     )
     sub = parser.add_subparsers(dest="command")
-    parser.add_argument("--quick", action="store_true", help="about a minute, smaller sizes")
+    parser.add_argument("--quick", action="store_true", help="quick mode: smaller sizes, 2 rounds")
     parser.add_argument("--rounds", type=int, help="rounds (default: 3 full, 2 quick)")
     parser.add_argument("--tmp", help="parent directory of the data directories")
     parser.add_argument(

@@ -97,6 +97,22 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def pss_bytes(pids: list[int]) -> int:
+    """Proportional set size: shared pages (forked workers share the parent's) split among
+    the processes sharing them, so the sum does not count them twice."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -111,31 +127,40 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 class RssSampler(threading.Thread):
-    """Samples the summed RSS of every server tree every ``interval`` seconds."""
+    """Samples the summed RSS of every server tree every ``interval`` seconds (PSS every
+    0.5 s)."""
 
     def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True, name="rss-sampler")
         self.interval = interval
         self.servers: list[Server] = []
         self.peaks: dict[str, int] = {}
+        self.pss_peaks: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pids: dict[str, list[int]] = {}
         self._refresh = 0.0
+        self._pss_at = 0.0
 
     def watch(self, servers: list[Server]) -> None:
         with self._lock:
             self.servers = list(servers)
             self._pids = {s.name: s.pids() for s in servers}
             self.peaks = {s.name: rss_bytes(self._pids[s.name]) for s in servers}
+            self.pss_peaks = {s.name: pss_bytes(self._pids[s.name]) for s in servers}
 
     def reset(self) -> None:
         with self._lock:
             self.peaks = {s.name: rss_bytes(self._pids.get(s.name, [])) for s in self.servers}
+            self.pss_peaks = {s.name: pss_bytes(self._pids.get(s.name, [])) for s in self.servers}
 
     def peak(self, name: str) -> int:
         with self._lock:
             return self.peaks.get(name, 0)
+
+    def pss_peak(self, name: str) -> int:
+        with self._lock:
+            return self.pss_peaks.get(name, 0)
 
     def run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -145,9 +170,16 @@ class RssSampler(threading.Thread):
                     self._pids = {s.name: s.pids() for s in self.servers}
                     self._refresh = now
                 for s in self.servers:
-                    value = rss_bytes(self._pids.get(s.name, []))
+                    pids = self._pids.get(s.name, [])
+                    value = rss_bytes(pids)
                     if value > self.peaks.get(s.name, 0):
                         self.peaks[s.name] = value
+                    if now - self._pss_at >= 0.5:  # smaps_rollup is costly to read
+                        pss = pss_bytes(pids)
+                        if pss > self.pss_peaks.get(s.name, 0):
+                            self.pss_peaks[s.name] = pss
+                if now - self._pss_at >= 0.5:
+                    self._pss_at = now
 
     def stop(self) -> None:
         self._stop.set()

@@ -81,6 +81,7 @@ class Measured:
     server_cpu: float
     client_cpu: float
     peak_rss: int
+    peak_pss: int = 0
 
 
 def measure(server: Server, sampler: RssSampler, fn: Callable[[], Any]) -> Measured:
@@ -110,7 +111,12 @@ def measure(server: Server, sampler: RssSampler, fn: Callable[[], Any]) -> Measu
         - kids0.ru_stime
     )
     return Measured(
-        value, wall, cpu_seconds(server.pids()) - cpu0, client, sampler.peak(server.name)
+        value,
+        wall,
+        cpu_seconds(server.pids()) - cpu0,
+        client,
+        sampler.peak(server.name),
+        sampler.pss_peak(server.name),
     )
 
 
