@@ -60,10 +60,11 @@ class FilesystemBlobStore:
         path = layout.upload_path(self.root, key)
 
         def create() -> None:
+            # No fsync: an empty session is not accepted data, and the first append
+            # fsyncs the file with its bytes.
             try:
-                with open(path, "xb") as f:
-                    os.fsync(f.fileno())
-                _fsync_dir(path.parent)
+                with open(path, "xb"):
+                    pass
             except OSError as exc:
                 _raise_for_os_error(exc)
 
@@ -163,8 +164,7 @@ class FilesystemBlobStore:
                 source.unlink(missing_ok=True)
                 return size
             os.rename(source, target)
-            _fsync_dir(target.parent)
-            _fsync_dir(source.parent)
+            _fsync_dir(target.parent)  # the blob's new name is durable before we acknowledge
             return target.stat().st_size
 
         try:
