@@ -8,6 +8,7 @@ database with the private half encrypted, so every worker and node signs with th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -48,13 +49,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: argon2 is deliberately slow and memory-hungry."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _verify_password(hashed: str | None, password: str) -> bool:
     """Constant-work check: an unknown user costs the same argon2 run as a known one."""
     try:
-        return _hasher.verify(hashed or _DUMMY_HASH, password) and hashed is not None
+        return _hasher.verify(hashed or _dummy_hash(), password) and hashed is not None
     except (VerificationError, InvalidHashError):
         return False
 
