@@ -75,6 +75,7 @@ class DockyardServer:
         admin_password: str | None = None,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        bind: str | None = None,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,9 @@ class DockyardServer:
         self.admin_password = admin_password or "pw-" + secrets.token_urlsafe(18)
         self.extra_env = dict(env or {})
         self.extra_args = list(extra_args or [])
+        #: Address to listen on instead of 127.0.0.1 (e.g. ``0.0.0.0``, so that clients in
+        #: network namespaces reach it); clients here still use 127.0.0.1.
+        self.bind = bind
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
@@ -116,7 +120,7 @@ class DockyardServer:
             "dockyard",
             "serve",
             "--listen",
-            self.host,
+            f"{self.bind}:{self.port}" if self.bind else self.host,
             "--data-dir",
             str(self.data_dir),
             "--workers",

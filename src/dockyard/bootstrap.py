@@ -19,6 +19,7 @@ from dockyard.registry.routes import RegistryApp
 from dockyard.registry.token import TokenEndpoint
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialVerifier, TokenService
+from dockyard.services.pulls import PullGate
 from dockyard.services.secrets import MasterKey
 from dockyard.services.tenancy import TenancyService
 from dockyard.settings import Settings
@@ -94,7 +95,12 @@ def build(settings: Settings) -> Container:
     )
     verifier = CredentialVerifier(db, master)
     auth = RegistryAuth(tokens, verifier, disabled=settings.insecure_no_auth)
-    services = RegistryServices(tenancy, content, auth, settings.public_url)
+    pulls = PullGate(
+        db,
+        overrides=settings.test_pull_client_limits,
+        lease_seconds=settings.pull_lease_seconds,
+    )
+    services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy))
     api = create_api(
         ApiServices(tenancy, content, tokens, verifier, auth_disabled=settings.insecure_no_auth)

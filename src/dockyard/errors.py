@@ -50,6 +50,14 @@ class EditionRequiredError(DockyardError):
     """The feature needs a higher edition than the instance has."""
 
 
+class TooManyRequestsError(DockyardError):
+    """A rate or concurrency limit is reached for now; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, detail: Any = None) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
 class UnavailableError(DockyardError):
     """A backing service (database, storage) cannot be reached right now."""
 

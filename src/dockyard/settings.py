@@ -6,13 +6,19 @@ Built once by the CLI and passed down; never imported as a global.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 class Settings(BaseSettings):
@@ -38,7 +44,9 @@ class Settings(BaseSettings):
     upload_purge_interval_seconds: float = Field(default=600.0, gt=0)
     public_url: str | None = None
     #: Peers whose X-Forwarded-For/-Proto/-Host headers are believed (CIDRs).
-    trusted_proxies: list[str] = Field(default_factory=list)
+    #: ``NoDecode``: the environment gives a comma list (``10.0.0.0/8,192.168.1.0/24``),
+    #: not JSON; ``_split_cidrs`` splits it.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
     #: Blob storage: unset = the filesystem under the data dir; ``s3://bucket/prefix`` = S3.
     storage: str | None = None
@@ -56,11 +64,19 @@ class Settings(BaseSettings):
     s3_part_size_mib: int = Field(default=8, ge=5, le=5120)
     #: Where upload parts are assembled on local disk; unset = the system temp dir.
     spool_dir: Path | None = None
+    #: Seconds a blob download's pull lease lives unless its worker renews it (every third of
+    #: it): how long the slots of a crashed worker keep counting.
+    pull_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
+    #: TESTS ONLY: edition → concurrently-pulling-client limit replacing PRODUCT.md's number,
+    #: e.g. ``DOCKYARD_TEST_PULL_CLIENT_LIMITS='{"Standard": 2}'``.
+    test_pull_client_limits: dict[str, int] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)  # a JSON list works too
             return [v for v in value.replace(" ", ",").split(",") if v]
         return value
 

@@ -479,6 +479,10 @@ class Skopeo:
     Plain-HTTP registries need ``--{src,dest}-tls-verify=false`` (or
     ``--tls-verify=false`` for inspect/login); credentials via
     ``--{src,dest}-creds user:pass`` or a prior :meth:`login` (auth file).
+
+    ``cert_dir``: an HTTPS registry whose CA is ``<cert_dir>/ca.crt``. Every command
+    then passes ``--cert-dir`` (``--src-cert-dir``/``--dest-cert-dir``) instead of
+    turning TLS verification off.
     """
 
     def __init__(
@@ -487,11 +491,19 @@ class Skopeo:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         isolate_cache: bool = True,
+        cert_dir: str | os.PathLike[str] | None = None,
     ):
         self.bin = require("skopeo")
         self.cfg = _ContainersConfig(workdir)
         self.timeout = timeout
         self.prefix = self.cfg.cache_prefix() if isolate_cache else []
+        self.cert_dir = os.fspath(cert_dir) if cert_dir is not None else None
+
+    def _tls(self, side: str = "") -> list[str]:
+        """``--tls-verify=false``, or ``--cert-dir DIR`` (``side``: ``src-``/``dest-``)."""
+        if self.cert_dir is not None:
+            return [f"--{side}cert-dir", self.cert_dir]
+        return [f"--{side}tls-verify=false"]
 
     def _run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         cmd = [
@@ -511,7 +523,7 @@ class Skopeo:
             "login",
             "--authfile",
             str(self.cfg.authfile),
-            "--tls-verify=false",
+            *self._tls(),
             "--username",
             user,
             "--password-stdin",
@@ -541,9 +553,9 @@ class Skopeo:
         digestfile = Path(self.cfg.tmp) / f"digest-{time.monotonic_ns()}"
         args = ["copy", "--authfile", str(self.cfg.authfile), "--digestfile", str(digestfile)]
         if src.startswith("docker://"):
-            args.append("--src-tls-verify=false")
+            args += self._tls("src-")
         if dest.startswith("docker://"):
-            args.append("--dest-tls-verify=false")
+            args += self._tls("dest-")
         if all:
             args.append("--all")
         if format:
@@ -557,7 +569,7 @@ class Skopeo:
         """``skopeo inspect --raw`` -> the manifest bytes exactly as served."""
         args = ["inspect", "--raw", "--authfile", str(self.cfg.authfile)]
         if ref.startswith("docker://"):
-            args.append("--tls-verify=false")
+            args += self._tls()
         out = self._run(*args, *_creds_args("--creds", creds), ref)
         return out.stdout.encode()
 
@@ -565,7 +577,7 @@ class Skopeo:
         """``skopeo inspect`` (parsed JSON: Digest, RepoTags, Layers, ...)."""
         args = ["inspect", "--authfile", str(self.cfg.authfile)]
         if ref.startswith("docker://"):
-            args.append("--tls-verify=false")
+            args += self._tls()
         return json.loads(self._run(*args, *_creds_args("--creds", creds), ref).stdout)
 
     def list_tags(self, repo_ref: str, *, creds: tuple[str, str] | None = None) -> list[str]:
@@ -574,7 +586,7 @@ class Skopeo:
             "list-tags",
             "--authfile",
             str(self.cfg.authfile),
-            "--tls-verify=false",
+            *self._tls(),
             *_creds_args("--creds", creds),
             repo_ref,
         )
@@ -586,7 +598,7 @@ class Skopeo:
             "delete",
             "--authfile",
             str(self.cfg.authfile),
-            "--tls-verify=false",
+            *self._tls(),
             *_creds_args("--creds", creds),
             ref,
         )
@@ -604,6 +616,9 @@ class Podman:
     per test), ``--storage-driver vfs`` (no overlay/fuse needed),
     ``--cgroup-manager cgroupfs`` (no systemd), ``--events-backend file``
     (no journald). Only image commands are used; no container is run.
+
+    ``cert_dir``: an HTTPS registry whose CA is ``<cert_dir>/ca.crt``; login, pull and
+    push then pass ``--cert-dir`` instead of ``--tls-verify=false``.
     """
 
     def __init__(
@@ -612,10 +627,12 @@ class Podman:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         isolate_cache: bool = True,
+        cert_dir: str | os.PathLike[str] | None = None,
     ):
         self.bin = require("podman")
         self.cfg = _ContainersConfig(workdir)
         self.timeout = timeout
+        self.cert_dir = os.fspath(cert_dir) if cert_dir is not None else None
         d = self.cfg.dir
         # podman refuses a runroot longer than 50 characters (conmon socket
         # paths), so it lives in a short /tmp dir removed by close().
@@ -641,6 +658,11 @@ class Podman:
     def _run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return run([*self.base, *args], env=self.cfg.env(), timeout=self.timeout, input=input)
 
+    def _tls(self) -> list[str]:
+        if self.cert_dir is not None:
+            return ["--cert-dir", self.cert_dir]
+        return ["--tls-verify=false"]
+
     def close(self) -> None:
         """Remove the short-path runroot (storage stays in ``workdir``)."""
         self._finalizer()
@@ -656,7 +678,7 @@ class Podman:
             "login",
             "--authfile",
             str(self.cfg.authfile),
-            "--tls-verify=false",
+            *self._tls(),
             "--username",
             user,
             "--password-stdin",
@@ -677,7 +699,7 @@ class Podman:
         """
         args = ["pull", "--quiet", "--authfile", str(self.cfg.authfile)]
         if not ref.startswith(("oci:", "oci-archive:", "docker-archive:", "dir:")):
-            args.append("--tls-verify=false")
+            args += self._tls()
         if platform:
             args += ["--platform", platform]
         out = self._run(*args, *_creds_args("--creds", creds), ref)
@@ -709,7 +731,7 @@ class Podman:
             "--quiet",
             "--authfile",
             str(self.cfg.authfile),
-            "--tls-verify=false",
+            *self._tls(),
             "--digestfile",
             str(digestfile),
         ]

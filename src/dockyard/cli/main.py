@@ -14,12 +14,14 @@ from pydantic import SecretStr, ValidationError
 
 from dockyard import __version__
 from dockyard import logging as dlogging
+from dockyard.cli.commands import register as register_api_commands
 from dockyard.metadata import migrate
 from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+register_api_commands(app)  # login, logout, instance, namespace, repo, tag (over HTTP)
 
 log = structlog.get_logger("dockyard.cli")
 
@@ -182,6 +184,32 @@ def db_upgrade(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     typer.echo("database schema is up to date")
+
+
+@db_app.command("backup")
+def db_backup(
+    target: Annotated[Path, typer.Argument(help="File to write the backup to.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """Online backup of the metadata database while the server runs.
+
+    SQLite: a consistent copy through SQLite's backup API (a database file you can put
+    into a new data dir). PostgreSQL: runs ``pg_dump --format=custom`` (restore with
+    ``pg_restore``); exits 2 when pg_dump is not installed. The master key and the
+    blobs are not included (see docs/operations.md).
+    """
+    from dockyard.cli.backup import BackupError, backup_database
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    dlogging.configure(settings.log_level)
+    try:
+        message = backup_database(settings.resolved_database_url, target)
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    typer.echo(message)
 
 
 @app.command()

@@ -1,12 +1,34 @@
-"""Blob HEAD, GET (whole via sendfile/pathsend, or a byte range) and DELETE."""
+"""Blob HEAD, GET (whole via sendfile/pathsend, or a byte range) and DELETE.
+
+A blob GET is a download in progress for the concurrently-pulling-client limit and takes
+a pull lease (``services/pulls.py``): a fixed one when the server sends the whole file by
+itself (pathsend), a renewed one released at the last chunk when Python streams a range or
+relays object storage.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL
+from dockyard.services.pulls import PullLease, holding
 from dockyard.services.tenancy import NameUnknownError
+
+
+class _CountedStreamingResponse(StreamingResponse):
+    """A streamed blob that holds its pull lease (renewed) until the last byte is sent."""
+
+    def __init__(self, *args: Any, lease: PullLease, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lease = lease
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with holding(self.lease):
+            await super().__call__(scope, receive, send)
 
 
 async def get_blob(call: Call) -> Response:
@@ -31,10 +53,19 @@ async def get_blob(call: Call) -> Response:
         )
     body = await call.services.content.blob_body(repo, digest)
     if body.redirect_url and "range" not in call.request.headers:
+        # The bytes flow from object storage, not through a node: not a counted download.
         return RedirectResponse(body.redirect_url, status_code=307, headers=headers)
+    pulls = call.services.pulls
+    client = call.request.client.host if call.request.client else None
+    whole_file = body.path is not None and "range" not in call.request.headers
+    if pulls is not None and not whole_file:
+        lease = await pulls.acquire(call.instance, client)
+        return await _stream_blob(call, digest, body.size, headers, lease)
+    if pulls is not None:
+        await pulls.acquire(call.instance, client, hold_seconds=pulls.hold_for(body.size))
     if body.stream or body.redirect_url:
         # Object storage without a redirect (or a Range request): relay the bytes.
-        return _stream_blob(call, digest, body.size, headers)
+        return await _stream_blob(call, digest, body.size, headers)
     if body.path is not None:
         # Starlette hands whole files to the server (ASGI pathsend: no bytes through Python)
         # and answers Range requests with 206/416 itself.
@@ -44,7 +75,13 @@ async def get_blob(call: Call) -> Response:
     raise NameUnknownError("blob storage gave no way to send the blob")
 
 
-def _stream_blob(call: Call, digest: str, size: int, headers: dict[str, str]) -> Response:
+async def _stream_blob(
+    call: Call,
+    digest: str,
+    size: int,
+    headers: dict[str, str],
+    lease: PullLease | None = None,
+) -> Response:
     """200 with the whole blob, or 206/416 for a single ``Range: bytes=…`` (others: 200)."""
     start, end, partial = 0, size, False
     spec = call.request.headers.get("range", "")
@@ -56,14 +93,24 @@ def _stream_blob(call: Call, digest: str, size: int, headers: dict[str, str]) ->
             start, end, partial = max(0, size - int(last)), size, True
         if partial and start >= end:
             unsatisfiable = {**headers, "Content-Range": f"bytes */{size}"}
+            if lease is not None:
+                await lease.release()
             return Response(status_code=416, headers=unsatisfiable)
     if partial:
         headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
+    stream = call.services.content.blob_stream(digest, start, end)
+    status = 206 if partial else 200
+    headers = {**headers, "Content-Length": str(end - start)}
+    if lease is not None:
+        return _CountedStreamingResponse(
+            stream,
+            status_code=status,
+            media_type="application/octet-stream",
+            headers=headers,
+            lease=lease,
+        )
     return StreamingResponse(
-        call.services.content.blob_stream(digest, start, end),
-        status_code=206 if partial else 200,
-        media_type="application/octet-stream",
-        headers={**headers, "Content-Length": str(end - start)},
+        stream, status_code=status, media_type="application/octet-stream", headers=headers
     )
 
 

@@ -11,6 +11,7 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.registry.auth import Caller, RegistryAuth
 from dockyard.services.access import InstanceRef
 from dockyard.services.content import ContentService
+from dockyard.services.pulls import PullGate
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 
@@ -20,6 +21,8 @@ class RegistryServices:
     content: ContentService
     auth: RegistryAuth
     public_url: str | None
+    #: Counts concurrently pulling clients; None: blob GETs are not counted.
+    pulls: PullGate | None = None
 
 
 @dataclass(slots=True)

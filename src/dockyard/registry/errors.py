@@ -18,6 +18,7 @@ from dockyard.errors import (
     LimitExceededError,
     NotFoundError,
     StorageFullError,
+    TooManyRequestsError,
     UnavailableError,
 )
 from dockyard.oci.digest import DigestError
@@ -50,6 +51,7 @@ API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
 #: Most specific first: the first matching class decides the code.
 _CODES: list[tuple[type[DockyardError], ErrorCode]] = [
+    (TooManyRequestsError, ErrorCode.TOOMANYREQUESTS),
     (NameInvalidError, ErrorCode.NAME_INVALID),
     (NameUnknownError, ErrorCode.NAME_UNKNOWN),
     (BlobUnknownError, ErrorCode.BLOB_UNKNOWN),

@@ -151,4 +151,7 @@ class RegistryApp:
             current = getattr(exc, "current_size", None)
             if current is not None and current >= 0:
                 response.headers["Range"] = f"0-{max(current - 1, 0)}"
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
             return response

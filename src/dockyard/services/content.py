@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from dockyard.errors import ConflictError, InvalidInputError, NotFoundError
+from dockyard.errors import ConflictError, InvalidInputError, NotFoundError, StorageFullError
 from dockyard.metadata.models import Manifest, ManifestReference
 from dockyard.metadata.queries import content as q
 from dockyard.metadata.session import Database
@@ -271,9 +271,20 @@ class ContentService:
             raise RangeInvalidError(exc.message, exc.expected) from exc
         except UploadMissingError as exc:
             raise UploadUnknownError(f"upload {uid} unknown") from exc
+        except StorageFullError:
+            # Out of space: keeping the session would keep its bytes too. Drop both, so
+            # the disk is not held by an upload the client has to start again anyway.
+            await self._discard_upload(uid, key)
+            raise
         if hashers:
             self._remember(uid, new_size, hashers[0])
         return new_size
+
+    async def _discard_upload(self, uid: uuid.UUID, key: str) -> None:
+        self._hashers.pop(uid, None)
+        async with self._db.write() as session:
+            await q.delete_upload(session, uid)
+        await self._store.cancel(key)
 
     def _remember(self, uid: uuid.UUID, size: int, hasher: Any) -> None:
         self._hashers[uid] = (size, hasher)
@@ -335,10 +346,7 @@ class ContentService:
 
     async def cancel_upload(self, repo: RepositoryRef, upload_id: str) -> None:
         uid, key = await self._upload_row(repo, upload_id)
-        self._hashers.pop(uid, None)
-        async with self._db.write() as session:
-            await q.delete_upload(session, uid)
-        await self._store.cancel(key)
+        await self._discard_upload(uid, key)
 
     async def purge_expired_uploads(self) -> int:
         """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""

@@ -1,5 +1,9 @@
 """First start: the account, the default instance, the built-in policies, the administrator
-and the token signing key. Idempotent; run by the parent process before workers start."""
+and the token signing key. Idempotent; run by the parent process before workers start.
+
+Several nodes may start at once on one empty PostgreSQL database: the setup transaction
+holds a cluster-wide advisory lock, so exactly one of them creates everything and the
+others find it (and the same signing key) when their turn comes."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import secrets
 
 from dockyard.metadata.models import Account, Instance, Policy, Role, RolePolicy, User, UserRole
 from dockyard.metadata.queries import identity as iq
+from dockyard.metadata.queries import locks
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.policy.engine import BUILTIN_POLICIES
@@ -22,6 +27,7 @@ async def first_start(db: Database, master: MasterKey, admin_password: str | Non
     """Create what a fresh registry needs; returns the admin password when it was generated."""
     generated: str | None = None
     async with db.write() as session:
+        await locks.transaction_lock(session, locks.SETUP_LOCK_KEY)
         if await tq.find_account(session) is None:
             account = Account(arn_id=str(secrets.randbelow(10**15) + 10**15), name="default")
             session.add(account)

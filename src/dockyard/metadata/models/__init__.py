@@ -18,6 +18,7 @@ from dockyard.metadata.models.identity import (
     User,
     UserRole,
 )
+from dockyard.metadata.models.pulls import PullLease
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -40,6 +41,7 @@ __all__ = [
     "Organization",
     "OutboxEvent",
     "Policy",
+    "PullLease",
     "Repository",
     "RepositoryBlob",
     "Role",

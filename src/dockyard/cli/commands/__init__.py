@@ -1,0 +1,21 @@
+"""``dockyard`` subcommands that manage a server through its HTTP API (never the services
+directly), so they work against a remote server as well as a local one."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add login/logout and the resource command groups to the ``dockyard`` command."""
+    from dockyard.cli.commands import instances, login, namespaces, repositories, tags
+
+    login.register(app)
+    for name, module, plural in (
+        ("instance", instances, "instances"),
+        ("namespace", namespaces, "namespaces"),
+        ("repo", repositories, "repos"),
+        ("tag", tags, "tags"),
+    ):
+        app.add_typer(module.app, name=name, no_args_is_help=True)
+        app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)

@@ -1,0 +1,227 @@
+"""What every resource command shares: options, the API client, output, errors, progress."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dockyard.cli.client import ApiClient, ApiError, CliError, CredentialStore, normalize_server
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        "-s",
+        envvar="DOCKYARD_SERVER",
+        help="Server URL (default: the one you last logged in to).",
+        show_default=False,
+    ),
+]
+InstanceOpt = Annotated[
+    str,
+    typer.Option("--instance", "-i", envvar="DOCKYARD_INSTANCE", help="Instance id."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+
+
+def stdout() -> Console:
+    return Console(soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True)
+
+
+def fail(message: str, exit_code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr; raise the returned ``typer.Exit``."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(exit_code)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn ``CliError`` (API refusals included) into ``error: …`` on stderr and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CliError as exc:
+            raise fail(exc.message, exc.exit_code) from None
+
+    return wrapper
+
+
+def resolve_server(server: str | None) -> str:
+    if server:
+        return normalize_server(server)
+    found = CredentialStore().default_server()
+    if not found:
+        raise CliError("not logged in: run `dockyard login <server>` or pass --server")
+    return found
+
+
+@contextmanager
+def api(server: str | None) -> Iterator[ApiClient]:
+    """A client for ``server`` (or the default one) with its stored credential."""
+    url = resolve_server(server)
+    credential = CredentialStore().get(url)
+    # Without a credential the request goes out anonymously (a server run with
+    # --insecure-no-auth accepts it); otherwise the API's 401 says what is missing.
+    client = ApiClient(url, credential.header() if credential else None)
+    try:
+        yield client
+    except ApiError as exc:
+        if exc.status == 401:
+            hint = "not logged in" if credential is None else "the stored credential was refused"
+            exc.message = f"{exc.message} ({hint}: run `dockyard login {url}`)"
+        raise
+    finally:
+        client.close()
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    title: str | None = None,
+) -> None:
+    """``columns``: (heading, key) pairs; ``key`` may be dotted or a list joined by ``, ``."""
+    table = Table(title=title, header_style="bold", show_lines=False)
+    for heading, _ in columns:
+        table.add_column(heading, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row, key) for _, key in columns))
+    stdout().print(table)
+    if not rows:
+        stderr().print("[dim](none)[/dim]")
+
+
+def print_record(record: dict[str, Any], fields: Sequence[tuple[str, str]]) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for heading, key in fields:
+        table.add_row(heading, _cell(record, key))
+    stdout().print(table)
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value: Any = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "-"
+    if key.endswith("At") and isinstance(value, str) and len(value) >= 19:
+        return value[:19].replace("T", " ")  # an ISO time, to the second
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def human_size(size: Any) -> str:
+    if not isinstance(size, int):
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr (only on a terminal); yields ``update(completed, total)``."""
+    console = stderr()
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+
+        def update(completed: int, new_total: int | None = None) -> None:
+            bar.update(task, completed=completed, total=new_total or total)
+
+        yield update
+
+
+def fetch_all(client: ApiClient, path: str, what: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged list, with a progress bar once there is more than one page."""
+    with progress(f"Listing {what}") as update:
+        return list(client.iter_all(path, on_page=update, **params))
+
+
+def list_or_page(
+    client: ApiClient,
+    path: str,
+    what: str,
+    page: int | None,
+    page_size: int,
+    **params: Any,
+) -> list[dict[str, Any]]:
+    if page is None:
+        return fetch_all(client, path, what, **params)
+    items: list[dict[str, Any]] = client.page(path, page, page_size, **params)["items"]
+    return items
+
+
+PageOpt = Annotated[
+    int | None,
+    typer.Option("--page", min=1, help="Fetch only this page (default: every page)."),
+]
+PageSizeOpt = Annotated[
+    int, typer.Option("--page-size", min=1, max=100, help="Items per page with --page.")
+]
+
+_REF = re.compile(
+    r"^(?P<ns>[^/:@\s]+)/(?P<repo>[^/:@\s]+)(?::(?P<tag>[^/:@\s]+))?(?:@(?P<digest>\S+))?$"
+)
+
+
+def split_name(value: str) -> tuple[str, str]:
+    """``namespace/repository`` → the two parts."""
+    match = _REF.match(value)
+    if match is None or match["tag"] or match["digest"]:
+        raise CliError(f"expected NAMESPACE/REPOSITORY, got {value!r}", exit_code=2)
+    return match["ns"], match["repo"]
+
+
+def split_reference(value: str, *, digest_ok: bool = False) -> tuple[str, str, str]:
+    """``namespace/repository:tag`` (or ``@digest``) → (namespace, repository, reference)."""
+    match = _REF.match(value)
+    if match is None or not (match["tag"] or (digest_ok and match["digest"])):
+        shape = "NAMESPACE/REPOSITORY:TAG" + (" or …@DIGEST" if digest_ok else "")
+        raise CliError(f"expected {shape}, got {value!r}", exit_code=2)
+    return match["ns"], match["repo"], match["digest"] or match["tag"]
+
+
+def repo_path(instance: str, namespace: str, repository: str) -> str:
+    return f"/instances/{instance}/namespaces/{namespace}/repositories/{repository}"
+
+
+def if_match(etag: str | None) -> dict[str, str]:
+    return {"If-Match": etag} if etag else {}

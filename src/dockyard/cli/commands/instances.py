@@ -1,0 +1,241 @@
+"""``dockyard instance list|get|create|update``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dockyard.cli.client import CliError
+from dockyard.cli.commands._common import (
+    JsonOpt,
+    PageOpt,
+    PageSizeOpt,
+    ServerOpt,
+    api,
+    handles_errors,
+    if_match,
+    list_or_page,
+    print_json,
+    print_record,
+    print_table,
+)
+
+app = typer.Typer(help="Instances: editions, regions, endpoints and their allowlists.")
+
+NETWORK_TYPES = ("vpc", "public", "classic")
+
+EndpointOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--endpoint",
+        help="TYPE=DOMAIN (TYPE: vpc, public, classic); repeatable. Replaces every endpoint.",
+    ),
+]
+AllowOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow",
+        help="TYPE=CIDR: admit this source network on the endpoint of TYPE; repeatable.",
+    ),
+]
+
+
+def _pair(value: str, what: str) -> tuple[str, str]:
+    kind, sep, rest = value.partition("=")
+    kind = kind.strip().lower()
+    if not sep or kind not in NETWORK_TYPES or not rest.strip():
+        raise CliError(f"{what} must be TYPE=VALUE with TYPE one of vpc, public, classic", 2)
+    return kind, rest.strip()
+
+
+def _allowlist(entries: list[dict[str, Any]]) -> str:
+    return ", ".join(e["cidr"] for e in entries) or "open"
+
+
+def _show(instance: dict[str, Any]) -> None:
+    print_record(
+        instance,
+        [
+            ("ID", "id"),
+            ("Name", "name"),
+            ("Region", "region"),
+            ("Edition", "edition"),
+            ("Created", "createdAt"),
+            ("Updated", "updatedAt"),
+        ],
+    )
+    endpoints = [
+        {**e, "allowlistText": _allowlist(e["allowlist"])} for e in instance.get("endpoints", [])
+    ]
+    if endpoints:
+        print_table(
+            endpoints,
+            [
+                ("Network", "networkType"),
+                ("Domain", "domain"),
+                ("Enabled", "enabled"),
+                ("Allowlist", "allowlistText"),
+            ],
+            title="Endpoints",
+        )
+
+
+def _endpoints(
+    current: list[dict[str, Any]],
+    endpoint: list[str] | None,
+    allow: list[str] | None,
+    clear_allowlist: list[str] | None,
+) -> list[dict[str, Any]]:
+    """The endpoint set a create/update sends (the API replaces the whole set)."""
+    by_type: dict[str, dict[str, Any]] = {}
+    if endpoint:
+        for value in endpoint:
+            kind, domain = _pair(value, "--endpoint")
+            old = next((e for e in current if e["networkType"] == kind), None)
+            by_type[kind] = {
+                "networkType": kind,
+                "domain": domain,
+                "enabled": old["enabled"] if old else True,
+                "allowlist": list(old["allowlist"]) if old else [],
+            }
+    else:
+        for e in current:
+            by_type[e["networkType"]] = {
+                "networkType": e["networkType"],
+                "domain": e["domain"],
+                "enabled": e["enabled"],
+                "allowlist": [
+                    {"cidr": a["cidr"], "description": a.get("description", "")}
+                    for a in e["allowlist"]
+                ],
+            }
+    for kind in clear_allowlist or []:
+        if kind not in by_type:
+            raise CliError(f"the instance has no {kind} endpoint", 2)
+        by_type[kind]["allowlist"] = []
+    for value in allow or []:
+        kind, cidr = _pair(value, "--allow")
+        if kind not in by_type:
+            raise CliError(f"no {kind} endpoint: add one with --endpoint {kind}=DOMAIN", 2)
+        if all(a["cidr"] != cidr for a in by_type[kind]["allowlist"]):
+            by_type[kind]["allowlist"].append({"cidr": cidr, "description": ""})
+    return list(by_type.values())
+
+
+@app.command("list")
+@handles_errors
+def list_instances(
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+    page: PageOpt = None,
+    page_size: PageSizeOpt = 30,
+) -> None:
+    """List instances."""
+    with api(server) as client:
+        items = list_or_page(client, "/instances", "instances", page, page_size)
+    if as_json:
+        print_json(items)
+        return
+    rows = [{**i, "endpointCount": len(i.get("endpoints", []))} for i in items]
+    print_table(
+        rows,
+        [
+            ("ID", "id"),
+            ("Name", "name"),
+            ("Region", "region"),
+            ("Edition", "edition"),
+            ("Endpoints", "endpointCount"),
+            ("Created", "createdAt"),
+        ],
+    )
+
+
+@app.command("get")
+@handles_errors
+def get_instance(
+    instance_id: Annotated[str, typer.Argument(metavar="INSTANCE", help="Instance id.")],
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an instance with its endpoints and allowlists."""
+    with api(server) as client:
+        found = client.call("GET", f"/instances/{instance_id}")
+    if as_json:
+        print_json(found)
+    else:
+        _show(found)
+
+
+@app.command("create")
+@handles_errors
+def create_instance(
+    name: Annotated[str, typer.Argument(help="Display name.")],
+    region: Annotated[str, typer.Option("--region", help="Region id.")] = "local",
+    edition: Annotated[
+        str, typer.Option("--edition", help="Standard or Advanced.", case_sensitive=False)
+    ] = "Standard",
+    endpoint: EndpointOpt = None,
+    allow: AllowOpt = None,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an instance (optionally with endpoints and allowlists)."""
+    body = {
+        "name": name,
+        "region": region,
+        "edition": edition.capitalize(),
+        "endpoints": _endpoints([], endpoint, allow, None),
+    }
+    with api(server) as client:
+        created = client.call("POST", "/instances", json=body)
+    if as_json:
+        print_json(created)
+    else:
+        _show(created)
+
+
+@app.command("update")
+@handles_errors
+def update_instance(
+    instance_id: Annotated[str, typer.Argument(metavar="INSTANCE", help="Instance id.")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    region: Annotated[str | None, typer.Option("--region")] = None,
+    edition: Annotated[str | None, typer.Option("--edition", help="Standard or Advanced.")] = None,
+    endpoint: EndpointOpt = None,
+    allow: AllowOpt = None,
+    clear_allowlist: Annotated[
+        list[str] | None,
+        typer.Option("--clear-allowlist", help="TYPE: empty this endpoint's allowlist."),
+    ] = None,
+    no_endpoints: Annotated[
+        bool, typer.Option("--no-endpoints", help="Remove every endpoint.")
+    ] = False,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Update an instance. A downgrade is refused while it holds more than the target allows."""
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if region is not None:
+        body["region"] = region
+    if edition is not None:
+        body["edition"] = edition.capitalize()
+    path = f"/instances/{instance_id}"
+    with api(server) as client:
+        etag = None
+        if no_endpoints:
+            body["endpoints"] = []
+        elif endpoint or allow or clear_allowlist:
+            current, etag = client.etag_of(path)
+            body["endpoints"] = _endpoints(
+                current.get("endpoints", []), endpoint, allow, clear_allowlist
+            )
+        if not body:
+            raise CliError("nothing to update: give at least one option", 2)
+        updated = client.call("PATCH", path, json=body, headers=if_match(etag))
+    if as_json:
+        print_json(updated)
+    else:
+        _show(updated)

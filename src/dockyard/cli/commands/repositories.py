@@ -1,0 +1,190 @@
+"""``dockyard repo list|get|create|update|delete``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dockyard.cli.client import CliError
+from dockyard.cli.commands._common import (
+    InstanceOpt,
+    JsonOpt,
+    PageOpt,
+    PageSizeOpt,
+    ServerOpt,
+    api,
+    handles_errors,
+    list_or_page,
+    print_json,
+    print_record,
+    print_table,
+    repo_path,
+    split_name,
+)
+
+app = typer.Typer(help="Repositories: NAMESPACE/REPOSITORY.")
+
+RepoArg = Annotated[
+    str, typer.Argument(metavar="NAMESPACE/REPOSITORY", help="The repository's full name.")
+]
+TypeOpt = Annotated[str | None, typer.Option("--type", help="private or public.")]
+SummaryOpt = Annotated[str | None, typer.Option("--summary", help="Up to 100 characters.")]
+DescriptionOpt = Annotated[
+    str | None, typer.Option("--description", help="Up to 2,000 characters.")
+]
+ImmutableOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--immutable/--mutable",
+        help="Tag mutability: Immutable (Advanced edition) or Flexible.",
+        show_default=False,
+    ),
+]
+
+COLUMNS = [
+    ("Repository", "fullName"),
+    ("Type", "type"),
+    ("Tags", "tagMutability"),
+    ("Summary", "summary"),
+    ("Updated", "updatedAt"),
+]
+
+
+def _show(repository: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(repository)
+        return
+    print_record(
+        repository,
+        [
+            ("ID", "id"),
+            ("Instance", "instanceId"),
+            ("Repository", "fullName"),
+            ("Type", "type"),
+            ("Tag mutability", "tagMutability"),
+            ("Summary", "summary"),
+            ("Description", "description"),
+            ("Created", "createdAt"),
+            ("Updated", "updatedAt"),
+        ],
+    )
+
+
+def _fields(
+    type_: str | None, summary: str | None, description: str | None, immutable: bool | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if type_ is not None:
+        body["type"] = type_
+    if summary is not None:
+        body["summary"] = summary
+    if description is not None:
+        body["description"] = description
+    if immutable is not None:
+        body["tagMutability"] = "Immutable" if immutable else "Flexible"
+    return body
+
+
+@app.command("list")
+@handles_errors
+def list_repositories(
+    namespace: Annotated[
+        str | None,
+        typer.Argument(help="Only this namespace (default: the whole instance)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Only names containing this.")] = None,
+    instance: InstanceOpt = "default",
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+    page: PageOpt = None,
+    page_size: PageSizeOpt = 30,
+) -> None:
+    """List repositories of a namespace, or of the whole instance."""
+    path = (
+        f"/instances/{instance}/namespaces/{namespace}/repositories"
+        if namespace
+        else f"/instances/{instance}/repositories"
+    )
+    with api(server) as client:
+        items = list_or_page(client, path, "repositories", page, page_size, name=name)
+    if as_json:
+        print_json(items)
+    else:
+        print_table(items, COLUMNS)
+
+
+@app.command("get")
+@handles_errors
+def get_repository(
+    repository: RepoArg,
+    instance: InstanceOpt = "default",
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a repository."""
+    with api(server) as client:
+        _show(client.call("GET", repo_path(instance, *split_name(repository))), as_json)
+
+
+@app.command("create")
+@handles_errors
+def create_repository(
+    repository: RepoArg,
+    type_: TypeOpt = None,
+    summary: SummaryOpt = None,
+    description: DescriptionOpt = None,
+    immutable: ImmutableOpt = None,
+    instance: InstanceOpt = "default",
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a repository (counts against the edition's repository limits)."""
+    namespace, name = split_name(repository)
+    body = {"name": name, **_fields(type_, summary, description, immutable)}
+    with api(server) as client:
+        created = client.call(
+            "POST", f"/instances/{instance}/namespaces/{namespace}/repositories", json=body
+        )
+    _show(created, as_json)
+
+
+@app.command("update")
+@handles_errors
+def update_repository(
+    repository: RepoArg,
+    type_: TypeOpt = None,
+    summary: SummaryOpt = None,
+    description: DescriptionOpt = None,
+    immutable: ImmutableOpt = None,
+    instance: InstanceOpt = "default",
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a repository's type, texts or tag mutability (--immutable needs Advanced)."""
+    body = _fields(type_, summary, description, immutable)
+    if not body:
+        raise CliError(
+            "nothing to update: give --type, --summary, --description or --immutable/--mutable",
+            2,
+        )
+    with api(server) as client:
+        updated = client.call("PATCH", repo_path(instance, *split_name(repository)), json=body)
+    _show(updated, as_json)
+
+
+@app.command("delete")
+@handles_errors
+def delete_repository(
+    repository: RepoArg,
+    instance: InstanceOpt = "default",
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a repository with its tags and manifests."""
+    with api(server) as client:
+        client.call("DELETE", repo_path(instance, *split_name(repository)))
+    if as_json:
+        print_json({"deleted": repository})
+    else:
+        typer.echo(f"Deleted repository {repository}.")
