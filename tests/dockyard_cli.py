@@ -17,6 +17,14 @@ from typing import Any
 TIMEOUT = 120
 
 
+def installed_command() -> Path:
+    """The ``dockyard`` console script that ``pip install`` put beside this interpreter."""
+    command = Path(sys.executable).parent / "dockyard"
+    if not command.exists():
+        raise FileNotFoundError(f"{command} is missing: install the package (scripts/test does)")
+    return command
+
+
 @dataclass
 class Result:
     argv: list[str]
@@ -50,7 +58,7 @@ class Cli:
         return env
 
     def run(self, *args: str, input: str | None = None, expect: int | None = 0) -> Result:
-        argv = [sys.executable, "-m", "dockyard", *args]
+        argv = [str(installed_command()), *args]
         done = subprocess.run(
             argv,
             input=input,
@@ -60,7 +68,7 @@ class Cli:
             timeout=TIMEOUT,
             check=False,
         )
-        result = Result(argv[2:], done.returncode, done.stdout, done.stderr)
+        result = Result(argv[1:], done.returncode, done.stdout, done.stderr)
         if expect is not None:
             assert result.code == expect, str(result)
         return result

@@ -15,7 +15,6 @@ from pydantic import SecretStr, ValidationError
 from dockyard import __version__
 from dockyard import logging as dlogging
 from dockyard.cli.commands import register as register_api_commands
-from dockyard.metadata import migrate
 from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
@@ -55,6 +54,8 @@ def _worker_env(settings: Settings) -> str:
 
 def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
     url = settings.resolved_database_url
+    from dockyard.metadata import migrate  # Alembic is heavy: only commands that migrate pay
+
     if migrate.is_empty(url):
         log.info("creating the database schema", database=url.split("@")[-1])
         migrate.upgrade(url)
@@ -182,6 +183,8 @@ def db_upgrade(
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     dlogging.configure(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from dockyard.metadata import migrate
+
     migrate.upgrade(settings.resolved_database_url)
     typer.echo("database schema is up to date")
 
