@@ -170,6 +170,7 @@ def test_immutable_repository_refuses_tag_deletion_except_latest(
     api.ok(api.patch(base, json={"tagMutability": "Immutable"}))
     body = error(api.delete(base + "/tags/v1"), 409, "TAG_IMMUTABLE")
     assert "immutable" in body["message"]
+    error(api.delete(base + "/tags/never-pushed"), 404, "NOT_FOUND")  # missing, not immutable
     # Overwriting v1 with another image through the registry: 409 DENIED, exact message.
     other = pusher.image(repo, "v1", expect=409)
     resp = pusher.manifest(repo, "v1", other.manifest, "application/vnd.oci.image.manifest.v1+json")

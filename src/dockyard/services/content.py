@@ -509,6 +509,8 @@ class ContentService:
         async with self._db.write() as session:
             if ":" not in reference:
                 if repo.immutable and reference != MUTABLE_TAG:
+                    if await q.find_tag(session, repo.id, reference) is None:
+                        raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
                     raise ImmutableTagError(
                         f"tag {reference} of an immutable repository cannot be deleted"
                     )
