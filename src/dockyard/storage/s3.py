@@ -122,15 +122,15 @@ class S3UnavailableError(UnavailableError, StorageError):
 
 
 class _NotFound(StorageError):
-    pass
+    """S3 answered 404/NoSuchKey/NoSuchUpload; callers turn it into the protocol's error."""
 
 
 class _Conflict(StorageError):
-    pass
+    """A conditional write lost (412/409): another node changed the upload first."""
 
 
 class _InvalidRange(StorageError):
-    pass
+    """S3 refused a ranged GET (416)."""
 
 
 def parse_storage_url(url: str) -> tuple[str, str]:
