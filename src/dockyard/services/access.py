@@ -21,12 +21,28 @@ SCOPE_ACTIONS = {"pull": PULL, "push": PUSH, "delete": DELETE_TAG}
 
 
 @dataclass(frozen=True, slots=True)
+class ScopedPolicies:
+    """Policies reaching a user through a group linked to resource sets.
+
+    Their Allow statements apply only to resources matching ``resources`` (ARN patterns
+    of the sets' namespaces and repositories) and to list/create requests on ``*``;
+    their Deny statements apply everywhere.
+    """
+
+    policies: tuple[PolicyDocument, ...]
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated user, or the anonymous caller (``user_id`` None)."""
 
     name: str
     user_id: str | None
+    #: Policies that apply everywhere: roles granted directly or through groups without
+    #: resource sets.
     policies: Sequence[PolicyDocument] = field(default_factory=tuple)
+    scoped: Sequence[ScopedPolicies] = field(default_factory=tuple)
 
     @property
     def anonymous(self) -> bool:

@@ -1,5 +1,6 @@
-"""First start: the account, the default instance, the built-in policies, the administrator
-and the token signing key. Idempotent; run by the parent process before workers start.
+"""First start: the account, the root organization, the default instance, the built-in
+policies, the administrator and the token signing key. Idempotent; run by the parent
+process before workers start.
 
 Several nodes may start at once on one empty PostgreSQL database: the setup transaction
 holds a cluster-wide advisory lock, so exactly one of them creates everything and the
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 import secrets
 
-from dockyard.metadata.models import Account, Instance, Policy, Role, RolePolicy, User, UserRole
+from dockyard.metadata.models import (
+    Account,
+    Instance,
+    Policy,
+    Role,
+    RolePolicy,
+    User,
+    UserRole,
+)
 from dockyard.metadata.queries import identity as iq
 from dockyard.metadata.queries import locks
 from dockyard.metadata.queries import tenancy as tq
@@ -21,6 +30,7 @@ from dockyard.services.secrets import MasterKey
 DEFAULT_INSTANCE_ID = "default"
 ADMIN_USERNAME = "admin"
 ADMIN_ROLE = "Administrator"
+ROOT_ORGANIZATION = "root"
 
 
 async def first_start(db: Database, master: MasterKey, admin_password: str | None) -> str | None:
@@ -67,6 +77,9 @@ async def first_start(db: Database, master: MasterKey, admin_password: str | Non
             await session.flush()
             session.add(RolePolicy(role_id=role.id, policy_id=policies["AdministratorAccess"].id))
             session.add(UserRole(user_id=admin.id, role_id=role.id))
+        account_row = await tq.find_account(session)
+        assert account_row is not None
+        await iq.ensure_root_organization(session, account_row.id, ROOT_ORGANIZATION)
         if not await iq.active_signing_keys(session):
             session.add(new_signing_key(master))
     return generated

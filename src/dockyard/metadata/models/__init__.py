@@ -10,12 +10,22 @@ from dockyard.metadata.models.artifacts import (
 )
 from dockyard.metadata.models.events import Job, OutboxEvent
 from dockyard.metadata.models.identity import (
+    AccessKey,
+    AuditEvent,
+    AuthFailure,
+    GroupMember,
+    GroupRole,
+    LogonPolicy,
     Organization,
     Policy,
+    ResourceSet,
+    ResourceSetGroup,
     Role,
     RolePolicy,
     SigningKey,
+    StsCredential,
     User,
+    UserGroup,
     UserRole,
 )
 from dockyard.metadata.models.pulls import PullLease
@@ -29,12 +39,18 @@ from dockyard.metadata.models.tenancy import (
 )
 
 __all__ = [
+    "AccessKey",
     "Account",
+    "AuditEvent",
+    "AuthFailure",
     "Blob",
     "EndpointAclEntry",
+    "GroupMember",
+    "GroupRole",
     "Instance",
     "InstanceEndpoint",
     "Job",
+    "LogonPolicy",
     "Manifest",
     "ManifestReference",
     "Namespace",
@@ -44,11 +60,15 @@ __all__ = [
     "PullLease",
     "Repository",
     "RepositoryBlob",
+    "ResourceSet",
+    "ResourceSetGroup",
     "Role",
     "RolePolicy",
     "SigningKey",
+    "StsCredential",
     "Tag",
     "Upload",
     "User",
+    "UserGroup",
     "UserRole",
 ]

@@ -6,10 +6,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import Policy, RolePolicy, SigningKey, User, UserRole
+from dockyard.metadata.models import (
+    Organization,
+    Policy,
+    RolePolicy,
+    SigningKey,
+    User,
+    UserRole,
+)
 
 
 async def find_user(session: AsyncSession, account_id: uuid.UUID, username: str) -> User | None:
@@ -38,3 +45,23 @@ async def policies_of_user(
 async def active_signing_keys(session: AsyncSession) -> Sequence[SigningKey]:
     stmt = select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def ensure_root_organization(
+    session: AsyncSession, account_id: uuid.UUID, name: str
+) -> Organization:
+    """The root of the organization tree; users made before it existed move into it."""
+    stmt = select(Organization).where(
+        Organization.account_id == account_id, Organization.parent_id.is_(None)
+    )
+    root = (await session.execute(stmt)).scalars().first()
+    if root is None:
+        root = Organization(account_id=account_id, name=name, description="The whole account")
+        session.add(root)
+        await session.flush()
+    await session.execute(
+        update(User)
+        .where(User.account_id == account_id, User.organization_id.is_(None))
+        .values(organization_id=root.id)
+    )
+    return root
