@@ -333,6 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     prof.add_argument("--seconds", type=int, default=15)
     prof.add_argument("--out", default=str(RESULTS / "tmp"))
     prof.add_argument("--top", type=int, default=25)
+    cpu = sub.add_parser("cpu", help="server CPU time per request of the hot read paths")
+    cpu.add_argument("--requests", type=int, default=10_000)
+    cpu.add_argument("--concurrency", type=int, default=8)
+    cpu.add_argument("--repeat", type=int, default=3)
+    cpu.add_argument("--only", nargs="*", help="endpoint keys (manifest_get blob_head ...)")
+    cpu.add_argument("--json", help="also write the figures to this JSON file")
+    scale = sub.add_parser("scale", help="100k repositories / 1M tags against an empty registry")
+    scale.add_argument("--repositories", type=int, default=100_000)
+    scale.add_argument("--tags", type=int, default=10, help="tags per repository")
+    scale.add_argument("--requests", type=int, default=5_000, help="per hey figure")
+    scale.add_argument("--concurrency", type=int, default=32)
+    scale.add_argument("--push-images", type=int, default=200)
+    scale.add_argument("--workers", type=int, default=1)
+    scale.add_argument("--tmp", help="parent directory of the data directories")
     args = parser.parse_args(argv)
     if args.command == "chart":
         report.draw_chart(Path(args.json), CHART)
@@ -348,4 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import profile
 
         return profile.run(args)
+    if args.command == "scale":
+        from benchmarks import scale as scale_mod
+
+        return scale_mod.run(args)
+    if args.command == "cpu":
+        from benchmarks import cpu as cpu_mod
+
+        return cpu_mod.run(args)
     return run(args)

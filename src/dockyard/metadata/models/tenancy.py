@@ -73,7 +73,7 @@ class Namespace(Base):
     organization_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("organizations.id"), nullable=True
     )
-    resource_set_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    resource_set_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -82,7 +82,9 @@ class Repository(Base):
     __tablename__ = "repositories"
     __table_args__ = (
         UniqueConstraint("namespace_id", "name"),
-        Index("ix_repositories_instance_id_name", "instance_id", "name"),
+        # The registry finds a repository by (instance, full name) and pages the catalog
+        # in full-name order: both by this index (tests/integration/test_query_plans.py).
+        Index("ix_repositories_instance_id_full_name", "instance_id", "full_name", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
@@ -100,6 +102,6 @@ class Repository(Base):
     organization_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("organizations.id"), nullable=True
     )
-    resource_set_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    resource_set_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

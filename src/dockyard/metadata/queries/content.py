@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
@@ -19,6 +20,9 @@ from dockyard.metadata.models import (
     Upload,
 )
 from dockyard.metadata.queries._insert import insert_ignore
+from dockyard.metadata.queries._rows import RowQuery
+from dockyard.metadata.queries.tenancy import REPOSITORY_KEY, REPOSITORY_KEY_WHERE
+from dockyard.metadata.session import Database
 
 #: Rounds of "insert, else lock the existing row" before giving up on a pathological race.
 RACE_RETRIES = 16
@@ -321,7 +325,7 @@ async def list_tag_rows(
         .offset(offset)
         .limit(limit)
     )
-    return (await session.execute(stmt)).tuples().all(), total
+    return (await session.execute(stmt)).all(), total
 
 
 async def manifests_by_digest(
@@ -333,3 +337,191 @@ async def manifests_by_digest(
         Manifest.repository_id == repository_id, Manifest.digest.in_(set(digests))
     )
     return {m.digest: m for m in (await session.execute(stmt)).scalars().all()}
+
+
+# ---- hot reads: one Core statement per registry request, plain rows ----------------------
+#
+# A manifest GET/HEAD, blob HEAD/GET and tags list need the repository (id, type,
+# mutability: authorization and the response depend on them) and one lookup inside it.
+# Each is one statement built once at import with bind parameters: no ORM entities, no
+# identity map, and SQLAlchemy's compiled cache hits on the same statement object. The
+# repository is the driving row (its unique (instance_id, full_name) index); the lookup is
+# a LEFT OUTER JOIN, so a row comes back whenever the repository exists, with NULLs when
+# the tag, manifest or blob does not.
+
+_repositories = REPOSITORY_KEY[0].table
+_tags = Tag.__table__
+_manifests = Manifest.__table__
+_blobs = Blob.__table__
+_links = RepositoryBlob.__table__
+
+_MANIFEST_COLUMNS = (_manifests.c.digest, _manifests.c.media_type, _manifests.c.content)
+
+_MANIFEST_BY_TAG = (
+    select(*REPOSITORY_KEY, *_MANIFEST_COLUMNS)
+    .select_from(
+        _repositories.outerjoin(
+            _tags,
+            and_(_tags.c.repository_id == _repositories.c.id, _tags.c.name == bindparam("ref")),
+        ).outerjoin(_manifests, _manifests.c.id == _tags.c.manifest_id)
+    )
+    .where(*REPOSITORY_KEY_WHERE)
+)
+
+_MANIFEST_BY_DIGEST = (
+    select(*REPOSITORY_KEY, *_MANIFEST_COLUMNS)
+    .select_from(
+        _repositories.outerjoin(
+            _manifests,
+            and_(
+                _manifests.c.repository_id == _repositories.c.id,
+                _manifests.c.digest == bindparam("ref"),
+            ),
+        )
+    )
+    .where(*REPOSITORY_KEY_WHERE)
+)
+
+_LINKED_BLOB_SIZE = (
+    select(_blobs.c.size)
+    .select_from(_blobs.join(_links, _links.c.blob_id == _blobs.c.id))
+    .where(_links.c.repository_id == _repositories.c.id, _blobs.c.digest == bindparam("digest"))
+    .correlate(_repositories)
+    .scalar_subquery()
+)
+
+_BLOB_IN_REPOSITORY = select(*REPOSITORY_KEY, _LINKED_BLOB_SIZE).where(*REPOSITORY_KEY_WHERE)
+
+# The tags page is driven by the tags index (repository_id, name), so both backends read
+# the page in index order with no sort: the repository comes in as uncorrelated scalar
+# subqueries (evaluated once). A LEFT JOIN from the repository would make PostgreSQL sort
+# every tag of the repository for each page. No rows: no repository, or no tags after
+# ``last`` — the caller then asks for the repository alone.
+_TAG_PAGE = (
+    select(
+        *(
+            select(column).where(*REPOSITORY_KEY_WHERE).scalar_subquery()
+            for column in REPOSITORY_KEY
+        ),
+        _tags.c.name,
+    )
+    .where(
+        _tags.c.repository_id
+        == select(_repositories.c.id).where(*REPOSITORY_KEY_WHERE).scalar_subquery(),
+        _tags.c.name > bindparam("last"),
+    )
+    .order_by(_tags.c.name)
+    .limit(bindparam("limit"))
+)
+
+_MANIFEST_OF_REPOSITORY_BY_TAG = (
+    select(*_MANIFEST_COLUMNS)
+    .select_from(_tags.join(_manifests, _manifests.c.id == _tags.c.manifest_id))
+    .where(_tags.c.repository_id == bindparam("repository_id"), _tags.c.name == bindparam("ref"))
+)
+
+_MANIFEST_OF_REPOSITORY_BY_DIGEST = select(*_MANIFEST_COLUMNS).where(
+    _manifests.c.repository_id == bindparam("repository_id"),
+    _manifests.c.digest == bindparam("ref"),
+)
+
+_LINKED_BLOB_SIZE_BY_ID = (
+    select(_blobs.c.size)
+    .select_from(_blobs.join(_links, _links.c.blob_id == _blobs.c.id))
+    .where(
+        _links.c.repository_id == bindparam("repository_id"),
+        _blobs.c.digest == bindparam("digest"),
+    )
+)
+
+#: "All of them" as a LIMIT both backends accept (PostgreSQL refuses -1).
+NO_LIMIT = 2**62
+
+
+_Q_MANIFEST_BY_TAG = RowQuery(_MANIFEST_BY_TAG)
+_Q_MANIFEST_BY_DIGEST = RowQuery(_MANIFEST_BY_DIGEST)
+_Q_BLOB_IN_REPOSITORY = RowQuery(_BLOB_IN_REPOSITORY)
+_Q_TAG_PAGE = RowQuery(_TAG_PAGE)
+_Q_MANIFEST_OF_REPOSITORY_BY_TAG = RowQuery(_MANIFEST_OF_REPOSITORY_BY_TAG)
+_Q_MANIFEST_OF_REPOSITORY_BY_DIGEST = RowQuery(_MANIFEST_OF_REPOSITORY_BY_DIGEST)
+_Q_LINKED_BLOB_SIZE = RowQuery(_LINKED_BLOB_SIZE_BY_ID)
+
+
+async def manifest_in_repository(
+    db: Database, instance_id: str, full_name: str, *, tag: str | None, digest: str | None
+) -> tuple[uuid.UUID, str, str, str | None, str | None, bytes | None] | None:
+    """(repository id, type, tag mutability, manifest digest, media type, content) by tag
+    (or digest), in one statement; the manifest columns are None when the repository
+    exists but the reference does not; None when the repository does not exist."""
+    query = _Q_MANIFEST_BY_TAG if tag is not None else _Q_MANIFEST_BY_DIGEST
+    row = await query.first(
+        db, {"instance_id": instance_id, "full_name": full_name, "ref": tag or digest}
+    )
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+async def blob_in_repository(
+    db: Database, instance_id: str, full_name: str, digest: str
+) -> tuple[uuid.UUID, str, str, int | None] | None:
+    """The repository and the size of ``digest`` when linked to it (else None), in one."""
+    params = {"instance_id": instance_id, "full_name": full_name, "digest": digest}
+    row = await _Q_BLOB_IN_REPOSITORY.first(db, params)
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+async def tag_page_in_repository(
+    db: Database, instance_id: str, full_name: str, last: str | None, limit: int | None
+) -> list[tuple[uuid.UUID, str, str, str]]:
+    """A page of the repository's tag names after ``last``, each row with the repository's
+    (id, type, tag mutability), in one statement. No rows: no repository, or no more tags.
+    """
+    params = {
+        "instance_id": instance_id,
+        "full_name": full_name,
+        "last": last or "",
+        "limit": NO_LIMIT if limit is None else limit,
+    }
+    return [(r[0], r[1], r[2], r[3]) for r in await _Q_TAG_PAGE.all(db, params)]
+
+
+async def manifest_columns(
+    db: Database, repository_id: uuid.UUID, *, tag: str | None, digest: str | None
+) -> tuple[str, str, bytes] | None:
+    """(digest, media type, content) of a manifest by tag or digest, as a plain row."""
+    query = (
+        _Q_MANIFEST_OF_REPOSITORY_BY_TAG if tag is not None else _Q_MANIFEST_OF_REPOSITORY_BY_DIGEST
+    )
+    row = await query.first(db, {"repository_id": repository_id, "ref": tag or digest})
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def linked_blob_size(db: Database, repository_id: uuid.UUID, digest: str) -> int | None:
+    """The size of ``digest`` when it is linked to the repository, as a plain value."""
+    row = await _Q_LINKED_BLOB_SIZE.first(db, {"repository_id": repository_id, "digest": digest})
+    return None if row is None else int(row[0])
+
+
+# ---- bulk seeding (services/bulk.py) --------------------------------------------------------
+
+
+async def insert_many(
+    session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """One batched INSERT (``executemany``: multi-row VALUES on both backends) of ``rows``.
+
+    Every row carries every column (ids and times included): nothing is left to per-row
+    Python defaults. Only for tables of this module that bulk seeding fills.
+    """
+    if rows:
+        await session.execute(insert(_BULK_TABLES[table_name]), list(rows))
+
+
+async def blob_ids(session: AsyncSession, digests: Sequence[str]) -> dict[str, uuid.UUID]:
+    stmt = select(_blobs.c.digest, _blobs.c.id).where(_blobs.c.digest.in_(set(digests)))
+    return {digest: id_ for digest, id_ in (await session.execute(stmt)).all()}
+
+
+_BULK_TABLES: dict[str, Table] = {
+    model.__tablename__: cast(Table, model.__table__)
+    for model in (Manifest, ManifestReference, Tag, RepositoryBlob)
+}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.base import utcnow
@@ -19,6 +19,8 @@ from dockyard.metadata.models import (
     Repository,
 )
 from dockyard.metadata.queries._insert import insert_ignore
+from dockyard.metadata.queries._rows import RowQuery
+from dockyard.metadata.session import Database
 
 
 async def find_account(session: AsyncSession) -> Account | None:
@@ -41,6 +43,31 @@ async def find_instance_by_domain(session: AsyncSession, domain: str) -> Instanc
 async def find_namespace(session: AsyncSession, instance_id: str, name: str) -> Namespace | None:
     stmt = select(Namespace).where(Namespace.instance_id == instance_id, Namespace.name == name)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+_repositories = Repository.__table__
+
+#: What a registry request needs of its repository, as plain Core columns.
+REPOSITORY_KEY = (_repositories.c.id, _repositories.c.type, _repositories.c.tag_mutability)
+#: The repository by name: the unique (instance_id, full_name) index.
+REPOSITORY_KEY_WHERE = (
+    _repositories.c.instance_id == bindparam("instance_id"),
+    _repositories.c.full_name == bindparam("full_name"),
+)
+_REPOSITORY_KEY_BY_NAME = select(*REPOSITORY_KEY).where(*REPOSITORY_KEY_WHERE)
+
+
+_Q_REPOSITORY_KEY_BY_NAME = RowQuery(_REPOSITORY_KEY_BY_NAME)
+
+
+async def repository_key(
+    db: Database, instance_id: str, full_name: str
+) -> tuple[uuid.UUID, str, str] | None:
+    """(id, type, tag mutability) of the repository: one Core statement, no ORM object."""
+    row = await _Q_REPOSITORY_KEY_BY_NAME.first(
+        db, {"instance_id": instance_id, "full_name": full_name}
+    )
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def find_repository(
@@ -77,6 +104,25 @@ async def insert_repository_if_absent(
     found = await find_repository(session, namespace.instance_id, f"{namespace.name}/{name}")
     assert found is not None
     return found, created
+
+
+_Q_CATALOG_PAGE = RowQuery(
+    select(_repositories.c.full_name)
+    .where(
+        _repositories.c.instance_id == bindparam("instance_id"),
+        _repositories.c.full_name > bindparam("last"),
+    )
+    .order_by(_repositories.c.full_name)
+    .limit(bindparam("limit"))
+)
+
+
+async def repository_names_page(
+    db: Database, instance_id: str, last: str | None, limit: int
+) -> list[str]:
+    """A catalog page in full-name order: one statement on the (instance, full name) index."""
+    params = {"instance_id": instance_id, "last": last or "", "limit": limit}
+    return [row[0] for row in await _Q_CATALOG_PAGE.all(db, params)]
 
 
 async def list_repository_names(
@@ -253,7 +299,7 @@ async def repository_counts(
         .where(Repository.namespace_id.in_(set(namespace_ids)))
         .group_by(Repository.namespace_id)
     )
-    return {ns: n for ns, n in (await session.execute(stmt)).tuples().all()}
+    return {ns: n for ns, n in (await session.execute(stmt)).all()}
 
 
 def add_namespace(session: AsyncSession, namespace: Namespace) -> None:
@@ -317,3 +363,28 @@ async def list_repositories(
 
 def add_repository(session: AsyncSession, repository: Repository) -> None:
     session.add(repository)
+
+
+# ---- bulk seeding (services/bulk.py) --------------------------------------------------------
+
+
+async def insert_namespaces(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One batched INSERT of namespace rows (every column given)."""
+    if rows:
+        await session.execute(insert(cast(Table, Namespace.__table__)), list(rows))
+
+
+async def insert_repositories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One batched INSERT of repository rows (every column given)."""
+    if rows:
+        await session.execute(insert(cast(Table, _repositories)), list(rows))
+
+
+async def namespace_ids(
+    session: AsyncSession, instance_id: str, names: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    stmt = select(Namespace.__table__.c.name, Namespace.__table__.c.id).where(
+        Namespace.__table__.c.instance_id == instance_id,
+        Namespace.__table__.c.name.in_(set(names)),
+    )
+    return {name: id_ for name, id_ in (await session.execute(stmt)).all()}
