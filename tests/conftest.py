@@ -152,6 +152,10 @@ class DockyardServer:
         env = dict(os.environ)
         env["DOCKYARD_ADMIN_PASSWORD"] = self.admin_password
         env["PYTHONUNBUFFERED"] = "1"
+        # Every test client shares 127.0.0.1, and many tests try wrong passwords on purpose:
+        # the per-address registry login limit (10/min by default) would make unrelated
+        # tests fail with 429. Tests of the limit pass their own value in ``env``.
+        env.setdefault("DOCKYARD_REGISTRY_AUTH_FAILURES_PER_MINUTE", "100000")
         env.update(self.extra_env)
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n=== starting: {' '.join(self.argv())}\n".encode())

@@ -17,10 +17,14 @@ from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.context import RegistryServices
 from dockyard.registry.routes import RegistryApp
 from dockyard.registry.token import TokenEndpoint
+from dockyard.services.audit import AuditLog
 from dockyard.services.content import ContentService
-from dockyard.services.credentials import CredentialVerifier, TokenService
+from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
+from dockyard.services.identity import IdentityService
 from dockyard.services.pulls import PullGate
+from dockyard.services.ratelimit import AuthRateLimiter
 from dockyard.services.secrets import MasterKey
+from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.settings import Settings
 from dockyard.storage.base import BlobStore
@@ -68,6 +72,8 @@ class Container:
     registry: RegistryApp
     #: The management API (``/api/``).
     api: ASGIApp
+    #: The audit log (its retention loop runs in every worker).
+    audit: AuditLog | None = None
 
     async def start(self) -> None:
         await self.tokens.load_keys()
@@ -89,11 +95,16 @@ def build(settings: Settings) -> Container:
     store = make_blob_store(settings)
     master = load_master_key(settings, create=False)
     tenancy = TenancyService(db)
-    content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours))
+    audit = AuditLog(db)
+    content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
     tokens = TokenService(
         db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds
     )
-    verifier = CredentialVerifier(db, master)
+    limiter = AuthRateLimiter(db, limit=settings.registry_auth_failures_per_minute)
+    verifier = CredentialVerifier(db, master, tokens=tokens, audit=audit, limiter=limiter)
+    credentials = CredentialsService(db, tokens, verifier, audit=audit)
+    signin = SignInService(db, master, tokens, audit=audit)
+    identity = IdentityService(db, audit, master)
     auth = RegistryAuth(tokens, verifier, disabled=settings.insecure_no_auth)
     pulls = PullGate(
         db,
@@ -101,8 +112,18 @@ def build(settings: Settings) -> Container:
         lease_seconds=settings.pull_lease_seconds,
     )
     services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
-    registry = RegistryApp(services, TokenEndpoint(auth, tenancy))
+    registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api = create_api(
-        ApiServices(tenancy, content, tokens, verifier, auth_disabled=settings.insecure_no_auth)
+        ApiServices(
+            tenancy,
+            content,
+            tokens,
+            verifier,
+            auth_disabled=settings.insecure_no_auth,
+            audit=audit,
+            credentials=credentials,
+            signin=signin,
+            identity=identity,
+        )
     )
-    return Container(settings, db, store, content, tokens, registry, api)
+    return Container(settings, db, store, content, tokens, registry, api, audit=audit)

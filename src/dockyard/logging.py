@@ -7,9 +7,15 @@ import sys
 
 import structlog
 
+#: Libraries whose debug output carries SQL parameters (password hashes, key hashes) or
+#: request headers; they stay at INFO whatever Dockyard's own level is.
+_CHATTY_LIBRARIES = ("aiosqlite", "asyncpg", "sqlalchemy", "botocore", "aiobotocore", "urllib3")
+
 
 def configure(level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import random
+from datetime import timedelta
 
 import orjson
 import structlog
@@ -20,6 +21,8 @@ from dockyard.settings import Settings
 log = structlog.get_logger(__name__)
 
 WORKER_SETTINGS_ENV = "DOCKYARD_WORKER_SETTINGS"
+#: How often each worker prunes the audit log (jittered).
+AUDIT_PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 class DockyardApp:
@@ -64,6 +67,7 @@ class DockyardApp:
                 try:
                     await self.container.start()
                     self._tasks.append(asyncio.create_task(self._purge_loop()))
+                    self._tasks.append(asyncio.create_task(self._audit_retention_loop()))
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -88,6 +92,23 @@ class DockyardApp:
                     log.info("purged abandoned uploads", count=purged)
             except DockyardError as exc:
                 log.warning("upload purge failed", error=exc.message)
+
+    async def _audit_retention_loop(self) -> None:
+        """Delete audit events older than ``audit_retention_days``, in bounded batches.
+
+        Every worker runs this; concurrent passes only split the work."""
+        audit = self.container.audit
+        if audit is None:
+            return
+        retention = timedelta(days=self.container.settings.audit_retention_days)
+        while True:
+            await asyncio.sleep(AUDIT_PRUNE_INTERVAL_SECONDS * random.uniform(0.5, 1.5))  # noqa: S311
+            try:
+                pruned = await audit.prune(retention)
+                if pruned:
+                    log.info("pruned audit events", count=pruned)
+            except DockyardError as exc:
+                log.warning("audit retention failed", error=exc.message)
 
 
 async def _json(send: Send, status: int, body: object) -> None:

@@ -39,9 +39,14 @@ class Settings(BaseSettings):
     #: The ``service`` name in token challenges and JWT audience.
     service: str = "dockyard"
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    #: Failed registry authentications one source address may make per 60 seconds before
+    #: its further attempts get 429 TOOMANYREQUESTS (0: no limit). Never locks an account.
+    registry_auth_failures_per_minute: int = Field(default=10, ge=0, le=100_000)
     upload_ttl_hours: float = Field(default=24.0, gt=0)
     #: How often each worker looks for expired uploads to reclaim.
     upload_purge_interval_seconds: float = Field(default=600.0, gt=0)
+    #: Audit events older than this many days are deleted (each worker prunes in batches).
+    audit_retention_days: int = Field(default=180, ge=1, le=3650)
     public_url: str | None = None
     #: Peers whose X-Forwarded-For/-Proto/-Host headers are believed (CIDRs).
     #: ``NoDecode``: the environment gives a comma list (``10.0.0.0/8,192.168.1.0/24``),

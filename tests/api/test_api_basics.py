@@ -42,6 +42,94 @@ EXPECTED_ACTIONS |= {
     ("get", _REPO + "/tags/{tag}/layers"): "cr:GetRepositoryLayers",
     ("get", _REPO + "/manifests/{reference}"): "cr:GetRepositoryManifest",
 }
+# Credentials (docs/identity.md "Credentials").
+_KEYS = "/api/v1/users/{username}/access-keys"
+EXPECTED_ACTIONS |= {
+    ("put", "/api/v1/users/{username}/registry-password"): "ram:SetRegistryPassword",
+    ("post", _KEYS): "ram:CreateAccessKey",
+    ("get", _KEYS): "ram:ListAccessKeys",
+    ("patch", _KEYS + "/{access_key_id}"): "ram:UpdateAccessKey",
+    ("delete", _KEYS + "/{access_key_id}"): "ram:DeleteAccessKey",
+    ("post", "/api/v1/auth/sts"): "sts:GetSessionToken",
+    ("post", "/api/v1/auth/authorization-token"): "cr:GetAuthorizationToken",
+}
+# Audit log (docs/operations.md "Audit log").
+EXPECTED_ACTIONS |= {("get", "/api/v1/audit-events"): "ram:ListAuditEvents"}
+
+# Sign-in and identity management (PRODUCT.md §3, named like the guide; docs/identity.md).
+EXPECTED_ACTIONS |= {
+    ("post", "/api/v1/auth/mfa/bind"): "none",
+    ("post", "/api/v1/auth/password"): "ram:ChangePassword",
+    ("post", "/api/v1/auth/signout"): "none",
+    ("post", "/api/v1/authorization/simulate"): "ram:SimulatePolicy",
+    ("post", "/api/v1/groups"): "ram:CreateGroup",
+    ("get", "/api/v1/groups"): "ram:ListGroups",
+    ("get", "/api/v1/groups/{group_name}"): "ram:GetGroup",
+    ("patch", "/api/v1/groups/{group_name}"): "ram:UpdateGroup",
+    ("delete", "/api/v1/groups/{group_name}"): "ram:DeleteGroup",
+    ("put", "/api/v1/groups/{group_name}/members/{username}"): "ram:AddUserToGroup",
+    ("delete", "/api/v1/groups/{group_name}/members/{username}"): "ram:RemoveUserFromGroup",
+    ("put", "/api/v1/groups/{group_name}/roles/{role_name}"): "ram:AttachRoleToGroup",
+    ("delete", "/api/v1/groups/{group_name}/roles/{role_name}"): "ram:DetachRoleFromGroup",
+    ("post", "/api/v1/logon-policies"): "ram:CreateLogonPolicy",
+    ("get", "/api/v1/logon-policies"): "ram:ListLogonPolicies",
+    ("get", "/api/v1/logon-policies/{name}"): "ram:GetLogonPolicy",
+    ("patch", "/api/v1/logon-policies/{name}"): "ram:UpdateLogonPolicy",
+    ("delete", "/api/v1/logon-policies/{name}"): "ram:DeleteLogonPolicy",
+    ("post", "/api/v1/organizations"): "ram:CreateOrganization",
+    ("get", "/api/v1/organizations"): "ram:ListOrganizations",
+    ("get", "/api/v1/organizations/{organization_id}"): "ram:GetOrganization",
+    ("patch", "/api/v1/organizations/{organization_id}"): "ram:UpdateOrganization",
+    ("delete", "/api/v1/organizations/{organization_id}"): "ram:DeleteOrganization",
+    ("post", "/api/v1/policies"): "ram:CreatePolicy",
+    ("get", "/api/v1/policies"): "ram:ListPolicies",
+    ("get", "/api/v1/policies/{policy_name}"): "ram:GetPolicy",
+    ("patch", "/api/v1/policies/{policy_name}"): "ram:UpdatePolicy",
+    ("delete", "/api/v1/policies/{policy_name}"): "ram:DeletePolicy",
+    ("post", "/api/v1/resource-sets"): "ram:CreateResourceSet",
+    ("get", "/api/v1/resource-sets"): "ram:ListResourceSets",
+    ("get", "/api/v1/resource-sets/{set_name}"): "ram:GetResourceSet",
+    ("patch", "/api/v1/resource-sets/{set_name}"): "ram:UpdateResourceSet",
+    ("delete", "/api/v1/resource-sets/{set_name}"): "ram:DeleteResourceSet",
+    ("put", "/api/v1/resource-sets/{set_name}/groups/{group_name}"): "ram:LinkResourceSetToGroup",
+    (
+        "delete",
+        "/api/v1/resource-sets/{set_name}/groups/{group_name}",
+    ): "ram:UnlinkResourceSetFromGroup",
+    (
+        "put",
+        "/api/v1/resource-sets/{set_name}/namespaces/{instance_id}/{namespace}",
+    ): "ram:AddResourceToResourceSet",
+    (
+        "delete",
+        "/api/v1/resource-sets/{set_name}/namespaces/{instance_id}/{namespace}",
+    ): "ram:RemoveResourceFromResourceSet",
+    (
+        "put",
+        "/api/v1/resource-sets/{set_name}/repositories/{instance_id}/{namespace}/{repository}",
+    ): "ram:AddResourceToResourceSet",
+    (
+        "delete",
+        "/api/v1/resource-sets/{set_name}/repositories/{instance_id}/{namespace}/{repository}",
+    ): "ram:RemoveResourceFromResourceSet",
+    ("post", "/api/v1/roles"): "ram:CreateRole",
+    ("get", "/api/v1/roles"): "ram:ListRoles",
+    ("get", "/api/v1/roles/{role_name}"): "ram:GetRole",
+    ("patch", "/api/v1/roles/{role_name}"): "ram:UpdateRole",
+    ("delete", "/api/v1/roles/{role_name}"): "ram:DeleteRole",
+    ("put", "/api/v1/roles/{role_name}/policies/{policy_name}"): "ram:AttachPolicyToRole",
+    ("delete", "/api/v1/roles/{role_name}/policies/{policy_name}"): "ram:DetachPolicyFromRole",
+    ("post", "/api/v1/users"): "ram:CreateUser",
+    ("get", "/api/v1/users"): "ram:ListUsers",
+    ("get", "/api/v1/users/{username}"): "ram:GetUser",
+    ("patch", "/api/v1/users/{username}"): "ram:UpdateUser",
+    ("delete", "/api/v1/users/{username}"): "ram:DeleteUser",
+    ("put", "/api/v1/users/{username}/mfa"): "ram:SetUserMFA",
+    ("delete", "/api/v1/users/{username}/mfa/device"): "ram:SetUserMFA",
+    ("put", "/api/v1/users/{username}/password"): "ram:ResetPassword",
+    ("put", "/api/v1/users/{username}/roles/{role_name}"): "ram:AttachRoleToUser",
+    ("delete", "/api/v1/users/{username}/roles/{role_name}"): "ram:DetachRoleFromUser",
+}
 
 
 def operations(doc: dict) -> dict[tuple[str, str], dict]:

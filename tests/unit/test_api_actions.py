@@ -48,4 +48,5 @@ def test_every_action_is_a_cr_action() -> None:
     for name in names:
         if name in (actions.ACTION_KEY, actions.ADVANCED, *actions.UNAUTHENTICATED):
             continue
-        assert name.startswith("cr:") and name[3:][0].isupper(), name
+        service, _, operation = name.partition(":")
+        assert service in ("cr", "ram", "sts") and operation[:1].isupper(), name

@@ -98,7 +98,6 @@ def test_resource_matching(resource_pattern, resource, allowed):
         ("*:Get*", "cr:GetRepository", True),
         ("cr:Get*Tag", "cr:GetRepositoryTag", True),
         ("cr:Get*Tag", "cr:GetRepository", False),
-        ("cr:PullRepositor?", "cr:PullRepository", False),
         ("cr:Pull", "cr:PullRepository", False),
     ],
 )
@@ -207,9 +206,9 @@ def test_parse_normalises_strings_to_tuples():
     assert st.effect is Effect.ALLOW
     assert st.actions == ("cr:Pull*",)
     assert st.resources == (APP,)
-    p2 = PolicyDocument.parse("y", {"Version": "1", "Statement": [deny(["a", "b"], ["c"])]})
+    p2 = PolicyDocument.parse("y", {"Version": "1", "Statement": [deny(["cr:A", "cr:B"], ["c"])]})
     assert p2.statements[0].effect is Effect.DENY
-    assert p2.statements[0].actions == ("a", "b")
+    assert p2.statements[0].actions == ("cr:A", "cr:B")
 
 
 @pytest.mark.parametrize(
@@ -239,8 +238,8 @@ def test_parse_normalises_strings_to_tuples():
         ),
         ({"Version": "1", "Statement": [allow("", "*")]}, "Statement[0].Action"),
         ({"Version": "1", "Statement": [allow([], "*")]}, "Statement[0].Action"),
-        ({"Version": "1", "Statement": [allow(["a", 1], "*")]}, "Statement[0].Action"),
-        ({"Version": "1", "Statement": [allow(["a", ""], "*")]}, "Statement[0].Action"),
+        ({"Version": "1", "Statement": [allow(["cr:A", 1], "*")]}, "Statement[0].Action"),
+        ({"Version": "1", "Statement": [allow(["cr:A", ""], "*")]}, "Statement[0].Action"),
         (
             {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "*"}]},
             "Statement[0].Resource",
@@ -254,3 +253,92 @@ def test_parse_errors(document, message):
         PolicyDocument.parse("bad", document)
     assert message in info.value.message
     assert isinstance(info.value, InvalidInputError)
+
+
+def doc(*statements: Any, **top: Any) -> dict[str, Any]:
+    return {"Version": "1", "Statement": list(statements), **top}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        # Unknown keys are refused (design), naming the key and where it is.
+        (doc(allow("*", "*"), Id="x"), "policy has unknown key(s) 'Id'"),
+        (
+            doc({"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {}}),
+            "Statement[0] has unknown key(s) 'Condition'",
+        ),
+        (
+            doc(allow("*", "*"), {"Sid": "s", "Effect": "Deny", "Action": "*", "Resource": "*"}),
+            "Statement[1] has unknown key(s) 'Sid'",
+        ),
+        (doc({"Effect": "Allow", "Actions": "*", "Resource": "*"}), "'Actions'"),
+        (doc({"Effect": "Allow", "NotAction": "cr:Push*", "Resource": "*"}), "'NotAction'"),
+        # Actions look like service:Name or '*'.
+        (doc(allow("PullRepository", "*")), 'Statement[0].Action "PullRepository"'),
+        (doc(allow("cr:", "*")), 'Statement[0].Action "cr:"'),
+        (doc(allow(":Pull", "*")), 'Statement[0].Action ":Pull"'),
+        (doc(allow("cr:Pull:Repository", "*")), "Statement[0].Action"),
+        (doc(allow("cr*", "*")), 'Statement[0].Action "cr*"'),
+        (doc(allow("cr:Pull?", "*")), 'Statement[0].Action "cr:Pull?"'),
+        (doc(allow("cr:Pull Repository", "*")), "Statement[0].Action"),
+        (doc(allow(" cr:Pull", "*")), "Statement[0].Action"),
+        (doc(allow("*", "*"), allow(["cr:Get*", "cr:bad/x"], "*")), "Statement[1].Action[1]"),
+    ],
+)
+def test_parse_rejects_unknown_keys_and_malformed_actions(document, message):
+    with pytest.raises(PolicyError) as info:
+        PolicyDocument.parse("bad", document)
+    assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["*", "**", "cr:*", "cr:Get*", "*:Get*", "cr:Get*Tag", "ram:CreateUser", "sts:*", "my-svc:A1"],
+)
+def test_well_formed_actions_parse(action):
+    assert PolicyDocument.parse("ok", doc(allow(action, "*"))).statements[0].actions == (action,)
+
+
+def test_patterns_are_compiled_at_parse_time():
+    p = policy(allow(["cr:Pull*", "cr:GetRepository"], [APP, ARN + "repository/b/*"]))
+    st = p.statements[0]
+    # The compiled forms exist on the parsed statement (not built per request)...
+    assert st._actions.exact == {"cr:getrepository"}
+    assert st._actions.regex is not None
+    assert st._resources.exact == {APP}
+    # ...and are shared between documents holding the same patterns.
+    again = policy(allow(["cr:Pull*", "cr:GetRepository"], [APP, ARN + "repository/b/*"]))
+    assert again.statements[0]._actions is st._actions
+    assert policy(allow("*", "*")).statements[0]._resources.anything
+    # Compiled parts do not take part in equality.
+    assert st == again.statements[0]
+
+
+def test_decision_explains_the_deciding_patterns():
+    allow_all = policy(allow(["cr:List*", "cr:Pull*"], ["*"]), name="Readers")
+    no_push = policy(
+        allow("cr:GetRepository", APP), deny(["cr:Get*", "cr:PUSH*"], [APP, "*"]), name="NoPush"
+    )
+    pull = evaluate([allow_all, no_push], "cr:PullRepository", APP)
+    assert pull.patterns == ("cr:Pull*", "*")
+    assert pull.explanation == (
+        'allowed by Readers statement 0 (Allow: Action "cr:Pull*" and Resource "*" match)'
+    )
+    push = evaluate([allow_all, no_push], "cr:PushRepository", APP)
+    assert push == Decision(False, "NoPush", 1)
+    assert push.patterns == ("cr:PUSH*", APP)
+    assert push.explanation.startswith("denied by NoPush statement 1 (Deny: Action")
+    nothing = evaluate([allow_all], "cr:DeleteRepository", APP)
+    assert nothing.explanation == nothing.reason == "no statement allows this request"
+    # Equality ignores the explanation fields (callers compare on allowed/policy/statement).
+    assert Decision(True, "Readers", 0, "a note") == pull
+    assert nothing.patterns == (None, None)
+
+
+def test_every_statement_is_checked_for_a_deny():
+    """A Deny in a later policy overrides an Allow found earlier (order never matters)."""
+    docs = [policy(allow("*", "*"), name=f"a{i}") for i in range(5)]
+    docs.append(policy(allow("cr:Get*", "*"), deny("cr:PullRepository", "*app"), name="late"))
+    assert evaluate(docs, "cr:PullRepository", APP) == Decision(False, "late", 1)
+    assert evaluate(docs, "cr:PullRepository", APP + "2") == Decision(True, "a0", 0)

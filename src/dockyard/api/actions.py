@@ -6,6 +6,10 @@ instance reads; the rest follow the same pattern **(design)**:
 | operation | action | resource (Advanced form) |
 |---|---|---|
 | sign in | (none: proves a password) | |
+| bind a virtual MFA device | (none: proves a bind token from the sign-in) | |
+| sign out (end every own session) | (none: any signed-in caller, own sessions only) | |
+| change own console password | ram:ChangePassword | ``acs:ram::$account:user/$self`` |
+| reset a user's console password | ram:ResetPassword | ``acs:ram::$account:user/$username`` |
 | create instance | cr:CreateInstance | ``*`` |
 | list / get instances | cr:ListInstance / cr:GetInstance | ``*`` |
 | update instance | cr:UpdateInstance | ``instance/$iid`` |
@@ -24,6 +28,36 @@ instance reads; the rest follow the same pattern **(design)**:
 | delete tag | cr:DeleteRepositoryTag | ``repository/$iid/$ns/$repo`` |
 | get manifest | cr:GetRepositoryManifest | ``repository/$iid/$ns/$repo`` |
 | get layers | cr:GetRepositoryLayers | ``repository/$iid/$ns/$repo`` |
+| list audit events | ram:ListAuditEvents | ``*`` |
+| set / reset registry password | ram:SetRegistryPassword | ``acs:ram::$acct:user/$name`` |
+| create / list access keys | ram:CreateAccessKey / ram:ListAccessKeys | ``…:user/$name`` |
+| update / delete access key | ram:UpdateAccessKey / ram:DeleteAccessKey | ``…:user/$name`` |
+| get STS credentials (with an access key) | sts:GetSessionToken | ``*`` |
+| get temporary login credentials | cr:GetAuthorizationToken | ``*`` |
+| create / list organizations | ram:CreateOrganization / ram:ListOrganizations | ``*`` |
+| get / update / delete organization | ram:Get/Update/DeleteOrganization | ``…:organization/$id`` |
+| create / list users | ram:CreateUser / ram:ListUsers | ``*`` |
+| get / update / delete user | ram:GetUser / ram:UpdateUser / ram:DeleteUser | ``…:user/$name`` |
+| grant / revoke a user's role | ram:AttachRoleToUser / ram:DetachRoleFromUser | ``…:user/$name`` |
+| enable / disable MFA, clear the device | ram:SetUserMFA | ``…:user/$name`` |
+| create / list user groups | ram:CreateGroup / ram:ListGroups | ``*`` |
+| get / update / delete group | ram:Get/Update/DeleteGroup | ``…:group/$name`` |
+| add / remove a member | ram:AddUserToGroup / ram:RemoveUserFromGroup | ``…:group/$name`` |
+| grant / revoke group's role | ram:AttachRoleToGroup / DetachRoleFromGroup | ``…:group/$name`` |
+| create / list resource sets | ram:CreateResourceSet / ram:ListResourceSets | ``*`` |
+| get / update / delete resource set | ram:Get/Update/DeleteResourceSet | ``…:resourceset/$name`` |
+| link a group to a resource set | ram:LinkResourceSetToGroup | ``…:resourceset/$n`` |
+| unlink it | ram:UnlinkResourceSetFromGroup | ``…:resourceset/$n`` |
+| add a namespace or repository | ram:AddResourceToResourceSet | ``…:resourceset/$n`` |
+| remove a namespace or repository | ram:RemoveResourceFromResourceSet | ``…:resourceset/$n`` |
+| create / list roles | ram:CreateRole / ram:ListRoles | ``*`` |
+| get / update / delete role | ram:GetRole / ram:UpdateRole / ram:DeleteRole | ``…:role/$name`` |
+| attach / detach a policy | ram:AttachPolicyToRole / ram:DetachPolicyFromRole | ``…:role/$name`` |
+| create / list policies | ram:CreatePolicy / ram:ListPolicies | ``*`` |
+| get / update / delete policy | ram:Get/Update/DeletePolicy | ``…:policy/$name`` |
+| create / list logon policies | ram:CreateLogonPolicy / ram:ListLogonPolicies | ``*`` |
+| get / update / delete logon policy | ram:Get/Update/DeleteLogonPolicy | ``…:logonpolicy/$name`` |
+| simulate a user's request (the "why") | ram:SimulatePolicy | ``…:user/$name`` |
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).
@@ -42,6 +76,12 @@ from dockyard.services.editions import ADVANCED
 ACTION_KEY = "x-dockyard-action"
 
 SIGN_IN = "none"
+#: ``POST /auth/mfa/bind`` proves the bind token of a sign-in; ``POST /auth/signout`` ends
+#: the caller's own sessions: nothing to authorize.
+BIND_MFA_DEVICE = SIGN_IN
+SIGN_OUT = SIGN_IN
+CHANGE_PASSWORD = "ram:ChangePassword"  # noqa: S105 - an action name
+RESET_PASSWORD = "ram:ResetPassword"  # noqa: S105 - an action name
 CREATE_INSTANCE = "cr:CreateInstance"
 LIST_INSTANCE = "cr:ListInstance"
 GET_INSTANCE = "cr:GetInstance"
@@ -60,6 +100,63 @@ LIST_REPOSITORY_TAG = "cr:ListRepositoryTag"
 DELETE_REPOSITORY_TAG = "cr:DeleteRepositoryTag"
 GET_REPOSITORY_MANIFEST = "cr:GetRepositoryManifest"
 GET_REPOSITORY_LAYERS = "cr:GetRepositoryLayers"
+LIST_AUDIT_EVENTS = "ram:ListAuditEvents"
+SET_REGISTRY_PASSWORD = "ram:SetRegistryPassword"  # noqa: S105 - an action name
+CREATE_ACCESS_KEY = "ram:CreateAccessKey"
+LIST_ACCESS_KEYS = "ram:ListAccessKeys"
+UPDATE_ACCESS_KEY = "ram:UpdateAccessKey"
+DELETE_ACCESS_KEY = "ram:DeleteAccessKey"
+GET_SESSION_TOKEN = "sts:GetSessionToken"  # noqa: S105 - an action name
+GET_AUTHORIZATION_TOKEN = "cr:GetAuthorizationToken"  # noqa: S105 - an action name
+CREATE_ORGANIZATION = "ram:CreateOrganization"
+LIST_ORGANIZATIONS = "ram:ListOrganizations"
+GET_ORGANIZATION = "ram:GetOrganization"
+UPDATE_ORGANIZATION = "ram:UpdateOrganization"
+DELETE_ORGANIZATION = "ram:DeleteOrganization"
+CREATE_USER = "ram:CreateUser"
+LIST_USERS = "ram:ListUsers"
+GET_USER = "ram:GetUser"
+UPDATE_USER = "ram:UpdateUser"
+DELETE_USER = "ram:DeleteUser"
+ATTACH_ROLE_TO_USER = "ram:AttachRoleToUser"
+DETACH_ROLE_FROM_USER = "ram:DetachRoleFromUser"
+SET_USER_MFA = "ram:SetUserMFA"
+CREATE_GROUP = "ram:CreateGroup"
+LIST_GROUPS = "ram:ListGroups"
+GET_GROUP = "ram:GetGroup"
+UPDATE_GROUP = "ram:UpdateGroup"
+DELETE_GROUP = "ram:DeleteGroup"
+ADD_USER_TO_GROUP = "ram:AddUserToGroup"
+REMOVE_USER_FROM_GROUP = "ram:RemoveUserFromGroup"
+ATTACH_ROLE_TO_GROUP = "ram:AttachRoleToGroup"
+DETACH_ROLE_FROM_GROUP = "ram:DetachRoleFromGroup"
+CREATE_RESOURCE_SET = "ram:CreateResourceSet"
+LIST_RESOURCE_SETS = "ram:ListResourceSets"
+GET_RESOURCE_SET = "ram:GetResourceSet"
+UPDATE_RESOURCE_SET = "ram:UpdateResourceSet"
+DELETE_RESOURCE_SET = "ram:DeleteResourceSet"
+LINK_RESOURCE_SET_TO_GROUP = "ram:LinkResourceSetToGroup"
+UNLINK_RESOURCE_SET_FROM_GROUP = "ram:UnlinkResourceSetFromGroup"
+ADD_RESOURCE_TO_RESOURCE_SET = "ram:AddResourceToResourceSet"
+REMOVE_RESOURCE_FROM_RESOURCE_SET = "ram:RemoveResourceFromResourceSet"
+CREATE_ROLE = "ram:CreateRole"
+LIST_ROLES = "ram:ListRoles"
+GET_ROLE = "ram:GetRole"
+UPDATE_ROLE = "ram:UpdateRole"
+DELETE_ROLE = "ram:DeleteRole"
+ATTACH_POLICY_TO_ROLE = "ram:AttachPolicyToRole"
+DETACH_POLICY_FROM_ROLE = "ram:DetachPolicyFromRole"
+CREATE_POLICY = "ram:CreatePolicy"
+LIST_POLICIES = "ram:ListPolicies"
+GET_POLICY = "ram:GetPolicy"
+UPDATE_POLICY = "ram:UpdatePolicy"
+DELETE_POLICY = "ram:DeletePolicy"
+CREATE_LOGON_POLICY = "ram:CreateLogonPolicy"
+LIST_LOGON_POLICIES = "ram:ListLogonPolicies"
+GET_LOGON_POLICY = "ram:GetLogonPolicy"
+UPDATE_LOGON_POLICY = "ram:UpdateLogonPolicy"
+DELETE_LOGON_POLICY = "ram:DeleteLogonPolicy"
+SIMULATE_POLICY = "ram:SimulatePolicy"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

@@ -12,7 +12,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard import __version__
 from dockyard.api import docs, errors
 from dockyard.api.context import ApiServices
-from dockyard.api.routers import artifacts, auth, instances, namespaces, repositories
+from dockyard.api.routers import (
+    artifacts,
+    audit,
+    auth,
+    credentials,
+    groups,
+    instances,
+    logon_policies,
+    namespaces,
+    organizations,
+    policies,
+    repositories,
+    resource_sets,
+    roles,
+    simulate,
+    users,
+)
 
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -61,7 +77,10 @@ def create_api(services: ApiServices) -> ASGIApp:
     )
     app.state.services = services
     errors.install(app)
-    for module in (auth, instances, namespaces, repositories, artifacts):
+    for module in (auth, instances, namespaces, repositories, artifacts, audit, credentials):
+        app.include_router(module.router)
+    identity_routers = (organizations, users, groups, resource_sets, roles, policies)
+    for module in (*identity_routers, logon_policies, simulate):
         app.include_router(module.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,9 +18,20 @@ from dockyard.api.actions import ACTION_KEY
 from dockyard.errors import AuthenticationError, DeniedError
 from dockyard.policy import PolicyDocument
 from dockyard.policy.engine import BUILTIN_POLICIES
+from dockyard.registry.auth import parse_basic
 from dockyard.services.access import Principal, Resource, authorize
+from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
-from dockyard.services.credentials import CredentialVerifier, TokenService
+from dockyard.services.credentials import (
+    ACCESS_KEY_ID_RE,
+    STS_PREFIX,
+    Authenticated,
+    CredentialsService,
+    CredentialVerifier,
+    TokenService,
+)
+from dockyard.services.identity import IdentityService
+from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 
 #: With authentication disabled (``--insecure-no-auth``) every caller is this principal.
@@ -39,6 +51,14 @@ class ApiServices:
     tokens: TokenService
     verifier: CredentialVerifier
     auth_disabled: bool = False
+    #: The audit log (None: nothing is recorded, e.g. in narrow unit tests).
+    audit: AuditLog | None = None
+    #: Registry passwords, access keys, STS and temporary credentials.
+    credentials: CredentialsService | None = None
+    #: Console sign-in, MFA devices, console passwords, sign-out.
+    signin: SignInService | None = None
+    #: Organizations, users, groups, resource sets, roles, policies, logon policies.
+    identity: IdentityService | None = None
 
 
 def services(request: Request) -> ApiServices:
@@ -51,27 +71,95 @@ Services = Annotated[ApiServices, Depends(services)]
 # Declared for the OpenAPI document (and the docs page's Authorize button); the header is
 # parsed below so that one error shape covers every failure.
 _bearer = HTTPBearer(auto_error=False, description="A session token from /api/v1/auth/signin")
-_basic = HTTPBasic(auto_error=False, description="User name and console password, for scripts")
+_basic = HTTPBasic(
+    auto_error=False,
+    description=(
+        "User name and console password; or AccessKeyId:AccessKeySecret (ids start with AK); "
+        "or STS-id:secret plus the header X-Dockyard-Security-Token (ids start with STS.)"
+    ),
+)
+#: The header carrying the security token of STS credentials.
+SECURITY_TOKEN_HEADER = "X-Dockyard-Security-Token"  # noqa: S105 - a header name
 
 
-async def current_principal(
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def authenticate(request: Request, svc: ApiServices) -> Authenticated:
+    """Who the caller is and how they proved it (every API authentication scheme):
+
+    * ``Bearer <session token>`` (console sign-in; refused once the session epoch moved on);
+    * ``Basic AccessKeyId:AccessKeySecret`` (ids ``AK`` + 22 alphanumerics);
+    * ``Basic STS-id:secret`` + ``X-Dockyard-Security-Token`` (ids start with ``STS.``);
+    * ``Basic username:console password`` (scripts).
+    """
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationError("authentication required: a Bearer session token or Basic")
+    address = _address(request)
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        try:
+            username, user_id, epoch = svc.tokens.verify_session(value.strip())
+        except AuthenticationError as exc:
+            if svc.audit is not None:
+                await svc.audit.record(
+                    actor="anonymous",
+                    action="authenticate",
+                    outcome="failure",
+                    source_ip=address or "",
+                    resource="api",
+                    detail={"method": "session", "reason": exc.message},
+                )
+            raise
+        principal = await svc.verifier.principal_for_session(
+            username, user_id, epoch, address=address
+        )
+        return Authenticated(principal, "session")
+    if scheme.lower() != "basic":
+        raise AuthenticationError(f"unsupported authorization scheme {scheme!r}")
+    basic = parse_basic(header)
+    if basic is None:
+        raise AuthenticationError("malformed Basic credentials")
+    user, secret = basic
+    security_token = request.headers.get(SECURITY_TOKEN_HEADER)
+    if security_token is not None or user.startswith(STS_PREFIX):
+        if not user.startswith(STS_PREFIX) or not security_token:
+            raise AuthenticationError(
+                f"STS credentials need both Basic STS-id:secret and the {SECURITY_TOKEN_HEADER} "
+                "header"
+            )
+        return await svc.verifier.authenticate_sts(
+            user, secret, security_token.strip(), address=address
+        )
+    if ACCESS_KEY_ID_RE.fullmatch(user):
+        return await svc.verifier.authenticate_access_key(user, secret, address=address)
+    principal = await svc.verifier.verify_console(user, secret, address=address)
+    return Authenticated(principal, "console-password")
+
+
+async def current_credential(
     request: Request,
     svc: Services,
     _bearer_creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     _basic_creds: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
-) -> Principal:
+) -> Authenticated:
     if svc.auth_disabled:
-        return UNAUTHENTICATED_ADMIN
-    header = request.headers.get("authorization")
-    if not header:
-        raise AuthenticationError("authentication required: a Bearer session token or Basic")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        username, user_id = svc.tokens.verify_session(value.strip())
-        return await svc.verifier.principal_for_user_id(username, user_id)
-    if scheme.lower() == "basic" and _basic_creds is not None:
-        return await svc.verifier.verify_console(_basic_creds.username, _basic_creds.password)
-    raise AuthenticationError(f"unsupported authorization scheme {scheme!r}")
+        return Authenticated(UNAUTHENTICATED_ADMIN, "session")
+    found = getattr(request.state, "credential", None)
+    if isinstance(found, Authenticated):
+        return found
+    authenticated = await authenticate(request, svc)
+    request.state.credential = authenticated
+    return authenticated
+
+
+Credential = Annotated[Authenticated, Depends(current_credential)]
+
+
+async def current_principal(credential: Credential) -> Principal:
+    return credential.principal
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -83,20 +171,37 @@ class Guard:
 
     principal: Principal
     action: str
+    #: Where the request came from (audit rows of denials).
+    source_ip: str = ""
+    #: Resources refused in this request; ``guard`` audits them when the route ends.
+    denials: list[str] = field(default_factory=list)
 
     def require(self, resource: str) -> None:
         if not authorize(self.principal, self.action, Resource(resource)).allowed:
+            self.denials.append(resource)
             who = self.principal.name or "anonymous"
             raise DeniedError(f"{who} is not allowed {self.action} on {resource}")
 
+    @property
+    def actor(self) -> Actor:
+        """The caller, as audit rows of this request's changes name them."""
+        return Actor(self.principal.name or "anonymous", self.principal.user_id, self.source_ip)
 
-async def guard(request: Request, principal: Caller) -> Guard:
+
+async def guard(request: Request, principal: Caller, svc: Services) -> AsyncIterator[Guard]:
     route = request.scope.get("route")
     extra = getattr(route, "openapi_extra", None) or {}
     action = extra.get(ACTION_KEY)
     if not isinstance(action, str) or not action:
         raise RuntimeError(f"route {request.url.path} names no policy action")
-    return Guard(principal, action)
+    checked = Guard(principal, action, request.client.host if request.client else "")
+    try:
+        yield checked
+    finally:
+        # Recorded before the 403 is sent (scope="function"), in its own transaction.
+        if svc.audit is not None:
+            for resource in checked.denials:
+                await svc.audit.denied(checked.actor, action, resource)
 
 
-Authz = Annotated[Guard, Depends(guard)]
+Authz = Annotated[Guard, Depends(guard, scope="function")]

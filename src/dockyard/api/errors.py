@@ -6,6 +6,8 @@ Every error of the API, including request validation (422) and unknown routes (4
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +29,15 @@ from dockyard.errors import (
     UnavailableError,
 )
 from dockyard.services.content import ImmutableTagError
+from dockyard.services.signin import (
+    AccountLockedError,
+    LogonPolicyDeniedError,
+    MfaBindRequiredError,
+    MfaCodeRequiredError,
+    PasswordChangeRequiredError,
+    SignInRefusedError,
+    UserDisabledError,
+)
 from dockyard.services.tenancy import DowngradeRefusedError, NamespaceNotEmptyError
 
 log = structlog.get_logger(__name__)
@@ -37,6 +48,13 @@ CHALLENGE = 'Bearer realm="dockyard-api"'
 #: Most specific first: the first matching class decides status and code.
 _CODES: list[tuple[type[DockyardError], int, str]] = [
     (PreconditionFailedError, 412, "PRECONDITION_FAILED"),
+    # Sign-in refusals (their bodies add the fields of ``SignInRefusedError.fields``).
+    (AccountLockedError, 403, AccountLockedError.code),
+    (LogonPolicyDeniedError, 403, LogonPolicyDeniedError.code),
+    (UserDisabledError, 403, UserDisabledError.code),
+    (PasswordChangeRequiredError, 403, PasswordChangeRequiredError.code),
+    (MfaBindRequiredError, 403, MfaBindRequiredError.code),
+    (MfaCodeRequiredError, 403, MfaCodeRequiredError.code),
     (ImmutableTagError, 409, "TAG_IMMUTABLE"),
     (NamespaceNotEmptyError, 409, "NAMESPACE_NOT_EMPTY"),
     (DowngradeRefusedError, 409, "DOWNGRADE_REFUSED"),
@@ -75,14 +93,22 @@ def request_id(request: Request) -> str:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    """The one error body; ``extra`` adds documented fields of a code (never replaces the
+    three)."""
     rid = request_id(request)
     body = ErrorBody(code=code, message=message, requestId=rid)
     all_headers = {REQUEST_ID_HEADER: rid, **(headers or {})}
     if status == 401:
         all_headers.setdefault("WWW-Authenticate", CHALLENGE)
-    return JSONResponse(body.model_dump(), status_code=status, headers=all_headers)
+    content = {**(extra or {}), **body.model_dump()}
+    return JSONResponse(content, status_code=status, headers=all_headers)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, object]]:
@@ -112,6 +138,13 @@ def install(app: FastAPI) -> None:
         status, code = status_and_code(exc)
         if status >= 500:
             log.warning("unmapped domain error", error=type(exc).__name__, message=exc.message)
+        if isinstance(exc, SignInRefusedError):
+            headers = (
+                {"Retry-After": str(exc.retry_after)}
+                if isinstance(exc, AccountLockedError)
+                else None
+            )
+            return error_response(request, status, code, exc.message, headers, exc.fields)
         return error_response(request, status, code, exc.message)
 
     @app.exception_handler(RequestValidationError)

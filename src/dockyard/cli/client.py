@@ -5,9 +5,11 @@ remote server as against a local one.
 
 Credentials live in ``$XDG_CONFIG_HOME/dockyard/credentials.json`` (``~/.config/…`` when
 unset): the directory is made ``0700`` and the file is written ``0600`` (atomically, never
-readable by others even for a moment). Per server it holds either a session token from
-``POST /api/v1/auth/signin`` (12 hours) or, with ``dockyard login --basic``, the user name
-and console password for HTTP Basic (for unattended scripts).
+readable by others even for a moment). Per server it holds one of: a session token from
+``POST /api/v1/auth/signin`` (12 hours); with ``dockyard login --basic``, the user name and
+console password for HTTP Basic (for unattended scripts); or an access key (``AK…`` ID and
+secret, sent as HTTP Basic), possibly temporary STS credentials with their security token
+(sent in ``X-Dockyard-Security-Token``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import httpx
 from dockyard import __version__
 
 API_PREFIX = "/api/v1"
+SECURITY_TOKEN_HEADER = "X-Dockyard-Security-Token"  # noqa: S105 - a header name
 PAGE_SIZE = 100
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _LOOPBACK = ("localhost", "127.", "[::1]", "::1")
@@ -42,13 +45,24 @@ class CliError(Exception):
 
 
 class ApiError(CliError):
-    """The API refused: its ``{"code", "message", "requestId"}`` body, and the status."""
+    """The API refused: its ``{"code", "message", "requestId"}`` body, and the status.
 
-    def __init__(self, status: int, code: str, message: str, request_id: str = "") -> None:
+    ``body`` is the whole error body: some refusals carry more (the sign-in's
+    ``MFA_BIND_REQUIRED`` has the bind token and the TOTP secret)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str = "",
+        body: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.body = body or {}
 
 
 def normalize_server(server: str) -> str:
@@ -79,7 +93,16 @@ class Credential:
     username: str
     token: str | None = None
     expires_at: str | None = None
-    basic: str | None = None  # base64 of "user:password"
+    basic: str | None = None  # base64 of "user:password" or "AccessKeyId:secret"
+    access_key_id: str | None = None  # set when ``basic`` holds an access key
+    security_token: str | None = None  # STS credentials only
+
+    def headers(self) -> dict[str, str]:
+        """Every header this credential sends: Authorization, plus the STS token."""
+        found = {"Authorization": self.header()}
+        if self.security_token:
+            found[SECURITY_TOKEN_HEADER] = self.security_token
+        return found
 
     def header(self) -> str:
         if self.basic:
@@ -146,11 +169,17 @@ class CredentialStore:
             token=entry.get("token"),
             expires_at=entry.get("expiresAt"),
             basic=entry.get("basic"),
+            access_key_id=entry.get("accessKeyId"),
+            security_token=entry.get("securityToken"),
         )
 
     def put(self, credential: Credential) -> None:
         data = self._load()
         entry: dict[str, Any] = {"username": credential.username}
+        if credential.access_key_id:
+            entry["accessKeyId"] = credential.access_key_id
+        if credential.security_token:
+            entry["securityToken"] = credential.security_token
         if credential.basic:
             entry["basic"] = credential.basic
         else:
@@ -181,6 +210,7 @@ def _error_from(resp: httpx.Response) -> ApiError:
             str(body.get("code") or f"HTTP_{resp.status_code}"),
             body["message"],
             str(body.get("requestId") or resp.headers.get("x-request-id", "")),
+            body,
         )
     text = resp.text.strip()[:200] or resp.reason_phrase
     status = resp.status_code
@@ -190,12 +220,23 @@ def _error_from(resp: httpx.Response) -> ApiError:
 class ApiClient:
     """JSON over HTTP to one server's ``/api/v1``; every failure becomes a ``CliError``."""
 
-    def __init__(self, server: str, authorization: str | None = None) -> None:
+    def __init__(
+        self,
+        server: str,
+        authorization: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
         self.server = server
         headers = {"User-Agent": f"dockyard-cli/{__version__}", "Accept": "application/json"}
         if authorization:
             headers["Authorization"] = authorization
+        headers.update(extra_headers or {})
         self.http = httpx.Client(base_url=server + API_PREFIX, headers=headers, timeout=TIMEOUT)
+
+    @classmethod
+    def for_credential(cls, server: str, credential: Credential | None) -> ApiClient:
+        """A client sending ``credential`` (anonymous without one)."""
+        return cls(server, extra_headers=credential.headers() if credential else None)
 
     def close(self) -> None:
         self.http.close()
@@ -252,10 +293,30 @@ class ApiClient:
             number += 1
 
 
-def sign_in(server: str, username: str, password: str) -> dict[str, Any]:
-    """``POST /api/v1/auth/signin``: the session (token, expiresAt) for these credentials."""
+def sign_in(
+    server: str,
+    username: str,
+    password: str,
+    *,
+    mfa_code: str | None = None,
+    new_password: str | None = None,
+) -> dict[str, Any]:
+    """``POST /api/v1/auth/signin``: the session (token, expiresAt) for these credentials.
+
+    A refusal is an ``ApiError`` whose ``code`` says what is missing
+    (``PASSWORD_CHANGE_REQUIRED``, ``MFA_CODE_REQUIRED``, ``MFA_BIND_REQUIRED``, ...).
+    """
+    body: dict[str, Any] = {"username": username, "password": password}
+    if mfa_code is not None:
+        body["mfaCode"] = mfa_code
+    if new_password is not None:
+        body["newPassword"] = new_password
     with ApiClient(server) as client:
-        session: dict[str, Any] = client.call(
-            "POST", "/auth/signin", json={"username": username, "password": password}
-        )
+        session: dict[str, Any] = client.call("POST", "/auth/signin", json=body)
     return session
+
+
+def bind_mfa(server: str, bind_token: str, code: str) -> None:
+    """``POST /api/v1/auth/mfa/bind``: bind the virtual MFA device a sign-in asked for."""
+    with ApiClient(server) as client:
+        client.call("POST", "/auth/mfa/bind", json={"bindToken": bind_token, "code": code})

@@ -15,12 +15,14 @@ from pydantic import SecretStr, ValidationError
 from dockyard import __version__
 from dockyard import logging as dlogging
 from dockyard.cli.commands import register as register_api_commands
+from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 register_api_commands(app)  # login, logout, instance, namespace, repo, tag (over HTTP)
+register_identity_commands(app)  # org, user, group, role, policy, access-key, …
 
 log = structlog.get_logger("dockyard.cli")
 

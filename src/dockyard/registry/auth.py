@@ -1,8 +1,10 @@
 """Who the caller is and whether the registry serves them: Docker token authentication.
 
 Bearer tokens carry what ``authorize`` allowed when they were issued; Basic credentials
-and anonymous callers are decided by ``authorize`` on the spot. Either way, refusals
-carry a Bearer challenge so clients know where to get a token.
+(the registry password, or temporary credentials ``cr_temp_user``) and anonymous callers
+are decided by ``authorize`` on the spot. Either way, refusals carry a Bearer challenge so
+clients know where to get a token. Too many failed Basic authentications from one address
+are refused with 429 (``services.ratelimit``), which is not a challenge.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class Caller:
         return self.principal.name if self.principal else ""
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address (after the trusted-proxy middleware rewrote it)."""
+    return request.client.host if request.client else None
+
+
 def parse_basic(header: str) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
@@ -95,7 +102,7 @@ class RegistryAuth:
             basic = parse_basic(header)
             if basic is None:
                 raise AuthenticationError(f"unsupported authorization scheme {scheme!r}")
-            return Caller(await self.verifier.verify(*basic), None)
+            return Caller(await self.verifier.verify(*basic, address=client_address(request)), None)
         except ChallengeError:
             raise
         except AuthenticationError as exc:
@@ -144,10 +151,10 @@ class RegistryAuth:
                 token_type, token_name, token_action
             ):
                 return caller
-            if action == PULL and public and claims.instance_id == instance.id:
-                return caller  # anyone may pull a public repository
             # A token without the scope: challenge again, so the client asks for a token
-            # with it (a user lacking the permission gets another token without it).
+            # with it (a user lacking the permission gets another token without it). Public
+            # repositories too: the token endpoint grants their pull to anyone, except to a
+            # user whose policies explicitly Deny it, so no token is waved through here.
             raise ChallengeError(
                 "authentication required", self.challenge(base_url, scope, "insufficient_scope")
             )
@@ -159,4 +166,12 @@ class RegistryAuth:
         raise DeniedError("requested access to the resource is denied")
 
 
-__all__ = ["DELETE_TAG", "PULL", "PUSH", "Caller", "ChallengeError", "RegistryAuth"]
+__all__ = [
+    "DELETE_TAG",
+    "PULL",
+    "PUSH",
+    "Caller",
+    "ChallengeError",
+    "RegistryAuth",
+    "client_address",
+]

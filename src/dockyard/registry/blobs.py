@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dockyard.registry.actors import actor_of
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL
 from dockyard.services.pulls import PullLease, holding
@@ -33,11 +34,13 @@ class _CountedStreamingResponse(StreamingResponse):
 
 async def get_blob(call: Call) -> Response:
     name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(PULL, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
     digest = call.params["digest"]
+    # One statement: the repository and the blob's link; authorized before anything is used.
+    found = await call.services.content.lookup_blob(call.instance.id, str(name), digest)
+    await call.authorize(PULL, name, found.repo)
+    if found.repo is None:
+        raise NameUnknownError(f"repository {name} not known")
+    size = found.get()
     headers = {
         "Docker-Content-Digest": digest,
         "ETag": f'"{digest}"',
@@ -45,13 +48,12 @@ async def get_blob(call: Call) -> Response:
         "Cache-Control": "max-age=31536000",
     }
     if call.head:
-        size = await call.services.content.stat_blob(repo, digest)
         return Response(
             status_code=200,
             media_type="application/octet-stream",
             headers={**headers, "Content-Length": str(size)},
         )
-    body = await call.services.content.blob_body(repo, digest)
+    body = await call.services.content.body_of(digest)
     if body.redirect_url and "range" not in call.request.headers:
         # The bytes flow from object storage, not through a node: not a counted download.
         return RedirectResponse(body.redirect_url, status_code=307, headers=headers)
@@ -117,8 +119,13 @@ async def _stream_blob(
 async def delete_blob(call: Call) -> Response:
     name = call.name()
     repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(DELETE_TAG, name, repo)
+    caller = await call.authorize(DELETE_TAG, name, repo)
     if repo is None:
         raise NameUnknownError(f"repository {name} not known")
-    await call.services.content.delete_blob(repo, call.params["digest"])
+    await call.services.content.delete_blob(
+        repo,
+        call.params["digest"],
+        actor=actor_of(call, caller),
+        resource=call.instance.repository_arn(str(name)),
+    )
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -35,16 +35,20 @@ def _link(path: str, n: int, last: str) -> dict[str, str]:
 
 async def list_tags(call: Call) -> Response:
     name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(PULL, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
-    n = _page_size(call)
-    tags, more = (
-        ([], False)
-        if n == 0
-        else await call.services.content.list_tags(repo, call.request.query_params.get("last"), n)
+    try:
+        n, bad_n = _page_size(call), None
+    except PaginationError as exc:
+        n, bad_n = 0, exc  # reported after authorization, as before
+    # One statement: the repository and the page; authorized before anything is used.
+    found = await call.services.content.lookup_tags(
+        call.instance.id, str(name), call.request.query_params.get("last"), n
     )
+    await call.authorize(PULL, name, found.repo)
+    if found.repo is None:
+        raise NameUnknownError(f"repository {name} not known")
+    if bad_n is not None:
+        raise bad_n
+    tags, more = found.get()
     headers = _link(f"/v2/{name}/tags/list", n, tags[-1]) if more and n else None
     return _json({"name": str(name), "tags": tags}, headers)
 

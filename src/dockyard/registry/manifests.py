@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.manifest import MAX_MANIFEST_BYTES, ManifestTooLargeError
+from dockyard.registry.actors import actor_of
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL, PUSH
 from dockyard.services.content import ManifestUnknownError
@@ -27,11 +28,14 @@ def _acceptable(accept: list[str], media_type: str) -> bool:
 
 async def get_manifest(call: Call) -> Response:
     name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(PULL, name, repo)
-    if repo is None:
+    # One statement: the repository and the manifest; authorized before anything is used.
+    found = await call.services.content.lookup_manifest(
+        call.instance.id, str(name), call.params["reference"]
+    )
+    await call.authorize(PULL, name, found.repo)
+    if found.repo is None:
         raise NameUnknownError(f"repository {name} not known")
-    view = await call.services.content.get_manifest(repo, call.params["reference"])
+    view = found.get()
     if not _acceptable(call.request.headers.getlist("accept"), view.media_type):
         raise ManifestUnknownError(
             f"manifest {call.params['reference']} is stored as {view.media_type}, "
@@ -64,7 +68,13 @@ async def put_manifest(call: Call) -> Response:
     if repo is None:
         repo = await call.services.tenancy.ensure_repository(call.instance.id, name)
     pushed = await call.services.content.put_manifest(
-        repo, call.params["reference"], body, call.request.headers.get("content-type"), caller.name
+        repo,
+        call.params["reference"],
+        body,
+        call.request.headers.get("content-type"),
+        caller.name,
+        actor=actor_of(call, caller),
+        resource=call.instance.repository_arn(str(name)),
     )
     headers = {
         "Location": call.url(f"/v2/{name}/manifests/{pushed.digest}"),
@@ -79,8 +89,13 @@ async def put_manifest(call: Call) -> Response:
 async def delete_manifest(call: Call) -> Response:
     name = call.name()
     repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(DELETE_TAG, name, repo)
+    caller = await call.authorize(DELETE_TAG, name, repo)
     if repo is None:
         raise NameUnknownError(f"repository {name} not known")
-    await call.services.content.delete_manifest(repo, call.params["reference"])
+    await call.services.content.delete_manifest(
+        repo,
+        call.params["reference"],
+        actor=actor_of(call, caller),
+        resource=call.instance.repository_arn(str(name)),
+    )
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -14,13 +14,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DeniedError, DockyardError, InvalidInputError
 from dockyard.oci.errorcodes import ErrorCode
+from dockyard.oci.reference import RepositoryName
 from dockyard.registry import blobs, listing, manifests, uploads
+from dockyard.registry.actors import actor_of
 from dockyard.registry.auth import ChallengeError
 from dockyard.registry.context import Call, RegistryServices
 from dockyard.registry.errors import API_VERSION_HEADER, error_response, response_for
 from dockyard.registry.token import TokenEndpoint
+from dockyard.services.access import DELETE_TAG, LIST_REPOSITORY, PULL, PUSH
+from dockyard.services.audit import Actor, AuditLog
 
 log = structlog.get_logger(__name__)
 
@@ -72,12 +76,38 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler], ErrorCode]] = [
 ]
 
 
+#: The policy action each handler authorizes, for the audit rows of its denials.
+_ACTIONS: dict[Handler, str] = {
+    listing.catalog: LIST_REPOSITORY,
+    listing.list_tags: PULL,
+    listing.referrers: PULL,
+    uploads.start_upload: PUSH,
+    uploads.patch_upload: PUSH,
+    uploads.put_upload: PUSH,
+    uploads.get_upload: PUSH,
+    uploads.delete_upload: PUSH,
+    blobs.get_blob: PULL,
+    blobs.delete_blob: DELETE_TAG,
+    manifests.get_manifest: PULL,
+    manifests.put_manifest: PUSH,
+    manifests.delete_manifest: DELETE_TAG,
+}
+
+
 class RegistryApp:
     """ASGI app for ``/v2/`` and ``/auth/token``."""
 
-    def __init__(self, services: RegistryServices, token_endpoint: TokenEndpoint) -> None:
+    def __init__(
+        self,
+        services: RegistryServices,
+        token_endpoint: TokenEndpoint,
+        *,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.services = services
         self.token_endpoint = token_endpoint
+        #: Permission denials (403 DENIED) are audited; None: they are not.
+        self.audit = audit
 
     def base_url(self, request: Request) -> str:
         if self.services.public_url:
@@ -130,7 +160,11 @@ class RegistryApp:
                         head=head,
                     )
                 call = Call(request, self.services, instance, base_url, match.groupdict())
-                return await handler(call)
+                try:
+                    return await handler(call)
+                except DeniedError as exc:
+                    await self._audit_denial(call, handler, exc)
+                    raise
             return error_response(
                 ErrorCode.NAME_INVALID if path.startswith("/v2/") else ErrorCode.UNSUPPORTED,
                 f"no registry endpoint at {path}",
@@ -155,3 +189,28 @@ class RegistryApp:
             if retry_after is not None:
                 response.headers["Retry-After"] = str(retry_after)
             return response
+
+    async def _audit_denial(self, call: Call, handler: Handler, exc: DeniedError) -> None:
+        """Audit a 403 DENIED (never the credential): only a credential that verified is
+        denied (a wrong one, or none, is challenged; a token lacking the scope is challenged
+        again), so identifying the caller once more hits the verifier's cache."""
+        if self.audit is None:
+            return
+        request = call.request
+        try:
+            actor = actor_of(call, await self.services.auth.identify(request, call.base_url, None))
+        except DockyardError:
+            actor = Actor("anonymous", None, request.client.host if request.client else "")
+        name = call.params.get("name")
+        try:
+            resource = (
+                call.instance.repository_arn(str(RepositoryName.parse(name))) if name else "*"
+            )
+        except InvalidInputError:
+            resource = ""
+        await self.audit.denied(
+            actor,
+            _ACTIONS.get(handler, "registry"),
+            resource,
+            {"method": request.method, "path": request.url.path, "reason": exc.message},
+        )

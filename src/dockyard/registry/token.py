@@ -1,5 +1,9 @@
 """The Docker token endpoint: GET with Basic + ``scope``, POST with the OAuth2 password
-and refresh-token grants. Grants exactly what ``authorize`` allows at issue time."""
+and refresh-token grants. Grants exactly what ``authorize`` allows at issue time.
+
+Credentials are the registry password or temporary credentials (``cr_temp_user``); the
+user's logon policy is applied with the client address; too many failures from one
+address answer 429 with ``Retry-After`` (``services.ratelimit``)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dockyard.errors import AuthenticationError, InvalidInputError
+from dockyard.errors import AuthenticationError, InvalidInputError, TooManyRequestsError
 from dockyard.oci.errorcodes import ErrorCode
 from dockyard.oci.reference import RepositoryName
-from dockyard.registry.auth import RegistryAuth, parse_basic
+from dockyard.registry.auth import RegistryAuth, client_address, parse_basic
 from dockyard.registry.errors import error_response
 from dockyard.services.access import (
     ANONYMOUS,
@@ -24,7 +28,7 @@ from dockyard.services.access import (
     Resource,
     authorize,
 )
-from dockyard.services.credentials import AccessEntry
+from dockyard.services.credentials import AccessEntry, Authenticated
 from dockyard.services.tenancy import TenancyService
 
 
@@ -69,12 +73,16 @@ class TokenEndpoint:
     async def get(self, request: Request, instance: InstanceRef) -> Response:
         header = request.headers.get("authorization")
         principal = ANONYMOUS
+        login: Authenticated | None = None
         try:
             if header:
                 basic = parse_basic(header)
                 if basic is None:
                     raise AuthenticationError("the token endpoint takes Basic credentials")
-                principal = await self._auth.verifier.verify(*basic)
+                login = await self._auth.verifier.login(*basic, address=client_address(request))
+                principal = login.principal
+        except TooManyRequestsError as exc:
+            return _too_many(exc)
         except AuthenticationError as exc:
             return error_response(ErrorCode.UNAUTHORIZED, exc.message)
         scopes = request.query_params.getlist("scope")
@@ -89,7 +97,7 @@ class TokenEndpoint:
             "issued_at": datetime.now(UTC).isoformat(),
         }
         if request.query_params.get("offline_token") == "true" and not principal.anonymous:
-            body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id)
+            body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id, login)
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def post(self, request: Request, instance: InstanceRef) -> Response:
@@ -99,6 +107,7 @@ class TokenEndpoint:
                 "invalid_request", "expected an application/x-www-form-urlencoded body", 400
             )
         grant = form.get("grant_type")
+        login: Authenticated | None = None
         try:
             if grant == "password":
                 username, password = form.get("username"), form.get("password")
@@ -106,19 +115,30 @@ class TokenEndpoint:
                     return _oauth_error(
                         "invalid_request", "username and password are required", 400
                     )
-                principal = await self._auth.verifier.verify(username, password)
+                login = await self._auth.verifier.login(
+                    username, password, address=client_address(request)
+                )
+                principal = login.principal
             elif grant == "refresh_token":
                 refresh = form.get("refresh_token")
                 if refresh is None:
                     return _oauth_error("invalid_request", "refresh_token is required", 400)
-                username, user_id, instance_id = self._auth.tokens.verify_refresh(refresh)
-                if instance_id != instance.id:
+                claims = self._auth.tokens.verify_refresh_claims(refresh)
+                if claims.instance_id != instance.id:
                     raise AuthenticationError("the refresh token belongs to another instance")
-                principal = await self._auth.verifier.principal_for_user_id(username, user_id)
+                principal = await self._auth.verifier.principal_for_user_id(
+                    claims.username,
+                    claims.user_id,
+                    address=client_address(request),
+                    logon=True,
+                    refresh=claims,
+                )
             else:
                 return _oauth_error(
                     "unsupported_grant_type", f"grant_type {grant!r} is not supported", 400
                 )
+        except TooManyRequestsError as exc:
+            return _too_many(exc)
         except AuthenticationError as exc:
             return _oauth_error("invalid_grant", exc.message, 401)
         scopes = [
@@ -140,7 +160,7 @@ class TokenEndpoint:
         if grant == "refresh_token":
             body["refresh_token"] = form["refresh_token"]
         elif form.get("access_type") == "offline":
-            body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id)
+            body["refresh_token"] = self._auth.tokens.issue_refresh(principal, instance.id, login)
         return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -175,6 +195,13 @@ async def _read_form(request: Request) -> _Form | None:
         return _Form(parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError:
         return None
+
+
+def _too_many(exc: TooManyRequestsError) -> Response:
+    """429 TOOMANYREQUESTS with Retry-After: too many failed logins from this address."""
+    return error_response(
+        ErrorCode.TOOMANYREQUESTS, exc.message, headers={"Retry-After": str(exc.retry_after)}
+    )
 
 
 def _oauth_error(code: str, description: str, status: int) -> Response:

@@ -17,18 +17,27 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-from dockyard.errors import ConflictError, InvalidInputError, NotFoundError, StorageFullError
+from dockyard.errors import (
+    ConflictError,
+    DockyardError,
+    InvalidInputError,
+    NotFoundError,
+    StorageFullError,
+)
 from dockyard.metadata.models import Manifest, ManifestReference
 from dockyard.metadata.queries import content as q
+from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.oci.digest import Digest, DigestError
 from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.reference import validate_tag
-from dockyard.services.tenancy import Page, PageRequest, RepositoryRef
+from dockyard.services.access import DELETE_TAG, PUSH
+from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.tenancy import Page, PageRequest, RepositoryRef, ref_of_key
 from dockyard.storage import BlobBody, BlobStore, OffsetMismatchError, UploadMissingError
 from dockyard.storage.base import StorageError
 
@@ -69,6 +78,30 @@ class RangeInvalidError(InvalidInputError):
 
 class ImmutableTagError(ConflictError):
     """The repository is immutable and the tag exists."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup(Generic[T]):
+    """A repository (None: unknown) and what one read found in it, from ONE statement.
+
+    The hot registry reads (manifest GET/HEAD, blob HEAD/GET, tags list) fetch the
+    repository and the object together. The handler authorizes with ``repo`` first and
+    only then calls :meth:`get`, which returns the object or raises what the separate
+    read would have raised (unknown or malformed reference), so a caller without access
+    learns nothing more than before.
+    """
+
+    repo: RepositoryRef | None
+    value: T | None
+    error: DockyardError | None = None
+
+    def get(self) -> T:
+        if self.value is None:
+            raise self.error or NotFoundError("not found")
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +184,19 @@ def _now() -> datetime:
 
 
 class ContentService:
-    def __init__(self, db: Database, store: BlobStore, upload_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        upload_ttl: timedelta,
+        *,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._db = db
         self._store = store
         self._upload_ttl = upload_ttl
+        #: Pushes and deletes are audited in their own transaction (None: not audited).
+        self._audit = audit
         #: upload id → (bytes hashed so far, running sha256) for chunks that stay here.
         self._hashers: OrderedDict[uuid.UUID, tuple[int, Any]] = OrderedDict()
 
@@ -162,20 +204,48 @@ class ContentService:
 
     async def stat_blob(self, repo: RepositoryRef, digest: str) -> int:
         parsed = _parse_digest(digest)
-        async with self._db.read() as session:
-            blob = await q.find_linked_blob(session, repo.id, str(parsed))
-        if blob is None:
+        size = await q.linked_blob_size(self._db, repo.id, str(parsed))
+        if size is None:
             raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
-        return blob.size
+        return size
 
     async def blob_body(self, repo: RepositoryRef, digest: str) -> BlobBody:
         await self.stat_blob(repo, digest)
         return await self._store.body(Digest.parse(digest))
 
+    async def lookup_blob(self, instance_id: str, full_name: str, digest: str) -> Lookup[int]:
+        """The repository and the blob's size when linked to it: one statement (blob HEAD)."""
+        try:
+            parsed = str(Digest.parse(digest))
+        except DigestError as exc:
+            key = await tq.repository_key(self._db, instance_id, full_name)
+            repo = ref_of_key(instance_id, full_name, *key) if key else None
+            return Lookup(repo, None, DigestInvalidError(exc.message))
+        row = await q.blob_in_repository(self._db, instance_id, full_name, parsed)
+        if row is None:
+            return Lookup(None, None)
+        id_, type_, mutability, size = row
+        return Lookup(
+            ref_of_key(instance_id, full_name, id_, type_, mutability),
+            size,
+            BlobUnknownError(f"blob {digest} is not in {full_name}"),
+        )
+
+    async def body_of(self, digest: str) -> BlobBody:
+        """How to send a blob whose link :meth:`lookup_blob` already proved."""
+        return await self._store.body(Digest.parse(digest))
+
     def blob_stream(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
         return self._store.open_stream(Digest.parse(digest), start, end)
 
-    async def delete_blob(self, repo: RepositoryRef, digest: str) -> None:
+    async def delete_blob(
+        self,
+        repo: RepositoryRef,
+        digest: str,
+        *,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
         parsed = _parse_digest(digest)
         async with self._db.write() as session:
             if not await q.unlink_blob(session, repo.id, str(parsed)):
@@ -185,6 +255,28 @@ class ContentService:
                 repo.instance_id,
                 "BlobDeleted",
                 {"repository": repo.full_name, "digest": str(parsed)},
+            )
+            await self._audit_change(
+                session, actor, DELETE_TAG, resource, repo, {"blob": str(parsed)}
+            )
+
+    async def _audit_change(
+        self,
+        session: Any,
+        actor: Actor | None,
+        action: str,
+        resource: str,
+        repo: RepositoryRef,
+        detail: dict[str, Any],
+    ) -> None:
+        """The audit row of a push or delete, committed with it (names and digests only)."""
+        if self._audit is not None:
+            await self._audit.change(
+                session,
+                actor,
+                action,
+                resource,
+                {"instanceId": repo.instance_id, "repository": repo.full_name, **detail},
             )
 
     async def mount(self, repo: RepositoryRef, digest: str, source: RepositoryRef) -> bool:
@@ -372,14 +464,39 @@ class ContentService:
     # ---- manifests ---------------------------------------------------------------------
 
     async def get_manifest(self, repo: RepositoryRef, reference: str) -> ManifestView:
-        async with self._db.read() as session:
-            if ":" in reference:
-                row = await q.find_manifest(session, repo.id, str(_parse_digest(reference)))
-            else:
-                row = await q.find_manifest_by_tag(session, repo.id, reference)
+        tag, digest = (
+            (None, str(_parse_digest(reference))) if ":" in reference else (reference, None)
+        )
+        row = await q.manifest_columns(self._db, repo.id, tag=tag, digest=digest)
         if row is None:
             raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
-        return ManifestView(row.digest, row.media_type, row.content)
+        return ManifestView(*row)
+
+    async def lookup_manifest(
+        self, instance_id: str, full_name: str, reference: str
+    ) -> Lookup[ManifestView]:
+        """The repository and its manifest by tag or digest: one statement (GET/HEAD)."""
+        tag: str | None = reference
+        digest = None
+        if ":" in reference:
+            try:
+                tag, digest = None, str(Digest.parse(reference))
+            except DigestError as exc:
+                key = await tq.repository_key(self._db, instance_id, full_name)
+                repo = ref_of_key(instance_id, full_name, *key) if key else None
+                return Lookup(repo, None, DigestInvalidError(exc.message))
+        row = await q.manifest_in_repository(
+            self._db, instance_id, full_name, tag=tag, digest=digest
+        )
+        if row is None:
+            return Lookup(None, None)
+        id_, type_, mutability, m_digest, media_type, content = row
+        repo = ref_of_key(instance_id, full_name, id_, type_, mutability)
+        if m_digest is None or media_type is None or content is None:
+            return Lookup(
+                repo, None, ManifestUnknownError(f"manifest {reference} is not in {full_name}")
+            )
+        return Lookup(repo, ManifestView(m_digest, media_type, content))
 
     async def put_manifest(
         self,
@@ -388,6 +505,9 @@ class ContentService:
         body: bytes,
         content_type: str | None,
         pushed_by: str,
+        *,
+        actor: Actor | None = None,
+        resource: str = "",
     ) -> PushedManifest:
         if ":" in reference:
             expected = _parse_digest(reference)
@@ -442,6 +562,10 @@ class ContentService:
                             "pushedBy": pushed_by,
                         },
                     )
+            pushed = {"digest": str(digest), "mediaType": parsed.media_type}
+            await self._audit_change(
+                session, actor, PUSH, resource, repo, {**pushed, "tag": tag} if tag else pushed
+            )
         return PushedManifest(str(digest), parsed.subject.digest if parsed.subject else None)
 
     async def _check_references(
@@ -504,7 +628,14 @@ class ContentService:
         )
         return row, refs
 
-    async def delete_manifest(self, repo: RepositoryRef, reference: str) -> None:
+    async def delete_manifest(
+        self,
+        repo: RepositoryRef,
+        reference: str,
+        *,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
         """By digest: the manifest and its tags go. By tag: only the tag goes."""
         async with self._db.write() as session:
             if ":" not in reference:
@@ -521,6 +652,9 @@ class ContentService:
                     repo.instance_id,
                     "TagDeleted",
                     {"repository": repo.full_name, "tag": reference},
+                )
+                await self._audit_change(
+                    session, actor, DELETE_TAG, resource, repo, {"tag": reference}
                 )
                 return
             digest = str(_parse_digest(reference))
@@ -539,6 +673,9 @@ class ContentService:
                 "ManifestDeleted",
                 {"repository": repo.full_name, "digest": digest, "tags": list(tags)},
             )
+            await self._audit_change(
+                session, actor, DELETE_TAG, resource, repo, {"digest": digest, "tags": list(tags)}
+            )
 
     async def list_tags(
         self, repo: RepositoryRef, last: str | None, n: int | None
@@ -549,6 +686,27 @@ class ContentService:
         if n is not None and len(names) > n:
             return names[:n], True
         return names, False
+
+    async def lookup_tags(
+        self, instance_id: str, full_name: str, last: str | None, n: int | None
+    ) -> Lookup[tuple[list[str], bool]]:
+        """The repository and a page of its tags (and whether more follow): one statement."""
+        if n == 0:
+            key = await tq.repository_key(self._db, instance_id, full_name)
+            repo = ref_of_key(instance_id, full_name, *key) if key else None
+            return Lookup(repo, ([], False))
+        rows = await q.tag_page_in_repository(
+            self._db, instance_id, full_name, last, None if n is None else n + 1
+        )
+        # No rows: past the last tag, or no such repository (then one more statement).
+        key = rows[0][:3] if rows else await tq.repository_key(self._db, instance_id, full_name)
+        if key is None:
+            return Lookup(None, None)
+        repo = ref_of_key(instance_id, full_name, key[0], key[1], key[2])
+        names = [name for *_, name in rows]
+        if n is not None and len(names) > n:
+            return Lookup(repo, (names[:n], True))
+        return Lookup(repo, (names, False))
 
     # ---- management views ------------------------------------------------------------
 
@@ -584,9 +742,16 @@ class ContentService:
             )
         return Page(items, page.page, page.page_size, total)
 
-    async def delete_tag(self, repo: RepositoryRef, tag: str) -> None:
+    async def delete_tag(
+        self,
+        repo: RepositoryRef,
+        tag: str,
+        *,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
         """Only the tag goes; the manifest stays while other tags or digests reference it."""
-        await self.delete_manifest(repo, validate_tag(tag))
+        await self.delete_manifest(repo, validate_tag(tag), actor=actor, resource=resource)
 
     async def layers(self, repo: RepositoryRef, tag: str, platform: str | None) -> LayersView:
         """The layers of the image a tag names (for an index, of ``platform``'s image)."""

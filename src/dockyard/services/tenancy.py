@@ -88,6 +88,13 @@ class RepositoryRef:
     immutable: bool
 
 
+def ref_of_key(
+    instance_id: str, full_name: str, id_: uuid.UUID, type_: str, mutability: str
+) -> RepositoryRef:
+    """A RepositoryRef from the plain columns of ``tq.REPOSITORY_KEY`` (hot paths)."""
+    return RepositoryRef(id_, instance_id, full_name, type_ == "public", mutability == "Immutable")
+
+
 def _ref(repo: RepositoryRow) -> RepositoryRef:
     return RepositoryRef(
         repo.id,
@@ -421,9 +428,9 @@ class TenancyService:
     # ---- registry push and pull ------------------------------------------------------------
 
     async def find_repository(self, instance_id: str, name: RepositoryName) -> RepositoryRef | None:
-        async with self._db.read() as session:
-            repo = await tq.find_repository(session, instance_id, str(name))
-        return _ref(repo) if repo else None
+        full_name = str(name)
+        key = await tq.repository_key(self._db, instance_id, full_name)
+        return ref_of_key(instance_id, full_name, *key) if key else None
 
     async def ensure_repository(self, instance_id: str, name: RepositoryName) -> RepositoryRef:
         """The repository a push goes to, created with its namespace when allowed.
@@ -480,8 +487,7 @@ class TenancyService:
     async def list_repository_names(
         self, instance_id: str, last: str | None, limit: int
     ) -> list[str]:
-        async with self._db.read() as session:
-            return list(await tq.list_repository_names(session, instance_id, last, limit))
+        return await tq.repository_names_page(self._db, instance_id, last, limit)
 
     # ---- instances -------------------------------------------------------------------------
 

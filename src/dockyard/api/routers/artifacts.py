@@ -71,7 +71,13 @@ async def delete_tag(
     guard: Authz,
 ) -> None:
     repo = await _repo(svc, guard, instance_id, namespace, repository)
-    await svc.content.delete_tag(repo, tag)
+    instance = await svc.tenancy.instance_ref(instance_id)
+    await svc.content.delete_tag(
+        repo,
+        tag,
+        actor=guard.actor,
+        resource=actions.repository_arn(instance, namespace, repository),
+    )
 
 
 @router.get(

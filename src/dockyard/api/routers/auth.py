@@ -1,29 +1,153 @@
-"""Sign-in: a console password for a session token."""
+"""Console sign-in: a password (and an MFA code) for a session token; MFA device binding;
+console password change and reset; sign-out (``services.signin``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from dockyard.api import actions
-from dockyard.api.context import Services
+from dockyard.api.context import ApiServices, Authz, Caller, Services
 from dockyard.api.errors import responses
-from dockyard.api.schemas.auth import SessionOut, SignInRequest
+from dockyard.api.schemas.auth import (
+    ChangePasswordRequest,
+    MfaBindOut,
+    MfaBindRequest,
+    ResetPasswordRequest,
+    SessionOut,
+    SignInRefusal,
+    SignInRequest,
+)
+from dockyard.errors import InvalidInputError, UnavailableError
+from dockyard.services.access import Principal
+from dockyard.services.signin import SessionGrant, SignInService
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+_REFUSALS: dict[int | str, dict[str, object]] = {
+    403: {
+        "model": SignInRefusal,
+        "description": (
+            "A structured refusal: ACCOUNT_LOCKED (lockedUntil, retryAfter, `Retry-After`), "
+            "LOGON_POLICY_DENIED (logonPolicy), USER_DISABLED, PASSWORD_CHANGE_REQUIRED (sign "
+            "in again with newPassword), MFA_BIND_REQUIRED (bindToken, bindTokenExpiresAt, "
+            "secret, otpauthUri, digits, period), MFA_CODE_REQUIRED (mfaCodeRejected)"
+        ),
+    },
+}
+
+
+def _signin(svc: ApiServices) -> SignInService:
+    if svc.signin is None:
+        raise UnavailableError("console sign-in is not configured on this server")
+    return svc.signin
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _session(grant: SessionGrant) -> SessionOut:
+    return SessionOut(token=grant.token, expires_in=grant.expires_in, expires_at=grant.expires_at)
+
+
+def _user(principal: Principal) -> str:
+    if principal.user_id is None or not principal.name:
+        raise InvalidInputError("only a signed-in user has a console password and sessions")
+    return principal.name
 
 
 @router.post(
     "/auth/signin",
     response_model=SessionOut,
-    summary="Sign in with a user name and console password",
+    summary="Sign in with a user name and console password (and an MFA code)",
+    description=(
+        "Checks the password, the lockout (5 consecutive failures lock the user for 15 "
+        "minutes), the user's logon policy, a required password change and MFA, in this "
+        "order; each refusal has its own code and fields."
+    ),
     openapi_extra=actions.action(actions.SIGN_IN),
+    responses={**responses(), **_REFUSALS},
+)
+async def sign_in(body: SignInRequest, request: Request, svc: Services) -> SessionOut:
+    grant = await _signin(svc).sign_in(
+        body.username,
+        body.password,
+        source_ip=_address(request),
+        mfa_code=body.mfa_code,
+        new_password=body.new_password,
+    )
+    return _session(grant)
+
+
+@router.post(
+    "/auth/mfa/bind",
+    response_model=MfaBindOut,
+    summary="Bind the virtual MFA device offered by MFA_BIND_REQUIRED",
+    description=(
+        "With the bind token of the MFA_BIND_REQUIRED refusal and a current code of the "
+        "device; then sign in again with `mfaCode`."
+    ),
+    openapi_extra=actions.action(actions.BIND_MFA_DEVICE),
     responses=responses(),
 )
-async def sign_in(body: SignInRequest, svc: Services) -> SessionOut:
-    principal = await svc.verifier.verify_console(body.username, body.password)
-    token, ttl = svc.tokens.issue_session(principal)
-    return SessionOut(
-        token=token, expires_in=ttl, expires_at=datetime.now(UTC) + timedelta(seconds=ttl)
+async def bind_mfa(body: MfaBindRequest, request: Request, svc: Services) -> MfaBindOut:
+    bound = await _signin(svc).bind_mfa(body.bind_token, body.code, source_ip=_address(request))
+    return MfaBindOut(username=bound.username, mfa_bound_at=bound.bound_at)
+
+
+@router.post(
+    "/auth/password",
+    response_model=SessionOut,
+    summary="Change your own console password",
+    description=(
+        "Every session of the user ends; the response is a new session. A wrong old password "
+        "counts as a failed sign-in."
+    ),
+    openapi_extra=actions.action(actions.CHANGE_PASSWORD),
+    responses=responses(),
+)
+async def change_password(
+    body: ChangePasswordRequest, request: Request, svc: Services, authz: Authz
+) -> SessionOut:
+    service = _signin(svc)
+    username = _user(authz.principal)
+    authz.require(f"acs:ram::{await service.account_arn_id()}:user/{username}")
+    grant = await service.change_password(
+        username, body.old_password, body.new_password, source_ip=_address(request)
     )
+    return _session(grant)
+
+
+@router.put(
+    "/users/{username}/password",
+    status_code=204,
+    summary="Reset a user's console password (they must change it at the next sign-in)",
+    description="Also ends the user's lockout and every session of the user.",
+    openapi_extra=actions.action(actions.RESET_PASSWORD),
+    responses=responses(),
+)
+async def reset_password(
+    username: str, body: ResetPasswordRequest, request: Request, svc: Services, authz: Authz
+) -> Response:
+    service = _signin(svc)
+    authz.require(f"acs:ram::{await service.account_arn_id()}:user/{username}")
+    await service.reset_password(
+        username,
+        body.password,
+        actor=authz.principal.name or "anonymous",
+        actor_id=authz.principal.user_id,
+        source_ip=_address(request),
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/signout",
+    status_code=204,
+    summary="Sign out: every session of the caller ends",
+    openapi_extra=actions.action(actions.SIGN_OUT),
+    responses=responses(),
+)
+async def sign_out(request: Request, svc: Services, caller: Caller) -> Response:
+    await _signin(svc).sign_out(_user(caller), source_ip=_address(request))
+    return Response(status_code=204)

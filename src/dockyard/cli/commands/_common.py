@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -37,11 +38,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).
 
 
 def stdout() -> Console:
-    return Console(soft_wrap=False)
+    # No emoji codes: ARNs such as ``acs:ram::…`` contain ``:ram:``.
+    return Console(soft_wrap=False, emoji=False)
 
 
 def stderr() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
 
 
 def fail(message: str, exit_code: int = 1) -> typer.Exit:
@@ -79,7 +81,7 @@ def api(server: str | None) -> Iterator[ApiClient]:
     credential = CredentialStore().get(url)
     # Without a credential the request goes out anonymously (a server run with
     # --insecure-no-auth accepts it); otherwise the API's 401 says what is missing.
-    client = ApiClient(url, credential.header() if credential else None)
+    client = ApiClient.for_credential(url, credential)
     try:
         yield client
     except ApiError as exc:
@@ -127,12 +129,14 @@ def _cell(row: dict[str, Any], key: str) -> str:
         value = value.get(part) if isinstance(value, dict) else None
     if value is None:
         return "-"
+    if isinstance(value, str):
+        value = escape(value)  # API text is never rich markup
     if key.endswith("At") and isinstance(value, str) and len(value) >= 19:
         return value[:19].replace("T", " ")  # an ISO time, to the second
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
+        return ", ".join(escape(str(v)) for v in value) or "-"
     return str(value)
 
 

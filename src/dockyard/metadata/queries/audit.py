@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import AuditEvent
@@ -36,3 +40,69 @@ def add_event(
             at=at,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Exact matches on actor, action and outcome; ``since`` inclusive, ``until`` exclusive."""
+
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_events(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    where: EventFilter,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[AuditEvent], int]:
+    """A page of events, newest first, and how many match in all."""
+    conditions: list[Any] = [AuditEvent.account_id == account_id]
+    if where.actor is not None:
+        conditions.append(AuditEvent.actor == where.actor)
+    if where.action is not None:
+        conditions.append(AuditEvent.action == where.action)
+    if where.outcome is not None:
+        conditions.append(AuditEvent.outcome == where.outcome)
+    if where.since is not None:
+        conditions.append(AuditEvent.at >= where.since)
+    if where.until is not None:
+        conditions.append(AuditEvent.at < where.until)
+    total = (
+        await session.execute(select(func.count()).select_from(AuditEvent).where(*conditions))
+    ).scalar_one()
+    stmt = (
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all(), total
+
+
+async def delete_older_than(session: AsyncSession, cutoff: datetime, limit: int) -> int:
+    """Delete at most ``limit`` events from before ``cutoff`` (oldest first); how many went.
+
+    Bounded so that one prune never holds a long lock or a huge transaction.
+    """
+    ids = (
+        (
+            await session.execute(
+                select(AuditEvent.id)
+                .where(AuditEvent.at < cutoff)
+                .order_by(AuditEvent.at)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    await session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,199 @@
+"""Credentials: the registry password, access keys, STS and temporary registry credentials.
+
+A user manages their own credentials through the implicit ``SelfService`` policy; anyone
+allowed the action on ``acs:ram::$account:user/$username`` manages another user's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from dockyard.api import actions
+from dockyard.api.context import ApiServices, Authz, Credential, Services
+from dockyard.api.errors import responses
+from dockyard.api.schemas.credentials import (
+    AccessKeyCreate,
+    AccessKeyCreated,
+    AccessKeyList,
+    AccessKeyOut,
+    AccessKeyUpdate,
+    AuthorizationTokenOut,
+    RegistryPasswordIn,
+    StsOut,
+    StsRequest,
+)
+from dockyard.services.credentials import AccessKeyView, CredentialsService
+
+router = APIRouter(prefix="/api/v1", tags=["credentials"])
+
+Username = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+AccessKeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,40}$")]
+
+
+def _credentials(svc: ApiServices) -> CredentialsService:
+    assert svc.credentials is not None, "the credentials service is not configured"
+    return svc.credentials
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _out(key: AccessKeyView) -> AccessKeyOut:
+    return AccessKeyOut(
+        access_key_id=key.id,
+        username=key.username,
+        status="active" if key.status == "active" else "disabled",
+        description=key.description,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+    )
+
+
+@router.put(
+    "/users/{username}/registry-password",
+    status_code=204,
+    summary="Set or reset a user's registry password (docker login)",
+    openapi_extra=actions.action(actions.SET_REGISTRY_PASSWORD),
+    responses=responses(),
+)
+async def set_registry_password(
+    username: Username, body: RegistryPasswordIn, request: Request, svc: Services, guard: Authz
+) -> Response:
+    creds = _credentials(svc)
+    guard.require(await creds.user_arn(username))
+    await creds.set_registry_password(
+        guard.principal, username, body.password, body.confirm, address=_address(request)
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/{username}/access-keys",
+    status_code=201,
+    response_model=AccessKeyCreated,
+    summary="Create an access key (the secret is shown once)",
+    openapi_extra=actions.action(actions.CREATE_ACCESS_KEY),
+    responses=responses(409),
+)
+async def create_access_key(
+    username: Username,
+    request: Request,
+    svc: Services,
+    guard: Authz,
+    body: AccessKeyCreate | None = None,
+) -> AccessKeyCreated:
+    creds = _credentials(svc)
+    guard.require(await creds.user_arn(username))
+    made = await creds.create_access_key(
+        guard.principal,
+        username,
+        body.description if body else "",
+        address=_address(request),
+    )
+    return AccessKeyCreated(
+        **_out(made.key).model_dump(by_alias=False), access_key_secret=made.secret
+    )
+
+
+@router.get(
+    "/users/{username}/access-keys",
+    response_model=AccessKeyList,
+    summary="List a user's access keys (never their secrets)",
+    openapi_extra=actions.action(actions.LIST_ACCESS_KEYS),
+    responses=responses(),
+)
+async def list_access_keys(username: Username, svc: Services, guard: Authz) -> AccessKeyList:
+    creds = _credentials(svc)
+    guard.require(await creds.user_arn(username))
+    return AccessKeyList(items=[_out(k) for k in await creds.list_access_keys(username)])
+
+
+@router.patch(
+    "/users/{username}/access-keys/{access_key_id}",
+    response_model=AccessKeyOut,
+    summary="Enable or disable an access key",
+    openapi_extra=actions.action(actions.UPDATE_ACCESS_KEY),
+    responses=responses(),
+)
+async def update_access_key(
+    username: Username,
+    access_key_id: AccessKeyId,
+    body: AccessKeyUpdate,
+    request: Request,
+    svc: Services,
+    guard: Authz,
+) -> AccessKeyOut:
+    creds = _credentials(svc)
+    guard.require(await creds.user_arn(username))
+    key = await creds.update_access_key(
+        guard.principal, username, access_key_id, body.status, address=_address(request)
+    )
+    return _out(key)
+
+
+@router.delete(
+    "/users/{username}/access-keys/{access_key_id}",
+    status_code=204,
+    summary="Delete an access key (and the STS credentials made with it)",
+    openapi_extra=actions.action(actions.DELETE_ACCESS_KEY),
+    responses=responses(),
+)
+async def delete_access_key(
+    username: Username, access_key_id: AccessKeyId, request: Request, svc: Services, guard: Authz
+) -> Response:
+    creds = _credentials(svc)
+    guard.require(await creds.user_arn(username))
+    await creds.delete_access_key(
+        guard.principal, username, access_key_id, address=_address(request)
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/sts",
+    response_model=StsOut,
+    summary="Temporary security credentials (call with an access key)",
+    openapi_extra=actions.action(actions.GET_SESSION_TOKEN),
+    responses=responses(),
+)
+async def get_session_token(
+    request: Request,
+    svc: Services,
+    guard: Authz,
+    credential: Credential,
+    body: StsRequest | None = None,
+) -> StsOut:
+    creds = _credentials(svc)
+    guard.require(actions.everything())
+    issued = await creds.issue_sts(
+        credential, (body or StsRequest()).duration_seconds, address=_address(request)
+    )
+    return StsOut(
+        access_key_id=issued.access_key_id,
+        access_key_secret=issued.access_key_secret,
+        security_token=issued.security_token,
+        expiration=issued.expiration,
+    )
+
+
+@router.post(
+    "/auth/authorization-token",
+    response_model=AuthorizationTokenOut,
+    summary="Temporary registry credentials for docker login (1 hour, or the STS lifetime)",
+    openapi_extra=actions.action(actions.GET_AUTHORIZATION_TOKEN),
+    responses=responses(),
+)
+async def get_authorization_token(
+    request: Request, svc: Services, guard: Authz, credential: Credential
+) -> AuthorizationTokenOut:
+    creds = _credentials(svc)
+    guard.require(actions.everything())
+    temp = await creds.authorization_token(credential, address=_address(request))
+    return AuthorizationTokenOut(
+        temp_username=temp.username,
+        authorization_token=temp.password,
+        expires_at=temp.expires_at,
+    )

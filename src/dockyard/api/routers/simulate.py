@@ -1,0 +1,27 @@
+"""The "why": what ``authorize`` decides for a user, and which statement decided."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dockyard.api import actions
+from dockyard.api.context import Authz, Services
+from dockyard.api.errors import responses
+from dockyard.api.routers._identity import require
+from dockyard.api.schemas.identity import SimulateOut, SimulateRequest
+
+router = APIRouter(prefix="/api/v1/authorization", tags=["authorization"])
+
+
+@router.post(
+    "/simulate",
+    response_model=SimulateOut,
+    summary="Explain whether a user may perform an action on a resource, and why",
+    openapi_extra=actions.action(actions.SIMULATE_POLICY),
+    responses=responses(),
+)
+async def simulate(body: SimulateRequest, svc: Services, guard: Authz) -> SimulateOut:
+    service = await require(svc, guard, f"user/{body.username}")
+    return SimulateOut.model_validate(
+        await service.simulate(body.username, body.action, body.resource)
+    )

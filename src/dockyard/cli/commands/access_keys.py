@@ -1,0 +1,122 @@
+"""``dockyard access-key create|list|enable|disable|delete``: a user's AccessKey pairs for
+the API and CLI (yours by default, another user's with --user as an administrator)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dockyard.cli.commands._common import (
+    JsonOpt,
+    ServerOpt,
+    api,
+    handles_errors,
+    print_json,
+    print_record,
+    print_table,
+    stderr,
+)
+from dockyard.cli.commands._identity import UserOpt, done, self_username
+
+app = typer.Typer(help="Access keys (AccessKey ID + secret) for the API and the CLI.")
+
+KeyArg = Annotated[str, typer.Argument(metavar="ACCESS_KEY_ID", help="The AccessKey ID (AK…).")]
+
+COLUMNS = [
+    ("AccessKey ID", "accessKeyId"),
+    ("Status", "status"),
+    ("Description", "description"),
+    ("Created", "createdAt"),
+    ("Last used", "lastUsedAt"),
+]
+
+
+def _path(user: str, key: str | None = None) -> str:
+    base = f"/users/{user}/access-keys"
+    return f"{base}/{key}" if key else base
+
+
+@app.command("create")
+@handles_errors
+def create_key(
+    user: UserOpt = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the key is for.")
+    ] = None,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an access key; its secret is shown this once."""
+    username = self_username(server, user)
+    body: dict[str, Any] = {}
+    if description is not None:
+        body["description"] = description
+    with api(server) as client:
+        created: dict[str, Any] = client.call("POST", _path(username), json=body)
+    if as_json:
+        print_json(created)
+    else:
+        print_record(
+            created, [("AccessKey ID", "accessKeyId"), ("Secret", "accessKeySecret"), *COLUMNS[1:4]]
+        )
+    stderr().print(
+        "[bold yellow]warning:[/bold yellow] store the secret now (a password manager, a "
+        "secret store): it is never shown again. Use it with `dockyard login <server> "
+        "--access-key-id … --access-key-secret …`.",
+        highlight=False,
+    )
+
+
+@app.command("list")
+@handles_errors
+def list_keys(user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+    """List the access keys (never their secrets)."""
+    username = self_username(server, user)
+    with api(server) as client:
+        found = client.call("GET", _path(username))
+    items: list[dict[str, Any]] = found.get("items", []) if isinstance(found, dict) else found
+    if as_json:
+        print_json(items)
+    else:
+        print_table(items, COLUMNS)
+
+
+def _status(key: str, status: str, user: str | None, server: str | None, as_json: bool) -> None:
+    username = self_username(server, user)
+    with api(server) as client:
+        updated = client.call("PATCH", _path(username, key), json={"status": status})
+    if as_json:
+        print_json(updated if isinstance(updated, dict) else {"accessKeyId": key, "status": status})
+    else:
+        typer.echo(f"Access key {key} of {username} is {status}.")
+
+
+@app.command("enable")
+@handles_errors
+def enable_key(
+    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Let a disabled key authenticate again."""
+    _status(key, "active", user, server, as_json)
+
+
+@app.command("disable")
+@handles_errors
+def disable_key(
+    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Refuse a key from now on (it can be enabled again)."""
+    _status(key, "disabled", user, server, as_json)
+
+
+@app.command("delete")
+@handles_errors
+def delete_key(
+    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Delete a key for good (and the temporary credentials derived from it)."""
+    username = self_username(server, user)
+    with api(server) as client:
+        client.call("DELETE", _path(username, key))
+    done(as_json, None, {"deleted": key}, f"Deleted access key {key} of {username}.")

@@ -1,0 +1,208 @@
+"""``dockyard policy create|list|get|update|delete|simulate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dockyard.cli.client import ApiClient, ApiError, CliError
+from dockyard.cli.commands._common import (
+    JsonOpt,
+    PageOpt,
+    PageSizeOpt,
+    ServerOpt,
+    api,
+    handles_errors,
+    list_or_page,
+    print_json,
+    print_record,
+    print_table,
+    stdout,
+)
+from dockyard.cli.commands._identity import DescriptionOpt, done
+
+app = typer.Typer(help="Policies: JSON documents of Allow/Deny statements.")
+
+PolicyArg = Annotated[str, typer.Argument(metavar="POLICY", help="Policy name.")]
+DocumentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--document",
+        "-d",
+        metavar="FILE",
+        help='The JSON policy document ({"Version": "1", "Statement": [...]}); - for stdin.',
+    ),
+]
+SharingOpt = Annotated[
+    str | None,
+    typer.Option("--sharing-scope", help="Who may attach it: global, organization or subtree."),
+]
+
+COLUMNS = [
+    ("Name", "name"),
+    ("Built-in", "builtin"),
+    ("Sharing", "sharingScope"),
+    ("Description", "description"),
+    ("Updated", "updatedAt"),
+]
+
+
+def read_document(source: str) -> dict[str, Any]:
+    """The JSON object in ``source`` (a file, or ``-`` for stdin); usage error otherwise."""
+    where = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {where}: {exc.strerror or exc}", 2) from exc
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{where} is not JSON: {exc}", 2) from exc
+    if not isinstance(document, dict):
+        raise CliError(f"{where}: a policy document is a JSON object", 2)
+    return document
+
+
+def _show(policy: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(policy)
+        return
+    print_record(policy, [*COLUMNS[:-1], ("Created", "createdAt"), ("Updated", "updatedAt")])
+    document = policy.get("document")
+    if document is not None:
+        typer.echo("Document:")
+        stdout().print_json(data=document, indent=2)
+
+
+@app.command("create")
+@handles_errors
+def create_policy(
+    name: PolicyArg,
+    document: DocumentOpt = None,
+    description: DescriptionOpt = None,
+    sharing_scope: SharingOpt = None,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a custom policy from a JSON document (names: at most 15 characters)."""
+    if document is None:
+        raise CliError("give the policy with --document FILE (or - for stdin)", 2)
+    body: dict[str, Any] = {"name": name, "document": read_document(document)}
+    if description is not None:
+        body["description"] = description
+    if sharing_scope is not None:
+        body["sharingScope"] = sharing_scope
+    with api(server) as client:
+        _show(client.call("POST", "/policies", json=body), as_json)
+
+
+@app.command("list")
+@handles_errors
+def list_policies(
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+    page: PageOpt = None,
+    page_size: PageSizeOpt = 30,
+) -> None:
+    """List the policies (built-in ones included)."""
+    with api(server) as client:
+        items = list_or_page(client, "/policies", "policies", page, page_size)
+    if as_json:
+        print_json(items)
+    else:
+        print_table(items, COLUMNS)
+
+
+@app.command("get")
+@handles_errors
+def get_policy(name: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a policy and its document, pretty-printed."""
+    with api(server) as client:
+        _show(client.call("GET", f"/policies/{name}"), as_json)
+
+
+@app.command("update")
+@handles_errors
+def update_policy(
+    name: PolicyArg,
+    document: DocumentOpt = None,
+    description: DescriptionOpt = None,
+    sharing_scope: SharingOpt = None,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a policy's document, or change its description."""
+    body: dict[str, Any] = {}
+    if document is not None:
+        body["document"] = read_document(document)
+    if description is not None:
+        body["description"] = description
+    if sharing_scope is not None:
+        body["sharingScope"] = sharing_scope
+    if not body:
+        raise CliError("nothing to update: give --document, --description or --sharing-scope", 2)
+    with api(server) as client:
+        _show(client.call("PATCH", f"/policies/{name}", json=body), as_json)
+
+
+@app.command("delete")
+@handles_errors
+def delete_policy(name: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete a custom policy (roles lose it)."""
+    with api(server) as client:
+        client.call("DELETE", f"/policies/{name}")
+    done(as_json, None, {"deleted": name}, f"Deleted policy {name}.")
+
+
+@app.command("simulate")
+@handles_errors
+def simulate(
+    user: Annotated[str, typer.Option("--user", "-u", help="Whose permissions.")],
+    action: Annotated[str, typer.Option("--action", "-a", help="e.g. cr:PullRepository")],
+    resource: Annotated[
+        str,
+        typer.Option("--resource", "-r", help="ARN, e.g. acs:cr:*:*:repository/team/app, or *."),
+    ],
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Would USER be allowed ACTION on RESOURCE, and why.
+
+    Prints the decision with the deciding policy and statement; nothing is performed.
+    """
+    body = {"username": user, "action": action, "resource": resource}
+    with api(server) as client:
+        decision: dict[str, Any] = client.call("POST", "/authorization/simulate", json=body)
+        statement = _statement(client, decision)
+    if as_json:
+        print_json(decision if statement is None else {**decision, "statementText": statement})
+        return
+    verdict = "ALLOWED" if decision.get("allowed") else "DENIED"
+    typer.echo(f"{verdict}: {user} → {action} on {resource}")
+    if decision.get("reason"):
+        typer.echo(f"Why: {decision['reason']}")
+    if decision.get("policy"):
+        index = decision.get("statement")
+        where = f", statement {index}" if isinstance(index, int) else ""
+        typer.echo(f"Deciding policy: {decision['policy']}{where}")
+    if statement is not None:
+        stdout().print_json(data=statement, indent=2)
+
+
+def _statement(client: ApiClient, decision: dict[str, Any]) -> Any:
+    """The deciding statement itself (from the policy document), when it can be read."""
+    name, index = decision.get("policy"), decision.get("statement")
+    if not isinstance(name, str) or not isinstance(index, int):
+        return None
+    try:
+        policy = client.call("GET", f"/policies/{name}")
+    except ApiError:
+        return None  # not allowed to read policies: the name and index say enough
+    statements = (policy.get("document") or {}).get("Statement")
+    if isinstance(statements, list) and 0 <= index < len(statements):
+        return statements[index]
+    return None

@@ -1,0 +1,789 @@
+"""Console sign-in (PRODUCT.md §3): password, lockout, logon policy, forced password
+change, virtual MFA devices (TOTP), sessions, sign-out, password change and reset.
+
+``sign_in`` checks, in this order, and refuses with the first that fails:
+
+1. the password (argon2; an unknown user costs the same argon2 run) — but a **locked** user
+   is refused with :class:`AccountLockedError` whatever the password, so that a lock never
+   tells a right password from a wrong one. A wrong password (and later a wrong MFA code)
+   is a failure: ``LOCKOUT_THRESHOLD`` consecutive failures lock the user for
+   ``LOCKOUT_DURATION``; counted per user in one ``UPDATE`` (every worker sees every
+   failure); only a session issued resets the count.
+2. the user's **logon policy** (``services.logon``), with the client address and the clock;
+   a refusal is audited but is not a password failure;
+3. a **disabled** user is refused;
+4. ``must_change_password`` (an initial or reset password): refused with
+   :class:`PasswordChangeRequiredError` unless ``new_password`` is given, which must pass
+   :func:`check_password_complexity` and differ from the old one. With a bound MFA device
+   the code is checked before the change is made;
+5. **MFA**: required by an administrator and no device bound → :class:`MfaBindRequiredError`
+   with a 10-minute bind token, the base32 seed and its ``otpauth://`` URI (the seed is
+   stored encrypted, not yet bound; ``bind_mfa`` binds it with a valid code, then the user
+   signs in again). A bound device needs ``mfa_code``: 6 digits, 30-second steps, one step
+   either side accepted, and a step is never accepted twice (``users.mfa_last_step``).
+
+Success issues a management API session token (``TokenService.issue_session``) tied to the
+user's ``session_epoch``: a sign-out, a password change or reset moves the epoch on and every
+earlier session ends. Every attempt, bind, change and reset writes an audit row (actor,
+source address, outcome, a reason code) — never a password, a code or a seed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+import pyotp
+from cryptography.exceptions import InvalidTag
+
+from dockyard.clock import SYSTEM_CLOCK, Clock
+from dockyard.errors import AuthenticationError, DeniedError, InvalidInputError, NotFoundError
+from dockyard.metadata.models import User
+from dockyard.metadata.queries import identity as iq
+from dockyard.metadata.queries import signin as q
+from dockyard.metadata.queries import tenancy as tq
+from dockyard.metadata.session import Database
+from dockyard.services import logon
+from dockyard.services.access import Principal
+from dockyard.services.audit import AuditLog, Outcome
+from dockyard.services.credentials import TokenService, _verify_password, hash_password
+from dockyard.services.secrets import MasterKey
+
+LOCKOUT_THRESHOLD = 5
+LOCKOUT_DURATION = timedelta(minutes=15)
+BIND_TOKEN_TTL = timedelta(minutes=10)
+TOTP_DIGITS = 6
+TOTP_PERIOD = 30
+#: Steps either side of the current one that are accepted (clock drift).
+TOTP_WINDOW = 1
+TOTP_ISSUER = "Dockyard"
+MFA_SEED_PURPOSE = "mfa-totp-seed"
+BIND_TOKEN_PURPOSE = "mfa-bind-token"  # noqa: S105 - a key purpose
+
+PASSWORD_MIN = 10
+PASSWORD_MAX = 32
+PASSWORD_SPECIALS = "!@#$%"  # noqa: S105 - allowed characters
+
+#: Audit event names (``audit_events.action``).
+SIGNIN_EVENT = "signin"
+MFA_BIND_EVENT = "mfa.bind"
+SIGNOUT_EVENT = "signout"
+CHANGE_PASSWORD_ACTION = "ram:ChangePassword"  # noqa: S105 - an action name
+RESET_PASSWORD_ACTION = "ram:ResetPassword"  # noqa: S105 - an action name
+
+_INVALID_CREDENTIALS = "invalid username or password"
+
+
+# ---- refusals -------------------------------------------------------------------------------
+
+
+class SignInRefusedError(DeniedError):
+    """A structured sign-in refusal: the API writes ``code`` and ``fields`` (camelCase)
+    next to ``message`` in its one error body."""
+
+    code = "SIGNIN_REFUSED"
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message, detail=fields)
+        self.fields: dict[str, Any] = fields
+
+
+class AccountLockedError(SignInRefusedError):
+    """Too many consecutive failures: no sign-in until ``lockedUntil``."""
+
+    code = "ACCOUNT_LOCKED"
+
+    def __init__(self, message: str, *, locked_until: datetime, retry_after: int) -> None:
+        super().__init__(message, lockedUntil=locked_until.isoformat(), retryAfter=retry_after)
+        self.locked_until = locked_until
+        self.retry_after = retry_after
+
+
+class LogonPolicyDeniedError(SignInRefusedError):
+    code = "LOGON_POLICY_DENIED"
+
+
+class UserDisabledError(SignInRefusedError):
+    code = "USER_DISABLED"
+
+
+class PasswordChangeRequiredError(SignInRefusedError):
+    """Sign in again with ``newPassword`` (the password is an initial or reset one)."""
+
+    code = "PASSWORD_CHANGE_REQUIRED"
+
+
+class MfaBindRequiredError(SignInRefusedError):
+    """Bind a virtual MFA device: ``bindToken``, ``secret``, ``otpauthUri``."""
+
+    code = "MFA_BIND_REQUIRED"
+
+
+class MfaCodeRequiredError(SignInRefusedError):
+    """Sign in again with ``mfaCode`` (``mfaCodeRejected``: the one given was not valid)."""
+
+    code = "MFA_CODE_REQUIRED"
+
+
+# ---- passwords and TOTP -----------------------------------------------------------------------
+
+
+def check_password_complexity(password: str, field: str = "password") -> None:
+    """PRODUCT.md §3: 10-32 characters with at least two of letters, digits and the special
+    characters ``! @ # $ %``. Other printable characters may appear but count as none of
+    the kinds; control characters are refused. Raises :class:`InvalidInputError` naming
+    ``field``."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise InvalidInputError(
+            f"{field}: must be {PASSWORD_MIN}-{PASSWORD_MAX} characters",
+            detail={"field": field},
+        )
+    if not password.isprintable():
+        raise InvalidInputError(
+            f"{field}: control characters are not allowed", detail={"field": field}
+        )
+    kinds = sum(
+        (
+            any(c.isalpha() for c in password),
+            any(c.isdigit() for c in password),
+            any(c in PASSWORD_SPECIALS for c in password),
+        )
+    )
+    if kinds < 2:
+        raise InvalidInputError(
+            f"{field}: must contain at least two of letters, digits and special characters "
+            f"({' '.join(PASSWORD_SPECIALS)})",
+            detail={"field": field},
+        )
+
+
+def totp_step(moment: datetime) -> int:
+    return int(moment.timestamp()) // TOTP_PERIOD
+
+
+def matching_step(secret: str, code: str, moment: datetime) -> int | None:
+    """The time step (within ±``TOTP_WINDOW`` of ``moment``) whose code is ``code``."""
+    code = code.strip().replace(" ", "")
+    if len(code) != TOTP_DIGITS or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
+    now = totp_step(moment)
+    found = None
+    for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):
+        # Compare every candidate (no early exit): the time taken does not depend on which.
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            found = step
+    return found
+
+
+def otpauth_uri(secret: str, username: str) -> str:
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
+    return totp.provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
+
+
+# ---- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGrant:
+    username: str
+    token: str
+    expires_in: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MfaBinding:
+    username: str
+    bound_at: datetime
+
+
+class SignInService:
+    def __init__(
+        self,
+        db: Database,
+        master: MasterKey,
+        tokens: TokenService,
+        *,
+        audit: AuditLog | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._db = db
+        self._master = master
+        self._tokens = tokens
+        self._audit = audit
+        self._clock = clock
+        self._account: tuple[uuid.UUID, str] | None = None
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    async def _account_ids(self) -> tuple[uuid.UUID, str]:
+        if self._account is None:
+            async with self._db.read() as session:
+                account = await tq.find_account(session)
+            if account is None:
+                raise NotFoundError("no account: the first-start setup has not run")
+            self._account = (account.id, account.arn_id)
+        return self._account
+
+    async def account_arn_id(self) -> str:
+        """The account id in RAM ARNs (``acs:ram::$id:user/$name``)."""
+        return (await self._account_ids())[1]
+
+    async def _audit_record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        outcome: Outcome,
+        actor_id: uuid.UUID | str | None,
+        source_ip: str | None,
+        resource: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        if self._audit is not None:
+            await self._audit.record(
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                actor_id=actor_id,
+                source_ip=source_ip or "",
+                resource=resource,
+                detail=detail,
+            )
+
+    async def _audit_add(
+        self,
+        session: Any,
+        *,
+        actor: str,
+        action: str,
+        outcome: Outcome,
+        actor_id: uuid.UUID | str | None,
+        source_ip: str | None,
+        resource: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        if self._audit is not None:
+            await self._audit.add(
+                session,
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                actor_id=actor_id,
+                source_ip=source_ip or "",
+                resource=resource,
+                detail=detail,
+            )
+
+    async def _user_arn(self, username: str) -> str:
+        return f"acs:ram::{await self.account_arn_id()}:user/{username}"
+
+    async def _load(self, username: str) -> tuple[User | None, Any]:
+        account_id, _ = await self._account_ids()
+        async with self._db.read() as session:
+            user = await iq.find_user(session, account_id, username)
+            policy = await q.find_logon_policy(session, user.logon_policy_id) if user else None
+        return user, policy
+
+    def _issue(self, user: User, epoch: int) -> SessionGrant:
+        principal = Principal(name=user.username, user_id=str(user.id))
+        # The ``epoch`` claim ties the session to users.session_epoch.
+        token, ttl = self._tokens.issue_session(principal, epoch=epoch)
+        return SessionGrant(user.username, token, ttl, self._clock.now() + timedelta(seconds=ttl))
+
+    def _seed(self, user: User) -> str | None:
+        if not user.mfa_secret_encrypted:
+            return None
+        try:
+            return self._master.decrypt(user.mfa_secret_encrypted, MFA_SEED_PURPOSE).decode()
+        except (InvalidTag, ValueError):
+            return None
+
+    async def _failure(
+        self,
+        user: User,
+        *,
+        reason: str,
+        source_ip: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> datetime | None:
+        """Count one failure (and audit it, in the same transaction); the lock it set."""
+        now = self._clock.now()
+        async with self._db.write() as session:
+            locked = await q.count_failure(
+                session, user.id, LOCKOUT_THRESHOLD, now + LOCKOUT_DURATION
+            )
+            await self._audit_add(
+                session,
+                actor=user.username,
+                actor_id=user.id,
+                action=SIGNIN_EVENT,
+                outcome="failure",
+                source_ip=source_ip,
+                detail={"reason": reason, **({"locked": True} if locked else {}), **(detail or {})},
+            )
+        return locked
+
+    def _locked_error(self, locked_until: datetime) -> AccountLockedError:
+        retry = max(1, math.ceil((locked_until - self._clock.now()).total_seconds()))
+        return AccountLockedError(
+            f"the account is locked after {LOCKOUT_THRESHOLD} failed sign-ins; try again "
+            f"after {locked_until:%Y-%m-%d %H:%M:%S} UTC or ask an administrator to reset "
+            "the password",
+            locked_until=locked_until,
+            retry_after=retry,
+        )
+
+    async def _refuse(
+        self,
+        user: User,
+        error: SignInRefusedError,
+        *,
+        source_ip: str | None,
+        outcome: Outcome = "denied",
+        detail: dict[str, Any] | None = None,
+    ) -> SignInRefusedError:
+        await self._audit_record(
+            actor=user.username,
+            actor_id=user.id,
+            action=SIGNIN_EVENT,
+            outcome=outcome,
+            source_ip=source_ip,
+            detail={"reason": error.code, **(detail or {})},
+        )
+        return error
+
+    # ---- sign-in ----------------------------------------------------------------------------
+
+    async def sign_in(
+        self,
+        username: str,
+        password: str,
+        *,
+        source_ip: str | None,
+        mfa_code: str | None = None,
+        new_password: str | None = None,
+    ) -> SessionGrant:
+        user, policy = await self._load(username)
+        hashed = user.password_hash if user is not None else None
+        ok = await anyio.to_thread.run_sync(_verify_password, hashed, password)
+        if user is None:
+            # The typed name is not recorded: people type passwords into it.
+            await self._audit_record(
+                actor="anonymous",
+                actor_id=None,
+                action=SIGNIN_EVENT,
+                outcome="failure",
+                source_ip=source_ip,
+                detail={"reason": "UNKNOWN_USER"},
+            )
+            raise AuthenticationError(_INVALID_CREDENTIALS)
+        now = self._clock.now()
+
+        # 1. lockout, then the password
+        if user.locked_until is not None and user.locked_until > now:
+            raise await self._refuse(
+                user, self._locked_error(user.locked_until), source_ip=source_ip
+            )
+        if not ok:
+            locked = await self._failure(user, reason="BAD_PASSWORD", source_ip=source_ip)
+            if locked is not None:
+                raise self._locked_error(locked)
+            raise AuthenticationError(_INVALID_CREDENTIALS)
+
+        # 2. logon policy (not a password failure)
+        denial = logon.logon_denial(policy, source_ip, now)
+        if denial is not None:
+            raise await self._refuse(
+                user,
+                LogonPolicyDeniedError(denial, logonPolicy=policy.name if policy else None),
+                source_ip=source_ip,
+                detail={"logonPolicy": policy.name if policy else None},
+            )
+
+        # 3. disabled
+        if user.disabled:
+            raise await self._refuse(
+                user, UserDisabledError(f"user {user.username} is disabled"), source_ip=source_ip
+            )
+
+        # 4. forced password change
+        if user.must_change_password and new_password is None:
+            raise await self._refuse(
+                user,
+                PasswordChangeRequiredError(
+                    "the password must be changed before the first sign-in: sign in again "
+                    "with newPassword"
+                ),
+                source_ip=source_ip,
+            )
+        if new_password is not None:
+            try:
+                self._check_new_password(user, password, new_password)
+            except InvalidInputError as exc:
+                await self._audit_record(
+                    actor=user.username,
+                    actor_id=user.id,
+                    action=SIGNIN_EVENT,
+                    outcome="denied",
+                    source_ip=source_ip,
+                    detail={"reason": "INVALID_NEW_PASSWORD"},
+                )
+                raise exc from None
+
+        # 5. MFA
+        bound = user.mfa_required and user.mfa_bound_at is not None
+        step: int | None = None
+        if bound:
+            step = await self._check_code(user, mfa_code, source_ip=source_ip)
+
+        if new_password is not None:
+            new_hash = await anyio.to_thread.run_sync(hash_password, new_password)
+            async with self._db.write() as session:
+                if step is not None and not await q.claim_totp_step(session, user.id, step):
+                    step = -1  # used meanwhile by a concurrent sign-in
+                else:
+                    await q.set_console_password(
+                        session, user.id, new_hash, must_change=False, at=now
+                    )
+                    await self._audit_add(
+                        session,
+                        actor=user.username,
+                        actor_id=user.id,
+                        action=CHANGE_PASSWORD_ACTION,
+                        outcome="success",
+                        source_ip=source_ip,
+                        resource=await self._user_arn(user.username),
+                        detail={"reason": "PASSWORD_CHANGE_REQUIRED"},
+                    )
+            if step == -1:
+                raise await self._replayed(user, source_ip)
+            step = None  # claimed
+
+        if user.mfa_required and not bound:
+            raise await self._bind_required(user, source_ip=source_ip)
+
+        epoch: int | None = None
+        async with self._db.write() as session:
+            if step is not None and not await q.claim_totp_step(session, user.id, step):
+                step = -1
+            else:
+                # The epoch now (a sign-out or change meanwhile must not kill this session).
+                epoch = await q.session_epoch_of(session, user.id)
+                await q.clear_failures(session, user.id)
+                await self._audit_add(
+                    session,
+                    actor=user.username,
+                    actor_id=user.id,
+                    action=SIGNIN_EVENT,
+                    outcome="success",
+                    source_ip=source_ip,
+                    detail={"mfa": bound},
+                )
+        if step == -1:
+            raise await self._replayed(user, source_ip)
+        if epoch is None:
+            raise AuthenticationError(_INVALID_CREDENTIALS)  # deleted meanwhile
+        return self._issue(user, epoch)
+
+    @staticmethod
+    def _check_new_password(user: User, password: str, new_password: str) -> None:
+        if not user.must_change_password:
+            raise InvalidInputError(
+                "newPassword: only accepted when a password change is required; "
+                "change the password with POST /api/v1/auth/password",
+                detail={"field": "newPassword"},
+            )
+        check_password_complexity(new_password, "newPassword")
+        if new_password == password:
+            raise InvalidInputError(
+                "newPassword: must differ from the current password",
+                detail={"field": "newPassword"},
+            )
+
+    async def _check_code(self, user: User, code: str | None, *, source_ip: str | None) -> int:
+        """The step of a valid, unused code; else refuse (an invalid code is a failure)."""
+        if not code:
+            raise await self._refuse(
+                user,
+                MfaCodeRequiredError(
+                    "enter the 6-digit code of your virtual MFA device (mfaCode)",
+                    mfaCodeRejected=False,
+                ),
+                source_ip=source_ip,
+            )
+        seed = self._seed(user)
+        step = matching_step(seed, code, self._clock.now()) if seed else None
+        if step is None or step <= user.mfa_last_step:
+            reason = "MFA_CODE_REPLAYED" if step is not None else "BAD_MFA_CODE"
+            locked = await self._failure(user, reason=reason, source_ip=source_ip)
+            if locked is not None:
+                raise self._locked_error(locked)
+            raise MfaCodeRequiredError(
+                "the MFA code is not valid (wrong, expired or used already); enter the current "
+                "code of your virtual MFA device",
+                mfaCodeRejected=True,
+            )
+        return step
+
+    async def _replayed(self, user: User, source_ip: str | None) -> SignInRefusedError:
+        locked = await self._failure(user, reason="MFA_CODE_REPLAYED", source_ip=source_ip)
+        if locked is not None:
+            return self._locked_error(locked)
+        return MfaCodeRequiredError(
+            "the MFA code was used already; wait for the next code", mfaCodeRejected=True
+        )
+
+    async def _bind_required(self, user: User, *, source_ip: str | None) -> SignInRefusedError:
+        """Issue (or re-issue) the pending seed and a bind token for it."""
+        seed = self._seed(user)
+        if seed is None:
+            seed = pyotp.random_base32()
+            encrypted = self._master.encrypt(seed.encode(), MFA_SEED_PURPOSE)
+            async with self._db.write() as session:
+                await q.store_pending_mfa_secret(session, user.id, encrypted)
+        else:
+            assert user.mfa_secret_encrypted is not None
+            encrypted = user.mfa_secret_encrypted
+        expires = self._clock.now() + BIND_TOKEN_TTL
+        token = self._bind_token(user, encrypted, expires)
+        return await self._refuse(
+            user,
+            MfaBindRequiredError(
+                "multi-factor authentication is required: add the secret to a virtual MFA "
+                "app, then POST /api/v1/auth/mfa/bind with bindToken and a current code, "
+                "then sign in again with mfaCode",
+                bindToken=token,
+                bindTokenExpiresAt=expires.isoformat(),
+                secret=seed,
+                otpauthUri=otpauth_uri(seed, user.username),
+                digits=TOTP_DIGITS,
+                period=TOTP_PERIOD,
+            ),
+            source_ip=source_ip,
+        )
+
+    # ---- MFA binding ------------------------------------------------------------------------
+
+    def _bind_token(self, user: User, encrypted_seed: bytes, expires: datetime) -> str:
+        claims = {
+            "uid": str(user.id),
+            "sub": user.username,
+            "exp": int(expires.timestamp()),
+            "seed": hashlib.sha256(encrypted_seed).hexdigest()[:32],
+        }
+        blob = self._master.encrypt(json.dumps(claims).encode(), BIND_TOKEN_PURPOSE)
+        return base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+    def _read_bind_token(self, token: str) -> dict[str, Any]:
+        invalid = AuthenticationError("the bind token is invalid or expired; sign in again")
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            claims = json.loads(self._master.decrypt(blob, BIND_TOKEN_PURPOSE))
+            if not isinstance(claims, dict):
+                raise invalid
+            claims["uid"] = uuid.UUID(str(claims["uid"]))
+            expires = int(claims["exp"])
+        except (ValueError, InvalidTag, TypeError, KeyError) as exc:
+            raise invalid from exc
+        if expires <= int(self._clock.now().timestamp()):
+            raise invalid
+        return claims
+
+    async def bind_mfa(self, bind_token: str, code: str, *, source_ip: str | None) -> MfaBinding:
+        try:
+            claims = self._read_bind_token(bind_token)
+        except AuthenticationError:
+            await self._audit_record(
+                actor="anonymous",
+                actor_id=None,
+                action=MFA_BIND_EVENT,
+                outcome="failure",
+                source_ip=source_ip,
+                detail={"reason": "INVALID_BIND_TOKEN"},
+            )
+            raise
+        async with self._db.read() as session:
+            user = await q.find_user_by_id(session, claims["uid"])
+        invalid = AuthenticationError("the bind token is invalid or expired; sign in again")
+        if (
+            user is None
+            or user.username != claims.get("sub")
+            or user.disabled
+            or not user.mfa_required
+            or user.mfa_bound_at is not None
+            or not user.mfa_secret_encrypted
+            or hashlib.sha256(user.mfa_secret_encrypted).hexdigest()[:32] != claims.get("seed")
+        ):
+            # Bound meanwhile, MFA turned off, a newer seed, the user gone or disabled.
+            await self._audit_record(
+                actor=user.username if user else "anonymous",
+                actor_id=user.id if user else None,
+                action=MFA_BIND_EVENT,
+                outcome="failure",
+                source_ip=source_ip,
+                detail={"reason": "STALE_BIND_TOKEN"},
+            )
+            raise invalid
+        seed = self._seed(user)
+        now = self._clock.now()
+        step = matching_step(seed, code, now) if seed else None
+        if step is None:
+            await self._audit_record(
+                actor=user.username,
+                actor_id=user.id,
+                action=MFA_BIND_EVENT,
+                outcome="failure",
+                source_ip=source_ip,
+                detail={"reason": "BAD_MFA_CODE"},
+            )
+            raise InvalidInputError(
+                "code: not the current code of the MFA device (check the device's clock)",
+                detail={"field": "code"},
+            )
+        async with self._db.write() as session:
+            bound = await q.bind_mfa_device(session, user.id, user.mfa_secret_encrypted, step, now)
+            if bound:
+                await self._audit_add(
+                    session,
+                    actor=user.username,
+                    actor_id=user.id,
+                    action=MFA_BIND_EVENT,
+                    outcome="success",
+                    source_ip=source_ip,
+                )
+        if not bound:
+            raise invalid
+        return MfaBinding(user.username, now)
+
+    # ---- passwords and sessions -----------------------------------------------------------
+
+    async def change_password(
+        self,
+        username: str,
+        old_password: str,
+        new_password: str,
+        *,
+        source_ip: str | None,
+    ) -> SessionGrant:
+        """The caller's own console password; every session ends, a new one is returned."""
+        user, _ = await self._load(username)
+        if user is None:
+            raise NotFoundError(f"user {username} not found")
+        now = self._clock.now()
+        if user.locked_until is not None and user.locked_until > now:
+            raise self._locked_error(user.locked_until)
+        ok = await anyio.to_thread.run_sync(_verify_password, user.password_hash, old_password)
+        if not ok:
+            async with self._db.write() as session:
+                locked = await q.count_failure(
+                    session, user.id, LOCKOUT_THRESHOLD, now + LOCKOUT_DURATION
+                )
+                await self._audit_add(
+                    session,
+                    actor=user.username,
+                    actor_id=user.id,
+                    action=CHANGE_PASSWORD_ACTION,
+                    outcome="failure",
+                    source_ip=source_ip,
+                    resource=await self._user_arn(user.username),
+                    detail={"reason": "BAD_PASSWORD", **({"locked": True} if locked else {})},
+                )
+            if locked is not None:
+                raise self._locked_error(locked)
+            raise InvalidInputError(
+                "oldPassword: not the current password", detail={"field": "oldPassword"}
+            )
+        try:
+            check_password_complexity(new_password, "newPassword")
+            if new_password == old_password:
+                raise InvalidInputError(
+                    "newPassword: must differ from the current password",
+                    detail={"field": "newPassword"},
+                )
+        except InvalidInputError:
+            await self._audit_record(
+                actor=user.username,
+                actor_id=user.id,
+                action=CHANGE_PASSWORD_ACTION,
+                outcome="failure",
+                source_ip=source_ip,
+                resource=await self._user_arn(user.username),
+                detail={"reason": "INVALID_NEW_PASSWORD"},
+            )
+            raise
+        new_hash = await anyio.to_thread.run_sync(hash_password, new_password)
+        async with self._db.write() as session:
+            epoch = await q.set_console_password(
+                session, user.id, new_hash, must_change=False, at=now
+            )
+            await self._audit_add(
+                session,
+                actor=user.username,
+                actor_id=user.id,
+                action=CHANGE_PASSWORD_ACTION,
+                outcome="success",
+                source_ip=source_ip,
+                resource=await self._user_arn(user.username),
+            )
+        if epoch is None:
+            raise NotFoundError(f"user {username} not found")
+        return self._issue(user, epoch)
+
+    async def reset_password(
+        self,
+        username: str,
+        password: str,
+        *,
+        actor: str,
+        actor_id: str | None,
+        source_ip: str | None,
+    ) -> None:
+        """An administrator sets a new console password: the user must change it at the
+        next sign-in; the lock ends; every session of the user ends."""
+        check_password_complexity(password, "password")
+        user, _ = await self._load(username)
+        if user is None:
+            raise NotFoundError(f"user {username} not found")
+        new_hash = await anyio.to_thread.run_sync(hash_password, password)
+        async with self._db.write() as session:
+            epoch = await q.set_console_password(
+                session, user.id, new_hash, must_change=True, at=self._clock.now()
+            )
+            await self._audit_add(
+                session,
+                actor=actor,
+                actor_id=actor_id,
+                action=RESET_PASSWORD_ACTION,
+                outcome="success",
+                source_ip=source_ip,
+                resource=await self._user_arn(user.username),
+                detail={"user": user.username},
+            )
+        if epoch is None:
+            raise NotFoundError(f"user {username} not found")
+
+    async def sign_out(self, username: str, *, source_ip: str | None) -> None:
+        """End every session of the user (the session epoch moves on)."""
+        user, _ = await self._load(username)
+        if user is None:
+            raise NotFoundError(f"user {username} not found")
+        async with self._db.write() as session:
+            await q.bump_session_epoch(session, user.id)
+            await self._audit_add(
+                session,
+                actor=user.username,
+                actor_id=user.id,
+                action=SIGNOUT_EVENT,
+                outcome="success",
+                source_ip=source_ip,
+            )
