@@ -94,8 +94,8 @@ def build(settings: Settings) -> Container:
     db = Database(settings.resolved_database_url)
     store = make_blob_store(settings)
     master = load_master_key(settings, create=False)
-    tenancy = TenancyService(db)
     audit = AuditLog(db)
+    tenancy = TenancyService(db, audit)
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
     tokens = TokenService(
         db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds

@@ -126,6 +126,30 @@ def test_tag_manifest_and_blob_deletes_are_audited(
         assert event["resource"].endswith(f":repository/default/{repo}")
 
 
+def test_repository_and_namespace_deletes_are_audited(
+    api: ApiClient, pusher: Pusher, repo: str
+) -> None:
+    namespace = repo.split("/")[0]
+    pusher.image(repo, "v1", layers=1)
+    api.create_repository("default", namespace, "web")
+    resp = api.delete(api.repo_path("default", repo))
+    assert resp.status_code == 204, resp.text
+    resp = api.delete(f"/instances/default/namespaces/{namespace}", params={"force": "true"})
+    assert resp.status_code == 204, resp.text
+    (repository,) = about(events(api, action="cr:DeleteRepository"), repo)
+    assert (repository["actor"], repository["outcome"]) == ("admin", "success")
+    assert repository["sourceIp"] == "127.0.0.1"
+    assert repository["resource"].endswith(f":repository/default/{repo}")
+    removed = [
+        e
+        for e in events(api, action="cr:DeleteNamespace")
+        if e["detail"].get("namespace") == namespace
+    ]
+    assert len(removed) == 1, removed
+    assert removed[0]["detail"]["repositories"] == 1  # web; app was deleted before
+    assert removed[0]["resource"].endswith(f":repository/default/{namespace}")
+
+
 def test_a_refused_delete_writes_no_success_row(api: ApiClient, repo: str) -> None:
     resp = api.delete(api.repo_path("default", repo) + "/tags/missing")
     error(resp, 404, "NOT_FOUND")

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,9 @@ from dockyard.oci.reference import NAMESPACE_RE, REPOSITORY_RE, RepositoryName
 from dockyard.services import editions
 from dockyard.services.access import InstanceRef
 from dockyard.services.editions import Feature, Limit
+
+if TYPE_CHECKING:  # audit imports the paging types from here
+    from dockyard.services.audit import Actor, AuditLog
 
 INSTANCE_CACHE_SECONDS = 5.0
 NETWORK_TYPES = ("vpc", "public", "classic")
@@ -375,8 +378,9 @@ def _repository_view(row: RepositoryRow, namespace: str) -> RepositoryView:
 
 
 class TenancyService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
         self._db = db
+        self._audit = audit
         self._routes: dict[str, tuple[float, HostRoute]] = {}
 
     # ---- routing ---------------------------------------------------------------------------
@@ -717,7 +721,16 @@ class TenancyService:
             )
             return _namespace_view(row, count)
 
-    async def delete_namespace(self, instance_id: str, name: str, *, force: bool = False) -> None:
+    async def delete_namespace(
+        self,
+        instance_id: str,
+        name: str,
+        *,
+        force: bool = False,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
+        """``actor`` and ``resource`` (its ARN) name the deletion in the audit log."""
         async with self._db.write() as session:
             row = await self._namespace(session, instance_id, name)
             count = await tq.count_repositories(session, instance_id, row.id)
@@ -730,6 +743,9 @@ class TenancyService:
             for full_name in repositories:
                 cq.add_event(session, instance_id, "RepositoryDeleted", {"repository": full_name})
             cq.add_event(session, instance_id, "NamespaceDeleted", {"namespace": name})
+            if self._audit is not None:
+                detail = {"namespace": name, "repositories": len(repositories)}
+                await self._audit.change(session, actor, "cr:DeleteNamespace", resource, detail)
 
     # ---- repositories ----------------------------------------------------------------------
 
@@ -854,11 +870,23 @@ class TenancyService:
             )
             return _repository_view(row, namespace)
 
-    async def delete_repository(self, instance_id: str, namespace: str, name: str) -> None:
+    async def delete_repository(
+        self,
+        instance_id: str,
+        namespace: str,
+        name: str,
+        *,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
+        """``actor`` and ``resource`` (its ARN) name the deletion in the audit log."""
         async with self._db.write() as session:
             row = await self._repository(session, instance_id, namespace, name)
             await tq.delete_repository(session, row.id)
             cq.add_event(session, instance_id, "RepositoryDeleted", {"repository": row.full_name})
+            if self._audit is not None:
+                detail = {"repository": row.full_name}
+                await self._audit.change(session, actor, "cr:DeleteRepository", resource, detail)
 
 
 @contextlib.contextmanager

@@ -121,5 +121,8 @@ async def delete_namespace(
     force: Annotated[bool, Query(description="Delete its repositories too")] = False,
 ) -> None:
     instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.namespace_arn(instance, namespace))
-    await svc.tenancy.delete_namespace(instance_id, namespace, force=force)
+    resource = actions.namespace_arn(instance, namespace)
+    guard.require(resource)
+    await svc.tenancy.delete_namespace(
+        instance_id, namespace, force=force, actor=guard.actor, resource=resource
+    )

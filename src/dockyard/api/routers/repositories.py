@@ -171,5 +171,8 @@ async def delete_repository(
     guard: Authz,
 ) -> None:
     instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.repository_arn(instance, namespace, repository))
-    await svc.tenancy.delete_repository(instance_id, namespace, repository)
+    resource = actions.repository_arn(instance, namespace, repository)
+    guard.require(resource)
+    await svc.tenancy.delete_repository(
+        instance_id, namespace, repository, actor=guard.actor, resource=resource
+    )
