@@ -64,7 +64,12 @@ from dockyard.policy import Decision, PolicyDocument
 from dockyard.policy.engine import BUILTIN_POLICIES
 from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.credentials import hash_password
+from dockyard.services.credentials import (
+    ACCESS_KEY_ID_RE,
+    STS_PREFIX,
+    TEMP_USERNAME,
+    hash_password,
+)
 from dockyard.services.logon import validate_logon_policy
 from dockyard.services.principals import load_principal, ram_arn
 from dockyard.services.secrets import MasterKey
@@ -103,7 +108,15 @@ def _match(regex: re.Pattern[str], value: str, field: str, rule: str) -> str:
 
 
 def check_username(value: str) -> str:
-    return _match(USERNAME_RE, value, "username", "1-64 of letters, digits, '-', '_', '.'")
+    _match(USERNAME_RE, value, "username", "1-64 of letters, digits, '-', '_', '.'")
+    # HTTP Basic reads these shapes as access-key and STS ids, and cr_temp_user is the
+    # temporary docker login: a user so named could never sign in with a password.
+    if ACCESS_KEY_ID_RE.fullmatch(value) or value.startswith(STS_PREFIX) or value == TEMP_USERNAME:
+        raise InvalidInputError(
+            f"invalid username {value!r}: reserved (the shape of an access-key or STS id, "
+            "or the temporary login name)"
+        )
+    return value
 
 
 def check_display_name(value: str) -> str:
