@@ -7,15 +7,17 @@ import sys
 
 import structlog
 
-#: Libraries whose debug output carries SQL parameters (password hashes, key hashes) or
-#: request headers; they stay at INFO whatever Dockyard's own level is.
+#: Libraries whose INFO and DEBUG output carries SQL statements and their parameters
+#: (password hashes, key hashes) or request headers. SQLAlchemy logs every statement at
+#: INFO, which also cost more CPU than the statements themselves on the write path: they
+#: stay at WARNING whatever Dockyard's own level is.
 _CHATTY_LIBRARIES = ("aiosqlite", "asyncpg", "sqlalchemy", "botocore", "aiobotocore", "urllib3")
 
 
 def configure(level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
     for name in _CHATTY_LIBRARIES:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
