@@ -17,10 +17,10 @@ from dockyard.bootstrap import Container, build
 from dockyard.errors import DockyardError
 from dockyard.proxy import ProxyHeadersMiddleware, parse_networks
 from dockyard.settings import Settings
+from dockyard.supervisor import WORKER_SETTINGS_ENV
 
 log = structlog.get_logger(__name__)
 
-WORKER_SETTINGS_ENV = "DOCKYARD_WORKER_SETTINGS"
 #: How often each worker prunes the audit log (jittered).
 AUDIT_PRUNE_INTERVAL_SECONDS = 3600.0
 

@@ -54,6 +54,36 @@ def test_health_and_readiness(registry: DockyardServer) -> None:
     assert jwks["keys"] and all("kid" in k and "d" not in k for k in jwks["keys"])
 
 
+def _mapped_files(pid: int) -> set[str]:
+    with open(f"/proc/{pid}/maps") as maps:
+        return {line.split()[-1] for line in maps if "/" in line}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_the_serving_parent_loads_granian_only(registry: DockyardServer) -> None:
+    """`serve` migrates and bootstraps, then becomes a lean supervisor (same PID): neither
+    it nor the memory its workers are forked from carries the CLI, Alembic or the app."""
+    assert registry.proc is not None
+    parent = registry.proc.pid
+    cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
+    assert b"dockyard.supervisor" in cmdline
+    heavy = ("sqlalchemy", "pydantic_core", "cryptography", "argon2", "orjson")
+    parent_files = _mapped_files(parent)
+    assert any("granian" in f for f in parent_files)
+    assert not [f for f in parent_files if any(h in f for h in heavy)]
+    workers = _children(parent)
+    assert len(workers) == registry.workers
+    for worker in workers:  # the application lives in the workers
+        assert any("pydantic_core" in f for f in _mapped_files(worker))
+    assert httpx.get(f"{registry.url}/healthz").json() == {"status": "ok"}
+
+
 def test_readiness_turns_red_when_storage_breaks(fresh_registry: ServerFactory) -> None:
     server = fresh_registry()
     probe = server.data_dir / "storage" / "probe"

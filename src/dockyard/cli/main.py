@@ -121,10 +121,8 @@ def serve(
             "authentication is DISABLED (--insecure-no-auth): anyone can push, pull and delete"
         )
 
-    from granian.constants import Interfaces
-    from granian.server import Server
+    from dockyard.supervisor import exec_supervisor
 
-    os.environ["DOCKYARD_WORKER_SETTINGS"] = _worker_env(settings)
     log.info(
         "dockyard starting",
         version=__version__,
@@ -133,19 +131,17 @@ def serve(
         data_dir=str(settings.data_dir.resolve()),
         tls=bool(settings.tls_cert),
     )
-    Server(
-        "dockyard.server:worker_app",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        ssl_cert=settings.tls_cert,
-        ssl_key=settings.tls_key,
-        respawn_failed_workers=True,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-        backpressure=256,
-    ).serve()
+    exec_supervisor(
+        _worker_env(settings),
+        {
+            "host": settings.host,
+            "port": settings.port,
+            "workers": settings.workers,
+            "tls_cert": str(settings.tls_cert) if settings.tls_cert else None,
+            "tls_key": str(settings.tls_key) if settings.tls_key else None,
+            "log_level": settings.log_level,
+        },
+    )
 
 
 def _first_start(settings: Settings) -> None:
