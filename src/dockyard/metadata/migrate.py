@@ -21,10 +21,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, NullPool
+from sqlalchemy import Connection, NullPool, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dockyard.metadata.session import database_url
+from dockyard.metadata.session import database_url, ensure_wal, is_sqlite
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: ``pg_advisory_xact_lock`` key serialising schema changes across nodes ("dockyard").
@@ -64,11 +64,21 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
+def _wal_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    ensure_wal(cursor)
+    cursor.close()
+
+
 def run_with_connection(url: str, fn: Callable[[Connection], T]) -> T:
     """Call ``fn`` with a synchronous-API connection over the async driver, then commit."""
 
     async def main() -> T:
         engine = create_async_engine(database_url(url), poolclass=NullPool)
+        if is_sqlite(url):
+            # The schema's first connection puts the file in WAL mode, before any worker
+            # opens it (changing modes later would have to wait for every writer).
+            event.listen(engine.sync_engine, "connect", _wal_on_connect)
         try:
             async with engine.begin() as conn:
                 return await conn.run_sync(fn)

@@ -1,0 +1,234 @@
+"""SQLite write units: inline on the loop, queued across processes, durable or relaxed.
+
+Two :class:`Database` objects over one file stand for two worker processes: their
+``<database>-writers`` locks are separate open files, which ``flock`` treats exactly as
+it treats two processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dockyard.metadata import migrate
+from dockyard.metadata.session import Database
+
+pytestmark = pytest.mark.integration
+
+WAIT = 0.3  # how long a blocked writer is watched to prove it is still waiting
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    path = tmp_path / "dockyard.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE scratch (n INTEGER NOT NULL, who TEXT NOT NULL)")
+    return path
+
+
+async def _rows(db: Database) -> list[tuple[int, str]]:
+    async with db.read() as session:
+        result = await session.execute(text("SELECT n, who FROM scratch ORDER BY n"))
+        return [(int(n), str(who)) for n, who in result]
+
+
+async def _append(db: Database, who: str, *, durable: bool = True) -> int:
+    """Insert (rows seen + 1, who) in one write unit; returns the number written."""
+    async with db.write(durable=durable) as session:
+        seen = (await session.execute(text("SELECT count(*) FROM scratch"))).scalar_one()
+        await session.execute(
+            text("INSERT INTO scratch VALUES (:n, :who)"), {"n": seen + 1, "who": who}
+        )
+        return int(seen) + 1
+
+
+def test_the_file_is_in_wal_mode_whoever_opens_it_first(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    sqlite3.connect(path).close()  # created in the default rollback-journal mode
+
+    async def scenario() -> None:
+        db = Database(f"sqlite:///{path}")
+        try:
+            async with db.write() as session:
+                await session.execute(text("CREATE TABLE t (x INTEGER)"))
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_writer_waits_for_another_node_in_the_queue(db_file: Path) -> None:
+    async def scenario() -> None:
+        a, b = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+        release = asyncio.Event()
+        holding = asyncio.Event()
+        try:
+
+            async def hold() -> None:
+                async with a.write() as session:
+                    await session.execute(text("INSERT INTO scratch VALUES (1, 'a')"))
+                    holding.set()
+                    await release.wait()
+
+            holder = asyncio.create_task(hold())
+            await holding.wait()
+            waiter = asyncio.create_task(_append(b, "b"))
+            await asyncio.sleep(WAIT)
+            assert not waiter.done(), "b wrote while a held the write queue"
+            release.set()
+            await holder
+            assert await asyncio.wait_for(waiter, 10) == 2  # b saw a's committed row
+            assert await _rows(a) == [(1, "a"), (2, "b")]
+        finally:
+            await a.dispose()
+            await b.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_many_writers_of_two_nodes_lose_nothing(db_file: Path) -> None:
+    async def scenario() -> None:
+        nodes = [Database(f"sqlite:///{db_file}") for _ in range(2)]
+        try:
+            written = await asyncio.gather(
+                *(_append(nodes[i % 2], f"w{i}", durable=i % 3 != 0) for i in range(60))
+            )
+            assert sorted(written) == list(range(1, 61))  # each saw every earlier commit
+            rows = await _rows(nodes[1])
+            assert [n for n, _ in rows] == list(range(1, 61))
+        finally:
+            for db in nodes:
+                await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_writer_outside_the_queue_is_waited_for(db_file: Path) -> None:
+    """A CLI command writing with plain SQLite: the unit waits for it, then commits."""
+
+    async def scenario() -> None:
+        db = Database(f"sqlite:///{db_file}")
+        outsider = sqlite3.connect(db_file, isolation_level=None)
+        try:
+            outsider.execute("BEGIN IMMEDIATE")
+            outsider.execute("INSERT INTO scratch VALUES (1, 'outsider')")
+            waiter = asyncio.create_task(_append(db, "node"))
+            await asyncio.sleep(WAIT)
+            assert not waiter.done()
+            outsider.execute("COMMIT")
+            assert await asyncio.wait_for(waiter, 10) == 2
+            assert await _rows(db) == [(1, "outsider"), (2, "node")]
+        finally:
+            outsider.close()
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_gives_its_place_back(db_file: Path) -> None:
+    async def scenario() -> None:
+        a, b = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+        release = asyncio.Event()
+        holding = asyncio.Event()
+        try:
+
+            async def hold() -> None:
+                async with a.write():
+                    holding.set()
+                    await release.wait()
+
+            holder = asyncio.create_task(hold())
+            await holding.wait()
+            waiter = asyncio.create_task(_append(b, "cancelled"))
+            await asyncio.sleep(WAIT)
+            waiter.cancel()
+            release.set()
+            await holder
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            # Neither node is left holding the queue.
+            assert await asyncio.wait_for(_append(a, "a"), 10) == 1
+            assert await asyncio.wait_for(_append(b, "b"), 10) == 2
+        finally:
+            await a.dispose()
+            await b.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_unit_writes_nothing_and_frees_the_queue(db_file: Path) -> None:
+    async def scenario() -> None:
+        a, b = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+        try:
+            with pytest.raises(RuntimeError, match="boom"):
+                async with a.write() as session:
+                    await session.execute(text("INSERT INTO scratch VALUES (1, 'lost')"))
+                    raise RuntimeError("boom")
+            assert await asyncio.wait_for(_append(b, "b"), 10) == 1
+            assert await _rows(a) == [(1, "b")]
+        finally:
+            await a.dispose()
+            await b.dispose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_relaxed_units_commit_like_durable_ones(
+    backend: str, db_file: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{db_file}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_migrated_url")
+    )
+
+    async def scenario() -> None:
+        if backend == "postgresql":
+            # The test server runs with synchronous_commit off; durable units use the
+            # database's setting, so turn it on here to see the relaxed unit turn it off.
+            admin = Database(url)
+            async with admin.write() as session:
+                name = (await session.execute(text("SELECT current_database()"))).scalar_one()
+                await session.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit TO on'))
+            await admin.dispose()
+        writer, reader = Database(url), Database(url)
+        try:
+            if backend == "postgresql":
+                async with writer.write() as session:
+                    await session.execute(text("DROP TABLE IF EXISTS scratch"))
+                    await session.execute(
+                        text("CREATE TABLE scratch (n INTEGER NOT NULL, who TEXT NOT NULL)")
+                    )
+            assert await _append(writer, "relaxed", durable=False) == 1
+            assert await _append(writer, "durable") == 2
+            assert await _rows(reader) == [(1, "relaxed"), (2, "durable")]
+            if backend == "sqlite":
+                async with writer.write(durable=False) as session:
+                    level = (await session.execute(text("PRAGMA synchronous"))).scalar_one()
+                assert level == 1  # NORMAL: the commit is not synced
+                async with writer.write() as session:
+                    level = (await session.execute(text("PRAGMA synchronous"))).scalar_one()
+                assert level == 2  # FULL
+            else:
+                async with writer.write(durable=False) as session:
+                    setting = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
+                assert setting == "off"  # only inside that transaction
+                async with writer.write() as session:
+                    setting = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
+                assert setting == "on"
+                async with writer.write() as session:
+                    await session.execute(text("DROP TABLE scratch"))
+                    await session.execute(text(f'ALTER DATABASE "{name}" RESET synchronous_commit'))
+        finally:
+            await writer.dispose()
+            await reader.dispose()
+
+    asyncio.run(scenario())
