@@ -169,7 +169,7 @@ class BulkService:
                 progress(done, repositories)
 
         async with self._db.write() as session:
-            cq.add_event(
+            await cq.add_event(
                 session,
                 instance_id,
                 "BulkSeeded",

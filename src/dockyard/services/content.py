@@ -250,7 +250,7 @@ class ContentService:
         async with self._db.write() as session:
             if not await q.unlink_blob(session, repo.id, str(parsed)):
                 raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
-            q.add_event(
+            await q.add_event(
                 session,
                 repo.instance_id,
                 "BlobDeleted",
@@ -287,7 +287,7 @@ class ContentService:
             if blob is None:
                 return False
             await q.link_blob(session, repo.id, blob.digest, blob.size)
-            q.add_event(
+            await q.add_event(
                 session,
                 repo.instance_id,
                 "BlobMounted",
@@ -299,10 +299,10 @@ class ContentService:
 
     async def start_upload(self, repo: RepositoryRef) -> UploadState:
         key = await self._store.start_upload()
-        async with self._db.write() as session:
-            upload = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)
-        self._remember(upload.id, 0, hashlib.sha256())
-        return UploadState(upload.id, 0)
+        async with self._db.write(durable=False) as session:
+            upload_id = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)
+        self._remember(upload_id, 0, hashlib.sha256())
+        return UploadState(upload_id, 0)
 
     async def monolithic_upload(
         self, repo: RepositoryRef, digest: str, body: AsyncIterator[bytes]
@@ -327,11 +327,10 @@ class ContentService:
             uid = uuid.UUID(upload_id)
         except ValueError as exc:
             raise UploadUnknownError(f"upload {upload_id!r} unknown") from exc
-        async with self._db.read() as session:
-            upload = await q.find_upload(session, repo.id, uid)
-        if upload is None or upload.expires_at < _now():
+        upload = await q.upload_of_repository(self._db, repo.id, uid)
+        if upload is None or upload[1] < _now():
             raise UploadUnknownError(f"upload {upload_id} unknown")
-        return upload.id, upload.storage_key
+        return uid, upload[0]
 
     async def upload_status(self, repo: RepositoryRef, upload_id: str) -> UploadState:
         uid, key = await self._upload_row(repo, upload_id)
@@ -429,7 +428,7 @@ class ContentService:
                 await q.delete_upload(session, finished_upload)
             if not linked:
                 return  # the repository already held it: nothing changed, nothing to report
-            q.add_event(
+            await q.add_event(
                 session,
                 repo.instance_id,
                 "BlobPushed",
@@ -530,7 +529,7 @@ class ContentService:
                 session, *self._manifest_row(repo, digest, body, parsed, pushed_by)
             )
             if created:
-                q.add_event(
+                await q.add_event(
                     session,
                     repo.instance_id,
                     "ManifestPushed",
@@ -550,7 +549,7 @@ class ContentService:
                     # Tagged by a concurrent push after the check above: it won the tag.
                     raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
                 if previous != str(digest):
-                    q.add_event(
+                    await q.add_event(
                         session,
                         repo.instance_id,
                         "TagUpdated",
@@ -647,7 +646,7 @@ class ContentService:
                     )
                 if not await q.delete_tag(session, repo.id, reference):
                     raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
-                q.add_event(
+                await q.add_event(
                     session,
                     repo.instance_id,
                     "TagDeleted",
@@ -667,7 +666,7 @@ class ContentService:
                     f"manifest {digest} carries tags of an immutable repository"
                 )
             await q.delete_manifest(session, row.id)
-            q.add_event(
+            await q.add_event(
                 session,
                 repo.instance_id,
                 "ManifestDeleted",

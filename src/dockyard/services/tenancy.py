@@ -456,7 +456,7 @@ class TenancyService:
                 namespace = await tq.insert_namespace_if_absent(
                     session, instance_id, name.namespace
                 )
-                cq.add_event(
+                await cq.add_event(
                     session, instance_id, "NamespaceCreated", {"namespace": name.namespace}
                 )
             if not namespace.auto_create:
@@ -472,7 +472,9 @@ class TenancyService:
                 session, namespace, name.repository, _repository_id()
             )
             if created:
-                cq.add_event(session, instance_id, "RepositoryCreated", {"repository": str(name)})
+                await cq.add_event(
+                    session, instance_id, "RepositoryCreated", {"repository": str(name)}
+                )
             return _ref(repo)
 
     @staticmethod
@@ -539,7 +541,7 @@ class TenancyService:
             )
             await session.flush()
             await tq.replace_endpoints(session, instance_id, _endpoint_rows(normalized))
-            cq.add_event(session, instance_id, "InstanceCreated", {"instance": instance_id})
+            await cq.add_event(session, instance_id, "InstanceCreated", {"instance": instance_id})
             return await self._instance_view(session, instance_id)
 
     async def list_instances(self, page: PageRequest) -> Page[InstanceView]:
@@ -591,7 +593,7 @@ class TenancyService:
                 if normalized is not None:
                     await self._check_domains_free(session, instance_id, normalized)
                     await tq.replace_endpoints(session, instance_id, _endpoint_rows(normalized))
-                cq.add_event(
+                await cq.add_event(
                     session,
                     instance_id,
                     "InstanceUpdated",
@@ -663,7 +665,7 @@ class TenancyService:
             )
             tq.add_namespace(session, row)
             await session.flush()
-            cq.add_event(session, instance_id, "NamespaceCreated", {"namespace": name})
+            await cq.add_event(session, instance_id, "NamespaceCreated", {"namespace": name})
             return _namespace_view(row, 0)
 
     async def _namespace(self, session: AsyncSession, instance_id: str, name: str) -> Namespace:
@@ -713,7 +715,7 @@ class TenancyService:
                 if v is not None
             }
             await tq.update_row(session, row, **values)
-            cq.add_event(
+            await cq.add_event(
                 session,
                 instance_id,
                 "NamespaceUpdated",
@@ -741,8 +743,10 @@ class TenancyService:
                 )
             repositories = await tq.delete_namespace(session, row.id)
             for full_name in repositories:
-                cq.add_event(session, instance_id, "RepositoryDeleted", {"repository": full_name})
-            cq.add_event(session, instance_id, "NamespaceDeleted", {"namespace": name})
+                await cq.add_event(
+                    session, instance_id, "RepositoryDeleted", {"repository": full_name}
+                )
+            await cq.add_event(session, instance_id, "NamespaceDeleted", {"namespace": name})
             if self._audit is not None:
                 detail = {"namespace": name, "repositories": len(repositories)}
                 await self._audit.change(session, actor, "cr:DeleteNamespace", resource, detail)
@@ -789,7 +793,7 @@ class TenancyService:
             )
             tq.add_repository(session, row)
             await session.flush()
-            cq.add_event(session, instance_id, "RepositoryCreated", {"repository": full_name})
+            await cq.add_event(session, instance_id, "RepositoryCreated", {"repository": full_name})
             return _repository_view(row, namespace)
 
     async def _repository(
@@ -862,7 +866,7 @@ class TenancyService:
                 if v is not None
             }
             await tq.update_row(session, row, **values)
-            cq.add_event(
+            await cq.add_event(
                 session,
                 instance_id,
                 "RepositoryUpdated",
@@ -883,7 +887,9 @@ class TenancyService:
         async with self._db.write() as session:
             row = await self._repository(session, instance_id, namespace, name)
             await tq.delete_repository(session, row.id)
-            cq.add_event(session, instance_id, "RepositoryDeleted", {"repository": row.full_name})
+            await cq.add_event(
+                session, instance_id, "RepositoryDeleted", {"repository": row.full_name}
+            )
             if self._audit is not None:
                 detail = {"repository": row.full_name}
                 await self._audit.change(session, actor, "cr:DeleteRepository", resource, detail)

@@ -39,6 +39,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write(f: BinaryIO, data: bytes, hashers: list[Any], last: bool) -> None:
+    """Write and hash one batch; the last one is synced to disk and closes the file."""
+    f.write(data)
+    for h in hashers:
+        h.update(data)
+    if last:
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+
+
+async def _batched(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body regrouped into batches of at least :data:`WRITE_BATCH` bytes (but the last)."""
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        if len(buffer) >= WRITE_BATCH:
+            yield bytes(buffer)
+            buffer = bytearray()
+    if buffer:
+        yield bytes(buffer)
+
+
 def _raise_for_os_error(exc: OSError) -> None:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise StorageFullError("blob storage is full") from exc
@@ -82,56 +105,81 @@ class FilesystemBlobStore:
     async def append(
         self, key: str, offset: int, chunks: AsyncIterator[bytes], hashers: list[Any] | None = None
     ) -> int:
+        """Write the body at ``offset`` under a cross-process lock; all or nothing.
+
+        The body is gathered into batches of :data:`WRITE_BATCH` bytes, each written (and
+        hashed) by one worker-thread call, the first one also opening, locking and checking
+        the file, the last one also syncing and closing it: a small blob costs one thread
+        hand-off, a large one one per MiB.
+        """
         path = layout.upload_path(self.root, key)
+        hashers = hashers or []
+        # Refuse a wrong offset before reading any of the body (a stat of a local file
+        # costs microseconds); the check under the lock below is the one that counts.
         try:
-            f: BinaryIO = await anyio.to_thread.run_sync(open, path, "r+b")
+            size = os.stat(path).st_size
         except FileNotFoundError as exc:
             raise UploadMissingError(f"upload {key} not found") from exc
-        hashers = hashers or []
+        if size != offset:
+            raise OffsetMismatchError(size, offset)
+        batches = _batched(chunks)
+        data = await anext(batches, b"")
+        upcoming = await anext(batches, None)
+        f: BinaryIO = await anyio.to_thread.run_sync(
+            self._open_and_write, path, offset, data, hashers, upcoming is None
+        )
+        if upcoming is None:
+            return offset + len(data)
+        end = offset + len(data)
+        try:
+            while upcoming is not None:
+                data, upcoming = upcoming, await anext(batches, None)
+                await anyio.to_thread.run_sync(_write, f, data, hashers, upcoming is None)
+                end += len(data)
+            return end
+        except BaseException as exc:
+            await anyio.to_thread.run_sync(self._abandon, f, offset)
+            if isinstance(exc, OSError):
+                _raise_for_os_error(exc)
+            raise
 
-        def write(data: bytes | bytearray) -> None:
-            f.write(data)
-            for h in hashers:
-                h.update(data)
-
+    @classmethod
+    def _open_and_write(
+        cls, path: Path, offset: int, data: bytes, hashers: list[Any], last: bool
+    ) -> BinaryIO:
+        try:
+            f: BinaryIO = open(path, "r+b")  # noqa: SIM115 - closed by the last write
+        except FileNotFoundError as exc:
+            raise UploadMissingError(f"upload {path.name} not found") from exc
         try:
             # A cross-process lock: two workers must never append to one upload at once.
-            await anyio.to_thread.run_sync(fcntl.flock, f.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             size = os.fstat(f.fileno()).st_size
             if size != offset:
                 raise OffsetMismatchError(size, offset)
-            f.seek(offset)
-            buffer = bytearray()
-            try:
-                async for chunk in chunks:
-                    buffer += chunk
-                    if len(buffer) >= WRITE_BATCH:
-                        data, buffer = bytes(buffer), bytearray()
-                        await anyio.to_thread.run_sync(write, data)
-                if buffer:
-                    await anyio.to_thread.run_sync(write, bytes(buffer))
-                await anyio.to_thread.run_sync(self._flush_and_sync, f)
-            except BaseException as exc:
-                # A chunk is all or nothing: drop what this request wrote.
-                await anyio.to_thread.run_sync(self._truncate, f, offset)
-                if isinstance(exc, OSError):
-                    _raise_for_os_error(exc)
-                raise
-            return f.tell()
+        except BaseException:
+            f.close()
+            raise
+        f.seek(offset)
+        try:
+            _write(f, data, hashers, last)
+        except BaseException as exc:
+            cls._abandon(f, offset)
+            if isinstance(exc, OSError):
+                _raise_for_os_error(exc)
+            raise
+        return f
+
+    @staticmethod
+    def _abandon(f: BinaryIO, offset: int) -> None:
+        """A chunk is all or nothing: drop what this request wrote, and release the file."""
+        try:
+            with contextlib.suppress(OSError):
+                f.flush()
+            f.truncate(offset)
+            os.fsync(f.fileno())
         finally:
-            await anyio.to_thread.run_sync(f.close)
-
-    @staticmethod
-    def _flush_and_sync(f: BinaryIO) -> None:
-        f.flush()
-        os.fsync(f.fileno())
-
-    @staticmethod
-    def _truncate(f: BinaryIO, offset: int) -> None:
-        with contextlib.suppress(OSError):
-            f.flush()
-        f.truncate(offset)
-        os.fsync(f.fileno())
+            f.close()
 
     async def hash_upload(self, key: str, algorithm: str) -> str:
         path = layout.upload_path(self.root, key)

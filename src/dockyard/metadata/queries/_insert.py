@@ -1,30 +1,59 @@
-"""INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL.
+"""Core INSERTs for write paths: ON CONFLICT DO NOTHING, and plain rows with defaults.
 
 Concurrent pushes of one blob or manifest race on unique keys; letting the database
 settle the race is correct on every backend, where read-then-write is not.
+
+Each statement is built once per dialect and table and executed with a parameter dict,
+so SQLAlchemy finds its compiled form in the cache at once; adding an ORM object and
+flushing it costs the unit-of-work machinery, several times the INSERT itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.base import Base
 
+_IGNORING: dict[tuple[str, str], Insert] = {}
+_PLAIN: dict[str, Insert] = {}
+
+
+def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` plus the Python-side column defaults it leaves out."""
+    for column in table.columns:
+        default = column.default
+        if column.key in values or default is None:
+            continue
+        if default.is_callable:
+            values[column.key] = default.arg(None)  # type: ignore[attr-defined]
+        elif default.is_scalar:
+            values[column.key] = default.arg  # type: ignore[attr-defined]
+    return values
+
 
 async def insert_ignore(session: AsyncSession, model: type[Base], **values: Any) -> bool:
     """Insert a row unless it collides on a unique key; True when a row was inserted."""
     dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    table = model.__table__
-    # Apply Python-side column defaults, which core inserts would otherwise skip.
-    for column in table.columns:
-        if column.key not in values and column.default is not None and column.default.is_callable:
-            values[column.key] = column.default.arg(None)
-        elif column.key not in values and column.default is not None and column.default.is_scalar:
-            values[column.key] = column.default.arg
-    stmt = module.insert(table).values(**values).on_conflict_do_nothing()
-    result = await session.execute(stmt)
+    table: Table = model.__table__  # type: ignore[assignment]
+    stmt = _IGNORING.get((dialect, table.name))
+    if stmt is None:
+        module = postgresql if dialect == "postgresql" else sqlite
+        stmt = module.insert(table).on_conflict_do_nothing()
+        _IGNORING[(dialect, table.name)] = stmt
+    result = await session.execute(stmt, with_defaults(table, values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def insert_row(session: AsyncSession, model: type[Base], **values: Any) -> dict[str, Any]:
+    """Insert one row now (no ORM flush); returns the values written, defaults included."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    stmt = _PLAIN.get(table.name)
+    if stmt is None:
+        stmt = _PLAIN[table.name] = insert(table)
+    row = with_defaults(table, values)
+    await session.execute(stmt, row)
+    return row

@@ -12,9 +12,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import AuditEvent
+from dockyard.metadata.queries._insert import insert_row
 
 
-def add_event(
+async def add_event(
     session: AsyncSession,
     *,
     account_id: uuid.UUID,
@@ -27,18 +28,18 @@ def add_event(
     detail: dict[str, Any] | None,
     at: Any,
 ) -> None:
-    session.add(
-        AuditEvent(
-            account_id=account_id,
-            actor=actor,
-            actor_id=actor_id,
-            source_ip=source_ip,
-            action=action,
-            resource=resource,
-            outcome=outcome,
-            detail=detail or {},
-            at=at,
-        )
+    await insert_row(
+        session,
+        AuditEvent,
+        account_id=account_id,
+        actor=actor,
+        actor_id=actor_id,
+        source_ip=source_ip,
+        action=action,
+        resource=resource,
+        outcome=outcome,
+        detail=detail or {},
+        at=at,
     )
 
 

@@ -19,7 +19,7 @@ from dockyard.metadata.models import (
     Tag,
     Upload,
 )
-from dockyard.metadata.queries._insert import insert_ignore
+from dockyard.metadata.queries._insert import insert_ignore, insert_row
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.queries.tenancy import REPOSITORY_KEY, REPOSITORY_KEY_WHERE
 from dockyard.metadata.session import Database
@@ -61,7 +61,7 @@ async def link_blob(
 ) -> bool:
     """Record the blob (once) and link it to the repository; True when newly linked."""
     await insert_ignore(session, Blob, digest=digest, size=size)
-    blob_id = (await session.execute(select(Blob.id).where(Blob.digest == digest))).scalar_one()
+    blob_id = (await session.execute(_BLOB_ID_BY_DIGEST, {"digest": digest})).scalar_one()
     return await insert_ignore(
         session, RepositoryBlob, repository_id=repository_id, blob_id=blob_id
     )
@@ -83,22 +83,25 @@ async def unlink_blob(session: AsyncSession, repository_id: uuid.UUID, digest: s
 
 async def add_upload(
     session: AsyncSession, repository_id: uuid.UUID, storage_key: str, expires_at: datetime
-) -> Upload:
-    upload = Upload(repository_id=repository_id, storage_key=storage_key, expires_at=expires_at)
-    session.add(upload)
-    await session.flush()
-    return upload
+) -> uuid.UUID:
+    row = await insert_row(
+        session, Upload, repository_id=repository_id, storage_key=storage_key, expires_at=expires_at
+    )
+    return cast(uuid.UUID, row["id"])
 
 
-async def find_upload(
-    session: AsyncSession, repository_id: uuid.UUID, upload_id: uuid.UUID
-) -> Upload | None:
-    stmt = select(Upload).where(Upload.id == upload_id, Upload.repository_id == repository_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def upload_of_repository(
+    db: Database, repository_id: uuid.UUID, upload_id: uuid.UUID
+) -> tuple[str, datetime] | None:
+    """(storage key, expiry) of an upload session of the repository: one statement."""
+    row = await _Q_UPLOAD_OF_REPOSITORY.first(
+        db, {"upload_id": upload_id, "repository_id": repository_id}
+    )
+    return (row[0], row[1]) if row else None
 
 
 async def delete_upload(session: AsyncSession, upload_id: uuid.UUID) -> bool:
-    result = await session.execute(delete(Upload).where(Upload.id == upload_id))
+    result = await session.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -306,10 +309,10 @@ async def count_tags(session: AsyncSession, repository_id: uuid.UUID) -> int:
     ).scalar_one()
 
 
-def add_event(
+async def add_event(
     session: AsyncSession, instance_id: str, type_: str, payload: dict[str, object]
 ) -> None:
-    session.add(OutboxEvent(instance_id=instance_id, type=type_, payload=payload))
+    await insert_row(session, OutboxEvent, instance_id=instance_id, type=type_, payload=payload)
 
 
 async def list_tag_rows(
@@ -438,6 +441,16 @@ _LINKED_BLOB_SIZE_BY_ID = (
 NO_LIMIT = 2**62
 
 
+_UPLOADS: Table = Upload.__table__  # type: ignore[assignment]
+_BLOBS: Table = Blob.__table__  # type: ignore[assignment]
+_BLOB_ID_BY_DIGEST = select(_BLOBS.c.id).where(_BLOBS.c.digest == bindparam("digest"))
+_DELETE_UPLOAD = delete(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload_id"))
+_Q_UPLOAD_OF_REPOSITORY = RowQuery(
+    select(_UPLOADS.c.storage_key, _UPLOADS.c.expires_at).where(
+        _UPLOADS.c.id == bindparam("upload_id"),
+        _UPLOADS.c.repository_id == bindparam("repository_id"),
+    )
+)
 _Q_MANIFEST_BY_TAG = RowQuery(_MANIFEST_BY_TAG)
 _Q_MANIFEST_BY_DIGEST = RowQuery(_MANIFEST_BY_DIGEST)
 _Q_BLOB_IN_REPOSITORY = RowQuery(_BLOB_IN_REPOSITORY)
