@@ -19,6 +19,7 @@ from typing import Any
 from benchmarks import ceilings, report
 from benchmarks import workloads as w
 from benchmarks.servers import Dockyard, Reference, RssSampler, Server, ensure_tools
+from dockyard.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -232,14 +233,14 @@ def run_round(
 def run(args: argparse.Namespace) -> int:
     ensure_tools()
     cfg = w.Config.make(args.quick, args.rounds)
-    workers = os.cpu_count() or 1
+    workers = args.workers or Settings().workers  # the shipped default unless told
     mode = "quick" if cfg.quick else "full"
     rev, dirty = git_revision()
     started = time.monotonic()
     date = dt.datetime.now(dt.UTC)
     tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir=args.tmp))
     load_start = machine_load()
-    if load_start["loadavg_1m"] > 0.5 * workers:
+    if load_start["loadavg_1m"] > 0.5 * (os.cpu_count() or 1):
         log(f"WARNING: this machine is busy ({load_start}); figures will be noisy")
     log(
         f"{mode} mode, {cfg.rounds} rounds, blobs {cfg.blob_count} x {cfg.blob_size // MIB} MiB, "
@@ -324,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", help="parent directory of the data directories")
     parser.add_argument(
         "--chart", action="store_true", help="also redraw docs/benchmark.png in quick mode"
+    )
+    parser.add_argument(
+        "--workers", type=int, help="Dockyard worker processes (default: what serve starts)"
     )
     chart = sub.add_parser("chart", help="redraw docs/benchmark.png from a results JSON")
     chart.add_argument("json", nargs="?", default=str(RESULTS / "latest.json"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
-from dockyard.settings import load_settings
+from dockyard.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -32,3 +34,9 @@ def test_trusted_proxies_flag_and_invalid_cidr(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DOCKYARD_TRUSTED_PROXIES", "not-a-network")
     with pytest.raises(ValidationError):
         load_settings()
+
+
+def test_one_worker_per_two_cores_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cores, workers in ((1, 1), (2, 1), (3, 1), (8, 4), (None, 1)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert Settings().workers == workers

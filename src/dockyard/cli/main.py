@@ -79,7 +79,7 @@ def serve(
     listen: Annotated[str | None, typer.Option(help="HOST:PORT (DOCKYARD_LISTEN).")] = None,
     data_dir: DataDirOpt = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: one per core).")
+        int | None, typer.Option(help="Worker processes (default: one per two cores).")
     ] = None,
     config: ConfigOpt = None,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", exists=True)] = None,
