@@ -14,6 +14,13 @@ handed over by the kernel the moment it is released). Then ``BEGIN IMMEDIATE`` r
 without waiting; only a writer outside that queue (a CLI command) can make it busy, and
 then the unit falls back to aiosqlite, which waits on SQLite's lock in its thread.
 
+Inline commits are group commits. They run with ``synchronous=NORMAL`` (the WAL is
+written, not synced) and release both locks; a durable unit then waits, off the loop,
+for an fsync of the WAL file that started after its commit. One fsync covers every unit
+committed before it began, and the next writer does not wait for the disk meanwhile.
+Nothing committed is lost when a process dies; after a power cut, units whose WAL sync
+had not finished may be gone, and none of them had returned.
+
 PostgreSQL runs at READ COMMITTED through asyncpg. The pool pings a connection before
 handing it out, so connections cut by a server restart are replaced on the next checkout
 and a node recovers by itself. While the server cannot be reached, units of work raise
@@ -157,7 +164,7 @@ def ensure_wal(cursor: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
 
 
-def make_inline_sqlite_engine(url: str, *, write: bool = False, durable: bool = True) -> Engine:
+def make_inline_sqlite_engine(url: str, *, write: bool = False) -> Engine:
     """Synchronous SQLite connections for units of work run on the event loop.
 
     An indexed lookup or a small write costs tens of microseconds, less than handing each
@@ -183,9 +190,9 @@ def make_inline_sqlite_engine(url: str, *, write: bool = False, durable: bool = 
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         if write:
-            # NORMAL in WAL mode: the commit is not synced, but the next synced commit (of
-            # any connection) syncs the WAL up to and including it.
-            cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            # The commit writes the WAL without syncing it: durable units wait for a
+            # group fsync of the WAL instead (:class:`_WalSync`).
+            cursor.execute("PRAGMA synchronous=NORMAL")
         else:
             cursor.execute("PRAGMA query_only=ON")
         cursor.close()
@@ -235,12 +242,69 @@ class _InlineSession:
         return self._session.get_bind()
 
 
-def _writers_lock_path(url: str) -> Path | None:
-    """``<database file>-writers``; None for an in-memory database (one process)."""
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    if not is_sqlite(url):
+        return None
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return Path(database + "-writers")
+    return Path(database)
+
+
+class _WalSync:
+    """Group commit for inline SQLite writers: fsyncs of the WAL file, in a thread.
+
+    A waiter takes a ticket after its commit; an fsync covers every ticket issued before
+    it started, so a waiter whose commit came after the running fsync began waits for
+    the next one, which a single waiter starts for everyone waiting then.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._issued = 0
+        self._synced = 0
+        self._running: tuple[asyncio.Future[None], int] | None = None
+
+    async def wait(self) -> None:
+        self._issued += 1
+        ticket = self._issued
+        while self._synced < ticket:
+            if self._running is None:
+                future = asyncio.get_running_loop().run_in_executor(None, self._fsync)
+                self._running = (future, self._issued)
+            future, covers = self._running
+            try:
+                await asyncio.shield(future)
+            finally:
+                # Whoever sees the sync finish records it (no callbacks: a waiter that
+                # never yields must still see the state change).
+                if self._running is not None and self._running[0] is future and future.done():
+                    self._running = None
+                    if not future.cancelled() and future.exception() is None:
+                        self._synced = max(self._synced, covers)
+
+    def _fsync(self) -> None:
+        # SQLite deletes the WAL when the last connection anywhere closes and makes a new
+        # one on the next open: sync the file that is there now, not an old inode.
+        current = os.stat(self._path).st_ino
+        if self._fd is not None and os.fstat(self._fd).st_ino != current:
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDONLY)
+            directory = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)  # the WAL's name, once per file
+            finally:
+                os.close(directory)
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _give_back(fd: int, waited: asyncio.Future[None]) -> None:
@@ -278,16 +342,10 @@ class Database:
             if self.inline_write_engine
             else None
         )
-        self._inline_relaxed = (
-            sessionmaker(
-                make_inline_sqlite_engine(self.url, write=True, durable=False),
-                expire_on_commit=False,
-            )
-            if is_sqlite(self.url)
-            else None
-        )
         self._write_lock = asyncio.Lock()
-        self._writers_path = _writers_lock_path(self.url)
+        db_file = _sqlite_file(self.url)
+        self._writers_path = Path(f"{db_file}-writers") if db_file else None
+        self._wal = _WalSync(Path(f"{db_file}-wal")) if db_file else None
         self._writers_fd: int | None = None
         self._abandoned_wait: asyncio.Future[None] | None = None
 
@@ -311,18 +369,18 @@ class Database:
     async def write(self, *, durable: bool = True) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block exits without an exception.
 
-        ``durable=False`` is for rows whose loss in a power cut costs nothing accepted
-        (an upload session: the client starts again): the commit does not wait for the
-        disk. A crash of the process still loses nothing committed, and the next durable
-        commit makes it durable too.
+        A durable unit returns once its commit is on disk. ``durable=False`` is for rows
+        whose loss in a power cut costs nothing accepted (an upload session: the client
+        starts again): it returns after the commit, which the next durable unit's sync
+        makes durable too. A crash of the process loses neither.
         """
         try:
-            inline = self._inline_write if durable else self._inline_relaxed
-            if inline is not None:
+            if self._inline_write is not None:
+                committed = False
                 async with self._write_lock:
                     fd = await self._take_writers_lock()
                     try:
-                        with inline() as sync_session:
+                        with self._inline_write() as sync_session:
                             try:
                                 sync_session.begin()
                                 sync_session.connection()  # BEGIN IMMEDIATE, no waiting
@@ -335,17 +393,19 @@ class Database:
                                 except BaseException:
                                     sync_session.rollback()
                                     raise
-                                # Inline, fsync included: measured faster with several
-                                # workers than a thread hand-off per commit.
                                 sync_session.commit()
-                                return
-                        # A writer outside the queue: wait for it in aiosqlite's thread.
-                        async with self._write() as session, session.begin():
-                            yield session
-                        return
+                                committed = True
+                        if not committed:
+                            # A writer outside the queue: wait for it in aiosqlite's thread
+                            # (those connections commit with synchronous=FULL).
+                            async with self._write() as session, session.begin():
+                                yield session
                     finally:
                         if fd is not None:
                             fcntl.flock(fd, fcntl.LOCK_UN)
+                if committed and durable and self._wal is not None:
+                    await self._wal.wait()  # outside the locks: the next writer goes on
+                return
             async with self._write() as session, session.begin():
                 if not durable and self.dialect == "postgresql":
                     await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
@@ -388,8 +448,9 @@ class Database:
         if self._writers_fd is not None:
             os.close(self._writers_fd)
             self._writers_fd = None
-        relaxed = self._inline_relaxed.kw["bind"] if self._inline_relaxed else None
-        for engine in (self.inline_engine, self.inline_write_engine, relaxed):
+        if self._wal is not None:
+            self._wal.close()
+        for engine in (self.inline_engine, self.inline_write_engine):
             if engine is not None:
                 engine.dispose()
         await self.read_engine.dispose()
