@@ -18,8 +18,9 @@ Inline commits are group commits. They run with ``synchronous=NORMAL`` (the WAL 
 written, not synced) and release both locks; a durable unit then waits, off the loop,
 for an fsync of the WAL file that started after its commit. One fsync covers every unit
 committed before it began, and the next writer does not wait for the disk meanwhile.
-Nothing committed is lost when a process dies; after a power cut, units whose WAL sync
-had not finished may be gone, and none of them had returned.
+Nothing committed is lost when a process dies. After a power cut, units whose WAL sync
+had not finished may be gone: none of them had returned to its caller, though another
+request may have read their rows in the meantime (as with any group commit).
 
 PostgreSQL runs at READ COMMITTED through asyncpg. The pool pings a connection before
 handing it out, so connections cut by a server restart are replaced on the next checkout
