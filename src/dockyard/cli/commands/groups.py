@@ -20,6 +20,7 @@ from dockyard.cli.commands._common import (
     print_table,
 )
 from dockyard.cli.commands._identity import DescriptionOpt, OrgOpt, done, org_id, with_org_names
+from dockyard.cli.commands._links import change_link
 
 app = typer.Typer(help="User groups: members, roles, and the resource sets they reach.")
 
@@ -129,10 +130,9 @@ def add_member(
     name: GroupArg, username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Add a user to a group."""
-    with api(server) as client:
-        result = client.call("PUT", f"/groups/{name}/members/{username}")
     fallback = {"group": name, "user": username, "member": True}
-    done(as_json, result, fallback, f"Added {username} to group {name}.")
+    message = f"Added {username} to group {name}."
+    change_link(server, as_json, "PUT", f"/groups/{name}/members/{username}", fallback, message)
 
 
 @app.command("remove-member")
@@ -141,10 +141,9 @@ def remove_member(
     name: GroupArg, username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Remove a user from a group."""
-    with api(server) as client:
-        result = client.call("DELETE", f"/groups/{name}/members/{username}")
     fallback = {"group": name, "user": username, "member": False}
-    done(as_json, result, fallback, f"Removed {username} from group {name}.")
+    message = f"Removed {username} from group {name}."
+    change_link(server, as_json, "DELETE", f"/groups/{name}/members/{username}", fallback, message)
 
 
 @app.command("grant-role")
@@ -153,10 +152,9 @@ def grant_role(
     name: GroupArg, role: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Grant a role to a group: every member gets its permissions."""
-    with api(server) as client:
-        result = client.call("PUT", f"/groups/{name}/roles/{role}")
     fallback = {"group": name, "role": role, "granted": True}
-    done(as_json, result, fallback, f"Granted role {role} to group {name}.")
+    message = f"Granted role {role} to group {name}."
+    change_link(server, as_json, "PUT", f"/groups/{name}/roles/{role}", fallback, message)
 
 
 @app.command("revoke-role")
@@ -165,7 +163,6 @@ def revoke_role(
     name: GroupArg, role: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Take a role away from a group."""
-    with api(server) as client:
-        result = client.call("DELETE", f"/groups/{name}/roles/{role}")
     fallback = {"group": name, "role": role, "granted": False}
-    done(as_json, result, fallback, f"Revoked role {role} from group {name}.")
+    message = f"Revoked role {role} from group {name}."
+    change_link(server, as_json, "DELETE", f"/groups/{name}/roles/{role}", fallback, message)

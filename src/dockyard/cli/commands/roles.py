@@ -20,6 +20,7 @@ from dockyard.cli.commands._common import (
     print_table,
 )
 from dockyard.cli.commands._identity import DescriptionOpt, done
+from dockyard.cli.commands._links import change_link
 
 app = typer.Typer(help="Roles: named sets of policies, granted to users and groups.")
 
@@ -129,10 +130,9 @@ def attach_policy(
     name: RoleArg, policy: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Attach a policy to a role."""
-    with api(server) as client:
-        result = client.call("PUT", f"/roles/{name}/policies/{policy}")
     fallback = {"role": name, "policy": policy, "attached": True}
-    done(as_json, result, fallback, f"Attached policy {policy} to role {name}.")
+    message = f"Attached policy {policy} to role {name}."
+    change_link(server, as_json, "PUT", f"/roles/{name}/policies/{policy}", fallback, message)
 
 
 @app.command("detach-policy")
@@ -141,7 +141,6 @@ def detach_policy(
     name: RoleArg, policy: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Detach a policy from a role."""
-    with api(server) as client:
-        result = client.call("DELETE", f"/roles/{name}/policies/{policy}")
     fallback = {"role": name, "policy": policy, "attached": False}
-    done(as_json, result, fallback, f"Detached policy {policy} from role {name}.")
+    message = f"Detached policy {policy} from role {name}."
+    change_link(server, as_json, "DELETE", f"/roles/{name}/policies/{policy}", fallback, message)

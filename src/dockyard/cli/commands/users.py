@@ -27,6 +27,7 @@ from dockyard.cli.commands._identity import (
     org_id,
     with_org_names,
 )
+from dockyard.cli.commands._links import change_link
 
 app = typer.Typer(help="Users: console sign-in, roles and MFA (administrators).")
 mfa_app = typer.Typer(help="Multi-factor authentication of a user.", no_args_is_help=True)
@@ -228,10 +229,9 @@ def grant_role(
     username: UserArg, role: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Grant a role to a user."""
-    with api(server) as client:
-        result = client.call("PUT", f"/users/{username}/roles/{role}")
     fallback = {"user": username, "role": role, "granted": True}
-    done(as_json, result, fallback, f"Granted role {role} to user {username}.")
+    message = f"Granted role {role} to user {username}."
+    change_link(server, as_json, "PUT", f"/users/{username}/roles/{role}", fallback, message)
 
 
 @app.command("revoke-role")
@@ -240,10 +240,9 @@ def revoke_role(
     username: UserArg, role: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Take a role away from a user (roles through groups stay)."""
-    with api(server) as client:
-        result = client.call("DELETE", f"/users/{username}/roles/{role}")
     fallback = {"user": username, "role": role, "granted": False}
-    done(as_json, result, fallback, f"Revoked role {role} from user {username}.")
+    message = f"Revoked role {role} from user {username}."
+    change_link(server, as_json, "DELETE", f"/users/{username}/roles/{role}", fallback, message)
 
 
 def _set_mfa(username: str, required: bool, server: str | None, as_json: bool) -> None:
