@@ -51,6 +51,7 @@ INSTANCE = "default"
 def seed(data_dir: Path, repositories: int, tags: int) -> dict[str, Any]:
     """Bulk-seed a stopped Dockyard's data directory (in this process)."""
     from dockyard.metadata.session import Database
+    from dockyard.services.audit import AuditLog
     from dockyard.services.bulk import BulkService
     from dockyard.services.content import ContentService
     from dockyard.services.tenancy import TenancyService
@@ -65,7 +66,7 @@ def seed(data_dir: Path, repositories: int, tags: int) -> dict[str, Any]:
             content = ContentService(
                 db, FilesystemBlobStore(settings.blob_root), timedelta(hours=1)
             )
-            bulk = BulkService(db, content, TenancyService(db))
+            bulk = BulkService(db, content, TenancyService(db, AuditLog(db)))
             last = [time.monotonic()]
 
             def progress(done: int, total: int) -> None:

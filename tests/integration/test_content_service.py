@@ -40,6 +40,7 @@ from dockyard.metadata.queries import content as content_queries
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.reference import RepositoryName, TagInvalidError
+from dockyard.services.audit import AuditLog
 from dockyard.services.content import (
     IMMUTABLE_TAG_MESSAGE,
     BlobUnknownError,
@@ -78,7 +79,7 @@ class Worker:
         self.db = Database(url)
         self.store = CountingStore(root)
         self.content = ContentService(self.db, self.store, TTL)
-        self.tenancy = TenancyService(self.db)
+        self.tenancy = TenancyService(self.db, AuditLog(self.db))
 
 
 class World:

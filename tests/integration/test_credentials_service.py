@@ -144,7 +144,7 @@ def test_reset_registry_password_refuses_the_old_one_at_once(db_url: str) -> Non
         assert len(again.policies) == len(alice.policies) + 1
         # Cached now; a reset (as if by another worker: the cache is not told) ends it at once.
         other = CredentialsService(
-            w.db, w.tokens, CredentialVerifier(w.db, w.master), audit=w.audit
+            w.db, w.tokens, CredentialVerifier(w.db, w.master, audit=w.audit), audit=w.audit
         )
         await other.set_registry_password(w.admin, "alice", "New-pass-2", "New-pass-2")
         with pytest.raises(AuthenticationError):

@@ -41,6 +41,7 @@ from dockyard.metadata.models import (
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.reference import RepositoryName
+from dockyard.services.audit import AuditLog
 from dockyard.services.content import ContentService, ImmutableTagError, ManifestUnknownError
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 from dockyard.storage.filesystem import FilesystemBlobStore
@@ -66,7 +67,7 @@ class Node:
     def __init__(self, url: str, root: Path) -> None:
         self.db = Database(url)
         self.content = ContentService(self.db, FilesystemBlobStore(root), TTL)
-        self.tenancy = TenancyService(self.db)
+        self.tenancy = TenancyService(self.db, AuditLog(self.db))
 
 
 class Cluster:

@@ -61,6 +61,7 @@ from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.token import TokenEndpoint
 from dockyard.services.access import ANONYMOUS, InstanceRef
+from dockyard.services.audit import AuditLog
 from dockyard.services.bulk import BulkService
 from dockyard.services.content import ContentService
 from dockyard.services.principals import load_principal
@@ -123,7 +124,7 @@ class Services:
         self.traced: list[str] | None = None
         if self.db.inline_engine is not None:
             event.listen(self.db.inline_engine, "connect", self._trace)
-        self.tenancy = TenancyService(self.db)
+        self.tenancy = TenancyService(self.db, AuditLog(self.db))
         self.content = ContentService(
             self.db, FilesystemBlobStore(seeded.root / "storage"), timedelta(hours=1)
         )

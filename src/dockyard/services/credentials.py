@@ -201,7 +201,7 @@ class CredentialVerifier:
         master: MasterKey,
         *,
         tokens: TokenService | None = None,
-        audit: AuditLog | None = None,
+        audit: AuditLog,
         limiter: AuthRateLimiter | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -235,8 +235,6 @@ class CredentialVerifier:
         outcome: Literal["failure", "denied"] = "failure",
         actor_id: uuid.UUID | str | None = None,
     ) -> None:
-        if self._audit is None:
-            return
         await self._audit.record(
             actor=(actor or "anonymous")[:64],  # whatever the caller typed, within the column
             actor_id=actor_id,
@@ -664,7 +662,7 @@ class CredentialsService:
         tokens: TokenService,
         verifier: CredentialVerifier,
         *,
-        audit: AuditLog | None = None,
+        audit: AuditLog,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._db = db
@@ -700,17 +698,16 @@ class CredentialsService:
         address: str | None,
         detail: dict[str, Any],
     ) -> None:
-        if self._audit is not None:
-            await self._audit.add(
-                session,
-                actor=actor.name,
-                actor_id=actor.user_id,
-                action=action,
-                outcome="success",
-                source_ip=address or "",
-                resource=resource,
-                detail=detail,
-            )
+        await self._audit.add(
+            session,
+            actor=actor.name,
+            actor_id=actor.user_id,
+            action=action,
+            outcome="success",
+            source_ip=address or "",
+            resource=resource,
+            detail=detail,
+        )
 
     async def set_registry_password(
         self,
@@ -887,16 +884,15 @@ class CredentialsService:
             if caller.expires_at is not None and caller.expires_at < expires:
                 expires = caller.expires_at
         token = self._tokens.issue_temporary(principal, expires, sts_id=sts_id)
-        if self._audit is not None:
-            await self._audit.record(
-                actor=principal.name,
-                actor_id=principal.user_id,
-                action="cr:GetAuthorizationToken",
-                outcome="success",
-                source_ip=address or "",
-                resource="*",
-                detail={"expiresAt": expires.isoformat(), "via": caller.method},
-            )
+        await self._audit.record(
+            actor=principal.name,
+            actor_id=principal.user_id,
+            action="cr:GetAuthorizationToken",
+            outcome="success",
+            source_ip=address or "",
+            resource="*",
+            detail={"expiresAt": expires.isoformat(), "via": caller.method},
+        )
         return TemporaryCredentials(TEMP_USERNAME, token, expires)
 
 

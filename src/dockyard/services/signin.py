@@ -213,7 +213,7 @@ class SignInService:
         master: MasterKey,
         tokens: TokenService,
         *,
-        audit: AuditLog | None = None,
+        audit: AuditLog,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._db = db
@@ -237,52 +237,6 @@ class SignInService:
     async def account_arn_id(self) -> str:
         """The account id in RAM ARNs (``acs:ram::$id:user/$name``)."""
         return (await self._account_ids())[1]
-
-    async def _audit_record(
-        self,
-        *,
-        actor: str,
-        action: str,
-        outcome: Outcome,
-        actor_id: uuid.UUID | str | None,
-        source_ip: str | None,
-        resource: str = "",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        if self._audit is not None:
-            await self._audit.record(
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                actor_id=actor_id,
-                source_ip=source_ip or "",
-                resource=resource,
-                detail=detail,
-            )
-
-    async def _audit_add(
-        self,
-        session: Any,
-        *,
-        actor: str,
-        action: str,
-        outcome: Outcome,
-        actor_id: uuid.UUID | str | None,
-        source_ip: str | None,
-        resource: str = "",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        if self._audit is not None:
-            await self._audit.add(
-                session,
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                actor_id=actor_id,
-                source_ip=source_ip or "",
-                resource=resource,
-                detail=detail,
-            )
 
     async def _user_arn(self, username: str) -> str:
         return f"acs:ram::{await self.account_arn_id()}:user/{username}"
@@ -322,13 +276,13 @@ class SignInService:
             locked = await q.count_failure(
                 session, user.id, LOCKOUT_THRESHOLD, now + LOCKOUT_DURATION
             )
-            await self._audit_add(
+            await self._audit.add(
                 session,
                 actor=user.username,
                 actor_id=user.id,
                 action=SIGNIN_EVENT,
                 outcome="failure",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 detail={"reason": reason, **({"locked": True} if locked else {}), **(detail or {})},
             )
         return locked
@@ -352,12 +306,12 @@ class SignInService:
         outcome: Outcome = "denied",
         detail: dict[str, Any] | None = None,
     ) -> SignInRefusedError:
-        await self._audit_record(
+        await self._audit.record(
             actor=user.username,
             actor_id=user.id,
             action=SIGNIN_EVENT,
             outcome=outcome,
-            source_ip=source_ip,
+            source_ip=source_ip or "",
             detail={"reason": error.code, **(detail or {})},
         )
         return error
@@ -378,12 +332,12 @@ class SignInService:
         ok = await anyio.to_thread.run_sync(_verify_password, hashed, password)
         if user is None:
             # The typed name is not recorded: people type passwords into it.
-            await self._audit_record(
+            await self._audit.record(
                 actor="anonymous",
                 actor_id=None,
                 action=SIGNIN_EVENT,
                 outcome="failure",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 detail={"reason": "UNKNOWN_USER"},
             )
             raise AuthenticationError(_INVALID_CREDENTIALS)
@@ -430,12 +384,12 @@ class SignInService:
             try:
                 self._check_new_password(user, password, new_password)
             except InvalidInputError as exc:
-                await self._audit_record(
+                await self._audit.record(
                     actor=user.username,
                     actor_id=user.id,
                     action=SIGNIN_EVENT,
                     outcome="denied",
-                    source_ip=source_ip,
+                    source_ip=source_ip or "",
                     detail={"reason": "INVALID_NEW_PASSWORD"},
                 )
                 raise exc from None
@@ -455,13 +409,13 @@ class SignInService:
                     await q.set_console_password(
                         session, user.id, new_hash, must_change=False, at=now
                     )
-                    await self._audit_add(
+                    await self._audit.add(
                         session,
                         actor=user.username,
                         actor_id=user.id,
                         action=CHANGE_PASSWORD_ACTION,
                         outcome="success",
-                        source_ip=source_ip,
+                        source_ip=source_ip or "",
                         resource=await self._user_arn(user.username),
                         detail={"reason": "PASSWORD_CHANGE_REQUIRED"},
                     )
@@ -480,13 +434,13 @@ class SignInService:
                 # The epoch now (a sign-out or change meanwhile must not kill this session).
                 epoch = await q.session_epoch_of(session, user.id)
                 await q.clear_failures(session, user.id)
-                await self._audit_add(
+                await self._audit.add(
                     session,
                     actor=user.username,
                     actor_id=user.id,
                     action=SIGNIN_EVENT,
                     outcome="success",
-                    source_ip=source_ip,
+                    source_ip=source_ip or "",
                     detail={"mfa": bound},
                 )
         if step == -1:
@@ -603,12 +557,12 @@ class SignInService:
         try:
             claims = self._read_bind_token(bind_token)
         except AuthenticationError:
-            await self._audit_record(
+            await self._audit.record(
                 actor="anonymous",
                 actor_id=None,
                 action=MFA_BIND_EVENT,
                 outcome="failure",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 detail={"reason": "INVALID_BIND_TOKEN"},
             )
             raise
@@ -625,12 +579,12 @@ class SignInService:
             or hashlib.sha256(user.mfa_secret_encrypted).hexdigest()[:32] != claims.get("seed")
         ):
             # Bound meanwhile, MFA turned off, a newer seed, the user gone or disabled.
-            await self._audit_record(
+            await self._audit.record(
                 actor=user.username if user else "anonymous",
                 actor_id=user.id if user else None,
                 action=MFA_BIND_EVENT,
                 outcome="failure",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 detail={"reason": "STALE_BIND_TOKEN"},
             )
             raise invalid
@@ -638,12 +592,12 @@ class SignInService:
         now = self._clock.now()
         step = matching_step(seed, code, now) if seed else None
         if step is None:
-            await self._audit_record(
+            await self._audit.record(
                 actor=user.username,
                 actor_id=user.id,
                 action=MFA_BIND_EVENT,
                 outcome="failure",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 detail={"reason": "BAD_MFA_CODE"},
             )
             raise InvalidInputError(
@@ -653,13 +607,13 @@ class SignInService:
         async with self._db.write() as session:
             bound = await q.bind_mfa_device(session, user.id, user.mfa_secret_encrypted, step, now)
             if bound:
-                await self._audit_add(
+                await self._audit.add(
                     session,
                     actor=user.username,
                     actor_id=user.id,
                     action=MFA_BIND_EVENT,
                     outcome="success",
-                    source_ip=source_ip,
+                    source_ip=source_ip or "",
                 )
         if not bound:
             raise invalid
@@ -688,13 +642,13 @@ class SignInService:
                 locked = await q.count_failure(
                     session, user.id, LOCKOUT_THRESHOLD, now + LOCKOUT_DURATION
                 )
-                await self._audit_add(
+                await self._audit.add(
                     session,
                     actor=user.username,
                     actor_id=user.id,
                     action=CHANGE_PASSWORD_ACTION,
                     outcome="failure",
-                    source_ip=source_ip,
+                    source_ip=source_ip or "",
                     resource=await self._user_arn(user.username),
                     detail={"reason": "BAD_PASSWORD", **({"locked": True} if locked else {})},
                 )
@@ -711,12 +665,12 @@ class SignInService:
                     detail={"field": "newPassword"},
                 )
         except InvalidInputError:
-            await self._audit_record(
+            await self._audit.record(
                 actor=user.username,
                 actor_id=user.id,
                 action=CHANGE_PASSWORD_ACTION,
                 outcome="failure",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 resource=await self._user_arn(user.username),
                 detail={"reason": "INVALID_NEW_PASSWORD"},
             )
@@ -726,13 +680,13 @@ class SignInService:
             epoch = await q.set_console_password(
                 session, user.id, new_hash, must_change=False, at=now
             )
-            await self._audit_add(
+            await self._audit.add(
                 session,
                 actor=user.username,
                 actor_id=user.id,
                 action=CHANGE_PASSWORD_ACTION,
                 outcome="success",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 resource=await self._user_arn(user.username),
             )
         if epoch is None:
@@ -759,13 +713,13 @@ class SignInService:
             epoch = await q.set_console_password(
                 session, user.id, new_hash, must_change=True, at=self._clock.now()
             )
-            await self._audit_add(
+            await self._audit.add(
                 session,
                 actor=actor,
                 actor_id=actor_id,
                 action=RESET_PASSWORD_ACTION,
                 outcome="success",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
                 resource=await self._user_arn(user.username),
                 detail={"user": user.username},
             )
@@ -779,11 +733,11 @@ class SignInService:
             raise NotFoundError(f"user {username} not found")
         async with self._db.write() as session:
             await q.bump_session_epoch(session, user.id)
-            await self._audit_add(
+            await self._audit.add(
                 session,
                 actor=user.username,
                 actor_id=user.id,
                 action=SIGNOUT_EVENT,
                 outcome="success",
-                source_ip=source_ip,
+                source_ip=source_ip or "",
             )

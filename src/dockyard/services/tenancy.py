@@ -378,7 +378,7 @@ def _repository_view(row: RepositoryRow, namespace: str) -> RepositoryView:
 
 
 class TenancyService:
-    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
+    def __init__(self, db: Database, audit: AuditLog) -> None:
         self._db = db
         self._audit = audit
         self._routes: dict[str, tuple[float, HostRoute]] = {}
@@ -747,9 +747,8 @@ class TenancyService:
                     session, instance_id, "RepositoryDeleted", {"repository": full_name}
                 )
             await cq.add_event(session, instance_id, "NamespaceDeleted", {"namespace": name})
-            if self._audit is not None:
-                detail = {"namespace": name, "repositories": len(repositories)}
-                await self._audit.change(session, actor, "cr:DeleteNamespace", resource, detail)
+            detail = {"namespace": name, "repositories": len(repositories)}
+            await self._audit.change(session, actor, "cr:DeleteNamespace", resource, detail)
 
     # ---- repositories ----------------------------------------------------------------------
 
@@ -890,9 +889,8 @@ class TenancyService:
             await cq.add_event(
                 session, instance_id, "RepositoryDeleted", {"repository": row.full_name}
             )
-            if self._audit is not None:
-                detail = {"repository": row.full_name}
-                await self._audit.change(session, actor, "cr:DeleteRepository", resource, detail)
+            detail = {"repository": row.full_name}
+            await self._audit.change(session, actor, "cr:DeleteRepository", resource, detail)
 
 
 @contextlib.contextmanager
