@@ -36,14 +36,16 @@ import fcntl
 import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Insert, Select, Update, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -53,8 +55,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.base import Executable
 
 from dockyard.errors import UnavailableError
+
+E = TypeVar("E", bound=Executable)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Inline readers block the event loop while they wait, so they wait briefly; in WAL mode
@@ -205,6 +210,100 @@ def make_inline_sqlite_engine(url: str, *, write: bool = False) -> Engine:
     return engine
 
 
+_PREPARED = "dockyard_prepared"
+_Processor = Callable[[Any], Any] | None
+
+
+def prepared(statement: E) -> E:
+    """Mark a Core statement built once (a module constant) for the SQLite fast path.
+
+    In an inline SQLite unit of work it is compiled once per set of parameter names and
+    run on the DBAPI cursor: a third of the CPU of SQLAlchemy's execution path, which
+    the write path of a small push pays about 17 times. Elsewhere it runs as usual.
+    """
+    return statement.execution_options(**{_PREPARED: True})
+
+
+@dataclass(frozen=True, slots=True)
+class DbapiStatement:
+    """A statement compiled for one dialect: SQL text, positional bind names and the
+    type processors SQLAlchemy itself would apply to parameters and result columns."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    binds: dict[str, Callable[[Any], Any]]
+    results: tuple[_Processor, ...]
+    keys: tuple[str, ...]
+
+    @classmethod
+    def compile(
+        cls, statement: Any, dialect: Any, column_keys: Sequence[str] | None = None
+    ) -> DbapiStatement:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if "POSTCOMPILE" in str(compiled):
+            raise ValueError("no expanding (IN list) parameters on the DBAPI path")
+        binds: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                binds[name] = processor
+        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
+        return cls(
+            str(compiled),
+            tuple(compiled.positiontup or ()),
+            dict(compiled.params),
+            binds,
+            tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+            tuple(str(c.key) for c in columns),
+        )
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = {**self.defaults, **params}
+        return [
+            self.binds[name](values[name]) if name in self.binds else values[name]
+            for name in self.names
+        ]
+
+    def convert(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        out = []
+        for row in rows:
+            pairs = zip(self.results, row, strict=True)
+            out.append(tuple(p(v) if p is not None and v is not None else v for p, v in pairs))
+        return out
+
+
+_DBAPI_STATEMENTS: dict[tuple[Any, frozenset[str]], DbapiStatement] = {}
+
+
+class _DbapiResult(IteratorResult[Any]):
+    def __init__(self, keys: Sequence[str], rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        super().__init__(SimpleResultMetaData(keys), iter(rows))
+        self.rowcount = rowcount
+
+
+def _run_prepared(connection: Connection, statement: Any, params: dict[str, Any]) -> Any:
+    key = (statement, frozenset(params))
+    compiled = _DBAPI_STATEMENTS.get(key)
+    if compiled is None:
+        dml_keys = sorted(params) if isinstance(statement, Insert | Update) else None
+        compiled = _DBAPI_STATEMENTS[key] = DbapiStatement.compile(
+            statement, connection.dialect, dml_keys
+        )
+    args = compiled.arguments(params)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.sql, args)
+        rows = cursor.fetchall()
+        rowcount = cursor.rowcount
+    except sqlite3.Error as exc:
+        # The same exception classes SQLAlchemy raises (IntegrityError, OperationalError).
+        raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
+    finally:
+        cursor.close()
+    return _DbapiResult(compiled.keys, compiled.convert(rows), rowcount)
+
+
 class _InlineSession:
     """The surface of AsyncSession the query functions use, over a synchronous Session."""
 
@@ -219,7 +318,10 @@ class _InlineSession:
         # added to the session are flushed first, as the session's autoflush would.
         if session.new or session.dirty or session.deleted:
             session.flush()
-        return session.connection().execute(statement, params)
+        connection = session.connection()
+        if isinstance(params, dict) and statement.get_execution_options().get(_PREPARED):
+            return _run_prepared(connection, statement, params)
+        return connection.execute(statement, params)
 
     async def scalar(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
         return self._session.scalar(statement, params, **kwargs)

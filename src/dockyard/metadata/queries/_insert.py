@@ -3,9 +3,10 @@
 Concurrent pushes of one blob or manifest race on unique keys; letting the database
 settle the race is correct on every backend, where read-then-write is not.
 
-Each statement is built once per dialect and table and executed with a parameter dict,
-so SQLAlchemy finds its compiled form in the cache at once; adding an ORM object and
-flushing it costs the unit-of-work machinery, several times the INSERT itself.
+Each statement is built once per dialect and table and executed with a parameter dict
+(:func:`~dockyard.metadata.session.prepared`: on SQLite, compiled once and run on the
+DBAPI cursor); adding an ORM object and flushing it costs the unit-of-work machinery,
+several times the INSERT itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.base import Base
+from dockyard.metadata.session import prepared
 
 _IGNORING: dict[tuple[str, str], Insert] = {}
 _PLAIN: dict[str, Insert] = {}
@@ -42,7 +44,7 @@ async def insert_ignore(session: AsyncSession, model: type[Base], **values: Any)
     stmt = _IGNORING.get((dialect, table.name))
     if stmt is None:
         module = postgresql if dialect == "postgresql" else sqlite
-        stmt = module.insert(table).on_conflict_do_nothing()
+        stmt = prepared(module.insert(table).on_conflict_do_nothing())
         _IGNORING[(dialect, table.name)] = stmt
     result = await session.execute(stmt, with_defaults(table, values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -53,7 +55,7 @@ async def insert_row(session: AsyncSession, model: type[Base], **values: Any) ->
     table: Table = model.__table__  # type: ignore[assignment]
     stmt = _PLAIN.get(table.name)
     if stmt is None:
-        stmt = _PLAIN[table.name] = insert(table)
+        stmt = _PLAIN[table.name] = prepared(insert(table))
     row = with_defaults(table, values)
     await session.execute(stmt, row)
     return row

@@ -19,25 +19,13 @@ is :class:`~dockyard.errors.UnavailableError`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Select
 
 from dockyard.errors import UnavailableError
-from dockyard.metadata.session import Database, is_unavailable
-
-_Processor = Callable[[Any], Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    sql: str
-    names: tuple[str, ...]
-    defaults: dict[str, Any]
-    binds: dict[str, Callable[[Any], Any]]
-    results: tuple[_Processor, ...]
+from dockyard.metadata.session import Database, DbapiStatement, is_unavailable
 
 
 class RowQuery:
@@ -45,30 +33,11 @@ class RowQuery:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._compiled: _Compiled | None = None
+        self._compiled: DbapiStatement | None = None
 
-    def _compile(self, engine: Engine) -> _Compiled:
+    def _compile(self, engine: Engine) -> DbapiStatement:
         if self._compiled is None:
-            dialect = engine.dialect
-            compiled = self.statement.compile(dialect=dialect)
-            if "POSTCOMPILE" in str(compiled):
-                raise ValueError("RowQuery takes no expanding (IN list) parameters")
-            binds: dict[str, Callable[[Any], Any]] = {}
-            for name, bind in compiled.binds.items():
-                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    binds[name] = processor
-            results = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            )
-            self._compiled = _Compiled(
-                str(compiled),
-                tuple(compiled.positiontup or ()),
-                dict(compiled.params),
-                binds,
-                results,
-            )
+            self._compiled = DbapiStatement.compile(self.statement, engine.dialect)
         return self._compiled
 
     async def all(self, db: Database, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -84,10 +53,7 @@ class RowQuery:
 
     def _run_inline(self, engine: Engine, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         c = self._compile(engine)
-        values = {**c.defaults, **params}
-        args = [
-            c.binds[name](values[name]) if name in c.binds else values[name] for name in c.names
-        ]
+        args = c.arguments(params)
         try:
             raw = engine.raw_connection()
             try:
@@ -107,8 +73,4 @@ class RowQuery:
             ):
                 raise UnavailableError("metadata database unavailable") from exc
             raise
-        out = []
-        for row in rows:
-            pairs = zip(c.results, row, strict=True)
-            out.append(tuple(p(v) if p is not None and v is not None else v for p, v in pairs))
-        return out
+        return c.convert(rows)

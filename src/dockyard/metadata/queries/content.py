@@ -22,7 +22,7 @@ from dockyard.metadata.models import (
 from dockyard.metadata.queries._insert import insert_ignore, insert_row
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.queries.tenancy import REPOSITORY_KEY, REPOSITORY_KEY_WHERE
-from dockyard.metadata.session import Database
+from dockyard.metadata.session import Database, prepared
 
 #: Rounds of "insert, else lock the existing row" before giving up on a pathological race.
 RACE_RETRIES = 16
@@ -443,8 +443,8 @@ NO_LIMIT = 2**62
 
 _UPLOADS: Table = Upload.__table__  # type: ignore[assignment]
 _BLOBS: Table = Blob.__table__  # type: ignore[assignment]
-_BLOB_ID_BY_DIGEST = select(_BLOBS.c.id).where(_BLOBS.c.digest == bindparam("digest"))
-_DELETE_UPLOAD = delete(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload_id"))
+_BLOB_ID_BY_DIGEST = prepared(select(_BLOBS.c.id).where(_BLOBS.c.digest == bindparam("digest")))
+_DELETE_UPLOAD = prepared(delete(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload_id")))
 _Q_UPLOAD_OF_REPOSITORY = RowQuery(
     select(_UPLOADS.c.storage_key, _UPLOADS.c.expires_at).where(
         _UPLOADS.c.id == bindparam("upload_id"),
