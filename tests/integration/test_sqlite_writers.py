@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.exc import IntegrityError
 
 from dockyard.metadata import migrate
-from dockyard.metadata.session import Database
+from dockyard.metadata.models import Blob, Upload
+from dockyard.metadata.queries._insert import insert_ignore, insert_row
+from dockyard.metadata.session import Database, prepared
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +281,47 @@ def test_concurrent_durable_units_share_wal_syncs(
     asyncio.run(scenario())
     # Group commit: each fsync covered every unit committed before it began.
     assert 1 <= synced.count(wal) < 10
+
+
+def test_prepared_statements_return_what_sqlalchemy_returns(db_file: Path) -> None:
+    """The DBAPI fast path converts values with the column types, like SQLAlchemy."""
+    blobs = Blob.__table__
+    by_digest = select(blobs.c.id, blobs.c.size, blobs.c.created_at).where(
+        blobs.c.digest == bindparam("digest")
+    )
+    fast = prepared(by_digest)
+
+    async def scenario() -> None:
+        db = Database(f"sqlite:///{db_file}")
+        try:
+            async with db.write() as session:
+                assert await insert_ignore(session, Blob, digest="sha256:" + "a" * 64, size=7)
+                assert not await insert_ignore(session, Blob, digest="sha256:" + "a" * 64, size=7)
+                got = (await session.execute(fast, {"digest": "sha256:" + "a" * 64})).one()
+            async with db.read() as session:
+                want = (await session.execute(by_digest, {"digest": "sha256:" + "a" * 64})).one()
+            assert tuple(got) == tuple(want)
+            assert isinstance(got[0], uuid.UUID) and got[2].tzinfo is not None
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_prepared_statements_raise_sqlalchemys_errors(db_file: Path) -> None:
+    async def scenario() -> None:
+        db = Database(f"sqlite:///{db_file}")
+        try:
+            with pytest.raises(IntegrityError):  # no such repository: a foreign key
+                async with db.write() as session:
+                    await insert_row(
+                        session,
+                        Upload,
+                        repository_id=uuid.uuid4(),
+                        storage_key="k",
+                        expires_at=datetime.now(UTC),
+                    )
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
