@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
@@ -477,6 +477,98 @@ class UserChanges:
     disabled: bool | None = None
 
 
+# ---- link rows ----------------------------------------------------------------------------
+
+#: The view a link change returns (of its owner).
+_View = TypeVar("_View")
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """One end of a link row: its model, how errors name it, its RAM kind (the audit row's
+    path, or its detail key) and its column in the link row."""
+
+    model: type[Any]
+    what: str
+    kind: str
+    key: str
+
+
+_USER = _End(User, "user", "user", "user_id")
+_GROUP = _End(UserGroup, "group", "group", "group_id")
+_ROLE = _End(Role, "role", "role", "role_id")
+_POLICY = _End(Policy, "policy", "policy", "policy_id")
+_RESOURCE_SET = _End(ResourceSet, "resource set", "resourceset", "resource_set_id")
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """One kind of link: attaching ``other`` to ``owner``, which is touched, audited and
+    returned. ``missing`` (with ``{owner}`` and ``{other}``) is the detach's not-found error."""
+
+    model: type[Any]
+    owner: _End
+    other: _End
+    attach: str
+    detach: str
+    missing: str
+    #: Attaching checks the other end's sharing scope.
+    scoped: bool = False
+    #: Detaching may take the built-in Administrator role from its last enabled user.
+    keeps_administrator: bool = False
+    #: The owner is a role, and built-in roles are not modified.
+    owner_not_builtin: bool = False
+
+
+_USER_ROLE = _Link(
+    UserRole,
+    _USER,
+    _ROLE,
+    "ram:AttachRoleToUser",
+    "ram:DetachRoleFromUser",
+    "user {owner} does not hold role {other} directly",
+    scoped=True,
+    keeps_administrator=True,
+)
+_GROUP_MEMBER = _Link(
+    GroupMember,
+    _GROUP,
+    _USER,
+    "ram:AddUserToGroup",
+    "ram:RemoveUserFromGroup",
+    "user {other} is not a member of group {owner}",
+    keeps_administrator=True,
+)
+_GROUP_ROLE = _Link(
+    GroupRole,
+    _GROUP,
+    _ROLE,
+    "ram:AttachRoleToGroup",
+    "ram:DetachRoleFromGroup",
+    "group {owner} does not hold role {other}",
+    scoped=True,
+    keeps_administrator=True,
+)
+_SET_GROUP = _Link(
+    ResourceSetGroup,
+    _RESOURCE_SET,
+    _GROUP,
+    "ram:LinkResourceSetToGroup",
+    "ram:UnlinkResourceSetFromGroup",
+    "group {other} is not linked to resource set {owner}",
+)
+_ROLE_POLICY = _Link(
+    RolePolicy,
+    _ROLE,
+    _POLICY,
+    "ram:AttachPolicyToRole",
+    "ram:DetachPolicyFromRole",
+    "role {owner} does not carry policy {other}",
+    scoped=True,
+    owner_not_builtin=True,
+)
+
+
 # ---- the service ------------------------------------------------------------------------
 
 
@@ -618,6 +710,76 @@ class IdentityService:
                 f"refused: this would leave no enabled user holding the built-in "
                 f"{ADMINISTRATOR_ROLE} role (the last administrator cannot lose it)"
             )
+
+    # -- link rows -----------------------------------------------------------------------
+
+    async def _ends(
+        self, session: AsyncSession, account: Account, link: _Link, owner: str, other: str
+    ) -> tuple[Any, Any, dict[str, uuid.UUID]]:
+        """Both rows of a link, the owner's errors first, and the link row's key."""
+        owner_row = await self._get(session, link.owner.model, account, owner, link.owner.what)
+        if link.owner_not_builtin:
+            self._not_builtin(owner_row, "modified")
+        other_row = await self._get(session, link.other.model, account, other, link.other.what)
+        return owner_row, other_row, {link.owner.key: owner_row.id, link.other.key: other_row.id}
+
+    async def _link(
+        self,
+        caller: Caller,
+        link: _Link,
+        owner: str,
+        other: str,
+        view: Callable[[AsyncSession, Any], Awaitable[_View]],
+        room: Callable[[AsyncSession, Any, Any], Awaitable[bool]] | None = None,
+    ) -> _View:
+        """Attach ``other`` to ``owner``; a link already there is no change (no audit row).
+
+        ``room`` runs just before the insert: False when the link is there already, and it
+        raises when the owner has no room for another.
+        """
+        async with self._write() as (session, account):
+            owner_row, other_row, key = await self._ends(session, account, link, owner, other)
+            if link.scoped:
+                await self._check_attach(session, account, caller, other_row)
+            if (room is None or await room(session, owner_row, other_row)) and await q.add_link(
+                session, link.model(**key)
+            ):
+                await q.touch(session, owner_row)
+                await self._changed(
+                    session,
+                    account,
+                    caller,
+                    link.attach,
+                    f"{link.owner.kind}/{owner}",
+                    **{link.other.kind: other},
+                )
+            return await view(session, owner_row)
+
+    async def _unlink(
+        self,
+        caller: Caller,
+        link: _Link,
+        owner: str,
+        other: str,
+        view: Callable[[AsyncSession, Any], Awaitable[_View]],
+    ) -> _View:
+        """Detach ``other`` from ``owner``: NotFoundError when they are not linked."""
+        async with self._write() as (session, account):
+            owner_row, _other_row, key = await self._ends(session, account, link, owner, other)
+            if not await q.remove_link(session, link.model, **key):
+                raise NotFoundError(link.missing.format(owner=owner, other=other))
+            await q.touch(session, owner_row)
+            if link.keeps_administrator:
+                await self._keep_an_administrator(session, account)
+            await self._changed(
+                session,
+                account,
+                caller,
+                link.detach,
+                f"{link.owner.kind}/{owner}",
+                **{link.other.kind: other},
+            )
+            return await view(session, owner_row)
 
     # ---- organizations --------------------------------------------------------------------
 
@@ -941,42 +1103,12 @@ class IdentityService:
             await self._changed(session, account, caller, "ram:DeleteUser", f"user/{username}")
 
     async def attach_role_to_user(self, caller: Caller, username: str, role_name: str) -> UserView:
-        async with self._write() as (session, account):
-            user: User = await self._get(session, User, account, username, "user")
-            role: Role = await self._get(session, Role, account, role_name, "role")
-            await self._check_attach(session, account, caller, role)
-            added = await q.add_link(session, UserRole(user_id=user.id, role_id=role.id))
-            if added:
-                await q.touch(session, user)
-                await self._changed(
-                    session,
-                    account,
-                    caller,
-                    "ram:AttachRoleToUser",
-                    f"user/{username}",
-                    role=role.name,
-                )
-            return await self._user_view(session, user)
+        return await self._link(caller, _USER_ROLE, username, role_name, self._user_view)
 
     async def detach_role_from_user(
         self, caller: Caller, username: str, role_name: str
     ) -> UserView:
-        async with self._write() as (session, account):
-            user: User = await self._get(session, User, account, username, "user")
-            role: Role = await self._get(session, Role, account, role_name, "role")
-            if not await q.remove_link(session, UserRole, user_id=user.id, role_id=role.id):
-                raise NotFoundError(f"user {username} does not hold role {role_name} directly")
-            await q.touch(session, user)
-            await self._keep_an_administrator(session, account)
-            await self._changed(
-                session,
-                account,
-                caller,
-                "ram:DetachRoleFromUser",
-                f"user/{username}",
-                role=role.name,
-            )
-            return await self._user_view(session, user)
+        return await self._unlink(caller, _USER_ROLE, username, role_name, self._user_view)
 
     async def set_user_mfa(self, caller: Caller, username: str, required: bool) -> UserView:
         """Enable or disable MFA; disabling also clears the bound device."""
@@ -1122,73 +1254,16 @@ class IdentityService:
             await self._changed(session, account, caller, "ram:DeleteGroup", f"group/{name}")
 
     async def add_group_member(self, caller: Caller, name: str, username: str) -> GroupView:
-        async with self._write() as (session, account):
-            group: UserGroup = await self._get(session, UserGroup, account, name, "group")
-            user: User = await self._get(session, User, account, username, "user")
-            if await q.add_link(session, GroupMember(group_id=group.id, user_id=user.id)):
-                await q.touch(session, group)
-                await self._changed(
-                    session,
-                    account,
-                    caller,
-                    "ram:AddUserToGroup",
-                    f"group/{name}",
-                    user=username,
-                )
-            return await self._group_view(session, group)
+        return await self._link(caller, _GROUP_MEMBER, name, username, self._group_view)
 
     async def remove_group_member(self, caller: Caller, name: str, username: str) -> GroupView:
-        async with self._write() as (session, account):
-            group: UserGroup = await self._get(session, UserGroup, account, name, "group")
-            user: User = await self._get(session, User, account, username, "user")
-            if not await q.remove_link(session, GroupMember, group_id=group.id, user_id=user.id):
-                raise NotFoundError(f"user {username} is not a member of group {name}")
-            await q.touch(session, group)
-            await self._keep_an_administrator(session, account)
-            await self._changed(
-                session,
-                account,
-                caller,
-                "ram:RemoveUserFromGroup",
-                f"group/{name}",
-                user=username,
-            )
-            return await self._group_view(session, group)
+        return await self._unlink(caller, _GROUP_MEMBER, name, username, self._group_view)
 
     async def attach_role_to_group(self, caller: Caller, name: str, role_name: str) -> GroupView:
-        async with self._write() as (session, account):
-            group: UserGroup = await self._get(session, UserGroup, account, name, "group")
-            role: Role = await self._get(session, Role, account, role_name, "role")
-            await self._check_attach(session, account, caller, role)
-            if await q.add_link(session, GroupRole(group_id=group.id, role_id=role.id)):
-                await q.touch(session, group)
-                await self._changed(
-                    session,
-                    account,
-                    caller,
-                    "ram:AttachRoleToGroup",
-                    f"group/{name}",
-                    role=role_name,
-                )
-            return await self._group_view(session, group)
+        return await self._link(caller, _GROUP_ROLE, name, role_name, self._group_view)
 
     async def detach_role_from_group(self, caller: Caller, name: str, role_name: str) -> GroupView:
-        async with self._write() as (session, account):
-            group: UserGroup = await self._get(session, UserGroup, account, name, "group")
-            role: Role = await self._get(session, Role, account, role_name, "role")
-            if not await q.remove_link(session, GroupRole, group_id=group.id, role_id=role.id):
-                raise NotFoundError(f"group {name} does not hold role {role_name}")
-            await q.touch(session, group)
-            await self._keep_an_administrator(session, account)
-            await self._changed(
-                session,
-                account,
-                caller,
-                "ram:DetachRoleFromGroup",
-                f"group/{name}",
-                role=role_name,
-            )
-            return await self._group_view(session, group)
+        return await self._unlink(caller, _GROUP_ROLE, name, role_name, self._group_view)
 
     # ---- resource sets ---------------------------------------------------------------------
 
@@ -1314,30 +1389,9 @@ class IdentityService:
     async def link_group(
         self, caller: Caller, name: str, group_name: str, *, link: bool
     ) -> ResourceSetView:
-        async with self._write() as (session, account):
-            row: ResourceSet = await self._get(session, ResourceSet, account, name, "resource set")
-            group: UserGroup = await self._get(session, UserGroup, account, group_name, "group")
-            if link:
-                changed = await q.add_link(
-                    session, ResourceSetGroup(resource_set_id=row.id, group_id=group.id)
-                )
-            else:
-                changed = await q.remove_link(
-                    session, ResourceSetGroup, resource_set_id=row.id, group_id=group.id
-                )
-                if not changed:
-                    raise NotFoundError(f"group {group_name} is not linked to resource set {name}")
-            if changed:
-                await q.touch(session, row)
-                await self._changed(
-                    session,
-                    account,
-                    caller,
-                    "ram:LinkResourceSetToGroup" if link else "ram:UnlinkResourceSetFromGroup",
-                    f"resourceset/{name}",
-                    group=group_name,
-                )
-            return await self._set_view(session, row)
+        if link:
+            return await self._link(caller, _SET_GROUP, name, group_name, self._set_view)
+        return await self._unlink(caller, _SET_GROUP, name, group_name, self._set_view)
 
     async def set_member(
         self,
@@ -1524,49 +1578,27 @@ class IdentityService:
             await q.delete_row(session, row)
             await self._changed(session, account, caller, "ram:DeleteRole", f"role/{name}")
 
+    async def _room_for_policy(self, session: AsyncSession, row: Role, policy: Policy) -> bool:
+        """Whether the role lacks the policy, refused when it carries the most already; the
+        role's row lock makes the count and the insert one step."""
+        await q.lock_role(session, row.id)
+        current = await self._role_view(session, row)
+        if policy.name in current.policies:
+            return False
+        if len(current.policies) >= MAX_ROLE_POLICIES:
+            raise LimitExceededError(
+                f"role {row.name} carries {len(current.policies)} policies already; "
+                f"a role carries at most {MAX_ROLE_POLICIES}"
+            )
+        return True
+
     async def attach_policy(self, caller: Caller, name: str, policy_name: str) -> RoleView:
-        async with self._write() as (session, account):
-            row: Role = await self._get(session, Role, account, name, "role")
-            self._not_builtin(row, "modified")
-            policy: Policy = await self._get(session, Policy, account, policy_name, "policy")
-            await self._check_attach(session, account, caller, policy)
-            await q.lock_role(session, row.id)
-            current = await self._role_view(session, row)
-            if policy.name not in current.policies:
-                if len(current.policies) >= MAX_ROLE_POLICIES:
-                    raise LimitExceededError(
-                        f"role {name} carries {len(current.policies)} policies already; "
-                        f"a role carries at most {MAX_ROLE_POLICIES}"
-                    )
-                await q.add_link(session, RolePolicy(role_id=row.id, policy_id=policy.id))
-                await q.touch(session, row)
-                await self._changed(
-                    session,
-                    account,
-                    caller,
-                    "ram:AttachPolicyToRole",
-                    f"role/{name}",
-                    policy=policy_name,
-                )
-            return await self._role_view(session, row)
+        return await self._link(
+            caller, _ROLE_POLICY, name, policy_name, self._role_view, self._room_for_policy
+        )
 
     async def detach_policy(self, caller: Caller, name: str, policy_name: str) -> RoleView:
-        async with self._write() as (session, account):
-            row: Role = await self._get(session, Role, account, name, "role")
-            self._not_builtin(row, "modified")
-            policy: Policy = await self._get(session, Policy, account, policy_name, "policy")
-            if not await q.remove_link(session, RolePolicy, role_id=row.id, policy_id=policy.id):
-                raise NotFoundError(f"role {name} does not carry policy {policy_name}")
-            await q.touch(session, row)
-            await self._changed(
-                session,
-                account,
-                caller,
-                "ram:DetachPolicyFromRole",
-                f"role/{name}",
-                policy=policy_name,
-            )
-            return await self._role_view(session, row)
+        return await self._unlink(caller, _ROLE_POLICY, name, policy_name, self._role_view)
 
     # ---- policies --------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
+from dockyard.api.context import ApiServices, Authz, Guard, Services
 from dockyard.api.errors import responses
 from dockyard.api.routers._identity import Name, caller, require
 from dockyard.api.routers.params import (
@@ -20,6 +20,35 @@ from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.identity import ResourceSetCreate, ResourceSetOut, ResourceSetUpdate
 
 router = APIRouter(prefix="/api/v1/resource-sets", tags=["resource sets"])
+
+
+async def _link(
+    svc: ApiServices, guard: Guard, set_name: str, group_name: str, *, link: bool
+) -> ResourceSetOut:
+    """The body of PUT (``link``) and DELETE on a set's group."""
+    service = await require(svc, guard, f"resourceset/{set_name}")
+    return ResourceSetOut.model_validate(
+        await service.link_group(caller(guard), set_name, group_name, link=link)
+    )
+
+
+async def _member(
+    svc: ApiServices,
+    guard: Guard,
+    set_name: str,
+    instance_id: str,
+    namespace: str,
+    repository: str | None = None,
+    *,
+    add: bool,
+) -> ResourceSetOut:
+    """The body of PUT (``add``) and DELETE on a set's namespace or repository."""
+    service = await require(svc, guard, f"resourceset/{set_name}")
+    return ResourceSetOut.model_validate(
+        await service.set_member(
+            caller(guard), set_name, instance_id, namespace, repository, add=add
+        )
+    )
 
 
 @router.post(
@@ -119,10 +148,7 @@ async def delete_resource_set(set_name: Name, svc: Services, guard: Authz) -> No
 async def link_group(
     set_name: Name, group_name: Name, svc: Services, guard: Authz
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.link_group(caller(guard), set_name, group_name, link=True)
-    )
+    return await _link(svc, guard, set_name, group_name, link=True)
 
 
 @router.delete(
@@ -135,10 +161,7 @@ async def link_group(
 async def unlink_group(
     set_name: Name, group_name: Name, svc: Services, guard: Authz
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.link_group(caller(guard), set_name, group_name, link=False)
-    )
+    return await _link(svc, guard, set_name, group_name, link=False)
 
 
 @router.put(
@@ -155,10 +178,7 @@ async def add_namespace(
     svc: Services,
     guard: Authz,
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.set_member(caller(guard), set_name, instance_id, namespace, add=True)
-    )
+    return await _member(svc, guard, set_name, instance_id, namespace, add=True)
 
 
 @router.delete(
@@ -175,10 +195,7 @@ async def remove_namespace(
     svc: Services,
     guard: Authz,
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.set_member(caller(guard), set_name, instance_id, namespace, add=False)
-    )
+    return await _member(svc, guard, set_name, instance_id, namespace, add=False)
 
 
 @router.put(
@@ -196,12 +213,7 @@ async def add_repository(
     svc: Services,
     guard: Authz,
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.set_member(
-            caller(guard), set_name, instance_id, namespace, repository, add=True
-        )
-    )
+    return await _member(svc, guard, set_name, instance_id, namespace, repository, add=True)
 
 
 @router.delete(
@@ -219,9 +231,4 @@ async def remove_repository(
     svc: Services,
     guard: Authz,
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.set_member(
-            caller(guard), set_name, instance_id, namespace, repository, add=False
-        )
-    )
+    return await _member(svc, guard, set_name, instance_id, namespace, repository, add=False)
