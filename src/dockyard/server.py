@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import os
 import random
+import time
 from datetime import timedelta
 
 import orjson
 import structlog
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import logging as dlogging
 from dockyard.bootstrap import Container, build
@@ -29,6 +30,8 @@ class DockyardApp:
     def __init__(self, container: Container) -> None:
         self.container = container
         self._tasks: list[asyncio.Task[None]] = []
+        # Decided once: with access logging off, requests pay nothing for it.
+        self._access_log = container.settings.log_level.lower() == "debug"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -36,6 +39,36 @@ class DockyardApp:
             return
         if scope["type"] != "http":
             return
+        if self._access_log:
+            await self._logged(scope, receive, send)
+        else:
+            await self._route(scope, receive, send)
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """At debug level, one access-log line per request (never headers or bodies)."""
+        status = 0
+        started = time.perf_counter()
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._route(scope, receive, capture)
+        finally:
+            client = scope.get("client")
+            log.debug(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                client=client[0] if client else None,
+            )
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path.startswith("/v2") or path == "/auth/token":
             await self.container.registry(scope, receive, send)

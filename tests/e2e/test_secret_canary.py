@@ -275,7 +275,8 @@ def test_no_secret_reaches_logs_responses_or_the_audit_log(
 
     server.stop()
     log = server.log_text()
-    # The capture works: debug lines name the user (not a secret) in their queries.
+    # The capture works: the debug access log names the user (not a secret) in the paths of
+    # the user's management calls.
     assert USERNAME in log, "the server log did not capture request-level debug lines"
 
     leaks: list[str] = []
