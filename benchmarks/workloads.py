@@ -86,10 +86,16 @@ class Measured:
 
 def measure(server: Server, sampler: RssSampler, fn: Callable[[], Any]) -> Measured:
     """Run ``fn`` and record wall time, server CPU seconds (whole process tree, from /proc),
-    this client's CPU seconds (including wrk children) and the server's peak summed RSS."""
+    this client's CPU seconds (including wrk children) and the server's peak summed RSS.
+
+    Starts from a written-back page cache: a single-stream pull right after the pushes ran
+    at 1.1 GB/s while the kernel flushed the reference's unsynced blobs, 1.8 GB/s alone."""
     pids = server.pids()
     from benchmarks.servers import cpu_seconds
 
+    # Write back what earlier workloads left dirty (the reference does not fsync its pushes)
+    # before the clock starts, so no server is timed against another's disk writeback.
+    os.sync()
     sampler.reset()
     cpu0 = cpu_seconds(pids)
     self0 = resource.getrusage(resource.RUSAGE_SELF)
