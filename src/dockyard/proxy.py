@@ -1,18 +1,30 @@
-"""Trust ``X-Forwarded-*`` headers from configured proxies only.
+"""Trust ``X-Forwarded-*`` and X-Accel-Redirect offers from configured proxies only.
 
 Behind a load balancer, the realm URL, ``Location`` headers and endpoint allowlists need
 the client's scheme, host and address, not the balancer's. The headers are honoured only
 when the direct peer is inside ``--trusted-proxies``; anyone else could forge them.
+
+A trusted proxy may also offer to send local files itself (the X-Accel-Redirect
+convention: ``X-Sendfile-Type: X-Accel-Redirect`` and ``X-Accel-Mapping: <filesystem
+prefix>=<internal URI prefix>``). The offer is put into the scope under
+:data:`ACCEL_MAPPING`, and only there: handlers never read the request headers, so from an
+untrusted peer, or with no trusted proxies at all, the headers mean nothing.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Scope key of a trusted proxy's mapping: (filesystem prefix, internal URI prefix), both
+#: without a trailing slash.
+ACCEL_MAPPING = "dockyard.accel_mapping"
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -64,4 +76,31 @@ class ProxyHeadersMiddleware:
             value = host.decode("latin-1").split(",")[0].strip().encode("latin-1")
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"]
             scope["headers"].append((b"host", value))
+        mapping = _accel_mapping(headers)
+        if mapping is not None:
+            scope[ACCEL_MAPPING] = mapping
         return scope
+
+
+def _accel_mapping(headers: dict[bytes, bytes]) -> tuple[str, str] | None:
+    kind = headers.get(b"x-sendfile-type", b"").strip().lower()
+    fs, sep, uri = headers.get(b"x-accel-mapping", b"").decode("latin-1").partition("=")
+    fs, uri = fs.strip(), uri.strip()
+    if kind != b"x-accel-redirect" or not sep or not fs.startswith("/") or not uri.startswith("/"):
+        return None
+    return fs.rstrip("/"), uri.rstrip("/")
+
+
+def accel_redirect(scope: Scope, path: str | os.PathLike[str]) -> str | None:
+    """The internal URI a trusted proxy sends ``path`` from, or None to send it ourselves.
+
+    None when the request came through no trusted proxy offering X-Accel-Redirect, or when
+    the file lies outside the mapping's filesystem prefix (a whole path component)."""
+    mapping: tuple[str, str] | None = scope.get(ACCEL_MAPPING)
+    if mapping is None:
+        return None
+    fs, uri = mapping
+    absolute = os.path.abspath(path)
+    if not absolute.startswith(fs + "/"):
+        return None
+    return quote(uri + absolute[len(fs) :])

@@ -1,9 +1,13 @@
 """Blob HEAD, GET (whole via sendfile/pathsend, or a byte range) and DELETE.
 
+Behind a trusted proxy that offers X-Accel-Redirect (``dockyard.proxy``), a GET of a local
+file, whole or a range, is answered with the file's internal URI instead of its bytes, and
+the proxy sends it (nginx: with sendfile, and answering ``Range`` itself).
+
 A blob GET is a download in progress for the concurrently-pulling-client limit and takes
-a pull lease (``services/pulls.py``): a fixed one when the server sends the whole file by
-itself (pathsend), a renewed one released at the last chunk when Python streams a range or
-relays object storage.
+a pull lease (``services/pulls.py``): a fixed one when the server or the proxy sends the
+file by itself (pathsend, X-Accel-Redirect), a renewed one released at the last chunk when
+Python streams a range or relays object storage.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dockyard.proxy import accel_redirect
 from dockyard.registry.actors import actor_of
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL
@@ -54,17 +59,29 @@ async def get_blob(call: Call) -> Response:
             headers={**headers, "Content-Length": str(size)},
         )
     body = await call.services.content.body_of(digest)
-    if body.redirect_url and "range" not in call.request.headers:
+    ranged = "range" in call.request.headers
+    if body.redirect_url and not ranged:
         # The bytes flow from object storage, not through a node: not a counted download.
         return RedirectResponse(body.redirect_url, status_code=307, headers=headers)
+    accel = accel_redirect(call.request.scope, body.path) if body.path is not None else None
     pulls = call.services.pulls
     client = call.request.client.host if call.request.client else None
-    whole_file = body.path is not None and "range" not in call.request.headers
-    if pulls is not None and not whole_file:
+    # Handed off to the server (pathsend) or the proxy: nothing here sees the last byte.
+    handed_off = accel is not None or (body.path is not None and not ranged)
+    if pulls is not None and not handed_off:
         lease = await pulls.acquire(call.instance, client)
         return await _stream_blob(call, digest, body.size, headers, lease)
     if pulls is not None:
         await pulls.acquire(call.instance, client, hold_seconds=pulls.hold_for(body.size))
+    if accel is not None:
+        # The proxy replaces this empty answer with the file, or the range it asks for. It
+        # sends Accept-Ranges itself (nginx would otherwise send it twice).
+        del headers["Accept-Ranges"]
+        return Response(
+            status_code=200,
+            media_type="application/octet-stream",
+            headers={**headers, "X-Accel-Redirect": accel},
+        )
     if body.stream or body.redirect_url:
         # Object storage without a redirect (or a Range request): relay the bytes.
         return await _stream_blob(call, digest, body.size, headers)

@@ -23,7 +23,8 @@ therefore holds a *fixed* lease sized from the blob: the time it takes at a cons
 floor rate, at least ``MIN_HOLD_SECONDS``; it lapses by itself and is never renewed. A
 slow client may outlast it (the count errs towards admitting) and a fast one leaves early
 (the count errs towards refusing, for at most that time). Downloads that Python streams
-anyway — ``Range`` requests and object storage relayed without a redirect — hold a
+anyway — ``Range`` requests (unless a trusted proxy sends the file by X-Accel-Redirect,
+which holds a fixed lease too) and object storage relayed without a redirect — hold a
 renewed lease that is released when the last chunk is sent, exactly.
 """
 
