@@ -325,3 +325,35 @@ def test_prepared_statements_raise_sqlalchemys_errors(db_file: Path) -> None:
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_orm_objects_and_core_statements_share_one_transaction(db_file: Path) -> None:
+    """ORM objects added in a unit are flushed before its next Core statement and
+    committed, or rolled back, together with it."""
+    digest = "sha256:" + "b" * 64
+    count_blobs = text("SELECT count(*) FROM blobs")
+
+    async def scenario() -> None:
+        db = Database(f"sqlite:///{db_file}")
+        try:
+            with pytest.raises(RuntimeError, match="boom"):
+                async with db.write() as session:
+                    session.add(Blob(digest=digest, size=1))
+                    assert (await session.execute(count_blobs)).scalar_one() == 1
+                    await session.execute(text("INSERT INTO scratch VALUES (1, 'orm')"))
+                    raise RuntimeError("boom")
+            async with db.read() as session:
+                assert (await session.execute(count_blobs)).scalar_one() == 0
+            assert await _rows(db) == []
+
+            async with db.write() as session:
+                await session.execute(text("INSERT INTO scratch VALUES (1, 'orm')"))
+                session.add(Blob(digest=digest, size=2))  # flushed when the unit ends
+            async with db.read() as session:
+                stored = (await session.execute(select(Blob.size))).scalars().all()
+            assert stored == [2]
+            assert await _rows(db) == [(1, "orm")]
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

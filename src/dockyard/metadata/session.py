@@ -36,6 +36,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 
 from dockyard.errors import UnavailableError
@@ -203,9 +204,15 @@ def make_inline_sqlite_engine(url: str, *, write: bool = False) -> Engine:
             cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight on the driver: SQLAlchemy's statement path costs more than the BEGIN.
+        try:
+            conn.connection.driver_connection.execute(begin)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(begin, (), exc, sqlite3.Error) from exc
 
     return engine
 
@@ -305,23 +312,41 @@ def _run_prepared(connection: Connection, statement: Any, params: dict[str, Any]
 
 
 class _InlineSession:
-    """The surface of AsyncSession the query functions use, over a synchronous Session."""
+    """The surface of AsyncSession the query functions use, over one synchronous connection.
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    Core statements run on the connection itself. An ORM Session, joined to the
+    connection's transaction, is made only when a unit uses ORM entities: creating it,
+    checking out through it and committing through it cost more than a small unit's
+    statements.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._orm: Session | None = None
+
+    @property
+    def _session(self) -> Session:
+        if self._orm is None:
+            self._orm = Session(
+                bind=self._connection,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only",
+            )
+        return self._orm
 
     async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-        session = self._session
+        orm = self._orm
+        if orm is not None and (orm.new or orm.dirty or orm.deleted):
+            orm.flush()  # as the session's autoflush would, before a Core statement
+        if (
+            not kwargs
+            and isinstance(params, dict)
+            and statement.get_execution_options().get(_PREPARED)
+        ):
+            return _run_prepared(self._connection, statement, params)
         if kwargs or getattr(statement, "_propagate_attrs", None):
-            return session.execute(statement, params, **kwargs)  # ORM entities
-        # A Core statement skips the ORM's execution machinery (half its cost); objects
-        # added to the session are flushed first, as the session's autoflush would.
-        if session.new or session.dirty or session.deleted:
-            session.flush()
-        connection = session.connection()
-        if isinstance(params, dict) and statement.get_execution_options().get(_PREPARED):
-            return _run_prepared(connection, statement, params)
-        return connection.execute(statement, params)
+            return self._session.execute(statement, params, **kwargs)  # ORM entities
+        return self._connection.execute(statement, params)
 
     async def scalar(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
         return self._session.scalar(statement, params, **kwargs)
@@ -330,7 +355,8 @@ class _InlineSession:
         return self._session.get(entity, ident, **kwargs)
 
     async def flush(self, objects: Any = None) -> None:
-        self._session.flush(objects)
+        if self._orm is not None:
+            self._orm.flush(objects)
 
     async def delete(self, instance: Any) -> None:
         self._session.delete(instance)
@@ -342,7 +368,16 @@ class _InlineSession:
         self._session.add_all(instances)
 
     def get_bind(self) -> Any:
-        return self._session.get_bind()
+        return self._connection
+
+    def finish(self) -> None:
+        """Write what the ORM still holds; the transaction stays the connection's."""
+        if self._orm is not None:
+            self._orm.flush()
+
+    def close(self) -> None:
+        if self._orm is not None:
+            self._orm.close()  # "rollback_only": closing leaves the transaction alone
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -434,17 +469,11 @@ class Database:
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.inline_engine = make_inline_sqlite_engine(self.url) if is_sqlite(self.url) else None
-        self._inline = (
-            sessionmaker(self.inline_engine, expire_on_commit=False) if self.inline_engine else None
-        )
         self.inline_write_engine = (
             make_inline_sqlite_engine(self.url, write=True) if is_sqlite(self.url) else None
         )
-        self._inline_write = (
-            sessionmaker(self.inline_write_engine, expire_on_commit=False)
-            if self.inline_write_engine
-            else None
-        )
+        self._readers = threading.local()
+        self._reader_connections: list[Any] = []
         self._write_lock = asyncio.Lock()
         db_file = _sqlite_file(self.url)
         self._writers_path = Path(f"{db_file}-writers") if db_file else None
@@ -452,14 +481,42 @@ class Database:
         self._writers_fd: int | None = None
         self._abandoned_wait: asyncio.Future[None] | None = None
 
+    def reader(self) -> Any:
+        """This thread's own inline read connection, for single-statement reads.
+
+        It stays checked out of the pool: one statement in autocommit mode reads one
+        consistent snapshot, and the statement runs to completion before the event loop
+        runs anything else, so a pool round trip per statement buys nothing. A forked
+        process opens its own.
+        """
+        assert self.inline_engine is not None
+        held = getattr(self._readers, "held", None)
+        if held is None or held[0] != os.getpid():
+            held = (os.getpid(), self.inline_engine.raw_connection())
+            self._readers.held = held
+            self._reader_connections.append(held)
+        return held[1]
+
+    def forget_reader(self) -> None:
+        """Drop this thread's read connection after an error; the next read opens one."""
+        held = getattr(self._readers, "held", None)
+        if held is not None:
+            self._readers.held = None
+            self._reader_connections.remove(held)
+            held[1].invalidate()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only transaction (a consistent snapshot)."""
         try:
-            if self._inline is not None:
-                with self._inline() as sync_session, sync_session.begin():
+            if self.inline_engine is not None:
+                with self.inline_engine.connect() as connection, connection.begin():
                     # Query functions take AsyncSession; they only use its read surface.
-                    yield cast(AsyncSession, _InlineSession(sync_session))
+                    unit = _InlineSession(connection)
+                    try:
+                        yield cast(AsyncSession, unit)
+                    finally:
+                        unit.close()
                 return
             async with self._read() as session, session.begin():
                 yield session
@@ -478,25 +535,28 @@ class Database:
         makes durable too. A crash of the process loses neither.
         """
         try:
-            if self._inline_write is not None:
+            if self.inline_write_engine is not None:
                 committed = False
                 async with self._write_lock:
                     fd = await self._take_writers_lock()
                     try:
-                        with self._inline_write() as sync_session:
+                        with self.inline_write_engine.connect() as connection:
                             try:
-                                sync_session.begin()
-                                sync_session.connection()  # BEGIN IMMEDIATE, no waiting
+                                transaction = connection.begin()  # BEGIN IMMEDIATE, no wait
                             except DBAPIError as exc:
                                 if not _is_busy(exc):
                                     raise
                             else:
+                                unit = _InlineSession(connection)
                                 try:
-                                    yield cast(AsyncSession, _InlineSession(sync_session))
+                                    yield cast(AsyncSession, unit)
+                                    unit.finish()
                                 except BaseException:
-                                    sync_session.rollback()
+                                    transaction.rollback()
                                     raise
-                                sync_session.commit()
+                                finally:
+                                    unit.close()
+                                transaction.commit()
                                 committed = True
                         if not committed:
                             # A writer outside the queue: wait for it in aiosqlite's thread
@@ -548,6 +608,10 @@ class Database:
         return fd
 
     async def dispose(self) -> None:
+        for pid, connection in self._reader_connections:
+            if pid == os.getpid():
+                connection.close()
+        self._reader_connections.clear()
         if self._writers_fd is not None:
             os.close(self._writers_fd)
             self._writers_fd = None

@@ -28,7 +28,6 @@ from dockyard.errors import (
     NotFoundError,
     StorageFullError,
 )
-from dockyard.metadata.models import Manifest, ManifestReference
 from dockyard.metadata.queries import content as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
@@ -525,7 +524,7 @@ class ContentService:
                 current = await q.find_manifest_by_tag(session, repo.id, tag)
                 if current is not None and current.digest != str(digest):
                     raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
-            row, created = await q.insert_manifest(
+            manifest_id, created = await q.insert_manifest(
                 session, *self._manifest_row(repo, digest, body, parsed, pushed_by)
             )
             if created:
@@ -543,7 +542,7 @@ class ContentService:
             if tag is not None:
                 immutable = repo.immutable and tag != MUTABLE_TAG
                 previous = await q.point_tag(
-                    session, repo.id, tag, row.id, now, keep_existing=immutable
+                    session, repo.id, tag, manifest_id, now, keep_existing=immutable
                 )
                 if immutable and previous not in (None, str(digest)):
                     # Tagged by a concurrent push after the check above: it won the tag.
@@ -591,7 +590,8 @@ class ContentService:
     @staticmethod
     def _manifest_row(
         repo: RepositoryRef, digest: Digest, body: bytes, parsed: ParsedManifest, pushed_by: str
-    ) -> tuple[Manifest, list[ManifestReference]]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The manifest's row and its reference edges, as column values."""
         manifest_id = uuid.uuid4()
         if parsed.is_index:
             edges = [("manifest", d) for d in parsed.children]
@@ -602,29 +602,31 @@ class ContentService:
             ]
             size = len(body) + sum(d.size for _, d in edges)
         refs = [
-            ManifestReference(
-                manifest_id=manifest_id,
-                position=i,
-                kind=kind,
-                digest=d.digest,
-                media_type=d.media_type,
-                size=d.size,
-            )
+            {
+                "manifest_id": manifest_id,
+                "position": i,
+                "kind": kind,
+                "digest": d.digest,
+                "media_type": d.media_type,
+                "size": d.size,
+            }
             for i, (kind, d) in enumerate(edges)
             if d is not None
         ]
-        row = Manifest(
-            id=manifest_id,
-            repository_id=repo.id,
-            digest=str(digest),
-            media_type=parsed.media_type,
-            artifact_type=parsed.referrer_artifact_type,
-            subject_digest=parsed.subject.digest if parsed.subject else None,
-            size=size,
-            content=body,
-            annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
-            pushed_by=pushed_by,
-        )
+        row = {
+            "id": manifest_id,
+            "repository_id": repo.id,
+            "digest": str(digest),
+            "media_type": parsed.media_type,
+            "artifact_type": parsed.referrer_artifact_type,
+            "subject_digest": parsed.subject.digest if parsed.subject else None,
+            "size": size,
+            "content": body,
+            "annotations": orjson.dumps(parsed.annotations).decode()
+            if parsed.annotations
+            else None,
+            "pushed_by": pushed_by,
+        }
         return row, refs
 
     async def delete_manifest(

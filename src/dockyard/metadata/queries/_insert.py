@@ -11,6 +11,7 @@ several times the INSERT itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Insert, Table, insert
@@ -24,16 +25,22 @@ _IGNORING: dict[tuple[str, str], Insert] = {}
 _PLAIN: dict[str, Insert] = {}
 
 
+_DEFAULTS: dict[str, tuple[tuple[str, Any, bool], ...]] = {}
+
+
 def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     """``values`` plus the Python-side column defaults it leaves out."""
-    for column in table.columns:
-        default = column.default
-        if column.key in values or default is None:
-            continue
-        if default.is_callable:
-            values[column.key] = default.arg(None)  # type: ignore[attr-defined]
-        elif default.is_scalar:
-            values[column.key] = default.arg  # type: ignore[attr-defined]
+    defaults = _DEFAULTS.get(table.name)
+    if defaults is None:
+        defaults = _DEFAULTS[table.name] = tuple(
+            (column.key, column.default.arg, column.default.is_callable)  # type: ignore[attr-defined]
+            for column in table.columns
+            if column.default is not None
+            and (column.default.is_callable or column.default.is_scalar)
+        )
+    for key, arg, is_callable in defaults:
+        if key not in values:
+            values[key] = arg(None) if is_callable else arg
     return values
 
 
@@ -50,12 +57,24 @@ async def insert_ignore(session: AsyncSession, model: type[Base], **values: Any)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def insert_row(session: AsyncSession, model: type[Base], **values: Any) -> dict[str, Any]:
-    """Insert one row now (no ORM flush); returns the values written, defaults included."""
-    table: Table = model.__table__  # type: ignore[assignment]
+def _plain(table: Table) -> Insert:
     stmt = _PLAIN.get(table.name)
     if stmt is None:
         stmt = _PLAIN[table.name] = prepared(insert(table))
+    return stmt
+
+
+async def insert_row(session: AsyncSession, model: type[Base], **values: Any) -> dict[str, Any]:
+    """Insert one row now (no ORM flush); returns the values written, defaults included."""
+    table: Table = model.__table__  # type: ignore[assignment]
     row = with_defaults(table, values)
-    await session.execute(stmt, row)
+    await session.execute(_plain(table), row)
     return row
+
+
+async def insert_rows(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert several rows in one statement call (executemany), defaults included."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    await session.execute(_plain(table), [with_defaults(table, dict(row)) for row in rows])

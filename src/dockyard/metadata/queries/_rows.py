@@ -7,9 +7,10 @@ wrappers, events, an explicit ``BEGIN`` and ``ROLLBACK``, result metadata — se
 microseconds of CPU, ten times what SQLite takes to answer it
 (``docs/performance.md``). On SQLite (the inline read engine, WAL mode), a single SELECT
 in autocommit mode already reads one consistent snapshot, so :class:`RowQuery` compiles
-the statement once, takes a pooled DBAPI connection, executes the SQL text with positional
-parameters and converts the columns with the types' own result processors (UUIDs, UTC
-datetimes) — the same values SQLAlchemy would return. On PostgreSQL it runs the same
+the statement once, executes the SQL text with positional parameters on the thread's own
+DBAPI read connection (:meth:`Database.reader`, no pool round trip) and converts the
+columns with the types' own result processors (UUIDs, UTC datetimes) — the same values
+SQLAlchemy would return. On PostgreSQL it runs the same
 statement in an ordinary read unit of work.
 
 Failures are classified like :meth:`Database.read`'s: an unreachable or locked database
@@ -41,31 +42,28 @@ class RowQuery:
         return self._compiled
 
     async def all(self, db: Database, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        engine = db.inline_engine
-        if engine is None:
+        if db.inline_engine is None:
             async with db.read() as session:
                 return [tuple(row) for row in (await session.execute(self.statement, params))]
-        return self._run_inline(engine, params)
+        return self._run_inline(db, params)
 
     async def first(self, db: Database, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         rows = await self.all(db, params)
         return rows[0] if rows else None
 
-    def _run_inline(self, engine: Engine, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        c = self._compile(engine)
+    def _run_inline(self, db: Database, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        assert db.inline_engine is not None
+        c = self._compile(db.inline_engine)
         args = c.arguments(params)
         try:
-            raw = engine.raw_connection()
+            cursor = db.reader().cursor()
             try:
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(c.sql, args)
-                    rows: Sequence[Sequence[Any]] = cursor.fetchall()
-                finally:
-                    cursor.close()
+                cursor.execute(c.sql, args)
+                rows: Sequence[Sequence[Any]] = cursor.fetchall()
             finally:
-                raw.close()  # back to the pool (its reset is a no-op: no transaction open)
+                cursor.close()
         except Exception as exc:
+            db.forget_reader()
             text = str(exc).lower()
             if is_unavailable(exc) or (
                 isinstance(exc, sqlite3.OperationalError)

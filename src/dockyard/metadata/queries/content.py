@@ -19,7 +19,7 @@ from dockyard.metadata.models import (
     Tag,
     Upload,
 )
-from dockyard.metadata.queries._insert import insert_ignore, insert_row
+from dockyard.metadata.queries._insert import insert_ignore, insert_row, insert_rows
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.queries.tenancy import REPOSITORY_KEY, REPOSITORY_KEY_WHERE
 from dockyard.metadata.session import Database, prepared
@@ -46,12 +46,20 @@ async def find_linked_blob(
 async def count_linked_blobs(
     session: AsyncSession, repository_id: uuid.UUID, digests: Sequence[str]
 ) -> set[str]:
-    if not digests:
-        return set()
+    """The digests among ``digests`` that the repository links."""
+    wanted = set(digests)
+    if len(wanted) <= FEW_DIGESTS:
+        # One prepared lookup each: cheaper than compiling an IN list for a small image.
+        found = set()
+        for digest in wanted:
+            params = {"repository_id": repository_id, "digest": digest}
+            if (await session.execute(_LINKED_DIGEST, params)).first() is not None:
+                found.add(digest)
+        return found
     stmt = (
         select(Blob.digest)
         .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
-        .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(set(digests)))
+        .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
     )
     return set((await session.execute(stmt)).scalars().all())
 
@@ -158,45 +166,26 @@ async def existing_manifest_digests(
 
 
 async def insert_manifest(
-    session: AsyncSession, manifest: Manifest, references: Sequence[ManifestReference]
-) -> tuple[Manifest, bool]:
-    """Insert unless the same digest is already in the repository; returns (row, created).
+    session: AsyncSession, manifest: dict[str, Any], references: Sequence[dict[str, Any]]
+) -> tuple[uuid.UUID, bool]:
+    """Insert unless the same digest is already in the repository; returns (id, created).
 
+    ``manifest`` holds the row's values with its new ``id``; ``references`` its edges.
     An existing row is share-locked (PostgreSQL ``FOR SHARE``) until the transaction ends,
     so a concurrent delete waits for the tag this push may point at it; when a delete
     committed between our insert attempt and the read, the insert is tried again.
     """
     for _ in range(RACE_RETRIES):
-        created = await insert_ignore(
-            session,
-            Manifest,
-            id=manifest.id,
-            repository_id=manifest.repository_id,
-            digest=manifest.digest,
-            media_type=manifest.media_type,
-            artifact_type=manifest.artifact_type,
-            subject_digest=manifest.subject_digest,
-            size=manifest.size,
-            content=manifest.content,
-            annotations=manifest.annotations,
-            pushed_by=manifest.pushed_by,
-        )
-        stmt = (
-            select(Manifest)
-            .where(
-                Manifest.repository_id == manifest.repository_id,
-                Manifest.digest == manifest.digest,
-            )
-            .with_for_update(read=True)
-            .execution_options(populate_existing=True)
-        )
-        row = (await session.execute(stmt)).scalar_one_or_none()
-        if row is None:
-            continue  # deleted by another transaction after our insert collided with it
-        if created:
-            session.add_all(references)
-        return row, created
-    raise RaceLostError(f"manifest {manifest.digest} kept disappearing while being pushed")
+        if await insert_ignore(session, Manifest, **manifest):
+            if references:
+                await insert_rows(session, ManifestReference, references)
+            return manifest["id"], True
+        params = {"repository_id": manifest["repository_id"], "digest": manifest["digest"]}
+        existing = (await session.execute(_MANIFEST_ID_SHARED, params)).scalar_one_or_none()
+        if existing is not None:
+            return existing, False
+        # deleted by another transaction after our insert collided with it: try again
+    raise RaceLostError(f"manifest {manifest['digest']} kept disappearing while being pushed")
 
 
 async def find_tag(session: AsyncSession, repository_id: uuid.UUID, name: str) -> Tag | None:
@@ -222,12 +211,8 @@ async def point_tag(
     as it is (immutable tags); the caller compares the digest returned.
     """
     for _ in range(RACE_RETRIES):
-        stmt = (
-            select(Tag.id, Tag.manifest_id)
-            .where(Tag.repository_id == repository_id, Tag.name == name)
-            .with_for_update()
-        )
-        current = (await session.execute(stmt)).one_or_none()
+        params = {"repository_id": repository_id, "name": name}
+        current = (await session.execute(_TAG_LOCKED, params)).one_or_none()
         if current is None:
             inserted = await insert_ignore(
                 session,
@@ -243,13 +228,13 @@ async def point_tag(
             continue  # created by another transaction meanwhile: lock and read that one
         tag_id, current_manifest = current
         previous = (
-            await session.execute(select(Manifest.digest).where(Manifest.id == current_manifest))
+            await session.execute(_MANIFEST_DIGEST_BY_ID, {"manifest_id": current_manifest})
         ).scalar_one()
         if current_manifest != manifest_id and not keep_existing:
             await session.execute(
-                update(Tag).where(Tag.id == tag_id).values(manifest_id=manifest_id, updated_at=now)
+                _MOVE_TAG, {"tag_id": tag_id, "manifest_id": manifest_id, "updated_at": now}
             )
-        return previous
+        return cast(str, previous)
     raise RaceLostError(f"tag {name} kept changing while being pointed")
 
 
@@ -443,7 +428,41 @@ NO_LIMIT = 2**62
 
 _UPLOADS: Table = Upload.__table__  # type: ignore[assignment]
 _BLOBS: Table = Blob.__table__  # type: ignore[assignment]
+_LINKS: Table = RepositoryBlob.__table__  # type: ignore[assignment]
+_MANIFESTS: Table = Manifest.__table__  # type: ignore[assignment]
+_TAGS: Table = Tag.__table__  # type: ignore[assignment]
+#: Up to this many digests, a manifest's blob check runs one prepared lookup per digest.
+FEW_DIGESTS = 8
 _BLOB_ID_BY_DIGEST = prepared(select(_BLOBS.c.id).where(_BLOBS.c.digest == bindparam("digest")))
+_LINKED_DIGEST = prepared(
+    select(_BLOBS.c.digest)
+    .join(_LINKS, _LINKS.c.blob_id == _BLOBS.c.id)
+    .where(
+        _LINKS.c.repository_id == bindparam("repository_id"),
+        _BLOBS.c.digest == bindparam("digest"),
+    )
+)
+_MANIFEST_ID_SHARED = prepared(
+    select(_MANIFESTS.c.id)
+    .where(
+        _MANIFESTS.c.repository_id == bindparam("repository_id"),
+        _MANIFESTS.c.digest == bindparam("digest"),
+    )
+    .with_for_update(read=True)
+)
+_MANIFEST_DIGEST_BY_ID = prepared(
+    select(_MANIFESTS.c.digest).where(_MANIFESTS.c.id == bindparam("manifest_id"))
+)
+_TAG_LOCKED = prepared(
+    select(_TAGS.c.id, _TAGS.c.manifest_id)
+    .where(_TAGS.c.repository_id == bindparam("repository_id"), _TAGS.c.name == bindparam("name"))
+    .with_for_update()
+)
+_MOVE_TAG = prepared(
+    update(_TAGS)
+    .where(_TAGS.c.id == bindparam("tag_id"))
+    .values(manifest_id=bindparam("manifest_id"), updated_at=bindparam("updated_at"))
+)
 _DELETE_UPLOAD = prepared(delete(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload_id")))
 _Q_UPLOAD_OF_REPOSITORY = RowQuery(
     select(_UPLOADS.c.storage_key, _UPLOADS.c.expires_at).where(
