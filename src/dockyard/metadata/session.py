@@ -37,8 +37,8 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -474,6 +474,7 @@ class Database:
         )
         self._readers = threading.local()
         self._reader_connections: list[Any] = []
+        self._held_writer: tuple[int, Connection] | None = None
         self._write_lock = asyncio.Lock()
         db_file = _sqlite_file(self.url)
         self._writers_path = Path(f"{db_file}-writers") if db_file else None
@@ -540,24 +541,27 @@ class Database:
                 async with self._write_lock:
                     fd = await self._take_writers_lock()
                     try:
-                        with self.inline_write_engine.connect() as connection:
+                        connection = self._writer()
+                        try:
+                            transaction = connection.begin()  # BEGIN IMMEDIATE, no wait
+                        except DBAPIError as exc:
+                            self._drop_writer()
+                            if not _is_busy(exc):
+                                raise
+                        else:
+                            unit = _InlineSession(connection)
                             try:
-                                transaction = connection.begin()  # BEGIN IMMEDIATE, no wait
-                            except DBAPIError as exc:
-                                if not _is_busy(exc):
-                                    raise
-                            else:
-                                unit = _InlineSession(connection)
-                                try:
-                                    yield cast(AsyncSession, unit)
-                                    unit.finish()
-                                except BaseException:
+                                yield cast(AsyncSession, unit)
+                                unit.finish()
+                            except BaseException:
+                                with self._dropping_writer_on_error():
                                     transaction.rollback()
-                                    raise
-                                finally:
-                                    unit.close()
+                                raise
+                            finally:
+                                unit.close()
+                            with self._dropping_writer_on_error():
                                 transaction.commit()
-                                committed = True
+                            committed = True
                         if not committed:
                             # A writer outside the queue: wait for it in aiosqlite's thread
                             # (those connections commit with synchronous=FULL).
@@ -576,6 +580,32 @@ class Database:
         except Exception as exc:
             if is_unavailable(exc):
                 raise UnavailableError("metadata database unavailable") from exc
+            raise
+
+    def _writer(self) -> Connection:
+        """This process's inline write connection, kept open between units.
+
+        Units take turns on it under ``_write_lock``; a pool round trip per unit would
+        cost more than a small unit's statements. A forked process opens its own.
+        """
+        assert self.inline_write_engine is not None
+        held = self._held_writer
+        if held is None or held[0] != os.getpid():
+            held = self._held_writer = (os.getpid(), self.inline_write_engine.connect())
+        return held[1]
+
+    def _drop_writer(self) -> None:
+        """Give the write connection back (its reset rolls back); the next unit opens one."""
+        held, self._held_writer = self._held_writer, None
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
+
+    @contextmanager
+    def _dropping_writer_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._drop_writer()
             raise
 
     async def _take_writers_lock(self) -> int | None:
@@ -608,6 +638,7 @@ class Database:
         return fd
 
     async def dispose(self) -> None:
+        self._drop_writer()
         for pid, connection in self._reader_connections:
             if pid == os.getpid():
                 connection.close()

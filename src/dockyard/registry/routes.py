@@ -113,7 +113,7 @@ class RegistryApp:
         if self.services.public_url:
             return self.services.public_url.rstrip("/")
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-        return f"{request.url.scheme}://{host}"
+        return f"{request.scope.get('scheme', 'http')}://{host}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -122,7 +122,8 @@ class RegistryApp:
         await response(scope, receive, send)
 
     async def dispatch(self, request: Request) -> Response:
-        path, method = request.url.path, request.method
+        # From the scope: building ``request.url`` costs more than some whole handlers.
+        path, method = request.scope["path"], request.method
         head = method == "HEAD"
         invalid = ErrorCode.UNSUPPORTED
         try:
