@@ -18,7 +18,18 @@ from typing import Any
 
 from benchmarks import ceilings, report
 from benchmarks import workloads as w
-from benchmarks.servers import Dockyard, Reference, RssSampler, Server, ensure_tools
+from benchmarks.servers import (
+    NGINX_SENT_HEADER,
+    NGINX_TRUSTED_PROXIES,
+    Dockyard,
+    NginxFront,
+    Reference,
+    RssSampler,
+    Server,
+    _which,
+    cpu_seconds,
+    ensure_tools,
+)
 from dockyard.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +76,9 @@ def start_servers(tmp: Path, rnd: int, workers: int) -> list[Server]:
     servers: list[Server] = [
         Reference("reference", tmp / f"r{rnd}-reference"),
         Reference("reference-b", tmp / f"r{rnd}-reference-b"),
-        Dockyard("dockyard", tmp / f"r{rnd}-dockyard", workers),
+        # Trusting nginx's address (only) for the pulls through the nginx front: the
+        # benchmark's own requests come from 127.0.0.1 and are not rewritten.
+        Dockyard("dockyard", tmp / f"r{rnd}-dockyard", workers, NGINX_TRUSTED_PROXIES),
     ]
     started: list[Server] = []
     try:
@@ -86,14 +99,18 @@ def run_round(
     servers = start_servers(tmp, rnd, workers)
     order = servers if rnd % 2 == 0 else servers[::-1]
     log(f"round {rnd + 1}/{cfg.rounds}: order {', '.join(s.name for s in order)}")
-    sampler.watch(servers)
-    figs: dict[str, dict[str, float]] = {s.name: {} for s in servers}
-    client: dict[str, dict[str, float]] = {s.name: {} for s in servers}
-    peaks: dict[str, list[int]] = {s.name: [] for s in servers}
-    pss_peaks: dict[str, list[int]] = {s.name: [] for s in servers}
-    rss_by_workload: dict[str, dict[str, float]] = {s.name: {} for s in servers}
-    cpu: dict[str, dict[str, float]] = {s.name: {} for s in servers}
-    info: dict[str, Any] = {s.name: {} for s in servers}
+    # nginx in front of the same Dockyard (its server and data dir): the pulls only, each
+    # right after Dockyard's own. Not in ``servers``: every other workload skips it.
+    dockyard = next(s for s in servers if isinstance(s, Dockyard))
+    front = NginxFront(report.NGINX, tmp / f"r{rnd}-nginx", dockyard)
+    everyone: list[Server] = [*servers, front]
+    figs: dict[str, dict[str, float]] = {s.name: {} for s in everyone}
+    client: dict[str, dict[str, float]] = {s.name: {} for s in everyone}
+    peaks: dict[str, list[int]] = {s.name: [] for s in everyone}
+    pss_peaks: dict[str, list[int]] = {s.name: [] for s in everyone}
+    rss_by_workload: dict[str, dict[str, float]] = {s.name: {} for s in everyone}
+    cpu: dict[str, dict[str, float]] = {s.name: {} for s in everyone}
+    info: dict[str, Any] = {s.name: {} for s in everyone}
     large: dict[str, list[str]] = {}
     total_large = cfg.blob_count * cfg.blob_size
 
@@ -105,7 +122,9 @@ def run_round(
         cpu[s.name][name] = m.server_cpu
 
     try:
-        for s in servers:
+        front.start()
+        sampler.watch(everyone)  # the front's sampled RSS: nginx's processes alone
+        for s in everyone:
             info[s.name]["idle_rss_mib"] = sampler.peak(s.name) / MIB
             info[s.name]["idle_pss_mib"] = sampler.pss_peak(s.name) / MIB
             s.auth_headers(w.LARGE_REPO)  # token fetched before the clock starts
@@ -147,8 +166,12 @@ def run_round(
         # measures the disk (docs/performance.md).
         for s in servers:
             w.verify_pull(s, large[s.name])
-        pull_cpu = {s.name: 0.0 for s in servers}
-        pull_bytes = {s.name: 0 for s in servers}
+        # Dockyard's blobs again through nginx; each response must come from nginx's
+        # internal location (X-Accel-Redirect honoured), not from Dockyard.
+        w.verify_pull(front, large[dockyard.name], NGINX_SENT_HEADER)
+        pull_cpu = {s.name: 0.0 for s in everyone}
+        pull_bytes = {s.name: 0 for s in everyone}
+        nginx_cpu = 0.0
         for conc in cfg.pull_concurrency:
             per_thread = cfg.blob_count if conc == 1 else cfg.pull_per_thread_c8
             for s in order:
@@ -163,14 +186,38 @@ def run_round(
                 figs[s.name][f"pull_c{conc}_mbps"] = m.value / m.wall / w.MB
                 pull_cpu[s.name] += m.server_cpu
                 pull_bytes[s.name] += m.value
+                if s is not dockyard:
+                    continue
+                # The same blobs through nginx, right after. Server CPU: Dockyard's and
+                # nginx's; sampled RSS: nginx's (Dockyard's goes to its by-workload
+                # figures, not to its peak RSS).
+                nginx0 = cpu_seconds(front.nginx_pids())
+                m = w.measure(
+                    front,
+                    sampler,
+                    lambda conc=conc, per_thread=per_thread: w.pull_large(
+                        front, large[dockyard.name], cfg.blob_size, conc, per_thread
+                    ),
+                )
+                nginx_cpu += cpu_seconds(front.nginx_pids()) - nginx0
+                record(front, f"pull_c{conc}_nginx", m)
+                rss_by_workload[dockyard.name][f"pull_c{conc}_nginx"] = (
+                    sampler.peak(dockyard.name) / MIB
+                )
+                figs[front.name][f"pull_c{conc}_mbps"] = m.value / m.wall / w.MB
+                pull_cpu[front.name] += m.server_cpu
+                pull_bytes[front.name] += m.value
             log(
                 f"  pull c={conc}: "
                 + ", ".join(
-                    f"{s.name} {figs[s.name][f'pull_c{conc}_mbps']:.0f} MB/s" for s in servers
+                    f"{s.name} {figs[s.name][f'pull_c{conc}_mbps']:.0f} MB/s" for s in everyone
                 )
             )
-        for s in servers:
+        for s in everyone:
             figs[s.name]["pull_cpu_s_per_gb"] = pull_cpu[s.name] / (pull_bytes[s.name] / 1e9)
+        figs[front.name]["nginx_cpu_s_per_gb"] = nginx_cpu / (pull_bytes[front.name] / 1e9)
+        figs[front.name]["nginx_peak_rss_mib"] = max(peaks[front.name]) / MIB
+        figs[front.name]["nginx_peak_pss_mib"] = max(pss_peaks[front.name]) / MIB
 
         # ---- request rate with wrk
         endpoints = {s.name: w.small_setup(s, cfg) for s in servers}
@@ -218,9 +265,10 @@ def run_round(
             if isinstance(s, Dockyard) and s.token_fetches:
                 info[s.name]["token_fetch_ms_median"] = statistics.median(s.token_fetches) * 1000
     finally:
+        front.stop()  # before Dockyard: nginx holds connections to it
         for s in servers:
             s.stop()
-        for s in servers:
+        for s in everyone:
             shutil.rmtree(s.dir, ignore_errors=True)
     return {
         "round": rnd,
@@ -263,11 +311,10 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     summary = report.summarize(rounds, ceil)
     client_cpu: dict[str, float] = {}
-    for key in rounds[0]["client_cpu_cores"]["dockyard"]:
-        client_cpu[key] = max(
-            statistics.median(r["client_cpu_cores"][name][key] for r in rounds)
-            for name in ("dockyard", "reference", "reference-b")
-        )
+    for name, per_key in rounds[0]["client_cpu_cores"].items():
+        for key in per_key:
+            value = statistics.median(r["client_cpu_cores"][name][key] for r in rounds)
+            client_cpu[key] = max(client_cpu.get(key, 0.0), value)
     result = {
         "meta": {
             "date": date.strftime("%Y-%m-%d %H:%M:%SZ"),
@@ -285,9 +332,11 @@ def run(args: argparse.Namespace) -> int:
             },
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
             "dockyard_workers": workers,
+            "dockyard_trusted_proxies": NGINX_TRUSTED_PROXIES,
             "load_at_start": load_start,
             "reference": _version(["docker-registry", "--version"]),
             "wrk": _version(["wrk", "--version"]).splitlines()[0],
+            "nginx": _version([_which("nginx") or "nginx", "-v"]),
         },
         "ceilings": ceil,
         "summary": summary,

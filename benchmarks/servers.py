@@ -8,9 +8,11 @@ tree.
 from __future__ import annotations
 
 import base64
+import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,10 +36,10 @@ def free_port() -> int:
 
 
 def ensure_tools() -> None:
-    """Install docker-registry, wrk and hey from Debian when missing (needs root or sudo)."""
-    missing = [
-        p for p, b in (("docker-registry", "docker-registry"), ("wrk", "wrk")) if not _which(b)
-    ]
+    """Install docker-registry, wrk and nginx from Debian when missing (needs root or
+    sudo)."""
+    tools = (("docker-registry", "docker-registry"), ("wrk", "wrk"), ("nginx-light", "nginx"))
+    missing = [p for p, b in tools if not _which(b)]
     if not missing:
         return
     print(f"benchmark: installing {' '.join(missing)} from Debian", file=sys.stderr)
@@ -49,9 +51,11 @@ def ensure_tools() -> None:
         check=True,
         env=env,
     )
-    # The package may start a system instance on :5000; we use our own on free ports.
+    # The packages may start system instances (:5000, :80); we use our own on free ports.
     if _which("systemctl"):
         subprocess.run([*sudo, "systemctl", "stop", "docker-registry"], check=False)
+        if "nginx-light" in missing:
+            subprocess.run([*sudo, "systemctl", "stop", "nginx"], check=False)
 
 
 def _which(name: str) -> str | None:
@@ -312,9 +316,12 @@ class Dockyard(Server):
 
     kind = "dockyard"
 
-    def __init__(self, name: str, workdir: Path, workers: int) -> None:
+    def __init__(
+        self, name: str, workdir: Path, workers: int, trusted_proxies: str | None = None
+    ) -> None:
         super().__init__(name, workdir)
         self.workers = workers
+        self.trusted_proxies = trusted_proxies
         self._tokens: dict[str, str] = {}
         self.token_fetches: list[float] = []
 
@@ -325,8 +332,14 @@ class Dockyard(Server):
             "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "DOCKYARD_TOKEN_TTL_SECONDS": "3600",
         }
-        for key in ("DOCKYARD_INSECURE_NO_AUTH", "DOCKYARD_CONFIG", "DOCKYARD_DATABASE_URL"):
+        for key in (
+            "DOCKYARD_INSECURE_NO_AUTH",
+            "DOCKYARD_CONFIG",
+            "DOCKYARD_DATABASE_URL",
+            "DOCKYARD_TRUSTED_PROXIES",
+        ):
             env.pop(key, None)
+        extra = ["--trusted-proxies", self.trusted_proxies] if self.trusted_proxies else []
         log = self.dir / "dockyard.log"
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -341,6 +354,7 @@ class Dockyard(Server):
                     str(self.dir / "data"),
                     "--workers",
                     str(self.workers),
+                    *extra,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -383,3 +397,141 @@ class Dockyard(Server):
 
     def auth_headers(self, repo: str, actions: str = "pull,push") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(f'repository:{repo}:{actions}')}"}
+
+
+# --------------------------------------------------------------------------- nginx front
+
+#: The address nginx connects to Dockyard from (``proxy_bind``), and the only one Dockyard
+#: trusts: the benchmark's own requests come from 127.0.0.1 and stay untrusted, so the
+#: direct ``dockyard`` figures pay only the middleware's peer check, not its rewrite.
+NGINX_UPSTREAM_ADDRESS = "127.0.0.2"
+NGINX_TRUSTED_PROXIES = f"{NGINX_UPSTREAM_ADDRESS}/32"
+NGINX_INTERNAL = "/_dockyard_blobs/"
+#: Added in the internal location only: the verification pass checks that nginx, not
+#: Dockyard, sent every blob.
+NGINX_SENT_HEADER = "X-Bench-Sent-By"
+
+_NGINX_CONF = """\
+{user}daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_timeout 300s;
+    keepalive_requests 100000;
+    server {{
+        listen {host}:{port};
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        proxy_read_timeout 900s;
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_bind {bind};
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Sendfile-Type X-Accel-Redirect;
+            proxy_set_header X-Accel-Mapping {blobs}/={internal};
+        }}
+        location {internal} {{
+            internal;
+            alias {blobs}/;
+            sendfile on;
+            etag off;
+            add_header Docker-Content-Digest $upstream_http_docker_content_digest;
+            add_header ETag $upstream_http_etag;
+            add_header {sent_header} nginx;
+        }}
+    }}
+}}
+"""
+
+
+class NginxFront(Server):
+    """nginx in front of a running :class:`Dockyard` (its server and data dir, not a second
+    one), configured as docs/operations.md says: blob GETs are answered by Dockyard with
+    X-Accel-Redirect and nginx sends the file with ``sendfile``.
+
+    ``pids()`` is nginx's tree and Dockyard's (CPU per GB counts both); the RSS sampler
+    watches nginx's master, so the system's sampled RSS is nginx's alone."""
+
+    kind = "dockyard-nginx"
+
+    def __init__(self, name: str, workdir: Path, backend: Dockyard) -> None:
+        super().__init__(name, workdir)
+        self.backend = backend
+
+    def start(self) -> NginxFront:
+        nginx = _which("nginx")
+        if nginx is None:
+            raise RuntimeError("nginx is not installed")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # The mapping's prefix is the data dir as Dockyard was given it, made absolute.
+        blobs = os.path.abspath(self.backend.dir / "data" / "storage" / "blobs")
+        conf = self.dir / "nginx.conf"
+        conf.write_text(
+            _NGINX_CONF.format(
+                # As root, nginx's workers would run as nobody, who cannot read the blobs.
+                user="user root;\n" if os.geteuid() == 0 else "",
+                dir=self.dir,
+                host=self.host,
+                port=self.port,
+                upstream=f"{self.backend.host}:{self.backend.port}",
+                bind=NGINX_UPSTREAM_ADDRESS,
+                blobs=blobs,
+                internal=NGINX_INTERNAL,
+                sent_header=NGINX_SENT_HEADER,
+            )
+        )
+        log = self.dir / "stderr.log"
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [nginx, "-c", str(conf), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        try:
+            self._wait_up(log, timeout=20)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def nginx_pids(self) -> list[int]:
+        return super().pids()
+
+    def pids(self) -> list[int]:
+        return self.nginx_pids() + self.backend.pids()
+
+    def auth_headers(self, repo: str, actions: str = "pull,push") -> dict[str, str]:
+        return self.backend.auth_headers(repo, actions)
+
+    def stop(self) -> None:
+        """SIGTERM (nginx's fast shutdown: the master waits for its workers); if the master
+        hangs, SIGKILL to its whole process group while the master is not yet reaped (so
+        the group id cannot have been reused)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is not None:  # the master died: workers it left behind, if any
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            return
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)

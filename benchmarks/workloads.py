@@ -262,8 +262,10 @@ def pull_large(server: Server, digests: list[str], size: int, conc: int, per_thr
     return sum(counts)
 
 
-def verify_pull(server: Server, digests: list[str]) -> None:
-    """The separate correctness pass: every pulled blob hashes to its digest."""
+def verify_pull(server: Server, digests: list[str], required_header: str | None = None) -> None:
+    """The separate correctness pass: every pulled blob hashes to its digest (and, when
+    ``required_header`` is given, its response carries that header: for the nginx front,
+    proof that nginx sent the file rather than Dockyard)."""
     headers = server.auth_headers(LARGE_REPO, "pull")
     conn = server.connect()
     try:
@@ -274,6 +276,11 @@ def verify_pull(server: Server, digests: list[str]) -> None:
             got = "sha256:" + hashlib.sha256(resp.body).hexdigest()
             if got != digest:
                 raise BenchError(f"{server.name} served {digest} with content {got}")
+            if required_header and not resp.header(required_header):
+                raise BenchError(
+                    f"{server.name}: blob GET answered without {required_header} "
+                    f"(headers {resp.headers})"
+                )
     finally:
         conn.close()
 
