@@ -237,9 +237,9 @@ class DbapiStatement:
     type processors SQLAlchemy itself would apply to parameters and result columns."""
 
     sql: str
-    names: tuple[str, ...]
+    #: Per positional parameter: its bind name and the type's processor (None: as is).
+    plan: tuple[tuple[str, _Processor], ...]
     defaults: dict[str, Any]
-    binds: dict[str, Callable[[Any], Any]]
     results: tuple[_Processor, ...]
     keys: tuple[str, ...]
 
@@ -258,19 +258,19 @@ class DbapiStatement:
         columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         return cls(
             str(compiled),
-            tuple(compiled.positiontup or ()),
+            tuple((name, binds.get(name)) for name in compiled.positiontup or ()),
             dict(compiled.params),
-            binds,
             tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
             tuple(str(c.key) for c in columns),
         )
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        values = {**self.defaults, **params}
-        return [
-            self.binds[name](values[name]) if name in self.binds else values[name]
-            for name in self.names
-        ]
+        defaults = self.defaults
+        out = []
+        for name, process in self.plan:
+            value = params[name] if name in params else defaults[name]
+            out.append(value if process is None else process(value))
+        return out
 
     def convert(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         out = []

@@ -46,6 +46,14 @@ def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 async def insert_ignore(session: AsyncSession, model: type[Base], **values: Any) -> bool:
     """Insert a row unless it collides on a unique key; True when a row was inserted."""
+    return await insert_unless_present(session, model, **values) is not None
+
+
+async def insert_unless_present(
+    session: AsyncSession, model: type[Base], **values: Any
+) -> dict[str, Any] | None:
+    """Like :func:`insert_ignore`; returns the values written (defaults such as a new id
+    included) when a row was inserted, None when it collided."""
     dialect = session.get_bind().dialect.name
     table: Table = model.__table__  # type: ignore[assignment]
     stmt = _IGNORING.get((dialect, table.name))
@@ -53,8 +61,9 @@ async def insert_ignore(session: AsyncSession, model: type[Base], **values: Any)
         module = postgresql if dialect == "postgresql" else sqlite
         stmt = prepared(module.insert(table).on_conflict_do_nothing())
         _IGNORING[(dialect, table.name)] = stmt
-    result = await session.execute(stmt, with_defaults(table, values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    row = with_defaults(table, values)
+    result = await session.execute(stmt, row)
+    return row if result.rowcount else None  # type: ignore[attr-defined]
 
 
 def _plain(table: Table) -> Insert:

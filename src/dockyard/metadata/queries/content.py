@@ -19,7 +19,12 @@ from dockyard.metadata.models import (
     Tag,
     Upload,
 )
-from dockyard.metadata.queries._insert import insert_ignore, insert_row, insert_rows
+from dockyard.metadata.queries._insert import (
+    insert_ignore,
+    insert_row,
+    insert_rows,
+    insert_unless_present,
+)
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.queries.tenancy import REPOSITORY_KEY, REPOSITORY_KEY_WHERE
 from dockyard.metadata.session import Database, prepared
@@ -68,8 +73,11 @@ async def link_blob(
     session: AsyncSession, repository_id: uuid.UUID, digest: str, size: int
 ) -> bool:
     """Record the blob (once) and link it to the repository; True when newly linked."""
-    await insert_ignore(session, Blob, digest=digest, size=size)
-    blob_id = (await session.execute(_BLOB_ID_BY_DIGEST, {"digest": digest})).scalar_one()
+    new = await insert_unless_present(session, Blob, digest=digest, size=size)
+    if new is not None:
+        blob_id = new["id"]
+    else:
+        blob_id = (await session.execute(_BLOB_ID_BY_DIGEST, {"digest": digest})).scalar_one()
     return await insert_ignore(
         session, RepositoryBlob, repository_id=repository_id, blob_id=blob_id
     )
