@@ -242,6 +242,8 @@ class DbapiStatement:
     defaults: dict[str, Any]
     results: tuple[_Processor, ...]
     keys: tuple[str, ...]
+    #: Result metadata: immutable, so one serves every execution.
+    metadata: SimpleResultMetaData
 
     @classmethod
     def compile(
@@ -256,12 +258,14 @@ class DbapiStatement:
             if processor is not None:
                 binds[name] = processor
         columns = list(statement.selected_columns) if isinstance(statement, Select) else []
+        keys = tuple(str(c.key) for c in columns)
         return cls(
             str(compiled),
             tuple((name, binds.get(name)) for name in compiled.positiontup or ()),
             dict(compiled.params),
             tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
-            tuple(str(c.key) for c in columns),
+            keys,
+            SimpleResultMetaData(keys),
         )
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
@@ -284,12 +288,16 @@ _DBAPI_STATEMENTS: dict[tuple[Any, frozenset[str]], DbapiStatement] = {}
 
 
 class _DbapiResult(IteratorResult[Any]):
-    def __init__(self, keys: Sequence[str], rows: list[tuple[Any, ...]], rowcount: int) -> None:
-        super().__init__(SimpleResultMetaData(keys), iter(rows))
+    def __init__(
+        self, metadata: SimpleResultMetaData, rows: list[tuple[Any, ...]], rowcount: int
+    ) -> None:
+        super().__init__(metadata, iter(rows))
         self.rowcount = rowcount
 
 
-def _run_prepared(connection: Connection, statement: Any, params: dict[str, Any]) -> Any:
+def _run_prepared(
+    connection: Connection, raw: sqlite3.Connection, statement: Any, params: dict[str, Any]
+) -> Any:
     key = (statement, frozenset(params))
     compiled = _DBAPI_STATEMENTS.get(key)
     if compiled is None:
@@ -298,7 +306,7 @@ def _run_prepared(connection: Connection, statement: Any, params: dict[str, Any]
             statement, connection.dialect, dml_keys
         )
     args = compiled.arguments(params)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = raw.cursor()
     try:
         cursor.execute(compiled.sql, args)
         rows = cursor.fetchall()
@@ -308,7 +316,7 @@ def _run_prepared(connection: Connection, statement: Any, params: dict[str, Any]
         raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
     finally:
         cursor.close()
-    return _DbapiResult(compiled.keys, compiled.convert(rows), rowcount)
+    return _DbapiResult(compiled.metadata, compiled.convert(rows), rowcount)
 
 
 class _InlineSession:
@@ -322,6 +330,7 @@ class _InlineSession:
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        self._raw: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
         self._orm: Session | None = None
 
     @property
@@ -343,7 +352,7 @@ class _InlineSession:
             and isinstance(params, dict)
             and statement.get_execution_options().get(_PREPARED)
         ):
-            return _run_prepared(self._connection, statement, params)
+            return _run_prepared(self._connection, self._raw, statement, params)
         if kwargs or getattr(statement, "_propagate_attrs", None):
             return self._session.execute(statement, params, **kwargs)  # ORM entities
         return self._connection.execute(statement, params)
