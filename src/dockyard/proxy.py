@@ -13,6 +13,7 @@ untrusted peer, or with no trusted proxies at all, the headers mean nothing.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Iterable
@@ -31,7 +32,10 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip())
 
 
+@functools.lru_cache(maxsize=4096)
 def _trusted(host: str | None, networks: tuple[Network, ...]) -> bool:
+    """Cached per address: parsing it on every request costs more than the rest of the
+    middleware (a client's address repeats over its requests)."""
     if not host:
         return False
     try:
