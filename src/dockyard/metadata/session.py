@@ -7,15 +7,15 @@ on the busy timeout instead; read units stay deferred and never block writers.
 
 On SQLite, units of work run inline on the event loop over synchronous connections:
 handing every statement to aiosqlite's thread cost more CPU than the statements. A unit
-is a plain ``Connection`` (an ORM ``Session`` joins it only when the unit uses entities),
-and each process keeps its write connection, and one read connection per thread for
-single-statement reads, open between units. Reads
-never wait in WAL mode. Writers queue before they reach SQLite, whose busy handler polls
-with sleeps of up to 100 ms: first on this process's asyncio lock, then on an exclusive
-``flock`` of ``<database>-writers`` that every worker takes (waited for in a thread, and
-handed over by the kernel the moment it is released). Then ``BEGIN IMMEDIATE`` runs
-without waiting; only a writer outside that queue (a CLI command) can make it busy, and
-then the unit falls back to aiosqlite, which waits on SQLite's lock in its thread.
+is a plain ``Connection`` (an ORM ``Session`` joins it only when the unit uses entities);
+each process keeps its write connection, and one read connection per thread for
+single-statement reads, open between units. Reads never wait in WAL mode. Writers queue
+before they reach SQLite, whose busy handler polls with sleeps of up to 100 ms: first on
+this process's asyncio lock, then on an exclusive ``flock`` of ``<database>-writers`` that
+every worker takes (waited for in a thread, and handed over by the kernel the moment it
+is released). Then ``BEGIN IMMEDIATE`` runs without waiting; only a writer outside that
+queue (a CLI command) can make it busy, and then the unit falls back to aiosqlite, which
+waits on SQLite's lock in its thread.
 
 Inline commits are group commits. They run with ``synchronous=NORMAL`` (the WAL is
 written, not synced) and release both locks; a durable unit then waits, off the loop,
