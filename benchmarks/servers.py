@@ -446,6 +446,7 @@ http {{
             internal;
             alias {blobs}/;
             sendfile on;
+            tcp_nopush on;
             etag off;
             add_header Docker-Content-Digest $upstream_http_docker_content_digest;
             add_header ETag $upstream_http_etag;
