@@ -279,6 +279,23 @@ class DbapiStatement:
             out.append(value if process is None else process(value))
         return out
 
+    def run(
+        self, raw: sqlite3.Connection, params: Mapping[str, Any]
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """Execute on a DBAPI connection: converted rows and the row count. Driver errors
+        are re-raised as the exception classes SQLAlchemy raises (IntegrityError, …)."""
+        args = self.arguments(params)
+        cursor = raw.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            rows = cursor.fetchall()
+            rowcount = cursor.rowcount
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+        finally:
+            cursor.close()
+        return self.convert(rows), rowcount
+
     def convert(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         out = []
         for row in rows:
@@ -308,18 +325,8 @@ def _run_prepared(
         compiled = _DBAPI_STATEMENTS[key] = DbapiStatement.compile(
             statement, connection.dialect, dml_keys
         )
-    args = compiled.arguments(params)
-    cursor = raw.cursor()
-    try:
-        cursor.execute(compiled.sql, args)
-        rows = cursor.fetchall()
-        rowcount = cursor.rowcount
-    except sqlite3.Error as exc:
-        # The same exception classes SQLAlchemy raises (IntegrityError, OperationalError).
-        raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
-    finally:
-        cursor.close()
-    return _DbapiResult(compiled.metadata, compiled.convert(rows), rowcount)
+    rows, rowcount = compiled.run(raw, params)
+    return _DbapiResult(compiled.metadata, rows, rowcount)
 
 
 class _InlineSession:

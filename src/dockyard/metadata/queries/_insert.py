@@ -23,8 +23,7 @@ from dockyard.metadata.session import prepared
 
 _IGNORING: dict[tuple[str, str], Insert] = {}
 _PLAIN: dict[str, Insert] = {}
-
-
+#: Per table: (column key, default's argument, whether it is called) of Python-side defaults.
 _DEFAULTS: dict[str, tuple[tuple[str, Any, bool], ...]] = {}
 
 

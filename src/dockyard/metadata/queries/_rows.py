@@ -10,8 +10,8 @@ in autocommit mode already reads one consistent snapshot, so :class:`RowQuery` c
 the statement once, executes the SQL text with positional parameters on the thread's own
 DBAPI read connection (:meth:`Database.reader`, no pool round trip) and converts the
 columns with the types' own result processors (UUIDs, UTC datetimes) — the same values
-SQLAlchemy would return. On PostgreSQL it runs the same
-statement in an ordinary read unit of work.
+SQLAlchemy would return. On PostgreSQL it runs the same statement in an ordinary read unit
+of work.
 
 Failures are classified like :meth:`Database.read`'s: an unreachable or locked database
 is :class:`~dockyard.errors.UnavailableError`.
@@ -20,7 +20,7 @@ is :class:`~dockyard.errors.UnavailableError`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, Select
@@ -53,22 +53,15 @@ class RowQuery:
 
     def _run_inline(self, db: Database, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         assert db.inline_engine is not None
-        c = self._compile(db.inline_engine)
-        args = c.arguments(params)
         try:
-            cursor = db.reader().cursor()
-            try:
-                cursor.execute(c.sql, args)
-                rows: Sequence[Sequence[Any]] = cursor.fetchall()
-            finally:
-                cursor.close()
+            return self._compile(db.inline_engine).run(db.reader(), params)[0]
         except Exception as exc:
             db.forget_reader()
-            text = str(exc).lower()
+            cause = getattr(exc, "orig", exc)
+            text = str(cause).lower()
             if is_unavailable(exc) or (
-                isinstance(exc, sqlite3.OperationalError)
+                isinstance(cause, sqlite3.OperationalError)
                 and any(s in text for s in ("locked", "unable to open", "disk i/o", "busy"))
             ):
                 raise UnavailableError("metadata database unavailable") from exc
             raise
-        return c.convert(rows)
