@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from benchmarks.http import Connection
+from dockyard.cli.nginx import Address, blob_dir, render_nginx_config
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -406,11 +407,14 @@ class Dockyard(Server):
 #: direct ``dockyard`` figures pay only the middleware's peer check, not its rewrite.
 NGINX_UPSTREAM_ADDRESS = "127.0.0.2"
 NGINX_TRUSTED_PROXIES = f"{NGINX_UPSTREAM_ADDRESS}/32"
-NGINX_INTERNAL = "/_dockyard_blobs/"
 #: Added in the internal location only: the verification pass checks that nginx, not
 #: Dockyard, sent every blob.
 NGINX_SENT_HEADER = "X-Bench-Sent-By"
 
+#: The benchmark's main configuration around what ``dockyard nginx-config`` writes
+#: (``front``): one worker, no access log, long client keep-alives, and every connection to
+#: Dockyard from :data:`NGINX_UPSTREAM_ADDRESS` (``proxy_bind``, inherited by the front's
+#: ``location /``).
 _NGINX_CONF = """\
 {user}daemon off;
 worker_processes 1;
@@ -426,41 +430,26 @@ http {{
     scgi_temp_path {dir}/scgi;
     keepalive_timeout 300s;
     keepalive_requests 100000;
-    server {{
-        listen {host}:{port};
-        client_max_body_size 0;
-        proxy_request_buffering off;
-        proxy_buffering off;
-        proxy_read_timeout 900s;
-        location / {{
-            proxy_pass http://{upstream};
-            proxy_bind {bind};
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Sendfile-Type X-Accel-Redirect;
-            proxy_set_header X-Accel-Mapping {blobs}/={internal};
-        }}
-        location {internal} {{
-            internal;
-            alias {blobs}/;
-            sendfile on;
-            tcp_nopush on;
-            etag off;
-            add_header Docker-Content-Digest $upstream_http_docker_content_digest;
-            add_header ETag $upstream_http_etag;
-            add_header {sent_header} nginx;
-        }}
-    }}
+    proxy_bind {bind};
+    include {front};
 }}
 """
 
 
+def _front_conf(listen: Address, upstream: Address, data_dir: Path) -> str:
+    """``dockyard nginx-config``'s configuration, plus the marker header in the internal
+    location (add_header there replaces any from outside it, so it goes in there)."""
+    conf = render_nginx_config(listen=listen, upstream=upstream, blobs=blob_dir(data_dir))
+    anchor = "        add_header ETag $upstream_http_etag;\n"
+    if conf.count(anchor) != 1:
+        raise RuntimeError("the internal location's add_header line moved: update _front_conf")
+    return conf.replace(anchor, f"{anchor}        add_header {NGINX_SENT_HEADER} nginx;\n")
+
+
 class NginxFront(Server):
     """nginx in front of a running :class:`Dockyard` (its server and data dir, not a second
-    one), configured as docs/operations.md says: blob GETs are answered by Dockyard with
-    X-Accel-Redirect and nginx sends the file with ``sendfile``.
+    one), configured by ``dockyard nginx-config`` (docs/operations.md): blob GETs are
+    answered by Dockyard with X-Accel-Redirect and nginx sends the file with ``sendfile``.
 
     ``pids()`` is nginx's tree and Dockyard's (CPU per GB counts both); the RSS sampler
     watches nginx's master, so the system's sampled RSS is nginx's alone."""
@@ -476,21 +465,23 @@ class NginxFront(Server):
         if nginx is None:
             raise RuntimeError("nginx is not installed")
         self.dir.mkdir(parents=True, exist_ok=True)
-        # The mapping's prefix is the data dir as Dockyard was given it, made absolute.
-        blobs = os.path.abspath(self.backend.dir / "data" / "storage" / "blobs")
+        front = self.dir / "dockyard.conf"
+        front.write_text(
+            _front_conf(
+                Address(self.host, self.port),
+                Address(self.backend.host, self.backend.port),
+                # The data dir as Dockyard was given it (made absolute by blob_dir).
+                self.backend.dir / "data",
+            )
+        )
         conf = self.dir / "nginx.conf"
         conf.write_text(
             _NGINX_CONF.format(
                 # As root, nginx's workers would run as nobody, who cannot read the blobs.
                 user="user root;\n" if os.geteuid() == 0 else "",
                 dir=self.dir,
-                host=self.host,
-                port=self.port,
-                upstream=f"{self.backend.host}:{self.backend.port}",
                 bind=NGINX_UPSTREAM_ADDRESS,
-                blobs=blobs,
-                internal=NGINX_INTERNAL,
-                sent_header=NGINX_SENT_HEADER,
+                front=front,
             )
         )
         log = self.dir / "stderr.log"

@@ -1,10 +1,11 @@
 """nginx in front of Dockyard sends blob bytes itself, from the file (X-Accel-Redirect).
 
 A real ``dockyard serve`` trusting 127.0.0.1 and a real nginx (``daemon off``, on a free
-port) configured as docs/operations.md says: pushes and pulls go through nginx, whole and
-ranged blob GETs are answered by nginx from the blob directory, and nginx's access log
-records the internal location each one was sent from. A direct request from another
-address (127.0.0.2) carrying the same headers gets the bytes from Dockyard.
+port) running what ``dockyard nginx-config`` writes for it (docs/operations.md): pushes
+and pulls go through nginx, whole and ranged blob GETs are answered by nginx from the blob
+directory, and nginx's access log records the internal location each one was sent from. A
+direct request from another address (127.0.0.2) carrying the same headers gets the bytes
+from Dockyard.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import hashlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -24,13 +27,17 @@ import pytest
 from tests.conftest import DockyardServer, free_port
 from tests.e2e import clients as C
 from tests.e2e.regclient import RegistryClient, describe, expect, random_bytes
+from tests.e2e.test_tls_clients import make_test_ca
 
 pytestmark = pytest.mark.e2e
 
 INTERNAL = "/_dockyard_blobs/"
 START_TIMEOUT = 10.0
 
-NGINX_CONF = """\
+#: The test's own main configuration around what ``dockyard nginx-config`` writes: nginx in
+#: the foreground (``daemon off``) with its files in ``dir``, logging where each request
+#: ended (``$uri``) and how many bytes Dockyard sent for it.
+MAIN_CONF = """\
 user root;
 daemon off;
 worker_processes 1;
@@ -46,48 +53,52 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 0;
-        proxy_request_buffering off;
-        proxy_buffering off;
-        proxy_read_timeout 900s;
-        location / {{
-            proxy_pass http://{upstream};
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Sendfile-Type X-Accel-Redirect;
-            proxy_set_header X-Accel-Mapping {blobs}/={internal};
-        }}
-        location {internal} {{
-            internal;
-            alias {blobs}/;
-            sendfile on;
-            tcp_nopush on;
-            etag off;
-            add_header Docker-Content-Digest $upstream_http_docker_content_digest;
-            add_header ETag $upstream_http_etag;
-        }}
-    }}
+    include {dir}/dockyard.conf;
 }}
 """
+
+
+def generate_front(
+    dockyard: DockyardServer, listen: str, target: Path, extra: Sequence[str] = ()
+) -> str:
+    """``dockyard nginx-config`` as an operator runs it next to ``dockyard serve``: from the
+    server's directory, with its settings (address, data dir, trusted proxies)."""
+    env = {
+        **os.environ,
+        "DOCKYARD_LISTEN": dockyard.host,
+        "DOCKYARD_DATA_DIR": str(dockyard.data_dir),
+        "DOCKYARD_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+    env.pop("DOCKYARD_CONFIG", None)
+    argv = [sys.executable, "-m", "dockyard", "nginx-config", "--server-name", "127.0.0.1"]
+    done = subprocess.run(
+        [*argv, "--listen", listen, "--output", str(target), *extra],
+        cwd=dockyard.base_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "trust" not in done.stderr, done.stderr  # the settings trust nginx's address
+    return target.read_text()
 
 
 class Nginx:
     """One nginx master (``daemon off``) with its config, logs and temp files in ``dir``."""
 
-    def __init__(self, dir: Path, upstream: str, blobs: Path) -> None:
+    def __init__(
+        self, dir: Path, dockyard: DockyardServer, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.dir = dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.scheme = "https" if tls else "http"
         self.access_log = dir / "access.log"
         self.error_log = dir / "error.log"
-        conf = NGINX_CONF.format(
-            dir=dir, port=self.port, upstream=upstream, blobs=blobs, internal=INTERNAL
-        )
-        (dir / "nginx.conf").write_text(conf)
+        extra = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
+        self.front = generate_front(dockyard, self.host, dir / "dockyard.conf", extra)
+        (dir / "nginx.conf").write_text(MAIN_CONF.format(dir=dir))
         self.proc = subprocess.Popen(
             [C.require("nginx"), "-c", str(dir / "nginx.conf"), "-p", str(dir)],
             stdin=subprocess.DEVNULL,
@@ -103,7 +114,7 @@ class Nginx:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def logs(self) -> str:
         parts = [p.read_text(errors="replace") for p in (self.error_log, self.dir / "stderr.log")]
@@ -163,9 +174,7 @@ def dockyard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServe
 
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory, dockyard: DockyardServer) -> Iterator[Nginx]:
-    proxy = Nginx(
-        tmp_path_factory.mktemp("nginx"), dockyard.host, dockyard.data_dir / "storage" / "blobs"
-    )
+    proxy = Nginx(tmp_path_factory.mktemp("nginx"), dockyard)
     try:
         yield proxy
     finally:
@@ -180,6 +189,8 @@ def _internal_uri(digest: str) -> str:
 def test_blob_pulls_through_nginx_are_sent_by_nginx_from_the_file(
     nginx: Nginx, dockyard: DockyardServer
 ) -> None:
+    blobs = dockyard.data_dir / "storage" / "blobs"
+    assert f"X-Accel-Mapping {blobs}/={INTERNAL};" in nginx.front
     repo = "accel/blobs"
     data = random_bytes(3 * 1024 * 1024 + 17)
     with RegistryClient(nginx.url, *dockyard.admin) as client:
@@ -269,3 +280,35 @@ def test_skopeo_copies_an_image_out_through_nginx(
         assert C._sha256(pulled.read_bytes()) == blob.digest
         lines = nginx.log_lines_for(f"/v2/accel/skopeo/blobs/{blob.digest}")
         assert any(f"uri={_internal_uri(blob.digest)} " in line for line in lines), lines
+
+
+def test_tls_front_sends_blobs_over_https(dockyard: DockyardServer, tmp_path: Path) -> None:
+    """``--tls-cert/--tls-key``: nginx terminates TLS, tells Dockyard the scheme and port the
+    client used (the token realm is nginx's https URL) and still sends the blob itself."""
+    repo = "accel/tls"
+    data = random_bytes(128 * 1024)
+    with RegistryClient(dockyard.url, *dockyard.admin) as client:
+        digest = client.push_blob(repo, data)
+    ca, cert, key = make_test_ca(tmp_path / "ca")
+    front = Nginx(tmp_path / "nginx", dockyard, tls=(cert, key))
+    try:
+        assert f"listen {front.host} ssl;" in front.front
+        with httpx.Client(
+            base_url=front.url, verify=ssl.create_default_context(cafile=ca), timeout=30
+        ) as https:
+            challenge = expect(https.get("/v2/"), 401).headers["www-authenticate"]
+            assert f'realm="https://{front.host}/auth/token"' in challenge, challenge
+            token = https.get(
+                "/auth/token",
+                params={"service": "dockyard", "scope": f"repository:{repo}:pull"},
+                auth=dockyard.admin,
+            ).json()["token"]
+            path = f"/v2/{repo}/blobs/{digest}"
+            blob = expect(https.get(path, headers={"Authorization": f"Bearer {token}"}), 200)
+            assert blob.content == data
+            assert blob.headers["docker-content-digest"] == digest
+        (line,) = front.log_lines_for(path)
+        assert f"uri={_internal_uri(digest)} " in line, line
+        assert line.endswith("upstream_bytes=0"), line
+    finally:
+        front.stop()

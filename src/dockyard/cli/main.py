@@ -213,6 +213,94 @@ def db_backup(
     typer.echo(message)
 
 
+@app.command("nginx-config")
+def nginx_config(
+    server_name: Annotated[
+        list[str],
+        typer.Option(
+            "--server-name", help="Name clients use (repeat for more); server_name's value."
+        ),
+    ],
+    listen: Annotated[
+        str | None,
+        typer.Option(help="Where nginx listens: PORT or HOST:PORT (default 443 with TLS, 80)."),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="nginx's certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Its private key.")] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT nginx connects to (default: Dockyard's listen setting)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write the nginx front's configuration (for conf.d/): nginx sends blob files itself.
+
+    Dockyard's data dir and address come from its settings, as `dockyard serve` reads
+    them; run this where serve runs (a relative data dir is taken from this directory).
+    """
+    from dockyard.cli import nginx
+
+    settings = _settings(config, data_dir=data_dir)
+    if settings.storage:
+        typer.echo(
+            "error: X-Accel-Redirect needs filesystem storage (nginx sends local files); "
+            f"with {settings.storage} use DOCKYARD_S3_PRESIGN_REDIRECTS=true instead",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if settings.tls_cert:
+        typer.echo(
+            "error: Dockyard's settings serve HTTPS (tls_cert), and this front speaks plain "
+            "HTTP to it: let nginx terminate TLS (--tls-cert/--tls-key here) instead",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if bool(tls_cert) != bool(tls_key):
+        typer.echo("error: --tls-cert and --tls-key go together", err=True)
+        raise typer.Exit(2)
+    tls = (os.path.abspath(tls_cert), os.path.abspath(tls_key)) if tls_cert and tls_key else None
+    blobs = nginx.blob_dir(settings.data_dir)
+    try:
+        address = nginx.parse_listen(listen or ("443" if tls else "80"))
+        target = (
+            nginx.parse_upstream(upstream)
+            if upstream
+            else nginx.parse_upstream(settings.listen, what="Dockyard's listen setting")
+        )
+        text = nginx.render_nginx_config(
+            listen=address, upstream=target, blobs=blobs, server_names=server_name, tls=tls
+        )
+    except nginx.NginxConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            typer.echo(f"error: cannot write {output}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
+    # Reminders on stderr: the configuration itself goes to stdout or the file.
+    if not settings.data_dir.is_absolute():
+        typer.echo(
+            f"note: the data dir {settings.data_dir} is relative: taken from {os.getcwd()}; "
+            "`dockyard serve` must run from this directory too",
+            err=True,
+        )
+    if not os.path.isdir(blobs):
+        typer.echo(f"note: {blobs} does not exist yet (Dockyard creates it)", err=True)
+    reminder = nginx.trust_reminder(target, settings.trusted_proxies)
+    if reminder:
+        typer.echo(f"note: {reminder}", err=True)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

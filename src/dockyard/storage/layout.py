@@ -19,8 +19,13 @@ from dockyard.oci.digest import Digest
 UPLOAD_KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
+def blobs_dir(root: Path) -> Path:
+    """Where committed blobs live; ``dockyard nginx-config`` maps nginx onto it."""
+    return root / "blobs"
+
+
 def blob_path(root: Path, digest: Digest) -> Path:
-    return root / "blobs" / digest.algorithm / digest.hex[:2] / digest.hex
+    return blobs_dir(root) / digest.algorithm / digest.hex[:2] / digest.hex
 
 
 def upload_path(root: Path, key: str) -> Path:
