@@ -57,6 +57,7 @@ from dockyard.metadata.models import (
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import credentials as credq
 from dockyard.metadata.queries import identity as iq
+from dockyard.metadata.queries import pulls as pullq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.token import TokenEndpoint
@@ -520,6 +521,13 @@ async def _registry_auth_failures(s: Services) -> None:
         assert (await credq.auth_failures_since(session, "registry", "10.0.0.1", since))[0] == 0
 
 
+async def _pulling_clients(s: Services) -> None:
+    """Every blob GET counts the addresses downloading (the pulling-client limit)."""
+    async with s.db.read() as session:
+        now = datetime.now(UTC)
+        assert await pullq.pulling_clients(session, INSTANCE, "10.0.0.1", now) == (0, False)
+
+
 async def _tags_of_manifest(s: Services) -> None:
     repo = await s.repo()
     async with s.db.read() as session:
@@ -603,6 +611,12 @@ CASES = [
         {"auth_failures": {"scope", "address"}},
     ),
     Case("tags_of_manifest", _tags_of_manifest, {"tags": {"manifest_id"}}),
+    Case(
+        "pulling_clients",
+        _pulling_clients,
+        {"pull_leases": {"instance_id", "expires_at"}},
+        statements=1,
+    ),
 ]
 
 

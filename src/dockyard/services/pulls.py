@@ -15,6 +15,10 @@ download holds a row in ``pull_leases`` (the database every worker and node shar
   away). A worker that crashes or hangs stops renewing, so its slots lapse after at most
   ``lease`` seconds: no slot leaks forever.
 
+Leases are written without waiting for the disk (``durable=False``): a lease lost in a power
+cut was about to lapse anyway, and a synced commit before every blob's first byte cost a
+pull several milliseconds (docs/performance.md).
+
 Whole-blob downloads are handed to the server with ASGI ``pathsend``, so the bytes never
 pass through Python. In Granian, ``await send(pathsend)`` returns at hand-off and nothing
 tells the application when the transfer ends (``receive()`` reports a disconnect only when
@@ -121,19 +125,19 @@ class PullGate:
         With ``hold_seconds`` the lease lapses by itself after that time (no renewal, no
         release needed); without it the caller keeps it alive with :func:`holding`."""
         source = address or "unknown"
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             await transaction_lock(session, _lock_key(instance.id))
             now = utcnow()
             await pq.purge_expired(session, instance.id, now)
-            if not await pq.is_pulling(session, instance.id, source, now):
-                current = await pq.count_pulling_clients(session, instance.id, now)
+            current, pulling = await pq.pulling_clients(session, instance.id, source, now)
+            if not pulling:
                 editions.check_pulling_clients(
                     instance,
                     current,
                     retry_after=RETRY_AFTER_SECONDS,
                     overrides=self._overrides,
                 )
-            lease_id = pq.add_lease(
+            lease_id = await pq.add_lease(
                 session,
                 instance.id,
                 source,
@@ -143,13 +147,13 @@ class PullGate:
         return PullLease(self, lease_id, instance.id, source)
 
     async def renew(self, lease: PullLease) -> None:
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             await pq.renew_lease(
                 session, lease.id, utcnow() + timedelta(seconds=self.lease_seconds)
             )
 
     async def release(self, lease: PullLease) -> None:
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             await pq.delete_lease(session, lease.id)
 
     async def pulling_clients(self, instance_id: str) -> int:
