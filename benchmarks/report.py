@@ -179,9 +179,16 @@ def summarize(rounds: list[dict[str, Any]], ceilings: dict[str, float]) -> dict[
         ceiling = ceilings.get(ceiling_key)
         if pull and ceiling:
             frac = pull / ceiling
+            # Each round's pull against the ceiling measured in that round (older results
+            # measured the ceilings once per run: none).
+            per_round = [
+                p / r["ceilings"][ceiling_key] if p and r.get("ceilings") else None
+                for p, r in zip(out[figure]["rounds"]["dockyard"], rounds, strict=True)
+            ]
             out[key] = {
                 "label": label,
                 "value": frac,
+                "rounds": per_round,
                 "target": f">= {target}" if target is not None else None,
                 "target_met": frac >= target if target is not None else None,
             }
@@ -226,15 +233,18 @@ def table(result: dict[str, Any]) -> str:
         if not extra:  # older results: no such ceiling or figure
             continue
         line = f"{extra['label']}: {extra['value']:.2f}"
+        if any(v is not None for v in extra.get("rounds", [])):
+            line += " (rounds " + ", ".join(_fmt(v) for v in extra["rounds"]) + ")"
         if extra.get("target"):
             line += f" (target {extra['target']}: {'MET' if extra['target_met'] else 'NOT MET'})"
         lines.append(line)
     c = result["ceilings"]
     sendfile = c.get("sendfile_tcp_mbps_1")
     lines.append(
-        "ceilings: loopback TCP 1 stream {:,.0f} MB/s, 8 streams {:,.0f} MB/s; {}"
+        "ceilings: loopback TCP 1 stream {:,.0f} MB/s{}, 8 streams {:,.0f} MB/s; {}"
         "SHA-256 {:,.0f} MB/s; fsynced write {:,.0f} MB/s; 4 KiB write+fsync {:,.0f}/s".format(
             c["loopback_tcp_mbps_1"],
+            " (pinned, median of the rounds)" if "ceilings" in result["rounds"][0] else "",
             c["loopback_tcp_mbps_8"],
             f"sendfile 1 stream {sendfile:,.0f} MB/s; " if sendfile is not None else "",
             c["sha256_mbps"],

@@ -169,6 +169,9 @@ def run_round(
         # Dockyard's blobs again through nginx; each response must come from nginx's
         # internal location (X-Accel-Redirect honoured), not from Dockyard.
         w.verify_pull(front, large[dockyard.name], NGINX_SENT_HEADER)
+        # The single-stream ceilings, this round, pinned as the c=1 pulls are.
+        single = ceilings.single_stream(tmp, cfg.blob_size, cfg.quick)
+        log("  " + ", ".join(f"{k} {v:,.0f}" for k, v in single.items()))
         pull_cpu = {s.name: 0.0 for s in everyone}
         pull_bytes = {s.name: 0 for s in everyone}
         nginx_cpu = 0.0
@@ -181,6 +184,7 @@ def run_round(
                     lambda s=s, conc=conc, per_thread=per_thread: w.pull_large(
                         s, large[s.name], cfg.blob_size, conc, per_thread
                     ),
+                    pin=conc == 1,
                 )
                 record(s, f"pull_c{conc}", m)
                 figs[s.name][f"pull_c{conc}_mbps"] = m.value / m.wall / w.MB
@@ -198,6 +202,7 @@ def run_round(
                     lambda conc=conc, per_thread=per_thread: w.pull_large(
                         front, large[dockyard.name], cfg.blob_size, conc, per_thread
                     ),
+                    pin=conc == 1,
                 )
                 nginx_cpu += cpu_seconds(front.nginx_pids()) - nginx0
                 record(front, f"pull_c{conc}_nginx", m)
@@ -274,6 +279,7 @@ def run_round(
         "round": rnd,
         "order": [s.name for s in order],
         "figures": figs,
+        "ceilings": single,
         "server_cpu_s": cpu,
         "client_cpu_cores": client,
         "info": info,
@@ -309,6 +315,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sampler.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    # The single-stream ceilings: medians of the rounds', like every other figure.
+    for key in rounds[0]["ceilings"]:
+        ceil[key] = statistics.median(r["ceilings"][key] for r in rounds)
     summary = report.summarize(rounds, ceil)
     client_cpu: dict[str, float] = {}
     for name, per_key in rounds[0]["client_cpu_cores"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import affinity
 from benchmarks.http import Buffer, Connection, Response, add_query, split_location
 from benchmarks.servers import RssSampler, Server
 
@@ -84,9 +86,13 @@ class Measured:
     peak_pss: int = 0
 
 
-def measure(server: Server, sampler: RssSampler, fn: Callable[[], Any]) -> Measured:
+def measure(
+    server: Server, sampler: RssSampler, fn: Callable[[], Any], *, pin: bool = False
+) -> Measured:
     """Run ``fn`` and record wall time, server CPU seconds (whole process tree, from /proc),
     this client's CPU seconds (including wrk children) and the server's peak summed RSS.
+    ``pin`` runs it with the client and the server on different cores, as the single-stream
+    ceilings are measured (:mod:`benchmarks.affinity`).
 
     Starts from a written-back page cache: a single-stream pull right after the pushes ran
     at 1.1 GB/s while the kernel flushed the reference's unsynced blobs, 1.8 GB/s alone."""
@@ -100,9 +106,10 @@ def measure(server: Server, sampler: RssSampler, fn: Callable[[], Any]) -> Measu
     cpu0 = cpu_seconds(pids)
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    value = fn()
-    wall = time.perf_counter() - t0
+    with affinity.pinned(pids) if pin else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        value = fn()
+        wall = time.perf_counter() - t0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     time.sleep(0.06)  # one more RSS sample after the last response
