@@ -173,8 +173,8 @@ def single_stream(directory: Path, blob_size: int, quick: bool) -> dict[str, flo
     share is only meaningful against a ceiling measured alongside."""
     size = (256 if quick else 1024) * MIB
     # Not timed against the writeback of what the round's pushes left dirty (the
-    # reference does not fsync): the round-2 ceilings of the first pinned run measured
-    # 2.3 / 2.9 GB/s with it, 3.5-4.6 GB/s in the other rounds.
+    # reference does not fsync), as the pulls are not: measured without this sync, round 2
+    # of a full run gave 2.3 / 2.9 GB/s, the other rounds 3.5-4.6.
     os.sync()
     return {
         "loopback_tcp_mbps_1": max(loopback_tcp(size, 1) for _ in range(2)),

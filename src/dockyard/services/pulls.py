@@ -16,8 +16,7 @@ download holds a row in ``pull_leases`` (the database every worker and node shar
   ``lease`` seconds: no slot leaks forever.
 
 Leases are written without waiting for the disk (``durable=False``): a lease lost in a power
-cut was about to lapse anyway, and a synced commit before every blob's first byte cost a
-pull several milliseconds (docs/performance.md).
+cut was about to lapse anyway, and every blob waits for its lease before its first byte.
 
 Whole-blob downloads are handed to the server with ASGI ``pathsend``, so the bytes never
 pass through Python. In Granian, ``await send(pathsend)`` returns at hand-off and nothing
