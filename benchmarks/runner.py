@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -141,9 +142,7 @@ def run_round(
                     m = w.measure(
                         s,
                         sampler,
-                        lambda s=s, labels=labels, conc=conc, chunked=chunked: w.push_large(
-                            s, src, cfg, labels, conc, chunked
-                        ),
+                        functools.partial(w.push_large, s, src, cfg, labels, conc, chunked),
                     )
                     record(s, f"push_{mode}_c{conc}", m)
                     figs[s.name][f"push_{mode}_c{conc}_mbps"] = total_large / m.wall / w.MB
@@ -181,8 +180,8 @@ def run_round(
                 m = w.measure(
                     s,
                     sampler,
-                    lambda s=s, conc=conc, per_thread=per_thread: w.pull_large(
-                        s, large[s.name], cfg.blob_size, conc, per_thread
+                    functools.partial(
+                        w.pull_large, s, large[s.name], cfg.blob_size, conc, per_thread
                     ),
                     pin=conc == 1,
                 )
@@ -199,8 +198,8 @@ def run_round(
                 m = w.measure(
                     front,
                     sampler,
-                    lambda conc=conc, per_thread=per_thread: w.pull_large(
-                        front, large[dockyard.name], cfg.blob_size, conc, per_thread
+                    functools.partial(
+                        w.pull_large, front, large[dockyard.name], cfg.blob_size, conc, per_thread
                     ),
                     pin=conc == 1,
                 )
@@ -230,7 +229,7 @@ def run_round(
             for s in order:
                 target = endpoints[s.name][idx]
                 m = w.measure(
-                    s, sampler, lambda s=s, t=target: w.run_load(s, cfg, t, cfg.wrk_duration)
+                    s, sampler, functools.partial(w.run_load, s, cfg, target, cfg.wrk_duration)
                 )
                 record(s, ep.key, m)
                 res = m.value
@@ -255,7 +254,7 @@ def run_round(
                 s.auth_headers(repo)
             info[s.name]["token_prefetch_s"] = time.perf_counter() - t0
         for s in order:
-            m = w.measure(s, sampler, lambda s=s: w.push_tiny_many(s, cfg, images[s.name]))
+            m = w.measure(s, sampler, functools.partial(w.push_tiny_many, s, cfg, images[s.name]))
             record(s, "tiny_push", m)
             figs[s.name]["tiny_images_per_s"] = m.value / m.wall
             figs[s.name]["tiny_cpu_ms_per_image"] = m.server_cpu / m.value * 1000
@@ -324,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         for key in per_key:
             value = statistics.median(r["client_cpu_cores"][name][key] for r in rounds)
             client_cpu[key] = max(client_cpu.get(key, 0.0), value)
-    result = {
+    result: dict[str, Any] = {
         "meta": {
             "date": date.strftime("%Y-%m-%d %H:%M:%SZ"),
             "mode": mode,

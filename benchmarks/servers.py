@@ -392,7 +392,7 @@ class Dockyard(Server):
             raise RuntimeError(f"token fetch for {scope} failed: {resp.status} {resp.body!r}")
         import json
 
-        token = json.loads(resp.body)["token"]
+        token: str = json.loads(resp.body)["token"]
         self._tokens[scope] = token
         return token
 
