@@ -167,11 +167,16 @@ def sendfile_tcp(directory: Path, file_size: int, total: int, runs: int = 2) -> 
         path.unlink()
 
 
+def _volume(quick: bool) -> int:
+    """Bytes each loopback ceiling sends."""
+    return (256 if quick else 1024) * MIB
+
+
 def single_stream(directory: Path, blob_size: int, quick: bool) -> dict[str, float]:
     """The one-stream ceilings (loopback, sendfile of a file of the pulls' blob size),
     measured in every round just before its pulls: on this VM they move between runs, and a
     share is only meaningful against a ceiling measured alongside."""
-    size = (256 if quick else 1024) * MIB
+    size = _volume(quick)
     # Not timed against the writeback of what the round's pushes left dirty (the
     # reference does not fsync), as the pulls are not: measured without this sync, round 2
     # of a full run gave 2.3 / 2.9 GB/s, the other rounds 3.5-4.6.
@@ -185,7 +190,7 @@ def single_stream(directory: Path, blob_size: int, quick: bool) -> dict[str, flo
 def measure(directory: Path, quick: bool) -> dict[str, float]:
     """The ceilings measured once, at the start of a run (the single-stream ones again in
     every round: :func:`single_stream`)."""
-    size = (256 if quick else 1024) * MIB
+    size = _volume(quick)
     os.sync()
     return {
         "loopback_tcp_mbps_8": max(loopback_tcp(size, 8) for _ in range(2)),

@@ -15,6 +15,7 @@ from pydantic import SecretStr, ValidationError
 from dockyard import __version__
 from dockyard import logging as dlogging
 from dockyard.cli.commands import register as register_api_commands
+from dockyard.cli.commands._common import fail
 from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.settings import Settings, load_settings
 
@@ -248,22 +249,19 @@ def nginx_config(
 
     settings = _settings(config, data_dir=data_dir)
     if settings.storage:
-        typer.echo(
-            "error: X-Accel-Redirect needs filesystem storage (nginx sends local files); "
+        raise fail(
+            "X-Accel-Redirect needs filesystem storage (nginx sends local files); "
             f"with {settings.storage} use DOCKYARD_S3_PRESIGN_REDIRECTS=true instead",
-            err=True,
+            2,
         )
-        raise typer.Exit(2)
     if settings.tls_cert:
-        typer.echo(
-            "error: Dockyard's settings serve HTTPS (tls_cert), and this front speaks plain "
+        raise fail(
+            "Dockyard's settings serve HTTPS (tls_cert), and this front speaks plain "
             "HTTP to it: let nginx terminate TLS (--tls-cert/--tls-key here) instead",
-            err=True,
+            2,
         )
-        raise typer.Exit(2)
     if bool(tls_cert) != bool(tls_key):
-        typer.echo("error: --tls-cert and --tls-key go together", err=True)
-        raise typer.Exit(2)
+        raise fail("--tls-cert and --tls-key go together", 2)
     tls = (os.path.abspath(tls_cert), os.path.abspath(tls_key)) if tls_cert and tls_key else None
     blobs = nginx.blob_dir(settings.data_dir)
     try:
@@ -277,8 +275,7 @@ def nginx_config(
             listen=address, upstream=target, blobs=blobs, server_names=server_name, tls=tls
         )
     except nginx.NginxConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc), 2) from exc
     if output is None:
         typer.echo(text, nl=False)
     else:
