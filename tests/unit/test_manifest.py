@@ -14,8 +14,10 @@ from dockyard.oci.manifest import (
     MAX_MANIFEST_BYTES,
     Descriptor,
     ManifestInvalidError,
+    ManifestKind,
     ManifestUnsupportedError,
     parse_manifest,
+    stored_kind,
 )
 
 pytestmark = pytest.mark.unit
@@ -321,3 +323,63 @@ def test_bad_descriptors(descriptor, message, where):
 def test_zero_size_descriptor_is_fine():
     m = parse_manifest(raw(oci_manifest(layers=[{**LAYER, "size": 0}])), mt.OCI_MANIFEST)
     assert m.layers[0].size == 0
+
+
+# -- kinds for the edition rule on OCI artifacts --------------------------------------------
+
+HELM_CONFIG = desc("application/vnd.cncf.helm.config.v1+json", "chart-config", 100)
+SUBJECT = desc(mt.OCI_MANIFEST, "subject", 500)
+
+
+@pytest.mark.parametrize(
+    ("doc", "kind"),
+    [
+        (oci_manifest(), ManifestKind.IMAGE),
+        (
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.DOCKER_MANIFEST,
+                "config": desc(mt.DOCKER_IMAGE_CONFIG, "dc", 100),
+                "layers": [LAYER],
+            },
+            ManifestKind.IMAGE,
+        ),
+        (oci_index(), ManifestKind.INDEX),
+        (oci_manifest(config=HELM_CONFIG), ManifestKind.ARTIFACT),  # a Helm chart
+        (oci_manifest(artifactType="application/vnd.example+json"), ManifestKind.ARTIFACT),
+        (oci_index(artifactType="application/vnd.example+json"), ManifestKind.ARTIFACT),
+        (
+            oci_manifest(config=EMPTY, artifactType="application/spdx+json", subject=SUBJECT),
+            ManifestKind.ARTIFACT,
+        ),
+        (
+            oci_manifest(config=EMPTY, artifactType=mt.NOTATION_SIGNATURE, subject=SUBJECT),
+            ManifestKind.SIGNATURE,
+        ),
+        (
+            oci_manifest(config=EMPTY, artifactType=mt.COSIGN_SIGNATURE, subject=SUBJECT),
+            ManifestKind.SIGNATURE,
+        ),
+        (  # cosign's OCI 1.1 form without artifactType: the config carries the type
+            oci_manifest(config=desc(mt.COSIGN_SIGNATURE, "sig-config", 2), subject=SUBJECT),
+            ManifestKind.SIGNATURE,
+        ),
+    ],
+)
+def test_manifest_kinds(doc, kind):
+    parsed = parse_manifest(raw(doc), None)
+    assert parsed.kind is kind
+    if kind is not ManifestKind.ARTIFACT or parsed.artifact_type is None:
+        # What the store keeps (media type, referrer type) gives the same answer.
+        assert stored_kind(parsed.media_type, parsed.referrer_artifact_type) is kind
+
+
+def test_stored_kinds():
+    assert stored_kind(mt.OCI_MANIFEST, mt.OCI_IMAGE_CONFIG) is ManifestKind.IMAGE
+    assert stored_kind(mt.DOCKER_MANIFEST, mt.DOCKER_IMAGE_CONFIG) is ManifestKind.IMAGE
+    assert stored_kind(mt.OCI_INDEX, None) is ManifestKind.INDEX
+    assert stored_kind(mt.OCI_INDEX, "application/vnd.example") is ManifestKind.ARTIFACT
+    assert stored_kind(mt.OCI_MANIFEST, "application/vnd.cncf.helm.config.v1+json") is (
+        ManifestKind.ARTIFACT
+    )
+    assert stored_kind(mt.OCI_MANIFEST, mt.NOTATION_SIGNATURE) is ManifestKind.SIGNATURE

@@ -9,6 +9,8 @@ from dockyard.oci.reference import (
     NameInvalidError,
     RepositoryName,
     TagInvalidError,
+    check_new_namespace,
+    check_new_repository,
     validate_tag,
 )
 
@@ -114,3 +116,41 @@ def test_valid_tags(tag):
 def test_invalid_tags(tag):
     with pytest.raises(TagInvalidError):
         validate_tag(tag)
+
+
+@pytest.mark.parametrize(
+    "component",
+    ["a", "ab", "a_b", "a__b", "a-b", "a---b", "a1-b2_c3__d4", "0", "my-team", "x" * 64],
+)
+def test_new_names_in_the_oci_grammar_are_accepted(component):
+    assert check_new_repository(component) == component
+    if 2 <= len(component) <= 30:
+        assert check_new_namespace(component) == component
+
+
+@pytest.mark.parametrize(
+    ("component", "rule"),
+    [
+        ("a___b", "OCI name grammar"),  # three underscores: neither '_' nor '__'
+        ("a_-b", "OCI name grammar"),  # mixed separators
+        ("a-_b", "OCI name grammar"),
+        ("a__-b", "OCI name grammar"),
+        ("a____b", "OCI name grammar"),
+        ("-ab", "starting and ending"),
+        ("ab_", "starting and ending"),
+        ("a.b", "starting and ending"),  # '.' is OCI but not Dockyard
+        ("AB", "starting and ending"),
+    ],
+)
+def test_new_names_outside_the_grammar_are_refused(component, rule):
+    with pytest.raises(NameInvalidError, match=rule):
+        check_new_repository(component)
+    with pytest.raises(NameInvalidError, match=rule):
+        check_new_namespace(component)
+
+
+def test_existing_nonconforming_names_still_parse_but_do_not_conform():
+    legacy = RepositoryName.parse("old___ns/app_-x")
+    assert str(legacy) == "old___ns/app_-x"
+    assert not legacy.conforms
+    assert RepositoryName.parse("team/app__x").conforms

@@ -8,6 +8,7 @@ message that says why, because clients that still send it need to be told to upg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -29,6 +30,29 @@ class ManifestTooLargeError(ManifestInvalidError):
 
 class ManifestUnsupportedError(InvalidInputError):
     """The manifest is well-formed but of a kind Dockyard will not store."""
+
+
+class ManifestKind(Enum):
+    """What a manifest is for the edition rule on OCI artifacts (PRODUCT.md §1)."""
+
+    IMAGE = "image"
+    #: An index of images is an image; whether it is depends on its children.
+    INDEX = "index"
+    #: A signature of an image (cosign, Notation): part of the image it signs.
+    SIGNATURE = "signature"
+    ARTIFACT = "artifact"
+
+
+def stored_kind(media_type: str, referrer_type: str | None) -> ManifestKind:
+    """The kind of a stored manifest, from its media type and its referrer artifact type
+    (``artifactType``, else the config media type), which is what the store keeps."""
+    if referrer_type in mt.SIGNATURES:
+        return ManifestKind.SIGNATURE
+    if media_type in mt.INDEXES:
+        return ManifestKind.INDEX if referrer_type is None else ManifestKind.ARTIFACT
+    if referrer_type in mt.IMAGE_CONFIGS:
+        return ManifestKind.IMAGE
+    return ManifestKind.ARTIFACT
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +92,20 @@ class ParsedManifest:
     @property
     def is_index(self) -> bool:
         return self.media_type in mt.INDEXES
+
+    @property
+    def kind(self) -> ManifestKind:
+        """An image has an image config media type and no ``artifactType``; an index with no
+        ``artifactType`` is an image when all its children are (the caller checks them)."""
+        if self.referrer_artifact_type in mt.SIGNATURES:
+            return ManifestKind.SIGNATURE
+        if self.artifact_type is not None:
+            return ManifestKind.ARTIFACT
+        if self.is_index:
+            return ManifestKind.INDEX
+        if self.config is not None and self.config.media_type in mt.IMAGE_CONFIGS:
+            return ManifestKind.IMAGE
+        return ManifestKind.ARTIFACT
 
     @property
     def referrer_artifact_type(self) -> str | None:

@@ -17,3 +17,10 @@ INDEXES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 MANIFESTS = IMAGE_MANIFESTS | INDEXES
 SCHEMA1 = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
 IMAGE_CONFIGS = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
+
+#: Signatures stored as referrers of an image: part of the image they sign (PRODUCT.md §1), so
+#: never "other artifacts" for the edition rule. Cosign's artifact type (and the config media
+#: type of its tag-scheme manifests' OCI 1.1 form), and Notation's.
+COSIGN_SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+NOTATION_SIGNATURE = "application/vnd.cncf.notary.signature"
+SIGNATURES = frozenset({COSIGN_SIGNATURE, NOTATION_SIGNATURE})
