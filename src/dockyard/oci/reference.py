@@ -65,22 +65,22 @@ class RepositoryName:
         return f"{self.namespace}/{self.repository}"
 
 
+def _check_new(name: str, what: str, pattern: re.Pattern[str], rule: str) -> str:
+    if not pattern.fullmatch(name):
+        raise NameInvalidError(f"invalid {what} {name!r}: {rule}")
+    if not OCI_COMPONENT_RE.fullmatch(name):
+        raise NameInvalidError(f"invalid {what} {name!r}: {_OCI_RULE}")
+    return name
+
+
 def check_new_namespace(name: str) -> str:
     """A namespace name about to be created: Dockyard's rule and the OCI grammar."""
-    if not NAMESPACE_RE.fullmatch(name):
-        raise NameInvalidError(f"invalid namespace {name!r}: {_NAMESPACE_RULE}")
-    if not OCI_COMPONENT_RE.fullmatch(name):
-        raise NameInvalidError(f"invalid namespace {name!r}: {_OCI_RULE}")
-    return name
+    return _check_new(name, "namespace", NAMESPACE_RE, _NAMESPACE_RULE)
 
 
 def check_new_repository(name: str) -> str:
     """A repository name (the part after the namespace) about to be created."""
-    if not REPOSITORY_RE.fullmatch(name):
-        raise NameInvalidError(f"invalid repository {name!r}: {_REPOSITORY_RULE}")
-    if not OCI_COMPONENT_RE.fullmatch(name):
-        raise NameInvalidError(f"invalid repository {name!r}: {_OCI_RULE}")
-    return name
+    return _check_new(name, "repository", REPOSITORY_RE, _REPOSITORY_RULE)
 
 
 def validate_tag(tag: str) -> str:
