@@ -12,11 +12,15 @@ import structlog
 #: INFO, which also cost more CPU than the statements themselves on the write path: they
 #: stay at WARNING whatever Dockyard's own level is.
 _CHATTY_LIBRARIES = ("aiosqlite", "asyncpg", "sqlalchemy", "botocore", "aiobotocore", "urllib3")
+#: Alembic narrates its own set-up at INFO (plugins loaded, dialect, DDL mode) and each
+#: step it runs; Dockyard reports the migrations it applied in its own words, so only
+#: Alembic's warnings and errors get through.
+_NARRATING_LIBRARIES = ("alembic",)
 
 
 def configure(level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
-    for name in _CHATTY_LIBRARIES:
+    for name in _CHATTY_LIBRARIES + _NARRATING_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     structlog.configure(
         processors=[

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard import logging as dlogging
 from dockyard.bootstrap import Container, build
 from dockyard.errors import DockyardError
+from dockyard.host_guard import HostHeaderGuard
 from dockyard.proxy import ProxyHeadersMiddleware, parse_networks
 from dockyard.settings import Settings
 from dockyard.supervisor import WORKER_SETTINGS_ENV
@@ -160,10 +161,11 @@ async def _json(send: Send, status: int, body: object) -> None:
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    app = DockyardApp(build(settings))
+    app: ASGIApp = DockyardApp(build(settings))
     if settings.trusted_proxies:
-        return ProxyHeadersMiddleware(app, parse_networks(settings.trusted_proxies))
-    return app
+        app = ProxyHeadersMiddleware(app, parse_networks(settings.trusted_proxies))
+    # Outermost: it judges the Host the client sent, before any proxy header rewrites it.
+    return HostHeaderGuard(app)
 
 
 def worker_app() -> ASGIApp:

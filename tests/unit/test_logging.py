@@ -27,3 +27,18 @@ def test_sql_and_driver_logs_are_off_at_every_level(level: str) -> None:
         # SQLAlchemy prints every statement and its parameters when INFO is enabled.
         assert not logger.isEnabledFor(logging.INFO), name
         assert logger.isEnabledFor(logging.WARNING), name
+
+
+def test_alembic_narration_is_off_and_its_warnings_are_on() -> None:
+    root = logging.getLogger()
+    saved = root.level
+    root.setLevel(logging.INFO)
+    try:
+        dlogging.configure("info")
+    finally:
+        root.setLevel(saved)
+    # "Context impl SQLiteImpl." and "Running upgrade …" are logged at INFO by these.
+    for name in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+        logger = logging.getLogger(name)
+        assert not logger.isEnabledFor(logging.INFO), name
+        assert logger.isEnabledFor(logging.WARNING), name

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -18,6 +19,9 @@ from dockyard.cli.commands import register as register_api_commands
 from dockyard.cli.commands._common import fail
 from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from dockyard.metadata.migrate import AppliedMigration
 
 app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
@@ -61,7 +65,7 @@ def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
 
     if migrate.is_empty(url):
         log.info("creating the database schema", database=url.split("@")[-1])
-        migrate.upgrade(url)
+        _log_applied(migrate.upgrade(url))
         return
     pending = migrate.pending_revisions(url)
     if pending and not auto_upgrade:
@@ -72,7 +76,14 @@ def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
         )
         raise typer.Exit(3)
     if pending:
-        migrate.upgrade(url)
+        _log_applied(migrate.upgrade(url))
+
+
+def _log_applied(applied: list[AppliedMigration]) -> None:
+    for migration in applied:
+        log.info(
+            "applied migration", revision=migration.revision, description=migration.description
+        )
 
 
 @app.command()
@@ -132,6 +143,7 @@ def serve(
         data_dir=str(settings.data_dir.resolve()),
         tls=bool(settings.tls_cert),
     )
+    typer.echo(_where_to_find(settings), err=True)
     exec_supervisor(
         _worker_env(settings),
         {
@@ -143,6 +155,29 @@ def serve(
             "log_level": settings.log_level,
         },
     )
+
+
+def _where_to_find(settings: Settings) -> str:
+    """The addresses a newcomer needs, on the terminal (only what this server serves)."""
+    scheme = "https" if settings.tls_cert else "http"
+    host = settings.host
+    everywhere = _is_unspecified(host)
+    if everywhere:  # a browser cannot go to 0.0.0.0: show the loopback address
+        host = "::1" if ":" in host else "127.0.0.1"
+    base = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}"
+    note = " (all interfaces)" if everywhere else ""
+    return (
+        f"\n  Dockyard is serving on {base}{note}\n"
+        f"  Registry (OCI distribution API): {base}/v2/\n"
+        f"  Management API and its docs:     {base}/api/v1/docs\n"
+    )
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        return False
 
 
 def _first_start(settings: Settings) -> None:
@@ -184,7 +219,8 @@ def db_upgrade(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from dockyard.metadata import migrate
 
-    migrate.upgrade(settings.resolved_database_url)
+    for migration in migrate.upgrade(settings.resolved_database_url):
+        typer.echo(f"applied migration {migration.revision}: {migration.description}")
     typer.echo("database schema is up to date")
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, NullPool, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -31,6 +32,14 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x646F636B79617264
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One migration an upgrade ran: what the CLI reports instead of Alembic's own lines."""
+
+    revision: str
+    description: str
 
 
 def alembic_config(url: str) -> Config:
@@ -97,8 +106,24 @@ def _command(url: str, fn: Callable[[Config], None]) -> None:
     run_with_connection(url, apply)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    _command(url, lambda config: command.upgrade(config, revision))
+def upgrade(url: str, revision: str = "head") -> list[AppliedMigration]:
+    """Upgrade to ``revision``; return the migrations this call ran, oldest first.
+
+    On PostgreSQL a node that found another node's upgrade done returns an empty list.
+    """
+    applied: list[AppliedMigration] = []
+
+    def record(*, step: MigrationInfo, **_: Any) -> None:
+        script = step.up_revision
+        if step.is_upgrade and not step.is_stamp and isinstance(script, Script):
+            applied.append(AppliedMigration(script.revision, script.doc))
+
+    def run(config: Config) -> None:
+        config.attributes["on_version_apply"] = record
+        command.upgrade(config, revision)
+
+    _command(url, run)
+    return applied
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -27,6 +27,8 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # ``migrate.upgrade`` records the steps it ran, to report them itself.
+        on_version_apply=config.attributes.get("on_version_apply"),
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
