@@ -12,15 +12,17 @@ Python streams a range or relays object storage.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dockyard.oci.reference import RepositoryName
 from dockyard.proxy import accel_redirect
 from dockyard.registry.actors import actor_of
-from dockyard.registry.context import Call
-from dockyard.services.access import DELETE_TAG, PULL
+from dockyard.registry.context import Call, Target
+from dockyard.services.content import Lookup
 from dockyard.services.pulls import PullLease, holding
 from dockyard.services.tenancy import NameUnknownError
 
@@ -37,15 +39,13 @@ class _CountedStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
 
 
-async def get_blob(call: Call) -> Response:
-    name = call.name()
+def find_blob(call: Call, name: RepositoryName) -> Awaitable[Lookup[int]]:
+    """The repository and the blob's size, in one statement."""
+    return call.services.content.lookup_blob(call.instance.id, str(name), call.params["digest"])
+
+
+async def get_blob(call: Call, target: Target, size: int) -> Response:
     digest = call.params["digest"]
-    # One statement: the repository and the blob's link; authorized before anything is used.
-    found = await call.services.content.lookup_blob(call.instance.id, str(name), digest)
-    await call.authorize(PULL, name, found.repo)
-    if found.repo is None:
-        raise NameUnknownError(f"repository {name} not known")
-    size = found.get()
     headers = {
         "Docker-Content-Digest": digest,
         "ETag": f'"{digest}"',
@@ -133,16 +133,11 @@ async def _stream_blob(
     )
 
 
-async def delete_blob(call: Call) -> Response:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    caller = await call.authorize(DELETE_TAG, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
+async def delete_blob(call: Call, target: Target) -> Response:
     await call.services.content.delete_blob(
-        repo,
+        target.repo,
         call.params["digest"],
-        actor=actor_of(call, caller),
-        resource=call.instance.repository_arn(str(name)),
+        actor=actor_of(call, target.caller),
+        resource=call.instance.repository_arn(str(target.name)),
     )
     return Response(status_code=202, headers={"Content-Length": "0"})
