@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,10 @@ import pytest
 from tests.conftest import DockyardServer, free_port
 from tests.e2e import clients as C
 from tests.e2e.regclient import RegistryClient, describe, expect, random_bytes
+from tests.e2e.test_protocol_ranges import CASES as RANGE_CASES
+from tests.e2e.test_protocol_ranges import DATA as RANGE_DATA
+from tests.e2e.test_protocol_ranges import REFUSED, Case
+from tests.e2e.test_protocol_ranges import check as check_range
 from tests.e2e.test_tls_clients import make_test_ca
 
 pytestmark = pytest.mark.e2e
@@ -236,6 +241,52 @@ def test_blob_pulls_through_nginx_are_sent_by_nginx_from_the_file(
 
     # The internal location cannot be asked for from outside.
     assert httpx.get(nginx.url + _internal_uri(digest)).status_code == 404
+
+
+#: Where nginx, which parses the ranges of the blobs it sends, answers otherwise than
+#: Dockyard: it rejects (416) what Dockyard ignores (RFC 9110 §14.2 allows both) and
+#: positions past 2^63, and of two ranges it sends the one that is satisfiable.
+NGINX_ANSWERS = {
+    why: Case(why, b"", 416)
+    for why in (
+        "a huge last position",
+        "more digits than int() reads",
+        "a lone dash",
+        "non-numeric",
+        "non-numeric last position",
+        "a negative start",
+        "reversed",
+        "reversed by one",
+        "reversed and past the end",
+        "several dashes",
+        "a double dash",
+        "a sign",
+        "a Latin-1 superscript digit",
+        "a tab inside the range",
+        "a range and garbage",
+        "a trailing comma",
+    )
+} | {
+    "two ranges, the first unsatisfiable": Case("", b"", 206, (0, 1)),
+}
+
+
+def test_every_range_case_through_nginx_is_the_whole_blob_one_range_or_416(
+    nginx: Nginx, dockyard: DockyardServer
+) -> None:
+    assert set(NGINX_ANSWERS) <= {case.why for case in RANGE_CASES}
+    with RegistryClient(nginx.url, *dockyard.admin) as client:
+        path = f"/v2/accel/ranges/blobs/{client.push_blob('accel/ranges', RANGE_DATA)}"
+        for case in RANGE_CASES:
+            resp = client.get(path, headers={"Range": case.header})  # type: ignore[dict-item]
+            expected = NGINX_ANSWERS.get(case.why, case)
+            check_range(resp, replace(expected, why=case.why), error_page=True)
+    # Every ranged answer but the refused ones was sent from the file.
+    sent = [line for line in nginx.log_lines_for(path, count=len(RANGE_CASES)) if "GET " in line]
+    refused = sum(case.status == REFUSED for case in RANGE_CASES)
+    assert sum(f"uri={_internal_uri(path.rsplit('/', 1)[1])} " in line for line in sent) == (
+        len(RANGE_CASES) - refused
+    ), sent
 
 
 def test_forged_offer_from_an_untrusted_address_gets_the_bytes_from_dockyard(

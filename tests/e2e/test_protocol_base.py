@@ -208,6 +208,54 @@ def test_token_get_wrong_password_is_401(client: RegistryClient, repo: str) -> N
     assert resp.status_code == 401, describe(resp)
 
 
+def _our_service(client: RegistryClient) -> str:
+    return _challenge(client.anon("GET", "/v2/"))["service"]
+
+
+@pytest.mark.parametrize("credentials", [True, False], ids=["with credentials", "anonymous"])
+def test_token_get_for_another_service_is_401(
+    client: RegistryClient, repo: str, credentials: bool
+) -> None:
+    service = _our_service(client)
+    for other in (f"{service}-other", service.upper(), ""):
+        resp = client.fetch_token(
+            [f"repository:{repo}:pull"], service=other, credentials=credentials
+        )
+        expect(resp, 401, "UNAUTHORIZED")
+        assert "token" not in resp.json(), describe(resp)
+    # One service of several that is not ours is refused too.
+    params = [("service", service), ("service", "elsewhere")]
+    resp = client.http.get(client.url("/auth/token"), params=params, auth=client.basic_auth)
+    expect(resp, 401, "UNAUTHORIZED")
+
+
+def test_token_get_for_our_service_or_none_is_issued(client: RegistryClient, repo: str) -> None:
+    service = _our_service(client)
+    scope = f"repository:{repo}:pull"
+    assert expect(client.fetch_token([scope], service=service), 200).json()["token"]
+    unnamed = client.http.get(
+        client.url("/auth/token"), params={"scope": scope}, auth=client.basic_auth
+    )
+    assert expect(unnamed, 200).json()["token"]
+
+
+def test_token_post_for_another_service_is_401(client: RegistryClient, registry, repo: str) -> None:
+    service = _our_service(client)
+    form = {
+        "grant_type": "password",
+        "username": registry.admin_user,
+        "password": registry.admin_password,
+        "scope": f"repository:{repo}:pull",
+        "client_id": "dockyard-tests",
+    }
+    refused = client.anon("POST", "/auth/token", data={**form, "service": f"{service}-other"})
+    assert refused.status_code == 401, describe(refused)
+    assert refused.json()["error"] == "invalid_grant", describe(refused)
+    assert "access_token" not in refused.json(), describe(refused)
+    for accepted in ({**form, "service": service}, form):
+        assert expect(client.anon("POST", "/auth/token", data=accepted), 200).json()["access_token"]
+
+
 def test_token_post_password_grant_and_refresh(client: RegistryClient, registry, repo: str) -> None:
     scope = f"repository:{repo}:pull,push"
     form = {

@@ -181,6 +181,7 @@ def test_plain_http_front(tmp_path: Path) -> None:
     assert directive(conf, "sendfile") == ["on"]
     assert directive(conf, "tcp_nopush") == ["on"]
     assert directive(conf, "etag") == ["off"]
+    assert directive(conf, "max_ranges") == ["1"]
     assert directive(conf, "client_max_body_size") == ["0"]
     assert directive(conf, "proxy_request_buffering") == ["off"]
     assert directive(conf, "proxy_buffering") == ["off"]

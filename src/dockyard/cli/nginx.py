@@ -222,6 +222,7 @@ def render_nginx_config(
         "        sendfile on;",
         _why("        tcp_nopush on;", "full packets: about a third faster on loopback"),
         _why("        etag off;", "the ETag is the digest, not nginx's own"),
+        _why("        max_ranges 1;", "one range or the whole blob, never multipart"),
         "        add_header Docker-Content-Digest $upstream_http_docker_content_digest;",
         "        add_header ETag $upstream_http_etag;",
         "    }",

@@ -12,15 +12,19 @@ Python streams a range or relays object storage.
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dockyard.oci.reference import RepositoryName
 from dockyard.proxy import accel_redirect
 from dockyard.registry.actors import actor_of
-from dockyard.registry.context import Call
-from dockyard.services.access import DELETE_TAG, PULL
+from dockyard.registry.context import Call, Target
+from dockyard.services.content import Lookup
 from dockyard.services.pulls import PullLease, holding
 from dockyard.services.tenancy import NameUnknownError
 
@@ -37,15 +41,13 @@ class _CountedStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
 
 
-async def get_blob(call: Call) -> Response:
-    name = call.name()
+def find_blob(call: Call, name: RepositoryName) -> Awaitable[Lookup[int]]:
+    """The repository and the blob's size, in one statement."""
+    return call.services.content.lookup_blob(call.instance.id, str(name), call.params["digest"])
+
+
+async def get_blob(call: Call, target: Target, size: int) -> Response:
     digest = call.params["digest"]
-    # One statement: the repository and the blob's link; authorized before anything is used.
-    found = await call.services.content.lookup_blob(call.instance.id, str(name), digest)
-    await call.authorize(PULL, name, found.repo)
-    if found.repo is None:
-        raise NameUnknownError(f"repository {name} not known")
-    size = found.get()
     headers = {
         "Docker-Content-Digest": digest,
         "ETag": f'"{digest}"',
@@ -82,16 +84,53 @@ async def get_blob(call: Call) -> Response:
             media_type="application/octet-stream",
             headers={**headers, "X-Accel-Redirect": accel},
         )
-    if body.stream or body.redirect_url:
-        # Object storage without a redirect (or a Range request): relay the bytes.
+    if body.stream or body.redirect_url or ranged:
+        # Object storage without a redirect, or a Range request: relay the bytes (ranges
+        # are read here, the same way whatever stores the blob).
         return await _stream_blob(call, digest, body.size, headers)
     if body.path is not None:
-        # Starlette hands whole files to the server (ASGI pathsend: no bytes through Python)
-        # and answers Range requests with 206/416 itself.
+        # Starlette hands whole files to the server (ASGI pathsend: no bytes through Python).
         return FileResponse(
             body.path, media_type="application/octet-stream", headers=headers, stat_result=None
         )
     raise NameUnknownError("blob storage gave no way to send the blob")
+
+
+#: One byte range (RFC 9110 §14.1.2): the unit is case-insensitive, blanks may surround
+#: the range set, nothing else may (a list of several ranges does not match).
+_BYTE_RANGE = re.compile(r"[ \t]*bytes=[ \t]*(?:([0-9]+)-([0-9]*)|-([0-9]+))[ \t]*", re.IGNORECASE)
+#: Positions with more digits than this lie past any blob (and int() need not read them).
+_MAX_POSITION_DIGITS = 18
+
+
+class _Unsatisfiable(Exception):
+    """A valid Range that selects no byte of the blob: 416."""
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= _MAX_POSITION_DIGITS else sys.maxsize
+
+
+def _requested_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The ``[start, end)`` a ``Range`` header selects from ``size`` bytes; None for the whole
+    blob. An invalid header, or a list of ranges, is ignored (RFC 9110 §14.2 allows both)."""
+    match = _BYTE_RANGE.fullmatch(header) if header is not None else None
+    if match is None:
+        return None
+    first, last, suffix = match.groups()
+    if suffix is not None:
+        length = _position(suffix)
+        if length == 0:
+            raise _Unsatisfiable
+        # Of an empty blob, a suffix selects the whole (empty) blob: no range to send.
+        return (max(0, size - length), size) if size else None
+    start = _position(first)
+    if last and _position(last) < start:
+        return None  # last-pos before first-pos: an invalid range-spec
+    if start >= size:
+        raise _Unsatisfiable
+    return start, min(_position(last) + 1, size) if last else size
 
 
 async def _stream_blob(
@@ -101,24 +140,18 @@ async def _stream_blob(
     headers: dict[str, str],
     lease: PullLease | None = None,
 ) -> Response:
-    """200 with the whole blob, or 206/416 for a single ``Range: bytes=…`` (others: 200)."""
-    start, end, partial = 0, size, False
-    spec = call.request.headers.get("range", "")
-    first, sep, last = spec.removeprefix("bytes=").strip().partition("-")
-    if spec.startswith("bytes=") and sep and "," not in spec:
-        if first.isdigit() and (last.isdigit() or not last):
-            start, end, partial = int(first), min(size, int(last) + 1 if last else size), True
-        elif not first and last.isdigit():
-            start, end, partial = max(0, size - int(last)), size, True
-        if partial and start >= end:
-            unsatisfiable = {**headers, "Content-Range": f"bytes */{size}"}
-            if lease is not None:
-                await lease.release()
-            return Response(status_code=416, headers=unsatisfiable)
-    if partial:
+    """200 with the whole blob, 206 with the one range asked for, or 416."""
+    try:
+        selected = _requested_range(call.request.headers.get("range"), size)
+    except _Unsatisfiable:
+        if lease is not None:
+            await lease.release()
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = selected or (0, size)
+    if selected is not None:
         headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{size}"}
     stream = call.services.content.blob_stream(digest, start, end)
-    status = 206 if partial else 200
+    status = 200 if selected is None else 206
     headers = {**headers, "Content-Length": str(end - start)}
     if lease is not None:
         return _CountedStreamingResponse(
@@ -133,16 +166,11 @@ async def _stream_blob(
     )
 
 
-async def delete_blob(call: Call) -> Response:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    caller = await call.authorize(DELETE_TAG, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
+async def delete_blob(call: Call, target: Target) -> Response:
     await call.services.content.delete_blob(
-        repo,
+        target.repo,
         call.params["digest"],
-        actor=actor_of(call, caller),
-        resource=call.instance.repository_arn(str(name)),
+        actor=actor_of(call, target.caller),
+        resource=call.instance.repository_arn(str(target.name)),
     )
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -1,4 +1,5 @@
-"""What every registry handler receives: the services, and the parsed request target."""
+"""What every registry handler receives: the services, the parsed request target and, for
+routes on a repository, that repository as the route's prelude found and authorized it."""
 
 from __future__ import annotations
 
@@ -59,3 +60,29 @@ class Call:
 
     def body(self) -> AsyncIterator[bytes]:
         return self.request.stream()
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An existing repository the caller was authorized to act on."""
+
+    name: RepositoryName
+    caller: Caller
+    repo: RepositoryRef
+
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """A repository the caller may push to, created by the push that first needs it."""
+
+    name: RepositoryName
+    caller: Caller
+    #: None: the repository does not exist yet.
+    repo: RepositoryRef | None
+    tenancy: TenancyService
+    instance_id: str
+
+    async def ensure(self) -> RepositoryRef:
+        if self.repo is not None:
+            return self.repo
+        return await self.tenancy.ensure_repository(self.instance_id, self.name)

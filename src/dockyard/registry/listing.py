@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from urllib.parse import urlencode
 
 import orjson
 from starlette.responses import Response
 
 from dockyard.oci import mediatypes as mt
-from dockyard.registry.context import Call
+from dockyard.oci.reference import RepositoryName
+from dockyard.registry.context import Call, Target
 from dockyard.registry.errors import PaginationError
-from dockyard.services.access import LIST_REPOSITORY, PULL
-from dockyard.services.tenancy import NameUnknownError
+from dockyard.services.content import Lookup
 
 MAX_PAGE = 1000
+
+#: A page of tag names, and whether more follow.
+TagPage = tuple[list[str], bool]
 
 
 def _page_size(call: Call) -> int | None:
@@ -33,30 +37,26 @@ def _link(path: str, n: int, last: str) -> dict[str, str]:
     return {"Link": f'<{path}?{urlencode({"n": n, "last": last})}>; rel="next"'}
 
 
-async def list_tags(call: Call) -> Response:
-    name = call.name()
+def find_tags(call: Call, name: RepositoryName) -> Awaitable[Lookup[TagPage]]:
+    """The repository and a page of its tags, in one statement. A malformed ``n`` reads
+    no tags; :func:`list_tags` reports it after authorization."""
     try:
-        n, bad_n = _page_size(call), None
-    except PaginationError as exc:
-        n, bad_n = 0, exc  # reported after authorization, as before
-    # One statement: the repository and the page; authorized before anything is used.
-    found = await call.services.content.lookup_tags(
+        n = _page_size(call)
+    except PaginationError:
+        n = 0
+    return call.services.content.lookup_tags(
         call.instance.id, str(name), call.request.query_params.get("last"), n
     )
-    await call.authorize(PULL, name, found.repo)
-    if found.repo is None:
-        raise NameUnknownError(f"repository {name} not known")
-    if bad_n is not None:
-        raise bad_n
-    tags, more = found.get()
-    headers = _link(f"/v2/{name}/tags/list", n, tags[-1]) if more and n else None
-    return _json({"name": str(name), "tags": tags}, headers)
+
+
+async def list_tags(call: Call, target: Target, page: TagPage) -> Response:
+    n = _page_size(call)
+    tags, more = page
+    headers = _link(f"/v2/{target.name}/tags/list", n, tags[-1]) if more and n else None
+    return _json({"name": str(target.name), "tags": tags}, headers)
 
 
 async def catalog(call: Call) -> Response:
-    await call.services.auth.require(
-        call.request, call.base_url, call.instance, LIST_REPOSITORY, None
-    )
     n = _page_size(call)
     limit = MAX_PAGE if n is None else n
     names = (
@@ -72,14 +72,11 @@ async def catalog(call: Call) -> Response:
     return _json({"repositories": names}, headers)
 
 
-async def referrers(call: Call) -> Response:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(PULL, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
+async def referrers(call: Call, target: Target) -> Response:
     artifact_type = call.request.query_params.get("artifactType")
-    manifests = await call.services.content.referrers(repo, call.params["digest"], artifact_type)
+    manifests = await call.services.content.referrers(
+        target.repo, call.params["digest"], artifact_type
+    )
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else None
     return Response(
         orjson.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}),

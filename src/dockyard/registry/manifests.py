@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.responses import Response
 
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.manifest import MAX_MANIFEST_BYTES, ManifestTooLargeError
+from dockyard.oci.reference import RepositoryName
 from dockyard.registry.actors import actor_of
-from dockyard.registry.context import Call
-from dockyard.services.access import DELETE_TAG, PULL, PUSH
-from dockyard.services.content import ManifestUnknownError
-from dockyard.services.tenancy import NameUnknownError
+from dockyard.registry.context import Call, PushTarget, Target
+from dockyard.services.content import Lookup, ManifestUnknownError, ManifestView
 
 
 def _acceptable(accept: list[str], media_type: str) -> bool:
@@ -26,16 +27,14 @@ def _acceptable(accept: list[str], media_type: str) -> bool:
     return bool(offered & {"*/*", "application/*"})
 
 
-async def get_manifest(call: Call) -> Response:
-    name = call.name()
-    # One statement: the repository and the manifest; authorized before anything is used.
-    found = await call.services.content.lookup_manifest(
+def find_manifest(call: Call, name: RepositoryName) -> Awaitable[Lookup[ManifestView]]:
+    """The repository and the manifest by tag or digest, in one statement."""
+    return call.services.content.lookup_manifest(
         call.instance.id, str(name), call.params["reference"]
     )
-    await call.authorize(PULL, name, found.repo)
-    if found.repo is None:
-        raise NameUnknownError(f"repository {name} not known")
-    view = found.get()
+
+
+async def get_manifest(call: Call, target: Target, view: ManifestView) -> Response:
     if not _acceptable(call.request.headers.getlist("accept"), view.media_type):
         raise ManifestUnknownError(
             f"manifest {call.params['reference']} is stored as {view.media_type}, "
@@ -60,24 +59,19 @@ async def _read_body(call: Call) -> bytes:
     return bytes(body)
 
 
-async def put_manifest(call: Call) -> Response:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    caller = await call.authorize(PUSH, name, repo)
-    body = await _read_body(call)
-    if repo is None:
-        repo = await call.services.tenancy.ensure_repository(call.instance.id, name)
+async def put_manifest(call: Call, target: PushTarget) -> Response:
+    body = await _read_body(call)  # an oversized manifest creates no repository
     pushed = await call.services.content.put_manifest(
-        repo,
+        await target.ensure(),
         call.params["reference"],
         body,
         call.request.headers.get("content-type"),
-        caller.name,
-        actor=actor_of(call, caller),
-        resource=call.instance.repository_arn(str(name)),
+        target.caller.name,
+        actor=actor_of(call, target.caller),
+        resource=call.instance.repository_arn(str(target.name)),
     )
     headers = {
-        "Location": call.url(f"/v2/{name}/manifests/{pushed.digest}"),
+        "Location": call.url(f"/v2/{target.name}/manifests/{pushed.digest}"),
         "Docker-Content-Digest": pushed.digest,
         "Content-Length": "0",
     }
@@ -86,16 +80,11 @@ async def put_manifest(call: Call) -> Response:
     return Response(status_code=201, headers=headers)
 
 
-async def delete_manifest(call: Call) -> Response:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    caller = await call.authorize(DELETE_TAG, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
+async def delete_manifest(call: Call, target: Target) -> Response:
     await call.services.content.delete_manifest(
-        repo,
+        target.repo,
         call.params["reference"],
-        actor=actor_of(call, caller),
-        resource=call.instance.repository_arn(str(name)),
+        actor=actor_of(call, target.caller),
+        resource=call.instance.repository_arn(str(target.name)),
     )
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -70,7 +70,18 @@ class TokenEndpoint:
                     entry.append(action)
         return [AccessEntry(t, n, tuple(a)) for (t, n), a in granted.items() if a]
 
+    def _foreign_service(self, asked: list[str]) -> str | None:
+        """The first ``service`` asked for that is not this registry's (none asked: None)."""
+        return next((service for service in asked if service != self._auth.tokens.service), None)
+
+    def _not_ours(self, service: str) -> str:
+        ours = self._auth.tokens.service
+        return f"this registry issues tokens for service {ours!r}, not {service!r}"
+
     async def get(self, request: Request, instance: InstanceRef) -> Response:
+        foreign = self._foreign_service(request.query_params.getlist("service"))
+        if foreign is not None:
+            return error_response(ErrorCode.UNAUTHORIZED, self._not_ours(foreign))
         header = request.headers.get("authorization")
         principal = ANONYMOUS
         login: Authenticated | None = None
@@ -106,6 +117,11 @@ class TokenEndpoint:
             return _oauth_error(
                 "invalid_request", "expected an application/x-www-form-urlencoded body", 400
             )
+        foreign = self._foreign_service(
+            request.query_params.getlist("service") + form.getlist("service")
+        )
+        if foreign is not None:
+            return _oauth_error("invalid_grant", self._not_ours(foreign), 401)
         grant = form.get("grant_type")
         login: Authenticated | None = None
         try:

@@ -10,10 +10,10 @@ from dockyard.errors import DeniedError, InvalidInputError
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.auth import ChallengeError
-from dockyard.registry.context import Call
-from dockyard.services.access import PULL, PUSH
+from dockyard.registry.context import Call, PushTarget, Target
+from dockyard.services.access import PULL
 from dockyard.services.content import DigestInvalidError, RangeInvalidError, UploadState
-from dockyard.services.tenancy import NameUnknownError, RepositoryRef
+from dockyard.services.tenancy import RepositoryRef
 
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
@@ -45,26 +45,8 @@ def _blob_created(call: Call, digest: str) -> Response:
     )
 
 
-async def _push_target(call: Call) -> tuple[RepositoryName, RepositoryRef]:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(PUSH, name, repo)
-    if repo is None:
-        repo = await call.services.tenancy.ensure_repository(call.instance.id, name)
-    return name, repo
-
-
-async def _existing_push_target(call: Call) -> RepositoryRef:
-    name = call.name()
-    repo = await call.services.tenancy.find_repository(call.instance.id, name)
-    await call.authorize(PUSH, name, repo)
-    if repo is None:
-        raise NameUnknownError(f"repository {name} not known")
-    return repo
-
-
-async def start_upload(call: Call) -> Response:
-    _, repo = await _push_target(call)
+async def start_upload(call: Call, target: PushTarget) -> Response:
+    repo = await target.ensure()
     query = call.request.query_params
     content = call.services.content
     mount, source_name = query.get("mount"), query.get("from")
@@ -110,15 +92,15 @@ def _content_range(call: Call) -> int | None:
     return start
 
 
-async def patch_upload(call: Call) -> Response:
-    repo = await _existing_push_target(call)
+async def patch_upload(call: Call, target: Target) -> Response:
     start = _content_range(call)
-    state = await call.services.content.append(repo, call.params["upload_id"], call.body(), start)
+    state = await call.services.content.append(
+        target.repo, call.params["upload_id"], call.body(), start
+    )
     return _upload_response(call, 202, state)
 
 
-async def put_upload(call: Call) -> Response:
-    repo = await _existing_push_target(call)
+async def put_upload(call: Call, target: Target) -> Response:
     digest = call.request.query_params.get("digest")
     if not digest:
         raise DigestInvalidError("the digest query parameter is required to finish an upload")
@@ -127,18 +109,16 @@ async def put_upload(call: Call) -> Response:
     ) != "0" or "chunked" in call.request.headers.get("transfer-encoding", "")
     start = _content_range(call) if has_body else None
     await call.services.content.finish_upload(
-        repo, call.params["upload_id"], digest, call.body() if has_body else None, start
+        target.repo, call.params["upload_id"], digest, call.body() if has_body else None, start
     )
     return _blob_created(call, digest)
 
 
-async def get_upload(call: Call) -> Response:
-    repo = await _existing_push_target(call)
-    state = await call.services.content.upload_status(repo, call.params["upload_id"])
+async def get_upload(call: Call, target: Target) -> Response:
+    state = await call.services.content.upload_status(target.repo, call.params["upload_id"])
     return _upload_response(call, 204, state)
 
 
-async def delete_upload(call: Call) -> Response:
-    repo = await _existing_push_target(call)
-    await call.services.content.cancel_upload(repo, call.params["upload_id"])
+async def delete_upload(call: Call, target: Target) -> Response:
+    await call.services.content.cancel_upload(target.repo, call.params["upload_id"])
     return Response(status_code=204)
