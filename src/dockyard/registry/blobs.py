@@ -21,7 +21,7 @@ from dockyard.proxy import accel_redirect
 from dockyard.registry.actors import actor_of
 from dockyard.registry.context import Call
 from dockyard.services.access import DELETE_TAG, PULL
-from dockyard.services.pulls import PullLease, holding
+from dockyard.services.content import PullLease, holding
 from dockyard.services.tenancy import NameUnknownError
 
 
