@@ -8,7 +8,7 @@ filesystem blobs, token auth on; ``--workers``, default 1):
   is full, like the seeded one's);
 * **seeded**: the same data directory layout, then ``--repositories`` repositories
   (default 100,000, in namespaces of 1,000) with ``--tags`` tags each (default 10: one
-  million tags) written through the domain layer's bulk path (``services/bulk.py``:
+  million tags) written through the domain layer's bulk path (``services/content/bulk.py``:
   batched INSERTs, real image bytes, edition limits checked), while the server is stopped.
 
 Then, on each, the same figures: manifest GET by tag, a tags-list page (``n=5`` after the
@@ -52,8 +52,7 @@ def seed(data_dir: Path, repositories: int, tags: int) -> dict[str, Any]:
     """Bulk-seed a stopped Dockyard's data directory (in this process)."""
     from dockyard.metadata.session import Database
     from dockyard.services.audit import AuditLog
-    from dockyard.services.bulk import BulkService
-    from dockyard.services.content import ContentService
+    from dockyard.services.content import BulkService, ContentService
     from dockyard.services.tenancy import TenancyService
     from dockyard.settings import load_settings
     from dockyard.storage.filesystem import FilesystemBlobStore

@@ -17,12 +17,16 @@ from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.context import RegistryServices
 from dockyard.registry.routes import RegistryApp
 from dockyard.registry.token import TokenEndpoint
+from dockyard.services.access import AccountLookup
 from dockyard.services.audit import AuditLog
-from dockyard.services.content import ContentService
-from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
+from dockyard.services.content import ContentService, PullGate
+from dockyard.services.credentials import (
+    AuthRateLimiter,
+    CredentialsService,
+    CredentialVerifier,
+    TokenService,
+)
 from dockyard.services.identity import IdentityService
-from dockyard.services.pulls import PullGate
-from dockyard.services.ratelimit import AuthRateLimiter
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -101,9 +105,12 @@ def build(settings: Settings) -> Container:
         db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds
     )
     limiter = AuthRateLimiter(db, limit=settings.registry_auth_failures_per_minute)
-    verifier = CredentialVerifier(db, master, tokens=tokens, audit=audit, limiter=limiter)
-    credentials = CredentialsService(db, tokens, verifier, audit=audit)
-    signin = SignInService(db, master, tokens, audit=audit)
+    accounts = AccountLookup(db)
+    verifier = CredentialVerifier(
+        db, master, tokens=tokens, audit=audit, accounts=accounts, limiter=limiter
+    )
+    credentials = CredentialsService(db, tokens, verifier, audit=audit, accounts=accounts)
+    signin = SignInService(db, master, tokens, audit=audit, accounts=accounts)
     identity = IdentityService(db, audit, master)
     auth = RegistryAuth(tokens, verifier, disabled=settings.insecure_no_auth)
     pulls = PullGate(
@@ -119,10 +126,10 @@ def build(settings: Settings) -> Container:
             content,
             tokens,
             verifier,
+            audit,
+            credentials,
+            signin,
             auth_disabled=settings.insecure_no_auth,
-            audit=audit,
-            credentials=credentials,
-            signin=signin,
             identity=identity,
         )
     )

@@ -21,7 +21,7 @@ from tests.conftest import DockyardServer
 from dockyard.metadata.models import Policy, Repository, Role, RolePolicy, User, UserRole
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
-from dockyard.services.credentials import hash_password
+from dockyard.services.passwords import hash_password
 
 API = "/api/v1"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -39,7 +39,8 @@ from dockyard.metadata.models import Policy, Role, RolePolicy, User, UserRole
 from dockyard.metadata.queries import identity as iq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
-from dockyard.services.credentials import SIGNING_PURPOSE, hash_password
+from dockyard.services.credentials import SIGNING_PURPOSE
+from dockyard.services.passwords import hash_password
 from dockyard.services.secrets import MasterKey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clients]

@@ -20,7 +20,7 @@ from dockyard.metadata import migrate
 from dockyard.metadata.models import Account, AuditEvent
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog, AuditQuery
-from dockyard.services.tenancy import PageRequest
+from dockyard.services.paging import PageRequest
 from dockyard.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""services.credentials and services.ratelimit in process, on SQLite and PostgreSQL, with a
+"""services.credentials (with its rate limit) in process, on SQLite and PostgreSQL, with a
 ManualClock: expiry is tested by moving the clock, never by sleeping."""
 
 from __future__ import annotations
@@ -26,19 +26,18 @@ from dockyard.metadata import migrate
 from dockyard.metadata.models import AccessKey, AuditEvent, LogonPolicy, Role, User, UserRole
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
-from dockyard.services.access import Principal
+from dockyard.services.access import AccountLookup, Principal
 from dockyard.services.audit import AuditLog
 from dockyard.services.credentials import (
     MAX_ACCESS_KEYS,
     TEMP_USERNAME,
     Authenticated,
+    AuthRateLimiter,
     CredentialsService,
     CredentialVerifier,
     TokenService,
-    check_registry_password,
-    hash_password,
 )
-from dockyard.services.ratelimit import AuthRateLimiter
+from dockyard.services.passwords import LOCKOUT_THRESHOLD, check_registry_password, hash_password
 from dockyard.services.secrets import MasterKey
 from dockyard.services.setup import first_start
 
@@ -66,16 +65,23 @@ class World:
         )
         self.audit = AuditLog(self.db, self.clock)
         self.limiter = AuthRateLimiter(self.db, limit=3, window_seconds=60, clock=self.clock)
+        self.accounts = AccountLookup(self.db)
         self.verifier = CredentialVerifier(
             self.db,
             self.master,
             tokens=self.tokens,
             audit=self.audit,
+            accounts=self.accounts,
             limiter=self.limiter,
             clock=self.clock,
         )
         self.service = CredentialsService(
-            self.db, self.tokens, self.verifier, audit=self.audit, clock=self.clock
+            self.db,
+            self.tokens,
+            self.verifier,
+            audit=self.audit,
+            accounts=self.accounts,
+            clock=self.clock,
         )
 
     async def setup(self) -> None:
@@ -144,7 +150,11 @@ def test_reset_registry_password_refuses_the_old_one_at_once(db_url: str) -> Non
         assert len(again.policies) == len(alice.policies) + 1
         # Cached now; a reset (as if by another worker: the cache is not told) ends it at once.
         other = CredentialsService(
-            w.db, w.tokens, CredentialVerifier(w.db, w.master, audit=w.audit), audit=w.audit
+            w.db,
+            w.tokens,
+            CredentialVerifier(w.db, w.master, audit=w.audit, accounts=AccountLookup(w.db)),
+            audit=w.audit,
+            accounts=AccountLookup(w.db),
         )
         await other.set_registry_password(w.admin, "alice", "New-pass-2", "New-pass-2")
         with pytest.raises(AuthenticationError):
@@ -422,7 +432,6 @@ def test_refresh_tokens_never_outlive_their_login(db_url: str) -> None:
 
 def test_console_basic_counts_towards_and_obeys_the_sign_in_lockout(db_url: str) -> None:
     async def body(w: World) -> None:
-        from dockyard.services.signin import LOCKOUT_THRESHOLD
 
         await w.add_user("hank")
         for _ in range(LOCKOUT_THRESHOLD):

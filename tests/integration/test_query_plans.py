@@ -61,11 +61,9 @@ from dockyard.metadata.queries import pulls as pullq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.token import TokenEndpoint
-from dockyard.services.access import ANONYMOUS, InstanceRef
+from dockyard.services.access import ANONYMOUS, InstanceRef, load_principal
 from dockyard.services.audit import AuditLog
-from dockyard.services.bulk import BulkService
-from dockyard.services.content import ContentService
-from dockyard.services.principals import load_principal
+from dockyard.services.content import BulkService, ContentService
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 from dockyard.storage.filesystem import FilesystemBlobStore
 

@@ -23,11 +23,12 @@ from dockyard.errors import AuthenticationError, InvalidInputError
 from dockyard.metadata import migrate
 from dockyard.metadata.models import Account, AuditEvent, LogonPolicy, Organization, User
 from dockyard.metadata.session import Database
+from dockyard.services.access import AccountLookup
 from dockyard.services.audit import AuditLog
-from dockyard.services.credentials import TokenService, hash_password, new_signing_key
+from dockyard.services.credentials import TokenService, new_signing_key
+from dockyard.services.passwords import LOCKOUT_DURATION, hash_password
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import (
-    LOCKOUT_DURATION,
     MFA_SEED_PURPOSE,
     AccountLockedError,
     LogonPolicyDeniedError,
@@ -68,7 +69,14 @@ class World:
             db, self.master, issuer="dockyard", service="dockyard", ttl=300, clock=self.clock
         )
         self.audit = AuditLog(db, self.clock)
-        self.svc = SignInService(db, self.master, self.tokens, audit=self.audit, clock=self.clock)
+        self.svc = SignInService(
+            db,
+            self.master,
+            self.tokens,
+            audit=self.audit,
+            accounts=AccountLookup(db),
+            clock=self.clock,
+        )
 
     async def setup(self) -> None:
         async with self.db.write() as s:

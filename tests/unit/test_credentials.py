@@ -12,11 +12,8 @@ from joserfc.jwk import ECKey, KeySet
 from dockyard.clock import ManualClock
 from dockyard.errors import AuthenticationError, InvalidInputError
 from dockyard.services.access import Principal
-from dockyard.services.credentials import (
-    ACCESS_KEY_ID_RE,
-    TokenService,
-    check_registry_password,
-)
+from dockyard.services.credentials import ACCESS_KEY_ID_RE, TokenService
+from dockyard.services.passwords import check_registry_password
 
 pytestmark = pytest.mark.unit
 

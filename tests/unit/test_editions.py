@@ -1,4 +1,4 @@
-"""services.editions: the one gate, the limits table, and downgrade checks."""
+"""services.tenancy.editions: the one gate, the limits table, and downgrade checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from dockyard.errors import EditionRequiredError, InvalidInputError, LimitExceededError
 from dockyard.services.access import InstanceRef
-from dockyard.services.editions import (
+from dockyard.services.tenancy.editions import (
     Feature,
     Limit,
     check_limit,

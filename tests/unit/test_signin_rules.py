@@ -10,12 +10,8 @@ import pyotp
 import pytest
 
 from dockyard.errors import InvalidInputError
-from dockyard.services.signin import (
-    check_password_complexity,
-    matching_step,
-    otpauth_uri,
-    totp_step,
-)
+from dockyard.services.passwords import check_password_complexity
+from dockyard.services.signin import matching_step, otpauth_uri, totp_step
 
 pytestmark = pytest.mark.unit
 

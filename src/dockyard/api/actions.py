@@ -71,7 +71,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.services.access import InstanceRef
-from dockyard.services.editions import ADVANCED
+from dockyard.services.tenancy.editions import ADVANCED
 
 ACTION_KEY = "x-dockyard-action"
 

@@ -50,13 +50,12 @@ class ApiServices:
     content: ContentService
     tokens: TokenService
     verifier: CredentialVerifier
-    auth_disabled: bool = False
-    #: The audit log (None: nothing is recorded, e.g. in narrow unit tests).
-    audit: AuditLog | None = None
+    audit: AuditLog
     #: Registry passwords, access keys, STS and temporary credentials.
-    credentials: CredentialsService | None = None
+    credentials: CredentialsService
     #: Console sign-in, MFA devices, console passwords, sign-out.
-    signin: SignInService | None = None
+    signin: SignInService
+    auth_disabled: bool = False
     #: Organizations, users, groups, resource sets, roles, policies, logon policies.
     identity: IdentityService | None = None
 
@@ -103,15 +102,14 @@ async def authenticate(request: Request, svc: ApiServices) -> Authenticated:
         try:
             username, user_id, epoch = svc.tokens.verify_session(value.strip())
         except AuthenticationError as exc:
-            if svc.audit is not None:
-                await svc.audit.record(
-                    actor="anonymous",
-                    action="authenticate",
-                    outcome="failure",
-                    source_ip=address or "",
-                    resource="api",
-                    detail={"method": "session", "reason": exc.message},
-                )
+            await svc.audit.record(
+                actor="anonymous",
+                action="authenticate",
+                outcome="failure",
+                source_ip=address or "",
+                resource="api",
+                detail={"method": "session", "reason": exc.message},
+            )
             raise
         principal = await svc.verifier.principal_for_session(
             username, user_id, epoch, address=address
@@ -199,9 +197,8 @@ async def guard(request: Request, principal: Caller, svc: Services) -> AsyncIter
         yield checked
     finally:
         # Recorded before the 403 is sent (scope="function"), in its own transaction.
-        if svc.audit is not None:
-            for resource in checked.denials:
-                await svc.audit.denied(checked.actor, action, resource)
+        for resource in checked.denials:
+            await svc.audit.denied(checked.actor, action, resource)
 
 
 Authz = Annotated[Guard, Depends(guard, scope="function")]

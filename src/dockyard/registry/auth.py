@@ -4,7 +4,7 @@ Bearer tokens carry what ``authorize`` allowed when they were issued; Basic cred
 (the registry password, or temporary credentials ``cr_temp_user``) and anonymous callers
 are decided by ``authorize`` on the spot. Either way, refusals carry a Bearer challenge so
 clients know where to get a token. Too many failed Basic authentications from one address
-are refused with 429 (``services.ratelimit``), which is not a challenge.
+are refused with 429 (``services.credentials.ratelimit``), which is not a challenge.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ file, whole or a range, is answered with the file's internal URI instead of its 
 the proxy sends it (nginx: with sendfile, and answering ``Range`` itself).
 
 A blob GET is a download in progress for the concurrently-pulling-client limit and takes
-a pull lease (``services/pulls.py``): a fixed one when the server or the proxy sends the
+a pull lease (``services/content/pulls.py``): a fixed one when the server or the proxy sends the
 file by itself (pathsend, X-Accel-Redirect), a renewed one released at the last chunk when
 Python streams a range or relays object storage.
 """
@@ -24,8 +24,7 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.proxy import accel_redirect
 from dockyard.registry.actors import actor_of
 from dockyard.registry.context import Call, Target
-from dockyard.services.content import Lookup
-from dockyard.services.pulls import PullLease, holding
+from dockyard.services.content import Lookup, PullLease, holding
 from dockyard.services.tenancy import NameUnknownError
 
 

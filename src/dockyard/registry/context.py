@@ -11,8 +11,7 @@ from starlette.requests import Request
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.auth import Caller, RegistryAuth
 from dockyard.services.access import InstanceRef
-from dockyard.services.content import ContentService
-from dockyard.services.pulls import PullGate
+from dockyard.services.content import ContentService, PullGate
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 

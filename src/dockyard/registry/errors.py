@@ -38,7 +38,6 @@ from dockyard.services.content import (
     UploadUnknownError,
 )
 from dockyard.services.tenancy import NameUnknownError
-from dockyard.storage import StorageError, UploadMissingError
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +70,6 @@ _CODES: list[tuple[type[DockyardError], ErrorCode]] = [
     (ConflictError, ErrorCode.DENIED),
     (AuthenticationError, ErrorCode.UNAUTHORIZED),
     (UnavailableError, ErrorCode.UNAVAILABLE),
-    (UploadMissingError, ErrorCode.BLOB_UPLOAD_UNKNOWN),
-    (StorageError, ErrorCode.UNAVAILABLE),
     (NotFoundError, ErrorCode.NAME_UNKNOWN),
 ]
 
@@ -107,8 +104,6 @@ def error_response(
 def response_for(exc: DockyardError, *, invalid: ErrorCode, head: bool = False) -> Response:
     """The OCI response for a domain error; ``invalid`` is the code for generic bad input."""
     status = None
-    if isinstance(exc, StorageError) and not isinstance(exc, UploadMissingError):
-        status = 503
     if isinstance(exc, StorageFullError):
         status = 507
     elif isinstance(exc, ManifestTooLargeError):

@@ -3,7 +3,7 @@ and refresh-token grants. Grants exactly what ``authorize`` allows at issue time
 
 Credentials are the registry password or temporary credentials (``cr_temp_user``); the
 user's logon policy is applied with the client address; too many failures from one
-address answer 429 with ``Retry-After`` (``services.ratelimit``)."""
+address answer 429 with ``Retry-After`` (``services.credentials.ratelimit``)."""
 
 from __future__ import annotations
 

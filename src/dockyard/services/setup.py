@@ -24,7 +24,8 @@ from dockyard.metadata.queries import locks
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.policy.engine import BUILTIN_POLICIES
-from dockyard.services.credentials import hash_password, new_signing_key
+from dockyard.services.credentials import new_signing_key
+from dockyard.services.passwords import hash_password
 from dockyard.services.secrets import MasterKey
 
 DEFAULT_INSTANCE_ID = "default"

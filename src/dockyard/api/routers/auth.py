@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from dockyard.api import actions
-from dockyard.api.context import ApiServices, Authz, Caller, Services
+from dockyard.api.context import Authz, Caller, Services
 from dockyard.api.errors import responses
 from dockyard.api.schemas.auth import (
     ChangePasswordRequest,
@@ -17,9 +17,9 @@ from dockyard.api.schemas.auth import (
     SignInRefusal,
     SignInRequest,
 )
-from dockyard.errors import InvalidInputError, UnavailableError
+from dockyard.errors import InvalidInputError
 from dockyard.services.access import Principal
-from dockyard.services.signin import SessionGrant, SignInService
+from dockyard.services.signin import SessionGrant
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -34,12 +34,6 @@ _REFUSALS: dict[int | str, dict[str, object]] = {
         ),
     },
 }
-
-
-def _signin(svc: ApiServices) -> SignInService:
-    if svc.signin is None:
-        raise UnavailableError("console sign-in is not configured on this server")
-    return svc.signin
 
 
 def _address(request: Request) -> str | None:
@@ -69,7 +63,7 @@ def _user(principal: Principal) -> str:
     responses={**responses(), **_REFUSALS},
 )
 async def sign_in(body: SignInRequest, request: Request, svc: Services) -> SessionOut:
-    grant = await _signin(svc).sign_in(
+    grant = await svc.signin.sign_in(
         body.username,
         body.password,
         source_ip=_address(request),
@@ -91,7 +85,7 @@ async def sign_in(body: SignInRequest, request: Request, svc: Services) -> Sessi
     responses=responses(),
 )
 async def bind_mfa(body: MfaBindRequest, request: Request, svc: Services) -> MfaBindOut:
-    bound = await _signin(svc).bind_mfa(body.bind_token, body.code, source_ip=_address(request))
+    bound = await svc.signin.bind_mfa(body.bind_token, body.code, source_ip=_address(request))
     return MfaBindOut(username=bound.username, mfa_bound_at=bound.bound_at)
 
 
@@ -109,7 +103,7 @@ async def bind_mfa(body: MfaBindRequest, request: Request, svc: Services) -> Mfa
 async def change_password(
     body: ChangePasswordRequest, request: Request, svc: Services, authz: Authz
 ) -> SessionOut:
-    service = _signin(svc)
+    service = svc.signin
     username = _user(authz.principal)
     authz.require(f"acs:ram::{await service.account_arn_id()}:user/{username}")
     grant = await service.change_password(
@@ -129,7 +123,7 @@ async def change_password(
 async def reset_password(
     username: str, body: ResetPasswordRequest, request: Request, svc: Services, authz: Authz
 ) -> Response:
-    service = _signin(svc)
+    service = svc.signin
     authz.require(f"acs:ram::{await service.account_arn_id()}:user/{username}")
     await service.reset_password(
         username,
@@ -149,5 +143,5 @@ async def reset_password(
     responses=responses(),
 )
 async def sign_out(request: Request, svc: Services, caller: Caller) -> Response:
-    await _signin(svc).sign_out(_user(caller), source_ip=_address(request))
+    await svc.signin.sign_out(_user(caller), source_ip=_address(request))
     return Response(status_code=204)

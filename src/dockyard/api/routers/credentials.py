@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from dockyard.api import actions
-from dockyard.api.context import ApiServices, Authz, Credential, Services
+from dockyard.api.context import Authz, Credential, Services
 from dockyard.api.errors import responses
 from dockyard.api.schemas.credentials import (
     AccessKeyCreate,
@@ -24,17 +24,12 @@ from dockyard.api.schemas.credentials import (
     StsOut,
     StsRequest,
 )
-from dockyard.services.credentials import AccessKeyView, CredentialsService
+from dockyard.services.credentials import AccessKeyView
 
 router = APIRouter(prefix="/api/v1", tags=["credentials"])
 
 Username = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 AccessKeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,40}$")]
-
-
-def _credentials(svc: ApiServices) -> CredentialsService:
-    assert svc.credentials is not None, "the credentials service is not configured"
-    return svc.credentials
 
 
 def _address(request: Request) -> str | None:
@@ -62,7 +57,7 @@ def _out(key: AccessKeyView) -> AccessKeyOut:
 async def set_registry_password(
     username: Username, body: RegistryPasswordIn, request: Request, svc: Services, guard: Authz
 ) -> Response:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(await creds.user_arn(username))
     await creds.set_registry_password(
         guard.principal, username, body.password, body.confirm, address=_address(request)
@@ -85,7 +80,7 @@ async def create_access_key(
     guard: Authz,
     body: AccessKeyCreate | None = None,
 ) -> AccessKeyCreated:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(await creds.user_arn(username))
     made = await creds.create_access_key(
         guard.principal,
@@ -106,7 +101,7 @@ async def create_access_key(
     responses=responses(),
 )
 async def list_access_keys(username: Username, svc: Services, guard: Authz) -> AccessKeyList:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(await creds.user_arn(username))
     return AccessKeyList(items=[_out(k) for k in await creds.list_access_keys(username)])
 
@@ -126,7 +121,7 @@ async def update_access_key(
     svc: Services,
     guard: Authz,
 ) -> AccessKeyOut:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(await creds.user_arn(username))
     key = await creds.update_access_key(
         guard.principal, username, access_key_id, body.status, address=_address(request)
@@ -144,7 +139,7 @@ async def update_access_key(
 async def delete_access_key(
     username: Username, access_key_id: AccessKeyId, request: Request, svc: Services, guard: Authz
 ) -> Response:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(await creds.user_arn(username))
     await creds.delete_access_key(
         guard.principal, username, access_key_id, address=_address(request)
@@ -166,7 +161,7 @@ async def get_session_token(
     credential: Credential,
     body: StsRequest | None = None,
 ) -> StsOut:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(actions.everything())
     issued = await creds.issue_sts(
         credential, (body or StsRequest()).duration_seconds, address=_address(request)
@@ -189,7 +184,7 @@ async def get_session_token(
 async def get_authorization_token(
     request: Request, svc: Services, guard: Authz, credential: Credential
 ) -> AuthorizationTokenOut:
-    creds = _credentials(svc)
+    creds = svc.credentials
     guard.require(actions.everything())
     temp = await creds.authorization_token(credential, address=_address(request))
     return AuthorizationTokenOut(

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Path, Query, Response
 from dockyard.api.schemas.common import PAGE_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from dockyard.api.schemas.namespaces import NAMESPACE_PATTERN
 from dockyard.api.schemas.repositories import REPOSITORY_PATTERN
-from dockyard.services.tenancy import PageRequest
+from dockyard.services.paging import PageRequest
 
 InstanceId = Annotated[
     str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="`cri-…`, or `default`")

@@ -10,11 +10,11 @@ from pydantic import Field
 from dockyard.api.schemas.common import ApiModel, RequestModel
 from dockyard.services.credentials import (
     MAX_ACCESS_KEYS,
-    REGISTRY_PASSWORD_MAX,
     STS_DEFAULT_SECONDS,
     STS_MAX_SECONDS,
     STS_MIN_SECONDS,
 )
+from dockyard.services.passwords import REGISTRY_PASSWORD_MAX
 
 
 class RegistryPasswordIn(RequestModel):

@@ -541,7 +541,7 @@ async def linked_blob_size(db: Database, repository_id: uuid.UUID, digest: str) 
     return None if row is None else int(row[0])
 
 
-# ---- bulk seeding (services/bulk.py) --------------------------------------------------------
+# ---- bulk seeding (services/content/bulk.py) -----------------------------------------------
 
 
 async def insert_many(

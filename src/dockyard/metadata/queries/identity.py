@@ -81,7 +81,7 @@ async def ensure_root_organization(
     return root
 
 
-# ---- principals (services.principals.load_principal) --------------------------------------
+# ---- principals (services.access.load_principal) -------------------------------------------
 
 
 async def policies_reaching_user(

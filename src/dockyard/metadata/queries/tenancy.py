@@ -365,7 +365,7 @@ def add_repository(session: AsyncSession, repository: Repository) -> None:
     session.add(repository)
 
 
-# ---- bulk seeding (services/bulk.py) --------------------------------------------------------
+# ---- bulk seeding (services/content/bulk.py) -----------------------------------------------
 
 
 async def insert_namespaces(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import math
 import uuid
@@ -45,32 +44,42 @@ import pyotp
 from cryptography.exceptions import InvalidTag
 
 from dockyard.clock import SYSTEM_CLOCK, Clock
-from dockyard.errors import AuthenticationError, DeniedError, InvalidInputError, NotFoundError
+from dockyard.errors import AuthenticationError, InvalidInputError, NotFoundError
 from dockyard.metadata.models import User
 from dockyard.metadata.queries import identity as iq
 from dockyard.metadata.queries import signin as q
-from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services import logon
-from dockyard.services.access import Principal
+from dockyard.services.access import AccountLookup, Principal
 from dockyard.services.audit import AuditLog, Outcome
-from dockyard.services.credentials import TokenService, _verify_password, hash_password
+from dockyard.services.credentials import TokenService
+from dockyard.services.passwords import (
+    LOCKOUT_DURATION,
+    LOCKOUT_THRESHOLD,
+    check_password_complexity,
+    hash_password,
+    verify_password,
+)
 from dockyard.services.secrets import MasterKey
+from dockyard.services.signin.errors import (
+    AccountLockedError,
+    LogonPolicyDeniedError,
+    MfaBindRequiredError,
+    MfaCodeRequiredError,
+    PasswordChangeRequiredError,
+    SignInRefusedError,
+    UserDisabledError,
+)
+from dockyard.services.signin.totp import (
+    TOTP_DIGITS,
+    TOTP_PERIOD,
+    matching_step,
+    otpauth_uri,
+)
 
-LOCKOUT_THRESHOLD = 5
-LOCKOUT_DURATION = timedelta(minutes=15)
 BIND_TOKEN_TTL = timedelta(minutes=10)
-TOTP_DIGITS = 6
-TOTP_PERIOD = 30
-#: Steps either side of the current one that are accepted (clock drift).
-TOTP_WINDOW = 1
-TOTP_ISSUER = "Dockyard"
 MFA_SEED_PURPOSE = "mfa-totp-seed"
 BIND_TOKEN_PURPOSE = "mfa-bind-token"  # noqa: S105 - a key purpose
-
-PASSWORD_MIN = 10
-PASSWORD_MAX = 32
-PASSWORD_SPECIALS = "!@#$%"  # noqa: S105 - allowed characters
 
 #: Audit event names (``audit_events.action``).
 SIGNIN_EVENT = "signin"
@@ -80,116 +89,6 @@ CHANGE_PASSWORD_ACTION = "ram:ChangePassword"  # noqa: S105 - an action name
 RESET_PASSWORD_ACTION = "ram:ResetPassword"  # noqa: S105 - an action name
 
 _INVALID_CREDENTIALS = "invalid username or password"
-
-
-# ---- refusals -------------------------------------------------------------------------------
-
-
-class SignInRefusedError(DeniedError):
-    """A structured sign-in refusal: the API writes ``code`` and ``fields`` (camelCase)
-    next to ``message`` in its one error body."""
-
-    code = "SIGNIN_REFUSED"
-
-    def __init__(self, message: str, **fields: Any) -> None:
-        super().__init__(message, detail=fields)
-        self.fields: dict[str, Any] = fields
-
-
-class AccountLockedError(SignInRefusedError):
-    """Too many consecutive failures: no sign-in until ``lockedUntil``."""
-
-    code = "ACCOUNT_LOCKED"
-
-    def __init__(self, message: str, *, locked_until: datetime, retry_after: int) -> None:
-        super().__init__(message, lockedUntil=locked_until.isoformat(), retryAfter=retry_after)
-        self.locked_until = locked_until
-        self.retry_after = retry_after
-
-
-class LogonPolicyDeniedError(SignInRefusedError):
-    code = "LOGON_POLICY_DENIED"
-
-
-class UserDisabledError(SignInRefusedError):
-    code = "USER_DISABLED"
-
-
-class PasswordChangeRequiredError(SignInRefusedError):
-    """Sign in again with ``newPassword`` (the password is an initial or reset one)."""
-
-    code = "PASSWORD_CHANGE_REQUIRED"
-
-
-class MfaBindRequiredError(SignInRefusedError):
-    """Bind a virtual MFA device: ``bindToken``, ``secret``, ``otpauthUri``."""
-
-    code = "MFA_BIND_REQUIRED"
-
-
-class MfaCodeRequiredError(SignInRefusedError):
-    """Sign in again with ``mfaCode`` (``mfaCodeRejected``: the one given was not valid)."""
-
-    code = "MFA_CODE_REQUIRED"
-
-
-# ---- passwords and TOTP -----------------------------------------------------------------------
-
-
-def check_password_complexity(password: str, field: str = "password") -> None:
-    """PRODUCT.md §3: 10-32 characters with at least two of letters, digits and the special
-    characters ``! @ # $ %``. Other printable characters may appear but count as none of
-    the kinds; control characters are refused. Raises :class:`InvalidInputError` naming
-    ``field``."""
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise InvalidInputError(
-            f"{field}: must be {PASSWORD_MIN}-{PASSWORD_MAX} characters",
-            detail={"field": field},
-        )
-    if not password.isprintable():
-        raise InvalidInputError(
-            f"{field}: control characters are not allowed", detail={"field": field}
-        )
-    kinds = sum(
-        (
-            any(c.isalpha() for c in password),
-            any(c.isdigit() for c in password),
-            any(c in PASSWORD_SPECIALS for c in password),
-        )
-    )
-    if kinds < 2:
-        raise InvalidInputError(
-            f"{field}: must contain at least two of letters, digits and special characters "
-            f"({' '.join(PASSWORD_SPECIALS)})",
-            detail={"field": field},
-        )
-
-
-def totp_step(moment: datetime) -> int:
-    return int(moment.timestamp()) // TOTP_PERIOD
-
-
-def matching_step(secret: str, code: str, moment: datetime) -> int | None:
-    """The time step (within ±``TOTP_WINDOW`` of ``moment``) whose code is ``code``."""
-    code = code.strip().replace(" ", "")
-    if len(code) != TOTP_DIGITS or not code.isdigit():
-        return None
-    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
-    now = totp_step(moment)
-    found = None
-    for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):
-        # Compare every candidate (no early exit): the time taken does not depend on which.
-        if hmac.compare_digest(totp.generate_otp(step), code):
-            found = step
-    return found
-
-
-def otpauth_uri(secret: str, username: str) -> str:
-    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
-    return totp.provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
-
-
-# ---- results --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +113,7 @@ class SignInService:
         tokens: TokenService,
         *,
         audit: AuditLog,
+        accounts: AccountLookup,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._db = db
@@ -221,28 +121,19 @@ class SignInService:
         self._tokens = tokens
         self._audit = audit
         self._clock = clock
-        self._account: tuple[uuid.UUID, str] | None = None
+        self._accounts = accounts
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    async def _account_ids(self) -> tuple[uuid.UUID, str]:
-        if self._account is None:
-            async with self._db.read() as session:
-                account = await tq.find_account(session)
-            if account is None:
-                raise NotFoundError("no account: the first-start setup has not run")
-            self._account = (account.id, account.arn_id)
-        return self._account
-
     async def account_arn_id(self) -> str:
         """The account id in RAM ARNs (``acs:ram::$id:user/$name``)."""
-        return (await self._account_ids())[1]
+        return await self._accounts.arn_id()
 
     async def _user_arn(self, username: str) -> str:
-        return f"acs:ram::{await self.account_arn_id()}:user/{username}"
+        return await self._accounts.ram_arn(f"user/{username}")
 
     async def _load(self, username: str) -> tuple[User | None, Any]:
-        account_id, _ = await self._account_ids()
+        account_id = (await self._accounts.ids()).id
         async with self._db.read() as session:
             user = await iq.find_user(session, account_id, username)
             policy = await q.find_logon_policy(session, user.logon_policy_id) if user else None
@@ -329,7 +220,7 @@ class SignInService:
     ) -> SessionGrant:
         user, policy = await self._load(username)
         hashed = user.password_hash if user is not None else None
-        ok = await anyio.to_thread.run_sync(_verify_password, hashed, password)
+        ok = await anyio.to_thread.run_sync(verify_password, hashed, password)
         if user is None:
             # The typed name is not recorded: people type passwords into it.
             await self._audit.record(
@@ -636,7 +527,7 @@ class SignInService:
         now = self._clock.now()
         if user.locked_until is not None and user.locked_until > now:
             raise self._locked_error(user.locked_until)
-        ok = await anyio.to_thread.run_sync(_verify_password, user.password_hash, old_password)
+        ok = await anyio.to_thread.run_sync(verify_password, user.password_hash, old_password)
         if not ok:
             async with self._db.write() as session:
                 locked = await q.count_failure(

@@ -15,17 +15,13 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 
 from dockyard.errors import (
-    ConflictError,
-    DockyardError,
     InvalidInputError,
-    NotFoundError,
     StorageFullError,
 )
 from dockyard.metadata.queries import content as q
@@ -36,139 +32,43 @@ from dockyard.oci.manifest import ParsedManifest, parse_manifest
 from dockyard.oci.reference import validate_tag
 from dockyard.services.access import DELETE_TAG, PUSH
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.tenancy import Page, PageRequest, RepositoryRef, ref_of_key
-from dockyard.storage import BlobBody, BlobStore, OffsetMismatchError, UploadMissingError
-from dockyard.storage.base import StorageError
+from dockyard.services.content.errors import (
+    BlobUnknownError,
+    DigestInvalidError,
+    ImmutableTagError,
+    ManifestBlobUnknownError,
+    ManifestUnknownError,
+    RangeInvalidError,
+    UploadUnknownError,
+    storage_as_domain,
+    stream_as_domain,
+)
+from dockyard.services.content.views import (
+    HistoryEntry,
+    LayersView,
+    LayerView,
+    Lookup,
+    ManifestView,
+    PlatformView,
+    PushedManifest,
+    TagView,
+    UploadState,
+)
+from dockyard.services.paging import Page, PageRequest
+from dockyard.services.tenancy import RepositoryRef, ref_of_key
+from dockyard.storage import (
+    BlobBody,
+    BlobStore,
+    OffsetMismatchError,
+    StorageError,
+    UploadMissingError,
+)
 
 IMMUTABLE_TAG_MESSAGE = "The requested tag already exists and cannot be overwritten."
 MUTABLE_TAG = "latest"
 HASHER_CACHE_ENTRIES = 2048
 #: Image configs larger than this are not read for layer history.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-
-
-class BlobUnknownError(NotFoundError):
-    """The blob is not in this repository."""
-
-
-class UploadUnknownError(NotFoundError):
-    """No such upload session in this repository."""
-
-
-class ManifestUnknownError(NotFoundError):
-    """No such manifest in this repository."""
-
-
-class DigestInvalidError(InvalidInputError):
-    """A digest is malformed or does not match the content."""
-
-
-class ManifestBlobUnknownError(InvalidInputError):
-    """A manifest references content the repository does not hold."""
-
-
-class RangeInvalidError(InvalidInputError):
-    """A chunk does not start where the upload ends."""
-
-    def __init__(self, message: str, current_size: int) -> None:
-        super().__init__(message)
-        self.current_size = current_size
-
-
-class ImmutableTagError(ConflictError):
-    """The repository is immutable and the tag exists."""
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup(Generic[T]):
-    """A repository (None: unknown) and what one read found in it, from ONE statement.
-
-    The hot registry reads (manifest GET/HEAD, blob HEAD/GET, tags list) fetch the
-    repository and the object together. The handler authorizes with ``repo`` first and
-    only then calls :meth:`get`, which returns the object or raises what the separate
-    read would have raised (unknown or malformed reference), so a caller without access
-    learns nothing more than before.
-    """
-
-    repo: RepositoryRef | None
-    value: T | None
-    error: DockyardError | None = None
-
-    def get(self) -> T:
-        if self.value is None:
-            raise self.error or NotFoundError("not found")
-        return self.value
-
-
-@dataclass(frozen=True, slots=True)
-class UploadState:
-    id: uuid.UUID
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestView:
-    digest: str
-    media_type: str
-    content: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformView:
-    """One platform of an image index, with the size of that platform's image."""
-
-    os: str
-    architecture: str
-    variant: str | None
-    digest: str
-    media_type: str
-    #: Manifest + config + layers of the platform's image; None when it is not in the repo.
-    size: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TagView:
-    name: str
-    digest: str
-    media_type: str
-    artifact_type: str | None
-    #: Manifest + config + layers; for an index, the index itself (see ``platforms``).
-    size: int
-    pushed_at: datetime
-    platforms: tuple[PlatformView, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    created: str | None
-    created_by: str | None
-    comment: str | None
-    author: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LayerView:
-    digest: str
-    size: int
-    media_type: str
-    #: The config history entry that created the layer (``empty_layer`` entries skipped).
-    history: HistoryEntry | None
-
-
-@dataclass(frozen=True, slots=True)
-class LayersView:
-    manifest_digest: str
-    platform: str | None
-    layers: list[LayerView]
-
-
-@dataclass(frozen=True, slots=True)
-class PushedManifest:
-    digest: str
-    subject: str | None
 
 
 def _parse_digest(value: str) -> Digest:
@@ -208,6 +108,7 @@ class ContentService:
             raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
         return size
 
+    @storage_as_domain
     async def blob_body(self, repo: RepositoryRef, digest: str) -> BlobBody:
         await self.stat_blob(repo, digest)
         return await self._store.body(Digest.parse(digest))
@@ -230,12 +131,13 @@ class ContentService:
             BlobUnknownError(f"blob {digest} is not in {full_name}"),
         )
 
+    @storage_as_domain
     async def body_of(self, digest: str) -> BlobBody:
         """How to send a blob whose link :meth:`lookup_blob` already proved."""
         return await self._store.body(Digest.parse(digest))
 
     def blob_stream(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
-        return self._store.open_stream(Digest.parse(digest), start, end)
+        return stream_as_domain(self._store.open_stream(Digest.parse(digest), start, end))
 
     async def delete_blob(
         self,
@@ -296,6 +198,7 @@ class ContentService:
 
     # ---- uploads -----------------------------------------------------------------------
 
+    @storage_as_domain
     async def start_upload(self, repo: RepositoryRef) -> UploadState:
         key = await self._store.start_upload()
         async with self._db.write(durable=False) as session:
@@ -303,6 +206,7 @@ class ContentService:
         self._remember(upload_id, 0, hashlib.sha256())
         return UploadState(upload_id, 0)
 
+    @storage_as_domain
     async def monolithic_upload(
         self, repo: RepositoryRef, digest: str, body: AsyncIterator[bytes]
     ) -> int:
@@ -331,6 +235,7 @@ class ContentService:
             raise UploadUnknownError(f"upload {upload_id} unknown")
         return uid, upload[0]
 
+    @storage_as_domain
     async def upload_status(self, repo: RepositoryRef, upload_id: str) -> UploadState:
         uid, key = await self._upload_row(repo, upload_id)
         try:
@@ -338,6 +243,7 @@ class ContentService:
         except UploadMissingError as exc:
             raise UploadUnknownError(f"upload {upload_id} unknown") from exc
 
+    @storage_as_domain
     async def append(
         self, repo: RepositoryRef, upload_id: str, body: AsyncIterator[bytes], start: int | None
     ) -> UploadState:
@@ -381,6 +287,7 @@ class ContentService:
         while len(self._hashers) > HASHER_CACHE_ENTRIES:
             self._hashers.popitem(last=False)
 
+    @storage_as_domain
     async def finish_upload(
         self,
         repo: RepositoryRef,
@@ -434,10 +341,12 @@ class ContentService:
                 {"repository": repo.full_name, "digest": str(digest), "size": size},
             )
 
+    @storage_as_domain
     async def cancel_upload(self, repo: RepositoryRef, upload_id: str) -> None:
         uid, key = await self._upload_row(repo, upload_id)
         await self._discard_upload(uid, key)
 
+    @storage_as_domain
     async def purge_expired_uploads(self) -> int:
         """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""
         now = _now()

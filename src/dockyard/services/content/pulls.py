@@ -7,7 +7,7 @@ download holds a row in ``pull_leases`` (the database every worker and node shar
   per instance (PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE`` is exclusive
   already): drop expired leases, and unless the address is downloading already, count the
   distinct addresses with live leases and ask the edition gate
-  (:func:`~dockyard.services.editions.check_pulling_clients`), which refuses with
+  (:func:`~dockyard.services.tenancy.editions.check_pulling_clients`), which refuses with
   ``TooManyRequestsError`` (``429 TOOMANYREQUESTS`` + ``Retry-After``).
 * **Renew** — while the bytes flow, the sending worker pushes ``expires_at`` forward every
   ``lease/3`` seconds.
@@ -48,8 +48,8 @@ from dockyard.metadata.base import utcnow
 from dockyard.metadata.queries import pulls as pq
 from dockyard.metadata.queries.locks import transaction_lock
 from dockyard.metadata.session import Database
-from dockyard.services import editions
-from dockyard.services.editions import HasEdition
+from dockyard.services.tenancy import editions
+from dockyard.services.tenancy.editions import HasEdition
 
 log = structlog.get_logger(__name__)
 

@@ -3,99 +3,69 @@
 Routing: a registry request reaches an instance by ``Host`` among its endpoint domains, and
 an endpoint with an allowlist serves only the source addresses in it. Management: every
 create that an edition limits takes the instance row's lock, counts, then inserts, in one
-transaction, so concurrent creates cannot overshoot (``services.editions``).
+transaction, so concurrent creates cannot overshoot (``services.tenancy.editions``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
-import re
 import secrets
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import (
     AlreadyExistsError,
-    ConflictError,
     DeniedError,
-    InvalidInputError,
     NotFoundError,
-    PreconditionFailedError,
 )
 from dockyard.metadata.models import EndpointAclEntry, Instance, InstanceEndpoint, Namespace
 from dockyard.metadata.models import Repository as RepositoryRow
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
-from dockyard.oci.reference import NAMESPACE_RE, REPOSITORY_RE, RepositoryName
-from dockyard.services import editions
+from dockyard.oci.reference import RepositoryName
 from dockyard.services.access import InstanceRef
-from dockyard.services.editions import Feature, Limit
-
-if TYPE_CHECKING:  # audit imports the paging types from here
-    from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.paging import Page, PageRequest, check_etag
+from dockyard.services.tenancy import editions
+from dockyard.services.tenancy.editions import Feature, Limit
+from dockyard.services.tenancy.errors import (
+    DowngradeRefusedError,
+    InstanceNotFoundError,
+    NamespaceNotEmptyError,
+    NamespaceNotFoundError,
+    NameUnknownError,
+    RepositoryNotFoundError,
+)
+from dockyard.services.tenancy.rules import (
+    REPOSITORY_TYPES,
+    TAG_MUTABILITIES,
+    check_instance_fields,
+    check_texts,
+    namespace_name,
+    normalize_endpoints,
+    one_of,
+    repository_name,
+)
+from dockyard.services.tenancy.views import (
+    AllowlistEntry,
+    Endpoint,
+    HostRoute,
+    InstanceChanges,
+    InstanceView,
+    NamespaceChanges,
+    NamespaceView,
+    RepositoryChanges,
+    RepositoryRef,
+    RepositoryView,
+    ref_of_key,
+)
 
 INSTANCE_CACHE_SECONDS = 5.0
-NETWORK_TYPES = ("vpc", "public", "classic")
-REPOSITORY_TYPES = ("private", "public")
-TAG_MUTABILITIES = ("Flexible", "Immutable")
-SUMMARY_MAX = 100
-DESCRIPTION_MAX = 2000
-DOMAIN_RE = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
-)
-REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-T = TypeVar("T")
-
-
-class NameUnknownError(NotFoundError):
-    """The repository (or the namespace a push would need) does not exist."""
-
-
-class InstanceNotFoundError(NotFoundError):
-    """No instance has this id."""
-
-
-class NamespaceNotFoundError(NotFoundError):
-    """No namespace of this name in the instance."""
-
-
-class RepositoryNotFoundError(NameUnknownError):
-    """No repository of this name in the namespace."""
-
-
-class NamespaceNotEmptyError(ConflictError):
-    """A namespace that still holds repositories is deleted only when forced."""
-
-
-class DowngradeRefusedError(ConflictError):
-    """The instance holds more than the lower edition allows."""
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryRef:
-    id: uuid.UUID
-    instance_id: str
-    full_name: str
-    public: bool
-    immutable: bool
-
-
-def ref_of_key(
-    instance_id: str, full_name: str, id_: uuid.UUID, type_: str, mutability: str
-) -> RepositoryRef:
-    """A RepositoryRef from the plain columns of ``tq.REPOSITORY_KEY`` (hot paths)."""
-    return RepositoryRef(id_, instance_id, full_name, type_ == "public", mutability == "Immutable")
 
 
 def _ref(repo: RepositoryRow) -> RepositoryRef:
@@ -106,219 +76,6 @@ def _ref(repo: RepositoryRow) -> RepositoryRef:
         repo.type == "public",
         repo.tag_mutability == "Immutable",
     )
-
-
-# ---- views and requests -------------------------------------------------------------------
-
-
-def _etag(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
-
-
-def check_etag(current: str, if_match: str | None) -> None:
-    """``If-Match``: absent, ``*`` or one of the listed entity tags matches ``current``."""
-    if if_match is None:
-        return
-    wanted = [t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")]
-    if "*" in wanted or current in wanted:
-        return
-    raise PreconditionFailedError(
-        "the resource changed since it was read (If-Match does not match its ETag)"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    page: int = 1
-    page_size: int = 30
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.page_size
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    page: int
-    page_size: int
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class AllowlistEntry:
-    cidr: str
-    description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    network_type: str
-    domain: str
-    enabled: bool = True
-    allowlist: tuple[AllowlistEntry, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceView:
-    id: str
-    name: str
-    region: str
-    edition: str
-    endpoints: tuple[Endpoint, ...]
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def etag(self) -> str:
-        return _etag(self.id, self.name, self.region, self.edition, self.endpoints)
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceChanges:
-    name: str | None = None
-    region: str | None = None
-    edition: str | None = None
-    endpoints: tuple[Endpoint, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NamespaceView:
-    instance_id: str
-    name: str
-    auto_create: bool
-    default_repository_type: str
-    repository_count: int
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def etag(self) -> str:
-        return _etag(self.instance_id, self.name, self.auto_create, self.default_repository_type)
-
-
-@dataclass(frozen=True, slots=True)
-class NamespaceChanges:
-    auto_create: bool | None = None
-    default_repository_type: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryView:
-    id: str
-    instance_id: str
-    namespace: str
-    name: str
-    full_name: str
-    type: str
-    summary: str
-    description: str
-    tag_mutability: str
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def etag(self) -> str:
-        return _etag(self.id, self.type, self.summary, self.description, self.tag_mutability)
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryChanges:
-    type: str | None = None
-    summary: str | None = None
-    description: str | None = None
-    tag_mutability: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HostRoute:
-    """Where a ``Host`` leads: the instance, and the endpoint's allowlist (empty: open)."""
-
-    instance: InstanceRef
-    domain: str | None = None
-    enabled: bool = True
-    allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
-
-    def admits(self, address: str | None) -> bool:
-        if not self.allowlist:
-            return True
-        if address is None:
-            return False
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip.version == net.version and ip in net for net in self.allowlist)
-
-
-# ---- validation ---------------------------------------------------------------------------
-
-
-def _one_of(value: str, allowed: Sequence[str], what: str) -> str:
-    if value not in allowed:
-        raise InvalidInputError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _namespace_name(name: str) -> str:
-    if not NAMESPACE_RE.fullmatch(name):
-        raise InvalidInputError(
-            f"invalid namespace {name!r}: 2-30 of a-z, 0-9, '-', '_', "
-            "starting and ending with a letter or digit"
-        )
-    return name
-
-
-def _repository_name(name: str) -> str:
-    if not REPOSITORY_RE.fullmatch(name):
-        raise InvalidInputError(
-            f"invalid repository {name!r}: 1-64 of a-z, 0-9, '-', '_', "
-            "starting and ending with a letter or digit"
-        )
-    return name
-
-
-def _texts(summary: str | None, description: str | None) -> None:
-    if summary is not None and len(summary) > SUMMARY_MAX:
-        raise InvalidInputError(f"summary is at most {SUMMARY_MAX} characters")
-    if description is not None and len(description) > DESCRIPTION_MAX:
-        raise InvalidInputError(f"description is at most {DESCRIPTION_MAX} characters")
-
-
-def normalize_endpoints(endpoints: Sequence[Endpoint]) -> tuple[Endpoint, ...]:
-    """Validated endpoints: one per network type, lowercase domains, canonical CIDRs."""
-    seen_types: set[str] = set()
-    seen_domains: set[str] = set()
-    out = []
-    for endpoint in endpoints:
-        _one_of(endpoint.network_type, NETWORK_TYPES, "network type")
-        if endpoint.network_type in seen_types:
-            raise InvalidInputError(f"more than one {endpoint.network_type} endpoint")
-        seen_types.add(endpoint.network_type)
-        domain = endpoint.domain.lower().rstrip(".")
-        if not DOMAIN_RE.fullmatch(domain):
-            raise InvalidInputError(f"invalid endpoint domain {endpoint.domain!r}")
-        if domain in seen_domains:
-            raise InvalidInputError(f"domain {domain} is given twice")
-        seen_domains.add(domain)
-        entries: dict[str, AllowlistEntry] = {}
-        for entry in endpoint.allowlist:
-            try:
-                cidr = str(ipaddress.ip_network(entry.cidr.strip(), strict=False))
-            except ValueError:
-                raise InvalidInputError(f"invalid CIDR {entry.cidr!r}") from None
-            entries.setdefault(cidr, AllowlistEntry(cidr, entry.description))
-        out.append(
-            Endpoint(
-                endpoint.network_type,
-                domain,
-                endpoint.enabled,
-                tuple(sorted(entries.values(), key=lambda e: e.cidr)),
-            )
-        )
-    return tuple(sorted(out, key=lambda e: e.network_type))
 
 
 def _endpoint_views(
@@ -510,7 +267,7 @@ class TenancyService:
         self, name: str, region: str, edition: str, endpoints: Sequence[Endpoint] = ()
     ) -> InstanceView:
         editions.edition(edition)
-        _instance_fields(name, region)
+        check_instance_fields(name, region)
         normalized = normalize_endpoints(endpoints)
         instance_id = f"cri-{secrets.token_hex(8)}"
         with _domain_collision():
@@ -568,7 +325,7 @@ class TenancyService:
     ) -> InstanceView:
         if changes.edition is not None:
             editions.edition(changes.edition)
-        _instance_fields(changes.name, changes.region)
+        check_instance_fields(changes.name, changes.region)
         normalized = (
             normalize_endpoints(changes.endpoints) if changes.endpoints is not None else None
         )
@@ -646,8 +403,8 @@ class TenancyService:
         auto_create: bool = True,
         default_repository_type: str = "private",
     ) -> NamespaceView:
-        _namespace_name(name)
-        _one_of(default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
+        namespace_name(name)
+        one_of(default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
             if instance is None:
@@ -701,7 +458,7 @@ class TenancyService:
         if_match: str | None = None,
     ) -> NamespaceView:
         if changes.default_repository_type is not None:
-            _one_of(changes.default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
+            one_of(changes.default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
         async with self._db.write() as session:
             row = await self._namespace(session, instance_id, name)
             count = await tq.count_repositories(session, instance_id, row.id)
@@ -763,11 +520,11 @@ class TenancyService:
         description: str = "",
         tag_mutability: str = "Flexible",
     ) -> RepositoryView:
-        _repository_name(name)
+        repository_name(name)
         if repository_type is not None:
-            _one_of(repository_type, REPOSITORY_TYPES, "type")
-        _one_of(tag_mutability, TAG_MUTABILITIES, "tagMutability")
-        _texts(summary, description)
+            one_of(repository_type, REPOSITORY_TYPES, "type")
+        one_of(tag_mutability, TAG_MUTABILITIES, "tagMutability")
+        check_texts(summary, description)
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
             if instance is None:
@@ -842,10 +599,10 @@ class TenancyService:
         if_match: str | None = None,
     ) -> RepositoryView:
         if changes.type is not None:
-            _one_of(changes.type, REPOSITORY_TYPES, "type")
+            one_of(changes.type, REPOSITORY_TYPES, "type")
         if changes.tag_mutability is not None:
-            _one_of(changes.tag_mutability, TAG_MUTABILITIES, "tagMutability")
-        _texts(changes.summary, changes.description)
+            one_of(changes.tag_mutability, TAG_MUTABILITIES, "tagMutability")
+        check_texts(changes.summary, changes.description)
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
             if instance is None:
@@ -904,15 +661,6 @@ def _domain_collision() -> Iterator[None]:
 
 def _repository_id() -> str:
     return f"crr-{secrets.token_hex(8)}"
-
-
-def _instance_fields(name: str | None, region: str | None) -> None:
-    if name is not None and not (1 <= len(name.strip()) <= 128 and name.isprintable()):
-        raise InvalidInputError("instance name is 1-128 printable characters")
-    if region is not None and not REGION_RE.fullmatch(region):
-        raise InvalidInputError(
-            f"invalid region {region!r}: 1-64 of a-z, 0-9 and '-', starting with a letter or digit"
-        )
 
 
 def _endpoint_rows(

@@ -37,10 +37,9 @@ from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.reference import RepositoryName
-from dockyard.services import editions
-from dockyard.services.content import ContentService
-from dockyard.services.editions import Limit
-from dockyard.services.tenancy import InstanceNotFoundError, TenancyService
+from dockyard.services.content.service import ContentService
+from dockyard.services.tenancy import InstanceNotFoundError, TenancyService, editions
+from dockyard.services.tenancy.editions import Limit
 
 #: Repositories per seeded namespace (the Standard edition's per-namespace limit).
 REPOSITORIES_PER_NAMESPACE = 1000

@@ -1,0 +1,39 @@
+"""Console sign-in: passwords and lockout, MFA devices (TOTP), sessions, sign-out, password
+change and reset; logon policies are evaluated by :mod:`dockyard.services.logon`."""
+
+# Old import path of services/identity.py, until it is split (issue 13).
+from dockyard.services.passwords import check_password_complexity
+from dockyard.services.signin.errors import (
+    AccountLockedError,
+    LogonPolicyDeniedError,
+    MfaBindRequiredError,
+    MfaCodeRequiredError,
+    PasswordChangeRequiredError,
+    SignInRefusedError,
+    UserDisabledError,
+)
+from dockyard.services.signin.service import (
+    MFA_SEED_PURPOSE,
+    MfaBinding,
+    SessionGrant,
+    SignInService,
+)
+from dockyard.services.signin.totp import matching_step, otpauth_uri, totp_step
+
+__all__ = [
+    "MFA_SEED_PURPOSE",
+    "AccountLockedError",
+    "LogonPolicyDeniedError",
+    "MfaBindRequiredError",
+    "MfaBinding",
+    "MfaCodeRequiredError",
+    "PasswordChangeRequiredError",
+    "SessionGrant",
+    "SignInRefusedError",
+    "SignInService",
+    "UserDisabledError",
+    "check_password_complexity",
+    "matching_step",
+    "otpauth_uri",
+    "totp_step",
+]

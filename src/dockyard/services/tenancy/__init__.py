@@ -1,0 +1,50 @@
+"""Tenancy: instances and their endpoints, namespaces, repositories, and editions' limits."""
+
+from dockyard.services.paging import Page, PageRequest, check_etag
+from dockyard.services.paging import etag as _etag
+from dockyard.services.tenancy.errors import (
+    DowngradeRefusedError,
+    InstanceNotFoundError,
+    NamespaceNotEmptyError,
+    NamespaceNotFoundError,
+    NameUnknownError,
+    RepositoryNotFoundError,
+)
+from dockyard.services.tenancy.service import TenancyService
+from dockyard.services.tenancy.views import (
+    AllowlistEntry,
+    Endpoint,
+    HostRoute,
+    InstanceChanges,
+    InstanceView,
+    NamespaceChanges,
+    NamespaceView,
+    RepositoryChanges,
+    RepositoryRef,
+    RepositoryView,
+    ref_of_key,
+)
+
+__all__ = [
+    "AllowlistEntry",
+    "DowngradeRefusedError",
+    "Endpoint",
+    "HostRoute",
+    "InstanceChanges",
+    "InstanceNotFoundError",
+    "InstanceView",
+    "NameUnknownError",
+    "NamespaceChanges",
+    "NamespaceNotEmptyError",
+    "NamespaceNotFoundError",
+    "NamespaceView",
+    "RepositoryChanges",
+    "RepositoryNotFoundError",
+    "RepositoryRef",
+    "RepositoryView",
+    "TenancyService",
+    "ref_of_key",
+]
+
+# Old import paths of services/identity.py, until it is split (issue 13).
+__all__ += ["Page", "PageRequest", "_etag", "check_etag"]
