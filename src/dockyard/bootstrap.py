@@ -20,7 +20,7 @@ from dockyard.registry.token import TokenEndpoint
 from dockyard.services.audit import AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
-from dockyard.services.identity import IdentityService
+from dockyard.services.identity import IdentityServices
 from dockyard.services.pulls import PullGate
 from dockyard.services.ratelimit import AuthRateLimiter
 from dockyard.services.secrets import MasterKey
@@ -104,7 +104,7 @@ def build(settings: Settings) -> Container:
     verifier = CredentialVerifier(db, master, tokens=tokens, audit=audit, limiter=limiter)
     credentials = CredentialsService(db, tokens, verifier, audit=audit)
     signin = SignInService(db, master, tokens, audit=audit)
-    identity = IdentityService(db, audit, master)
+    identity = IdentityServices.build(db, audit, master)
     auth = RegistryAuth(tokens, verifier, disabled=settings.insecure_no_auth)
     pulls = PullGate(
         db,
@@ -119,11 +119,17 @@ def build(settings: Settings) -> Container:
             content,
             tokens,
             verifier,
+            organizations=identity.organizations,
+            users=identity.users,
+            groups=identity.groups,
+            resource_sets=identity.resource_sets,
+            roles=identity.roles,
+            policies=identity.policies,
+            logon_policies=identity.logon_policies,
             auth_disabled=settings.insecure_no_auth,
             audit=audit,
             credentials=credentials,
             signin=signin,
-            identity=identity,
         )
     )
     return Container(settings, db, store, content, tokens, registry, api, audit=audit)

@@ -30,7 +30,15 @@ from dockyard.services.credentials import (
     CredentialVerifier,
     TokenService,
 )
-from dockyard.services.identity import IdentityService
+from dockyard.services.identity import (
+    GroupService,
+    LogonPolicyService,
+    OrganizationService,
+    PolicyService,
+    ResourceSetService,
+    RoleService,
+    UserService,
+)
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 
@@ -50,6 +58,14 @@ class ApiServices:
     content: ContentService
     tokens: TokenService
     verifier: CredentialVerifier
+    # Identity management, one service per aggregate.
+    organizations: OrganizationService
+    users: UserService
+    groups: GroupService
+    resource_sets: ResourceSetService
+    roles: RoleService
+    policies: PolicyService
+    logon_policies: LogonPolicyService
     auth_disabled: bool = False
     #: The audit log (None: nothing is recorded, e.g. in narrow unit tests).
     audit: AuditLog | None = None
@@ -57,8 +73,6 @@ class ApiServices:
     credentials: CredentialsService | None = None
     #: Console sign-in, MFA devices, console passwords, sign-out.
     signin: SignInService | None = None
-    #: Organizations, users, groups, resource sets, roles, policies, logon policies.
-    identity: IdentityService | None = None
 
 
 def services(request: Request) -> ApiServices:

@@ -1,0 +1,76 @@
+"""Logon policies: when and from where a user may sign in to the console. Users of a
+deleted one fall back to the default policy (any time, any address)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.metadata.models import LogonPolicy
+from dockyard.metadata.queries import identity as q
+from dockyard.services.identity.peers import Page, PageRequest, validate_logon_policy
+from dockyard.services.identity.rules import check_description, check_logon_name
+from dockyard.services.identity.store import LOGON_POLICY, AggregateService
+from dockyard.services.identity.views import (
+    Caller,
+    LogonPolicyView,
+)
+
+
+class LogonPolicyService(AggregateService):
+    async def create_logon_policy(
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        description: str = "",
+        time_windows: Any = (),
+        cidrs: Any = (),
+    ) -> LogonPolicyView:
+        check_logon_name(name)
+        check_description(description)
+        windows, networks = validate_logon_policy(list(time_windows), list(cidrs))
+        async with self._store.write() as (session, account):
+            await self._store.free(session, account, LOGON_POLICY, name)
+            row = LogonPolicy(
+                account_id=account.id,
+                name=name,
+                description=description,
+                time_windows=windows,
+                cidrs=networks,
+            )
+            return await self._store.created(
+                session, account, caller, LOGON_POLICY, row, "ram:CreateLogonPolicy", name
+            )
+
+    async def list_logon_policies(self, page: PageRequest) -> Page[LogonPolicyView]:
+        return await self._store.page(page, LOGON_POLICY)
+
+    async def get_logon_policy(self, name: str) -> LogonPolicyView:
+        return await self._store.view(LOGON_POLICY, name)
+
+    async def update_logon_policy(
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        description: str | None = None,
+        time_windows: Any = None,
+        cidrs: Any = None,
+        if_match: str | None = None,
+    ) -> LogonPolicyView:
+        check_description(description)
+        async with self._store.edit(caller, LOGON_POLICY, name, if_match) as edit:
+            row = edit.row
+            windows, networks = validate_logon_policy(
+                list(row.time_windows if time_windows is None else time_windows),
+                list(row.cidrs if cidrs is None else cidrs),
+            )
+            values = await edit.changes(description=description)
+            values.update(time_windows=windows, cidrs=networks)
+            return await edit.save("ram:UpdateLogonPolicy", values, audit_fields=False)
+
+    async def delete_logon_policy(self, caller: Caller, name: str) -> None:
+        """Its users fall back to the default policy (any time, any address)."""
+        await self._store.delete(
+            caller, LOGON_POLICY, name, "ram:DeleteLogonPolicy", clear=q.clear_logon_policy
+        )

@@ -1,0 +1,547 @@
+"""What every identity service shares: the account-locked unit of work, named lookups,
+audit rows, sharing scopes, the last-administrator rule, and the link rows between
+aggregates. One :class:`IdentityStore` serves them all (one account-ARN cache)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.errors import AlreadyExistsError, ConflictError, DeniedError, NotFoundError
+from dockyard.metadata.models import (
+    Account,
+    LogonPolicy,
+    Organization,
+    Policy,
+    ResourceSet,
+    Role,
+    User,
+    UserGroup,
+)
+from dockyard.metadata.queries import identity as q
+from dockyard.metadata.queries import tenancy as tq
+from dockyard.metadata.session import Database
+from dockyard.services.identity.peers import (
+    AuditLog,
+    Page,
+    PageRequest,
+    check_etag,
+    load_principal,
+    ram_arn,
+)
+from dockyard.services.identity.rules import (
+    ADMINISTRATOR_ROLE,
+    is_administrator,
+    parse_organization_id,
+    unusable,
+)
+from dockyard.services.identity.views import (
+    Caller,
+    GroupView,
+    LogonPolicyView,
+    OrganizationView,
+    PolicyView,
+    ResourceSetView,
+    RoleView,
+    Tagged,
+    UserView,
+    Views,
+    group_views,
+    logon_policy_views,
+    organization_views,
+    policy_views,
+    resource_set_views,
+    role_views,
+    user_views,
+    view_of,
+)
+
+_Row = TypeVar("_Row")
+#: Every view has an entity tag.
+_View = TypeVar("_View", bound=Tagged)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(Generic[_Row, _View]):
+    """A named kind of identity row: its model, how errors name it, its RAM kind (the audit
+    row's path, or its detail key), its column in link rows, and its views."""
+
+    model: type[_Row]
+    what: str
+    kind: str
+    key: str
+    views: Views[_Row, _View]
+    #: Built-in rows exist, and they are neither modified nor deleted.
+    builtin: bool = False
+
+
+ORGANIZATION: Aggregate[Organization, OrganizationView] = Aggregate(
+    Organization,
+    "organization",
+    "organization",
+    "organization_id",
+    organization_views,
+)
+USER: Aggregate[User, UserView] = Aggregate(User, "user", "user", "user_id", user_views)
+GROUP: Aggregate[UserGroup, GroupView] = Aggregate(
+    UserGroup, "group", "group", "group_id", group_views
+)
+ROLE: Aggregate[Role, RoleView] = Aggregate(
+    Role, "role", "role", "role_id", role_views, builtin=True
+)
+POLICY: Aggregate[Policy, PolicyView] = Aggregate(
+    Policy, "policy", "policy", "policy_id", policy_views, builtin=True
+)
+RESOURCE_SET: Aggregate[ResourceSet, ResourceSetView] = Aggregate(
+    ResourceSet, "resource set", "resourceset", "resource_set_id", resource_set_views
+)
+LOGON_POLICY: Aggregate[LogonPolicy, LogonPolicyView] = Aggregate(
+    LogonPolicy, "logon policy", "logonpolicy", "logon_policy_id", logon_policy_views
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Link(Generic[_Row, _View]):
+    """One kind of link: attaching ``other`` to ``owner``, which is touched, audited and
+    returned. ``missing`` (with ``{owner}`` and ``{other}``) is the detach's not-found error."""
+
+    model: type[Any]
+    owner: Aggregate[_Row, _View]
+    other: Aggregate[Any, Any]
+    attach: str
+    detach: str
+    missing: str
+    #: Attaching checks the other end's sharing scope.
+    scoped: bool = False
+    #: Detaching may take the built-in Administrator role from its last enabled user.
+    keeps_administrator: bool = False
+
+
+#: Runs just before a link is inserted: False when it is there already; raises when the
+#: owner has no room for another.
+Room = Callable[[AsyncSession, Any, Any], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class IdentityStore:
+    db: Database
+    audit: AuditLog
+    _arn_id: str | None = field(default=None, init=False)
+
+    # -- units of work ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[tuple[AsyncSession, Account]]:
+        """A write transaction holding the account lock (identity changes take turns)."""
+        async with self.db.write() as session:
+            account = await q.lock_account(session)
+            if account is None:
+                raise RuntimeError("no account: the first-start setup has not run")
+            try:
+                yield session, account
+                await session.flush()
+            except IntegrityError as exc:
+                raise ConflictError(
+                    "the change conflicts with existing rows (a name already taken, or a "
+                    "reference still in use)"
+                ) from exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[tuple[AsyncSession, Account]]:
+        async with self.db.read() as session:
+            account = await tq.find_account(session)
+            if account is None:
+                raise RuntimeError("no account: the first-start setup has not run")
+            yield session, account
+
+    async def changed(
+        self,
+        session: AsyncSession,
+        account: Account,
+        caller: Caller,
+        action: str,
+        path: str,
+        **detail: Any,
+    ) -> None:
+        """The audit row of a change, in the change's transaction."""
+        await self.audit.change(
+            session, caller.actor, action, ram_arn(account.arn_id, path), detail or None
+        )
+
+    async def account_arn_id(self) -> str:
+        """The account id of RAM resource names (it never changes, so it is kept)."""
+        if self._arn_id is None:
+            async with self.read() as (_session, account):
+                self._arn_id = account.arn_id
+        return self._arn_id
+
+    async def ram_arn(self, path: str) -> str:
+        """``acs:ram::$account:$path`` (``*`` stays ``*``)."""
+        return ram_arn(await self.account_arn_id(), path)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def get(
+        session: AsyncSession, account: Account, aggregate: Aggregate[_Row, Any], name: str
+    ) -> _Row:
+        model: Any = aggregate.model
+        row = None if unusable(name) else await q.find_named(session, model, account.id, name)
+        if row is None:
+            raise NotFoundError(f"{aggregate.what} {name!r} does not exist")
+        found: _Row = row
+        return found
+
+    @staticmethod
+    async def named(
+        session: AsyncSession,
+        account: Account,
+        aggregate: Aggregate[_Row, Any],
+        names: Sequence[str],
+        field: str,
+    ) -> list[_Row]:
+        """The rows of these names, by name; NotFoundError names the missing ones."""
+        found: list[Any] = await q.find_names(
+            session, aggregate.model, account.id, [n for n in names if not unusable(n)]
+        )
+        missing = sorted(set(names) - {r.name for r in found})
+        if missing:
+            raise NotFoundError(f"{field}: {aggregate.what} {', '.join(missing)} does not exist")
+        return sorted(found, key=lambda r: str(r.name))
+
+    @staticmethod
+    async def free(
+        session: AsyncSession, account: Account, aggregate: Aggregate[Any, Any], name: str
+    ) -> None:
+        """Refuse a name another row of the aggregate has."""
+        if await q.find_named(session, aggregate.model, account.id, name) is not None:
+            raise AlreadyExistsError(f"{aggregate.what} {name} already exists")
+
+    async def rename(
+        self,
+        session: AsyncSession,
+        account: Account,
+        aggregate: Aggregate[Any, Any],
+        row: Any,
+        new_name: str | None,
+        values: dict[str, Any],
+    ) -> None:
+        """Add a new name to ``values`` when it differs and no other row has it."""
+        if new_name is not None and new_name != row.name:
+            await self.free(session, account, aggregate, new_name)
+            values["name"] = new_name
+
+    @staticmethod
+    async def organization(
+        session: AsyncSession, account: Account, organization_id: str, field: str
+    ) -> Organization:
+        row = await q.find_by_id(
+            session, Organization, account.id, parse_organization_id(organization_id, field)
+        )
+        if row is None:
+            raise NotFoundError(f"{field}: organization {organization_id} does not exist")
+        return row
+
+    async def view(self, aggregate: Aggregate[Any, _View], name: str) -> _View:
+        """The view of one named row."""
+        async with self.read() as (session, account):
+            row = await self.get(session, account, aggregate, name)
+            return await view_of(aggregate.views, session, row)
+
+    async def page(
+        self, page: PageRequest, aggregate: Aggregate[Any, _View], **within: uuid.UUID | None
+    ) -> Page[_View]:
+        """One page of an aggregate's rows, by name; ``within`` keeps the rows whose columns
+        hold these values (``None``: any)."""
+        model = aggregate.model
+        where = [getattr(model, column) == value for column, value in within.items() if value]
+        async with self.read() as (session, account):
+            rows, total = await q.page_of(
+                session, model, account.id, page.offset, page.page_size, *where
+            )
+            items = await aggregate.views(session, rows)
+        return Page(items, page.page, page.page_size, total)
+
+    async def created(
+        self,
+        session: AsyncSession,
+        account: Account,
+        caller: Caller,
+        aggregate: Aggregate[_Row, _View],
+        row: _Row,
+        action: str,
+        key: str | None = None,
+        links: Callable[[Any], Sequence[Any]] | None = None,
+        **detail: Any,
+    ) -> _View:
+        """Insert a new row and the ``links`` made from it (they need its id), audit it as
+        ``$kind/$key`` (``key`` None: its id), and view it."""
+        new: Any = row
+        q.add(session, new)
+        await q.flush(session)
+        for link in links(row) if links else ():
+            await q.add_link(session, link)
+        path = f"{aggregate.kind}/{new.id if key is None else key}"
+        await self.changed(session, account, caller, action, path, **detail)
+        return await view_of(aggregate.views, session, row)
+
+    @staticmethod
+    def not_builtin(aggregate: Aggregate[Any, Any], row: Any, verb: str) -> None:
+        if aggregate.builtin and row.builtin:
+            raise ConflictError(f"built-in {aggregate.what} {row.name} cannot be {verb}")
+
+    # -- changes -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def edit(
+        self, caller: Caller, aggregate: Aggregate[_Row, _View], name: str, if_match: str | None
+    ) -> AsyncIterator[Edit[_Row, _View]]:
+        """A change of one named row, refused when it is built-in or its entity tag moved on."""
+        async with self.write() as (session, account):
+            row = await self.get(session, account, aggregate, name)
+            self.not_builtin(aggregate, row, "modified")
+            check_etag((await view_of(aggregate.views, session, row)).etag, if_match)
+            yield Edit(self, session, account, caller, aggregate, row, name)
+
+    async def update(
+        self,
+        caller: Caller,
+        aggregate: Aggregate[Any, _View],
+        name: str,
+        action: str,
+        if_match: str | None,
+        **changes: Any,
+    ) -> _View:
+        """Change one named row (see :meth:`Edit.changes`), audited with the fields changed."""
+        async with self.edit(caller, aggregate, name, if_match) as edit:
+            return await edit.save(action, await edit.changes(**changes))
+
+    async def delete(
+        self,
+        caller: Caller,
+        aggregate: Aggregate[Any, Any],
+        name: str,
+        action: str,
+        links: Sequence[type[Any]] = (),
+        *,
+        clear: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] | None = None,
+        keeps_administrator: bool = False,
+    ) -> None:
+        """Delete a named row with its link rows; ``clear`` lets go of rows pointing at it."""
+        async with self.write() as (session, account):
+            row = await self.get(session, account, aggregate, name)
+            self.not_builtin(aggregate, row, "deleted")
+            for model in links:
+                await q.delete_where(session, model, getattr(model, aggregate.key) == row.id)
+            if clear is not None:
+                await clear(session, row.id)
+            await q.delete_row(session, row)
+            if keeps_administrator:
+                await self.keep_an_administrator(session, account)
+            await self.changed(session, account, caller, action, f"{aggregate.kind}/{name}")
+
+    async def keep_an_administrator(self, session: AsyncSession, account: Account) -> None:
+        role = await q.find_named(session, Role, account.id, ADMINISTRATOR_ROLE)
+        if role is None or not role.builtin:
+            return
+        await session.flush()
+        if await q.count_administrators(session, role.id) == 0:
+            raise ConflictError(
+                f"refused: this would leave no enabled user holding the built-in "
+                f"{ADMINISTRATOR_ROLE} role (the last administrator cannot lose it)"
+            )
+
+    # -- sharing scope -------------------------------------------------------------------
+
+    @staticmethod
+    async def caller_organization(session: AsyncSession, caller: Caller) -> uuid.UUID | None:
+        if caller.user_id is None:
+            return None
+        me = await session.get(User, uuid.UUID(caller.user_id))
+        return me.organization_id if me is not None else None
+
+    async def owned_by(
+        self, session: AsyncSession, caller: Caller, sharing_scope: str
+    ) -> dict[str, Any]:
+        """The ownership columns of a new role or policy: administrators share globally."""
+        return {
+            "sharing_scope": "global" if caller.administrator else sharing_scope,
+            "organization_id": await self.caller_organization(session, caller),
+            "created_by": uuid.UUID(caller.user_id) if caller.user_id else None,
+        }
+
+    async def check_attach(
+        self, session: AsyncSession, account: Account, caller: Caller, row: Role | Policy
+    ) -> None:
+        """Whether the caller may attach the role or policy, by its sharing scope."""
+        kind = "role" if isinstance(row, Role) else "policy"
+        scope = row.sharing_scope
+        if scope == "global" or caller.administrator or row.organization_id is None:
+            return
+        tree = await q.organization_tree(session, account.id)
+        mine = await self.caller_organization(session, caller)
+        names = await q.names_of(session, Organization, [row.organization_id])
+        owner = names.get(row.organization_id, str(row.organization_id))
+        if scope == "organization":
+            if mine == row.organization_id:
+                return
+            raise DeniedError(
+                f"{kind} {row.name} is shared with organization {owner} only "
+                f"(sharingScope organization): {caller.name} may not attach it"
+            )
+        node = mine
+        seen: set[uuid.UUID] = set()
+        while node is not None and node not in seen:
+            if node == row.organization_id:
+                return
+            seen.add(node)
+            node = tree.get(node)
+        raise DeniedError(
+            f"{kind} {row.name} is shared with organization {owner} and its subordinate "
+            f"organizations only (sharingScope subtree): {caller.name} may not attach it"
+        )
+
+    async def scope_for(
+        self, session: AsyncSession, account: Account, row: Role | Policy, wanted: str
+    ) -> str:
+        """The sharing scope a role or policy may have: always global when an administrator
+        made it (or the system did), else what is asked."""
+        if row.created_by is None:
+            return "global"
+        creator = await session.get(User, row.created_by)
+        if creator is None:
+            return wanted
+        principal = await load_principal(session, creator, account.arn_id)
+        return "global" if is_administrator(principal) else wanted
+
+    # -- link rows -----------------------------------------------------------------------
+
+    async def _ends(
+        self,
+        session: AsyncSession,
+        account: Account,
+        link: Link[_Row, Any],
+        owner: str,
+        other: str,
+    ) -> tuple[_Row, Any, dict[str, uuid.UUID]]:
+        """Both rows of a link, the owner's errors first, and the link row's key."""
+        owner_row: Any = await self.get(session, account, link.owner, owner)
+        self.not_builtin(link.owner, owner_row, "modified")
+        other_row = await self.get(session, account, link.other, other)
+        return owner_row, other_row, {link.owner.key: owner_row.id, link.other.key: other_row.id}
+
+    async def link(
+        self,
+        caller: Caller,
+        link: Link[Any, _View],
+        owner: str,
+        other: str,
+        room: Room | None = None,
+    ) -> _View:
+        """Attach ``other`` to ``owner``; a link already there is no change (no audit row)."""
+        async with self.write() as (session, account):
+            owner_row, other_row, key = await self._ends(session, account, link, owner, other)
+            if link.scoped:
+                await self.check_attach(session, account, caller, other_row)
+            if (room is None or await room(session, owner_row, other_row)) and await q.add_link(
+                session, link.model(**key)
+            ):
+                await q.touch(session, owner_row)
+                await self._linked(session, account, caller, link, link.attach, owner, other)
+            return await view_of(link.owner.views, session, owner_row)
+
+    async def unlink(self, caller: Caller, link: Link[Any, _View], owner: str, other: str) -> _View:
+        """Detach ``other`` from ``owner``: NotFoundError when they are not linked."""
+        async with self.write() as (session, account):
+            owner_row, _other_row, key = await self._ends(session, account, link, owner, other)
+            if not await q.remove_link(session, link.model, **key):
+                raise NotFoundError(link.missing.format(owner=owner, other=other))
+            await q.touch(session, owner_row)
+            if link.keeps_administrator:
+                await self.keep_an_administrator(session, account)
+            await self._linked(session, account, caller, link, link.detach, owner, other)
+            return await view_of(link.owner.views, session, owner_row)
+
+    async def _linked(
+        self,
+        session: AsyncSession,
+        account: Account,
+        caller: Caller,
+        link: Link[Any, Any],
+        action: str,
+        owner: str,
+        other: str,
+    ) -> None:
+        path = f"{link.owner.kind}/{owner}"
+        await self.changed(session, account, caller, action, path, **{link.other.kind: other})
+
+
+@dataclass(frozen=True, slots=True)
+class Edit(Generic[_Row, _View]):
+    """One named row being changed, inside its write transaction."""
+
+    store: IdentityStore
+    session: AsyncSession
+    account: Account
+    caller: Caller
+    aggregate: Aggregate[_Row, _View]
+    row: _Row
+    name: str
+
+    async def changes(
+        self,
+        *,
+        new_name: str | None = None,
+        description: str | None = None,
+        organization_id: str | None = None,
+        sharing_scope: str | None = None,
+        **columns: Any,
+    ) -> dict[str, Any]:
+        """The column values of the changes aggregates take (``None``: unchanged): a name no
+        other row has, a description, an existing organization, a sharing scope, and
+        ``columns`` as they are."""
+        values = {column: value for column, value in columns.items() if value is not None}
+        await self.store.rename(
+            self.session, self.account, self.aggregate, self.row, new_name, values
+        )
+        if description is not None:
+            values["description"] = description
+        if organization_id is not None:
+            org = await self.store.organization(
+                self.session, self.account, organization_id, "organizationId"
+            )
+            values["organization_id"] = org.id
+        if sharing_scope is not None:
+            row: Any = self.row
+            values["sharing_scope"] = await self.store.scope_for(
+                self.session, self.account, row, sharing_scope
+            )
+        return values
+
+    async def save(
+        self, action: str, values: dict[str, Any], *, audit_fields: bool = True
+    ) -> _View:
+        """Apply ``values``, audit the change (with the fields it names), and view the row."""
+        await q.touch(self.session, self.row, **values)
+        detail = {"fields": sorted(values)} if audit_fields else {}
+        path = f"{self.aggregate.kind}/{self.name}"
+        await self.store.changed(self.session, self.account, self.caller, action, path, **detail)
+        return await view_of(self.aggregate.views, self.session, self.row)
+
+
+class AggregateService:
+    """The base of the per-aggregate services: one shared store, and RAM names for the
+    routes that authorize on them."""
+
+    def __init__(self, store: IdentityStore) -> None:
+        self._store = store
+
+    async def ram_arn(self, path: str) -> str:
+        """``acs:ram::$account:$path`` (``*`` stays ``*``)."""
+        return await self._store.ram_arn(path)
