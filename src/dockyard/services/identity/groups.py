@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from dockyard.metadata.models import GroupMember, GroupRole, ResourceSetGroup, UserGroup
+from dockyard.services.identity.changes import Placement
 from dockyard.services.identity.peers import Page, PageRequest
 from dockyard.services.identity.rules import (
     check_description,
     check_group_name,
+    check_placement,
     parse_organization_id,
 )
 from dockyard.services.identity.store import GROUP, ROLE, USER, AggregateService, Link
@@ -39,23 +43,17 @@ class GroupService(AggregateService):
     ) -> GroupView:
         check_group_name(name)
         check_description(description)
-        async with self._store.write() as (session, account):
-            org = await self._store.organization(
-                session, account, organization_id, "organizationId"
-            )
-            await self._store.free(session, account, GROUP, name)
+        async with self._store.write(caller) as unit:
+            org = await unit.organization(organization_id, "organizationId")
+            await unit.free(GROUP, name)
             row = UserGroup(
-                account_id=account.id, organization_id=org.id, name=name, description=description
+                account_id=unit.account.id,
+                organization_id=org.id,
+                name=name,
+                description=description,
             )
-            return await self._store.created(
-                session,
-                account,
-                caller,
-                GROUP,
-                row,
-                "ram:CreateGroup",
-                name,
-                organizationId=str(org.id),
+            return await unit.created(
+                GROUP, row, "ram:CreateGroup", name, organizationId=str(org.id)
             )
 
     async def list_groups(
@@ -68,28 +66,10 @@ class GroupService(AggregateService):
         return await self._store.view(GROUP, name)
 
     async def update_group(
-        self,
-        caller: Caller,
-        name: str,
-        *,
-        new_name: str | None = None,
-        description: str | None = None,
-        organization_id: str | None = None,
-        if_match: str | None = None,
+        self, caller: Caller, name: str, if_match: str | None = None, **changes: Unpack[Placement]
     ) -> GroupView:
-        if new_name is not None:
-            check_group_name(new_name)
-        check_description(description)
-        return await self._store.update(
-            caller,
-            GROUP,
-            name,
-            "ram:UpdateGroup",
-            if_match,
-            new_name=new_name,
-            description=description,
-            organization_id=organization_id,
-        )
+        check_placement(check_group_name, changes)
+        return await self._store.update(caller, GROUP, name, "ram:UpdateGroup", if_match, **changes)
 
     async def delete_group(self, caller: Caller, name: str) -> None:
         await self._store.delete(

@@ -3,11 +3,12 @@ deleted. And the "why" of a decision: which policy statement decided it for a us
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from dockyard.errors import AlreadyExistsError, InvalidInputError
 from dockyard.metadata.models import Policy, RolePolicy
 from dockyard.policy.engine import BUILTIN_POLICIES
+from dockyard.services.identity.changes import PolicyChange
 from dockyard.services.identity.peers import (
     Page,
     PageRequest,
@@ -18,10 +19,11 @@ from dockyard.services.identity.peers import (
 from dockyard.services.identity.rules import (
     check_description,
     check_policy_name,
+    check_sharing,
     check_sharing_scope,
     parse_policy_document,
 )
-from dockyard.services.identity.store import POLICY, USER, AggregateService
+from dockyard.services.identity.store import POLICY, USER, AggregateService, find
 from dockyard.services.identity.views import (
     Caller,
     PolicyView,
@@ -43,26 +45,19 @@ class PolicyService(AggregateService):
         check_description(description)
         check_sharing_scope(sharing_scope)
         parse_policy_document(name, document)
-        async with self._store.write() as (session, account):
+        async with self._store.write(caller) as unit:
             if name in BUILTIN_POLICIES:
                 raise AlreadyExistsError(f"policy {name} already exists")
-            await self._store.free(session, account, POLICY, name)
+            await unit.free(POLICY, name)
             row = Policy(
-                account_id=account.id,
+                account_id=unit.account.id,
                 name=name,
                 description=description,
                 document=document,
-                **await self._store.owned_by(session, caller, sharing_scope),
+                **await unit.owned_by(sharing_scope),
             )
-            return await self._store.created(
-                session,
-                account,
-                caller,
-                POLICY,
-                row,
-                "ram:CreatePolicy",
-                name,
-                sharingScope=row.sharing_scope,
+            return await unit.created(
+                POLICY, row, "ram:CreatePolicy", name, sharingScope=row.sharing_scope
             )
 
     async def list_policies(self, page: PageRequest) -> Page[PolicyView]:
@@ -75,26 +70,14 @@ class PolicyService(AggregateService):
         self,
         caller: Caller,
         name: str,
-        *,
-        document: Any = None,
-        description: str | None = None,
-        sharing_scope: str | None = None,
         if_match: str | None = None,
+        **changes: Unpack[PolicyChange],
     ) -> PolicyView:
-        check_description(description)
-        if sharing_scope is not None:
-            check_sharing_scope(sharing_scope)
-        if document is not None:
-            parse_policy_document(name, document)
+        check_sharing(changes)
+        if changes.get("document") is not None:
+            parse_policy_document(name, changes["document"])
         return await self._store.update(
-            caller,
-            POLICY,
-            name,
-            "ram:UpdatePolicy",
-            if_match,
-            description=description,
-            sharing_scope=sharing_scope,
-            document=document,
+            caller, POLICY, name, "ram:UpdatePolicy", if_match, **changes
         )
 
     async def delete_policy(self, caller: Caller, name: str) -> None:
@@ -107,6 +90,6 @@ class PolicyService(AggregateService):
         if not resource or len(resource) > 1024:
             raise InvalidInputError("resource must be 1-1024 characters: an ARN or '*'")
         async with self._store.read() as (session, account):
-            user = await self._store.get(session, account, USER, username)
+            user = await find(session, account, USER, username)
             principal = await load_principal(session, user, account.arn_id)
         return Simulation.of(authorize(principal, action, Resource(resource)))

@@ -3,20 +3,19 @@ repository belongs to at most one set, and groups are linked to sets."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from dockyard.errors import ConflictError, NotFoundError
 from dockyard.metadata.models import ResourceSet, ResourceSetGroup
 from dockyard.metadata.queries import identity as q
 from dockyard.metadata.queries import tenancy as tq
+from dockyard.services.identity.changes import Placement
 from dockyard.services.identity.peers import Page, PageRequest
-from dockyard.services.identity.rules import check_description, check_set_name
+from dockyard.services.identity.rules import check_description, check_placement, check_set_name
 from dockyard.services.identity.store import GROUP, RESOURCE_SET, AggregateService, Link
 from dockyard.services.identity.views import (
     Caller,
     ResourceSetView,
-    resource_set_views,
-    view_of,
 )
 
 SET_GROUP: Link[ResourceSet, ResourceSetView] = Link(
@@ -39,21 +38,18 @@ class ResourceSetService(AggregateService):
     ) -> ResourceSetView:
         check_set_name(name)
         check_description(description)
-        async with self._store.write() as (session, account):
-            org_id = await self._store.caller_organization(session, caller)
+        async with self._store.write(caller) as unit:
+            org_id = await unit.caller_organization()
             if organization_id is not None:
-                org_id = (
-                    await self._store.organization(
-                        session, account, organization_id, "organizationId"
-                    )
-                ).id
-            await self._store.free(session, account, RESOURCE_SET, name)
+                org_id = (await unit.organization(organization_id, "organizationId")).id
+            await unit.free(RESOURCE_SET, name)
             row = ResourceSet(
-                account_id=account.id, organization_id=org_id, name=name, description=description
+                account_id=unit.account.id,
+                organization_id=org_id,
+                name=name,
+                description=description,
             )
-            return await self._store.created(
-                session, account, caller, RESOURCE_SET, row, "ram:CreateResourceSet", name
-            )
+            return await unit.created(RESOURCE_SET, row, "ram:CreateResourceSet", name)
 
     async def list_resource_sets(self, page: PageRequest) -> Page[ResourceSetView]:
         return await self._store.page(page, RESOURCE_SET)
@@ -62,28 +58,11 @@ class ResourceSetService(AggregateService):
         return await self._store.view(RESOURCE_SET, name)
 
     async def update_resource_set(
-        self,
-        caller: Caller,
-        name: str,
-        *,
-        new_name: str | None = None,
-        description: str | None = None,
-        organization_id: str | None = None,
-        if_match: str | None = None,
+        self, caller: Caller, name: str, if_match: str | None = None, **changes: Unpack[Placement]
     ) -> ResourceSetView:
-        if new_name is not None:
-            check_set_name(new_name)
-        check_description(description)
-        return await self._store.update(
-            caller,
-            RESOURCE_SET,
-            name,
-            "ram:UpdateResourceSet",
-            if_match,
-            new_name=new_name,
-            description=description,
-            organization_id=organization_id,
-        )
+        check_placement(check_set_name, changes)
+        action = "ram:UpdateResourceSet"
+        return await self._store.update(caller, RESOURCE_SET, name, action, if_match, **changes)
 
     async def delete_resource_set(self, caller: Caller, name: str) -> None:
         await self._store.delete(
@@ -116,8 +95,9 @@ class ResourceSetService(AggregateService):
 
         A namespace or repository belongs to at most one resource set.
         """
-        async with self._store.write() as (session, account):
-            row = await self._store.get(session, account, RESOURCE_SET, name)
+        async with self._store.write(caller) as unit:
+            session = unit.session
+            row = await unit.get(RESOURCE_SET, name)
             target: Any
             if repository is None:
                 what = f"namespace {namespace} of instance {instance_id}"
@@ -143,14 +123,11 @@ class ResourceSetService(AggregateService):
                 target.resource_set_id = None
             if changed:
                 await q.touch(session, row)
-                await self._store.changed(
-                    session,
-                    account,
-                    caller,
+                await unit.changed(
                     "ram:AddResourceToResourceSet" if add else "ram:RemoveResourceFromResourceSet",
                     f"resourceset/{name}",
                     instanceId=instance_id,
                     namespace=namespace,
                     repository=repository,
                 )
-            return await view_of(resource_set_views, session, row)
+            return await unit.view(RESOURCE_SET, row)

@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import LimitExceededError
 from dockyard.metadata.models import GroupRole, Policy, Role, RolePolicy, UserRole
 from dockyard.metadata.queries import identity as q
+from dockyard.services.identity.changes import Sharing
 from dockyard.services.identity.peers import Page, PageRequest
 from dockyard.services.identity.rules import (
     MAX_ROLE_POLICIES,
     MAX_ROLES,
     check_description,
     check_role_name,
+    check_sharing,
     check_sharing_scope,
 )
 from dockyard.services.identity.store import POLICY, ROLE, AggregateService, Link
@@ -47,28 +50,24 @@ class RoleService(AggregateService):
         check_sharing_scope(sharing_scope)
         if len(set(policies)) > MAX_ROLE_POLICIES:
             raise LimitExceededError(f"a role carries at most {MAX_ROLE_POLICIES} policies")
-        store = self._store
-        async with store.write() as (session, account):
-            await store.free(session, account, ROLE, name)
-            count = await q.count_roles(session, account.id)
+        async with self._store.write(caller) as unit:
+            await unit.free(ROLE, name)
+            count = await q.count_roles(unit.session, unit.account.id)
             if count >= MAX_ROLES:
                 raise LimitExceededError(
                     f"at most {MAX_ROLES} roles exist in total, built-in and custom; "
                     f"there are {count} already"
                 )
-            found = await store.named(session, account, POLICY, policies, "policies")
+            found = await unit.named(POLICY, policies, "policies")
             for policy in found:
-                await store.check_attach(session, account, caller, policy)
+                await unit.check_attach(policy)
             row = Role(
-                account_id=account.id,
+                account_id=unit.account.id,
                 name=name,
                 description=description,
-                **await store.owned_by(session, caller, sharing_scope),
+                **await unit.owned_by(sharing_scope),
             )
-            return await store.created(
-                session,
-                account,
-                caller,
+            return await unit.created(
                 ROLE,
                 row,
                 "ram:CreateRole",
@@ -85,26 +84,10 @@ class RoleService(AggregateService):
         return await self._store.view(ROLE, name)
 
     async def update_role(
-        self,
-        caller: Caller,
-        name: str,
-        *,
-        description: str | None = None,
-        sharing_scope: str | None = None,
-        if_match: str | None = None,
+        self, caller: Caller, name: str, if_match: str | None = None, **changes: Unpack[Sharing]
     ) -> RoleView:
-        check_description(description)
-        if sharing_scope is not None:
-            check_sharing_scope(sharing_scope)
-        return await self._store.update(
-            caller,
-            ROLE,
-            name,
-            "ram:UpdateRole",
-            if_match,
-            description=description,
-            sharing_scope=sharing_scope,
-        )
+        check_sharing(changes)
+        return await self._store.update(caller, ROLE, name, "ram:UpdateRole", if_match, **changes)
 
     async def delete_role(self, caller: Caller, name: str) -> None:
         await self._store.delete(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import InvalidInputError
 from dockyard.policy import PolicyDocument
+from dockyard.services.identity.changes import Placement, Sharing
 from dockyard.services.identity.peers import ACCESS_KEY_ID_RE, STS_PREFIX, TEMP_USERNAME, Principal
 
 MAX_ROLES = 20
@@ -132,6 +134,22 @@ def check_sharing_scope(value: str) -> str:
             f"sharingScope must be one of {', '.join(SHARING_SCOPES)}, not {value!r}"
         )
     return value
+
+
+def check_placement(check_name: Callable[[str], str], changes: Placement) -> None:
+    """The checks of a group's or resource set's update, with the aggregate's name rule."""
+    new_name = changes.get("new_name")
+    if new_name is not None:
+        check_name(new_name)
+    check_description(changes.get("description"))
+
+
+def check_sharing(changes: Sharing) -> None:
+    """The checks of a role's or policy's update."""
+    check_description(changes.get("description"))
+    sharing_scope = changes.get("sharing_scope")
+    if sharing_scope is not None:
+        check_sharing_scope(sharing_scope)
 
 
 def parse_policy_document(name: str, document: Any) -> PolicyDocument:

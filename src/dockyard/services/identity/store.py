@@ -1,6 +1,7 @@
 """What every identity service shares: the account-locked unit of work, named lookups,
-audit rows, sharing scopes, the last-administrator rule, and the link rows between
-aggregates. One :class:`IdentityStore` serves them all (one account-ARN cache)."""
+audit rows, sharing scopes, the last-administrator rule, the link rows between
+aggregates, and the get/list/update/delete shapes. One :class:`IdentityStore` serves all
+the services (one account-ARN cache); each change runs in a :class:`Unit`."""
 
 from __future__ import annotations
 
@@ -128,23 +129,52 @@ class Link(Generic[_Row, _View]):
 Room = Callable[[AsyncSession, Any, Any], Awaitable[bool]]
 
 
+async def find(
+    session: AsyncSession, account: Account, aggregate: Aggregate[_Row, Any], name: str
+) -> _Row:
+    """The row of this name: NotFoundError when there is none."""
+    model: Any = aggregate.model
+    row = None if unusable(name) else await q.find_named(session, model, account.id, name)
+    if row is None:
+        raise NotFoundError(f"{aggregate.what} {name!r} does not exist")
+    found: _Row = row
+    return found
+
+
+async def find_organization(
+    session: AsyncSession, account: Account, organization_id: str, field: str
+) -> Organization:
+    """The organization of this id (``field`` names it in errors)."""
+    row = await q.find_by_id(
+        session, Organization, account.id, parse_organization_id(organization_id, field)
+    )
+    if row is None:
+        raise NotFoundError(f"{field}: organization {organization_id} does not exist")
+    return row
+
+
+def not_builtin(aggregate: Aggregate[Any, Any], row: Any, verb: str) -> None:
+    if aggregate.builtin and row.builtin:
+        raise ConflictError(f"built-in {aggregate.what} {row.name} cannot be {verb}")
+
+
 @dataclass(slots=True)
 class IdentityStore:
+    """The database and audit log of the identity services, and the account's RAM id."""
+
     db: Database
     audit: AuditLog
     _arn_id: str | None = field(default=None, init=False)
 
-    # -- units of work ---------------------------------------------------------------------
-
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[tuple[AsyncSession, Account]]:
-        """A write transaction holding the account lock (identity changes take turns)."""
+    async def write(self, caller: Caller) -> AsyncIterator[Unit]:
+        """A change by ``caller``, holding the account lock (identity changes take turns)."""
         async with self.db.write() as session:
             account = await q.lock_account(session)
             if account is None:
                 raise RuntimeError("no account: the first-start setup has not run")
             try:
-                yield session, account
+                yield Unit(self, session, account, caller)
                 await session.flush()
             except IntegrityError as exc:
                 raise ConflictError(
@@ -160,20 +190,6 @@ class IdentityStore:
                 raise RuntimeError("no account: the first-start setup has not run")
             yield session, account
 
-    async def changed(
-        self,
-        session: AsyncSession,
-        account: Account,
-        caller: Caller,
-        action: str,
-        path: str,
-        **detail: Any,
-    ) -> None:
-        """The audit row of a change, in the change's transaction."""
-        await self.audit.change(
-            session, caller.actor, action, ram_arn(account.arn_id, path), detail or None
-        )
-
     async def account_arn_id(self) -> str:
         """The account id of RAM resource names (it never changes, so it is kept)."""
         if self._arn_id is None:
@@ -185,73 +201,12 @@ class IdentityStore:
         """``acs:ram::$account:$path`` (``*`` stays ``*``)."""
         return ram_arn(await self.account_arn_id(), path)
 
-    # -- lookups ---------------------------------------------------------------------------
-
-    @staticmethod
-    async def get(
-        session: AsyncSession, account: Account, aggregate: Aggregate[_Row, Any], name: str
-    ) -> _Row:
-        model: Any = aggregate.model
-        row = None if unusable(name) else await q.find_named(session, model, account.id, name)
-        if row is None:
-            raise NotFoundError(f"{aggregate.what} {name!r} does not exist")
-        found: _Row = row
-        return found
-
-    @staticmethod
-    async def named(
-        session: AsyncSession,
-        account: Account,
-        aggregate: Aggregate[_Row, Any],
-        names: Sequence[str],
-        field: str,
-    ) -> list[_Row]:
-        """The rows of these names, by name; NotFoundError names the missing ones."""
-        found: list[Any] = await q.find_names(
-            session, aggregate.model, account.id, [n for n in names if not unusable(n)]
-        )
-        missing = sorted(set(names) - {r.name for r in found})
-        if missing:
-            raise NotFoundError(f"{field}: {aggregate.what} {', '.join(missing)} does not exist")
-        return sorted(found, key=lambda r: str(r.name))
-
-    @staticmethod
-    async def free(
-        session: AsyncSession, account: Account, aggregate: Aggregate[Any, Any], name: str
-    ) -> None:
-        """Refuse a name another row of the aggregate has."""
-        if await q.find_named(session, aggregate.model, account.id, name) is not None:
-            raise AlreadyExistsError(f"{aggregate.what} {name} already exists")
-
-    async def rename(
-        self,
-        session: AsyncSession,
-        account: Account,
-        aggregate: Aggregate[Any, Any],
-        row: Any,
-        new_name: str | None,
-        values: dict[str, Any],
-    ) -> None:
-        """Add a new name to ``values`` when it differs and no other row has it."""
-        if new_name is not None and new_name != row.name:
-            await self.free(session, account, aggregate, new_name)
-            values["name"] = new_name
-
-    @staticmethod
-    async def organization(
-        session: AsyncSession, account: Account, organization_id: str, field: str
-    ) -> Organization:
-        row = await q.find_by_id(
-            session, Organization, account.id, parse_organization_id(organization_id, field)
-        )
-        if row is None:
-            raise NotFoundError(f"{field}: organization {organization_id} does not exist")
-        return row
+    # -- the shapes every aggregate shares ----------------------------------------------------
 
     async def view(self, aggregate: Aggregate[Any, _View], name: str) -> _View:
         """The view of one named row."""
         async with self.read() as (session, account):
-            row = await self.get(session, account, aggregate, name)
+            row = await find(session, account, aggregate, name)
             return await view_of(aggregate.views, session, row)
 
     async def page(
@@ -268,46 +223,16 @@ class IdentityStore:
             items = await aggregate.views(session, rows)
         return Page(items, page.page, page.page_size, total)
 
-    async def created(
-        self,
-        session: AsyncSession,
-        account: Account,
-        caller: Caller,
-        aggregate: Aggregate[_Row, _View],
-        row: _Row,
-        action: str,
-        key: str | None = None,
-        links: Callable[[Any], Sequence[Any]] | None = None,
-        **detail: Any,
-    ) -> _View:
-        """Insert a new row and the ``links`` made from it (they need its id), audit it as
-        ``$kind/$key`` (``key`` None: its id), and view it."""
-        new: Any = row
-        q.add(session, new)
-        await q.flush(session)
-        for link in links(row) if links else ():
-            await q.add_link(session, link)
-        path = f"{aggregate.kind}/{new.id if key is None else key}"
-        await self.changed(session, account, caller, action, path, **detail)
-        return await view_of(aggregate.views, session, row)
-
-    @staticmethod
-    def not_builtin(aggregate: Aggregate[Any, Any], row: Any, verb: str) -> None:
-        if aggregate.builtin and row.builtin:
-            raise ConflictError(f"built-in {aggregate.what} {row.name} cannot be {verb}")
-
-    # -- changes -----------------------------------------------------------------------------
-
     @asynccontextmanager
     async def edit(
         self, caller: Caller, aggregate: Aggregate[_Row, _View], name: str, if_match: str | None
     ) -> AsyncIterator[Edit[_Row, _View]]:
         """A change of one named row, refused when it is built-in or its entity tag moved on."""
-        async with self.write() as (session, account):
-            row = await self.get(session, account, aggregate, name)
-            self.not_builtin(aggregate, row, "modified")
-            check_etag((await view_of(aggregate.views, session, row)).etag, if_match)
-            yield Edit(self, session, account, caller, aggregate, row, name)
+        async with self.write(caller) as unit:
+            row = await unit.get(aggregate, name)
+            not_builtin(aggregate, row, "modified")
+            check_etag((await unit.view(aggregate, row)).etag, if_match)
+            yield Edit(self, unit.session, unit.account, caller, aggregate, row, name)
 
     async def update(
         self,
@@ -334,20 +259,125 @@ class IdentityStore:
         keeps_administrator: bool = False,
     ) -> None:
         """Delete a named row with its link rows; ``clear`` lets go of rows pointing at it."""
-        async with self.write() as (session, account):
-            row = await self.get(session, account, aggregate, name)
-            self.not_builtin(aggregate, row, "deleted")
+        async with self.write(caller) as unit:
+            row = await unit.get(aggregate, name)
+            not_builtin(aggregate, row, "deleted")
             for model in links:
-                await q.delete_where(session, model, getattr(model, aggregate.key) == row.id)
+                await q.delete_where(unit.session, model, getattr(model, aggregate.key) == row.id)
             if clear is not None:
-                await clear(session, row.id)
-            await q.delete_row(session, row)
+                await clear(unit.session, row.id)
+            await q.delete_row(unit.session, row)
             if keeps_administrator:
-                await self.keep_an_administrator(session, account)
-            await self.changed(session, account, caller, action, f"{aggregate.kind}/{name}")
+                await unit.keep_an_administrator()
+            await unit.changed(action, f"{aggregate.kind}/{name}")
 
-    async def keep_an_administrator(self, session: AsyncSession, account: Account) -> None:
-        role = await q.find_named(session, Role, account.id, ADMINISTRATOR_ROLE)
+    # -- link rows -----------------------------------------------------------------------
+
+    async def link(
+        self,
+        caller: Caller,
+        link: Link[Any, _View],
+        owner: str,
+        other: str,
+        room: Room | None = None,
+    ) -> _View:
+        """Attach ``other`` to ``owner``; a link already there is no change (no audit row)."""
+        async with self.write(caller) as unit:
+            owner_row, other_row, key = await unit.ends(link, owner, other)
+            if link.scoped:
+                await unit.check_attach(other_row)
+            if (room is None or await room(unit.session, owner_row, other_row)) and (
+                await q.add_link(unit.session, link.model(**key))
+            ):
+                await q.touch(unit.session, owner_row)
+                await unit.linked(link, link.attach, owner, other)
+            return await unit.view(link.owner, owner_row)
+
+    async def unlink(self, caller: Caller, link: Link[Any, _View], owner: str, other: str) -> _View:
+        """Detach ``other`` from ``owner``: NotFoundError when they are not linked."""
+        async with self.write(caller) as unit:
+            owner_row, _other_row, key = await unit.ends(link, owner, other)
+            if not await q.remove_link(unit.session, link.model, **key):
+                raise NotFoundError(link.missing.format(owner=owner, other=other))
+            await q.touch(unit.session, owner_row)
+            if link.keeps_administrator:
+                await unit.keep_an_administrator()
+            await unit.linked(link, link.detach, owner, other)
+            return await unit.view(link.owner, owner_row)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One identity change: its transaction, the account (locked), and who makes it."""
+
+    store: IdentityStore
+    session: AsyncSession
+    account: Account
+    caller: Caller
+
+    async def get(self, aggregate: Aggregate[_Row, Any], name: str) -> _Row:
+        return await find(self.session, self.account, aggregate, name)
+
+    async def organization(self, organization_id: str, field: str) -> Organization:
+        return await find_organization(self.session, self.account, organization_id, field)
+
+    async def named(
+        self, aggregate: Aggregate[_Row, Any], names: Sequence[str], field: str
+    ) -> list[_Row]:
+        """The rows of these names, by name; NotFoundError names the missing ones."""
+        usable = [n for n in names if not unusable(n)]
+        found: list[Any] = await q.find_names(
+            self.session, aggregate.model, self.account.id, usable
+        )
+        missing = sorted(set(names) - {r.name for r in found})
+        if missing:
+            raise NotFoundError(f"{field}: {aggregate.what} {', '.join(missing)} does not exist")
+        return sorted(found, key=lambda r: str(r.name))
+
+    async def free(self, aggregate: Aggregate[Any, Any], name: str) -> None:
+        """Refuse a name another row of the aggregate has."""
+        if await q.find_named(self.session, aggregate.model, self.account.id, name) is not None:
+            raise AlreadyExistsError(f"{aggregate.what} {name} already exists")
+
+    async def rename(
+        self, aggregate: Aggregate[Any, Any], row: Any, new_name: str | None, values: dict[str, Any]
+    ) -> None:
+        """Add a new name to ``values`` when it differs and no other row has it."""
+        if new_name is not None and new_name != row.name:
+            await self.free(aggregate, new_name)
+            values["name"] = new_name
+
+    async def view(self, aggregate: Aggregate[_Row, _View], row: _Row) -> _View:
+        return await view_of(aggregate.views, self.session, row)
+
+    async def changed(self, action: str, path: str, **detail: Any) -> None:
+        """The audit row of this change, in its transaction."""
+        arn = ram_arn(self.account.arn_id, path)
+        await self.store.audit.change(self.session, self.caller.actor, action, arn, detail or None)
+
+    async def created(
+        self,
+        aggregate: Aggregate[_Row, _View],
+        row: _Row,
+        action: str,
+        key: str | None = None,
+        links: Callable[[Any], Sequence[Any]] | None = None,
+        **detail: Any,
+    ) -> _View:
+        """Insert a new row and the ``links`` made from it (they need its id), audit it as
+        ``$kind/$key`` (``key`` None: its id), and view it."""
+        new: Any = row
+        q.add(self.session, new)
+        await q.flush(self.session)
+        for link in links(row) if links else ():
+            await q.add_link(self.session, link)
+        await self.changed(action, f"{aggregate.kind}/{new.id if key is None else key}", **detail)
+        return await self.view(aggregate, row)
+
+    async def keep_an_administrator(self) -> None:
+        """Refuse the change when no enabled user would hold the built-in Administrator."""
+        session = self.session
+        role = await q.find_named(session, Role, self.account.id, ADMINISTRATOR_ROLE)
         if role is None or not role.builtin:
             return
         await session.flush()
@@ -359,34 +389,30 @@ class IdentityStore:
 
     # -- sharing scope -------------------------------------------------------------------
 
-    @staticmethod
-    async def caller_organization(session: AsyncSession, caller: Caller) -> uuid.UUID | None:
-        if caller.user_id is None:
+    async def caller_organization(self) -> uuid.UUID | None:
+        if self.caller.user_id is None:
             return None
-        me = await session.get(User, uuid.UUID(caller.user_id))
+        me = await self.session.get(User, uuid.UUID(self.caller.user_id))
         return me.organization_id if me is not None else None
 
-    async def owned_by(
-        self, session: AsyncSession, caller: Caller, sharing_scope: str
-    ) -> dict[str, Any]:
+    async def owned_by(self, sharing_scope: str) -> dict[str, Any]:
         """The ownership columns of a new role or policy: administrators share globally."""
+        caller = self.caller
         return {
             "sharing_scope": "global" if caller.administrator else sharing_scope,
-            "organization_id": await self.caller_organization(session, caller),
+            "organization_id": await self.caller_organization(),
             "created_by": uuid.UUID(caller.user_id) if caller.user_id else None,
         }
 
-    async def check_attach(
-        self, session: AsyncSession, account: Account, caller: Caller, row: Role | Policy
-    ) -> None:
+    async def check_attach(self, row: Role | Policy) -> None:
         """Whether the caller may attach the role or policy, by its sharing scope."""
         kind = "role" if isinstance(row, Role) else "policy"
-        scope = row.sharing_scope
+        scope, caller = row.sharing_scope, self.caller
         if scope == "global" or caller.administrator or row.organization_id is None:
             return
-        tree = await q.organization_tree(session, account.id)
-        mine = await self.caller_organization(session, caller)
-        names = await q.names_of(session, Organization, [row.organization_id])
+        tree = await q.organization_tree(self.session, self.account.id)
+        mine = await self.caller_organization()
+        names = await q.names_of(self.session, Organization, [row.organization_id])
         owner = names.get(row.organization_id, str(row.organization_id))
         if scope == "organization":
             if mine == row.organization_id:
@@ -407,89 +433,37 @@ class IdentityStore:
             f"organizations only (sharingScope subtree): {caller.name} may not attach it"
         )
 
-    async def scope_for(
-        self, session: AsyncSession, account: Account, row: Role | Policy, wanted: str
-    ) -> str:
+    async def scope_for(self, row: Role | Policy, wanted: str) -> str:
         """The sharing scope a role or policy may have: always global when an administrator
         made it (or the system did), else what is asked."""
         if row.created_by is None:
             return "global"
-        creator = await session.get(User, row.created_by)
+        creator = await self.session.get(User, row.created_by)
         if creator is None:
             return wanted
-        principal = await load_principal(session, creator, account.arn_id)
+        principal = await load_principal(self.session, creator, self.account.arn_id)
         return "global" if is_administrator(principal) else wanted
 
     # -- link rows -----------------------------------------------------------------------
 
-    async def _ends(
-        self,
-        session: AsyncSession,
-        account: Account,
-        link: Link[_Row, Any],
-        owner: str,
-        other: str,
+    async def ends(
+        self, link: Link[_Row, Any], owner: str, other: str
     ) -> tuple[_Row, Any, dict[str, uuid.UUID]]:
         """Both rows of a link, the owner's errors first, and the link row's key."""
-        owner_row: Any = await self.get(session, account, link.owner, owner)
-        self.not_builtin(link.owner, owner_row, "modified")
-        other_row = await self.get(session, account, link.other, other)
+        owner_row: Any = await self.get(link.owner, owner)
+        not_builtin(link.owner, owner_row, "modified")
+        other_row = await self.get(link.other, other)
         return owner_row, other_row, {link.owner.key: owner_row.id, link.other.key: other_row.id}
 
-    async def link(
-        self,
-        caller: Caller,
-        link: Link[Any, _View],
-        owner: str,
-        other: str,
-        room: Room | None = None,
-    ) -> _View:
-        """Attach ``other`` to ``owner``; a link already there is no change (no audit row)."""
-        async with self.write() as (session, account):
-            owner_row, other_row, key = await self._ends(session, account, link, owner, other)
-            if link.scoped:
-                await self.check_attach(session, account, caller, other_row)
-            if (room is None or await room(session, owner_row, other_row)) and await q.add_link(
-                session, link.model(**key)
-            ):
-                await q.touch(session, owner_row)
-                await self._linked(session, account, caller, link, link.attach, owner, other)
-            return await view_of(link.owner.views, session, owner_row)
-
-    async def unlink(self, caller: Caller, link: Link[Any, _View], owner: str, other: str) -> _View:
-        """Detach ``other`` from ``owner``: NotFoundError when they are not linked."""
-        async with self.write() as (session, account):
-            owner_row, _other_row, key = await self._ends(session, account, link, owner, other)
-            if not await q.remove_link(session, link.model, **key):
-                raise NotFoundError(link.missing.format(owner=owner, other=other))
-            await q.touch(session, owner_row)
-            if link.keeps_administrator:
-                await self.keep_an_administrator(session, account)
-            await self._linked(session, account, caller, link, link.detach, owner, other)
-            return await view_of(link.owner.views, session, owner_row)
-
-    async def _linked(
-        self,
-        session: AsyncSession,
-        account: Account,
-        caller: Caller,
-        link: Link[Any, Any],
-        action: str,
-        owner: str,
-        other: str,
-    ) -> None:
-        path = f"{link.owner.kind}/{owner}"
-        await self.changed(session, account, caller, action, path, **{link.other.kind: other})
+    async def linked(self, link: Link[Any, Any], action: str, owner: str, other: str) -> None:
+        """The audit row of a link change, on the owner."""
+        await self.changed(action, f"{link.owner.kind}/{owner}", **{link.other.kind: other})
 
 
 @dataclass(frozen=True, slots=True)
-class Edit(Generic[_Row, _View]):
-    """One named row being changed, inside its write transaction."""
+class Edit(Unit, Generic[_Row, _View]):
+    """A change of one named row (found, not built-in, its entity tag matched)."""
 
-    store: IdentityStore
-    session: AsyncSession
-    account: Account
-    caller: Caller
     aggregate: Aggregate[_Row, _View]
     row: _Row
     name: str
@@ -507,21 +481,16 @@ class Edit(Generic[_Row, _View]):
         other row has, a description, an existing organization, a sharing scope, and
         ``columns`` as they are."""
         values = {column: value for column, value in columns.items() if value is not None}
-        await self.store.rename(
-            self.session, self.account, self.aggregate, self.row, new_name, values
-        )
+        row: Any = self.row
+        await self.rename(self.aggregate, row, new_name, values)
         if description is not None:
             values["description"] = description
         if organization_id is not None:
-            org = await self.store.organization(
-                self.session, self.account, organization_id, "organizationId"
-            )
-            values["organization_id"] = org.id
+            values["organization_id"] = (
+                await self.organization(organization_id, "organizationId")
+            ).id
         if sharing_scope is not None:
-            row: Any = self.row
-            values["sharing_scope"] = await self.store.scope_for(
-                self.session, self.account, row, sharing_scope
-            )
+            values["sharing_scope"] = await self.scope_for(row, sharing_scope)
         return values
 
     async def save(
@@ -530,9 +499,8 @@ class Edit(Generic[_Row, _View]):
         """Apply ``values``, audit the change (with the fields it names), and view the row."""
         await q.touch(self.session, self.row, **values)
         detail = {"fields": sorted(values)} if audit_fields else {}
-        path = f"{self.aggregate.kind}/{self.name}"
-        await self.store.changed(self.session, self.account, self.caller, action, path, **detail)
-        return await view_of(self.aggregate.views, self.session, self.row)
+        await self.changed(action, f"{self.aggregate.kind}/{self.name}", **detail)
+        return await self.view(self.aggregate, self.row)
 
 
 class AggregateService:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import InvalidInputError, NotFoundError
-from dockyard.metadata.models import Account, GroupMember, LogonPolicy, User, UserRole
+from dockyard.metadata.models import GroupMember, LogonPolicy, User, UserRole
 from dockyard.metadata.queries import identity as q
 from dockyard.services.identity.peers import (
     MasterKey,
@@ -30,14 +29,8 @@ from dockyard.services.identity.rules import (
     parse_organization_id,
     unusable,
 )
-from dockyard.services.identity.store import (
-    ROLE,
-    USER,
-    AggregateService,
-    IdentityStore,
-    Link,
-)
-from dockyard.services.identity.views import Caller, UserView, user_views, view_of
+from dockyard.services.identity.store import ROLE, USER, AggregateService, IdentityStore, Link, Unit
+from dockyard.services.identity.views import Caller, UserView
 
 CHAT_WEBHOOK_PURPOSE = "chat-webhook-key"
 
@@ -100,12 +93,14 @@ class UserService(AggregateService):
         return self._master.encrypt(key.encode(), CHAT_WEBHOOK_PURPOSE)
 
     @staticmethod
-    async def _logon_policy_id(
-        session: AsyncSession, account: Account, name: str | None
-    ) -> uuid.UUID | None:
+    async def _logon_policy_id(unit: Unit, name: str | None) -> uuid.UUID | None:
         if not name:
             return None
-        row = None if unusable(name) else await q.find_named(session, LogonPolicy, account.id, name)
+        row = (
+            None
+            if unusable(name)
+            else await q.find_named(unit.session, LogonPolicy, unit.account.id, name)
+        )
         if row is None:
             raise NotFoundError(f"logonPolicy: logon policy {name} does not exist")
         return row.id
@@ -119,16 +114,15 @@ class UserService(AggregateService):
         check_password_complexity(spec.password)
         webhook = self._encrypt_webhook(spec.chat_webhook_key or "")
         hashed = await anyio.to_thread.run_sync(hash_password, spec.password)
-        store = self._store
-        async with store.write() as (session, account):
-            org = await store.organization(session, account, spec.organization_id, "organizationId")
-            await store.free(session, account, USER, spec.username)
-            logon_id = await self._logon_policy_id(session, account, spec.logon_policy)
-            roles = await store.named(session, account, ROLE, spec.roles, "roles")
+        async with self._store.write(caller) as unit:
+            org = await unit.organization(spec.organization_id, "organizationId")
+            await unit.free(USER, spec.username)
+            logon_id = await self._logon_policy_id(unit, spec.logon_policy)
+            roles = await unit.named(ROLE, spec.roles, "roles")
             for role in roles:
-                await store.check_attach(session, account, caller, role)
+                await unit.check_attach(role)
             row = User(
-                account_id=account.id,
+                account_id=unit.account.id,
                 organization_id=org.id,
                 username=spec.username,
                 display_name=spec.display_name,
@@ -141,10 +135,7 @@ class UserService(AggregateService):
                 password_hash=hashed,
                 must_change_password=True,
             )
-            return await store.created(
-                session,
-                account,
-                caller,
+            return await unit.created(
                 USER,
                 row,
                 "ram:CreateUser",
@@ -181,45 +172,32 @@ class UserService(AggregateService):
             check_landline(c.landline)
         webhook = None if c.chat_webhook_key is None else self._encrypt_webhook(c.chat_webhook_key)
         async with self._store.edit(caller, USER, username, if_match) as edit:
-            session, account, row = edit.session, edit.account, edit.row
-            values: dict[str, Any] = {
-                k: v
-                for k, v in (
-                    ("display_name", c.display_name),
-                    ("email", c.email),
-                    ("phone", c.phone),
-                    ("landline", c.landline),
-                    ("notify_email", c.notify_email),
-                )
-                if v is not None
-            }
+            row = edit.row
+            values = await edit.changes(
+                organization_id=c.organization_id,
+                display_name=c.display_name,
+                email=c.email,
+                phone=c.phone,
+                landline=c.landline,
+                notify_email=c.notify_email,
+            )
             if c.chat_webhook_key is not None:
                 values["chat_webhook_key_encrypted"] = webhook
-            if c.organization_id is not None:
-                org = await self._store.organization(
-                    session, account, c.organization_id, "organizationId"
-                )
-                values["organization_id"] = org.id
             if c.logon_policy is not None:
-                values["logon_policy_id"] = await self._logon_policy_id(
-                    session, account, c.logon_policy
-                )
+                values["logon_policy_id"] = await self._logon_policy_id(edit, c.logon_policy)
             if c.disabled is not None and c.disabled != row.disabled:
                 values["disabled"] = c.disabled
                 if c.disabled:
                     values["session_epoch"] = row.session_epoch + 1
-            await q.touch(session, row, **values)
+            await q.touch(edit.session, row, **values)
             if c.disabled:
-                await self._store.keep_an_administrator(session, account)
-            await self._store.changed(
-                session,
-                account,
-                caller,
+                await edit.keep_an_administrator()
+            await edit.changed(
                 "ram:UpdateUser",
-                f"user/{row.username}",
+                f"user/{username}",
                 fields=sorted(k for k in values if k != "session_epoch"),
             )
-            return await view_of(user_views, session, row)
+            return await edit.view(USER, row)
 
     async def delete_user(self, caller: Caller, username: str) -> None:
         await self._store.delete(
@@ -253,13 +231,11 @@ class UserService(AggregateService):
     async def _change_mfa(
         self, caller: Caller, username: str, values: dict[str, Any], **detail: Any
     ) -> UserView:
-        async with self._store.write() as (session, account):
-            user = await self._store.get(session, account, USER, username)
-            await q.touch(session, user, **values)
-            await self._store.changed(
-                session, account, caller, "ram:SetUserMFA", f"user/{username}", **detail
-            )
-            return await view_of(user_views, session, user)
+        async with self._store.write(caller) as unit:
+            user = await unit.get(USER, username)
+            await q.touch(unit.session, user, **values)
+            await unit.changed("ram:SetUserMFA", f"user/{username}", **detail)
+            return await unit.view(USER, user)
 
 
 #: The columns of a user's MFA device, cleared.
