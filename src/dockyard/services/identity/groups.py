@@ -46,12 +46,7 @@ class GroupService(AggregateService):
         async with self._store.write(caller) as unit:
             org = await unit.organization(organization_id, "organizationId")
             await unit.free(GROUP, name)
-            row = UserGroup(
-                account_id=unit.account.id,
-                organization_id=org.id,
-                name=name,
-                description=description,
-            )
+            row = UserGroup(organization_id=org.id, name=name, description=description)
             return await unit.created(
                 GROUP, row, "ram:CreateGroup", name, organizationId=str(org.id)
             )

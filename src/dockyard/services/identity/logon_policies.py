@@ -33,11 +33,7 @@ class LogonPolicyService(AggregateService):
         async with self._store.write(caller) as unit:
             await unit.free(LOGON_POLICY, name)
             row = LogonPolicy(
-                account_id=unit.account.id,
-                name=name,
-                description=description,
-                time_windows=windows,
-                cidrs=networks,
+                name=name, description=description, time_windows=windows, cidrs=networks
             )
             return await unit.created(LOGON_POLICY, row, "ram:CreateLogonPolicy", name)
 

@@ -34,9 +34,7 @@ class OrganizationService(AggregateService):
         async with self._store.write(caller) as unit:
             parent = await unit.organization(parent_id, "parentId")
             await unit.free(ORGANIZATION, name)
-            row = Organization(
-                account_id=unit.account.id, parent_id=parent.id, name=name, description=description
-            )
+            row = Organization(parent_id=parent.id, name=name, description=description)
             return await unit.created(
                 ORGANIZATION, row, "ram:CreateOrganization", name=name, parentId=str(parent.id)
             )

@@ -50,7 +50,6 @@ class PolicyService(AggregateService):
                 raise AlreadyExistsError(f"policy {name} already exists")
             await unit.free(POLICY, name)
             row = Policy(
-                account_id=unit.account.id,
                 name=name,
                 description=description,
                 document=document,

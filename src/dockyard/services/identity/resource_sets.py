@@ -43,12 +43,7 @@ class ResourceSetService(AggregateService):
             if organization_id is not None:
                 org_id = (await unit.organization(organization_id, "organizationId")).id
             await unit.free(RESOURCE_SET, name)
-            row = ResourceSet(
-                account_id=unit.account.id,
-                organization_id=org_id,
-                name=name,
-                description=description,
-            )
+            row = ResourceSet(organization_id=org_id, name=name, description=description)
             return await unit.created(RESOURCE_SET, row, "ram:CreateResourceSet", name)
 
     async def list_resource_sets(self, page: PageRequest) -> Page[ResourceSetView]:

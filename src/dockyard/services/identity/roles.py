@@ -61,12 +61,7 @@ class RoleService(AggregateService):
             found = await unit.named(POLICY, policies, "policies")
             for policy in found:
                 await unit.check_attach(policy)
-            row = Role(
-                account_id=unit.account.id,
-                name=name,
-                description=description,
-                **await unit.owned_by(sharing_scope),
-            )
+            row = Role(name=name, description=description, **await unit.owned_by(sharing_scope))
             return await unit.created(
                 ROLE,
                 row,

@@ -364,9 +364,10 @@ class Unit:
         links: Callable[[Any], Sequence[Any]] | None = None,
         **detail: Any,
     ) -> _View:
-        """Insert a new row and the ``links`` made from it (they need its id), audit it as
-        ``$kind/$key`` (``key`` None: its id), and view it."""
+        """File a new row under the account, insert it and the ``links`` made from it (they
+        need its id), audit it as ``$kind/$key`` (``key`` None: its id), and view it."""
         new: Any = row
+        new.account_id = self.account.id
         q.add(self.session, new)
         await q.flush(self.session)
         for link in links(row) if links else ():

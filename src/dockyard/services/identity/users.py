@@ -122,7 +122,6 @@ class UserService(AggregateService):
             for role in roles:
                 await unit.check_attach(role)
             row = User(
-                account_id=unit.account.id,
                 organization_id=org.id,
                 username=spec.username,
                 display_name=spec.display_name,

@@ -3,10 +3,11 @@ and how rows become them (in batches, so a page costs the same few queries as on
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,16 +119,22 @@ class UserView(Tagged):
 
 
 @dataclass(frozen=True, slots=True)
-class GroupView(Tagged):
+class NamedView(Tagged):
+    """What every named identity row shows."""
+
     id: str
     name: str
-    organization_id: str
     description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView(NamedView):
+    organization_id: str
     members: tuple[str, ...]
     roles: tuple[str, ...]
     resource_sets: tuple[str, ...]
-    created_at: datetime
-    updated_at: datetime
 
     tagged: ClassVar[str] = "id name organization_id description members roles resource_sets"
 
@@ -152,59 +159,42 @@ class RepositoryMember:
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceSetView(Tagged):
-    id: str
-    name: str
+class ResourceSetView(NamedView):
     organization_id: str | None
-    description: str
     groups: tuple[str, ...]
     namespaces: tuple[NamespaceMember, ...]
     repositories: tuple[RepositoryMember, ...]
-    created_at: datetime
-    updated_at: datetime
 
     tagged: ClassVar[str] = "id name organization_id description groups namespaces repositories"
 
 
 @dataclass(frozen=True, slots=True)
-class RoleView(Tagged):
-    id: str
-    name: str
-    description: str
+class SharedView(NamedView):
+    """A role or policy: who may attach it, and whether it is built in."""
+
     sharing_scope: str
     builtin: bool
     organization_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleView(SharedView):
     policies: tuple[str, ...]
-    created_at: datetime
-    updated_at: datetime
 
     tagged: ClassVar[str] = "id name description sharing_scope policies"
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyView(Tagged):
-    id: str
-    name: str
-    description: str
+class PolicyView(SharedView):
     document: dict[str, Any]
-    sharing_scope: str
-    builtin: bool
-    organization_id: str | None
-    created_at: datetime
-    updated_at: datetime
 
     tagged: ClassVar[str] = "id name description document sharing_scope"
 
 
 @dataclass(frozen=True, slots=True)
-class LogonPolicyView(Tagged):
-    id: str
-    name: str
-    description: str
+class LogonPolicyView(NamedView):
     time_windows: tuple[dict[str, str], ...]
     cidrs: tuple[str, ...]
-    created_at: datetime
-    updated_at: datetime
 
     tagged: ClassVar[str] = "id name description time_windows cidrs"
 
@@ -226,17 +216,20 @@ class Simulation:
 # ---- rows to views ------------------------------------------------------------------------
 
 
-def _id(value: Any) -> str | None:
-    return str(value) if value else None
+def _from_row(view: type[_View], row: Any, **computed: Any) -> _View:
+    """The view of a row: each field is the row's column of that name (ids as strings)
+    unless ``computed`` gives it."""
+    values = {}
+    for field in fields(cast(Any, view)):
+        value = computed[field.name] if field.name in computed else getattr(row, field.name)
+        values[field.name] = str(value) if isinstance(value, uuid.UUID) else value
+    return view(**values)
 
 
 async def organization_views(
     _session: AsyncSession, rows: Sequence[Organization]
 ) -> list[OrganizationView]:
-    return [
-        OrganizationView(str(r.id), r.name, r.description, _id(r.parent_id), r.created_at)
-        for r in rows
-    ]
+    return [_from_row(OrganizationView, r) for r in rows]
 
 
 async def user_views(session: AsyncSession, rows: Sequence[User]) -> list[UserView]:
@@ -245,25 +238,14 @@ async def user_views(session: AsyncSession, rows: Sequence[User]) -> list[UserVi
     groups = await q.names_by(session, GroupMember, "user_id", ids, UserGroup, "group_id")
     logon = await q.names_of(session, LogonPolicy, [r.logon_policy_id for r in rows])
     return [
-        UserView(
-            str(r.id),
-            r.username,
-            r.display_name,
-            _id(r.organization_id),
-            r.email,
-            r.phone,
-            r.landline,
-            r.notify_email,
-            r.chat_webhook_key_encrypted is not None,
-            logon.get(r.logon_policy_id) if r.logon_policy_id else None,
-            tuple(roles.get(r.id, ())),
-            tuple(groups.get(r.id, ())),
-            r.mfa_required,
-            r.mfa_bound_at is not None,
-            r.must_change_password,
-            r.disabled,
-            r.created_at,
-            r.updated_at,
+        _from_row(
+            UserView,
+            r,
+            chat_webhook_key_set=r.chat_webhook_key_encrypted is not None,
+            logon_policy=logon.get(r.logon_policy_id) if r.logon_policy_id else None,
+            roles=tuple(roles.get(r.id, ())),
+            groups=tuple(groups.get(r.id, ())),
+            mfa_bound=r.mfa_bound_at is not None,
         )
         for r in rows
     ]
@@ -277,16 +259,12 @@ async def group_views(session: AsyncSession, rows: Sequence[UserGroup]) -> list[
         session, ResourceSetGroup, "group_id", ids, ResourceSet, "resource_set_id"
     )
     return [
-        GroupView(
-            str(r.id),
-            r.name,
-            str(r.organization_id),
-            r.description,
-            tuple(members.get(r.id, ())),
-            tuple(roles.get(r.id, ())),
-            tuple(sets.get(r.id, ())),
-            r.created_at,
-            r.updated_at,
+        _from_row(
+            GroupView,
+            r,
+            members=tuple(members.get(r.id, ())),
+            roles=tuple(roles.get(r.id, ())),
+            resource_sets=tuple(sets.get(r.id, ())),
         )
         for r in rows
     ]
@@ -304,16 +282,12 @@ async def resource_set_views(
     for r in rows:
         namespaces, repositories = members.get(r.id, ([], []))
         out.append(
-            ResourceSetView(
-                str(r.id),
-                r.name,
-                _id(r.organization_id),
-                r.description,
-                tuple(groups.get(r.id, ())),
-                tuple(NamespaceMember(iid, ns) for iid, ns in namespaces),
-                tuple(RepositoryMember.of(iid, full) for iid, full in repositories),
-                r.created_at,
-                r.updated_at,
+            _from_row(
+                ResourceSetView,
+                r,
+                groups=tuple(groups.get(r.id, ())),
+                namespaces=tuple(NamespaceMember(iid, ns) for iid, ns in namespaces),
+                repositories=tuple(RepositoryMember.of(iid, full) for iid, full in repositories),
             )
         )
     return out
@@ -323,51 +297,22 @@ async def role_views(session: AsyncSession, rows: Sequence[Role]) -> list[RoleVi
     policies = await q.names_by(
         session, RolePolicy, "role_id", [r.id for r in rows], Policy, "policy_id"
     )
-    return [
-        RoleView(
-            str(r.id),
-            r.name,
-            r.description,
-            r.sharing_scope,
-            r.builtin,
-            _id(r.organization_id),
-            tuple(policies.get(r.id, ())),
-            r.created_at,
-            r.updated_at,
-        )
-        for r in rows
-    ]
+    return [_from_row(RoleView, r, policies=tuple(policies.get(r.id, ()))) for r in rows]
 
 
 async def policy_views(_session: AsyncSession, rows: Sequence[Policy]) -> list[PolicyView]:
-    return [
-        PolicyView(
-            str(r.id),
-            r.name,
-            r.description,
-            dict(r.document),
-            r.sharing_scope,
-            r.builtin,
-            _id(r.organization_id),
-            r.created_at,
-            r.updated_at,
-        )
-        for r in rows
-    ]
+    return [_from_row(PolicyView, r, document=dict(r.document)) for r in rows]
 
 
 async def logon_policy_views(
     _session: AsyncSession, rows: Sequence[LogonPolicy]
 ) -> list[LogonPolicyView]:
     return [
-        LogonPolicyView(
-            str(r.id),
-            r.name,
-            r.description,
-            tuple(dict(w) for w in r.time_windows or ()),
-            tuple(r.cidrs or ()),
-            r.created_at,
-            r.updated_at,
+        _from_row(
+            LogonPolicyView,
+            r,
+            time_windows=tuple(dict(w) for w in r.time_windows or ()),
+            cidrs=tuple(r.cidrs or ()),
         )
         for r in rows
     ]
