@@ -11,10 +11,7 @@ from dockyard.services.identity.changes import LogonChange
 from dockyard.services.identity.peers import Page, PageRequest, validate_logon_policy
 from dockyard.services.identity.rules import check_description, check_logon_name
 from dockyard.services.identity.store import LOGON_POLICY, AggregateService
-from dockyard.services.identity.views import (
-    Caller,
-    LogonPolicyView,
-)
+from dockyard.services.identity.views import Caller, LogonPolicyView
 
 
 class LogonPolicyService(AggregateService):

@@ -16,12 +16,7 @@ from dockyard.services.identity.rules import (
     check_organization_name,
     parse_organization_id,
 )
-from dockyard.services.identity.store import (
-    ORGANIZATION,
-    AggregateService,
-    Unit,
-    find_organization,
-)
+from dockyard.services.identity.store import ORGANIZATION, AggregateService, Unit, find_organization
 from dockyard.services.identity.views import Caller, OrganizationView, organization_views, view_of
 
 

@@ -3,12 +3,7 @@ moves, this is the only import line of the package that changes."""
 
 from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.credentials import (
-    ACCESS_KEY_ID_RE,
-    STS_PREFIX,
-    TEMP_USERNAME,
-    hash_password,
-)
+from dockyard.services.credentials import ACCESS_KEY_ID_RE, STS_PREFIX, TEMP_USERNAME, hash_password
 from dockyard.services.logon import validate_logon_policy
 from dockyard.services.principals import load_principal, ram_arn
 from dockyard.services.secrets import MasterKey

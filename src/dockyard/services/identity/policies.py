@@ -9,13 +9,7 @@ from dockyard.errors import AlreadyExistsError, InvalidInputError
 from dockyard.metadata.models import Policy, RolePolicy
 from dockyard.policy.engine import BUILTIN_POLICIES
 from dockyard.services.identity.changes import PolicyChange
-from dockyard.services.identity.peers import (
-    Page,
-    PageRequest,
-    Resource,
-    authorize,
-    load_principal,
-)
+from dockyard.services.identity.peers import Page, PageRequest, Resource, authorize, load_principal
 from dockyard.services.identity.rules import (
     check_description,
     check_policy_name,
@@ -24,11 +18,7 @@ from dockyard.services.identity.rules import (
     parse_policy_document,
 )
 from dockyard.services.identity.store import POLICY, USER, AggregateService, find
-from dockyard.services.identity.views import (
-    Caller,
-    PolicyView,
-    Simulation,
-)
+from dockyard.services.identity.views import Caller, PolicyView, Simulation
 
 
 class PolicyService(AggregateService):

@@ -13,10 +13,7 @@ from dockyard.services.identity.changes import Placement
 from dockyard.services.identity.peers import Page, PageRequest
 from dockyard.services.identity.rules import check_description, check_placement, check_set_name
 from dockyard.services.identity.store import GROUP, RESOURCE_SET, AggregateService, Link
-from dockyard.services.identity.views import (
-    Caller,
-    ResourceSetView,
-)
+from dockyard.services.identity.views import Caller, ResourceSetView
 
 SET_GROUP: Link[ResourceSet, ResourceSetView] = Link(
     ResourceSetGroup,
@@ -30,11 +27,7 @@ SET_GROUP: Link[ResourceSet, ResourceSetView] = Link(
 
 class ResourceSetService(AggregateService):
     async def create_resource_set(
-        self,
-        caller: Caller,
-        name: str,
-        description: str = "",
-        organization_id: str | None = None,
+        self, caller: Caller, name: str, description: str = "", organization_id: str | None = None
     ) -> ResourceSetView:
         check_set_name(name)
         check_description(description)

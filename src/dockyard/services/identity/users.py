@@ -154,11 +154,7 @@ class UserService(AggregateService):
         return await self._store.view(USER, username)
 
     async def update_user(
-        self,
-        caller: Caller,
-        username: str,
-        changes: UserChanges,
-        if_match: str | None = None,
+        self, caller: Caller, username: str, changes: UserChanges, if_match: str | None = None
     ) -> UserView:
         c = changes
         if c.display_name is not None:
