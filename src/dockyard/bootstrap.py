@@ -26,7 +26,7 @@ from dockyard.services.credentials import (
     CredentialVerifier,
     TokenService,
 )
-from dockyard.services.identity import IdentityService
+from dockyard.services.identity import IdentityServices
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -111,7 +111,7 @@ def build(settings: Settings) -> Container:
     )
     credentials = CredentialsService(db, tokens, verifier, audit=audit, accounts=accounts)
     signin = SignInService(db, master, tokens, audit=audit, accounts=accounts)
-    identity = IdentityService(db, audit, master)
+    identity = IdentityServices.build(db, audit, accounts, master)
     auth = RegistryAuth(tokens, verifier, disabled=settings.insecure_no_auth)
     pulls = PullGate(
         db,
@@ -126,11 +126,17 @@ def build(settings: Settings) -> Container:
             content,
             tokens,
             verifier,
-            audit,
-            credentials,
-            signin,
+            audit=audit,
+            credentials=credentials,
+            signin=signin,
+            organizations=identity.organizations,
+            users=identity.users,
+            groups=identity.groups,
+            resource_sets=identity.resource_sets,
+            roles=identity.roles,
+            policies=identity.policies,
+            logon_policies=identity.logon_policies,
             auth_disabled=settings.insecure_no_auth,
-            identity=identity,
         )
     )
     return Container(settings, db, store, content, tokens, registry, api, audit=audit)

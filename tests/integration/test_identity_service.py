@@ -1,4 +1,4 @@
-"""services.principals (and services.identity) in process, on SQLite and PostgreSQL."""
+"""services.access principals (and services.identity) in process, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,19 +35,27 @@ from dockyard.metadata.models import (
     UserRole,
 )
 from dockyard.metadata.session import Database
-from dockyard.services.access import InstanceRef, Resource, ScopedPolicies, authorize
+from dockyard.services.access import (
+    SELF_SERVICE,
+    AccountLookup,
+    InstanceRef,
+    Resource,
+    ScopedPolicies,
+    authorize,
+    load_principal,
+    ram_arn,
+)
 from dockyard.services.audit import AuditLog
 from dockyard.services.identity import (
     MAX_ROLES,
     Caller,
-    IdentityService,
+    IdentityServices,
     UserChanges,
     UserCreate,
 )
-from dockyard.services.principals import SELF_SERVICE, load_principal, ram_arn
+from dockyard.services.paging import PageRequest
 from dockyard.services.secrets import MasterKey
 from dockyard.services.setup import first_start
-from dockyard.services.tenancy import PageRequest
 
 pytestmark = pytest.mark.integration
 
@@ -299,7 +307,9 @@ class Nodes:
     def __init__(self, url: str) -> None:
         self.dbs = [Database(url), Database(url)]
         master = MasterKey(b"k" * 32)
-        self.services = [IdentityService(db, AuditLog(db), master) for db in self.dbs]
+        self.services = [
+            IdentityServices.build(db, AuditLog(db), AccountLookup(db), master) for db in self.dbs
+        ]
         self.a = self.services[0]
 
     async def __aenter__(self) -> Nodes:
@@ -310,11 +320,11 @@ class Nodes:
         for db in self.dbs:
             await db.dispose()
 
-    def node(self, i: int) -> IdentityService:
+    def node(self, i: int) -> IdentityServices:
         return self.services[i % 2]
 
     async def root(self) -> str:
-        page = await self.a.list_organizations(PageRequest(1, 100))
+        page = await self.a.organizations.list_organizations(PageRequest(1, 100))
         return next(o.id for o in page.items if o.parent_id is None)
 
     async def count(self, model: Any, *where: Any) -> int:
@@ -345,12 +355,12 @@ def user_spec(name: str, org: str, **extra: Any) -> UserCreate:
 
 def test_role_limit_under_concurrency(db_url: str) -> None:
     async def body(nodes: Nodes) -> None:
-        existing = (await nodes.a.list_roles(PageRequest(1, 100))).total
+        existing = (await nodes.a.roles.list_roles(PageRequest(1, 100))).total
         assert existing == 1  # the built-in Administrator
 
         async def create(i: int) -> str:
             try:
-                await nodes.node(i).create_role(ADMIN, f"role{i:02d}")
+                await nodes.node(i).roles.create_role(ADMIN, f"role{i:02d}")
             except LimitExceededError:
                 return "limit"
             return "ok"
@@ -364,20 +374,20 @@ def test_role_limit_under_concurrency(db_url: str) -> None:
 
 def test_policy_limit_under_concurrency(db_url: str) -> None:
     async def body(nodes: Nodes) -> None:
-        await nodes.a.create_role(ADMIN, "target")
+        await nodes.a.roles.create_role(ADMIN, "target")
         for i in range(8):
-            await nodes.a.create_policy(ADMIN, f"p{i}", doc(f"cr:Get{i}", "*"))
+            await nodes.a.policies.create_policy(ADMIN, f"p{i}", doc(f"cr:Get{i}", "*"))
 
         async def attach(i: int) -> str:
             try:
-                await nodes.node(i).attach_policy(ADMIN, "target", f"p{i}")
+                await nodes.node(i).roles.attach_policy(ADMIN, "target", f"p{i}")
             except LimitExceededError:
                 return "limit"
             return "ok"
 
         results = await asyncio.gather(*(attach(i) for i in range(8)))
         assert results.count("ok") == 5
-        assert len((await nodes.a.get_role("target")).policies) == 5
+        assert len((await nodes.a.roles.get_role("target")).policies) == 5
 
     scenario(db_url, body)
 
@@ -385,11 +395,11 @@ def test_policy_limit_under_concurrency(db_url: str) -> None:
 def test_concurrent_removals_keep_one_administrator(db_url: str) -> None:
     async def body(nodes: Nodes) -> None:
         root = await nodes.root()
-        await nodes.a.create_user(ADMIN, user_spec("second", root, roles=("Administrator",)))
+        await nodes.a.users.create_user(ADMIN, user_spec("second", root, roles=("Administrator",)))
 
         async def detach(i: int, name: str) -> str:
             try:
-                await nodes.node(i).detach_role_from_user(ADMIN, name, "Administrator")
+                await nodes.node(i).users.detach_role_from_user(ADMIN, name, "Administrator")
             except ConflictError as exc:
                 assert "last administrator" in exc.message
                 return "refused"
@@ -404,27 +414,27 @@ def test_concurrent_removals_keep_one_administrator(db_url: str) -> None:
 def test_organization_tree_rules(db_url: str) -> None:
     async def body(nodes: Nodes) -> None:
         root = await nodes.root()
-        a = await nodes.a.create_organization(ADMIN, "a", root)
-        b = await nodes.a.create_organization(ADMIN, "b", a.id)
+        a = await nodes.a.organizations.create_organization(ADMIN, "a", root)
+        b = await nodes.a.organizations.create_organization(ADMIN, "b", a.id)
         with pytest.raises(InvalidInputError, match="cycle"):
-            await nodes.a.update_organization(ADMIN, a.id, parent_id=b.id)
+            await nodes.a.organizations.update_organization(ADMIN, a.id, parent_id=b.id)
         with pytest.raises(ConflictError, match="child organizations"):
-            await nodes.a.delete_organization(ADMIN, a.id)
-        await nodes.a.create_group(ADMIN, "grp", b.id)
+            await nodes.a.organizations.delete_organization(ADMIN, a.id)
+        await nodes.a.groups.create_group(ADMIN, "grp", b.id)
         with pytest.raises(ConflictError, match="groups"):
-            await nodes.a.delete_organization(ADMIN, b.id)
-        await nodes.a.delete_group(ADMIN, "grp")
+            await nodes.a.organizations.delete_organization(ADMIN, b.id)
+        await nodes.a.groups.delete_group(ADMIN, "grp")
         # A role made by a member of b names b: b stays while the role does.
-        member = await nodes.a.create_user(ADMIN, user_spec("erin", b.id))
+        member = await nodes.a.users.create_user(ADMIN, user_spec("erin", b.id))
         erin = Caller("erin", member.id)
-        await nodes.a.create_role(erin, "erins", sharing_scope="organization")
-        assert (await nodes.a.get_role("erins")).organization_id == b.id
-        await nodes.a.update_user(ADMIN, "erin", UserChanges(organization_id=root))
+        await nodes.a.roles.create_role(erin, "erins", sharing_scope="organization")
+        assert (await nodes.a.roles.get_role("erins")).organization_id == b.id
+        await nodes.a.users.update_user(ADMIN, "erin", UserChanges(organization_id=root))
         with pytest.raises(ConflictError, match="1 roles"):
-            await nodes.a.delete_organization(ADMIN, b.id)
-        await nodes.a.delete_role(ADMIN, "erins")
-        await nodes.a.delete_organization(ADMIN, b.id)
-        await nodes.a.delete_organization(ADMIN, a.id)
+            await nodes.a.organizations.delete_organization(ADMIN, b.id)
+        await nodes.a.roles.delete_role(ADMIN, "erins")
+        await nodes.a.organizations.delete_organization(ADMIN, b.id)
+        await nodes.a.organizations.delete_organization(ADMIN, a.id)
 
     scenario(db_url, body)
 
@@ -433,7 +443,9 @@ def test_changes_and_their_audit_rows_commit_together(db_url: str) -> None:
     async def body(nodes: Nodes) -> None:
         root = await nodes.root()
         who = Caller("admin", None, "10.1.2.3", administrator=True)
-        await nodes.a.create_user(who, user_spec("carol", root, chat_webhook_key="secret-key"))
+        await nodes.a.users.create_user(
+            who, user_spec("carol", root, chat_webhook_key="secret-key")
+        )
         rows = await nodes.count(AuditEvent, AuditEvent.action == "ram:CreateUser")
         assert rows == 1
         async with nodes.dbs[0].read() as s:
@@ -450,7 +462,7 @@ def test_changes_and_their_audit_rows_commit_together(db_url: str) -> None:
         )
         # A refused change leaves no row.
         with pytest.raises(AlreadyExistsError):
-            await nodes.a.create_user(who, user_spec("carol", root))
+            await nodes.a.users.create_user(who, user_spec("carol", root))
         assert await nodes.count(AuditEvent, AuditEvent.action == "ram:CreateUser") == 1
 
     scenario(db_url, body)
@@ -459,21 +471,21 @@ def test_changes_and_their_audit_rows_commit_together(db_url: str) -> None:
 def test_simulate_and_group_scoping_through_the_service(db_url: str) -> None:
     async def body(nodes: Nodes) -> None:
         root = await nodes.root()
-        await nodes.a.create_policy(ADMIN, "pull", doc("cr:PullRepository", "*"))
-        await nodes.a.create_role(ADMIN, "puller", policies=["pull"])
-        await nodes.a.create_user(ADMIN, user_spec("dave", root))
-        await nodes.a.create_group(ADMIN, "pullers", root)
-        await nodes.a.attach_role_to_group(ADMIN, "pullers", "puller")
-        await nodes.a.add_group_member(ADMIN, "pullers", "dave")
+        await nodes.a.policies.create_policy(ADMIN, "pull", doc("cr:PullRepository", "*"))
+        await nodes.a.roles.create_role(ADMIN, "puller", policies=["pull"])
+        await nodes.a.users.create_user(ADMIN, user_spec("dave", root))
+        await nodes.a.groups.create_group(ADMIN, "pullers", root)
+        await nodes.a.groups.attach_role_to_group(ADMIN, "pullers", "puller")
+        await nodes.a.groups.add_group_member(ADMIN, "pullers", "dave")
         arn = "acs:cr:local:1:repository/default/ns/app"
-        decision = await nodes.a.simulate("dave", "cr:PullRepository", arn)
+        decision = await nodes.a.policies.simulate("dave", "cr:PullRepository", arn)
         assert decision.allowed and decision.policy == "pull" and decision.statement == 0
-        await nodes.a.create_resource_set(ADMIN, "empty")
-        await nodes.a.link_group(ADMIN, "empty", "pullers", link=True)
-        decision = await nodes.a.simulate("dave", "cr:PullRepository", arn)
+        await nodes.a.resource_sets.create_resource_set(ADMIN, "empty")
+        await nodes.a.resource_sets.link_group(ADMIN, "empty", "pullers", link=True)
+        decision = await nodes.a.policies.simulate("dave", "cr:PullRepository", arn)
         assert not decision.allowed
-        await nodes.a.remove_group_member(ADMIN, "pullers", "dave")
-        decision = await nodes.a.simulate("dave", "cr:PullRepository", arn)
+        await nodes.a.groups.remove_group_member(ADMIN, "pullers", "dave")
+        decision = await nodes.a.policies.simulate("dave", "cr:PullRepository", arn)
         assert not decision.allowed and decision.policy is None
 
     scenario(db_url, body)

@@ -30,7 +30,15 @@ from dockyard.services.credentials import (
     CredentialVerifier,
     TokenService,
 )
-from dockyard.services.identity import IdentityService
+from dockyard.services.identity import (
+    GroupService,
+    LogonPolicyService,
+    OrganizationService,
+    PolicyService,
+    ResourceSetService,
+    RoleService,
+    UserService,
+)
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 
@@ -51,13 +59,19 @@ class ApiServices:
     tokens: TokenService
     verifier: CredentialVerifier
     audit: AuditLog
+    # Identity management, one service per aggregate.
+    organizations: OrganizationService
+    users: UserService
+    groups: GroupService
+    resource_sets: ResourceSetService
+    roles: RoleService
+    policies: PolicyService
+    logon_policies: LogonPolicyService
     #: Registry passwords, access keys, STS and temporary credentials.
     credentials: CredentialsService
     #: Console sign-in, MFA devices, console passwords, sign-out.
     signin: SignInService
     auth_disabled: bool = False
-    #: Organizations, users, groups, resource sets, roles, policies, logon policies.
-    identity: IdentityService | None = None
 
 
 def services(request: Request) -> ApiServices:

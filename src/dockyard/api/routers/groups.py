@@ -28,7 +28,7 @@ router = APIRouter(prefix="/api/v1/groups", tags=["groups"])
 async def create_group(
     body: GroupCreate, response: Response, svc: Services, guard: Authz
 ) -> GroupOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.groups, guard, "*")
     view = await service.create_group(
         caller(guard), body.name, body.organization_id, body.description
     )
@@ -51,7 +51,7 @@ async def list_groups(
         str | None, Query(alias="organizationId", max_length=64, description="Only its groups")
     ] = None,
 ) -> Page[GroupOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.groups, guard, "*")
     return Page[GroupOut].model_validate(await service.list_groups(paging, organization_id))
 
 
@@ -63,7 +63,7 @@ async def list_groups(
     responses=responses(),
 )
 async def get_group(group_name: Name, response: Response, svc: Services, guard: Authz) -> GroupOut:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     view = await service.get_group(group_name)
     set_etag(response, view.etag)
     return GroupOut.model_validate(view)
@@ -84,7 +84,7 @@ async def update_group(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> GroupOut:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     view = await service.update_group(
         caller(guard),
         group_name,
@@ -105,7 +105,7 @@ async def update_group(
     responses=responses(409),
 )
 async def delete_group(group_name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     await service.delete_group(caller(guard), group_name)
 
 
@@ -117,7 +117,7 @@ async def delete_group(group_name: Name, svc: Services, guard: Authz) -> None:
     responses=responses(),
 )
 async def add_member(group_name: Name, username: Name, svc: Services, guard: Authz) -> GroupOut:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     return GroupOut.model_validate(
         await service.add_group_member(caller(guard), group_name, username)
     )
@@ -131,7 +131,7 @@ async def add_member(group_name: Name, username: Name, svc: Services, guard: Aut
     responses=responses(409),
 )
 async def remove_member(group_name: Name, username: Name, svc: Services, guard: Authz) -> GroupOut:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     return GroupOut.model_validate(
         await service.remove_group_member(caller(guard), group_name, username)
     )
@@ -145,7 +145,7 @@ async def remove_member(group_name: Name, username: Name, svc: Services, guard: 
     responses=responses(),
 )
 async def attach_role(group_name: Name, role_name: Name, svc: Services, guard: Authz) -> GroupOut:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     return GroupOut.model_validate(
         await service.attach_role_to_group(caller(guard), group_name, role_name)
     )
@@ -159,7 +159,7 @@ async def attach_role(group_name: Name, role_name: Name, svc: Services, guard: A
     responses=responses(409),
 )
 async def detach_role(group_name: Name, role_name: Name, svc: Services, guard: Authz) -> GroupOut:
-    service = await require(svc, guard, f"group/{group_name}")
+    service = await require(svc.groups, guard, f"group/{group_name}")
     return GroupOut.model_validate(
         await service.detach_role_from_group(caller(guard), group_name, role_name)
     )

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/logon-policies", tags=["logon policies"])
 async def create_logon_policy(
     body: LogonPolicyCreate, response: Response, svc: Services, guard: Authz
 ) -> LogonPolicyOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.logon_policies, guard, "*")
     view = await service.create_logon_policy(
         caller(guard),
         body.name,
@@ -46,7 +46,7 @@ async def create_logon_policy(
     responses=responses(),
 )
 async def list_logon_policies(paging: Paging, svc: Services, guard: Authz) -> Page[LogonPolicyOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.logon_policies, guard, "*")
     return Page[LogonPolicyOut].model_validate(await service.list_logon_policies(paging))
 
 
@@ -60,7 +60,7 @@ async def list_logon_policies(paging: Paging, svc: Services, guard: Authz) -> Pa
 async def get_logon_policy(
     name: Name, response: Response, svc: Services, guard: Authz
 ) -> LogonPolicyOut:
-    service = await require(svc, guard, f"logonpolicy/{name}")
+    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
     view = await service.get_logon_policy(name)
     set_etag(response, view.etag)
     return LogonPolicyOut.model_validate(view)
@@ -81,7 +81,7 @@ async def update_logon_policy(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> LogonPolicyOut:
-    service = await require(svc, guard, f"logonpolicy/{name}")
+    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
     view = await service.update_logon_policy(
         caller(guard),
         name,
@@ -104,5 +104,5 @@ async def update_logon_policy(
     responses=responses(),
 )
 async def delete_logon_policy(name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"logonpolicy/{name}")
+    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
     await service.delete_logon_policy(caller(guard), name)

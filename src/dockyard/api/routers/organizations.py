@@ -28,7 +28,7 @@ router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"])
 async def create_organization(
     body: OrganizationCreate, response: Response, svc: Services, guard: Authz
 ) -> OrganizationOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.organizations, guard, "*")
     view = await service.create_organization(
         caller(guard), body.name, body.parent_id, body.description
     )
@@ -51,7 +51,7 @@ async def list_organizations(
         str | None, Query(alias="parentId", max_length=64, description="Only its children")
     ] = None,
 ) -> Page[OrganizationOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.organizations, guard, "*")
     return Page[OrganizationOut].model_validate(await service.list_organizations(paging, parent_id))
 
 
@@ -65,7 +65,7 @@ async def list_organizations(
 async def get_organization(
     organization_id: OrganizationId, response: Response, svc: Services, guard: Authz
 ) -> OrganizationOut:
-    service = await require(svc, guard, f"organization/{organization_id}")
+    service = await require(svc.organizations, guard, f"organization/{organization_id}")
     view = await service.get_organization(organization_id)
     set_etag(response, view.etag)
     return OrganizationOut.model_validate(view)
@@ -86,7 +86,7 @@ async def update_organization(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> OrganizationOut:
-    service = await require(svc, guard, f"organization/{organization_id}")
+    service = await require(svc.organizations, guard, f"organization/{organization_id}")
     view = await service.update_organization(
         caller(guard),
         organization_id,
@@ -107,5 +107,5 @@ async def update_organization(
     responses=responses(409),
 )
 async def delete_organization(organization_id: OrganizationId, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"organization/{organization_id}")
+    service = await require(svc.organizations, guard, f"organization/{organization_id}")
     await service.delete_organization(caller(guard), organization_id)

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 async def create_policy(
     body: PolicyCreate, response: Response, svc: Services, guard: Authz
 ) -> PolicyOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.policies, guard, "*")
     view = await service.create_policy(
         caller(guard),
         body.name,
@@ -46,7 +46,7 @@ async def create_policy(
     responses=responses(),
 )
 async def list_policies(paging: Paging, svc: Services, guard: Authz) -> Page[PolicyOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.policies, guard, "*")
     return Page[PolicyOut].model_validate(await service.list_policies(paging))
 
 
@@ -60,7 +60,7 @@ async def list_policies(paging: Paging, svc: Services, guard: Authz) -> Page[Pol
 async def get_policy(
     policy_name: Name, response: Response, svc: Services, guard: Authz
 ) -> PolicyOut:
-    service = await require(svc, guard, f"policy/{policy_name}")
+    service = await require(svc.policies, guard, f"policy/{policy_name}")
     view = await service.get_policy(policy_name)
     set_etag(response, view.etag)
     return PolicyOut.model_validate(view)
@@ -81,7 +81,7 @@ async def update_policy(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> PolicyOut:
-    service = await require(svc, guard, f"policy/{policy_name}")
+    service = await require(svc.policies, guard, f"policy/{policy_name}")
     view = await service.update_policy(
         caller(guard),
         policy_name,
@@ -102,5 +102,5 @@ async def update_policy(
     responses=responses(409),
 )
 async def delete_policy(policy_name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"policy/{policy_name}")
+    service = await require(svc.policies, guard, f"policy/{policy_name}")
     await service.delete_policy(caller(guard), policy_name)

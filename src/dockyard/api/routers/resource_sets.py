@@ -26,7 +26,7 @@ async def _link(
     svc: ApiServices, guard: Guard, set_name: str, group_name: str, *, link: bool
 ) -> ResourceSetOut:
     """The body of PUT (``link``) and DELETE on a set's group."""
-    service = await require(svc, guard, f"resourceset/{set_name}")
+    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
     return ResourceSetOut.model_validate(
         await service.link_group(caller(guard), set_name, group_name, link=link)
     )
@@ -43,7 +43,7 @@ async def _member(
     add: bool,
 ) -> ResourceSetOut:
     """The body of PUT (``add``) and DELETE on a set's namespace or repository."""
-    service = await require(svc, guard, f"resourceset/{set_name}")
+    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
     return ResourceSetOut.model_validate(
         await service.set_member(
             caller(guard), set_name, instance_id, namespace, repository, add=add
@@ -62,7 +62,7 @@ async def _member(
 async def create_resource_set(
     body: ResourceSetCreate, response: Response, svc: Services, guard: Authz
 ) -> ResourceSetOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.resource_sets, guard, "*")
     view = await service.create_resource_set(
         caller(guard), body.name, body.description, body.organization_id
     )
@@ -78,7 +78,7 @@ async def create_resource_set(
     responses=responses(),
 )
 async def list_resource_sets(paging: Paging, svc: Services, guard: Authz) -> Page[ResourceSetOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.resource_sets, guard, "*")
     return Page[ResourceSetOut].model_validate(await service.list_resource_sets(paging))
 
 
@@ -92,7 +92,7 @@ async def list_resource_sets(paging: Paging, svc: Services, guard: Authz) -> Pag
 async def get_resource_set(
     set_name: Name, response: Response, svc: Services, guard: Authz
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
+    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
     view = await service.get_resource_set(set_name)
     set_etag(response, view.etag)
     return ResourceSetOut.model_validate(view)
@@ -113,7 +113,7 @@ async def update_resource_set(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> ResourceSetOut:
-    service = await require(svc, guard, f"resourceset/{set_name}")
+    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
     view = await service.update_resource_set(
         caller(guard),
         set_name,
@@ -134,7 +134,7 @@ async def update_resource_set(
     responses=responses(),
 )
 async def delete_resource_set(set_name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"resourceset/{set_name}")
+    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
     await service.delete_resource_set(caller(guard), set_name)
 
 

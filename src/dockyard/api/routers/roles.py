@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/roles", tags=["roles"])
     responses=responses(409),
 )
 async def create_role(body: RoleCreate, response: Response, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.roles, guard, "*")
     view = await service.create_role(
         caller(guard),
         body.name,
@@ -44,7 +44,7 @@ async def create_role(body: RoleCreate, response: Response, svc: Services, guard
     responses=responses(),
 )
 async def list_roles(paging: Paging, svc: Services, guard: Authz) -> Page[RoleOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.roles, guard, "*")
     return Page[RoleOut].model_validate(await service.list_roles(paging))
 
 
@@ -56,7 +56,7 @@ async def list_roles(paging: Paging, svc: Services, guard: Authz) -> Page[RoleOu
     responses=responses(),
 )
 async def get_role(role_name: Name, response: Response, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc, guard, f"role/{role_name}")
+    service = await require(svc.roles, guard, f"role/{role_name}")
     view = await service.get_role(role_name)
     set_etag(response, view.etag)
     return RoleOut.model_validate(view)
@@ -77,7 +77,7 @@ async def update_role(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> RoleOut:
-    service = await require(svc, guard, f"role/{role_name}")
+    service = await require(svc.roles, guard, f"role/{role_name}")
     view = await service.update_role(
         caller(guard),
         role_name,
@@ -97,7 +97,7 @@ async def update_role(
     responses=responses(409),
 )
 async def delete_role(role_name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"role/{role_name}")
+    service = await require(svc.roles, guard, f"role/{role_name}")
     await service.delete_role(caller(guard), role_name)
 
 
@@ -109,7 +109,7 @@ async def delete_role(role_name: Name, svc: Services, guard: Authz) -> None:
     responses=responses(409),
 )
 async def attach_policy(role_name: Name, policy_name: Name, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc, guard, f"role/{role_name}")
+    service = await require(svc.roles, guard, f"role/{role_name}")
     return RoleOut.model_validate(
         await service.attach_policy(caller(guard), role_name, policy_name)
     )
@@ -123,7 +123,7 @@ async def attach_policy(role_name: Name, policy_name: Name, svc: Services, guard
     responses=responses(409),
 )
 async def detach_policy(role_name: Name, policy_name: Name, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc, guard, f"role/{role_name}")
+    service = await require(svc.roles, guard, f"role/{role_name}")
     return RoleOut.model_validate(
         await service.detach_policy(caller(guard), role_name, policy_name)
     )

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 async def create_user(
     body: UserCreateBody, response: Response, svc: Services, guard: Authz
 ) -> UserOut:
-    service = await require(svc, guard, "*")
+    service = await require(svc.users, guard, "*")
     spec = UserCreate(
         username=body.username,
         display_name=body.display_name,
@@ -63,7 +63,7 @@ async def list_users(
         str | None, Query(alias="organizationId", max_length=64, description="Only its users")
     ] = None,
 ) -> Page[UserOut]:
-    service = await require(svc, guard, "*")
+    service = await require(svc.users, guard, "*")
     return Page[UserOut].model_validate(await service.list_users(paging, organization_id))
 
 
@@ -75,7 +75,7 @@ async def list_users(
     responses=responses(),
 )
 async def get_user(username: Name, response: Response, svc: Services, guard: Authz) -> UserOut:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     view = await service.get_user(username)
     set_etag(response, view.etag)
     return UserOut.model_validate(view)
@@ -96,7 +96,7 @@ async def update_user(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> UserOut:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     changes = UserChanges(
         display_name=body.display_name,
         organization_id=body.organization_id,
@@ -121,7 +121,7 @@ async def update_user(
     responses=responses(409),
 )
 async def delete_user(username: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     await service.delete_user(caller(guard), username)
 
 
@@ -133,7 +133,7 @@ async def delete_user(username: Name, svc: Services, guard: Authz) -> None:
     responses=responses(),
 )
 async def attach_role(username: Name, role_name: Name, svc: Services, guard: Authz) -> UserOut:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     return UserOut.model_validate(
         await service.attach_role_to_user(caller(guard), username, role_name)
     )
@@ -147,7 +147,7 @@ async def attach_role(username: Name, role_name: Name, svc: Services, guard: Aut
     responses=responses(409),
 )
 async def detach_role(username: Name, role_name: Name, svc: Services, guard: Authz) -> UserOut:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     return UserOut.model_validate(
         await service.detach_role_from_user(caller(guard), username, role_name)
     )
@@ -161,7 +161,7 @@ async def detach_role(username: Name, role_name: Name, svc: Services, guard: Aut
     responses=responses(),
 )
 async def set_mfa(username: Name, body: MfaSetting, svc: Services, guard: Authz) -> UserOut:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     return UserOut.model_validate(
         await service.set_user_mfa(caller(guard), username, body.required)
     )
@@ -175,5 +175,5 @@ async def set_mfa(username: Name, body: MfaSetting, svc: Services, guard: Authz)
     responses=responses(),
 )
 async def clear_mfa_device(username: Name, svc: Services, guard: Authz) -> UserOut:
-    service = await require(svc, guard, f"user/{username}")
+    service = await require(svc.users, guard, f"user/{username}")
     return UserOut.model_validate(await service.clear_user_mfa_device(caller(guard), username))

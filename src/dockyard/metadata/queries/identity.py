@@ -217,39 +217,6 @@ async def page_of(
     return (await session.execute(stmt)).scalars().all(), int(total)
 
 
-async def list_users(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    organization_id: uuid.UUID | None,
-    offset: int,
-    limit: int,
-) -> tuple[Sequence[User], int]:
-    conditions = [] if organization_id is None else [User.organization_id == organization_id]
-    return await page_of(session, User, account_id, offset, limit, *conditions)
-
-
-async def list_groups(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    organization_id: uuid.UUID | None,
-    offset: int,
-    limit: int,
-) -> tuple[Sequence[UserGroup], int]:
-    conditions = [] if organization_id is None else [UserGroup.organization_id == organization_id]
-    return await page_of(session, UserGroup, account_id, offset, limit, *conditions)
-
-
-async def list_organizations(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    parent_id: uuid.UUID | None,
-    offset: int,
-    limit: int,
-) -> tuple[Sequence[Organization], int]:
-    conditions = [] if parent_id is None else [Organization.parent_id == parent_id]
-    return await page_of(session, Organization, account_id, offset, limit, *conditions)
-
-
 async def organization_tree(
     session: AsyncSession, account_id: uuid.UUID
 ) -> dict[uuid.UUID, uuid.UUID | None]:

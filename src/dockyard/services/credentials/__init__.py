@@ -33,7 +33,6 @@ from dockyard.services.credentials.views import (
 )
 
 # Old import path of services/identity.py, until it is split (issue 13).
-from dockyard.services.passwords import hash_password
 
 __all__ = [
     "ACCESS_KEY_ID_RE",
@@ -57,7 +56,6 @@ __all__ = [
     "TemporaryCredentials",
     "TokenClaims",
     "TokenService",
-    "hash_password",
     "new_signing_key",
     "password_version",
 ]

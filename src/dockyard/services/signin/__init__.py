@@ -2,7 +2,6 @@
 change and reset; logon policies are evaluated by :mod:`dockyard.services.logon`."""
 
 # Old import path of services/identity.py, until it is split (issue 13).
-from dockyard.services.passwords import check_password_complexity
 from dockyard.services.signin.errors import (
     AccountLockedError,
     LogonPolicyDeniedError,
@@ -32,7 +31,6 @@ __all__ = [
     "SignInRefusedError",
     "SignInService",
     "UserDisabledError",
-    "check_password_complexity",
     "matching_step",
     "otpauth_uri",
     "totp_step",

@@ -1,7 +1,5 @@
 """Tenancy: instances and their endpoints, namespaces, repositories, and editions' limits."""
 
-from dockyard.services.paging import Page, PageRequest, check_etag
-from dockyard.services.paging import etag as _etag
 from dockyard.services.tenancy.errors import (
     DowngradeRefusedError,
     InstanceNotFoundError,
@@ -47,4 +45,3 @@ __all__ = [
 ]
 
 # Old import paths of services/identity.py, until it is split (issue 13).
-__all__ += ["Page", "PageRequest", "_etag", "check_etag"]
