@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard import logging as dlogging
 from dockyard.bootstrap import Container, build
 from dockyard.errors import DockyardError
+from dockyard.metrics.exposition import mark_this_worker_dead
+from dockyard.metrics.middleware import MetricsMiddleware
 from dockyard.proxy import ProxyHeadersMiddleware, parse_networks
 from dockyard.settings import Settings
 from dockyard.supervisor import WORKER_SETTINGS_ENV
@@ -80,6 +82,8 @@ class DockyardApp:
             await self._ready(send)
         elif path == "/auth/jwks.json":
             await _json(send, 200, self.container.tokens.public_jwks())
+        elif path == "/metrics" and self.container.metrics is not None:
+            await self.container.metrics(scope, receive, send)
         else:
             await _json(
                 send, 404, {"errors": [{"code": "NOT_FOUND", "message": f"nothing at {path}"}]}
@@ -111,6 +115,7 @@ class DockyardApp:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await self.container.stop()
+                mark_this_worker_dead()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -160,7 +165,9 @@ async def _json(send: Send, status: int, body: object) -> None:
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    app = DockyardApp(build(settings))
+    # Metrics inside the proxy middleware: requests are counted and /metrics is guarded
+    # with the client address the trusted proxies reported.
+    app: ASGIApp = MetricsMiddleware(DockyardApp(build(settings)))
     if settings.trusted_proxies:
         return ProxyHeadersMiddleware(app, parse_networks(settings.trusted_proxies))
     return app
