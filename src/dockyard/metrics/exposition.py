@@ -75,8 +75,9 @@ class SnapshotCollector(Collector):
         )
         pulling = GaugeMetricFamily(
             "dockyard_pulling_clients",
-            "Pulling-client slots in use (distinct addresses downloading), by instance.",
-            labels=["instance"],
+            "Pulling-client slots in use (distinct addresses downloading), by registry instance.",
+            # Not ``instance``: Prometheus gives every target that label itself.
+            labels=["instance_id"],
         )
         for instance, count in sorted(s.pulling_clients.items()):
             pulling.add_metric([instance], count)
