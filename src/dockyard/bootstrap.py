@@ -141,7 +141,7 @@ def build(settings: Settings) -> Container:
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     metrics = MetricsEndpoint(
-        MetricsAccess(parse_networks(settings.metrics_allowed_cidrs), metrics_token or None),
+        MetricsAccess(parse_networks(settings.metrics_allowed_cidrs), metrics_token),
         ObservabilityService(db),
     )
     return Container(
