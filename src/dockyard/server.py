@@ -33,7 +33,10 @@ class DockyardApp:
         self.container = container
         self._tasks: list[asyncio.Task[None]] = []
         # Decided once: with access logging off, requests pay nothing for it.
-        self._access_log = container.settings.log_level.lower() == "debug"
+        access_log = container.settings.log_level.lower() == "debug"
+        # Every request is counted and timed (by route class), inside the trusted-proxy
+        # middleware: /metrics is guarded with the client address the proxies reported.
+        self._handle = MetricsMiddleware(self._logged if access_log else self._route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -41,10 +44,7 @@ class DockyardApp:
             return
         if scope["type"] != "http":
             return
-        if self._access_log:
-            await self._logged(scope, receive, send)
-        else:
-            await self._route(scope, receive, send)
+        await self._handle(scope, receive, send)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """At debug level, one access-log line per request (never headers or bodies)."""
@@ -165,9 +165,7 @@ async def _json(send: Send, status: int, body: object) -> None:
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    # Metrics inside the proxy middleware: requests are counted and /metrics is guarded
-    # with the client address the trusted proxies reported.
-    app: ASGIApp = MetricsMiddleware(DockyardApp(build(settings)))
+    app = DockyardApp(build(settings))
     if settings.trusted_proxies:
         return ProxyHeadersMiddleware(app, parse_networks(settings.trusted_proxies))
     return app
