@@ -23,7 +23,10 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
 
 
 def exposed() -> dict[str, set[str]]:
-    """Family name → the sample names a query can use, from a rendered scrape."""
+    """Family name → the sample names a query can use, from a rendered scrape.
+
+    Counters' ``_created`` timestamps (single-process mode only; the text parser reads
+    them as families of their own) are not something to chart."""
     snapshot = RegistrySnapshot(
         blobs=3,
         manifests=2,
@@ -36,7 +39,7 @@ def exposed() -> dict[str, set[str]]:
     return {
         f.name: {f.name + suffix for suffix in SUFFIXES.get(f.type, ("",))}
         for f in families
-        if f.name.startswith("dockyard_")
+        if f.name.startswith("dockyard_") and not f.name.endswith("_created")
     }
 
 
