@@ -104,18 +104,28 @@ class MetricsMiddleware:
         status = 500  # what the server answers when the app fails before responding
         sent = 0
         received = 0
+        recorded = False
+        upload = route == "upload" and method in BODY_METHODS
         start_headers: list[tuple[bytes, bytes]] = []
 
         async def counting_send(message: Message) -> None:
-            nonlocal status, sent, start_headers
+            nonlocal status, sent, start_headers, recorded
             kind = message["type"]
+            final = False
             if kind == "http.response.body":
                 sent += len(message.get("body", b""))
+                final = not message.get("more_body", False)
             elif kind == "http.response.start":
                 status = message["status"]
                 start_headers = message.get("headers", [])
             elif kind == "http.response.pathsend":
                 sent += _content_length(start_headers)
+                final = True
+            if final and not recorded:
+                # Before the last bytes leave: a scrape that follows a response the client
+                # has received, on any worker, counts it.
+                recorded = True
+                _record(bound, started, status, received, sent, upload)
             await send(message)
 
         async def counting_receive() -> Message:
@@ -125,7 +135,6 @@ class MetricsMiddleware:
                 received += len(message.get("body", b""))
             return message
 
-        upload = route == "upload" and method in BODY_METHODS
         if upload:
             UPLOADS_IN_PROGRESS.inc()
         try:
@@ -133,14 +142,21 @@ class MetricsMiddleware:
                 scope, counting_receive if method in BODY_METHODS else receive, counting_send
             )
         finally:
-            if upload:
-                UPLOADS_IN_PROGRESS.dec()
-            bound.duration.observe(time.perf_counter() - started)
-            bound.requests(status).inc()
-            if received:
-                bound.received.inc(received)
-            if sent:
-                bound.sent.inc(sent)
+            if not recorded:  # the app failed, or the client left, before the response ended
+                _record(bound, started, status, received, sent, upload)
+
+
+def _record(
+    bound: _Bound, started: float, status: int, received: int, sent: int, upload: bool
+) -> None:
+    if upload:
+        UPLOADS_IN_PROGRESS.dec()
+    bound.duration.observe(time.perf_counter() - started)
+    bound.requests(status).inc()
+    if received:
+        bound.received.inc(received)
+    if sent:
+        bound.sent.inc(sent)
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
