@@ -12,7 +12,9 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from dockyard.api import ApiServices, create_api
+from dockyard.metadata.pools import watch_checkouts
 from dockyard.metadata.session import Database
+from dockyard.proxy import parse_networks
 from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.context import RegistryServices
 from dockyard.registry.routes import RegistryApp
@@ -27,6 +29,7 @@ from dockyard.services.credentials import (
     TokenService,
 )
 from dockyard.services.identity import IdentityServices
+from dockyard.services.observability import ObservabilityService
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -78,6 +81,8 @@ class Container:
     api: ASGIApp
     #: The audit log (its retention loop runs in every worker).
     audit: AuditLog | None = None
+    #: ``/metrics`` (Prometheus text format, behind its access rules).
+    metrics: ASGIApp | None = None
 
     async def start(self) -> None:
         await self.tokens.load_keys()
@@ -95,8 +100,16 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
+    # Imported here, not at the top: only serving processes load prometheus_client, after
+    # the serving parent has set up the multiprocess directory (see dockyard.supervisor).
+    from dockyard.metrics.access import MetricsAccess
+    from dockyard.metrics.exposition import MetricsEndpoint
+    from dockyard.metrics.instruments import DB_CONNECTIONS_IN_USE
+    from dockyard.metrics.storage import CountingBlobStore
+
     db = Database(settings.resolved_database_url)
-    store = make_blob_store(settings)
+    watch_checkouts(db, DB_CONNECTIONS_IN_USE.inc, DB_CONNECTIONS_IN_USE.dec)
+    store: BlobStore = CountingBlobStore(make_blob_store(settings))
     master = load_master_key(settings, create=False)
     audit = AuditLog(db)
     tenancy = TenancyService(db, audit)
@@ -139,4 +152,11 @@ def build(settings: Settings) -> Container:
             auth_disabled=settings.insecure_no_auth,
         )
     )
-    return Container(settings, db, store, content, tokens, registry, api, audit=audit)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    metrics = MetricsEndpoint(
+        MetricsAccess(parse_networks(settings.metrics_allowed_cidrs), metrics_token),
+        ObservabilityService(db),
+    )
+    return Container(
+        settings, db, store, content, tokens, registry, api, audit=audit, metrics=metrics
+    )

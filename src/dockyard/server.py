@@ -17,6 +17,8 @@ from dockyard import logging as dlogging
 from dockyard.bootstrap import Container, build
 from dockyard.errors import DockyardError
 from dockyard.host_guard import HostHeaderGuard
+from dockyard.metrics.exposition import mark_this_worker_dead
+from dockyard.metrics.middleware import MetricsMiddleware
 from dockyard.proxy import ProxyHeadersMiddleware, parse_networks
 from dockyard.settings import Settings
 from dockyard.supervisor import WORKER_SETTINGS_ENV
@@ -32,7 +34,10 @@ class DockyardApp:
         self.container = container
         self._tasks: list[asyncio.Task[None]] = []
         # Decided once: with access logging off, requests pay nothing for it.
-        self._access_log = container.settings.log_level.lower() == "debug"
+        access_log = container.settings.log_level.lower() == "debug"
+        # Every request is counted and timed (by route class), inside the trusted-proxy
+        # middleware: /metrics is guarded with the client address the proxies reported.
+        self._handle = MetricsMiddleware(self._logged if access_log else self._route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -40,10 +45,7 @@ class DockyardApp:
             return
         if scope["type"] != "http":
             return
-        if self._access_log:
-            await self._logged(scope, receive, send)
-        else:
-            await self._route(scope, receive, send)
+        await self._handle(scope, receive, send)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """At debug level, one access-log line per request (never headers or bodies)."""
@@ -81,6 +83,8 @@ class DockyardApp:
             await self._ready(send)
         elif path == "/auth/jwks.json":
             await _json(send, 200, self.container.tokens.public_jwks())
+        elif path == "/metrics" and self.container.metrics is not None:
+            await self.container.metrics(scope, receive, send)
         else:
             await _json(
                 send, 404, {"errors": [{"code": "NOT_FOUND", "message": f"nothing at {path}"}]}
@@ -112,6 +116,7 @@ class DockyardApp:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await self.container.stop()
+                mark_this_worker_dead()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

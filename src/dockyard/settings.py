@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     #: ``NoDecode``: the environment gives a comma list (``10.0.0.0/8,192.168.1.0/24``),
     #: not JSON; ``_split_cidrs`` splits it.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Sources allowed to scrape ``/metrics`` (CIDRs, a comma list like ``trusted_proxies``).
+    metrics_allowed_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Bearer token that lets any source scrape ``/metrics``. With neither this nor
+    #: ``metrics_allowed_cidrs`` set, only loopback clients may.
+    metrics_token: SecretStr | None = None
     log_level: str = "info"
     #: Blob storage: unset = the filesystem under the data dir; ``s3://bucket/prefix`` = S3.
     storage: str | None = None
@@ -87,7 +92,7 @@ class Settings(BaseSettings):
     #: e.g. ``DOCKYARD_TEST_PULL_CLIENT_LIMITS='{"Standard": 2}'``.
     test_pull_client_limits: dict[str, int] = Field(default_factory=dict)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allowed_cidrs", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
@@ -96,7 +101,7 @@ class Settings(BaseSettings):
             return [v for v in value.replace(" ", ",").split(",") if v]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allowed_cidrs")
     @classmethod
     def _check_cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
