@@ -5,9 +5,12 @@ The only module that names concrete drivers.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
@@ -21,6 +24,13 @@ from dockyard.services.audit import AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.identity import IdentityService
+from dockyard.services.jobs import JobHandler, JobRun, JobsService, PeriodicJob, Scheduler
+from dockyard.services.outbox import (
+    OutboxDispatcher,
+    Subscriber,
+    event_job_kind,
+    subscriber_handler,
+)
 from dockyard.services.pulls import PullGate
 from dockyard.services.ratelimit import AuthRateLimiter
 from dockyard.services.secrets import MasterKey
@@ -29,6 +39,13 @@ from dockyard.services.tenancy import TenancyService
 from dockyard.settings import Settings
 from dockyard.storage.base import BlobStore
 from dockyard.storage.filesystem import FilesystemBlobStore
+from dockyard.workers.queue import JobQueue
+from dockyard.workers.runtime import BackgroundWorker, Timing
+
+log = structlog.get_logger(__name__)
+
+#: How often the audit log and the published outbox events are pruned.
+PRUNE_INTERVAL = timedelta(hours=1)
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
@@ -72,7 +89,6 @@ class Container:
     registry: RegistryApp
     #: The management API (``/api/``).
     api: ASGIApp
-    #: The audit log (its retention loop runs in every worker).
     audit: AuditLog | None = None
 
     async def start(self) -> None:
@@ -124,6 +140,68 @@ def build(settings: Settings) -> Container:
             credentials=credentials,
             signin=signin,
             identity=identity,
+            jobs=JobsService(db, audit),
         )
     )
     return Container(settings, db, store, content, tokens, registry, api, audit=audit)
+
+
+@dataclass
+class Background:
+    """Everything one background worker process runs with."""
+
+    db: Database
+    store: BlobStore
+    worker: BackgroundWorker
+
+    async def stop(self) -> None:
+        await self.db.dispose()
+        close = getattr(self.store, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def subscribers() -> list[Subscriber]:
+    """Every consumer of domain events; triggers, replication and scanning join here."""
+    return []
+
+
+def build_background(settings: Settings) -> Background:
+    """The composition root of the background processes: every job kind's handler here."""
+    db = Database(settings.resolved_database_url)
+    store = make_blob_store(settings)
+    audit = AuditLog(db)
+    content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
+    consumers = subscribers()
+    dispatcher = OutboxDispatcher(
+        db, consumers, retention=timedelta(days=settings.event_retention_days)
+    )
+
+    async def purge_uploads(_run: JobRun) -> None:
+        if purged := await content.purge_expired_uploads():
+            log.info("purged abandoned uploads", count=purged)
+
+    async def prune_audit(_run: JobRun) -> None:
+        if pruned := await audit.prune(timedelta(days=settings.audit_retention_days)):
+            log.info("pruned audit events", count=pruned)
+
+    async def prune_events(_run: JobRun) -> None:
+        if pruned := await dispatcher.prune():
+            log.info("pruned published events", count=pruned)
+
+    periodic = [
+        PeriodicJob(
+            "purge-uploads",
+            timedelta(seconds=settings.upload_purge_interval_seconds),
+            purge_uploads,
+        ),
+        PeriodicJob("prune-audit", PRUNE_INTERVAL, prune_audit),
+        PeriodicJob("prune-events", PRUNE_INTERVAL, prune_events),
+    ]
+    handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
+    for consumer in consumers:
+        handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
+    queue = JobQueue(db, f"{socket.gethostname()}/{os.getpid()}")
+    timing = Timing(poll=settings.background_poll_seconds, grace=settings.shutdown_grace_seconds)
+    worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
+    return Background(db, store, worker)

@@ -155,6 +155,8 @@ def expected_resources(
         "cr:ListInstance": {"*"},
         "cr:GetInstance": {"*"},
         "cr:GetAuthorizationToken": {"*"},
+        "cr:ListJob": {"*"},
+        "cr:RetryJob": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},

@@ -31,6 +31,7 @@ from dockyard.services.credentials import (
     TokenService,
 )
 from dockyard.services.identity import IdentityService
+from dockyard.services.jobs import JobsService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 
@@ -59,6 +60,8 @@ class ApiServices:
     signin: SignInService | None = None
     #: Organizations, users, groups, resource sets, roles, policies, logon policies.
     identity: IdentityService | None = None
+    #: The background job queue (listing, retrying).
+    jobs: JobsService | None = None
 
 
 def services(request: Request) -> ApiServices:
