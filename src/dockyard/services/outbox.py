@@ -146,27 +146,29 @@ class OutboxDispatcher:
 
         A full batch means more may be waiting: call again at once.
         """
-        now = self._clock.now()
         async with self._db.write() as session:
-            rows = await oq.claim_unpublished(session, self._batch, now)
-            order = 0
+            rows = await oq.claim_unpublished(session, self._batch)
+            now = self._clock.now()  # after the claim: batches are claimed in turn
+            planned: list[tuple[Subscriber, Event, str | None]] = []
             for row in rows:
+                row.published_at = now
                 event = Event(
                     row.id, EventType(row.type), row.instance_id, dict(row.payload), row.created_at
                 )
                 for subscriber in self._subscribers:
-                    if event.type not in subscriber.wants:
-                        continue
-                    # Strictly increasing creation times keep the claim order within a key.
-                    order += 1
-                    jq.add_job(
-                        session,
-                        event_job_kind(subscriber.name),
-                        event.to_payload(),
-                        now,
-                        ordering_key=ordering_key(subscriber.name, event),
-                        created_at=now + timedelta(microseconds=order),
-                    )
+                    if event.type in subscriber.wants:
+                        planned.append((subscriber, event, ordering_key(subscriber.name, event)))
+            keys = {key for _, _, key in planned if key is not None}
+            latest = await jq.latest_created_at(session, sorted(keys))
+            for subscriber, event, key in planned:
+                jq.add_job(
+                    session,
+                    event_job_kind(subscriber.name),
+                    event.to_payload(),
+                    now,
+                    ordering_key=key,
+                    created_at=_next_in_order(now, latest, key),
+                )
         return len(rows)
 
     async def has_unpublished(self) -> bool:
@@ -185,3 +187,14 @@ class OutboxDispatcher:
             if count < PRUNE_BATCH:
                 break
         return removed
+
+
+def _next_in_order(now: datetime, latest: dict[str, datetime], key: str | None) -> datetime:
+    """A creation time after every earlier job of ``key``, even one queued by a node whose
+    clock runs ahead, or earlier in this batch (the clock may repeat itself)."""
+    if key is None:
+        return now
+    previous = latest.get(key)
+    when = now if previous is None or previous < now else previous + timedelta(microseconds=1)
+    latest[key] = when
+    return when

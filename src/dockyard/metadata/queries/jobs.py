@@ -218,6 +218,20 @@ async def count_jobs(session: AsyncSession, state: str | None = None) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def latest_created_at(
+    session: AsyncSession, ordering_keys: Sequence[str]
+) -> dict[str, datetime]:
+    """The newest job's ``created_at`` per ordering key (keys without jobs are left out)."""
+    if not ordering_keys:
+        return {}
+    stmt = (
+        select(Job.ordering_key, func.max(Job.created_at))
+        .where(Job.ordering_key.in_(list(ordering_keys)))
+        .group_by(Job.ordering_key)
+    )
+    return {key: when for key, when in (await session.execute(stmt)).all() if key is not None}
+
+
 async def has_pending_job(session: AsyncSession, ordering_key: str) -> bool:
     """Whether a job of ``ordering_key`` is waiting or running."""
     stmt = select(

@@ -23,13 +23,12 @@ from dockyard.metadata.queries.locks import transaction_lock
 DISPATCH_LOCK_KEY = 0x646B6F7574626F78
 
 
-async def claim_unpublished(
-    session: AsyncSession, limit: int, published_at: datetime
-) -> Sequence[OutboxEvent]:
-    """Up to ``limit`` unpublished events, oldest first, marked published at flush.
+async def claim_unpublished(session: AsyncSession, limit: int) -> Sequence[OutboxEvent]:
+    """Up to ``limit`` unpublished events, oldest first, locked until the transaction ends.
 
-    Call in a write transaction; whatever the caller adds to it (the subscribers' jobs)
-    commits atomically with the marks, or neither does.
+    Call in a write transaction, set each row's ``published_at``, and add the subscribers'
+    jobs to the same transaction: the marks and the jobs commit together, or neither does.
+    Dispatchers take turns (a transaction lock), so batches are claimed one after another.
     """
     await transaction_lock(session, DISPATCH_LOCK_KEY)
     stmt = (
@@ -40,10 +39,7 @@ async def claim_unpublished(
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    events = (await session.execute(stmt)).scalars().all()
-    for event in events:
-        event.published_at = published_at
-    return events
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def prune_published(session: AsyncSession, before: datetime, limit: int) -> int:
