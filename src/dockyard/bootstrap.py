@@ -77,28 +77,30 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
     return MasterKey.load(settings.data_dir, configured, create=create)
 
 
+async def close_resources(db: Database, store: BlobStore) -> None:
+    await db.dispose()
+    close = getattr(store, "aclose", None)  # drivers with connection pools
+    if close is not None:
+        await close()
+
+
 @dataclass
 class Container:
-    """Everything one worker process serves with."""
+    """Everything one HTTP worker process serves with."""
 
     settings: Settings
     db: Database
     store: BlobStore
-    content: ContentService
     tokens: TokenService
     registry: RegistryApp
     #: The management API (``/api/``).
     api: ASGIApp
-    audit: AuditLog | None = None
 
     async def start(self) -> None:
         await self.tokens.load_keys()
 
     async def stop(self) -> None:
-        await self.db.dispose()
-        close = getattr(self.store, "aclose", None)  # drivers with connection pools
-        if close is not None:
-            await close()
+        await close_resources(self.db, self.store)
 
     async def check_ready(self) -> None:
         async with self.db.read() as session:
@@ -143,7 +145,7 @@ def build(settings: Settings) -> Container:
             jobs=JobsService(db, audit),
         )
     )
-    return Container(settings, db, store, content, tokens, registry, api, audit=audit)
+    return Container(settings, db, store, tokens, registry, api)
 
 
 @dataclass
@@ -155,10 +157,7 @@ class Background:
     worker: BackgroundWorker
 
     async def stop(self) -> None:
-        await self.db.dispose()
-        close = getattr(self.store, "aclose", None)
-        if close is not None:
-            await close()
+        await close_resources(self.db, self.store)
 
 
 def subscribers() -> list[Subscriber]:

@@ -66,6 +66,7 @@ COLLECTION_NAMES = {
     "resource-sets": "cov-set",
     "logon-policies": "covlogon",
     "organizations": "cov-org",
+    "jobs": "00000000-0000-4000-8000-00000000c0c0",  # none: authorized, then 404
 }
 #: RAM resource kinds, by the first segment of the route's path.
 RAM_KINDS = {
