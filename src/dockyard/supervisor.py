@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -80,7 +80,6 @@ class Child:
     restartable: bool
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
-    restarts: int = field(default=0)
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -135,7 +134,6 @@ class Supervisor:
         if time.monotonic() - child.started_at < RESTART_PAUSE_SECONDS:
             time.sleep(RESTART_PAUSE_SECONDS)
         if self.stopping is None:
-            child.restarts += 1
             child.start()
 
     def _wait_for_children(self) -> int:

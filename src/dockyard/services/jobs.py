@@ -145,7 +145,9 @@ class JobsService:
             if row is None:
                 if await jq.find_job(session, job_id) is None:
                     raise NotFoundError(f"job {job_id} does not exist")
-                raise ConflictError(f"job {job_id} is running; only failed jobs can be retried")
+                raise ConflictError(
+                    f"job {job_id} is running; only failed or waiting jobs are retried"
+                )
             view = _view(row)
             await self._audit.change(
                 session, actor, "cr:RetryJob", resource, {"job": str(job_id), "kind": row.kind}
