@@ -91,6 +91,9 @@ class Scheduler:
                 for job in self._jobs.values():
                     await jq.ensure_schedule(session, job.name, now + job.interval)
             self._ensured = True
+        async with self._db.read() as session:  # idle ticks stay off the write lock
+            if not await jq.has_due_schedule(session, list(self._jobs), now):
+                return []
         enqueued: list[str] = []
         async with self._db.write() as session:
             for row in await jq.claim_due_schedules(session, list(self._jobs), now):

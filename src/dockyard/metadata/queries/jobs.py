@@ -287,6 +287,13 @@ async def ensure_schedule(session: AsyncSession, name: str, first_run_at: dateti
     await insert_ignore(session, PeriodicSchedule, name=name, next_run_at=first_run_at)
 
 
+async def has_due_schedule(session: AsyncSession, names: Sequence[str], now: datetime) -> bool:
+    stmt = select(
+        exists().where(PeriodicSchedule.name.in_(list(names)), PeriodicSchedule.next_run_at <= now)
+    )
+    return bool((await session.execute(stmt)).scalar_one())
+
+
 async def claim_due_schedules(
     session: AsyncSession, names: Sequence[str], now: datetime
 ) -> list[PeriodicSchedule]:
