@@ -22,6 +22,7 @@ application from the settings the CLI resolved, and only the HTTP child imports 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -61,6 +62,21 @@ def _log(level: str, event: str, **fields: object) -> None:
     """One JSON line, shaped like the structured logs of the children."""
     line = {"event": event, "level": level, "logger": "dockyard.supervisor", **fields}
     print(json.dumps(line), file=sys.stderr, flush=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux; elsewhere none are known): Granian's HTTP
+    workers would outlive a killed Granian server and keep its port."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_descendants(int(child))]
+    return found
 
 
 def _die_with_parent() -> None:
@@ -150,7 +166,9 @@ class Supervisor:
                     role=child.role,
                     pid=child.process.pid,
                 )
-                child.process.kill()
+                for pid in (*_descendants(child.process.pid), child.process.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 child.process.wait()
         _log("info", "dockyard stopped")
         return self.exit_code
