@@ -160,18 +160,14 @@ class Background:
         await close_resources(self.db, self.store)
 
 
-def subscribers() -> list[Subscriber]:
-    """Every consumer of domain events; triggers, replication and scanning join here."""
-    return []
-
-
 def build_background(settings: Settings) -> Background:
     """The composition root of the background processes: every job kind's handler here."""
     db = Database(settings.resolved_database_url)
     store = make_blob_store(settings)
     audit = AuditLog(db)
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
-    consumers = subscribers()
+    #: Every consumer of domain events: triggers, replication and scanning join here.
+    consumers: list[Subscriber] = []
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )

@@ -14,7 +14,9 @@ Interface for subscribers (triggers now; replication, scanning and audit later):
   the ordering key ``<name>:<instance>/<repository>``, and the queue runs the jobs of one
   key one at a time, oldest first. Events without a repository get no key. A subscriber
   that must not stall later events behind a failing one (webhook deliveries) makes each
-  slow, failure-prone piece of work its own un-keyed job from inside ``handle``.
+  slow, failure-prone piece of work its own un-keyed job from inside ``handle``
+  (``metadata.queries.jobs.add_job`` in the write transaction that records it), with its
+  own kind, whose handler the composition root registers beside the subscriber's.
 
 Guarantees: the dispatcher claims unpublished rows (``published_at IS NULL``) and, in the
 same transaction that marks them published, queues the subscribers' jobs — an event is
