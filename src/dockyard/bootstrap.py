@@ -5,9 +5,12 @@ The only module that names concrete drivers.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
@@ -29,13 +32,27 @@ from dockyard.services.credentials import (
     TokenService,
 )
 from dockyard.services.identity import IdentityServices
+from dockyard.services.jobs import JobHandler, JobRun, JobsService, PeriodicJob, Scheduler
 from dockyard.services.observability import ObservabilityService
+from dockyard.services.outbox import (
+    OutboxDispatcher,
+    Subscriber,
+    event_job_kind,
+    subscriber_handler,
+)
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.settings import Settings
 from dockyard.storage.base import BlobStore
 from dockyard.storage.filesystem import FilesystemBlobStore
+from dockyard.workers.queue import JobQueue
+from dockyard.workers.runtime import BackgroundWorker, Timing
+
+log = structlog.get_logger(__name__)
+
+#: How often the audit log and the published outbox events are pruned.
+PRUNE_INTERVAL = timedelta(hours=1)
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
@@ -67,20 +84,24 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
     return MasterKey.load(settings.data_dir, configured, create=create)
 
 
+async def close_resources(db: Database, store: BlobStore) -> None:
+    await db.dispose()
+    close = getattr(store, "aclose", None)  # drivers with connection pools
+    if close is not None:
+        await close()
+
+
 @dataclass
 class Container:
-    """Everything one worker process serves with."""
+    """Everything one HTTP worker process serves with."""
 
     settings: Settings
     db: Database
     store: BlobStore
-    content: ContentService
     tokens: TokenService
     registry: RegistryApp
     #: The management API (``/api/``).
     api: ASGIApp
-    #: The audit log (its retention loop runs in every worker).
-    audit: AuditLog | None = None
     #: ``/metrics`` (Prometheus text format, behind its access rules).
     metrics: ASGIApp | None = None
 
@@ -88,10 +109,7 @@ class Container:
         await self.tokens.load_keys()
 
     async def stop(self) -> None:
-        await self.db.dispose()
-        close = getattr(self.store, "aclose", None)  # drivers with connection pools
-        if close is not None:
-            await close()
+        await close_resources(self.db, self.store)
 
     async def check_ready(self) -> None:
         async with self.db.read() as session:
@@ -149,6 +167,7 @@ def build(settings: Settings) -> Container:
             roles=identity.roles,
             policies=identity.policies,
             logon_policies=identity.logon_policies,
+            jobs=JobsService(db, audit),
             auth_disabled=settings.insecure_no_auth,
         )
     )
@@ -157,6 +176,58 @@ def build(settings: Settings) -> Container:
         MetricsAccess(parse_networks(settings.metrics_allowed_cidrs), metrics_token),
         ObservabilityService(db),
     )
-    return Container(
-        settings, db, store, content, tokens, registry, api, audit=audit, metrics=metrics
+    return Container(settings, db, store, tokens, registry, api, metrics=metrics)
+
+
+@dataclass
+class Background:
+    """Everything one background worker process runs with."""
+
+    db: Database
+    store: BlobStore
+    worker: BackgroundWorker
+
+    async def stop(self) -> None:
+        await close_resources(self.db, self.store)
+
+
+def build_background(settings: Settings) -> Background:
+    """The composition root of the background processes: every job kind's handler here."""
+    db = Database(settings.resolved_database_url)
+    store = make_blob_store(settings)
+    audit = AuditLog(db)
+    content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
+    #: Every consumer of domain events: triggers, replication and scanning join here.
+    consumers: list[Subscriber] = []
+    dispatcher = OutboxDispatcher(
+        db, consumers, retention=timedelta(days=settings.event_retention_days)
     )
+
+    async def purge_uploads(_run: JobRun) -> None:
+        if purged := await content.purge_expired_uploads():
+            log.info("purged abandoned uploads", count=purged)
+
+    async def prune_audit(_run: JobRun) -> None:
+        if pruned := await audit.prune(timedelta(days=settings.audit_retention_days)):
+            log.info("pruned audit events", count=pruned)
+
+    async def prune_events(_run: JobRun) -> None:
+        if pruned := await dispatcher.prune():
+            log.info("pruned published events", count=pruned)
+
+    periodic = [
+        PeriodicJob(
+            "purge-uploads",
+            timedelta(seconds=settings.upload_purge_interval_seconds),
+            purge_uploads,
+        ),
+        PeriodicJob("prune-audit", PRUNE_INTERVAL, prune_audit),
+        PeriodicJob("prune-events", PRUNE_INTERVAL, prune_events),
+    ]
+    handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
+    for consumer in consumers:
+        handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
+    queue = JobQueue(db, f"{socket.gethostname()}/{os.getpid()}")
+    timing = Timing(poll=settings.background_poll_seconds, grace=settings.shutdown_grace_seconds)
+    worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
+    return Background(db, store, worker)

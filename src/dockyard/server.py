@@ -1,13 +1,13 @@
-"""The ASGI application each worker runs: registry, management API, health checks, upkeep."""
+"""The ASGI application each HTTP worker runs: registry, management API, health checks.
+
+Upkeep (upload purge, audit retention) runs as periodic jobs in the background workers
+(``dockyard.background``), once per deployment.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import random
 import time
-from datetime import timedelta
 
 import orjson
 import structlog
@@ -25,14 +25,10 @@ from dockyard.supervisor import WORKER_SETTINGS_ENV
 
 log = structlog.get_logger(__name__)
 
-#: How often each worker prunes the audit log (jittered).
-AUDIT_PRUNE_INTERVAL_SECONDS = 3600.0
-
 
 class DockyardApp:
     def __init__(self, container: Container) -> None:
         self.container = container
-        self._tasks: list[asyncio.Task[None]] = []
         # Decided once: with access logging off, requests pay nothing for it.
         access_log = container.settings.log_level.lower() == "debug"
         # Every request is counted and timed (by route class), inside the trusted-proxy
@@ -104,50 +100,15 @@ class DockyardApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.container.start()
-                    self._tasks.append(asyncio.create_task(self._purge_loop()))
-                    self._tasks.append(asyncio.create_task(self._audit_retention_loop()))
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in self._tasks:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
                 await self.container.stop()
                 mark_this_worker_dead()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    async def _purge_loop(self) -> None:
-        """Reclaim abandoned uploads. Every worker runs this; the work is idempotent."""
-        while True:
-            interval = self.container.settings.upload_purge_interval_seconds
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))  # noqa: S311
-            try:
-                purged = await self.container.content.purge_expired_uploads()
-                if purged:
-                    log.info("purged abandoned uploads", count=purged)
-            except DockyardError as exc:
-                log.warning("upload purge failed", error=exc.message)
-
-    async def _audit_retention_loop(self) -> None:
-        """Delete audit events older than ``audit_retention_days``, in bounded batches.
-
-        Every worker runs this; concurrent passes only split the work."""
-        audit = self.container.audit
-        if audit is None:
-            return
-        retention = timedelta(days=self.container.settings.audit_retention_days)
-        while True:
-            await asyncio.sleep(AUDIT_PRUNE_INTERVAL_SECONDS * random.uniform(0.5, 1.5))  # noqa: S311
-            try:
-                pruned = await audit.prune(retention)
-                if pruned:
-                    log.info("pruned audit events", count=pruned)
-            except DockyardError as exc:
-                log.warning("audit retention failed", error=exc.message)
 
 
 async def _json(send: Send, status: int, body: object) -> None:

@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     #: its further attempts get 429 TOOMANYREQUESTS (0: no limit). Never locks an account.
     registry_auth_failures_per_minute: int = Field(default=10, ge=0, le=100_000)
     upload_ttl_hours: float = Field(default=24.0, gt=0)
-    #: How often each worker looks for expired uploads to reclaim.
+    #: How often the deployment looks for expired uploads to reclaim (a periodic job).
     upload_purge_interval_seconds: float = Field(default=600.0, gt=0)
-    #: Audit events older than this many days are deleted (each worker prunes in batches).
+    #: Audit events older than this many days are deleted (an hourly periodic job).
     audit_retention_days: int = Field(default=180, ge=1, le=3650)
     public_url: str | None = None
     #: Peers whose X-Forwarded-For/-Proto/-Host headers are believed (CIDRs).
@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     #: TESTS ONLY: edition → concurrently-pulling-client limit replacing PRODUCT.md's number,
     #: e.g. ``DOCKYARD_TEST_PULL_CLIENT_LIMITS='{"Standard": 2}'``.
     test_pull_client_limits: dict[str, int] = Field(default_factory=dict)
+    #: Background worker processes ``serve`` runs beside the HTTP workers (``--workers``);
+    #: they run jobs, dispatch events and schedule periodic work. 0: none on this node.
+    background_workers: int = Field(default=1, ge=0, le=64)
+    #: Seconds a background job may take to finish after SIGTERM; then its lease lapses.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    #: Seconds an idle background worker waits before looking for jobs and events again.
+    background_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: Published outbox events are deleted after this many days.
+    event_retention_days: float = Field(default=7.0, gt=0, le=3650)
 
     @field_validator("trusted_proxies", "metrics_allowed_cidrs", mode="before")
     @classmethod

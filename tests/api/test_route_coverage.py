@@ -66,6 +66,7 @@ COLLECTION_NAMES = {
     "resource-sets": "cov-set",
     "logon-policies": "covlogon",
     "organizations": "cov-org",
+    "jobs": "00000000-0000-4000-8000-00000000c0c0",  # none: authorized, then 404
 }
 #: RAM resource kinds, by the first segment of the route's path.
 RAM_KINDS = {
@@ -155,6 +156,8 @@ def expected_resources(
         "cr:ListInstance": {"*"},
         "cr:GetInstance": {"*"},
         "cr:GetAuthorizationToken": {"*"},
+        "cr:ListJob": {"*"},
+        "cr:RetryJob": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},

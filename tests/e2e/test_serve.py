@@ -66,20 +66,27 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_the_serving_parent_loads_granian_only(registry: DockyardServer) -> None:
-    """`serve` migrates and bootstraps, then becomes a lean supervisor (same PID): neither
-    it nor the memory its workers are forked from carries the CLI, Alembic or the app."""
+def test_the_serving_parent_loads_nothing_heavy(registry: DockyardServer) -> None:
+    """`serve` migrates and bootstraps, then becomes a lean supervisor (same PID): it carries
+    neither the CLI, Alembic nor the app; nor does the Granian server its HTTP workers are
+    forked from. The application lives in the HTTP and background workers."""
     assert registry.proc is not None
     parent = registry.proc.pid
     cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
     assert b"dockyard.supervisor" in cmdline
     heavy = ("sqlalchemy", "pydantic_core", "cryptography", "argon2", "orjson")
     parent_files = _mapped_files(parent)
-    assert any("granian" in f for f in parent_files)
-    assert not [f for f in parent_files if any(h in f for h in heavy)]
-    workers = _children(parent)
+    assert not [f for f in parent_files if any(h in f for h in (*heavy, "granian"))]
+    roles = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _children(parent)}
+    (http,) = [pid for pid, cmd in roles.items() if cmd.endswith(b"dockyard.supervisor\0http\0")]
+    background = [pid for pid, cmd in roles.items() if b"dockyard.background" in cmd]
+    assert len(background) == 1  # the default
+    http_files = _mapped_files(http)
+    assert any("granian" in f for f in http_files)
+    assert not [f for f in http_files if any(h in f for h in heavy)]
+    workers = _children(http)
     assert len(workers) == registry.workers
-    for worker in workers:  # the application lives in the workers
+    for worker in [*workers, *background]:
         assert any("pydantic_core" in f for f in _mapped_files(worker))
     assert httpx.get(f"{registry.url}/healthz").json() == {"status": "ok"}
 

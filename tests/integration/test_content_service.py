@@ -751,7 +751,7 @@ def test_change_and_event_commit_together(world, monkeypatch):
                 raise RuntimeError("the event could not be written")
 
             with monkeypatch.context() as m:
-                m.setattr(content_queries, "add_event", broken_add_event)
+                m.setattr(content_queries, "add_outbox_event", broken_add_event)
                 with pytest.raises(RuntimeError):
                     await w.content.put_manifest(w.repo, "v1", manifest, mt.OCI_MANIFEST, "alice")
                 with pytest.raises(RuntimeError):

@@ -58,6 +58,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | create / list logon policies | ram:CreateLogonPolicy / ram:ListLogonPolicies | ``*`` |
 | get / update / delete logon policy | ram:Get/Update/DeleteLogonPolicy | ``…:logonpolicy/$name`` |
 | simulate a user's request (the "why") | ram:SimulatePolicy | ``…:user/$name`` |
+| list background jobs | cr:ListJob | ``*`` |
+| retry a failed background job | cr:RetryJob | ``*`` |
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).
@@ -157,6 +159,8 @@ GET_LOGON_POLICY = "ram:GetLogonPolicy"
 UPDATE_LOGON_POLICY = "ram:UpdateLogonPolicy"
 DELETE_LOGON_POLICY = "ram:DeleteLogonPolicy"
 SIMULATE_POLICY = "ram:SimulatePolicy"
+LIST_JOB = "cr:ListJob"
+RETRY_JOB = "cr:RetryJob"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

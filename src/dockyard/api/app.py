@@ -19,6 +19,7 @@ from dockyard.api.routers import (
     credentials,
     groups,
     instances,
+    jobs,
     logon_policies,
     namespaces,
     organizations,
@@ -82,5 +83,6 @@ def create_api(services: ApiServices) -> ASGIApp:
     identity_routers = (organizations, users, groups, resource_sets, roles, policies)
     for module in (*identity_routers, logon_policies, simulate):
         app.include_router(module.router)
+    app.include_router(jobs.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

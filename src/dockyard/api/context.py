@@ -39,6 +39,7 @@ from dockyard.services.identity import (
     RoleService,
     UserService,
 )
+from dockyard.services.jobs import JobsService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 
@@ -71,6 +72,8 @@ class ApiServices:
     credentials: CredentialsService
     #: Console sign-in, MFA devices, console passwords, sign-out.
     signin: SignInService
+    #: The background job queue (listing, retrying).
+    jobs: JobsService
     auth_disabled: bool = False
 
 

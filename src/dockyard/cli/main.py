@@ -18,6 +18,7 @@ from dockyard import logging as dlogging
 from dockyard.cli.commands import register as register_api_commands
 from dockyard.cli.commands._common import fail
 from dockyard.cli.commands.identity import register as register_identity_commands
+from dockyard.cli.commands.jobs import app as jobs_app
 from dockyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 register_api_commands(app)  # login, logout, instance, namespace, repo, tag (over HTTP)
 register_identity_commands(app)  # org, user, group, role, policy, access-key, …
+app.add_typer(jobs_app, name="job", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs", hidden=True, no_args_is_help=True)
 
 log = structlog.get_logger("dockyard.cli")
 
@@ -36,6 +39,14 @@ ConfigOpt = Annotated[
 ]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (DOCKYARD_DATA_DIR).")
+]
+BackgroundWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--background-workers",
+        help="Background worker processes for jobs, events and periodic work "
+        "(DOCKYARD_BACKGROUND_WORKERS, default 1; 0: none); HTTP workers are --workers.",
+    ),
 ]
 
 
@@ -91,8 +102,13 @@ def serve(
     listen: Annotated[str | None, typer.Option(help="HOST:PORT (DOCKYARD_LISTEN).")] = None,
     data_dir: DataDirOpt = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: one per two cores).")
+        int | None,
+        typer.Option(
+            help="HTTP worker processes (default: one per two cores); background workers "
+            "are --background-workers."
+        ),
     ] = None,
+    background_workers: BackgroundWorkersOpt = None,
     config: ConfigOpt = None,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", exists=True)] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", exists=True)] = None,
@@ -114,6 +130,7 @@ def serve(
         listen=listen,
         data_dir=data_dir,
         workers=workers,
+        background_workers=background_workers,
         tls_cert=tls_cert,
         tls_key=tls_key,
         database_url=database_url,
@@ -140,6 +157,7 @@ def serve(
         version=__version__,
         listen=settings.listen,
         workers=settings.workers,
+        background_workers=settings.background_workers,
         data_dir=str(settings.data_dir.resolve()),
         tls=bool(settings.tls_cert),
     )
@@ -147,12 +165,14 @@ def serve(
     exec_supervisor(
         _worker_env(settings),
         {
+            "http": True,
             "host": settings.host,
             "port": settings.port,
             "workers": settings.workers,
             "tls_cert": str(settings.tls_cert) if settings.tls_cert else None,
             "tls_key": str(settings.tls_key) if settings.tls_key else None,
             "log_level": settings.log_level,
+            **_background_plan(settings),
         },
     )
 
@@ -178,6 +198,50 @@ def _is_unspecified(host: str) -> bool:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:  # a host name
         return False
+
+
+def _background_plan(settings: Settings) -> dict[str, object]:
+    return {
+        "background_workers": settings.background_workers,
+        "shutdown_grace_seconds": settings.shutdown_grace_seconds,
+    }
+
+
+@app.command()
+def worker(
+    background_workers: BackgroundWorkersOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Blob storage: s3://BUCKET/PREFIX.")
+    ] = None,
+) -> None:
+    """Run background workers only (jobs, events, periodic work): a node serving no HTTP.
+
+    Point it at the same database and blob storage as the serving nodes (PostgreSQL).
+    """
+    settings = _settings(
+        config,
+        data_dir=data_dir,
+        background_workers=background_workers,
+        database_url=database_url,
+        storage=storage,
+    )
+    dlogging.configure(settings.log_level)
+    if settings.background_workers < 1:
+        typer.echo("error: `dockyard worker` needs --background-workers 1 or more", err=True)
+        raise typer.Exit(2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_database(settings, auto_upgrade=False)
+    from dockyard.supervisor import exec_supervisor
+
+    log.info(
+        "dockyard background workers starting",
+        version=__version__,
+        background_workers=settings.background_workers,
+    )
+    exec_supervisor(_worker_env(settings), {"http": False, **_background_plan(settings)})
 
 
 def _first_start(settings: Settings) -> None:

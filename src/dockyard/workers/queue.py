@@ -12,6 +12,10 @@ Usage::
         else:
             await queue.complete(job)
 
+Jobs given the same ``ordering_key`` run one at a time, in the order they were queued
+(the events of one repository, for one subscriber); a failed one stops holding the
+others back.
+
 Guarantees: a job is leased by one worker at a time (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, the exclusive write transaction on SQLite). A worker that crashes or hangs
 stops renewing its lease; once the lease expires, another worker leases the job again —
@@ -74,11 +78,22 @@ class JobQueue:
         self.backoff_max = backoff_max
 
     async def enqueue(
-        self, kind: str, payload: dict[str, object], *, delay: timedelta = timedelta(0)
+        self,
+        kind: str,
+        payload: dict[str, object],
+        *,
+        delay: timedelta = timedelta(0),
+        ordering_key: str | None = None,
     ) -> uuid.UUID:
+        """Queue a job; jobs sharing an ``ordering_key`` run one at a time, oldest first."""
         async with self._db.write() as session:
-            job = jq.add_job(session, kind, payload, _now() + delay)
+            job = jq.add_job(session, kind, payload, _now() + delay, ordering_key=ordering_key)
         return job.id
+
+    async def has_ready(self, kinds: Sequence[str]) -> bool:
+        """Whether :meth:`lease` would find a job (a read, not a write transaction)."""
+        async with self._db.read() as session:
+            return await jq.has_ready_job(session, _now(), kinds)
 
     async def lease(self, kinds: Sequence[str] | None = None, limit: int = 1) -> list[LeasedJob]:
         """Up to ``limit`` ready jobs (oldest first), leased to this worker."""

@@ -8,7 +8,7 @@ from dockyard.metadata.models.artifacts import (
     Tag,
     Upload,
 )
-from dockyard.metadata.models.events import Job, OutboxEvent
+from dockyard.metadata.models.events import Job, OutboxEvent, PeriodicSchedule
 from dockyard.metadata.models.identity import (
     AccessKey,
     AuditEvent,
@@ -56,6 +56,7 @@ __all__ = [
     "Namespace",
     "Organization",
     "OutboxEvent",
+    "PeriodicSchedule",
     "Policy",
     "PullLease",
     "Repository",

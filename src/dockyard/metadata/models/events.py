@@ -33,7 +33,10 @@ class Job(Base):
     """Durable background work, leased by one worker at a time and retried with backoff."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_ready", "state", "run_after"),)
+    __table_args__ = (
+        Index("ix_jobs_ready", "state", "run_after"),
+        Index("ix_jobs_ordering_key", "ordering_key", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     kind: Mapped[str] = mapped_column(String(64))
@@ -46,3 +49,14 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: Jobs sharing a key run one at a time, in ``(created_at, id)`` order; None: no order.
+    ordering_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class PeriodicSchedule(Base):
+    """When a periodic job is next due; the row every node competes to claim."""
+
+    __tablename__ = "periodic_schedules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)

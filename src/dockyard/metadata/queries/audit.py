@@ -15,7 +15,7 @@ from dockyard.metadata.models import AuditEvent
 from dockyard.metadata.queries._insert import insert_row
 
 
-async def add_event(
+async def add_audit_event(
     session: AsyncSession,
     *,
     account_id: uuid.UUID,

@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.events import EventType
 from dockyard.metadata.models import (
     Blob,
     Manifest,
@@ -302,9 +303,10 @@ async def count_tags(session: AsyncSession, repository_id: uuid.UUID) -> int:
     ).scalar_one()
 
 
-async def add_event(
-    session: AsyncSession, instance_id: str, type_: str, payload: dict[str, object]
+async def add_outbox_event(
+    session: AsyncSession, instance_id: str, type_: EventType, payload: dict[str, object]
 ) -> None:
+    """Write a domain event in the caller's transaction (see ``dockyard.events``)."""
     await insert_row(session, OutboxEvent, instance_id=instance_id, type=type_, payload=payload)
 
 

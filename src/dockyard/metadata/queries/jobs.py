@@ -8,6 +8,14 @@ come, or a running job whose worker stopped renewing its lease (crashed or hung)
 
 Every call that changes a leased job names the lease it holds — worker id and attempt
 number — and changes nothing when the job was taken over meanwhile (fencing).
+
+Jobs with an ``ordering_key`` run one at a time per key, in ``(created_at, id)`` order: a
+keyed job is ready only when no earlier job of its key is still waiting or running, and no
+other job of its key holds a live lease. A ``failed`` job no longer holds its key back.
+
+Periodic schedules (``periodic_schedules``) are claimed here too: a due row is moved to its
+next time in the write transaction that enqueues its job, under a row lock (``FOR UPDATE
+SKIP LOCKED``; SQLite's write transaction is exclusive), so one node wins each due time.
 """
 
 from __future__ import annotations
@@ -16,10 +24,23 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from dockyard.metadata.models import Job
+from dockyard.metadata.models import Job, PeriodicSchedule
+from dockyard.metadata.queries._insert import insert_ignore
 
 WAITING = "waiting"
 RUNNING = "running"
@@ -27,12 +48,45 @@ FAILED = "failed"
 
 
 def add_job(
-    session: AsyncSession, kind: str, payload: dict[str, object], run_after: datetime
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, object],
+    run_after: datetime,
+    *,
+    ordering_key: str | None = None,
+    created_at: datetime | None = None,
 ) -> Job:
-    """Queue a job in the caller's transaction (so it commits with the change it follows)."""
-    job = Job(id=uuid.uuid4(), kind=kind, payload=payload, state=WAITING, run_after=run_after)
+    """Queue a job in the caller's transaction (so it commits with the change it follows).
+
+    ``created_at`` orders jobs of one ``ordering_key``; a caller queueing several keyed jobs
+    in one transaction passes strictly increasing times (the clock may repeat itself).
+    """
+    job = Job(
+        id=uuid.uuid4(),
+        kind=kind,
+        payload=payload,
+        state=WAITING,
+        run_after=run_after,
+        ordering_key=ordering_key,
+    )
+    if created_at is not None:
+        job.created_at = job.updated_at = created_at
     session.add(job)
     return job
+
+
+def _not_held_back(now: datetime) -> ColumnElement[bool]:
+    """True for a job without a key, or whose key no other pending job holds back."""
+    other = aliased(Job)
+    earlier = tuple_(other.created_at, other.id) < tuple_(Job.created_at, Job.id)
+    live_lease = and_(other.state == RUNNING, other.run_after > now)
+    blocker = exists().where(
+        other.ordering_key == Job.ordering_key,
+        other.id != Job.id,
+        other.state.in_((WAITING, RUNNING)),
+        or_(earlier, live_lease),
+    )
+    return or_(Job.ordering_key.is_(None), ~blocker)
 
 
 async def lease_ready_jobs(
@@ -55,7 +109,7 @@ async def lease_ready_jobs(
     """
     stmt = (
         select(Job)
-        .where(Job.state.in_((WAITING, RUNNING)), Job.run_after <= now)
+        .where(Job.state.in_((WAITING, RUNNING)), Job.run_after <= now, _not_held_back(now))
         .order_by(Job.run_after, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -162,3 +216,109 @@ async def count_jobs(session: AsyncSession, state: str | None = None) -> int:
     if state is not None:
         stmt = stmt.where(Job.state == state)
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def latest_created_at(
+    session: AsyncSession, ordering_keys: Sequence[str]
+) -> dict[str, datetime]:
+    """The newest job's ``created_at`` per ordering key (keys without jobs are left out)."""
+    if not ordering_keys:
+        return {}
+    stmt = (
+        select(Job.ordering_key, func.max(Job.created_at))
+        .where(Job.ordering_key.in_(list(ordering_keys)))
+        .group_by(Job.ordering_key)
+    )
+    return {key: when for key, when in (await session.execute(stmt)).all() if key is not None}
+
+
+async def has_pending_job(session: AsyncSession, ordering_key: str) -> bool:
+    """Whether a job of ``ordering_key`` is waiting or running."""
+    stmt = select(
+        exists().where(Job.ordering_key == ordering_key, Job.state.in_((WAITING, RUNNING)))
+    )
+    return bool((await session.execute(stmt)).scalar_one())
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    state: str | None,
+    kind: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Job], int]:
+    """A page of jobs, newest first, and how many match."""
+    where: list[ColumnElement[bool]] = []
+    if state is not None:
+        where.append(Job.state == state)
+    if kind is not None:
+        where.append(Job.kind == kind)
+    total = (
+        await session.execute(select(func.count()).select_from(Job).where(*where))
+    ).scalar_one()
+    stmt = (
+        select(Job)
+        .where(*where)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all(), int(total)
+
+
+async def requeue_job(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> Job | None:
+    """Give a failed or waiting job a fresh set of attempts, due now; None if neither."""
+    job = await session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.state not in (FAILED, WAITING):
+        return None
+    job.state = WAITING
+    job.attempts = 0
+    job.run_after = now
+    job.leased_by = None
+    job.lease_expires_at = None
+    job.updated_at = now
+    await session.flush()
+    return job
+
+
+async def ensure_schedule(session: AsyncSession, name: str, first_run_at: datetime) -> None:
+    """Create the schedule row unless a node made it already."""
+    await insert_ignore(session, PeriodicSchedule, name=name, next_run_at=first_run_at)
+
+
+async def has_due_schedule(session: AsyncSession, names: Sequence[str], now: datetime) -> bool:
+    stmt = select(
+        exists().where(PeriodicSchedule.name.in_(list(names)), PeriodicSchedule.next_run_at <= now)
+    )
+    return bool((await session.execute(stmt)).scalar_one())
+
+
+async def claim_due_schedules(
+    session: AsyncSession, names: Sequence[str], now: datetime
+) -> list[PeriodicSchedule]:
+    """Lock the due schedules among ``names`` that no concurrent transaction holds.
+
+    The caller moves each one's ``next_run_at`` on before its transaction commits.
+    """
+    stmt = (
+        select(PeriodicSchedule)
+        .where(PeriodicSchedule.name.in_(list(names)), PeriodicSchedule.next_run_at <= now)
+        .order_by(PeriodicSchedule.name)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def has_ready_job(session: AsyncSession, now: datetime, kinds: Sequence[str]) -> bool:
+    """Whether a lease would find work: a cheap read before taking the write lock."""
+    stmt = select(
+        exists().where(
+            Job.state.in_((WAITING, RUNNING)),
+            Job.run_after <= now,
+            Job.kind.in_(list(kinds)),
+            _not_held_back(now),
+        )
+    )
+    return bool((await session.execute(stmt)).scalar_one())

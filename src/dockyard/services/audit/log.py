@@ -69,7 +69,7 @@ class AuditLog:
         resource: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        await q.add_event(
+        await q.add_audit_event(
             session,
             account_id=await self._account(session),
             actor=actor or "anonymous",

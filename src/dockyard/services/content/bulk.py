@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from dockyard.errors import AlreadyExistsError, InvalidInputError
+from dockyard.events import EventType
 from dockyard.metadata.base import utcnow
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import tenancy as tq
@@ -168,10 +169,10 @@ class BulkService:
                 progress(done, repositories)
 
         async with self._db.write() as session:
-            await cq.add_event(
+            await cq.add_outbox_event(
                 session,
                 instance_id,
-                "BulkSeeded",
+                EventType.BULK_SEEDED,
                 {
                     "namespaces": ns_names[:1] + ns_names[-1:],
                     "repositories": repositories,

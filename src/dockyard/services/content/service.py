@@ -24,6 +24,7 @@ from dockyard.errors import (
     InvalidInputError,
     StorageFullError,
 )
+from dockyard.events import EventType
 from dockyard.metadata.queries import content as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
@@ -151,10 +152,10 @@ class ContentService:
         async with self._db.write() as session:
             if not await q.unlink_blob(session, repo.id, str(parsed)):
                 raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
-            await q.add_event(
+            await q.add_outbox_event(
                 session,
                 repo.instance_id,
-                "BlobDeleted",
+                EventType.BLOB_DELETED,
                 {"repository": repo.full_name, "digest": str(parsed)},
             )
             await self._audit_change(
@@ -188,10 +189,10 @@ class ContentService:
             if blob is None:
                 return False
             await q.link_blob(session, repo.id, blob.digest, blob.size)
-            await q.add_event(
+            await q.add_outbox_event(
                 session,
                 repo.instance_id,
-                "BlobMounted",
+                EventType.BLOB_MOUNTED,
                 {"repository": repo.full_name, "digest": blob.digest, "from": source.full_name},
             )
         return True
@@ -334,10 +335,10 @@ class ContentService:
                 await q.delete_upload(session, finished_upload)
             if not linked:
                 return  # the repository already held it: nothing changed, nothing to report
-            await q.add_event(
+            await q.add_outbox_event(
                 session,
                 repo.instance_id,
-                "BlobPushed",
+                EventType.BLOB_PUSHED,
                 {"repository": repo.full_name, "digest": str(digest), "size": size},
             )
 
@@ -437,10 +438,10 @@ class ContentService:
                 session, *self._manifest_row(repo, digest, body, parsed, pushed_by)
             )
             if created:
-                await q.add_event(
+                await q.add_outbox_event(
                     session,
                     repo.instance_id,
-                    "ManifestPushed",
+                    EventType.MANIFEST_PUSHED,
                     {
                         "repository": repo.full_name,
                         "digest": str(digest),
@@ -457,10 +458,10 @@ class ContentService:
                     # Tagged by a concurrent push after the check above: it won the tag.
                     raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
                 if previous != str(digest):
-                    await q.add_event(
+                    await q.add_outbox_event(
                         session,
                         repo.instance_id,
-                        "TagUpdated",
+                        EventType.TAG_UPDATED,
                         {
                             "repository": repo.full_name,
                             "tag": tag,
@@ -557,10 +558,10 @@ class ContentService:
                     )
                 if not await q.delete_tag(session, repo.id, reference):
                     raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
-                await q.add_event(
+                await q.add_outbox_event(
                     session,
                     repo.instance_id,
-                    "TagDeleted",
+                    EventType.TAG_DELETED,
                     {"repository": repo.full_name, "tag": reference},
                 )
                 await self._audit_change(
@@ -577,10 +578,10 @@ class ContentService:
                     f"manifest {digest} carries tags of an immutable repository"
                 )
             await q.delete_manifest(session, row.id)
-            await q.add_event(
+            await q.add_outbox_event(
                 session,
                 repo.instance_id,
-                "ManifestDeleted",
+                EventType.MANIFEST_DELETED,
                 {"repository": repo.full_name, "digest": digest, "tags": list(tags)},
             )
             await self._audit_change(

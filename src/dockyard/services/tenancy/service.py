@@ -22,6 +22,7 @@ from dockyard.errors import (
     DeniedError,
     NotFoundError,
 )
+from dockyard.events import EventType
 from dockyard.metadata.models import EndpointAclEntry, Instance, InstanceEndpoint, Namespace
 from dockyard.metadata.models import Repository as RepositoryRow
 from dockyard.metadata.queries import content as cq
@@ -213,8 +214,8 @@ class TenancyService:
                 namespace = await tq.insert_namespace_if_absent(
                     session, instance_id, name.namespace
                 )
-                await cq.add_event(
-                    session, instance_id, "NamespaceCreated", {"namespace": name.namespace}
+                await cq.add_outbox_event(
+                    session, instance_id, EventType.NAMESPACE_CREATED, {"namespace": name.namespace}
                 )
             if not namespace.auto_create:
                 raise NameUnknownError(
@@ -229,8 +230,8 @@ class TenancyService:
                 session, namespace, name.repository, _repository_id()
             )
             if created:
-                await cq.add_event(
-                    session, instance_id, "RepositoryCreated", {"repository": str(name)}
+                await cq.add_outbox_event(
+                    session, instance_id, EventType.REPOSITORY_CREATED, {"repository": str(name)}
                 )
             return _ref(repo)
 
@@ -298,7 +299,9 @@ class TenancyService:
             )
             await session.flush()
             await tq.replace_endpoints(session, instance_id, _endpoint_rows(normalized))
-            await cq.add_event(session, instance_id, "InstanceCreated", {"instance": instance_id})
+            await cq.add_outbox_event(
+                session, instance_id, EventType.INSTANCE_CREATED, {"instance": instance_id}
+            )
             return await self._instance_view(session, instance_id)
 
     async def list_instances(self, page: PageRequest) -> Page[InstanceView]:
@@ -350,10 +353,10 @@ class TenancyService:
                 if normalized is not None:
                     await self._check_domains_free(session, instance_id, normalized)
                     await tq.replace_endpoints(session, instance_id, _endpoint_rows(normalized))
-                await cq.add_event(
+                await cq.add_outbox_event(
                     session,
                     instance_id,
-                    "InstanceUpdated",
+                    EventType.INSTANCE_UPDATED,
                     {
                         "instance": instance_id,
                         "fields": sorted(values)
@@ -422,7 +425,9 @@ class TenancyService:
             )
             tq.add_namespace(session, row)
             await session.flush()
-            await cq.add_event(session, instance_id, "NamespaceCreated", {"namespace": name})
+            await cq.add_outbox_event(
+                session, instance_id, EventType.NAMESPACE_CREATED, {"namespace": name}
+            )
             return _namespace_view(row, 0)
 
     async def _namespace(self, session: AsyncSession, instance_id: str, name: str) -> Namespace:
@@ -472,10 +477,10 @@ class TenancyService:
                 if v is not None
             }
             await tq.update_row(session, row, **values)
-            await cq.add_event(
+            await cq.add_outbox_event(
                 session,
                 instance_id,
-                "NamespaceUpdated",
+                EventType.NAMESPACE_UPDATED,
                 {"namespace": name, "fields": sorted(values)},
             )
             return _namespace_view(row, count)
@@ -500,10 +505,12 @@ class TenancyService:
                 )
             repositories = await tq.delete_namespace(session, row.id)
             for full_name in repositories:
-                await cq.add_event(
-                    session, instance_id, "RepositoryDeleted", {"repository": full_name}
+                await cq.add_outbox_event(
+                    session, instance_id, EventType.REPOSITORY_DELETED, {"repository": full_name}
                 )
-            await cq.add_event(session, instance_id, "NamespaceDeleted", {"namespace": name})
+            await cq.add_outbox_event(
+                session, instance_id, EventType.NAMESPACE_DELETED, {"namespace": name}
+            )
             detail = {"namespace": name, "repositories": len(repositories)}
             await self._audit.change(session, actor, "cr:DeleteNamespace", resource, detail)
 
@@ -549,7 +556,9 @@ class TenancyService:
             )
             tq.add_repository(session, row)
             await session.flush()
-            await cq.add_event(session, instance_id, "RepositoryCreated", {"repository": full_name})
+            await cq.add_outbox_event(
+                session, instance_id, EventType.REPOSITORY_CREATED, {"repository": full_name}
+            )
             return _repository_view(row, namespace)
 
     async def _repository(
@@ -622,10 +631,10 @@ class TenancyService:
                 if v is not None
             }
             await tq.update_row(session, row, **values)
-            await cq.add_event(
+            await cq.add_outbox_event(
                 session,
                 instance_id,
-                "RepositoryUpdated",
+                EventType.REPOSITORY_UPDATED,
                 {"repository": row.full_name, "fields": sorted(values)},
             )
             return _repository_view(row, namespace)
@@ -643,8 +652,8 @@ class TenancyService:
         async with self._db.write() as session:
             row = await self._repository(session, instance_id, namespace, name)
             await tq.delete_repository(session, row.id)
-            await cq.add_event(
-                session, instance_id, "RepositoryDeleted", {"repository": row.full_name}
+            await cq.add_outbox_event(
+                session, instance_id, EventType.REPOSITORY_DELETED, {"repository": row.full_name}
             )
             detail = {"repository": row.full_name}
             await self._audit.change(session, actor, "cr:DeleteRepository", resource, detail)

@@ -1,0 +1,202 @@
+"""The outbox dispatcher: hands every domain event to the subscribers that want it.
+
+Interface for subscribers (triggers now; replication, scanning and audit later):
+
+* A :class:`Subscriber` has a ``name`` (``[a-z0-9-]``, unique), the set of
+  :class:`~dockyard.events.EventType` it ``wants``, and ``handle(event)``, an idempotent
+  coroutine run by a background worker for each wanted event.
+* Register it in the composition root (``dockyard.bootstrap``): the dispatcher then
+  queues one job of kind ``event:<name>`` (:func:`event_job_kind`) per wanted event, and
+  the worker runtime runs ``subscriber_handler(subscriber)`` for that kind. The job's
+  payload is the event (:meth:`Event.to_payload`: id, type, instance_id, payload,
+  created_at).
+* Events that concern one repository are handed to a subscriber in order: their jobs share
+  the ordering key ``<name>:<instance>/<repository>``, and the queue runs the jobs of one
+  key one at a time, oldest first. Events without a repository get no key. A subscriber
+  that must not stall later events behind a failing one (webhook deliveries) makes each
+  slow, failure-prone piece of work its own un-keyed job from inside ``handle``
+  (``metadata.queries.jobs.add_job`` in the write transaction that records it), with its
+  own kind, whose handler the composition root registers beside the subscriber's.
+
+Guarantees: the dispatcher claims unpublished rows (``published_at IS NULL``) and, in the
+same transaction that marks them published, queues the subscribers' jobs — an event is
+marked published exactly when its jobs exist, whichever process dies when. From there the
+queue's leases make delivery at-least-once. A slow or failing subscriber delays no other:
+each has its own jobs and ordering keys. Published rows are pruned after a retention
+period by the ``prune-events`` periodic job (:meth:`OutboxDispatcher.prune`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from dockyard.clock import SYSTEM_CLOCK, Clock
+from dockyard.events import EventType
+from dockyard.metadata.queries import jobs as jq
+from dockyard.metadata.queries import outbox as oq
+from dockyard.metadata.session import Database
+from dockyard.services.jobs import JobHandler, JobRun
+
+DISPATCH_BATCH = 100
+PRUNE_BATCH = 1000
+PRUNE_MAX_BATCHES = 100
+EVENT_JOB_PREFIX = "event:"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A published domain event, as a subscriber receives it."""
+
+    id: uuid.UUID
+    type: EventType
+    instance_id: str
+    payload: dict[str, object]
+    #: When the change committed its event (the writer's clock).
+    created_at: datetime
+
+    @property
+    def repository(self) -> str | None:
+        """The repository (``namespace/name``) the event concerns, if any."""
+        value = self.payload.get("repository")
+        return value if isinstance(value, str) else None
+
+    def to_payload(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "type": str(self.type),
+            "instance_id": self.instance_id,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, object]) -> Event:
+        payload = data["payload"]
+        if not isinstance(payload, dict):
+            raise ValueError("an event job's payload carries the event's payload as an object")
+        return cls(
+            id=uuid.UUID(str(data["id"])),
+            type=EventType(str(data["type"])),
+            instance_id=str(data["instance_id"]),
+            payload=payload,
+            created_at=datetime.fromisoformat(str(data["created_at"])),
+        )
+
+
+class Subscriber(Protocol):
+    """Something that reacts to domain events, outside the request that caused them."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def wants(self) -> frozenset[EventType]: ...
+
+    async def handle(self, event: Event) -> None:
+        """React to one event; idempotent (it may run again after a crash)."""
+        ...
+
+
+def event_job_kind(subscriber_name: str) -> str:
+    return f"{EVENT_JOB_PREFIX}{subscriber_name}"
+
+
+def ordering_key(subscriber_name: str, event: Event) -> str | None:
+    """Events of one repository reach one subscriber in order; others in any order."""
+    repository = event.repository
+    if repository is None:
+        return None
+    return f"{subscriber_name}:{event.instance_id}/{repository}"
+
+
+def subscriber_handler(subscriber: Subscriber) -> JobHandler:
+    """The job handler that runs ``subscriber`` for its ``event:<name>`` jobs."""
+
+    async def run(job: JobRun) -> None:
+        await subscriber.handle(Event.from_payload(job.payload))
+
+    return run
+
+
+class OutboxDispatcher:
+    """Moves published-to-be events from the outbox into the subscribers' jobs."""
+
+    def __init__(
+        self,
+        db: Database,
+        subscribers: Sequence[Subscriber],
+        *,
+        retention: timedelta,
+        clock: Clock = SYSTEM_CLOCK,
+        batch: int = DISPATCH_BATCH,
+    ) -> None:
+        names = [s.name for s in subscribers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"subscriber names must be unique: {names}")
+        self._db = db
+        self._subscribers = tuple(subscribers)
+        self._retention = retention
+        self._clock = clock
+        self._batch = batch
+
+    async def dispatch(self) -> int:
+        """Claim one batch of unpublished events and queue their jobs; how many events.
+
+        A full batch means more may be waiting: call again at once.
+        """
+        async with self._db.write() as session:
+            rows = await oq.claim_unpublished(session, self._batch)
+            now = self._clock.now()  # after the claim: batches are claimed in turn
+            planned: list[tuple[Subscriber, Event, str | None]] = []
+            for row in rows:
+                row.published_at = now
+                event = Event(
+                    row.id, EventType(row.type), row.instance_id, dict(row.payload), row.created_at
+                )
+                for subscriber in self._subscribers:
+                    if event.type in subscriber.wants:
+                        planned.append((subscriber, event, ordering_key(subscriber.name, event)))
+            keys = {key for _, _, key in planned if key is not None}
+            latest = await jq.latest_created_at(session, sorted(keys))
+            for subscriber, event, key in planned:
+                jq.add_job(
+                    session,
+                    event_job_kind(subscriber.name),
+                    event.to_payload(),
+                    now,
+                    ordering_key=key,
+                    created_at=_next_in_order(now, latest, key),
+                )
+        return len(rows)
+
+    async def has_unpublished(self) -> bool:
+        """A read-only look, so idle workers poll without taking the write lock."""
+        async with self._db.read() as session:
+            return await oq.has_unpublished(session)
+
+    async def prune(self) -> int:
+        """Delete events published longer ago than the retention period; how many went."""
+        cutoff = self._clock.now() - self._retention
+        removed = 0
+        for _ in range(PRUNE_MAX_BATCHES):
+            async with self._db.write() as session:
+                count = await oq.prune_published(session, cutoff, PRUNE_BATCH)
+            removed += count
+            if count < PRUNE_BATCH:
+                break
+        return removed
+
+
+def _next_in_order(now: datetime, latest: dict[str, datetime], key: str | None) -> datetime:
+    """A creation time after every earlier job of ``key``, even one queued by a node whose
+    clock runs ahead, or earlier in this batch (the clock may repeat itself)."""
+    if key is None:
+        return now
+    previous = latest.get(key)
+    when = now if previous is None or previous < now else previous + timedelta(microseconds=1)
+    latest[key] = when
+    return when

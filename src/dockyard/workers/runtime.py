@@ -1,0 +1,170 @@
+"""What one background worker process does: run jobs, dispatch the outbox, schedule.
+
+A :class:`BackgroundWorker` runs three loops until told to stop:
+
+* **jobs**: lease one ready job at a time from the queue (``dockyard.workers.queue``), run
+  the handler registered for its kind (``dockyard.services.jobs.JobHandler``), renew the
+  lease while the handler runs, then complete the job — or fail it, to be retried with
+  backoff, or for good on ``PermanentJobError`` or after the last attempt;
+* **dispatch**: move unpublished outbox events into their subscribers' jobs
+  (``dockyard.services.outbox.OutboxDispatcher``);
+* **schedule**: enqueue the periodic jobs that fell due (``dockyard.services.jobs.Scheduler``;
+  one process of the deployment wins each due time).
+
+Idle loops poll with a read-only query first, so an idle worker never takes SQLite's write
+lock. Stopping (SIGTERM): dispatching and scheduling stop at once (their transactions roll
+back if cut short); a running job gets ``grace`` seconds to finish, after which it is
+abandoned and its lease lapses, so another worker runs it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from dockyard.services.jobs import JobHandler, JobRun, PermanentJobError, Scheduler
+from dockyard.services.outbox import OutboxDispatcher
+from dockyard.workers.queue import JobQueue, LeasedJob
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How often the loops look for work, and how long stopping may wait for a job."""
+
+    #: Seconds between looks for jobs or events when there were none (jittered).
+    poll: float = 0.5
+    #: Seconds between looks for due periodic jobs (or the shortest interval, if shorter).
+    schedule: float = 5.0
+    #: Seconds a running job may take to finish after SIGTERM.
+    grace: float = 30.0
+
+
+class BackgroundWorker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: Mapping[str, JobHandler],
+        dispatcher: OutboxDispatcher,
+        scheduler: Scheduler,
+        timing: Timing = Timing(),
+    ) -> None:
+        self._queue = queue
+        self._handlers = dict(handlers)
+        self._kinds = sorted(self._handlers)
+        self._dispatcher = dispatcher
+        self._scheduler = scheduler
+        self._timing = timing
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the loops to finish (safe to call from a signal handler, more than once)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; then give a running job its grace period."""
+        log.info("background worker started", worker=self._queue.worker_id, kinds=self._kinds)
+        every = self._timing.schedule
+        if (shortest := self._scheduler.shortest_interval) is not None:
+            every = min(every, shortest.total_seconds())
+        jobs = asyncio.create_task(self._jobs_loop())
+        others = [
+            asyncio.create_task(self._loop("dispatch", self._dispatch, self._timing.poll)),
+            asyncio.create_task(self._loop("schedule", self._schedule, every)),
+        ]
+        await self._stop.wait()
+        for task in others:
+            task.cancel()
+        try:
+            await asyncio.wait_for(jobs, self._timing.grace)
+        except TimeoutError:
+            log.warning("a job outlived the shutdown grace period; its lease will lapse")
+        for task in others:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("background worker stopped", worker=self._queue.worker_id)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep about ``seconds`` (jittered so workers spread out), or until stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds * random.uniform(0.5, 1.5))  # noqa: S311
+
+    async def _loop(self, name: str, step: Callable[[], Awaitable[bool]], every: float) -> None:
+        """Run ``step`` again at once while it found work, else after a pause."""
+        while not self._stop.is_set():
+            try:
+                busy = await step()
+            except Exception:
+                log.exception("background loop failed; trying again", loop=name)
+                busy = False
+            if not busy:
+                await self._pause(every)
+
+    async def _dispatch(self) -> bool:
+        if not await self._dispatcher.has_unpublished():
+            return False
+        return await self._dispatcher.dispatch() > 0
+
+    async def _schedule(self) -> bool:
+        for name in await self._scheduler.tick():
+            log.info("periodic job queued", job=name)
+        return False
+
+    async def _jobs_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                leased = await self._lease()
+            except Exception:
+                log.exception("could not lease a job; trying again")
+                leased = None
+            if leased is None:
+                await self._pause(self._timing.poll)
+                continue
+            await self._run(leased)
+
+    async def _lease(self) -> LeasedJob | None:
+        if not self._kinds or not await self._queue.has_ready(self._kinds):
+            return None
+        jobs = await self._queue.lease(self._kinds, limit=1)
+        return jobs[0] if jobs else None
+
+    async def _run(self, job: LeasedJob) -> None:
+        run = JobRun(job.id, job.kind, job.payload, job.attempt)
+        keeper = asyncio.create_task(self._keep_lease(job))
+        bound = log.bind(job=str(job.id), kind=job.kind, attempt=job.attempt)
+        try:
+            await self._handlers[job.kind](run)
+        except PermanentJobError as exc:
+            bound.warning("job failed for good", error=str(exc))
+            await self._finish(self._queue.fail(job, str(exc), retry=False))
+        except Exception as exc:
+            bound.warning("job failed; it will be retried", error=repr(exc))
+            await self._finish(self._queue.fail(job, repr(exc)))
+        else:
+            await self._finish(self._queue.complete(job))
+        finally:
+            keeper.cancel()
+
+    async def _finish(self, outcome: Awaitable[bool]) -> None:
+        try:
+            if not await outcome:
+                log.warning("job lease was lost before the job finished; another worker has it")
+        except Exception:
+            log.exception("could not record a job's outcome; its lease will lapse")
+
+    async def _keep_lease(self, job: LeasedJob) -> None:
+        """Renew the lease every third of its length while the handler runs."""
+        period = self._queue.lease_duration.total_seconds() / 3
+        current: LeasedJob | None = job
+        while current is not None:
+            await asyncio.sleep(period)
+            try:
+                current = await self._queue.extend(current)
+            except Exception:
+                log.exception("could not renew a job's lease", job=str(job.id))

@@ -1,0 +1,488 @@
+"""Ordered jobs, periodic schedules, the outbox dispatcher and the worker loops, on SQLite
+and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dockyard.clock import ManualClock
+from dockyard.events import EventType
+from dockyard.metadata import migrate
+from dockyard.metadata.models import Account, Instance, Job, OutboxEvent
+from dockyard.metadata.queries import content as cq
+from dockyard.metadata.queries import jobs as jq
+from dockyard.metadata.session import Database
+from dockyard.services.jobs import JobRun, PeriodicJob, PermanentJobError, Scheduler
+from dockyard.services.outbox import Event, OutboxDispatcher, event_job_kind
+from dockyard.workers.queue import JobQueue
+from dockyard.workers.runtime import BackgroundWorker, Timing
+
+pytestmark = pytest.mark.integration
+
+INSTANCE = "default"
+SHORT = timedelta(milliseconds=300)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'dockyard.db'}"
+        migrate.upgrade(url)
+        return url
+    return str(request.getfixturevalue("pg_migrated_url"))
+
+
+async def with_instance(db: Database) -> None:
+    async with db.write() as session:
+        account = Account(arn_id="1234567890123456", name="test")
+        session.add(account)
+        await session.flush()
+        session.add(
+            Instance(
+                id=INSTANCE, account_id=account.id, name="default", region="local", edition="Basic"
+            )
+        )
+
+
+async def emit(db: Database, type_: EventType, **payload: object) -> None:
+    async with db.write() as session:
+        await cq.add_outbox_event(session, INSTANCE, type_, dict(payload))
+
+
+async def all_jobs(db: Database) -> list[Job]:
+    async with db.read() as session:
+        stmt = select(Job).order_by(Job.created_at, Job.id)
+        return list((await session.execute(stmt)).scalars().all())
+
+
+async def unpublished(db: Database) -> int:
+    async with db.read() as session:
+        stmt = select(func.count()).where(OutboxEvent.published_at.is_(None))
+        return int((await session.execute(stmt)).scalar_one())
+
+
+class Recorder:
+    """A subscriber that remembers what it was handed."""
+
+    def __init__(self, name: str, wants: set[EventType]) -> None:
+        self.name = name
+        self.wants = frozenset(wants)
+        self.seen: list[Event] = []
+
+    async def handle(self, event: Event) -> None:
+        self.seen.append(event)
+
+
+# -- ordered jobs ------------------------------------------------------------------------
+
+
+def test_jobs_of_one_key_run_one_at_a_time_in_order(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            queue = JobQueue(db, "w1", backoff_base=SHORT, max_attempts=2)
+            a1 = await queue.enqueue("work", {"n": "a1"}, ordering_key="a")
+            a2 = await queue.enqueue("work", {"n": "a2"}, ordering_key="a")
+            a3 = await queue.enqueue("work", {"n": "a3"}, ordering_key="a")
+            b1 = await queue.enqueue("work", {"n": "b1"}, ordering_key="b")
+            free = await queue.enqueue("work", {"n": "free"})
+
+            first = await queue.lease(limit=10)
+            assert {j.id for j in first} == {a1, b1, free}  # one per key, and the unkeyed
+            assert await queue.lease(limit=10) == []  # a2 waits for a1
+            assert await queue.complete(next(j for j in first if j.id == a1))
+
+            (job_a2,) = await queue.lease(limit=10)
+            assert job_a2.id == a2
+            assert await queue.fail(job_a2, "try later")  # waiting again, backing off
+            assert await queue.lease(limit=10) == []  # a3 waits behind a2
+            await asyncio.sleep(SHORT.total_seconds() + 0.2)
+            (job_a2,) = await queue.lease(limit=10)
+            assert (job_a2.id, job_a2.attempt) == (a2, 2)
+            assert await queue.fail(job_a2, "given up")  # the last attempt: failed for good
+            (job_a3,) = await queue.lease(limit=10)  # a failed job holds nothing back
+            assert job_a3.id == a3
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_an_expired_lease_is_rerun_before_the_rest_of_its_key(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            crashed = JobQueue(db, "crashed", lease=SHORT)
+            rescuer = JobQueue(db, "rescuer")
+            first = await crashed.enqueue("work", {}, ordering_key="k")
+            second = await crashed.enqueue("work", {}, ordering_key="k")
+            (held,) = await crashed.lease(limit=5)
+            assert held.id == first
+            await asyncio.sleep(SHORT.total_seconds() + 0.2)  # the worker died with it
+            (again,) = await rescuer.lease(limit=5)
+            assert (again.id, again.attempt) == (first, 2)
+            assert await rescuer.complete(again)
+            (after,) = await rescuer.lease(limit=5)
+            assert after.id == second
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_late_earlier_job_does_not_run_beside_a_running_one(url: str) -> None:
+    """A job of the key that sorts earlier than the running one waits for it to finish."""
+
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            queue = JobQueue(db, "w1")
+            now = datetime.now(UTC)
+            async with db.write() as session:
+                late = jq.add_job(session, "work", {}, now, ordering_key="k", created_at=now)
+                running = jq.add_job(
+                    session,
+                    "work",
+                    {},
+                    now + timedelta(hours=1),  # not due: leased below by hand
+                    ordering_key="k",
+                    created_at=now + timedelta(seconds=1),
+                )
+                running.state = jq.RUNNING
+                running.attempts = 1
+                running.leased_by = "other"
+            assert await queue.lease(limit=5) == []
+            async with db.write() as session:
+                assert await jq.complete_job(session, running.id, "other", 1)
+            (job,) = await queue.lease(limit=5)
+            assert job.id == late.id
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+# -- periodic schedules -------------------------------------------------------------------
+
+
+async def _nothing(_run: JobRun) -> None:
+    return None
+
+
+def test_a_due_periodic_job_is_claimed_once_among_concurrent_schedulers(url: str) -> None:
+    async def scenario() -> None:
+        nodes = [Database(url) for _ in range(3)]
+        clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+        periodic = [
+            PeriodicJob("purge-uploads", timedelta(minutes=10), _nothing),
+            PeriodicJob("prune-audit", timedelta(hours=1), _nothing),
+        ]
+        schedulers = [Scheduler(db, periodic, clock) for db in nodes for _ in range(3)]
+        try:
+            # Nothing is due at first: every scheduler creates (or finds) the rows.
+            firsts = await asyncio.gather(*(s.tick() for s in schedulers))
+            assert firsts == [[]] * len(schedulers)
+
+            clock.advance(timedelta(minutes=11))
+            won = await asyncio.gather(*(s.tick() for s in schedulers))
+            assert Counter(name for names in won for name in names) == {"purge-uploads": 1}
+            (job,) = await all_jobs(nodes[0])
+            assert (job.kind, job.ordering_key) == ("purge-uploads", "periodic:purge-uploads")
+
+            # Due again while the first run is still pending: nothing more is queued.
+            clock.advance(timedelta(minutes=11))
+            again = await asyncio.gather(*(s.tick() for s in schedulers))
+            assert [name for names in again for name in names] == []
+
+            # The run finished; both are due now, each claimed by one scheduler.
+            async with nodes[0].write() as session:
+                await session.delete(await session.get(Job, job.id))
+            clock.advance(timedelta(hours=1))
+            won = await asyncio.gather(*(s.tick() for s in schedulers))
+            counts = Counter(name for names in won for name in names)
+            assert counts == {"purge-uploads": 1, "prune-audit": 1}
+            assert sorted(j.kind for j in await all_jobs(nodes[0])) == [
+                "prune-audit",
+                "purge-uploads",
+            ]
+        finally:
+            for db in nodes:
+                await db.dispose()
+
+    asyncio.run(scenario())
+
+
+# -- the outbox dispatcher ----------------------------------------------------------------
+
+
+def test_dispatcher_marks_published_and_queues_one_job_per_interested_subscriber(
+    url: str,
+) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            await with_instance(db)
+            tags = Recorder("triggers", {EventType.TAG_UPDATED})
+            audit = Recorder("archive", {EventType.TAG_UPDATED, EventType.REPOSITORY_CREATED})
+            dispatcher = OutboxDispatcher(db, [tags, audit], retention=timedelta(days=7))
+            await emit(db, EventType.REPOSITORY_CREATED, repository="ns/app")
+            for n in range(3):
+                await emit(db, EventType.TAG_UPDATED, repository="ns/app", tag=f"v{n}")
+            await emit(db, EventType.TAG_UPDATED, repository="ns/other", tag="v0")
+            await emit(db, EventType.INSTANCE_UPDATED, instance=INSTANCE, fields=["name"])
+
+            assert await dispatcher.has_unpublished()
+            assert await dispatcher.dispatch() == 6
+            assert await unpublished(db) == 0
+            assert not await dispatcher.has_unpublished()
+            assert await dispatcher.dispatch() == 0
+
+            jobs = await all_jobs(db)
+            by_kind = Counter(j.kind for j in jobs)
+            assert by_kind == {event_job_kind("triggers"): 4, event_job_kind("archive"): 5}
+            app_tags = [
+                Event.from_payload(j.payload).payload["tag"]
+                for j in jobs
+                if j.ordering_key == f"triggers:{INSTANCE}/ns/app"
+            ]
+            assert app_tags == ["v0", "v1", "v2"]  # queued in the order of the events
+            keys = {j.ordering_key for j in jobs if j.kind == event_job_kind("archive")}
+            assert keys == {f"archive:{INSTANCE}/ns/app", f"archive:{INSTANCE}/ns/other"}
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_dispatch_is_atomic(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dispatcher that fails part-way publishes nothing and queues nothing."""
+
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            await with_instance(db)
+            subscriber = Recorder("triggers", {EventType.TAG_UPDATED})
+            dispatcher = OutboxDispatcher(db, [subscriber], retention=timedelta(days=7))
+            for n in range(4):
+                await emit(db, EventType.TAG_UPDATED, repository="ns/app", tag=f"v{n}")
+            real_add_job = jq.add_job
+            calls = 0
+
+            def add_job_then_crash(*args: Any, **kwargs: Any) -> Job:
+                nonlocal calls
+                calls += 1
+                if calls == 3:
+                    raise RuntimeError("killed mid-batch")
+                return real_add_job(*args, **kwargs)
+
+            with monkeypatch.context() as m:
+                m.setattr(jq, "add_job", add_job_then_crash)
+                with pytest.raises(RuntimeError):
+                    await dispatcher.dispatch()
+            assert await unpublished(db) == 4
+            assert await all_jobs(db) == []
+
+            assert await dispatcher.dispatch() == 4
+            assert await unpublished(db) == 0
+            assert len(await all_jobs(db)) == 4
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_dispatchers_queue_each_event_once(url: str) -> None:
+    events = 60
+
+    async def scenario() -> None:
+        nodes = [Database(url), Database(url)]
+        try:
+            await with_instance(nodes[0])
+            for n in range(events):
+                await emit(nodes[0], EventType.TAG_UPDATED, repository=f"ns/r{n % 3}", tag=str(n))
+            subscriber = Recorder("triggers", {EventType.TAG_UPDATED})
+            dispatchers = [
+                OutboxDispatcher(db, [subscriber], retention=timedelta(days=7), batch=7)
+                for db in nodes
+                for _ in range(3)
+            ]
+
+            async def drain(dispatcher: OutboxDispatcher) -> None:
+                while await dispatcher.dispatch():
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(*(drain(d) for d in dispatchers))
+            jobs = await all_jobs(nodes[0])
+            ids = Counter(str(j.payload["id"]) for j in jobs)
+            assert len(ids) == events and set(ids.values()) == {1}
+            for repo in range(3):  # per repository, queued in event order
+                key = f"triggers:{INSTANCE}/ns/r{repo}"
+                tags = [
+                    int(str(j.payload["payload"]["tag"])) for j in jobs if j.ordering_key == key
+                ]  # type: ignore[index]
+                assert tags == sorted(tags) and len(tags) == events // 3
+        finally:
+            for db in nodes:
+                await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_published_events_are_pruned_after_the_retention_period(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        clock = ManualClock(datetime.now(UTC))
+        try:
+            await with_instance(db)
+            dispatcher = OutboxDispatcher(db, [], retention=timedelta(days=7), clock=clock)
+            await emit(db, EventType.REPOSITORY_CREATED, repository="ns/old")
+            assert await dispatcher.dispatch() == 1
+            clock.advance(timedelta(days=8))
+            await emit(db, EventType.REPOSITORY_CREATED, repository="ns/unpublished")
+            assert await dispatcher.prune() == 1
+            async with db.read() as session:
+                rows = (await session.execute(select(OutboxEvent))).scalars().all()
+            assert [r.payload["repository"] for r in rows] == ["ns/unpublished"]
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+# -- the worker loops ---------------------------------------------------------------------
+
+
+def test_background_worker_runs_events_and_jobs_and_stops_gracefully(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            await with_instance(db)
+            subscriber = Recorder("triggers", {EventType.TAG_UPDATED})
+            dispatcher = OutboxDispatcher(db, [subscriber], retention=timedelta(days=7))
+            ran: list[str] = []
+            release = asyncio.Event()
+
+            async def slow(run: JobRun) -> None:
+                ran.append("slow started")
+                await release.wait()
+                ran.append("slow finished")
+
+            async def hopeless(run: JobRun) -> None:
+                raise PermanentJobError("bad payload")
+
+            async def event_handler(run: JobRun) -> None:
+                await subscriber.handle(Event.from_payload(run.payload))
+
+            handlers = {
+                "slow": slow,
+                "hopeless": hopeless,
+                event_job_kind("triggers"): event_handler,
+            }
+            queue = JobQueue(db, "w1")
+            worker = BackgroundWorker(
+                queue,
+                handlers,
+                dispatcher,
+                Scheduler(db, []),
+                Timing(poll=0.05, schedule=0.05, grace=30),
+            )
+            for n in range(3):
+                await emit(db, EventType.TAG_UPDATED, repository="ns/app", tag=f"v{n}")
+            doomed = await queue.enqueue("hopeless", {})
+            running = asyncio.create_task(worker.run())
+            while len(subscriber.seen) < 3:
+                await asyncio.sleep(0.05)
+            assert [e.payload["tag"] for e in subscriber.seen] == ["v0", "v1", "v2"]
+            async with db.read() as session:
+                failed = await jq.find_job(session, doomed)
+            while failed is None or failed.state != jq.FAILED:
+                await asyncio.sleep(0.05)
+                async with db.read() as session:
+                    failed = await jq.find_job(session, doomed)
+            assert (failed.attempts, failed.last_error) == (1, "bad payload")
+
+            slow_id = await queue.enqueue("slow", {})
+            while ran != ["slow started"]:
+                await asyncio.sleep(0.05)
+            worker.stop()  # SIGTERM: the running job may finish
+            await asyncio.sleep(0.1)
+            assert not running.done()
+            release.set()
+            await running
+            assert ran == ["slow started", "slow finished"]
+            async with db.read() as session:
+                assert await jq.find_job(session, slow_id) is None  # completed
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_job_outliving_the_grace_period_is_abandoned_to_its_lease(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            never = asyncio.Event()
+
+            async def stuck(run: JobRun) -> None:
+                await never.wait()
+
+            queue = JobQueue(db, "w1", lease=SHORT)
+            dispatcher = OutboxDispatcher(db, [], retention=timedelta(days=7))
+            timing = Timing(poll=0.05, schedule=0.05, grace=0.1)
+            worker = BackgroundWorker(
+                queue, {"stuck": stuck}, dispatcher, Scheduler(db, []), timing
+            )
+            job_id = await queue.enqueue("stuck", {})
+            running = asyncio.create_task(worker.run())
+            while True:
+                async with db.read() as session:
+                    job = await jq.find_job(session, job_id)
+                if job is not None and job.state == jq.RUNNING:
+                    break
+                await asyncio.sleep(0.05)
+            worker.stop()
+            await running
+            # Still leased to the stopped worker; once the lease lapses another takes it.
+            await asyncio.sleep(SHORT.total_seconds() + 0.2)
+            (again,) = await JobQueue(db, "w2").lease()
+            assert (again.id, again.attempt) == (job_id, 2)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_unknown_job_ids_and_views(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            async with db.write() as session:
+                assert await jq.requeue_job(session, uuid.uuid4(), datetime.now(UTC)) is None
+            queue = JobQueue(db, "w1", max_attempts=1)
+            job_id = await queue.enqueue("flaky", {})
+            (job,) = await queue.lease()
+            assert await queue.fail(job, "boom")
+            async with db.write() as session:
+                rows, total = await jq.list_jobs(
+                    session, state=jq.FAILED, kind=None, offset=0, limit=10
+                )
+                assert total == 1 and rows[0].id == job_id
+                again = await jq.requeue_job(session, job_id, datetime.now(UTC))
+                assert again is not None and (again.state, again.attempts) == ("waiting", 0)
+            (job,) = await queue.lease()
+            assert job.attempt == 1
+            async with db.write() as session:  # a running job is not requeued
+                assert await jq.requeue_job(session, job_id, datetime.now(UTC)) is None
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
