@@ -149,46 +149,38 @@ def add_list(
 def add_get(app: typer.Typer, resource: Resource, help: str) -> None:
     """``get NAME``: one record, printed by ``resource.record`` or as JSON."""
 
-    def run(name: str, instance: str, server: str | None, as_json: bool) -> None:
+    def get(name: str, instance: str, server: str | None, as_json: bool) -> None:
         with api(server) as client:
             found = client.call("GET", resource.path(client, instance, name))
             resource.show(client, found, as_json)
 
-    if resource.in_instance:
-
-        @app.command("get", help=help)
-        @handles_errors
-        def get_in_instance(
-            name: str = resource.argument,
-            instance: InstanceOpt = "default",
-            server: ServerOpt = None,
-            as_json: JsonOpt = False,
-        ) -> None:
-            run(name, instance, server, as_json)
-
-    else:
-
-        @app.command("get", help=help)
-        @handles_errors
-        def get(
-            name: str = resource.argument, server: ServerOpt = None, as_json: JsonOpt = False
-        ) -> None:
-            run(name, NO_INSTANCE, server, as_json)
+    _add_on_one(app, "get", help, resource, get)
 
 
 def add_delete(app: typer.Typer, resource: Resource, help: str) -> None:
     """``delete NAME``: one DELETE, then ``Deleted <noun> NAME.`` (or JSON)."""
 
-    def run(name: str, instance: str, server: str | None, as_json: bool) -> None:
+    def delete(name: str, instance: str, server: str | None, as_json: bool) -> None:
         with api(server) as client:
             client.call("DELETE", resource.path(client, instance, name))
         done(as_json, None, {"deleted": name}, f"Deleted {resource.noun} {name}.")
 
+    _add_on_one(app, "delete", help, resource, delete)
+
+
+def _add_on_one(
+    app: typer.Typer,
+    command: str,
+    help: str,
+    resource: Resource,
+    run: Callable[[str, str, str | None, bool], None],
+) -> None:
+    """Command ``command NAME [--instance]``, done by ``run(name, instance, server, as_json)``."""
     if resource.in_instance:
 
-        @app.command("delete", help=help)
+        @app.command(command, help=help)
         @handles_errors
-        def delete_in_instance(
+        def in_instance(
             name: str = resource.argument,
             instance: InstanceOpt = "default",
             server: ServerOpt = None,
@@ -198,9 +190,9 @@ def add_delete(app: typer.Typer, resource: Resource, help: str) -> None:
 
     else:
 
-        @app.command("delete", help=help)
+        @app.command(command, help=help)
         @handles_errors
-        def delete(
+        def outside_instances(
             name: str = resource.argument, server: ServerOpt = None, as_json: JsonOpt = False
         ) -> None:
             run(name, NO_INSTANCE, server, as_json)
