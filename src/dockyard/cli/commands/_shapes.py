@@ -2,8 +2,8 @@
 pairs that link two resources: grant/revoke a role, attach/detach a policy, add/remove a
 member), made from a description of the resource, so each module writes only what is its own.
 
-The factories keep the command line exactly as the hand-written commands had it: the same
-arguments and options in the same order, the same help, table columns and ``--json`` output.
+Users script against these commands, so a factory fixes their whole command line: the
+arguments and options in one order, the help, the table columns and the ``--json`` output.
 Commands on resources inside an instance also take ``--instance``.
 """
 
