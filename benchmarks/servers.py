@@ -23,7 +23,9 @@ from typing import Any
 from urllib.parse import quote
 
 from benchmarks.http import Connection
+from dockyard.bootstrap import filesystem_blobs_dir
 from dockyard.cli.nginx import Address, blob_dir, render_nginx_config
+from dockyard.settings import Settings
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -439,7 +441,8 @@ http {{
 def _front_conf(listen: Address, upstream: Address, data_dir: Path) -> str:
     """``dockyard nginx-config``'s configuration, plus the marker header in the internal
     location (add_header there replaces any from outside it, so it goes in there)."""
-    conf = render_nginx_config(listen=listen, upstream=upstream, blobs=blob_dir(data_dir))
+    blobs = blob_dir(filesystem_blobs_dir(Settings(data_dir=data_dir)))
+    conf = render_nginx_config(listen=listen, upstream=upstream, blobs=blobs)
     anchor = "        add_header ETag $upstream_http_etag;\n"
     if conf.count(anchor) != 1:
         raise RuntimeError("the internal location's add_header line moved: update _front_conf")

@@ -5,16 +5,20 @@ The only module that names concrete drivers.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from dockyard.api import ApiServices, create_api
+from dockyard.metadata import backup as db_backup
 from dockyard.metadata.pools import watch_checkouts
 from dockyard.metadata.session import Database
 from dockyard.proxy import parse_networks
@@ -44,15 +48,22 @@ from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.settings import Settings
+from dockyard.storage import layout
 from dockyard.storage.base import BlobStore
 from dockyard.storage.filesystem import FilesystemBlobStore
 from dockyard.workers.queue import JobQueue
 from dockyard.workers.runtime import BackgroundWorker, Timing
 
+if TYPE_CHECKING:
+    from dockyard.metadata.migrate import AppliedMigration
+
 log = structlog.get_logger(__name__)
 
 #: How often the audit log and the published outbox events are pruned.
 PRUNE_INTERVAL = timedelta(hours=1)
+
+#: What :func:`backup_database` raises when it cannot back up (it carries an exit code).
+BackupError = db_backup.BackupError
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
@@ -231,3 +242,60 @@ def build_background(settings: Settings) -> Background:
     timing = Timing(poll=settings.background_poll_seconds, grace=settings.shutdown_grace_seconds)
     worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
     return Background(db, store, worker)
+
+
+# The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach
+# the database and the storage layout through these, so the CLI never names a driver.
+# Alembic is heavy: it is imported only by the functions that migrate.
+
+
+def database_is_empty(settings: Settings) -> bool:
+    """Whether the database has no schema yet (a first start)."""
+    from dockyard.metadata import migrate
+
+    return migrate.is_empty(settings.resolved_database_url)
+
+
+def pending_migrations(settings: Settings) -> list[str]:
+    """The schema migrations the database lacks (empty when it is up to date)."""
+    from dockyard.metadata import migrate
+
+    return migrate.pending_revisions(settings.resolved_database_url)
+
+
+def upgrade_database(settings: Settings) -> list[AppliedMigration]:
+    """Create the schema, or apply the pending migrations; the migrations applied."""
+    from dockyard.metadata import migrate
+
+    return migrate.upgrade(settings.resolved_database_url)
+
+
+def first_start(settings: Settings) -> str | None:
+    """Create what a new installation needs (creating the master key if missing);
+    returns the administrator's generated password when one was made, else None."""
+    from dockyard.services.setup import first_start
+
+    async def run() -> str | None:
+        db = Database(settings.resolved_database_url)
+        try:
+            master = load_master_key(settings, create=True)
+            password = (
+                settings.admin_password.get_secret_value() if settings.admin_password else None
+            )
+            return await first_start(db, master, password or None)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def backup_database(settings: Settings, target: Path) -> str:
+    """An online backup of the metadata database into ``target``; a one-line summary.
+
+    Raises :data:`BackupError` (with the exit code it deserves) when it cannot."""
+    return db_backup.backup_database(settings.resolved_database_url, target)
+
+
+def filesystem_blobs_dir(settings: Settings) -> Path:
+    """Where the filesystem driver keeps committed blob files (nginx sends them)."""
+    return layout.blobs_dir(settings.blob_root)

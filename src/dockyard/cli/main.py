@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -20,9 +19,6 @@ from dockyard.cli.commands._common import fail
 from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.cli.commands.jobs import app as jobs_app
 from dockyard.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from dockyard.metadata.migrate import AppliedMigration
 
 app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
@@ -71,14 +67,14 @@ def _worker_env(settings: Settings) -> str:
 
 
 def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
-    url = settings.resolved_database_url
-    from dockyard.metadata import migrate  # Alembic is heavy: only commands that migrate pay
+    from dockyard import bootstrap
 
-    if migrate.is_empty(url):
-        log.info("creating the database schema", database=url.split("@")[-1])
-        _log_applied(migrate.upgrade(url))
+    if bootstrap.database_is_empty(settings):
+        database = settings.resolved_database_url.split("@")[-1]
+        log.info("creating the database schema", database=database)
+        _upgrade(settings)
         return
-    pending = migrate.pending_revisions(url)
+    pending = bootstrap.pending_migrations(settings)
     if pending and not auto_upgrade:
         typer.echo(
             f"error: the database schema is behind by {len(pending)} migration(s); "
@@ -87,11 +83,13 @@ def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
         )
         raise typer.Exit(3)
     if pending:
-        _log_applied(migrate.upgrade(url))
+        _upgrade(settings)
 
 
-def _log_applied(applied: list[AppliedMigration]) -> None:
-    for migration in applied:
+def _upgrade(settings: Settings) -> None:
+    from dockyard import bootstrap
+
+    for migration in bootstrap.upgrade_database(settings):
         log.info(
             "applied migration", revision=migration.revision, description=migration.description
         )
@@ -245,22 +243,9 @@ def worker(
 
 
 def _first_start(settings: Settings) -> None:
-    from dockyard.bootstrap import load_master_key
-    from dockyard.metadata.session import Database
-    from dockyard.services.setup import first_start
+    from dockyard import bootstrap
 
-    async def run() -> str | None:
-        db = Database(settings.resolved_database_url)
-        try:
-            master = load_master_key(settings, create=True)
-            password = (
-                settings.admin_password.get_secret_value() if settings.admin_password else None
-            )
-            return await first_start(db, master, password or None)
-        finally:
-            await db.dispose()
-
-    generated = asyncio.run(run())
+    generated = bootstrap.first_start(settings)
     if generated:
         # Shown once, on the terminal only: never in the structured log.
         typer.echo(
@@ -281,9 +266,9 @@ def db_upgrade(
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     dlogging.configure(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from dockyard.metadata import migrate
+    from dockyard import bootstrap
 
-    for migration in migrate.upgrade(settings.resolved_database_url):
+    for migration in bootstrap.upgrade_database(settings):
         typer.echo(f"applied migration {migration.revision}: {migration.description}")
     typer.echo("database schema is up to date")
 
@@ -302,13 +287,13 @@ def db_backup(
     ``pg_restore``); exits 2 when pg_dump is not installed. The master key and the
     blobs are not included (see docs/operations.md).
     """
-    from dockyard.cli.backup import BackupError, backup_database
+    from dockyard import bootstrap
 
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     dlogging.configure(settings.log_level)
     try:
-        message = backup_database(settings.resolved_database_url, target)
-    except BackupError as exc:
+        message = bootstrap.backup_database(settings, target)
+    except bootstrap.BackupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     typer.echo(message)
@@ -345,6 +330,7 @@ def nginx_config(
     Dockyard's data dir and address come from its settings, as `dockyard serve` reads
     them; run this where serve runs (a relative data dir is taken from this directory).
     """
+    from dockyard import bootstrap
     from dockyard.cli import nginx
 
     settings = _settings(config, data_dir=data_dir)
@@ -363,7 +349,7 @@ def nginx_config(
     if bool(tls_cert) != bool(tls_key):
         raise fail("--tls-cert and --tls-key go together", 2)
     tls = (os.path.abspath(tls_cert), os.path.abspath(tls_key)) if tls_cert and tls_key else None
-    blobs = nginx.blob_dir(settings.data_dir)
+    blobs = nginx.blob_dir(bootstrap.filesystem_blobs_dir(settings))
     try:
         address = nginx.parse_listen(listen or ("443" if tls else "80"))
         target = (

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.proxy import parse_networks
-from dockyard.storage import layout
 
 #: The internal location nginx sends blob files from (never reachable from outside).
 INTERNAL_LOCATION = "/_dockyard_blobs/"
@@ -99,11 +98,12 @@ def parse_upstream(value: str, *, what: str = "--upstream") -> Address:
     return Address(checked, _port(port, what))
 
 
-def blob_dir(data_dir: Path) -> str:
-    """The prefix Dockyard matches blob files against: ``<data>/storage/blobs`` made absolute
-    from the working directory as :func:`dockyard.proxy.accel_redirect` does (``abspath``:
-    symbolic links not resolved), so relative data dirs need the directory serve runs in."""
-    return os.path.abspath(layout.blobs_dir(data_dir / "storage"))
+def blob_dir(blobs: Path) -> str:
+    """The prefix Dockyard matches blob files against: the filesystem driver's blob directory
+    made absolute from the working directory as :func:`dockyard.proxy.accel_redirect` does
+    (``abspath``: symbolic links not resolved), so relative data dirs need the directory
+    serve runs in."""
+    return os.path.abspath(blobs)
 
 
 def proxy_source(upstream: Address) -> str | None:

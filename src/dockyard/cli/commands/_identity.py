@@ -11,6 +11,13 @@ import typer
 from dockyard.cli.client import ApiClient, ApiError, CliError, CredentialStore
 from dockyard.cli.commands._common import print_json, resolve_server
 
+# The positional arguments naming identity resources, shared by the commands on them and
+# the commands linking them (grant a ROLE, add a member USERNAME, ...).
+USERNAME = typer.Argument(metavar="USERNAME", help="User name.")
+GROUP = typer.Argument(metavar="GROUP", help="Group name.")
+ROLE = typer.Argument(metavar="ROLE", help="Role name.")
+POLICY = typer.Argument(metavar="POLICY", help="Policy name.")
+
 DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free text.")]
 OrgOpt = Annotated[
     str | None,

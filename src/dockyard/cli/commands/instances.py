@@ -6,20 +6,17 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
+from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import (
     JsonOpt,
-    PageOpt,
-    PageSizeOpt,
     ServerOpt,
     api,
     handles_errors,
     if_match,
-    list_or_page,
-    print_json,
     print_record,
     print_table,
 )
+from dockyard.cli.commands._shapes import Resource, add_get, add_list
 
 app = typer.Typer(help="Instances: editions, regions, endpoints and their allowlists.")
 
@@ -53,7 +50,7 @@ def _allowlist(entries: list[dict[str, Any]]) -> str:
     return ", ".join(e["cidr"] for e in entries) or "open"
 
 
-def _show(instance: dict[str, Any]) -> None:
+def _record(_client: ApiClient, instance: dict[str, Any]) -> None:
     print_record(
         instance,
         [
@@ -79,6 +76,15 @@ def _show(instance: dict[str, Any]) -> None:
             ],
             title="Endpoints",
         )
+
+
+INSTANCES = Resource(
+    "instance",
+    "instances",
+    "/instances",
+    typer.Argument(metavar="INSTANCE", help="Instance id."),
+    _record,
+)
 
 
 def _endpoints(
@@ -123,48 +129,23 @@ def _endpoints(
     return list(by_type.values())
 
 
-@app.command("list")
-@handles_errors
-def list_instances(
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List instances."""
-    with api(server) as client:
-        items = list_or_page(client, "/instances", "instances", page, page_size)
-    if as_json:
-        print_json(items)
-        return
-    rows = [{**i, "endpointCount": len(i.get("endpoints", []))} for i in items]
-    print_table(
-        rows,
-        [
-            ("ID", "id"),
-            ("Name", "name"),
-            ("Region", "region"),
-            ("Edition", "edition"),
-            ("Endpoints", "endpointCount"),
-            ("Created", "createdAt"),
-        ],
-    )
-
-
-@app.command("get")
-@handles_errors
-def get_instance(
-    instance_id: Annotated[str, typer.Argument(metavar="INSTANCE", help="Instance id.")],
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show an instance with its endpoints and allowlists."""
-    with api(server) as client:
-        found = client.call("GET", f"/instances/{instance_id}")
-    if as_json:
-        print_json(found)
-    else:
-        _show(found)
+add_list(
+    app,
+    INSTANCES,
+    "List instances.",
+    [
+        ("ID", "id"),
+        ("Name", "name"),
+        ("Region", "region"),
+        ("Edition", "edition"),
+        ("Endpoints", "endpointCount"),
+        ("Created", "createdAt"),
+    ],
+    rows=lambda _client, items: [
+        {**i, "endpointCount": len(i.get("endpoints", []))} for i in items
+    ],
+)
+add_get(app, INSTANCES, "Show an instance with its endpoints and allowlists.")
 
 
 @app.command("create")
@@ -188,11 +169,7 @@ def create_instance(
         "endpoints": _endpoints([], endpoint, allow, None),
     }
     with api(server) as client:
-        created = client.call("POST", "/instances", json=body)
-    if as_json:
-        print_json(created)
-    else:
-        _show(created)
+        INSTANCES.show(client, client.call("POST", "/instances", json=body), as_json)
 
 
 @app.command("update")
@@ -235,7 +212,4 @@ def update_instance(
         if not body:
             raise CliError("nothing to update: give at least one option", 2)
         updated = client.call("PATCH", path, json=body, headers=if_match(etag))
-    if as_json:
-        print_json(updated)
-    else:
-        _show(updated)
+        INSTANCES.show(client, updated, as_json)

@@ -9,24 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    list_or_page,
-    print_json,
-    print_record,
-    print_table,
-)
-from dockyard.cli.commands._identity import DescriptionOpt, done
+from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
+from dockyard.cli.commands._identity import DescriptionOpt
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list
 
 app = typer.Typer(help="Logon policies: sign-in time windows (UTC) and source networks.")
 
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Logon policy name.")]
+NAME = typer.Argument(metavar="NAME", help="Logon policy name.")
+NameArg = Annotated[str, NAME]
 WindowOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -84,11 +75,11 @@ def _texts(policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _show(policy: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(policy)
-    else:
-        print_record(_texts(policy), [*COLUMNS[:-1], ("Created", "createdAt"), COLUMNS[-1]])
+def _record(_client: ApiClient, policy: dict[str, Any]) -> None:
+    print_record(_texts(policy), [*COLUMNS[:-1], ("Created", "createdAt"), COLUMNS[-1]])
+
+
+LOGON_POLICIES = Resource("logon policy", "logon policies", "/logon-policies", NAME, _record)
 
 
 @app.command("create")
@@ -110,32 +101,17 @@ def create_logon_policy(
     if description is not None:
         body["description"] = description
     with api(server) as client:
-        _show(client.call("POST", "/logon-policies", json=body), as_json)
+        LOGON_POLICIES.show(client, client.call("POST", "/logon-policies", json=body), as_json)
 
 
-@app.command("list")
-@handles_errors
-def list_logon_policies(
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List the logon policies."""
-    with api(server) as client:
-        items = list_or_page(client, "/logon-policies", "logon policies", page, page_size)
-    if as_json:
-        print_json(items)
-    else:
-        print_table([_texts(p) for p in items], COLUMNS)
-
-
-@app.command("get")
-@handles_errors
-def get_logon_policy(name: NameArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Show a logon policy."""
-    with api(server) as client:
-        _show(client.call("GET", f"/logon-policies/{name}"), as_json)
+add_list(
+    app,
+    LOGON_POLICIES,
+    "List the logon policies.",
+    COLUMNS,
+    rows=lambda _client, items: [_texts(p) for p in items],
+)
+add_get(app, LOGON_POLICIES, "Show a logon policy.")
 
 
 @app.command("update")
@@ -165,13 +141,8 @@ def update_logon_policy(
     if not body:
         raise CliError("nothing to update: give --window, --cidr or --description", 2)
     with api(server) as client:
-        _show(client.call("PATCH", f"/logon-policies/{name}", json=body), as_json)
+        found = client.call("PATCH", f"/logon-policies/{name}", json=body)
+        LOGON_POLICIES.show(client, found, as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete_logon_policy(name: NameArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Delete a logon policy."""
-    with api(server) as client:
-        client.call("DELETE", f"/logon-policies/{name}")
-    done(as_json, None, {"deleted": name}, f"Deleted logon policy {name}.")
+add_delete(app, LOGON_POLICIES, "Delete a logon policy.")

@@ -6,24 +6,22 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
+from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import (
     InstanceOpt,
     JsonOpt,
-    PageOpt,
-    PageSizeOpt,
     ServerOpt,
     api,
     handles_errors,
-    list_or_page,
     print_json,
     print_record,
-    print_table,
 )
+from dockyard.cli.commands._shapes import Resource, add_get, add_list
 
 app = typer.Typer(help="Namespaces of an instance.")
 
-NamespaceArg = Annotated[str, typer.Argument(metavar="NAMESPACE", help="Namespace name.")]
+NAMESPACE = typer.Argument(metavar="NAMESPACE", help="Namespace name.")
+NamespaceArg = Annotated[str, NAMESPACE]
 AutoCreateOpt = Annotated[
     bool | None,
     typer.Option(
@@ -48,16 +46,13 @@ COLUMNS = [
 ]
 
 
-def _path(instance: str, name: str | None = None) -> str:
-    base = f"/instances/{instance}/namespaces"
-    return f"{base}/{name}" if name else base
+def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
+    print_record(namespace, [("Instance", "instanceId"), *COLUMNS, ("Updated", "updatedAt")])
 
 
-def _show(namespace: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(namespace)
-    else:
-        print_record(namespace, [("Instance", "instanceId"), *COLUMNS, ("Updated", "updatedAt")])
+NAMESPACES = Resource(
+    "namespace", "namespaces", "/instances/{instance}/namespaces", NAMESPACE, _record
+)
 
 
 @app.command("create")
@@ -77,39 +72,12 @@ def create_namespace(
     if default_type is not None:
         body["defaultRepositoryType"] = default_type
     with api(server) as client:
-        created = client.call("POST", _path(instance), json=body)
-    _show(created, as_json)
+        created = client.call("POST", NAMESPACES.collection_path(instance), json=body)
+        NAMESPACES.show(client, created, as_json)
 
 
-@app.command("get")
-@handles_errors
-def get_namespace(
-    name: NamespaceArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show a namespace."""
-    with api(server) as client:
-        _show(client.call("GET", _path(instance, name)), as_json)
-
-
-@app.command("list")
-@handles_errors
-def list_namespaces(
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List the namespaces of an instance."""
-    with api(server) as client:
-        items = list_or_page(client, _path(instance), "namespaces", page, page_size)
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, COLUMNS)
+add_get(app, NAMESPACES, "Show a namespace.")
+add_list(app, NAMESPACES, "List the namespaces of an instance.", COLUMNS)
 
 
 @app.command("update")
@@ -131,8 +99,8 @@ def update_namespace(
     if not body:
         raise CliError("nothing to update: give --[no-]auto-create or --default-type", 2)
     with api(server) as client:
-        updated = client.call("PATCH", _path(instance, name), json=body)
-    _show(updated, as_json)
+        updated = client.call("PATCH", NAMESPACES.path(client, instance, name), json=body)
+        NAMESPACES.show(client, updated, as_json)
 
 
 @app.command("delete")
@@ -146,7 +114,8 @@ def delete_namespace(
 ) -> None:
     """Delete a namespace (refused while it holds repositories, unless --force)."""
     with api(server) as client:
-        client.call("DELETE", _path(instance, name), params={"force": str(force).lower()})
+        path = NAMESPACES.path(client, instance, name)
+        client.call("DELETE", path, params={"force": str(force).lower()})
     if as_json:
         print_json({"deleted": name})
     else:

@@ -6,24 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    list_or_page,
-    print_json,
-    print_record,
-    print_table,
-)
-from dockyard.cli.commands._identity import DescriptionOpt, done, org_id
+from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
+from dockyard.cli.commands._identity import DescriptionOpt, org_id
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list
 
 app = typer.Typer(help="Organizations: the tree that users and groups belong to.")
 
-OrgArg = Annotated[str, typer.Argument(metavar="ORG", help="Organization id or name.")]
+ORG = typer.Argument(metavar="ORG", help="Organization id or name.")
+OrgArg = Annotated[str, ORG]
 ParentOpt = Annotated[
     str | None, typer.Option("--parent", help="Parent organization (id or name).")
 ]
@@ -37,11 +28,24 @@ COLUMNS = [
 ]
 
 
-def _show(org: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(org)
-    else:
-        print_record(org, COLUMNS)
+def _record(_client: ApiClient, org: dict[str, Any]) -> None:
+    print_record(org, COLUMNS)
+
+
+def _with_parent_names(_client: ApiClient, orgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {o["id"]: o["name"] for o in orgs}
+    return [{**o, "parent": names.get(o.get("parentId"), o.get("parentId"))} for o in orgs]
+
+
+ORGS = Resource(
+    "organization",
+    "organizations",
+    "/organizations",
+    ORG,
+    _record,
+    # Named by id or name; the path takes the id.
+    locate=lambda client, _instance, org: f"/organizations/{org_id(client, org)}",
+)
 
 
 @app.command("create")
@@ -58,34 +62,17 @@ def create_org(
         body: dict[str, Any] = {"name": name, "parentId": org_id(client, parent or "root")}
         if description is not None:
             body["description"] = description
-        _show(client.call("POST", "/organizations", json=body), as_json)
+        ORGS.show(client, client.call("POST", "/organizations", json=body), as_json)
 
 
-@app.command("list")
-@handles_errors
-def list_orgs(
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List the organizations."""
-    with api(server) as client:
-        items = list_or_page(client, "/organizations", "organizations", page, page_size)
-    if as_json:
-        print_json(items)
-        return
-    names = {o["id"]: o["name"] for o in items}
-    rows = [{**o, "parent": names.get(o.get("parentId"), o.get("parentId"))} for o in items]
-    print_table(rows, [(h, "parent" if k == "parentId" else k) for h, k in COLUMNS])
-
-
-@app.command("get")
-@handles_errors
-def get_org(org: OrgArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Show an organization."""
-    with api(server) as client:
-        _show(client.call("GET", f"/organizations/{org_id(client, org)}"), as_json)
+add_list(
+    app,
+    ORGS,
+    "List the organizations.",
+    [(h, "parent" if k == "parentId" else k) for h, k in COLUMNS],
+    rows=_with_parent_names,
+)
+add_get(app, ORGS, "Show an organization.")
 
 
 @app.command("update")
@@ -110,14 +97,7 @@ def update_org(
         if not body:
             raise CliError("nothing to update: give --name, --description or --parent", 2)
         oid = org_id(client, org)
-        _show(client.call("PATCH", f"/organizations/{oid}", json=body), as_json)
+        ORGS.show(client, client.call("PATCH", f"/organizations/{oid}", json=body), as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete_org(org: OrgArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Delete an organization (refused while it has children, users or groups)."""
-    with api(server) as client:
-        oid = org_id(client, org)
-        client.call("DELETE", f"/organizations/{oid}")
-    done(as_json, None, {"deleted": org}, f"Deleted organization {org}.")
+add_delete(app, ORGS, "Delete an organization (refused while it has children, users or groups).")

@@ -12,22 +12,19 @@ import typer
 from dockyard.cli.client import ApiClient, ApiError, CliError
 from dockyard.cli.commands._common import (
     JsonOpt,
-    PageOpt,
-    PageSizeOpt,
     ServerOpt,
     api,
     handles_errors,
-    list_or_page,
     print_json,
     print_record,
-    print_table,
     stdout,
 )
-from dockyard.cli.commands._identity import DescriptionOpt, done
+from dockyard.cli.commands._identity import POLICY, DescriptionOpt
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list
 
 app = typer.Typer(help="Policies: JSON documents of Allow/Deny statements.")
 
-PolicyArg = Annotated[str, typer.Argument(metavar="POLICY", help="Policy name.")]
+PolicyArg = Annotated[str, POLICY]
 DocumentOpt = Annotated[
     str | None,
     typer.Option(
@@ -67,15 +64,15 @@ def read_document(source: str) -> dict[str, Any]:
     return document
 
 
-def _show(policy: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(policy)
-        return
+def _record(_client: ApiClient, policy: dict[str, Any]) -> None:
     print_record(policy, [*COLUMNS[:-1], ("Created", "createdAt"), ("Updated", "updatedAt")])
     document = policy.get("document")
     if document is not None:
         typer.echo("Document:")
         stdout().print_json(data=document, indent=2)
+
+
+POLICIES = Resource("policy", "policies", "/policies", POLICY, _record)
 
 
 @app.command("create")
@@ -97,32 +94,11 @@ def create_policy(
     if sharing_scope is not None:
         body["sharingScope"] = sharing_scope
     with api(server) as client:
-        _show(client.call("POST", "/policies", json=body), as_json)
+        POLICIES.show(client, client.call("POST", "/policies", json=body), as_json)
 
 
-@app.command("list")
-@handles_errors
-def list_policies(
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List the policies (built-in ones included)."""
-    with api(server) as client:
-        items = list_or_page(client, "/policies", "policies", page, page_size)
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, COLUMNS)
-
-
-@app.command("get")
-@handles_errors
-def get_policy(name: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Show a policy and its document, pretty-printed."""
-    with api(server) as client:
-        _show(client.call("GET", f"/policies/{name}"), as_json)
+add_list(app, POLICIES, "List the policies (built-in ones included).", COLUMNS)
+add_get(app, POLICIES, "Show a policy and its document, pretty-printed.")
 
 
 @app.command("update")
@@ -146,16 +122,10 @@ def update_policy(
     if not body:
         raise CliError("nothing to update: give --document, --description or --sharing-scope", 2)
     with api(server) as client:
-        _show(client.call("PATCH", f"/policies/{name}", json=body), as_json)
+        POLICIES.show(client, client.call("PATCH", f"/policies/{name}", json=body), as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete_policy(name: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Delete a custom policy (roles lose it)."""
-    with api(server) as client:
-        client.call("DELETE", f"/policies/{name}")
-    done(as_json, None, {"deleted": name}, f"Deleted policy {name}.")
+add_delete(app, POLICIES, "Delete a custom policy (roles lose it).")
 
 
 @app.command("simulate")

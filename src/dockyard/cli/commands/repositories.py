@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
+from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import (
     InstanceOpt,
     JsonOpt,
@@ -22,12 +22,12 @@ from dockyard.cli.commands._common import (
     repo_path,
     split_name,
 )
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get
 
 app = typer.Typer(help="Repositories: NAMESPACE/REPOSITORY.")
 
-RepoArg = Annotated[
-    str, typer.Argument(metavar="NAMESPACE/REPOSITORY", help="The repository's full name.")
-]
+REPOSITORY = typer.Argument(metavar="NAMESPACE/REPOSITORY", help="The repository's full name.")
+RepoArg = Annotated[str, REPOSITORY]
 TypeOpt = Annotated[str | None, typer.Option("--type", help="private or public.")]
 SummaryOpt = Annotated[str | None, typer.Option("--summary", help="Up to 100 characters.")]
 DescriptionOpt = Annotated[
@@ -51,10 +51,7 @@ COLUMNS = [
 ]
 
 
-def _show(repository: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(repository)
-        return
+def _record(_client: ApiClient, repository: dict[str, Any]) -> None:
     print_record(
         repository,
         [
@@ -69,6 +66,16 @@ def _show(repository: dict[str, Any], as_json: bool) -> None:
             ("Updated", "updatedAt"),
         ],
     )
+
+
+REPOSITORIES = Resource(
+    "repository",
+    "repositories",
+    "/instances/{instance}/repositories",
+    REPOSITORY,
+    _record,
+    locate=lambda _client, instance, name: repo_path(instance, *split_name(name)),
+)
 
 
 def _fields(
@@ -114,17 +121,7 @@ def list_repositories(
         print_table(items, COLUMNS)
 
 
-@app.command("get")
-@handles_errors
-def get_repository(
-    repository: RepoArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show a repository."""
-    with api(server) as client:
-        _show(client.call("GET", repo_path(instance, *split_name(repository))), as_json)
+add_get(app, REPOSITORIES, "Show a repository.")
 
 
 @app.command("create")
@@ -146,7 +143,7 @@ def create_repository(
         created = client.call(
             "POST", f"/instances/{instance}/namespaces/{namespace}/repositories", json=body
         )
-    _show(created, as_json)
+        REPOSITORIES.show(client, created, as_json)
 
 
 @app.command("update")
@@ -169,22 +166,8 @@ def update_repository(
             2,
         )
     with api(server) as client:
-        updated = client.call("PATCH", repo_path(instance, *split_name(repository)), json=body)
-    _show(updated, as_json)
+        path = REPOSITORIES.path(client, instance, repository)
+        REPOSITORIES.show(client, client.call("PATCH", path, json=body), as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete_repository(
-    repository: RepoArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Delete a repository with its tags and manifests."""
-    with api(server) as client:
-        client.call("DELETE", repo_path(instance, *split_name(repository)))
-    if as_json:
-        print_json({"deleted": repository})
-    else:
-        typer.echo(f"Deleted repository {repository}.")
+add_delete(app, REPOSITORIES, "Delete a repository with its tags and manifests.")

@@ -6,26 +6,22 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    list_or_page,
-    print_json,
-    print_record,
-    print_table,
+from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
+from dockyard.cli.commands._identity import POLICY, ROLE, DescriptionOpt
+from dockyard.cli.commands._shapes import (
+    Link,
+    Resource,
+    Verb,
+    add_delete,
+    add_get,
+    add_links,
+    add_list,
 )
-from dockyard.cli.commands._identity import DescriptionOpt, done
-from dockyard.cli.commands._links import change_link
 
 app = typer.Typer(help="Roles: named sets of policies, granted to users and groups.")
 
-RoleArg = Annotated[str, typer.Argument(metavar="ROLE", help="Role name.")]
-PolicyArg = Annotated[str, typer.Argument(metavar="POLICY", help="Policy name.")]
+RoleArg = Annotated[str, ROLE]
 SharingOpt = Annotated[
     str | None,
     typer.Option("--sharing-scope", help="Who may grant it: global, organization or subtree."),
@@ -41,11 +37,11 @@ COLUMNS = [
 ]
 
 
-def _show(role: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(role)
-    else:
-        print_record(role, [*COLUMNS, ("Updated", "updatedAt")])
+def _record(_client: ApiClient, role: dict[str, Any]) -> None:
+    print_record(role, [*COLUMNS, ("Updated", "updatedAt")])
+
+
+ROLES = Resource("role", "roles", "/roles", ROLE, _record)
 
 
 @app.command("create")
@@ -69,32 +65,11 @@ def create_role(
     if policy:
         body["policies"] = policy
     with api(server) as client:
-        _show(client.call("POST", "/roles", json=body), as_json)
+        ROLES.show(client, client.call("POST", "/roles", json=body), as_json)
 
 
-@app.command("list")
-@handles_errors
-def list_roles(
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List the roles (built-in ones included)."""
-    with api(server) as client:
-        items = list_or_page(client, "/roles", "roles", page, page_size)
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, COLUMNS)
-
-
-@app.command("get")
-@handles_errors
-def get_role(name: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Show a role and its policies."""
-    with api(server) as client:
-        _show(client.call("GET", f"/roles/{name}"), as_json)
+add_list(app, ROLES, "List the roles (built-in ones included).", COLUMNS)
+add_get(app, ROLES, "Show a role and its policies.")
 
 
 @app.command("update")
@@ -112,35 +87,19 @@ def update_role(
     if not body:
         raise CliError("nothing to update: give --description or --sharing-scope", 2)
     with api(server) as client:
-        _show(client.call("PATCH", f"/roles/{name}", json=body), as_json)
+        ROLES.show(client, client.call("PATCH", f"/roles/{name}", json=body), as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete_role(name: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Delete a role (users and groups lose it)."""
-    with api(server) as client:
-        client.call("DELETE", f"/roles/{name}")
-    done(as_json, None, {"deleted": name}, f"Deleted role {name}.")
-
-
-@app.command("attach-policy")
-@handles_errors
-def attach_policy(
-    name: RoleArg, policy: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Attach a policy to a role."""
-    fallback = {"role": name, "policy": policy, "attached": True}
-    message = f"Attached policy {policy} to role {name}."
-    change_link(server, as_json, "PUT", f"/roles/{name}/policies/{policy}", fallback, message)
-
-
-@app.command("detach-policy")
-@handles_errors
-def detach_policy(
-    name: RoleArg, policy: PolicyArg, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Detach a policy from a role."""
-    fallback = {"role": name, "policy": policy, "attached": False}
-    message = f"Detached policy {policy} from role {name}."
-    change_link(server, as_json, "DELETE", f"/roles/{name}/policies/{policy}", fallback, message)
+add_delete(app, ROLES, "Delete a role (users and groups lose it).")
+add_links(
+    app,
+    Link(ROLES, "role", POLICY, "policy", "policies", "attached"),
+    Verb(
+        "attach-policy", "Attach a policy to a role.", "Attached policy {target} to role {owner}."
+    ),
+    Verb(
+        "detach-policy",
+        "Detach a policy from a role.",
+        "Detached policy {target} from role {owner}.",
+    ),
+)

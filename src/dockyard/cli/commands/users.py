@@ -6,20 +6,17 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import CliError
+from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import (
     JsonOpt,
-    PageOpt,
-    PageSizeOpt,
     ServerOpt,
     api,
     handles_errors,
-    list_or_page,
-    print_json,
     print_record,
-    print_table,
 )
 from dockyard.cli.commands._identity import (
+    ROLE,
+    USERNAME,
     OrgOpt,
     PasswordStdinOpt,
     done,
@@ -27,14 +24,21 @@ from dockyard.cli.commands._identity import (
     org_id,
     with_org_names,
 )
-from dockyard.cli.commands._links import change_link
+from dockyard.cli.commands._shapes import (
+    Link,
+    Resource,
+    Verb,
+    add_delete,
+    add_get,
+    add_links,
+    add_list,
+)
 
 app = typer.Typer(help="Users: console sign-in, roles and MFA (administrators).")
 mfa_app = typer.Typer(help="Multi-factor authentication of a user.", no_args_is_help=True)
 app.add_typer(mfa_app, name="mfa")
 
-UserArg = Annotated[str, typer.Argument(metavar="USERNAME", help="User name.")]
-RoleArg = Annotated[str, typer.Argument(metavar="ROLE", help="Role name.")]
+UserArg = Annotated[str, USERNAME]
 DisplayNameOpt = Annotated[str | None, typer.Option("--display-name", help="Shown name.")]
 EmailOpt = Annotated[str | None, typer.Option("--email", help="E-mail address.")]
 PhoneOpt = Annotated[str | None, typer.Option("--phone", help="Mobile phone number.")]
@@ -83,12 +87,12 @@ FIELDS = [
 ]
 
 
-def _show(user: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(user)
-    else:
-        # The organization's id: a user reading their own record may not list organizations.
-        print_record(user, FIELDS)
+def _record(_client: ApiClient, user: dict[str, Any]) -> None:
+    # The organization's id: a user reading their own record may not list organizations.
+    print_record(user, FIELDS)
+
+
+USERS = Resource("user", "users", "/users", USERNAME, _record)
 
 
 def _profile(
@@ -150,35 +154,18 @@ def create_user(
         body["roles"] = role
     with api(server) as client:
         body["organizationId"] = org_id(client, org or "root")
-        _show(client.call("POST", "/users", json=body), as_json)
+        USERS.show(client, client.call("POST", "/users", json=body), as_json)
 
 
-@app.command("list")
-@handles_errors
-def list_users(
-    org: OrgOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
-) -> None:
-    """List the users (of one organization with --org)."""
-    with api(server) as client:
-        oid = org_id(client, org) if org else None
-        items = list_or_page(client, "/users", "users", page, page_size, organizationId=oid)
-        rows = items if as_json else with_org_names(client, items)
-    if as_json:
-        print_json(items)
-    else:
-        print_table(rows, COLUMNS)
-
-
-@app.command("get")
-@handles_errors
-def get_user(username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Show a user."""
-    with api(server) as client:
-        _show(client.call("GET", f"/users/{username}"), as_json)
+add_list(
+    app,
+    USERS,
+    "List the users (of one organization with --org).",
+    COLUMNS,
+    rows=with_org_names,
+    org_filter=True,
+)
+add_get(app, USERS, "Show a user.")
 
 
 @app.command("update")
@@ -211,38 +198,20 @@ def update_user(
     with api(server) as client:
         if org is not None:
             body["organizationId"] = org_id(client, org)
-        _show(client.call("PATCH", f"/users/{username}", json=body), as_json)
+        USERS.show(client, client.call("PATCH", f"/users/{username}", json=body), as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete_user(username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """Delete a user (and their access keys)."""
-    with api(server) as client:
-        client.call("DELETE", f"/users/{username}")
-    done(as_json, None, {"deleted": username}, f"Deleted user {username}.")
-
-
-@app.command("grant-role")
-@handles_errors
-def grant_role(
-    username: UserArg, role: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Grant a role to a user."""
-    fallback = {"user": username, "role": role, "granted": True}
-    message = f"Granted role {role} to user {username}."
-    change_link(server, as_json, "PUT", f"/users/{username}/roles/{role}", fallback, message)
-
-
-@app.command("revoke-role")
-@handles_errors
-def revoke_role(
-    username: UserArg, role: RoleArg, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Take a role away from a user (roles through groups stay)."""
-    fallback = {"user": username, "role": role, "granted": False}
-    message = f"Revoked role {role} from user {username}."
-    change_link(server, as_json, "DELETE", f"/users/{username}/roles/{role}", fallback, message)
+add_delete(app, USERS, "Delete a user (and their access keys).")
+add_links(
+    app,
+    Link(USERS, "user", ROLE, "role", "roles", "granted"),
+    Verb("grant-role", "Grant a role to a user.", "Granted role {target} to user {owner}."),
+    Verb(
+        "revoke-role",
+        "Take a role away from a user (roles through groups stay).",
+        "Revoked role {target} from user {owner}.",
+    ),
+)
 
 
 def _set_mfa(username: str, required: bool, server: str | None, as_json: bool) -> None:

@@ -1,4 +1,4 @@
-"""``dockyard db backup``: an online, consistent copy of the metadata database.
+"""An online, consistent copy of the metadata database (``dockyard db backup``).
 
 * SQLite: SQLite's online backup API copies the database in one step while holding a
   read transaction, so the copy is one consistent snapshot even while workers write (WAL).
