@@ -49,9 +49,12 @@ from tests.pgserver import (  # noqa: E402
     pg_migrated_url,  # noqa: F401
     pg_url,  # noqa: F401
     postgres_server,  # noqa: F401
+    restartable_postgres,  # noqa: F401
 )
 
-READY_TIMEOUT = 30.0
+#: Generous: on a loaded machine (parallel workers, other jobs) a start takes tens of seconds;
+#: a server that exits early fails at once anyway.
+READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 150
 
