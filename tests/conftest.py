@@ -9,6 +9,11 @@
   ``fresh_registry`` is a factory for servers private to one test.
 * When ``CI=true``, a skipped test is turned into a failure: nothing may be
   silently skipped in CI.
+
+The full run (``scripts/test``) is parallel: pytest-xdist with ``--dist loadfile``, so
+every module runs on one worker and its module-scoped servers start once; session
+fixtures (``registry``, PostgreSQL, moto) are one per worker. Under xdist the crash loops
+are collected first, so the longest tests never run alone at the end.
 """
 
 from __future__ import annotations
@@ -44,9 +49,12 @@ from tests.pgserver import (  # noqa: E402
     pg_migrated_url,  # noqa: F401
     pg_url,  # noqa: F401
     postgres_server,  # noqa: F401
+    restartable_postgres,  # noqa: F401
 )
 
-READY_TIMEOUT = 30.0
+#: Generous: on a loaded machine (parallel workers, other jobs) a start takes tens of seconds;
+#: a server that exits early fails at once anyway.
+READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 150
 
@@ -268,6 +276,34 @@ def fresh_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
     yield make
     for server in reversed(started):
         server.stop()
+
+
+# -- ordering for parallel runs, crash-loop timeouts ------------------------------------------
+
+#: The crash loops' trial count when DOCKYARD_CRASH_TRIALS is unset (and CI's minimum).
+CRASH_DEFAULT_TRIALS = 30
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # xdist hands out modules in collection order (scripts/test passes
+        # --no-loadscope-reorder): the multi-minute crash loops go first, and the many
+        # short modules fill the other workers meanwhile and level the end.
+        items.sort(key=lambda item: item.get_closest_marker("crash") is None)
+    _scale_crash_timeouts(items)
+
+
+def _scale_crash_timeouts(items: list[pytest.Item]) -> None:
+    """A stress run (``scripts/stress-kill-loop --trials N``) gets the crash loops' timeouts
+    multiplied by ``N / 30``: they are sized for CI's count."""
+    trials = int(os.environ.get("DOCKYARD_CRASH_TRIALS", "").strip() or CRASH_DEFAULT_TRIALS)
+    if trials <= CRASH_DEFAULT_TRIALS:
+        return
+    for item in items:
+        timeout = item.get_closest_marker("timeout")
+        if item.get_closest_marker("crash") is not None and timeout is not None and timeout.args:
+            scaled = float(timeout.args[0]) * trials / CRASH_DEFAULT_TRIALS
+            item.add_marker(pytest.mark.timeout(scaled), append=False)
 
 
 # -- failure reporting and the CI no-skip rule -----------------------------------------------

@@ -9,6 +9,8 @@ Authentication is ``trust``: the tests connect as the ``postgres`` role over TCP
 Fixtures:
 
 * ``postgres_server`` — one server for the whole session (per xdist worker).
+* ``restartable_postgres`` — that same server, for a test that restarts or stops it; it is
+  running again when the test ends.
 * ``pg_url`` — a fresh, empty database per test (migration tests).
 * ``pg_migrated_url`` — a database at head with empty tables per test: one database per
   test module, cloned from a template migrated once per session, emptied before each test.
@@ -195,6 +197,13 @@ class PostgresServer:
             "restart",
         )
 
+    @property
+    def running(self) -> bool:
+        return (
+            self.data_dir.exists()
+            and self._run("pg_ctl", "-D", str(self.data_dir), "status", check=False).returncode == 0
+        )
+
     def stop(self, mode: str = "fast") -> None:
         if self.data_dir.exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop", check=False)
@@ -254,6 +263,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def restartable_postgres(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """The session's PostgreSQL for a test that takes it away (restart, stop, start).
+
+    No second server needed: a worker runs one test at a time and module databases live
+    no longer than their module, so nobody else holds a connection. Whatever the test
+    did, the server runs again afterwards for the tests that follow.
+    """
+    yield postgres_server
+    if not postgres_server.running:
+        postgres_server.start()
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ from typing import Any
 
 import pytest
 
-START_TIMEOUT = 30.0
+#: Generous for a loaded machine: moto imports a lot before it answers.
+START_TIMEOUT = 120.0
 ACCESS_KEY = "dockyard-test"
 SECRET_KEY = "dockyard-test-secret"
 REGION = "us-east-1"

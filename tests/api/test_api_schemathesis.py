@@ -22,7 +22,9 @@ import pytest
 from tests.api.conftest import API, Pusher, sign_in
 from tests.conftest import ServerFactory
 
-pytestmark = pytest.mark.e2e
+# The fuzzer gets up to 1500 s (its subprocess timeout); the suite-wide 600 s would cut it on a
+# loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 MAX_EXAMPLES = 50
 #: Operations that end the fuzzer's own session or lock its account (a wrong old password

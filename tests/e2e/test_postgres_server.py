@@ -1,6 +1,7 @@
 """`dockyard serve --database-url postgresql://…` against a real PostgreSQL.
 
-The PostgreSQL here is this module's own (``tests/pgserver.py``): one test restarts it.
+The PostgreSQL is the session's (``tests/pgserver.py``); the test that restarts it takes it as
+``restartable_postgres``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,22 +29,16 @@ REQUEST_TIMEOUT = 20.0
 RECOVERY_SECONDS = 10.0
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
-        yield server
-
-
 def _libpq_url(pg: PostgresServer, database: str) -> str:
     """The URL an operator would write (no driver name): Dockyard picks asyncpg."""
     return pg.url(database, driver="postgresql")
 
 
 def test_db_upgrade_then_serve_and_skopeo_push_pull(
-    pg: PostgresServer, fresh_registry: ServerFactory, tmp_path: Path
+    postgres_server: PostgresServer, fresh_registry: ServerFactory, tmp_path: Path
 ) -> None:
-    database = pg.create_database("e2e")
-    url = _libpq_url(pg, database)
+    database = postgres_server.create_database("e2e")
+    url = _libpq_url(postgres_server, database)
     # `db upgrade` configured through the environment, with the short `postgres://` scheme.
     env = {**os.environ, "DOCKYARD_DATABASE_URL": url.replace("postgresql://", "postgres://")}
     upgrade = subprocess.run(
@@ -58,7 +52,9 @@ def test_db_upgrade_then_serve_and_skopeo_push_pull(
     )
     assert upgrade.returncode == 0, upgrade.stderr
     assert "up to date" in upgrade.stdout
-    assert "alembic_version" in pg.psql("SELECT tablename FROM pg_tables", database=database)
+    assert "alembic_version" in postgres_server.psql(
+        "SELECT tablename FROM pg_tables", database=database
+    )
 
     server = fresh_registry(workers=2, extra_args=["--database-url", url])
     assert not (server.data_dir / "dockyard.db").exists()  # metadata lives in PostgreSQL
@@ -75,7 +71,7 @@ def test_db_upgrade_then_serve_and_skopeo_push_pull(
         pulled = tmp_path / "back" / "blobs" / "sha256" / blob.digest[7:]
         assert C._sha256(pulled.read_bytes()) == blob.digest
 
-    rows = pg.psql(
+    rows = postgres_server.psql(
         "SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id "
         "WHERE r.full_name = 'pg/app'",
         database=database,
@@ -85,9 +81,9 @@ def test_db_upgrade_then_serve_and_skopeo_push_pull(
 
 
 def test_postgres_restart_during_requests_gives_503_then_recovers(
-    pg: PostgresServer, fresh_registry: ServerFactory
+    restartable_postgres: PostgresServer, fresh_registry: ServerFactory
 ) -> None:
-    url = _libpq_url(pg, pg.create_database("restart"))
+    url = _libpq_url(restartable_postgres, restartable_postgres.create_database("restart"))
     server = fresh_registry(workers=2, extra_args=["--database-url", url])
     repo = "pg/restart"
     statuses: list[tuple[float, str, int | str]] = []
@@ -126,7 +122,7 @@ def test_postgres_restart_during_requests_gives_503_then_recovers(
         worker.start()
         try:
             time.sleep(1.5)
-            pg.restart("fast")
+            restartable_postgres.restart("fast")
             restarted_at.append(time.monotonic())
             time.sleep(RECOVERY_SECONDS + 2)
         finally:

@@ -1,13 +1,13 @@
 """PostgreSQL going away and coming back: clean UnavailableError, then recovery by itself.
 
-Runs against a PostgreSQL of its own (it is stopped and restarted), not the session's.
+Runs against the session's PostgreSQL taken as ``restartable_postgres``: it is stopped and
+restarted, and runs again afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -18,12 +18,6 @@ from dockyard.metadata import migrate
 from dockyard.metadata.session import Database, database_url, is_unavailable
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
-        yield server
 
 
 def test_database_url_normalisation() -> None:
@@ -53,9 +47,9 @@ def test_connection_refused_is_unavailable() -> None:
     asyncio.run(scenario())
 
 
-def test_restart_and_outage_then_recovery(own_postgres: PostgresServer) -> None:
-    name = own_postgres.create_database("outage")
-    url = own_postgres.url(name).replace("postgresql+asyncpg://", "postgresql://")
+def test_restart_and_outage_then_recovery(restartable_postgres: PostgresServer) -> None:
+    name = restartable_postgres.create_database("outage")
+    url = restartable_postgres.url(name).replace("postgresql+asyncpg://", "postgresql://")
     migrate.upgrade(url)
 
     async def select_one(db: Database) -> int:
@@ -72,14 +66,14 @@ def test_restart_and_outage_then_recovery(own_postgres: PostgresServer) -> None:
             with pytest.raises(UnavailableError):
                 async with db.write() as session:
                     await session.execute(text("SELECT 1"))
-                    await asyncio.to_thread(own_postgres.restart, "fast")
+                    await asyncio.to_thread(restartable_postgres.restart, "fast")
                     await session.execute(text("SELECT 1"))
 
             # Pooled connections are dead now; pre-ping replaces them: no error at all.
             assert await asyncio.gather(*(select_one(db) for _ in range(5))) == [1] * 5
 
             # Server down: quick UnavailableError (no hang), over and over.
-            await asyncio.to_thread(own_postgres.stop, "fast")
+            await asyncio.to_thread(restartable_postgres.stop, "fast")
             for _ in range(3):
                 started = time.monotonic()
                 with pytest.raises(UnavailableError):
@@ -90,7 +84,7 @@ def test_restart_and_outage_then_recovery(own_postgres: PostgresServer) -> None:
                     await session.execute(text("SELECT 1"))
 
             # Back up: the same Database works again by itself.
-            await asyncio.to_thread(own_postgres.start)
+            await asyncio.to_thread(restartable_postgres.start)
             assert await select_one(db) == 1
         finally:
             await db.dispose()
