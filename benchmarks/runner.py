@@ -11,7 +11,6 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from benchmarks import ceilings, report
 from benchmarks import workloads as w
+from benchmarks.common import RESULTS, ROOT, git_revision, log
 from benchmarks.servers import (
     NGINX_SENT_HEADER,
     NGINX_TRUSTED_PROXIES,
@@ -33,33 +33,8 @@ from benchmarks.servers import (
 )
 from dockyard.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 CHART = ROOT / "docs" / "benchmark.png"
 MIB = 1024 * 1024
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def git_revision() -> tuple[str, bool]:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown", True
-    return rev, dirty
 
 
 def machine_load() -> dict[str, float]:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workloads as w
-from benchmarks.runner import RESULTS, ROOT, git_revision, log
+from benchmarks.common import RESULTS, ROOT, git_revision, log
 from benchmarks.servers import Dockyard, cpu_seconds
 
 TARGET = 1.5
