@@ -3,7 +3,6 @@ who may not is challenged and learns nothing, and a refused push creates nothing
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +11,8 @@ from tests.e2e.regclient import RegistryClient, canonical, describe, digest_of, 
 pytestmark = pytest.mark.e2e
 
 DIGEST = digest_of(b"never pushed")
-UPLOAD = str(uuid.uuid4())
+# Fixed, so that every xdist worker collects the same test ids.
+UPLOAD = "0b0a3b52-7d5e-4c1f-9a61-3f2e1d0c9b8a"
 
 #: (method, path under /v2/<name>/, query) of every route that needs an existing repository.
 ROUTES_ON_EXISTING = [
