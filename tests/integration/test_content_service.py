@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from dockyard.errors import EditionRequiredError
 from dockyard.metadata import migrate
 from dockyard.metadata.models import (
     Account,
@@ -632,6 +633,118 @@ def test_referrers(world):
             )
             with pytest.raises(DigestInvalidError):
                 await w.content.referrers(w.repo, "not-a-digest", None)
+
+    asyncio.run(scenario())
+
+
+async def _set_edition(w: World, instance_id: str, edition: str) -> None:
+    async with w.db.write() as session:
+        await session.execute(
+            update(Instance).where(Instance.id == instance_id).values(edition=edition)
+        )
+
+
+async def _shapes(w: World, repo: RepositoryRef) -> dict[str, tuple[bytes, str]]:
+    """One manifest of each kind the edition rule tells apart, its content in ``repo``;
+    the image itself is stored, and a chart and a typed artifact are stored by digest."""
+    empty = await w.push_blob(b"{}", repo)
+    chart_bytes = b"chart archive"
+    chart_layer = await w.push_blob(chart_bytes, repo)
+    image = await w.image(f"image of {repo.full_name}", repo)
+    await w.content.put_manifest(repo, sha256(image), image, mt.OCI_MANIFEST, "alice")
+    subject = descriptor(mt.OCI_MANIFEST, sha256(image), image)
+
+    def manifest(config_type: str, **extra: Any) -> bytes:
+        layer = descriptor(
+            "application/vnd.cncf.helm.chart.content.v1.tar+gzip", chart_layer, chart_bytes
+        )
+        config = {"mediaType": config_type, "digest": empty, "size": 2}
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config}
+        return json.dumps({**doc, "layers": [layer], **extra}).encode()
+
+    def index(*children: bytes) -> bytes:
+        manifests = [descriptor(mt.OCI_MANIFEST, sha256(c), c) for c in children]
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
+        return json.dumps(doc).encode()
+
+    chart = manifest("application/vnd.cncf.helm.config.v1+json")
+    typed = manifest(mt.OCI_EMPTY, artifactType="application/vnd.example.thing")
+    for stored in (chart, typed):
+        await w.content.put_manifest(repo, sha256(stored), stored, mt.OCI_MANIFEST, "alice")
+    return {
+        "chart": (chart, mt.OCI_MANIFEST),
+        "typed": (typed, mt.OCI_MANIFEST),
+        "index of artifacts": (index(image, chart, typed), mt.OCI_INDEX),
+        "index of images": (index(image), mt.OCI_INDEX),
+        "cosign": (
+            manifest(mt.OCI_EMPTY, artifactType=mt.COSIGN_SIGNATURE, subject=subject),
+            mt.OCI_MANIFEST,
+        ),
+        "notation": (
+            manifest(mt.OCI_EMPTY, artifactType=mt.NOTATION_SIGNATURE, subject=subject),
+            mt.OCI_MANIFEST,
+        ),
+    }
+
+
+async def _push_by_tag(
+    w: World, repo: RepositoryRef, shapes: dict[str, tuple[bytes, str]]
+) -> dict[str, str | None]:
+    """Push each shape under a tag; the refusal message of each (None: stored)."""
+    outcome: dict[str, str | None] = {}
+    for number, (name, (doc, media_type)) in enumerate(shapes.items()):
+        try:
+            await w.content.put_manifest(repo, f"t{number}", doc, media_type, "alice")
+            outcome[name] = None
+        except EditionRequiredError as exc:
+            outcome[name] = exc.message
+    return outcome
+
+
+def test_standard_refuses_oci_artifacts_and_keeps_images(world):
+    """PRODUCT.md §1: OCI artifacts other than images need Advanced; images, indexes of
+    images and image signatures push to Standard; what is stored already stays readable."""
+
+    async def scenario():
+        async with world as w:
+            async with w.db.write() as session:
+                account = (await session.execute(select(Account))).scalar_one()
+                session.add(
+                    Instance(
+                        id="std",
+                        account_id=account.id,
+                        name="std",
+                        region="local",
+                        edition="Advanced",
+                    )
+                )
+            name = RepositoryName.parse("ns/app")
+            # Artifacts stored while the instance was Advanced (or before the rule existed).
+            shapes = await _shapes(w, await w.tenancy.ensure_repository("std", name))
+            await _set_edition(w, "std", "Standard")
+            standard = await w.tenancy.find_repository("std", name)
+            assert standard is not None and standard.edition == "Standard"
+            manifests_before = await w.count(Manifest)
+
+            outcome = await _push_by_tag(w, standard, shapes)
+            refused = {n: m for n, m in outcome.items() if m is not None}
+            assert sorted(refused) == ["chart", "index of artifacts", "typed"]
+            for message in refused.values():
+                assert message == (
+                    "OCI artifacts other than images need the Advanced edition; "
+                    "instance std is Standard"
+                )
+            tags = (await w.content.list_tags(standard, None, None))[0]
+            assert len(tags) == 3  # the image index and both signatures
+            assert await w.count(Manifest) == manifests_before + 3
+            chart, _ = shapes["chart"]
+            stored = await w.content.get_manifest(standard, sha256(chart))
+            assert stored.content == chart
+
+            # Advanced takes every shape.
+            assert w.repo.edition == "Advanced"
+            everything = await _push_by_tag(w, w.repo, await _shapes(w, w.repo))
+            assert everything == dict.fromkeys(everything) and len(everything) == 6
 
     asyncio.run(scenario())
 

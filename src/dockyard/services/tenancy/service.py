@@ -68,13 +68,14 @@ from dockyard.services.tenancy.views import (
 INSTANCE_CACHE_SECONDS = 5.0
 
 
-def _ref(repo: RepositoryRow) -> RepositoryRef:
+def _ref(repo: RepositoryRow, instance: Instance) -> RepositoryRef:
     return RepositoryRef(
         repo.id,
         repo.instance_id,
         repo.full_name,
         repo.type == "public",
         repo.tag_mutability == "Immutable",
+        instance.edition,
     )
 
 
@@ -223,7 +224,7 @@ class TenancyService:
                 )
             existing = await tq.find_repository(session, instance_id, str(name))
             if existing is not None:
-                return _ref(existing)
+                return _ref(existing, instance)
             await self._check_repository_limits(session, instance, namespace)
             repo, created = await tq.insert_repository_if_absent(
                 session, namespace, name.repository, _repository_id()
@@ -232,7 +233,7 @@ class TenancyService:
                 await cq.add_event(
                     session, instance_id, "RepositoryCreated", {"repository": str(name)}
                 )
-            return _ref(repo)
+            return _ref(repo, instance)
 
     @staticmethod
     async def _check_repository_limits(
@@ -568,7 +569,10 @@ class TenancyService:
 
     async def repository_ref(self, instance_id: str, namespace: str, name: str) -> RepositoryRef:
         async with self._db.read() as session:
-            return _ref(await self._repository(session, instance_id, namespace, name))
+            row = await self._repository(session, instance_id, namespace, name)
+            instance = await tq.find_instance(session, instance_id)
+        assert instance is not None  # the repository's foreign key holds it
+        return _ref(row, instance)
 
     async def list_repositories(
         self,
