@@ -38,13 +38,15 @@ from dockyard.metadata.models import (
     Upload,
 )
 from dockyard.metadata.queries import content as content_queries
+from dockyard.metadata.queries import tenancy as tenancy_queries
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.reference import RepositoryName, TagInvalidError
+from dockyard.oci.reference import NameInvalidError, RepositoryName, TagInvalidError
 from dockyard.services.audit import AuditLog
 from dockyard.services.content import (
     IMMUTABLE_TAG_MESSAGE,
     BlobUnknownError,
+    BulkService,
     ContentService,
     DigestInvalidError,
     ImmutableTagError,
@@ -53,7 +55,7 @@ from dockyard.services.content import (
     RangeInvalidError,
     UploadUnknownError,
 )
-from dockyard.services.tenancy import RepositoryRef, TenancyService
+from dockyard.services.tenancy import NonconformingNames, RepositoryRef, TenancyService
 from dockyard.storage.filesystem import FilesystemBlobStore
 
 pytestmark = pytest.mark.integration
@@ -745,6 +747,57 @@ def test_standard_refuses_oci_artifacts_and_keeps_images(world):
             assert w.repo.edition == "Advanced"
             everything = await _push_by_tag(w, w.repo, await _shapes(w, w.repo))
             assert everything == dict.fromkeys(everything) and len(everything) == 6
+
+    asyncio.run(scenario())
+
+
+def test_new_names_outside_the_oci_grammar_are_refused_old_ones_stay_usable(world):
+    """Every creating entry point refuses a component the OCI grammar rejects (three '_' in
+    a row, '_' beside '-'); a repository stored before the rule stays pullable, pushable
+    and deletable, and is listed for the operator."""
+
+    async def scenario():
+        async with world as w:
+            for name in ("a___b/app", "ns/a___b", "a-_b/app", "ns/a_-b"):
+                with pytest.raises(NameInvalidError, match="OCI name grammar"):
+                    await w.tenancy.ensure_repository(INSTANCE, RepositoryName.parse(name))
+            with pytest.raises(NameInvalidError, match="invalid namespace 'a___b'"):
+                await w.tenancy.create_namespace(INSTANCE, "a___b")
+            with pytest.raises(NameInvalidError, match="invalid repository 'x___y'"):
+                await w.tenancy.create_repository(INSTANCE, "ns", "x___y")
+            bulk = BulkService(w.db, w.content, w.tenancy)
+            with pytest.raises(NameInvalidError, match="invalid namespace 'seed___0000'"):
+                await bulk.seed(INSTANCE, repositories=1, tags_per_repository=0, prefix="seed___")
+            # Conforming separators still pass everywhere.
+            await w.tenancy.ensure_repository(INSTANCE, RepositoryName.parse("a__b/c-d"))
+            await w.tenancy.create_namespace(INSTANCE, "e_f")
+            await w.tenancy.create_repository(INSTANCE, "e_f", "g--h")
+
+            # A namespace and repository stored before the rule.
+            async with w.db.write() as session:
+                legacy_ns = await tenancy_queries.insert_namespace_if_absent(
+                    session, INSTANCE, "old___ns"
+                )
+                await tenancy_queries.insert_repository_if_absent(
+                    session, legacy_ns, "app", "crr-legacy"
+                )
+            listed = await w.tenancy.nonconforming_names()
+            assert listed.namespaces == ((INSTANCE, "old___ns"),)
+            assert listed.repositories == ((INSTANCE, "old___ns/app"),)
+            legacy_name = RepositoryName.parse("old___ns/app")
+            legacy = await w.tenancy.ensure_repository(INSTANCE, legacy_name)  # exists
+            manifest = await w.image("legacy", legacy)
+            await w.content.put_manifest(legacy, "v1", manifest, mt.OCI_MANIFEST, "alice")
+            assert (await w.content.get_manifest(legacy, "v1")).content == manifest
+            # No new repository joins the old namespace, through the API or a push.
+            with pytest.raises(NameInvalidError, match="invalid namespace 'old___ns'"):
+                await w.tenancy.create_repository(INSTANCE, "old___ns", "new")
+            with pytest.raises(NameInvalidError):
+                await w.tenancy.ensure_repository(INSTANCE, RepositoryName.parse("old___ns/new"))
+            await w.tenancy.delete_repository(INSTANCE, "old___ns", "app")
+            assert await w.tenancy.find_repository(INSTANCE, legacy_name) is None
+            await w.tenancy.delete_namespace(INSTANCE, "old___ns")
+            assert await w.tenancy.nonconforming_names() == NonconformingNames((), ())
 
     asyncio.run(scenario())
 

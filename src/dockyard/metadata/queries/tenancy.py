@@ -83,6 +83,26 @@ async def repository_key(
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
+async def namespace_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
+    """(instance id, name) of every namespace whose name contains ``fragment`` literally."""
+    stmt = (
+        select(Namespace.instance_id, Namespace.name)
+        .where(Namespace.name.contains(fragment, autoescape=True))
+        .order_by(Namespace.instance_id, Namespace.name)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def repository_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
+    """(instance id, full name) of every repository whose full name contains ``fragment``."""
+    stmt = (
+        select(Repository.instance_id, Repository.full_name)
+        .where(Repository.full_name.contains(fragment, autoescape=True))
+        .order_by(Repository.instance_id, Repository.full_name)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
 async def find_repository(
     session: AsyncSession, instance_id: str, full_name: str
 ) -> Repository | None:

@@ -27,7 +27,7 @@ from dockyard.metadata.models import Repository as RepositoryRow
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
-from dockyard.oci.reference import RepositoryName
+from dockyard.oci.reference import RepositoryName, check_new_namespace, check_new_repository
 from dockyard.services.access import InstanceRef
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.paging import Page, PageRequest, check_etag
@@ -45,11 +45,11 @@ from dockyard.services.tenancy.rules import (
     REPOSITORY_TYPES,
     TAG_MUTABILITIES,
     check_instance_fields,
+    check_new_name,
     check_texts,
-    namespace_name,
+    conforms,
     normalize_endpoints,
     one_of,
-    repository_name,
 )
 from dockyard.services.tenancy.views import (
     AllowlistEntry,
@@ -59,6 +59,7 @@ from dockyard.services.tenancy.views import (
     InstanceView,
     NamespaceChanges,
     NamespaceView,
+    NonconformingNames,
     RepositoryChanges,
     RepositoryRef,
     RepositoryView,
@@ -202,6 +203,7 @@ class TenancyService:
         found = await self.find_repository(instance_id, name)
         if found is not None:
             return found
+        check_new_name(name)
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
             if instance is None:
@@ -246,6 +248,19 @@ class TenancyService:
             instance,
             Limit.REPOSITORIES_PER_NAMESPACE,
             await tq.count_repositories(session, instance.id, namespace.id),
+        )
+
+    async def nonconforming_names(self) -> NonconformingNames:
+        """Stored namespaces and repositories whose names a create would refuse today
+        (``dockyard db upgrade`` lists them; they stay readable, pullable and deletable)."""
+        async with self._db.read() as session:
+            namespaces = await tq.namespace_names_with(session, "_")
+            repositories = await tq.repository_names_with(session, "_")
+        # Dockyard's own rule leaves letters, digits, '-' and '_'; only '_' (three in a row,
+        # or beside '-') can break the OCI grammar, so only names holding one are read.
+        return NonconformingNames(
+            tuple(pair for pair in namespaces if not conforms(pair[1])),
+            tuple(pair for pair in repositories if not conforms(pair[1])),
         )
 
     async def list_repository_names(
@@ -404,7 +419,7 @@ class TenancyService:
         auto_create: bool = True,
         default_repository_type: str = "private",
     ) -> NamespaceView:
-        namespace_name(name)
+        check_new_namespace(name)
         one_of(default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
@@ -521,7 +536,7 @@ class TenancyService:
         description: str = "",
         tag_mutability: str = "Flexible",
     ) -> RepositoryView:
-        repository_name(name)
+        check_new_repository(name)
         if repository_type is not None:
             one_of(repository_type, REPOSITORY_TYPES, "type")
         one_of(tag_mutability, TAG_MUTABILITIES, "tagMutability")
@@ -533,6 +548,8 @@ class TenancyService:
             if tag_mutability == "Immutable":
                 editions.require_feature(instance, Feature.IMMUTABLE_REPOSITORY)
             ns = await self._namespace(session, instance_id, namespace)
+            # A namespace stored before the OCI grammar was enforced takes no new names.
+            check_new_namespace(namespace)
             full_name = f"{namespace}/{name}"
             if await tq.find_repository(session, instance_id, full_name) is not None:
                 raise AlreadyExistsError(f"repository {full_name} already exists")

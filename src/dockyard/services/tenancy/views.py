@@ -132,6 +132,15 @@ class RepositoryChanges:
 
 
 @dataclass(frozen=True, slots=True)
+class NonconformingNames:
+    """Stored names outside the OCI grammar, as (instance id, name) pairs."""
+
+    namespaces: tuple[tuple[str, str], ...]
+    #: Full names (``<namespace>/<repository>``).
+    repositories: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HostRoute:
     """Where a ``Host`` leads: the instance, and the endpoint's allowlist (empty: open)."""
 
