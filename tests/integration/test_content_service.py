@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from dockyard.errors import EditionRequiredError
 from dockyard.metadata import migrate
 from dockyard.metadata.models import (
     Account,
@@ -37,13 +38,15 @@ from dockyard.metadata.models import (
     Upload,
 )
 from dockyard.metadata.queries import content as content_queries
+from dockyard.metadata.queries import tenancy as tenancy_queries
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.reference import RepositoryName, TagInvalidError
+from dockyard.oci.reference import NameInvalidError, RepositoryName, TagInvalidError
 from dockyard.services.audit import AuditLog
 from dockyard.services.content import (
     IMMUTABLE_TAG_MESSAGE,
     BlobUnknownError,
+    BulkService,
     ContentService,
     DigestInvalidError,
     ImmutableTagError,
@@ -52,7 +55,7 @@ from dockyard.services.content import (
     RangeInvalidError,
     UploadUnknownError,
 )
-from dockyard.services.tenancy import RepositoryRef, TenancyService
+from dockyard.services.tenancy import NonconformingNames, RepositoryRef, TenancyService
 from dockyard.storage.filesystem import FilesystemBlobStore
 
 pytestmark = pytest.mark.integration
@@ -632,6 +635,169 @@ def test_referrers(world):
             )
             with pytest.raises(DigestInvalidError):
                 await w.content.referrers(w.repo, "not-a-digest", None)
+
+    asyncio.run(scenario())
+
+
+async def _set_edition(w: World, instance_id: str, edition: str) -> None:
+    async with w.db.write() as session:
+        await session.execute(
+            update(Instance).where(Instance.id == instance_id).values(edition=edition)
+        )
+
+
+async def _shapes(w: World, repo: RepositoryRef) -> dict[str, tuple[bytes, str]]:
+    """One manifest of each kind the edition rule tells apart, its content in ``repo``;
+    the image itself is stored, and a chart and a typed artifact are stored by digest."""
+    empty = await w.push_blob(b"{}", repo)
+    chart_bytes = b"chart archive"
+    chart_layer = await w.push_blob(chart_bytes, repo)
+    image = await w.image(f"image of {repo.full_name}", repo)
+    await w.content.put_manifest(repo, sha256(image), image, mt.OCI_MANIFEST, "alice")
+    subject = descriptor(mt.OCI_MANIFEST, sha256(image), image)
+
+    def manifest(config_type: str, **extra: Any) -> bytes:
+        layer = descriptor(
+            "application/vnd.cncf.helm.chart.content.v1.tar+gzip", chart_layer, chart_bytes
+        )
+        config = {"mediaType": config_type, "digest": empty, "size": 2}
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config}
+        return json.dumps({**doc, "layers": [layer], **extra}).encode()
+
+    def index(*children: bytes) -> bytes:
+        manifests = [descriptor(mt.OCI_MANIFEST, sha256(c), c) for c in children]
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
+        return json.dumps(doc).encode()
+
+    chart = manifest("application/vnd.cncf.helm.config.v1+json")
+    typed = manifest(mt.OCI_EMPTY, artifactType="application/vnd.example.thing")
+    for stored in (chart, typed):
+        await w.content.put_manifest(repo, sha256(stored), stored, mt.OCI_MANIFEST, "alice")
+    return {
+        "chart": (chart, mt.OCI_MANIFEST),
+        "typed": (typed, mt.OCI_MANIFEST),
+        "index of artifacts": (index(image, chart, typed), mt.OCI_INDEX),
+        "index of images": (index(image), mt.OCI_INDEX),
+        "cosign": (
+            manifest(mt.OCI_EMPTY, artifactType=mt.COSIGN_SIGNATURE, subject=subject),
+            mt.OCI_MANIFEST,
+        ),
+        "notation": (
+            manifest(mt.OCI_EMPTY, artifactType=mt.NOTATION_SIGNATURE, subject=subject),
+            mt.OCI_MANIFEST,
+        ),
+    }
+
+
+async def _push_by_tag(
+    w: World, repo: RepositoryRef, shapes: dict[str, tuple[bytes, str]]
+) -> dict[str, str | None]:
+    """Push each shape under a tag; the refusal message of each (None: stored)."""
+    outcome: dict[str, str | None] = {}
+    for number, (name, (doc, media_type)) in enumerate(shapes.items()):
+        try:
+            await w.content.put_manifest(repo, f"t{number}", doc, media_type, "alice")
+            outcome[name] = None
+        except EditionRequiredError as exc:
+            outcome[name] = exc.message
+    return outcome
+
+
+def test_standard_refuses_oci_artifacts_and_keeps_images(world):
+    """PRODUCT.md §1: OCI artifacts other than images need Advanced; images, indexes of
+    images and image signatures push to Standard; what is stored already stays readable."""
+
+    async def scenario():
+        async with world as w:
+            async with w.db.write() as session:
+                account = (await session.execute(select(Account))).scalar_one()
+                session.add(
+                    Instance(
+                        id="std",
+                        account_id=account.id,
+                        name="std",
+                        region="local",
+                        edition="Advanced",
+                    )
+                )
+            name = RepositoryName.parse("ns/app")
+            # Artifacts stored while the instance was Advanced (or before the rule existed).
+            shapes = await _shapes(w, await w.tenancy.ensure_repository("std", name))
+            await _set_edition(w, "std", "Standard")
+            standard = await w.tenancy.find_repository("std", name)
+            assert standard is not None and standard.edition == "Standard"
+            manifests_before = await w.count(Manifest)
+
+            outcome = await _push_by_tag(w, standard, shapes)
+            refused = {n: m for n, m in outcome.items() if m is not None}
+            assert sorted(refused) == ["chart", "index of artifacts", "typed"]
+            for message in refused.values():
+                assert message == (
+                    "OCI artifacts other than images need the Advanced edition; "
+                    "instance std is Standard"
+                )
+            tags = (await w.content.list_tags(standard, None, None))[0]
+            assert len(tags) == 3  # the image index and both signatures
+            assert await w.count(Manifest) == manifests_before + 3
+            chart, _ = shapes["chart"]
+            stored = await w.content.get_manifest(standard, sha256(chart))
+            assert stored.content == chart
+
+            # Advanced takes every shape.
+            assert w.repo.edition == "Advanced"
+            everything = await _push_by_tag(w, w.repo, await _shapes(w, w.repo))
+            assert everything == dict.fromkeys(everything) and len(everything) == 6
+
+    asyncio.run(scenario())
+
+
+def test_new_names_outside_the_oci_grammar_are_refused_old_ones_stay_usable(world):
+    """Every creating entry point refuses a component the OCI grammar rejects (three '_' in
+    a row, '_' beside '-'); a repository stored before the rule stays pullable, pushable
+    and deletable, and is listed for the operator."""
+
+    async def scenario():
+        async with world as w:
+            for name in ("a___b/app", "ns/a___b", "a-_b/app", "ns/a_-b"):
+                with pytest.raises(NameInvalidError, match="OCI name grammar"):
+                    await w.tenancy.ensure_repository(INSTANCE, RepositoryName.parse(name))
+            with pytest.raises(NameInvalidError, match="invalid namespace 'a___b'"):
+                await w.tenancy.create_namespace(INSTANCE, "a___b")
+            with pytest.raises(NameInvalidError, match="invalid repository 'x___y'"):
+                await w.tenancy.create_repository(INSTANCE, "ns", "x___y")
+            bulk = BulkService(w.db, w.content, w.tenancy)
+            with pytest.raises(NameInvalidError, match="invalid namespace 'seed___0000'"):
+                await bulk.seed(INSTANCE, repositories=1, tags_per_repository=0, prefix="seed___")
+            # Conforming separators still pass everywhere.
+            await w.tenancy.ensure_repository(INSTANCE, RepositoryName.parse("a__b/c-d"))
+            await w.tenancy.create_namespace(INSTANCE, "e_f")
+            await w.tenancy.create_repository(INSTANCE, "e_f", "g--h")
+
+            # A namespace and repository stored before the rule.
+            async with w.db.write() as session:
+                legacy_ns = await tenancy_queries.insert_namespace_if_absent(
+                    session, INSTANCE, "old___ns"
+                )
+                await tenancy_queries.insert_repository_if_absent(
+                    session, legacy_ns, "app", "crr-legacy"
+                )
+            listed = await w.tenancy.nonconforming_names()
+            assert listed.namespaces == ((INSTANCE, "old___ns"),)
+            assert listed.repositories == ((INSTANCE, "old___ns/app"),)
+            legacy_name = RepositoryName.parse("old___ns/app")
+            legacy = await w.tenancy.ensure_repository(INSTANCE, legacy_name)  # exists
+            manifest = await w.image("legacy", legacy)
+            await w.content.put_manifest(legacy, "v1", manifest, mt.OCI_MANIFEST, "alice")
+            assert (await w.content.get_manifest(legacy, "v1")).content == manifest
+            # No new repository joins the old namespace, through the API or a push.
+            with pytest.raises(NameInvalidError, match="invalid namespace 'old___ns'"):
+                await w.tenancy.create_repository(INSTANCE, "old___ns", "new")
+            with pytest.raises(NameInvalidError):
+                await w.tenancy.ensure_repository(INSTANCE, RepositoryName.parse("old___ns/new"))
+            await w.tenancy.delete_repository(INSTANCE, "old___ns", "app")
+            assert await w.tenancy.find_repository(INSTANCE, legacy_name) is None
+            await w.tenancy.delete_namespace(INSTANCE, "old___ns")
+            assert await w.tenancy.nonconforming_names() == NonconformingNames((), ())
 
     asyncio.run(scenario())
 

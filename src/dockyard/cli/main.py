@@ -271,6 +271,29 @@ def db_upgrade(
     for migration in bootstrap.upgrade_database(settings):
         typer.echo(f"applied migration {migration.revision}: {migration.description}")
     typer.echo("database schema is up to date")
+    _report_nonconforming_names(settings)
+
+
+def _report_nonconforming_names(settings: Settings) -> None:
+    """Names stored before the OCI name grammar was enforced: still served, never created."""
+    from dockyard.metadata.session import Database
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.tenancy import NonconformingNames, TenancyService
+
+    async def run() -> NonconformingNames:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await TenancyService(db, AuditLog(db)).nonconforming_names()
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(run())
+    for kind, names in (("namespace", found.namespaces), ("repository", found.repositories)):
+        for instance_id, name in names:
+            typer.echo(
+                f"{kind} {name} (instance {instance_id}) is outside the OCI name grammar: "
+                "it stays readable, pullable and deletable, but no new name like it is accepted"
+            )
 
 
 @db_app.command("backup")

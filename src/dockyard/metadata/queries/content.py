@@ -163,15 +163,17 @@ async def find_manifest_by_tag(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def existing_manifest_digests(
+async def manifest_types(
     session: AsyncSession, repository_id: uuid.UUID, digests: Sequence[str]
-) -> set[str]:
+) -> dict[str, tuple[str, str | None]]:
+    """digest → (media type, artifact type) of those of ``digests`` the repository holds:
+    an index's children, proved present and classified in one statement."""
     if not digests:
-        return set()
-    stmt = select(Manifest.digest).where(
+        return {}
+    stmt = select(Manifest.digest, Manifest.media_type, Manifest.artifact_type).where(
         Manifest.repository_id == repository_id, Manifest.digest.in_(set(digests))
     )
-    return set((await session.execute(stmt)).scalars().all())
+    return {row[0]: (row[1], row[2]) for row in await session.execute(stmt)}
 
 
 async def insert_manifest(
@@ -491,31 +493,31 @@ _Q_LINKED_BLOB_SIZE = RowQuery(_LINKED_BLOB_SIZE_BY_ID)
 
 async def manifest_in_repository(
     db: Database, instance_id: str, full_name: str, *, tag: str | None, digest: str | None
-) -> tuple[uuid.UUID, str, str, str | None, str | None, bytes | None] | None:
-    """(repository id, type, tag mutability, manifest digest, media type, content) by tag
-    (or digest), in one statement; the manifest columns are None when the repository
+) -> tuple[uuid.UUID, str, str, str, str | None, str | None, bytes | None] | None:
+    """(repository id, type, tag mutability, edition, manifest digest, media type, content)
+    by tag (or digest), in one statement; the manifest columns are None when the repository
     exists but the reference does not; None when the repository does not exist."""
     query = _Q_MANIFEST_BY_TAG if tag is not None else _Q_MANIFEST_BY_DIGEST
     row = await query.first(
         db, {"instance_id": instance_id, "full_name": full_name, "ref": tag or digest}
     )
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 async def blob_in_repository(
     db: Database, instance_id: str, full_name: str, digest: str
-) -> tuple[uuid.UUID, str, str, int | None] | None:
+) -> tuple[uuid.UUID, str, str, str, int | None] | None:
     """The repository and the size of ``digest`` when linked to it (else None), in one."""
     params = {"instance_id": instance_id, "full_name": full_name, "digest": digest}
     row = await _Q_BLOB_IN_REPOSITORY.first(db, params)
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
 
 
 async def tag_page_in_repository(
     db: Database, instance_id: str, full_name: str, last: str | None, limit: int | None
-) -> list[tuple[uuid.UUID, str, str, str]]:
+) -> list[tuple[uuid.UUID, str, str, str, str]]:
     """A page of the repository's tag names after ``last``, each row with the repository's
-    (id, type, tag mutability), in one statement. No rows: no repository, or no more tags.
+    (id, type, tag mutability, edition), in one statement. No rows: no repository, or no more tags.
     """
     params = {
         "instance_id": instance_id,
@@ -523,7 +525,7 @@ async def tag_page_in_repository(
         "last": last or "",
         "limit": NO_LIMIT if limit is None else limit,
     }
-    return [(r[0], r[1], r[2], r[3]) for r in await _Q_TAG_PAGE.all(db, params)]
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in await _Q_TAG_PAGE.all(db, params)]
 
 
 async def manifest_columns(

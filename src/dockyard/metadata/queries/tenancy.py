@@ -47,8 +47,20 @@ async def find_namespace(session: AsyncSession, instance_id: str, name: str) -> 
 
 _repositories = Repository.__table__
 
-#: What a registry request needs of its repository, as plain Core columns.
-REPOSITORY_KEY = (_repositories.c.id, _repositories.c.type, _repositories.c.tag_mutability)
+_instances = Instance.__table__
+
+#: What a registry request needs of its repository, as plain Core columns: its id, type,
+#: tag mutability and its instance's edition (a primary-key lookup in the same statement,
+#: so a push knows which features the instance has without another round trip).
+REPOSITORY_KEY = (
+    _repositories.c.id,
+    _repositories.c.type,
+    _repositories.c.tag_mutability,
+    select(_instances.c.edition)
+    .where(_instances.c.id == bindparam("instance_id"))
+    .scalar_subquery()
+    .label("edition"),
+)
 #: The repository by name: the unique (instance_id, full_name) index.
 REPOSITORY_KEY_WHERE = (
     _repositories.c.instance_id == bindparam("instance_id"),
@@ -62,12 +74,33 @@ _Q_REPOSITORY_KEY_BY_NAME = RowQuery(_REPOSITORY_KEY_BY_NAME)
 
 async def repository_key(
     db: Database, instance_id: str, full_name: str
-) -> tuple[uuid.UUID, str, str] | None:
-    """(id, type, tag mutability) of the repository: one Core statement, no ORM object."""
+) -> tuple[uuid.UUID, str, str, str] | None:
+    """(id, type, tag mutability, instance edition) of the repository: one Core statement,
+    no ORM object."""
     row = await _Q_REPOSITORY_KEY_BY_NAME.first(
         db, {"instance_id": instance_id, "full_name": full_name}
     )
-    return None if row is None else (row[0], row[1], row[2])
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+async def namespace_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
+    """(instance id, name) of every namespace whose name contains ``fragment`` literally."""
+    stmt = (
+        select(Namespace.instance_id, Namespace.name)
+        .where(Namespace.name.contains(fragment, autoescape=True))
+        .order_by(Namespace.instance_id, Namespace.name)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def repository_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
+    """(instance id, full name) of every repository whose full name contains ``fragment``."""
+    stmt = (
+        select(Repository.instance_id, Repository.full_name)
+        .where(Repository.full_name.contains(fragment, autoescape=True))
+        .order_by(Repository.instance_id, Repository.full_name)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
 
 
 async def find_repository(

@@ -41,6 +41,7 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.services.content.service import ContentService
 from dockyard.services.tenancy import InstanceNotFoundError, TenancyService, editions
 from dockyard.services.tenancy.editions import Limit
+from dockyard.services.tenancy.rules import check_new_name
 
 #: Repositories per seeded namespace (the Standard edition's per-namespace limit).
 REPOSITORIES_PER_NAMESPACE = 1000
@@ -140,7 +141,7 @@ class BulkService:
         ns_names = [f"{prefix}{i:04d}" for i in range(namespace_count)]
         names = [(ns_names[i // per_namespace], f"r{i:06d}") for i in range(repositories)]
         for ns, repo in (names[0], names[-1]):
-            RepositoryName.parse(f"{ns}/{repo}")  # the prefix must make valid names
+            check_new_name(RepositoryName(ns, repo))  # the prefix must make valid names
 
         repo_ids = await self._create_repositories(instance_id, ns_names, names, per_namespace)
 

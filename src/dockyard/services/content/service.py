@@ -29,7 +29,7 @@ from dockyard.metadata.queries import content as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.oci.digest import Digest, DigestError
-from dockyard.oci.manifest import ParsedManifest, parse_manifest
+from dockyard.oci.manifest import ManifestKind, ParsedManifest, parse_manifest, stored_kind
 from dockyard.oci.reference import validate_tag
 from dockyard.services.access import DELETE_TAG, PUSH
 from dockyard.services.audit import Actor, AuditLog
@@ -56,7 +56,8 @@ from dockyard.services.content.views import (
     UploadState,
 )
 from dockyard.services.paging import Page, PageRequest
-from dockyard.services.tenancy import RepositoryRef, ref_of_key
+from dockyard.services.tenancy import RepositoryRef, editions, ref_of_key
+from dockyard.services.tenancy.editions import Feature
 from dockyard.storage import (
     BlobBody,
     BlobStore,
@@ -125,9 +126,9 @@ class ContentService:
         row = await q.blob_in_repository(self._db, instance_id, full_name, parsed)
         if row is None:
             return Lookup(None, None)
-        id_, type_, mutability, size = row
+        id_, type_, mutability, edition, size = row
         return Lookup(
-            ref_of_key(instance_id, full_name, id_, type_, mutability),
+            ref_of_key(instance_id, full_name, id_, type_, mutability, edition),
             size,
             BlobUnknownError(f"blob {digest} is not in {full_name}"),
         )
@@ -398,8 +399,8 @@ class ContentService:
         )
         if row is None:
             return Lookup(None, None)
-        id_, type_, mutability, m_digest, media_type, content = row
-        repo = ref_of_key(instance_id, full_name, id_, type_, mutability)
+        id_, type_, mutability, edition, m_digest, media_type, content = row
+        repo = ref_of_key(instance_id, full_name, id_, type_, mutability, edition)
         if m_digest is None or media_type is None or content is None:
             return Lookup(
                 repo, None, ManifestUnknownError(f"manifest {reference} is not in {full_name}")
@@ -427,6 +428,8 @@ class ContentService:
             tag = validate_tag(reference)
             digest = Digest.of(body)
         parsed = parse_manifest(body, content_type)
+        if parsed.kind is ManifestKind.ARTIFACT:
+            editions.require_feature(repo.instance, Feature.OCI_ARTIFACTS)
         now = _now()
         async with self._db.write() as session:
             await self._check_references(session, repo, parsed)
@@ -479,9 +482,16 @@ class ContentService:
     async def _check_references(
         self, session: Any, repo: RepositoryRef, parsed: ParsedManifest
     ) -> None:
+        """Everything the manifest names is in the repository; an index whose children are
+        not all images (or image signatures) is an artifact, for the edition gate."""
         if parsed.is_index:
             wanted = [c.digest for c in parsed.children]
-            missing = set(wanted) - await q.existing_manifest_digests(session, repo.id, wanted)
+            children = await q.manifest_types(session, repo.id, wanted)
+            missing = set(wanted) - children.keys()
+            if parsed.kind is ManifestKind.INDEX and any(
+                stored_kind(*types) is ManifestKind.ARTIFACT for types in children.values()
+            ):
+                editions.require_feature(repo.instance, Feature.OCI_ARTIFACTS)
         else:
             blobs = [
                 d
@@ -610,10 +620,10 @@ class ContentService:
             self._db, instance_id, full_name, last, None if n is None else n + 1
         )
         # No rows: past the last tag, or no such repository (then one more statement).
-        key = rows[0][:3] if rows else await tq.repository_key(self._db, instance_id, full_name)
+        key = rows[0][:4] if rows else await tq.repository_key(self._db, instance_id, full_name)
         if key is None:
             return Lookup(None, None)
-        repo = ref_of_key(instance_id, full_name, key[0], key[1], key[2])
+        repo = ref_of_key(instance_id, full_name, key[0], key[1], key[2], key[3])
         names = [name for *_, name in rows]
         if n is not None and len(names) > n:
             return Lookup(repo, (names[:n], True))

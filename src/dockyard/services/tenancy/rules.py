@@ -7,7 +7,12 @@ import re
 from collections.abc import Sequence
 
 from dockyard.errors import InvalidInputError
-from dockyard.oci.reference import NAMESPACE_RE, REPOSITORY_RE
+from dockyard.oci.reference import (
+    OCI_COMPONENT_RE,
+    RepositoryName,
+    check_new_namespace,
+    check_new_repository,
+)
 from dockyard.services.tenancy.views import AllowlistEntry, Endpoint
 
 NETWORK_TYPES = ("vpc", "public", "classic")
@@ -27,22 +32,17 @@ def one_of(value: str, allowed: Sequence[str], what: str) -> str:
     return value
 
 
-def namespace_name(name: str) -> str:
-    if not NAMESPACE_RE.fullmatch(name):
-        raise InvalidInputError(
-            f"invalid namespace {name!r}: 2-30 of a-z, 0-9, '-', '_', "
-            "starting and ending with a letter or digit"
-        )
-    return name
+def check_new_name(name: RepositoryName) -> None:
+    """A repository about to be created (with its namespace, when that is new too): every
+    creating entry point asks this, so all refuse a name outside the grammar the same way."""
+    check_new_namespace(name.namespace)
+    check_new_repository(name.repository)
 
 
-def repository_name(name: str) -> str:
-    if not REPOSITORY_RE.fullmatch(name):
-        raise InvalidInputError(
-            f"invalid repository {name!r}: 1-64 of a-z, 0-9, '-', '_', "
-            "starting and ending with a letter or digit"
-        )
-    return name
+def conforms(stored: str) -> bool:
+    """Whether a stored namespace or repository (full) name is inside the OCI grammar; one
+    stored before the grammar was enforced may not be, and stays usable."""
+    return all(OCI_COMPONENT_RE.fullmatch(part) for part in stored.split("/"))
 
 
 def check_texts(summary: str | None, description: str | None) -> None:

@@ -28,7 +28,7 @@ from dockyard.metadata.models import Repository as RepositoryRow
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
-from dockyard.oci.reference import RepositoryName
+from dockyard.oci.reference import RepositoryName, check_new_namespace, check_new_repository
 from dockyard.services.access import InstanceRef
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.paging import Page, PageRequest, check_etag
@@ -46,11 +46,11 @@ from dockyard.services.tenancy.rules import (
     REPOSITORY_TYPES,
     TAG_MUTABILITIES,
     check_instance_fields,
+    check_new_name,
     check_texts,
-    namespace_name,
+    conforms,
     normalize_endpoints,
     one_of,
-    repository_name,
 )
 from dockyard.services.tenancy.views import (
     AllowlistEntry,
@@ -60,6 +60,7 @@ from dockyard.services.tenancy.views import (
     InstanceView,
     NamespaceChanges,
     NamespaceView,
+    NonconformingNames,
     RepositoryChanges,
     RepositoryRef,
     RepositoryView,
@@ -69,13 +70,14 @@ from dockyard.services.tenancy.views import (
 INSTANCE_CACHE_SECONDS = 5.0
 
 
-def _ref(repo: RepositoryRow) -> RepositoryRef:
+def _ref(repo: RepositoryRow, instance: Instance) -> RepositoryRef:
     return RepositoryRef(
         repo.id,
         repo.instance_id,
         repo.full_name,
         repo.type == "public",
         repo.tag_mutability == "Immutable",
+        instance.edition,
     )
 
 
@@ -202,6 +204,7 @@ class TenancyService:
         found = await self.find_repository(instance_id, name)
         if found is not None:
             return found
+        check_new_name(name)
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
             if instance is None:
@@ -224,7 +227,7 @@ class TenancyService:
                 )
             existing = await tq.find_repository(session, instance_id, str(name))
             if existing is not None:
-                return _ref(existing)
+                return _ref(existing, instance)
             await self._check_repository_limits(session, instance, namespace)
             repo, created = await tq.insert_repository_if_absent(
                 session, namespace, name.repository, _repository_id()
@@ -233,7 +236,7 @@ class TenancyService:
                 await cq.add_outbox_event(
                     session, instance_id, EventType.REPOSITORY_CREATED, {"repository": str(name)}
                 )
-            return _ref(repo)
+            return _ref(repo, instance)
 
     @staticmethod
     async def _check_repository_limits(
@@ -246,6 +249,19 @@ class TenancyService:
             instance,
             Limit.REPOSITORIES_PER_NAMESPACE,
             await tq.count_repositories(session, instance.id, namespace.id),
+        )
+
+    async def nonconforming_names(self) -> NonconformingNames:
+        """Stored namespaces and repositories whose names a create would refuse today
+        (``dockyard db upgrade`` lists them; they stay readable, pullable and deletable)."""
+        async with self._db.read() as session:
+            namespaces = await tq.namespace_names_with(session, "_")
+            repositories = await tq.repository_names_with(session, "_")
+        # Dockyard's own rule leaves letters, digits, '-' and '_'; only '_' (three in a row,
+        # or beside '-') can break the OCI grammar, so only names holding one are read.
+        return NonconformingNames(
+            tuple(pair for pair in namespaces if not conforms(pair[1])),
+            tuple(pair for pair in repositories if not conforms(pair[1])),
         )
 
     async def list_repository_names(
@@ -406,7 +422,7 @@ class TenancyService:
         auto_create: bool = True,
         default_repository_type: str = "private",
     ) -> NamespaceView:
-        namespace_name(name)
+        check_new_namespace(name)
         one_of(default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
         async with self._db.write() as session:
             instance = await tq.lock_instance(session, instance_id)
@@ -527,7 +543,7 @@ class TenancyService:
         description: str = "",
         tag_mutability: str = "Flexible",
     ) -> RepositoryView:
-        repository_name(name)
+        check_new_repository(name)
         if repository_type is not None:
             one_of(repository_type, REPOSITORY_TYPES, "type")
         one_of(tag_mutability, TAG_MUTABILITIES, "tagMutability")
@@ -539,6 +555,8 @@ class TenancyService:
             if tag_mutability == "Immutable":
                 editions.require_feature(instance, Feature.IMMUTABLE_REPOSITORY)
             ns = await self._namespace(session, instance_id, namespace)
+            # A namespace stored before the OCI grammar was enforced takes no new names.
+            check_new_namespace(namespace)
             full_name = f"{namespace}/{name}"
             if await tq.find_repository(session, instance_id, full_name) is not None:
                 raise AlreadyExistsError(f"repository {full_name} already exists")
@@ -577,7 +595,10 @@ class TenancyService:
 
     async def repository_ref(self, instance_id: str, namespace: str, name: str) -> RepositoryRef:
         async with self._db.read() as session:
-            return _ref(await self._repository(session, instance_id, namespace, name))
+            row = await self._repository(session, instance_id, namespace, name)
+            instance = await tq.find_instance(session, instance_id)
+        assert instance is not None  # the repository's foreign key holds it
+        return _ref(row, instance)
 
     async def list_repositories(
         self,

@@ -12,19 +12,35 @@ from dockyard.services.paging import etag
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceEdition:
+    """An instance as the edition gate needs it (``editions.HasEdition``)."""
+
+    id: str
+    edition: str
+
+
+@dataclass(frozen=True, slots=True)
 class RepositoryRef:
     id: uuid.UUID
     instance_id: str
     full_name: str
     public: bool
     immutable: bool
+    #: The instance's edition, read with the repository: what a push may store depends on it.
+    edition: str
+
+    @property
+    def instance(self) -> InstanceEdition:
+        return InstanceEdition(self.instance_id, self.edition)
 
 
 def ref_of_key(
-    instance_id: str, full_name: str, id_: uuid.UUID, type_: str, mutability: str
+    instance_id: str, full_name: str, id_: uuid.UUID, type_: str, mutability: str, edition: str
 ) -> RepositoryRef:
     """A RepositoryRef from the plain columns of ``tq.REPOSITORY_KEY`` (hot paths)."""
-    return RepositoryRef(id_, instance_id, full_name, type_ == "public", mutability == "Immutable")
+    return RepositoryRef(
+        id_, instance_id, full_name, type_ == "public", mutability == "Immutable", edition
+    )
 
 
 # ---- views and requests -------------------------------------------------------------------
@@ -113,6 +129,15 @@ class RepositoryChanges:
     summary: str | None = None
     description: str | None = None
     tag_mutability: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NonconformingNames:
+    """Stored names outside the OCI grammar, as (instance id, name) pairs."""
+
+    namespaces: tuple[tuple[str, str], ...]
+    #: Full names (``<namespace>/<repository>``).
+    repositories: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
