@@ -46,7 +46,7 @@ from dockyard.services.outbox import (
 )
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
-from dockyard.services.tenancy import TenancyService
+from dockyard.services.tenancy import NonconformingNames, TenancyService
 from dockyard.settings import Settings
 from dockyard.storage import layout
 from dockyard.storage.base import BlobStore
@@ -283,6 +283,19 @@ def first_start(settings: Settings) -> str | None:
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             )
             return await first_start(db, master, password or None)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def nonconforming_names(settings: Settings) -> NonconformingNames:
+    """Stored namespaces and repositories outside the OCI name grammar (``db upgrade``)."""
+
+    async def run() -> NonconformingNames:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await TenancyService(db, AuditLog(db)).nonconforming_names()
         finally:
             await db.dispose()
 

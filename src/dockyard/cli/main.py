@@ -276,18 +276,9 @@ def db_upgrade(
 
 def _report_nonconforming_names(settings: Settings) -> None:
     """Names stored before the OCI name grammar was enforced: still served, never created."""
-    from dockyard.metadata.session import Database
-    from dockyard.services.audit import AuditLog
-    from dockyard.services.tenancy import NonconformingNames, TenancyService
+    from dockyard import bootstrap
 
-    async def run() -> NonconformingNames:
-        db = Database(settings.resolved_database_url)
-        try:
-            return await TenancyService(db, AuditLog(db)).nonconforming_names()
-        finally:
-            await db.dispose()
-
-    found = asyncio.run(run())
+    found = bootstrap.nonconforming_names(settings)
     for kind, names in (("namespace", found.namespaces), ("repository", found.repositories)):
         for instance_id, name in names:
             typer.echo(
