@@ -1,131 +1,22 @@
-"""A durable job queue in the metadata database, shared by every worker of every node.
+"""The job queue, as the workers see it: a service (``services.jobs``), since workers reach
+the database only through services. Re-exported here so workers keep one import path."""
 
-Usage::
+from dockyard.services.jobs import (
+    BACKOFF_BASE,
+    BACKOFF_MAX,
+    DEFAULT_LEASE,
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_ERROR_CHARS,
+    JobQueue,
+    LeasedJob,
+)
 
-    queue = JobQueue(db, worker_id="node-a/1234")
-    await queue.enqueue("replicate", {"repository": "ns/app"})        # or add_job() in a
-    for job in await queue.lease(kinds=["replicate"]):                  # change's transaction
-        try:
-            await do_the_work(job.payload)        # renew with queue.extend(job) when long
-        except Exception as exc:
-            await queue.fail(job, repr(exc))      # retried later, with backoff
-        else:
-            await queue.complete(job)
-
-Guarantees: a job is leased by one worker at a time (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, the exclusive write transaction on SQLite). A worker that crashes or hangs
-stops renewing its lease; once the lease expires, another worker leases the job again —
-delivery is at-least-once, so handlers must be idempotent. After ``max_attempts`` failed
-or abandoned attempts a job is marked ``failed`` and kept for inspection. A worker that
-lost its lease (it expired and the job moved on) can no longer complete or fail the job:
-those calls return False. Times come from the nodes' clocks, which should be in sync (NTP);
-leases are long compared with any sane skew.
-"""
-
-from __future__ import annotations
-
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-from dockyard.metadata.queries import jobs as jq
-from dockyard.metadata.session import Database
-
-DEFAULT_LEASE = timedelta(minutes=5)
-DEFAULT_MAX_ATTEMPTS = 8
-BACKOFF_BASE = timedelta(seconds=5)
-BACKOFF_MAX = timedelta(hours=1)
-MAX_ERROR_CHARS = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class LeasedJob:
-    """A job this worker holds until ``lease_expires_at`` (renew with ``extend``)."""
-
-    id: uuid.UUID
-    kind: str
-    payload: dict[str, object]
-    #: 1 for the first run; the fencing token of this lease.
-    attempt: int
-    lease_expires_at: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class JobQueue:
-    def __init__(
-        self,
-        db: Database,
-        worker_id: str,
-        *,
-        lease: timedelta = DEFAULT_LEASE,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        backoff_base: timedelta = BACKOFF_BASE,
-        backoff_max: timedelta = BACKOFF_MAX,
-    ) -> None:
-        self._db = db
-        self.worker_id = worker_id
-        self.lease_duration = lease
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-
-    async def enqueue(
-        self, kind: str, payload: dict[str, object], *, delay: timedelta = timedelta(0)
-    ) -> uuid.UUID:
-        async with self._db.write() as session:
-            job = jq.add_job(session, kind, payload, _now() + delay)
-        return job.id
-
-    async def lease(self, kinds: Sequence[str] | None = None, limit: int = 1) -> list[LeasedJob]:
-        """Up to ``limit`` ready jobs (oldest first), leased to this worker."""
-        now = _now()
-        until = now + self.lease_duration
-        async with self._db.write() as session:
-            leased, _buried = await jq.lease_ready_jobs(
-                session,
-                now=now,
-                worker=self.worker_id,
-                lease_until=until,
-                limit=limit,
-                kinds=kinds,
-                max_attempts=self.max_attempts,
-            )
-            return [LeasedJob(j.id, j.kind, dict(j.payload), j.attempts, until) for j in leased]
-
-    async def complete(self, job: LeasedJob) -> bool:
-        """Done: the job is removed. False when the lease had been lost."""
-        async with self._db.write() as session:
-            return await jq.complete_job(session, job.id, self.worker_id, job.attempt)
-
-    async def extend(self, job: LeasedJob) -> LeasedJob | None:
-        """Renew the lease for another lease period; None when it had been lost."""
-        until = _now() + self.lease_duration
-        async with self._db.write() as session:
-            if not await jq.extend_lease(session, job.id, self.worker_id, job.attempt, until):
-                return None
-        return LeasedJob(job.id, job.kind, job.payload, job.attempt, until)
-
-    async def fail(self, job: LeasedJob, error: str, *, retry: bool = True) -> bool:
-        """This attempt failed: run again after a backoff, or fail for good when out of
-        attempts (or ``retry=False``). False when the lease had been lost."""
-        error = error[:MAX_ERROR_CHARS]
-        async with self._db.write() as session:
-            if not retry or job.attempt >= self.max_attempts:
-                return await jq.bury_job(session, job.id, self.worker_id, job.attempt, error=error)
-            return await jq.retry_job(
-                session,
-                job.id,
-                self.worker_id,
-                job.attempt,
-                error=error,
-                run_after=_now() + self.backoff(job.attempt),
-            )
-
-    def backoff(self, attempt: int) -> timedelta:
-        """Delay after failed attempt ``attempt``: base · 2^(attempt-1), capped."""
-        delay: timedelta = self.backoff_base * (2 ** max(0, attempt - 1))
-        return min(self.backoff_max, delay)
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_MAX",
+    "DEFAULT_LEASE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "MAX_ERROR_CHARS",
+    "JobQueue",
+    "LeasedJob",
+]
