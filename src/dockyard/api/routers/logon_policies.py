@@ -6,27 +6,22 @@ from fastapi import APIRouter, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers._identity import Name, caller, require
-from dockyard.api.routers.params import IfMatch, Paging, set_etag
-from dockyard.api.schemas.common import Page
+from dockyard.api.routers._identity import Aggregate, Name, caller
+from dockyard.api.routers.params import IfMatch
 from dockyard.api.schemas.identity import LogonPolicyCreate, LogonPolicyOut, LogonPolicyUpdate
+from dockyard.services.identity import LogonPolicyService
 
 router = APIRouter(prefix="/api/v1/logon-policies", tags=["logon policies"])
-
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=LogonPolicyOut,
-    summary="Create a logon policy",
-    openapi_extra=actions.action(actions.CREATE_LOGON_POLICY),
-    responses=responses(409),
+logon_policies = Aggregate(
+    router, lambda svc: svc.logon_policies, LogonPolicyOut, kind="logonpolicy", key="name"
 )
+
+
+@logon_policies.creates(summary="Create a logon policy", action=actions.CREATE_LOGON_POLICY)
 async def create_logon_policy(
     body: LogonPolicyCreate, response: Response, svc: Services, guard: Authz
 ) -> LogonPolicyOut:
-    service = await require(svc.logon_policies, guard, "*")
+    service = await logon_policies.open(svc, guard)
     view = await service.create_logon_policy(
         caller(guard),
         body.name,
@@ -34,44 +29,25 @@ async def create_logon_policy(
         time_windows=[w.model_dump() for w in body.time_windows],
         cidrs=body.cidrs,
     )
-    set_etag(response, view.etag)
-    return LogonPolicyOut.model_validate(view)
+    return logon_policies.respond(response, view)
 
 
-@router.get(
-    "",
-    response_model=Page[LogonPolicyOut],
+logon_policies.list(
+    LogonPolicyService.list_logon_policies,
+    name="list_logon_policies",
     summary="List logon policies",
-    openapi_extra=actions.action(actions.LIST_LOGON_POLICIES),
-    responses=responses(),
+    action=actions.LIST_LOGON_POLICIES,
 )
-async def list_logon_policies(paging: Paging, svc: Services, guard: Authz) -> Page[LogonPolicyOut]:
-    service = await require(svc.logon_policies, guard, "*")
-    return Page[LogonPolicyOut].model_validate(await service.list_logon_policies(paging))
-
-
-@router.get(
-    "/{name}",
-    response_model=LogonPolicyOut,
+logon_policies.get(
+    LogonPolicyService.get_logon_policy,
+    name="get_logon_policy",
     summary="Get a logon policy",
-    openapi_extra=actions.action(actions.GET_LOGON_POLICY),
-    responses=responses(),
+    action=actions.GET_LOGON_POLICY,
 )
-async def get_logon_policy(
-    name: Name, response: Response, svc: Services, guard: Authz
-) -> LogonPolicyOut:
-    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
-    view = await service.get_logon_policy(name)
-    set_etag(response, view.etag)
-    return LogonPolicyOut.model_validate(view)
 
 
-@router.patch(
-    "/{name}",
-    response_model=LogonPolicyOut,
-    summary="Update a logon policy",
-    openapi_extra=actions.action(actions.UPDATE_LOGON_POLICY),
-    responses=responses(412),
+@logon_policies.updates(
+    summary="Update a logon policy", action=actions.UPDATE_LOGON_POLICY, errors=(412,)
 )
 async def update_logon_policy(
     name: Name,
@@ -81,7 +57,7 @@ async def update_logon_policy(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> LogonPolicyOut:
-    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
+    service = await logon_policies.open(svc, guard, name)
     view = await service.update_logon_policy(
         caller(guard),
         name,
@@ -92,17 +68,13 @@ async def update_logon_policy(
         cidrs=body.cidrs,
         if_match=if_match,
     )
-    set_etag(response, view.etag)
-    return LogonPolicyOut.model_validate(view)
+    return logon_policies.respond(response, view)
 
 
-@router.delete(
-    "/{name}",
-    status_code=204,
+logon_policies.delete(
+    LogonPolicyService.delete_logon_policy,
+    name="delete_logon_policy",
     summary="Delete a logon policy (its users fall back to the default: any time, anywhere)",
-    openapi_extra=actions.action(actions.DELETE_LOGON_POLICY),
-    responses=responses(),
+    action=actions.DELETE_LOGON_POLICY,
+    errors=(),
 )
-async def delete_logon_policy(name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
-    await service.delete_logon_policy(caller(guard), name)
