@@ -15,7 +15,7 @@ from fastapi.security import (
 )
 
 from dockyard.api.actions import ACTION_KEY
-from dockyard.authn import UNAUTHENTICATED_ADMIN, authenticate
+from dockyard.authn import UNAUTHENTICATED_ADMIN, authenticate, client_address
 from dockyard.errors import DeniedError
 from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
@@ -135,7 +135,7 @@ async def guard(request: Request, principal: Caller, svc: Services) -> AsyncIter
     action = extra.get(ACTION_KEY)
     if not isinstance(action, str) or not action:
         raise RuntimeError(f"route {request.url.path} names no policy action")
-    checked = Guard(principal, action, request.client.host if request.client else "")
+    checked = Guard(principal, action, client_address(request) or "")
     try:
         yield checked
     finally:
