@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from dockyard.api import actions
 from dockyard.api.context import ApiServices, Authz, Guard, Services
 from dockyard.api.errors import responses
-from dockyard.api.routers.params import Paging, set_etag
+from dockyard.api.routers.params import IfMatch, Paging, set_etag
 from dockyard.api.schemas.common import Page
 from dockyard.services.identity import AggregateService, Caller
 from dockyard.services.paging import PageRequest
@@ -32,6 +32,7 @@ OrganizationId = Annotated[str, Path(min_length=1, max_length=64, description="A
 
 _Service = TypeVar("_Service", bound=AggregateService)
 _Out = TypeVar("_Out", bound=BaseModel)
+_Body = TypeVar("_Body", bound=BaseModel)
 _Endpoint = Callable[..., Awaitable[Any]]
 _Decorator = Callable[[_Endpoint], _Endpoint]
 
@@ -54,17 +55,23 @@ async def require(service: _Service, guard: Guard, path: str) -> _Service:
     return service
 
 
-def _endpoint(body: _Endpoint, params: dict[str, Any]) -> _Endpoint:
+def _endpoint(body: _Endpoint, params: dict[str, Any], *, optional: str = "") -> _Endpoint:
     """``body``, called positionally, under the signature FastAPI reads: the parameters are
-    named as in the path (``role_name``), which differs from one aggregate to the next."""
+    named as in the path (``role_name``), which differs from one aggregate to the next;
+    the ``optional`` one defaults to None."""
 
     async def endpoint(**values: Any) -> Any:
         return await body(*(values[name] for name in params))
 
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
-            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind)
-            for name, kind in params.items()
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=annotation,
+                default=None if name == optional else inspect.Parameter.empty,
+            )
+            for name, annotation in params.items()
         ]
     )
     return endpoint
@@ -121,35 +128,10 @@ class Aggregate(Generic[_Service, _Out]):
             **options,
         )
 
-    def creates(self, *, summary: str, action: str) -> _Decorator:
-        """``POST ""``: 201 with the new one (its body is the router's to map)."""
-        return self._route(
-            "POST",
-            "",
-            summary=summary,
-            action=action,
-            errors=(409,),
-            status_code=201,
-            response_model=self.out,
-        )
-
     def lists(self, *, summary: str, action: str) -> _Decorator:
         """``GET ""`` with filters of the router's own."""
         return self._route(
             "GET", "", summary=summary, action=action, errors=(), response_model=self.page
-        )
-
-    def updates(
-        self, *, summary: str, action: str, errors: Collection[int] = (409, 412)
-    ) -> _Decorator:
-        """``PATCH /{key}`` (its body is the router's to map; ``If-Match`` guards it)."""
-        return self._route(
-            "PATCH",
-            self.one,
-            summary=summary,
-            action=action,
-            errors=errors,
-            response_model=self.out,
         )
 
     def list(
@@ -201,6 +183,75 @@ class Aggregate(Generic[_Service, _Out]):
             response_model=self.out,
         )(_endpoint(body, params))
 
+    def create(
+        self,
+        payload: type[_Body],
+        make: Callable[[_Service, Caller, _Body], Awaitable[Tagged]],
+        *,
+        name: str,
+        summary: str,
+        action: str,
+    ) -> None:
+        """``POST ""``: 201 with the new one, which ``make`` creates from the body."""
+
+        async def body(data: _Body, response: Response, svc: ApiServices, guard: Guard) -> _Out:
+            return self.respond(
+                response, await make(await self.open(svc, guard), caller(guard), data)
+            )
+
+        params = {"body": payload, "response": Response, "svc": Services, "guard": Authz}
+        self._route(
+            "POST",
+            "",
+            summary=summary,
+            action=action,
+            errors=(409,),
+            name=name,
+            status_code=201,
+            response_model=self.out,
+        )(_endpoint(body, params))
+
+    def update(
+        self,
+        payload: type[_Body],
+        change: Callable[[_Service, Caller, str, _Body, str | None], Awaitable[Tagged]],
+        *,
+        name: str,
+        summary: str,
+        action: str,
+        errors: Collection[int] = (409, 412),
+    ) -> None:
+        """``PATCH /{key}``: ``change`` applies the body, given the ``If-Match`` ETag."""
+
+        async def body(
+            key: str,
+            data: _Body,
+            response: Response,
+            svc: ApiServices,
+            guard: Guard,
+            if_match: str | None,
+        ) -> _Out:
+            service = await self.open(svc, guard, key)
+            return self.respond(response, await change(service, caller(guard), key, data, if_match))
+
+        params = {
+            self.key: self.key_type,
+            "body": payload,
+            "response": Response,
+            "svc": Services,
+            "guard": Authz,
+            "if_match": IfMatch,
+        }
+        self._route(
+            "PATCH",
+            self.one,
+            summary=summary,
+            action=action,
+            errors=errors,
+            name=name,
+            response_model=self.out,
+        )(_endpoint(body, params, optional="if_match"))
+
     def delete(
         self,
         remove: Callable[[_Service, Caller, str], Awaitable[None]],
@@ -239,8 +290,9 @@ class Aggregate(Generic[_Service, _Out]):
         params: dict[str, Any] | None = None,
     ) -> None:
         """``PUT`` or ``DELETE /{key}/<path>``: link another one (or a resource) to this one,
-        or unlink it; answers this one. ``path`` names its parameters (``{role_name}``, each
-        a ``Name`` unless ``params`` types them), which ``change`` receives after the caller.
+        or unlink it (or forget a device of this one); answers this one. ``path`` names its
+        parameters (``{role_name}``, each a ``Name`` unless ``params`` types them), which
+        ``change`` receives after the caller and this one's key.
         """
         names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
         typed = {part: (params or {}).get(part, Name) for part in names}

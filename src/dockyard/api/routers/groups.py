@@ -4,29 +4,44 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, Name, caller
-from dockyard.api.routers.params import IfMatch, Paging
+from dockyard.api.routers._identity import Aggregate
+from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.identity import GroupCreate, GroupOut, GroupUpdate
-from dockyard.services.identity import GroupService
+from dockyard.services.identity import Caller, GroupService, GroupView
 
 router = APIRouter(prefix="/api/v1/groups", tags=["groups"])
 groups = Aggregate(router, lambda svc: svc.groups, GroupOut, kind="group", key="group_name")
 
 
-@groups.creates(summary="Create a user group in an organization", action=actions.CREATE_GROUP)
-async def create_group(
-    body: GroupCreate, response: Response, svc: Services, guard: Authz
-) -> GroupOut:
-    service = await groups.open(svc, guard)
-    view = await service.create_group(
-        caller(guard), body.name, body.organization_id, body.description
+async def _create(service: GroupService, who: Caller, body: GroupCreate) -> GroupView:
+    return await service.create_group(who, body.name, body.organization_id, body.description)
+
+
+async def _update(
+    service: GroupService, who: Caller, group_name: str, body: GroupUpdate, if_match: str | None
+) -> GroupView:
+    return await service.update_group(
+        who,
+        group_name,
+        new_name=body.name,
+        description=body.description,
+        organization_id=body.organization_id,
+        if_match=if_match,
     )
-    return groups.respond(response, view)
+
+
+groups.create(
+    GroupCreate,
+    _create,
+    name="create_group",
+    summary="Create a user group in an organization",
+    action=actions.CREATE_GROUP,
+)
 
 
 @groups.lists(summary="List user groups", action=actions.LIST_GROUPS)
@@ -47,27 +62,13 @@ groups.get(
 )
 
 
-@groups.updates(summary="Rename, describe or move a user group", action=actions.UPDATE_GROUP)
-async def update_group(
-    group_name: Name,
-    body: GroupUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> GroupOut:
-    service = await groups.open(svc, guard, group_name)
-    view = await service.update_group(
-        caller(guard),
-        group_name,
-        new_name=body.name,
-        description=body.description,
-        organization_id=body.organization_id,
-        if_match=if_match,
-    )
-    return groups.respond(response, view)
-
-
+groups.update(
+    GroupUpdate,
+    _update,
+    name="update_group",
+    summary="Rename, describe or move a user group",
+    action=actions.UPDATE_GROUP,
+)
 groups.delete(
     GroupService.delete_group,
     name="delete_group",

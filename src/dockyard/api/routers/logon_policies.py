@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, Name, caller
-from dockyard.api.routers.params import IfMatch
+from dockyard.api.routers._identity import Aggregate
 from dockyard.api.schemas.identity import LogonPolicyCreate, LogonPolicyOut, LogonPolicyUpdate
-from dockyard.services.identity import LogonPolicyService
+from dockyard.services.identity import Caller, LogonPolicyService, LogonPolicyView
 
 router = APIRouter(prefix="/api/v1/logon-policies", tags=["logon policies"])
 logon_policies = Aggregate(
@@ -17,21 +15,44 @@ logon_policies = Aggregate(
 )
 
 
-@logon_policies.creates(summary="Create a logon policy", action=actions.CREATE_LOGON_POLICY)
-async def create_logon_policy(
-    body: LogonPolicyCreate, response: Response, svc: Services, guard: Authz
-) -> LogonPolicyOut:
-    service = await logon_policies.open(svc, guard)
-    view = await service.create_logon_policy(
-        caller(guard),
+async def _create(
+    service: LogonPolicyService, who: Caller, body: LogonPolicyCreate
+) -> LogonPolicyView:
+    return await service.create_logon_policy(
+        who,
         body.name,
         description=body.description,
         time_windows=[w.model_dump() for w in body.time_windows],
         cidrs=body.cidrs,
     )
-    return logon_policies.respond(response, view)
 
 
+async def _update(
+    service: LogonPolicyService,
+    who: Caller,
+    name: str,
+    body: LogonPolicyUpdate,
+    if_match: str | None,
+) -> LogonPolicyView:
+    return await service.update_logon_policy(
+        who,
+        name,
+        description=body.description,
+        time_windows=None
+        if body.time_windows is None
+        else [w.model_dump() for w in body.time_windows],
+        cidrs=body.cidrs,
+        if_match=if_match,
+    )
+
+
+logon_policies.create(
+    LogonPolicyCreate,
+    _create,
+    name="create_logon_policy",
+    summary="Create a logon policy",
+    action=actions.CREATE_LOGON_POLICY,
+)
 logon_policies.list(
     LogonPolicyService.list_logon_policies,
     name="list_logon_policies",
@@ -46,31 +67,14 @@ logon_policies.get(
 )
 
 
-@logon_policies.updates(
-    summary="Update a logon policy", action=actions.UPDATE_LOGON_POLICY, errors=(412,)
+logon_policies.update(
+    LogonPolicyUpdate,
+    _update,
+    name="update_logon_policy",
+    summary="Update a logon policy",
+    action=actions.UPDATE_LOGON_POLICY,
+    errors=(412,),
 )
-async def update_logon_policy(
-    name: Name,
-    body: LogonPolicyUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> LogonPolicyOut:
-    service = await logon_policies.open(svc, guard, name)
-    view = await service.update_logon_policy(
-        caller(guard),
-        name,
-        description=body.description,
-        time_windows=None
-        if body.time_windows is None
-        else [w.model_dump() for w in body.time_windows],
-        cidrs=body.cidrs,
-        if_match=if_match,
-    )
-    return logon_policies.respond(response, view)
-
-
 logon_policies.delete(
     LogonPolicyService.delete_logon_policy,
     name="delete_logon_policy",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, OrganizationId, caller
-from dockyard.api.routers.params import IfMatch, Paging
+from dockyard.api.routers._identity import Aggregate, OrganizationId
+from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.identity import OrganizationCreate, OrganizationOut, OrganizationUpdate
-from dockyard.services.identity import OrganizationService
+from dockyard.services.identity import Caller, OrganizationService, OrganizationView
 
 router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"])
 organizations = Aggregate(
@@ -25,17 +25,36 @@ organizations = Aggregate(
 )
 
 
-@organizations.creates(
-    summary="Create an organization under an existing parent", action=actions.CREATE_ORGANIZATION
-)
-async def create_organization(
-    body: OrganizationCreate, response: Response, svc: Services, guard: Authz
-) -> OrganizationOut:
-    service = await organizations.open(svc, guard)
-    view = await service.create_organization(
-        caller(guard), body.name, body.parent_id, body.description
+async def _create(
+    service: OrganizationService, who: Caller, body: OrganizationCreate
+) -> OrganizationView:
+    return await service.create_organization(who, body.name, body.parent_id, body.description)
+
+
+async def _update(
+    service: OrganizationService,
+    who: Caller,
+    organization_id: str,
+    body: OrganizationUpdate,
+    if_match: str | None,
+) -> OrganizationView:
+    return await service.update_organization(
+        who,
+        organization_id,
+        name=body.name,
+        description=body.description,
+        parent_id=body.parent_id,
+        if_match=if_match,
     )
-    return organizations.respond(response, view)
+
+
+organizations.create(
+    OrganizationCreate,
+    _create,
+    name="create_organization",
+    summary="Create an organization under an existing parent",
+    action=actions.CREATE_ORGANIZATION,
+)
 
 
 @organizations.lists(summary="List organizations", action=actions.LIST_ORGANIZATIONS)
@@ -59,30 +78,13 @@ organizations.get(
 )
 
 
-@organizations.updates(
+organizations.update(
+    OrganizationUpdate,
+    _update,
+    name="update_organization",
     summary="Rename, describe or move an organization (no cycles)",
     action=actions.UPDATE_ORGANIZATION,
 )
-async def update_organization(
-    organization_id: OrganizationId,
-    body: OrganizationUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> OrganizationOut:
-    service = await organizations.open(svc, guard, organization_id)
-    view = await service.update_organization(
-        caller(guard),
-        organization_id,
-        name=body.name,
-        description=body.description,
-        parent_id=body.parent_id,
-        if_match=if_match,
-    )
-    return organizations.respond(response, view)
-
-
 organizations.delete(
     OrganizationService.delete_organization,
     name="delete_organization",

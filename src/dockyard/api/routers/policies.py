@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, Name, caller
-from dockyard.api.routers.params import IfMatch
+from dockyard.api.routers._identity import Aggregate
 from dockyard.api.schemas.identity import PolicyCreate, PolicyOut, PolicyUpdate
-from dockyard.services.identity import PolicyService
+from dockyard.services.identity import Caller, PolicyService, PolicyView
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 policies = Aggregate(router, lambda svc: svc.policies, PolicyOut, kind="policy", key="policy_name")
 
 
-@policies.creates(
-    summary="Create a policy (name at most 15 characters)", action=actions.CREATE_POLICY
-)
-async def create_policy(
-    body: PolicyCreate, response: Response, svc: Services, guard: Authz
-) -> PolicyOut:
-    service = await policies.open(svc, guard)
-    view = await service.create_policy(
-        caller(guard),
+async def _create(service: PolicyService, who: Caller, body: PolicyCreate) -> PolicyView:
+    return await service.create_policy(
+        who,
         body.name,
         body.document,
         description=body.description,
         sharing_scope=body.sharing_scope,
     )
-    return policies.respond(response, view)
 
 
+async def _update(
+    service: PolicyService, who: Caller, policy_name: str, body: PolicyUpdate, if_match: str | None
+) -> PolicyView:
+    return await service.update_policy(
+        who,
+        policy_name,
+        document=body.document,
+        description=body.description,
+        sharing_scope=body.sharing_scope,
+        if_match=if_match,
+    )
+
+
+policies.create(
+    PolicyCreate,
+    _create,
+    name="create_policy",
+    summary="Create a policy (name at most 15 characters)",
+    action=actions.CREATE_POLICY,
+)
 policies.list(
     PolicyService.list_policies,
     name="list_policies",
@@ -43,30 +54,13 @@ policies.get(
 )
 
 
-@policies.updates(
+policies.update(
+    PolicyUpdate,
+    _update,
+    name="update_policy",
     summary="Update a policy's document, description or sharing scope (not built-ins)",
     action=actions.UPDATE_POLICY,
 )
-async def update_policy(
-    policy_name: Name,
-    body: PolicyUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> PolicyOut:
-    service = await policies.open(svc, guard, policy_name)
-    view = await service.update_policy(
-        caller(guard),
-        policy_name,
-        document=body.document,
-        description=body.description,
-        sharing_scope=body.sharing_scope,
-        if_match=if_match,
-    )
-    return policies.respond(response, view)
-
-
 policies.delete(
     PolicyService.delete_policy,
     name="delete_policy",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, Name, caller
-from dockyard.api.routers.params import IfMatch, InstanceId, NamespaceName, RepositoryName
+from dockyard.api.routers._identity import Aggregate
+from dockyard.api.routers.params import InstanceId, NamespaceName, RepositoryName
 from dockyard.api.schemas.identity import ResourceSetCreate, ResourceSetOut, ResourceSetUpdate
-from dockyard.services.identity import ResourceSetService
+from dockyard.services.identity import Caller, ResourceSetService, ResourceSetView
 
 router = APIRouter(prefix="/api/v1/resource-sets", tags=["resource sets"])
 resource_sets = Aggregate(
@@ -21,17 +20,36 @@ NAMESPACE = {"instance_id": InstanceId, "namespace": NamespaceName}
 REPOSITORY = {**NAMESPACE, "repository": RepositoryName}
 
 
-@resource_sets.creates(summary="Create a resource set", action=actions.CREATE_RESOURCE_SET)
-async def create_resource_set(
-    body: ResourceSetCreate, response: Response, svc: Services, guard: Authz
-) -> ResourceSetOut:
-    service = await resource_sets.open(svc, guard)
-    view = await service.create_resource_set(
-        caller(guard), body.name, body.description, body.organization_id
+async def _create(
+    service: ResourceSetService, who: Caller, body: ResourceSetCreate
+) -> ResourceSetView:
+    return await service.create_resource_set(who, body.name, body.description, body.organization_id)
+
+
+async def _update(
+    service: ResourceSetService,
+    who: Caller,
+    set_name: str,
+    body: ResourceSetUpdate,
+    if_match: str | None,
+) -> ResourceSetView:
+    return await service.update_resource_set(
+        who,
+        set_name,
+        new_name=body.name,
+        description=body.description,
+        organization_id=body.organization_id,
+        if_match=if_match,
     )
-    return resource_sets.respond(response, view)
 
 
+resource_sets.create(
+    ResourceSetCreate,
+    _create,
+    name="create_resource_set",
+    summary="Create a resource set",
+    action=actions.CREATE_RESOURCE_SET,
+)
 resource_sets.list(
     ResourceSetService.list_resource_sets,
     name="list_resource_sets",
@@ -46,29 +64,13 @@ resource_sets.get(
 )
 
 
-@resource_sets.updates(
-    summary="Rename, describe or move a resource set", action=actions.UPDATE_RESOURCE_SET
+resource_sets.update(
+    ResourceSetUpdate,
+    _update,
+    name="update_resource_set",
+    summary="Rename, describe or move a resource set",
+    action=actions.UPDATE_RESOURCE_SET,
 )
-async def update_resource_set(
-    set_name: Name,
-    body: ResourceSetUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> ResourceSetOut:
-    service = await resource_sets.open(svc, guard, set_name)
-    view = await service.update_resource_set(
-        caller(guard),
-        set_name,
-        new_name=body.name,
-        description=body.description,
-        organization_id=body.organization_id,
-        if_match=if_match,
-    )
-    return resource_sets.respond(response, view)
-
-
 resource_sets.delete(
     ResourceSetService.delete_resource_set,
     name="delete_resource_set",

@@ -2,61 +2,59 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, Name, caller
-from dockyard.api.routers.params import IfMatch
+from dockyard.api.routers._identity import Aggregate
 from dockyard.api.schemas.identity import RoleCreate, RoleOut, RoleUpdate
-from dockyard.services.identity import RoleService
+from dockyard.services.identity import Caller, RoleService, RoleView
 
 router = APIRouter(prefix="/api/v1/roles", tags=["roles"])
 roles = Aggregate(router, lambda svc: svc.roles, RoleOut, kind="role", key="role_name")
 
 
-@roles.creates(summary="Create a role (at most 20 roles in total)", action=actions.CREATE_ROLE)
-async def create_role(body: RoleCreate, response: Response, svc: Services, guard: Authz) -> RoleOut:
-    service = await roles.open(svc, guard)
-    view = await service.create_role(
-        caller(guard),
+async def _create(service: RoleService, who: Caller, body: RoleCreate) -> RoleView:
+    return await service.create_role(
+        who,
         body.name,
         description=body.description,
         sharing_scope=body.sharing_scope,
         policies=body.policies,
     )
-    return roles.respond(response, view)
 
 
+async def _update(
+    service: RoleService, who: Caller, role_name: str, body: RoleUpdate, if_match: str | None
+) -> RoleView:
+    return await service.update_role(
+        who,
+        role_name,
+        description=body.description,
+        sharing_scope=body.sharing_scope,
+        if_match=if_match,
+    )
+
+
+roles.create(
+    RoleCreate,
+    _create,
+    name="create_role",
+    summary="Create a role (at most 20 roles in total)",
+    action=actions.CREATE_ROLE,
+)
 roles.list(
     RoleService.list_roles, name="list_roles", summary="List roles", action=actions.LIST_ROLES
 )
 roles.get(RoleService.get_role, name="get_role", summary="Get a role", action=actions.GET_ROLE)
 
 
-@roles.updates(
+roles.update(
+    RoleUpdate,
+    _update,
+    name="update_role",
     summary="Update a role's description or sharing scope (built-in roles are fixed)",
     action=actions.UPDATE_ROLE,
 )
-async def update_role(
-    role_name: Name,
-    body: RoleUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> RoleOut:
-    service = await roles.open(svc, guard, role_name)
-    view = await service.update_role(
-        caller(guard),
-        role_name,
-        description=body.description,
-        sharing_scope=body.sharing_scope,
-        if_match=if_match,
-    )
-    return roles.respond(response, view)
-
-
 roles.delete(
     RoleService.delete_role,
     name="delete_role",

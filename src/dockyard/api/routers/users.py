@@ -4,29 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
 from dockyard.api.errors import responses
 from dockyard.api.routers._identity import Aggregate, Name, caller
-from dockyard.api.routers.params import IfMatch, Paging
+from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.identity import MfaSetting, UserCreateBody, UserOut, UserUpdate
-from dockyard.services.identity import UserChanges, UserCreate, UserService
+from dockyard.services.identity import Caller, UserChanges, UserCreate, UserService, UserView
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 users = Aggregate(router, lambda svc: svc.users, UserOut, kind="user", key="username")
 
 
-@users.creates(
-    summary="Create a user in an organization, with an initial console password",
-    action=actions.CREATE_USER,
-)
-async def create_user(
-    body: UserCreateBody, response: Response, svc: Services, guard: Authz
-) -> UserOut:
-    service = await users.open(svc, guard)
+async def _create(service: UserService, who: Caller, body: UserCreateBody) -> UserView:
     spec = UserCreate(
         username=body.username,
         display_name=body.display_name,
@@ -40,7 +33,33 @@ async def create_user(
         logon_policy=body.logon_policy,
         roles=tuple(body.roles),
     )
-    return users.respond(response, await service.create_user(caller(guard), spec))
+    return await service.create_user(who, spec)
+
+
+async def _update(
+    service: UserService, who: Caller, username: str, body: UserUpdate, if_match: str | None
+) -> UserView:
+    changes = UserChanges(
+        display_name=body.display_name,
+        organization_id=body.organization_id,
+        email=body.email,
+        phone=body.phone,
+        landline=body.landline,
+        notify_email=body.notify_email,
+        chat_webhook_key=body.chat_webhook_key,
+        logon_policy=body.logon_policy,
+        disabled=body.disabled,
+    )
+    return await service.update_user(who, username, changes, if_match)
+
+
+users.create(
+    UserCreateBody,
+    _create,
+    name="create_user",
+    summary="Create a user in an organization, with an initial console password",
+    action=actions.CREATE_USER,
+)
 
 
 @users.lists(summary="List users", action=actions.LIST_USERS)
@@ -59,34 +78,13 @@ async def list_users(
 users.get(UserService.get_user, name="get_user", summary="Get a user", action=actions.GET_USER)
 
 
-@users.updates(
+users.update(
+    UserUpdate,
+    _update,
+    name="update_user",
     summary="Update a user's profile, organization, logon policy, or disable them",
     action=actions.UPDATE_USER,
 )
-async def update_user(
-    username: Name,
-    body: UserUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> UserOut:
-    service = await users.open(svc, guard, username)
-    changes = UserChanges(
-        display_name=body.display_name,
-        organization_id=body.organization_id,
-        email=body.email,
-        phone=body.phone,
-        landline=body.landline,
-        notify_email=body.notify_email,
-        chat_webhook_key=body.chat_webhook_key,
-        logon_policy=body.logon_policy,
-        disabled=body.disabled,
-    )
-    view = await service.update_user(caller(guard), username, changes, if_match)
-    return users.respond(response, view)
-
-
 users.delete(
     UserService.delete_user,
     name="delete_user",
