@@ -36,7 +36,7 @@ from dockyard.services.credentials import (
     TokenService,
 )
 from dockyard.services.identity import IdentityServices
-from dockyard.services.jobs import JobHandler, JobRun, JobsService, PeriodicJob, Scheduler
+from dockyard.services.jobs import JobHandler, JobQueue, JobRun, JobsService, PeriodicJob, Scheduler
 from dockyard.services.observability import ObservabilityService
 from dockyard.services.outbox import (
     OutboxDispatcher,
@@ -51,7 +51,6 @@ from dockyard.settings import Settings
 from dockyard.storage import layout
 from dockyard.storage.base import BlobStore
 from dockyard.storage.filesystem import FilesystemBlobStore
-from dockyard.workers.queue import JobQueue
 from dockyard.workers.runtime import BackgroundWorker, Timing
 
 if TYPE_CHECKING:

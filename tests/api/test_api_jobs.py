@@ -13,7 +13,7 @@ from tests.api.conftest import API, ApiClient, add_user, error, unique
 from tests.conftest import DockyardServer
 
 from dockyard.metadata.session import Database
-from dockyard.workers.queue import JobQueue
+from dockyard.services.jobs import JobQueue
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ from tests.dockyard_cli import Cli
 from dockyard.metadata.models import OutboxEvent
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
-from dockyard.workers.queue import JobQueue
+from dockyard.services.jobs import JobQueue
 
 pytestmark = pytest.mark.e2e
 

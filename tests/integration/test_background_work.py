@@ -20,9 +20,8 @@ from dockyard.metadata.models import Account, Instance, Job, OutboxEvent
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
-from dockyard.services.jobs import JobRun, PeriodicJob, PermanentJobError, Scheduler
+from dockyard.services.jobs import JobQueue, JobRun, PeriodicJob, PermanentJobError, Scheduler
 from dockyard.services.outbox import Event, OutboxDispatcher, event_job_kind
-from dockyard.workers.queue import JobQueue
 from dockyard.workers.runtime import BackgroundWorker, Timing
 
 pytestmark = pytest.mark.integration

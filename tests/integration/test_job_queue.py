@@ -1,4 +1,4 @@
-"""The durable job queue (``dockyard.workers.queue``) on SQLite and on a real PostgreSQL."""
+"""The durable job queue (``dockyard.services.jobs``) on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from dockyard.metadata import migrate
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
-from dockyard.workers.queue import JobQueue, LeasedJob
+from dockyard.services.jobs import JobQueue, LeasedJob
 
 pytestmark = pytest.mark.integration
 

@@ -15,16 +15,12 @@ from fastapi.security import (
 )
 
 from dockyard.api.actions import ACTION_KEY
-from dockyard.errors import AuthenticationError, DeniedError
-from dockyard.policy import PolicyDocument
-from dockyard.policy.engine import BUILTIN_POLICIES
-from dockyard.registry.auth import parse_basic
+from dockyard.authn import UNAUTHENTICATED_ADMIN, authenticate, client_address
+from dockyard.errors import DeniedError
 from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import (
-    ACCESS_KEY_ID_RE,
-    STS_PREFIX,
     Authenticated,
     CredentialsService,
     CredentialVerifier,
@@ -42,15 +38,6 @@ from dockyard.services.identity import (
 from dockyard.services.jobs import JobsService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
-
-#: With authentication disabled (``--insecure-no-auth``) every caller is this principal.
-UNAUTHENTICATED_ADMIN = Principal(
-    name="anonymous",
-    user_id=None,
-    policies=(
-        PolicyDocument.parse("AdministratorAccess", BUILTIN_POLICIES["AdministratorAccess"]),
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,64 +81,6 @@ _basic = HTTPBasic(
         "or STS-id:secret plus the header X-Dockyard-Security-Token (ids start with STS.)"
     ),
 )
-#: The header carrying the security token of STS credentials.
-SECURITY_TOKEN_HEADER = "X-Dockyard-Security-Token"  # noqa: S105 - a header name
-
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-async def authenticate(request: Request, svc: ApiServices) -> Authenticated:
-    """Who the caller is and how they proved it (every API authentication scheme):
-
-    * ``Bearer <session token>`` (console sign-in; refused once the session epoch moved on);
-    * ``Basic AccessKeyId:AccessKeySecret`` (ids ``AK`` + 22 alphanumerics);
-    * ``Basic STS-id:secret`` + ``X-Dockyard-Security-Token`` (ids start with ``STS.``);
-    * ``Basic username:console password`` (scripts).
-    """
-    header = request.headers.get("authorization")
-    if not header:
-        raise AuthenticationError("authentication required: a Bearer session token or Basic")
-    address = _address(request)
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        try:
-            username, user_id, epoch = svc.tokens.verify_session(value.strip())
-        except AuthenticationError as exc:
-            await svc.audit.record(
-                actor="anonymous",
-                action="authenticate",
-                outcome="failure",
-                source_ip=address or "",
-                resource="api",
-                detail={"method": "session", "reason": exc.message},
-            )
-            raise
-        principal = await svc.verifier.principal_for_session(
-            username, user_id, epoch, address=address
-        )
-        return Authenticated(principal, "session")
-    if scheme.lower() != "basic":
-        raise AuthenticationError(f"unsupported authorization scheme {scheme!r}")
-    basic = parse_basic(header)
-    if basic is None:
-        raise AuthenticationError("malformed Basic credentials")
-    user, secret = basic
-    security_token = request.headers.get(SECURITY_TOKEN_HEADER)
-    if security_token is not None or user.startswith(STS_PREFIX):
-        if not user.startswith(STS_PREFIX) or not security_token:
-            raise AuthenticationError(
-                f"STS credentials need both Basic STS-id:secret and the {SECURITY_TOKEN_HEADER} "
-                "header"
-            )
-        return await svc.verifier.authenticate_sts(
-            user, secret, security_token.strip(), address=address
-        )
-    if ACCESS_KEY_ID_RE.fullmatch(user):
-        return await svc.verifier.authenticate_access_key(user, secret, address=address)
-    principal = await svc.verifier.verify_console(user, secret, address=address)
-    return Authenticated(principal, "console-password")
 
 
 async def current_credential(
@@ -165,7 +94,7 @@ async def current_credential(
     found = getattr(request.state, "credential", None)
     if isinstance(found, Authenticated):
         return found
-    authenticated = await authenticate(request, svc)
+    authenticated = await authenticate(request, svc.tokens, svc.verifier, svc.audit)
     request.state.credential = authenticated
     return authenticated
 
@@ -209,7 +138,7 @@ async def guard(request: Request, principal: Caller, svc: Services) -> AsyncIter
     action = extra.get(ACTION_KEY)
     if not isinstance(action, str) or not action:
         raise RuntimeError(f"route {request.url.path} names no policy action")
-    checked = Guard(principal, action, request.client.host if request.client else "")
+    checked = Guard(principal, action, client_address(request) or "")
     try:
         yield checked
     finally:

@@ -14,8 +14,8 @@ from pydantic import SecretStr, ValidationError
 
 from dockyard import __version__
 from dockyard import logging as dlogging
+from dockyard.cli.commands import fail
 from dockyard.cli.commands import register as register_api_commands
-from dockyard.cli.commands._common import fail
 from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.cli.commands.jobs import app as jobs_app
 from dockyard.settings import Settings, load_settings

@@ -9,12 +9,11 @@ are refused with 429 (``services.credentials.ratelimit``), which is not a challe
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from dockyard.authn import client_address, parse_basic
 from dockyard.errors import AuthenticationError, DeniedError
 from dockyard.oci.reference import RepositoryName
 from dockyard.services.access import (
@@ -52,24 +51,6 @@ class Caller:
         if self.claims is not None:
             return self.claims.subject
         return self.principal.name if self.principal else ""
-
-
-def client_address(request: Request) -> str | None:
-    """The caller's address (after the trusted-proxy middleware rewrote it)."""
-    return request.client.host if request.client else None
-
-
-def parse_basic(header: str) -> tuple[str, str] | None:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise AuthenticationError("malformed Basic credentials") from exc
-    if not sep:
-        raise AuthenticationError("malformed Basic credentials")
-    return user, password
 
 
 class RegistryAuth:
@@ -173,5 +154,4 @@ __all__ = [
     "Caller",
     "ChallengeError",
     "RegistryAuth",
-    "client_address",
 ]

@@ -14,10 +14,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dockyard.authn import client_address, parse_basic
 from dockyard.errors import AuthenticationError, InvalidInputError, TooManyRequestsError
 from dockyard.oci.errorcodes import ErrorCode
 from dockyard.oci.reference import RepositoryName
-from dockyard.registry.auth import RegistryAuth, client_address, parse_basic
+from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.errors import error_response
 from dockyard.services.access import (
     ANONYMOUS,

@@ -2,7 +2,7 @@
 
 A :class:`BackgroundWorker` runs three loops until told to stop:
 
-* **jobs**: lease one ready job at a time from the queue (``dockyard.workers.queue``), run
+* **jobs**: lease one ready job at a time from the queue (``dockyard.services.jobs``), run
   the handler registered for its kind (``dockyard.services.jobs.JobHandler``), renew the
   lease while the handler runs, then complete the job — or fail it, to be retried with
   backoff, or for good on ``PermanentJobError`` or after the last attempt;
@@ -27,9 +27,15 @@ from dataclasses import dataclass
 
 import structlog
 
-from dockyard.services.jobs import JobHandler, JobRun, PermanentJobError, Scheduler
+from dockyard.services.jobs import (
+    JobHandler,
+    JobQueue,
+    JobRun,
+    LeasedJob,
+    PermanentJobError,
+    Scheduler,
+)
 from dockyard.services.outbox import OutboxDispatcher
-from dockyard.workers.queue import JobQueue, LeasedJob
 
 log = structlog.get_logger(__name__)
 

@@ -17,6 +17,7 @@ from dockyard.api.schemas.auth import (
     SignInRefusal,
     SignInRequest,
 )
+from dockyard.authn import client_address
 from dockyard.errors import InvalidInputError
 from dockyard.services.access import Principal
 from dockyard.services.signin import SessionGrant
@@ -34,10 +35,6 @@ _REFUSALS: dict[int | str, dict[str, object]] = {
         ),
     },
 }
-
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _session(grant: SessionGrant) -> SessionOut:
@@ -66,7 +63,7 @@ async def sign_in(body: SignInRequest, request: Request, svc: Services) -> Sessi
     grant = await svc.signin.sign_in(
         body.username,
         body.password,
-        source_ip=_address(request),
+        source_ip=client_address(request),
         mfa_code=body.mfa_code,
         new_password=body.new_password,
     )
@@ -85,7 +82,7 @@ async def sign_in(body: SignInRequest, request: Request, svc: Services) -> Sessi
     responses=responses(),
 )
 async def bind_mfa(body: MfaBindRequest, request: Request, svc: Services) -> MfaBindOut:
-    bound = await svc.signin.bind_mfa(body.bind_token, body.code, source_ip=_address(request))
+    bound = await svc.signin.bind_mfa(body.bind_token, body.code, source_ip=client_address(request))
     return MfaBindOut(username=bound.username, mfa_bound_at=bound.bound_at)
 
 
@@ -107,7 +104,7 @@ async def change_password(
     username = _user(authz.principal)
     authz.require(f"acs:ram::{await service.account_arn_id()}:user/{username}")
     grant = await service.change_password(
-        username, body.old_password, body.new_password, source_ip=_address(request)
+        username, body.old_password, body.new_password, source_ip=client_address(request)
     )
     return _session(grant)
 
@@ -130,7 +127,7 @@ async def reset_password(
         body.password,
         actor=authz.principal.name or "anonymous",
         actor_id=authz.principal.user_id,
-        source_ip=_address(request),
+        source_ip=client_address(request),
     )
     return Response(status_code=204)
 
@@ -143,5 +140,5 @@ async def reset_password(
     responses=responses(),
 )
 async def sign_out(request: Request, svc: Services, caller: Caller) -> Response:
-    await svc.signin.sign_out(_user(caller), source_ip=_address(request))
+    await svc.signin.sign_out(_user(caller), source_ip=client_address(request))
     return Response(status_code=204)

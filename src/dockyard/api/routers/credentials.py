@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Credential, Services
+from dockyard.api.context import ApiServices, Authz, Credential, Guard, Services
 from dockyard.api.errors import responses
 from dockyard.api.schemas.credentials import (
     AccessKeyCreate,
@@ -24,7 +24,8 @@ from dockyard.api.schemas.credentials import (
     StsOut,
     StsRequest,
 )
-from dockyard.services.credentials import AccessKeyView
+from dockyard.authn import client_address
+from dockyard.services.credentials import AccessKeyView, CredentialsService
 
 router = APIRouter(prefix="/api/v1", tags=["credentials"])
 
@@ -32,8 +33,10 @@ Username = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 AccessKeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,40}$")]
 
 
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+async def _managing(username: str, svc: ApiServices, guard: Guard) -> CredentialsService:
+    """The credentials service, once the route's action is allowed on this user."""
+    guard.require(await svc.credentials.user_arn(username))
+    return svc.credentials
 
 
 def _out(key: AccessKeyView) -> AccessKeyOut:
@@ -57,10 +60,9 @@ def _out(key: AccessKeyView) -> AccessKeyOut:
 async def set_registry_password(
     username: Username, body: RegistryPasswordIn, request: Request, svc: Services, guard: Authz
 ) -> Response:
-    creds = svc.credentials
-    guard.require(await creds.user_arn(username))
+    creds = await _managing(username, svc, guard)
     await creds.set_registry_password(
-        guard.principal, username, body.password, body.confirm, address=_address(request)
+        guard.principal, username, body.password, body.confirm, address=client_address(request)
     )
     return Response(status_code=204)
 
@@ -80,13 +82,12 @@ async def create_access_key(
     guard: Authz,
     body: AccessKeyCreate | None = None,
 ) -> AccessKeyCreated:
-    creds = svc.credentials
-    guard.require(await creds.user_arn(username))
+    creds = await _managing(username, svc, guard)
     made = await creds.create_access_key(
         guard.principal,
         username,
         body.description if body else "",
-        address=_address(request),
+        address=client_address(request),
     )
     return AccessKeyCreated(
         **_out(made.key).model_dump(by_alias=False), access_key_secret=made.secret
@@ -101,8 +102,7 @@ async def create_access_key(
     responses=responses(),
 )
 async def list_access_keys(username: Username, svc: Services, guard: Authz) -> AccessKeyList:
-    creds = svc.credentials
-    guard.require(await creds.user_arn(username))
+    creds = await _managing(username, svc, guard)
     return AccessKeyList(items=[_out(k) for k in await creds.list_access_keys(username)])
 
 
@@ -121,10 +121,9 @@ async def update_access_key(
     svc: Services,
     guard: Authz,
 ) -> AccessKeyOut:
-    creds = svc.credentials
-    guard.require(await creds.user_arn(username))
+    creds = await _managing(username, svc, guard)
     key = await creds.update_access_key(
-        guard.principal, username, access_key_id, body.status, address=_address(request)
+        guard.principal, username, access_key_id, body.status, address=client_address(request)
     )
     return _out(key)
 
@@ -139,10 +138,9 @@ async def update_access_key(
 async def delete_access_key(
     username: Username, access_key_id: AccessKeyId, request: Request, svc: Services, guard: Authz
 ) -> Response:
-    creds = svc.credentials
-    guard.require(await creds.user_arn(username))
+    creds = await _managing(username, svc, guard)
     await creds.delete_access_key(
-        guard.principal, username, access_key_id, address=_address(request)
+        guard.principal, username, access_key_id, address=client_address(request)
     )
     return Response(status_code=204)
 
@@ -164,7 +162,7 @@ async def get_session_token(
     creds = svc.credentials
     guard.require(actions.everything())
     issued = await creds.issue_sts(
-        credential, (body or StsRequest()).duration_seconds, address=_address(request)
+        credential, (body or StsRequest()).duration_seconds, address=client_address(request)
     )
     return StsOut(
         access_key_id=issued.access_key_id,
@@ -186,7 +184,7 @@ async def get_authorization_token(
 ) -> AuthorizationTokenOut:
     creds = svc.credentials
     guard.require(actions.everything())
-    temp = await creds.authorization_token(credential, address=_address(request))
+    temp = await creds.authorization_token(credential, address=client_address(request))
     return AuthorizationTokenOut(
         temp_username=temp.username,
         authorization_token=temp.password,

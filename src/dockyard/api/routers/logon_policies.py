@@ -2,88 +2,40 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers._identity import Name, caller, require
-from dockyard.api.routers.params import IfMatch, Paging, set_etag
-from dockyard.api.schemas.common import Page
+from dockyard.api.routers._identity import Aggregate
 from dockyard.api.schemas.identity import LogonPolicyCreate, LogonPolicyOut, LogonPolicyUpdate
+from dockyard.services.identity import Caller, LogonPolicyService, LogonPolicyView
 
 router = APIRouter(prefix="/api/v1/logon-policies", tags=["logon policies"])
-
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=LogonPolicyOut,
-    summary="Create a logon policy",
-    openapi_extra=actions.action(actions.CREATE_LOGON_POLICY),
-    responses=responses(409),
+logon_policies = Aggregate(
+    router, lambda svc: svc.logon_policies, LogonPolicyOut, kind="logonpolicy", key="name"
 )
-async def create_logon_policy(
-    body: LogonPolicyCreate, response: Response, svc: Services, guard: Authz
-) -> LogonPolicyOut:
-    service = await require(svc.logon_policies, guard, "*")
-    view = await service.create_logon_policy(
-        caller(guard),
+
+
+async def _create(
+    service: LogonPolicyService, who: Caller, body: LogonPolicyCreate
+) -> LogonPolicyView:
+    return await service.create_logon_policy(
+        who,
         body.name,
         description=body.description,
         time_windows=[w.model_dump() for w in body.time_windows],
         cidrs=body.cidrs,
     )
-    set_etag(response, view.etag)
-    return LogonPolicyOut.model_validate(view)
 
 
-@router.get(
-    "",
-    response_model=Page[LogonPolicyOut],
-    summary="List logon policies",
-    openapi_extra=actions.action(actions.LIST_LOGON_POLICIES),
-    responses=responses(),
-)
-async def list_logon_policies(paging: Paging, svc: Services, guard: Authz) -> Page[LogonPolicyOut]:
-    service = await require(svc.logon_policies, guard, "*")
-    return Page[LogonPolicyOut].model_validate(await service.list_logon_policies(paging))
-
-
-@router.get(
-    "/{name}",
-    response_model=LogonPolicyOut,
-    summary="Get a logon policy",
-    openapi_extra=actions.action(actions.GET_LOGON_POLICY),
-    responses=responses(),
-)
-async def get_logon_policy(
-    name: Name, response: Response, svc: Services, guard: Authz
-) -> LogonPolicyOut:
-    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
-    view = await service.get_logon_policy(name)
-    set_etag(response, view.etag)
-    return LogonPolicyOut.model_validate(view)
-
-
-@router.patch(
-    "/{name}",
-    response_model=LogonPolicyOut,
-    summary="Update a logon policy",
-    openapi_extra=actions.action(actions.UPDATE_LOGON_POLICY),
-    responses=responses(412),
-)
-async def update_logon_policy(
-    name: Name,
+async def _update(
+    service: LogonPolicyService,
+    who: Caller,
+    name: str,
     body: LogonPolicyUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> LogonPolicyOut:
-    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
-    view = await service.update_logon_policy(
-        caller(guard),
+    if_match: str | None,
+) -> LogonPolicyView:
+    return await service.update_logon_policy(
+        who,
         name,
         description=body.description,
         time_windows=None
@@ -92,17 +44,41 @@ async def update_logon_policy(
         cidrs=body.cidrs,
         if_match=if_match,
     )
-    set_etag(response, view.etag)
-    return LogonPolicyOut.model_validate(view)
 
 
-@router.delete(
-    "/{name}",
-    status_code=204,
-    summary="Delete a logon policy (its users fall back to the default: any time, anywhere)",
-    openapi_extra=actions.action(actions.DELETE_LOGON_POLICY),
-    responses=responses(),
+logon_policies.create(
+    LogonPolicyCreate,
+    _create,
+    name="create_logon_policy",
+    summary="Create a logon policy",
+    action=actions.CREATE_LOGON_POLICY,
 )
-async def delete_logon_policy(name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc.logon_policies, guard, f"logonpolicy/{name}")
-    await service.delete_logon_policy(caller(guard), name)
+logon_policies.list(
+    LogonPolicyService.list_logon_policies,
+    name="list_logon_policies",
+    summary="List logon policies",
+    action=actions.LIST_LOGON_POLICIES,
+)
+logon_policies.get(
+    LogonPolicyService.get_logon_policy,
+    name="get_logon_policy",
+    summary="Get a logon policy",
+    action=actions.GET_LOGON_POLICY,
+)
+
+
+logon_policies.update(
+    LogonPolicyUpdate,
+    _update,
+    name="update_logon_policy",
+    summary="Update a logon policy",
+    action=actions.UPDATE_LOGON_POLICY,
+    errors=(412,),
+)
+logon_policies.delete(
+    LogonPolicyService.delete_logon_policy,
+    name="delete_logon_policy",
+    summary="Delete a logon policy (its users fall back to the default: any time, anywhere)",
+    action=actions.DELETE_LOGON_POLICY,
+    errors=(),
+)

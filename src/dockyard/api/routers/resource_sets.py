@@ -2,233 +2,135 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from functools import partial
+
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import ApiServices, Authz, Guard, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers._identity import Name, caller, require
-from dockyard.api.routers.params import (
-    IfMatch,
-    InstanceId,
-    NamespaceName,
-    Paging,
-    RepositoryName,
-    set_etag,
-)
-from dockyard.api.schemas.common import Page
+from dockyard.api.routers._identity import Aggregate
+from dockyard.api.routers.params import InstanceId, NamespaceName, RepositoryName
 from dockyard.api.schemas.identity import ResourceSetCreate, ResourceSetOut, ResourceSetUpdate
+from dockyard.services.identity import Caller, ResourceSetService, ResourceSetView
 
 router = APIRouter(prefix="/api/v1/resource-sets", tags=["resource sets"])
+resource_sets = Aggregate(
+    router, lambda svc: svc.resource_sets, ResourceSetOut, kind="resourceset", key="set_name"
+)
+NAMESPACE = {"instance_id": InstanceId, "namespace": NamespaceName}
+REPOSITORY = {**NAMESPACE, "repository": RepositoryName}
 
 
-async def _link(
-    svc: ApiServices, guard: Guard, set_name: str, group_name: str, *, link: bool
-) -> ResourceSetOut:
-    """The body of PUT (``link``) and DELETE on a set's group."""
-    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.link_group(caller(guard), set_name, group_name, link=link)
-    )
+async def _create(
+    service: ResourceSetService, who: Caller, body: ResourceSetCreate
+) -> ResourceSetView:
+    return await service.create_resource_set(who, body.name, body.description, body.organization_id)
 
 
-async def _member(
-    svc: ApiServices,
-    guard: Guard,
+async def _update(
+    service: ResourceSetService,
+    who: Caller,
     set_name: str,
-    instance_id: str,
-    namespace: str,
-    repository: str | None = None,
-    *,
-    add: bool,
-) -> ResourceSetOut:
-    """The body of PUT (``add``) and DELETE on a set's namespace or repository."""
-    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
-    return ResourceSetOut.model_validate(
-        await service.set_member(
-            caller(guard), set_name, instance_id, namespace, repository, add=add
-        )
-    )
-
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=ResourceSetOut,
-    summary="Create a resource set",
-    openapi_extra=actions.action(actions.CREATE_RESOURCE_SET),
-    responses=responses(409),
-)
-async def create_resource_set(
-    body: ResourceSetCreate, response: Response, svc: Services, guard: Authz
-) -> ResourceSetOut:
-    service = await require(svc.resource_sets, guard, "*")
-    view = await service.create_resource_set(
-        caller(guard), body.name, body.description, body.organization_id
-    )
-    set_etag(response, view.etag)
-    return ResourceSetOut.model_validate(view)
-
-
-@router.get(
-    "",
-    response_model=Page[ResourceSetOut],
-    summary="List resource sets",
-    openapi_extra=actions.action(actions.LIST_RESOURCE_SETS),
-    responses=responses(),
-)
-async def list_resource_sets(paging: Paging, svc: Services, guard: Authz) -> Page[ResourceSetOut]:
-    service = await require(svc.resource_sets, guard, "*")
-    return Page[ResourceSetOut].model_validate(await service.list_resource_sets(paging))
-
-
-@router.get(
-    "/{set_name}",
-    response_model=ResourceSetOut,
-    summary="Get a resource set with its groups, namespaces and repositories",
-    openapi_extra=actions.action(actions.GET_RESOURCE_SET),
-    responses=responses(),
-)
-async def get_resource_set(
-    set_name: Name, response: Response, svc: Services, guard: Authz
-) -> ResourceSetOut:
-    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
-    view = await service.get_resource_set(set_name)
-    set_etag(response, view.etag)
-    return ResourceSetOut.model_validate(view)
-
-
-@router.patch(
-    "/{set_name}",
-    response_model=ResourceSetOut,
-    summary="Rename, describe or move a resource set",
-    openapi_extra=actions.action(actions.UPDATE_RESOURCE_SET),
-    responses=responses(409, 412),
-)
-async def update_resource_set(
-    set_name: Name,
     body: ResourceSetUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> ResourceSetOut:
-    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
-    view = await service.update_resource_set(
-        caller(guard),
+    if_match: str | None,
+) -> ResourceSetView:
+    return await service.update_resource_set(
+        who,
         set_name,
         new_name=body.name,
         description=body.description,
         organization_id=body.organization_id,
         if_match=if_match,
     )
-    set_etag(response, view.etag)
-    return ResourceSetOut.model_validate(view)
 
 
-@router.delete(
-    "/{set_name}",
-    status_code=204,
+resource_sets.create(
+    ResourceSetCreate,
+    _create,
+    name="create_resource_set",
+    summary="Create a resource set",
+    action=actions.CREATE_RESOURCE_SET,
+)
+resource_sets.list(
+    ResourceSetService.list_resource_sets,
+    name="list_resource_sets",
+    summary="List resource sets",
+    action=actions.LIST_RESOURCE_SETS,
+)
+resource_sets.get(
+    ResourceSetService.get_resource_set,
+    name="get_resource_set",
+    summary="Get a resource set with its groups, namespaces and repositories",
+    action=actions.GET_RESOURCE_SET,
+)
+
+
+resource_sets.update(
+    ResourceSetUpdate,
+    _update,
+    name="update_resource_set",
+    summary="Rename, describe or move a resource set",
+    action=actions.UPDATE_RESOURCE_SET,
+)
+resource_sets.delete(
+    ResourceSetService.delete_resource_set,
+    name="delete_resource_set",
     summary="Delete a resource set (its namespaces and repositories stay, in no set)",
-    openapi_extra=actions.action(actions.DELETE_RESOURCE_SET),
-    responses=responses(),
+    action=actions.DELETE_RESOURCE_SET,
+    errors=(),
 )
-async def delete_resource_set(set_name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc.resource_sets, guard, f"resourceset/{set_name}")
-    await service.delete_resource_set(caller(guard), set_name)
 
 
-@router.put(
-    "/{set_name}/groups/{group_name}",
-    response_model=ResourceSetOut,
+resource_sets.link(
+    "PUT",
+    "groups/{group_name}",
+    partial(ResourceSetService.link_group, link=True),
+    name="link_group",
     summary="Link a user group: its roles then apply to the set's resources only",
-    openapi_extra=actions.action(actions.LINK_RESOURCE_SET_TO_GROUP),
-    responses=responses(),
+    action=actions.LINK_RESOURCE_SET_TO_GROUP,
 )
-async def link_group(
-    set_name: Name, group_name: Name, svc: Services, guard: Authz
-) -> ResourceSetOut:
-    return await _link(svc, guard, set_name, group_name, link=True)
-
-
-@router.delete(
-    "/{set_name}/groups/{group_name}",
-    response_model=ResourceSetOut,
+resource_sets.link(
+    "DELETE",
+    "groups/{group_name}",
+    partial(ResourceSetService.link_group, link=False),
+    name="unlink_group",
     summary="Unlink a user group",
-    openapi_extra=actions.action(actions.UNLINK_RESOURCE_SET_FROM_GROUP),
-    responses=responses(),
+    action=actions.UNLINK_RESOURCE_SET_FROM_GROUP,
 )
-async def unlink_group(
-    set_name: Name, group_name: Name, svc: Services, guard: Authz
-) -> ResourceSetOut:
-    return await _link(svc, guard, set_name, group_name, link=False)
-
-
-@router.put(
-    "/{set_name}/namespaces/{instance_id}/{namespace}",
-    response_model=ResourceSetOut,
+resource_sets.link(
+    "PUT",
+    "namespaces/{instance_id}/{namespace}",
+    partial(ResourceSetService.set_member, add=True),
+    name="add_namespace",
     summary="Put a namespace (and everything in it) into the set",
-    openapi_extra=actions.action(actions.ADD_RESOURCE_TO_RESOURCE_SET),
-    responses=responses(409),
+    action=actions.ADD_RESOURCE_TO_RESOURCE_SET,
+    errors=(409,),
+    params=NAMESPACE,
 )
-async def add_namespace(
-    set_name: Name,
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    svc: Services,
-    guard: Authz,
-) -> ResourceSetOut:
-    return await _member(svc, guard, set_name, instance_id, namespace, add=True)
-
-
-@router.delete(
-    "/{set_name}/namespaces/{instance_id}/{namespace}",
-    response_model=ResourceSetOut,
+resource_sets.link(
+    "DELETE",
+    "namespaces/{instance_id}/{namespace}",
+    partial(ResourceSetService.set_member, add=False),
+    name="remove_namespace",
     summary="Take a namespace out of the set",
-    openapi_extra=actions.action(actions.REMOVE_RESOURCE_FROM_RESOURCE_SET),
-    responses=responses(),
+    action=actions.REMOVE_RESOURCE_FROM_RESOURCE_SET,
+    params=NAMESPACE,
 )
-async def remove_namespace(
-    set_name: Name,
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    svc: Services,
-    guard: Authz,
-) -> ResourceSetOut:
-    return await _member(svc, guard, set_name, instance_id, namespace, add=False)
-
-
-@router.put(
-    "/{set_name}/repositories/{instance_id}/{namespace}/{repository}",
-    response_model=ResourceSetOut,
+resource_sets.link(
+    "PUT",
+    "repositories/{instance_id}/{namespace}/{repository}",
+    partial(ResourceSetService.set_member, add=True),
+    name="add_repository",
     summary="Put a repository into the set",
-    openapi_extra=actions.action(actions.ADD_RESOURCE_TO_RESOURCE_SET),
-    responses=responses(409),
+    action=actions.ADD_RESOURCE_TO_RESOURCE_SET,
+    errors=(409,),
+    params=REPOSITORY,
 )
-async def add_repository(
-    set_name: Name,
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    svc: Services,
-    guard: Authz,
-) -> ResourceSetOut:
-    return await _member(svc, guard, set_name, instance_id, namespace, repository, add=True)
-
-
-@router.delete(
-    "/{set_name}/repositories/{instance_id}/{namespace}/{repository}",
-    response_model=ResourceSetOut,
+resource_sets.link(
+    "DELETE",
+    "repositories/{instance_id}/{namespace}/{repository}",
+    partial(ResourceSetService.set_member, add=False),
+    name="remove_repository",
     summary="Take a repository out of the set",
-    openapi_extra=actions.action(actions.REMOVE_RESOURCE_FROM_RESOURCE_SET),
-    responses=responses(),
+    action=actions.REMOVE_RESOURCE_FROM_RESOURCE_SET,
+    params=REPOSITORY,
 )
-async def remove_repository(
-    set_name: Name,
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    svc: Services,
-    guard: Authz,
-) -> ResourceSetOut:
-    return await _member(svc, guard, set_name, instance_id, namespace, repository, add=False)

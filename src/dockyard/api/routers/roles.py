@@ -2,128 +2,80 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers._identity import Name, caller, require
-from dockyard.api.routers.params import IfMatch, Paging, set_etag
-from dockyard.api.schemas.common import Page
+from dockyard.api.routers._identity import Aggregate
 from dockyard.api.schemas.identity import RoleCreate, RoleOut, RoleUpdate
+from dockyard.services.identity import Caller, RoleService, RoleView
 
 router = APIRouter(prefix="/api/v1/roles", tags=["roles"])
+roles = Aggregate(router, lambda svc: svc.roles, RoleOut, kind="role", key="role_name")
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=RoleOut,
-    summary="Create a role (at most 20 roles in total)",
-    openapi_extra=actions.action(actions.CREATE_ROLE),
-    responses=responses(409),
-)
-async def create_role(body: RoleCreate, response: Response, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc.roles, guard, "*")
-    view = await service.create_role(
-        caller(guard),
+async def _create(service: RoleService, who: Caller, body: RoleCreate) -> RoleView:
+    return await service.create_role(
+        who,
         body.name,
         description=body.description,
         sharing_scope=body.sharing_scope,
         policies=body.policies,
     )
-    set_etag(response, view.etag)
-    return RoleOut.model_validate(view)
 
 
-@router.get(
-    "",
-    response_model=Page[RoleOut],
-    summary="List roles",
-    openapi_extra=actions.action(actions.LIST_ROLES),
-    responses=responses(),
-)
-async def list_roles(paging: Paging, svc: Services, guard: Authz) -> Page[RoleOut]:
-    service = await require(svc.roles, guard, "*")
-    return Page[RoleOut].model_validate(await service.list_roles(paging))
-
-
-@router.get(
-    "/{role_name}",
-    response_model=RoleOut,
-    summary="Get a role",
-    openapi_extra=actions.action(actions.GET_ROLE),
-    responses=responses(),
-)
-async def get_role(role_name: Name, response: Response, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc.roles, guard, f"role/{role_name}")
-    view = await service.get_role(role_name)
-    set_etag(response, view.etag)
-    return RoleOut.model_validate(view)
-
-
-@router.patch(
-    "/{role_name}",
-    response_model=RoleOut,
-    summary="Update a role's description or sharing scope (built-in roles are fixed)",
-    openapi_extra=actions.action(actions.UPDATE_ROLE),
-    responses=responses(409, 412),
-)
-async def update_role(
-    role_name: Name,
-    body: RoleUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
-) -> RoleOut:
-    service = await require(svc.roles, guard, f"role/{role_name}")
-    view = await service.update_role(
-        caller(guard),
+async def _update(
+    service: RoleService, who: Caller, role_name: str, body: RoleUpdate, if_match: str | None
+) -> RoleView:
+    return await service.update_role(
+        who,
         role_name,
         description=body.description,
         sharing_scope=body.sharing_scope,
         if_match=if_match,
     )
-    set_etag(response, view.etag)
-    return RoleOut.model_validate(view)
 
 
-@router.delete(
-    "/{role_name}",
-    status_code=204,
+roles.create(
+    RoleCreate,
+    _create,
+    name="create_role",
+    summary="Create a role (at most 20 roles in total)",
+    action=actions.CREATE_ROLE,
+)
+roles.list(
+    RoleService.list_roles, name="list_roles", summary="List roles", action=actions.LIST_ROLES
+)
+roles.get(RoleService.get_role, name="get_role", summary="Get a role", action=actions.GET_ROLE)
+
+
+roles.update(
+    RoleUpdate,
+    _update,
+    name="update_role",
+    summary="Update a role's description or sharing scope (built-in roles are fixed)",
+    action=actions.UPDATE_ROLE,
+)
+roles.delete(
+    RoleService.delete_role,
+    name="delete_role",
     summary="Delete a role and its grants (built-in roles cannot be deleted)",
-    openapi_extra=actions.action(actions.DELETE_ROLE),
-    responses=responses(409),
+    action=actions.DELETE_ROLE,
 )
-async def delete_role(role_name: Name, svc: Services, guard: Authz) -> None:
-    service = await require(svc.roles, guard, f"role/{role_name}")
-    await service.delete_role(caller(guard), role_name)
-
-
-@router.put(
-    "/{role_name}/policies/{policy_name}",
-    response_model=RoleOut,
+roles.link(
+    "PUT",
+    "policies/{policy_name}",
+    RoleService.attach_policy,
+    name="attach_policy",
     summary="Attach a policy (at most 5 per role; its sharing scope decides who may)",
-    openapi_extra=actions.action(actions.ATTACH_POLICY_TO_ROLE),
-    responses=responses(409),
+    action=actions.ATTACH_POLICY_TO_ROLE,
+    errors=(409,),
 )
-async def attach_policy(role_name: Name, policy_name: Name, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc.roles, guard, f"role/{role_name}")
-    return RoleOut.model_validate(
-        await service.attach_policy(caller(guard), role_name, policy_name)
-    )
-
-
-@router.delete(
-    "/{role_name}/policies/{policy_name}",
-    response_model=RoleOut,
+roles.link(
+    "DELETE",
+    "policies/{policy_name}",
+    RoleService.detach_policy,
+    name="detach_policy",
     summary="Detach a policy",
-    openapi_extra=actions.action(actions.DETACH_POLICY_FROM_ROLE),
-    responses=responses(409),
+    action=actions.DETACH_POLICY_FROM_ROLE,
+    errors=(409,),
 )
-async def detach_policy(role_name: Name, policy_name: Name, svc: Services, guard: Authz) -> RoleOut:
-    service = await require(svc.roles, guard, f"role/{role_name}")
-    return RoleOut.model_validate(
-        await service.detach_policy(caller(guard), role_name, policy_name)
-    )

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import typer
 
+from dockyard.cli.commands._common import fail
+
+__all__ = ["fail", "register"]
+
 
 def register(app: typer.Typer) -> None:
     """Add login/logout and the resource command groups to the ``dockyard`` command."""

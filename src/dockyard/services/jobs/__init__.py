@@ -1,0 +1,40 @@
+"""Background jobs: the durable queue every worker of every node leases from (``queue``),
+and handlers, periodic schedules and the jobs' views (``service``)."""
+
+from dockyard.services.jobs.queue import (
+    BACKOFF_BASE,
+    BACKOFF_MAX,
+    DEFAULT_LEASE,
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_ERROR_CHARS,
+    JobQueue,
+    LeasedJob,
+)
+from dockyard.services.jobs.service import (
+    JOB_STATES,
+    JobHandler,
+    JobRun,
+    JobsService,
+    JobView,
+    PeriodicJob,
+    PermanentJobError,
+    Scheduler,
+)
+
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_MAX",
+    "DEFAULT_LEASE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "JOB_STATES",
+    "MAX_ERROR_CHARS",
+    "JobHandler",
+    "JobQueue",
+    "JobRun",
+    "JobView",
+    "JobsService",
+    "LeasedJob",
+    "PeriodicJob",
+    "PermanentJobError",
+    "Scheduler",
+]
