@@ -74,6 +74,9 @@ class NamespaceView:
     auto_create: bool
     default_repository_type: str
     repository_count: int
+    organization_id: str | None
+    resource_set: str | None
+    region: str
     created_at: datetime
     updated_at: datetime
 
@@ -99,6 +102,9 @@ class RepositoryView:
     summary: str
     description: str
     tag_mutability: str
+    organization_id: str | None
+    resource_set: str | None
+    region: str
     created_at: datetime
     updated_at: datetime
 
@@ -113,6 +119,16 @@ class RepositoryChanges:
     summary: str | None = None
     description: str | None = None
     tag_mutability: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a new namespace or repository is filed: organization (id), resource set (name)
+    and region; each left out takes its default."""
+
+    organization_id: str | None = None
+    resource_set: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
