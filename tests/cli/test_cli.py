@@ -118,6 +118,24 @@ def test_instances(cli: Cli, instance: dict[str, Any]) -> None:
     cli.run("instance", "update", iid, "--allow", "moon=10.0.0.0/8", expect=2)
 
 
+def test_instance_delete(cli: Cli) -> None:
+    iid = cli.json("instance", "create", "short-lived", "--region", "local")["id"]
+    cli.json("namespace", "create", unique("ns"), "-i", iid)
+    not_empty = cli.run("instance", "delete", iid, expect=1)
+    assert not_empty.stderr.startswith("error: ") and "namespaces" in not_empty.stderr
+    cli.json("instance", "get", iid)
+    assert cli.run("instance", "delete", iid, "--force").stdout.strip() == (
+        f"Deleted instance {iid}."
+    )
+    cli.run("instance", "get", iid, expect=1)
+    missing = cli.run("instance", "delete", iid, "--json", expect=1)
+    assert iid in missing.stderr
+    empty = cli.json("instance", "create", "empty", "--region", "local")["id"]
+    assert cli.json("instance", "delete", empty) == {"deleted": empty}
+    refused = cli.run("instance", "delete", "default", "--force", expect=1)
+    assert "default instance cannot be deleted" in refused.stderr
+
+
 def test_namespaces(cli: Cli, instance: dict[str, Any]) -> None:
     iid = instance["id"]
     ns = unique("ns")

@@ -2,6 +2,7 @@
 
 from dockyard.services.tenancy.errors import (
     DowngradeRefusedError,
+    InstanceNotEmptyError,
     InstanceNotFoundError,
     NamespaceNotEmptyError,
     NamespaceNotFoundError,
@@ -30,6 +31,7 @@ __all__ = [
     "Endpoint",
     "HostRoute",
     "InstanceChanges",
+    "InstanceNotEmptyError",
     "InstanceNotFoundError",
     "InstanceView",
     "NameUnknownError",

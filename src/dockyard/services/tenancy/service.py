@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import (
     AlreadyExistsError,
+    ConflictError,
     DeniedError,
     InvalidInputError,
     NotFoundError,
@@ -47,6 +48,7 @@ from dockyard.services.tenancy import editions
 from dockyard.services.tenancy.editions import Feature, Limit
 from dockyard.services.tenancy.errors import (
     DowngradeRefusedError,
+    InstanceNotEmptyError,
     InstanceNotFoundError,
     NamespaceNotEmptyError,
     NamespaceNotFoundError,
@@ -79,6 +81,8 @@ from dockyard.services.tenancy.views import (
 )
 
 INSTANCE_CACHE_SECONDS = 5.0
+#: The instance made on first start, which serves every host no endpoint claims.
+DEFAULT_INSTANCE = "default"
 #: A creation that names no organization, resource set or region: each takes its default.
 UNPLACED = Placement()
 
@@ -228,7 +232,7 @@ class TenancyService:
         async with self._db.read() as session:
             endpoint = await tq.find_endpoint_by_domain(session, domain) if domain else None
             instance = await tq.find_instance(
-                session, endpoint.instance_id if endpoint else "default"
+                session, endpoint.instance_id if endpoint else DEFAULT_INSTANCE
             )
             account = await tq.find_account(session)
             acl = (await tq.endpoints_of(session, [instance.id])) if endpoint and instance else {}
@@ -440,6 +444,44 @@ class TenancyService:
                 view = await self._instance_view(session, instance_id)
         self._routes.clear()
         return view
+
+    async def delete_instance(
+        self,
+        instance_id: str,
+        *,
+        force: bool = False,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
+        """Delete the instance with its endpoints and contents, in one transaction.
+
+        Refused while it holds namespaces unless ``force``; the default instance is never
+        deleted, since hosts no endpoint claims are routed to it. ``actor`` and ``resource``
+        (its ARN) name the deletion in the audit log. No outbox event: events belong to an
+        instance, and this one is gone; the audit row records it.
+        """
+        if instance_id == DEFAULT_INSTANCE:
+            raise ConflictError(
+                "the default instance cannot be deleted: it serves every host that no "
+                "endpoint claims"
+            )
+        async with self._db.write() as session:
+            if await tq.lock_instance(session, instance_id) is None:
+                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            namespaces = await tq.count_namespaces(session, instance_id)
+            if namespaces and not force:
+                raise InstanceNotEmptyError(
+                    f"instance {instance_id} still holds {namespaces} namespaces; "
+                    "delete them first or pass force=true"
+                )
+            repositories = await tq.delete_instance(session, instance_id)
+            detail = {
+                "instance": instance_id,
+                "namespaces": namespaces,
+                "repositories": repositories,
+            }
+            await self._audit.change(session, actor, "cr:DeleteInstance", resource, detail)
+        self._routes.clear()
 
     @staticmethod
     async def _check_downgrade(session: AsyncSession, row: Instance, target: str) -> None:
