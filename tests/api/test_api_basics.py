@@ -19,6 +19,7 @@ EXPECTED_ACTIONS = {
     ("get", "/api/v1/instances"): "cr:ListInstance",
     ("get", "/api/v1/instances/{instance_id}"): "cr:GetInstance",
     ("patch", "/api/v1/instances/{instance_id}"): "cr:UpdateInstance",
+    ("delete", "/api/v1/instances/{instance_id}"): "cr:DeleteInstance",
     ("post", "/api/v1/instances/{instance_id}/namespaces"): "cr:CreateNamespace",
     ("get", "/api/v1/instances/{instance_id}/namespaces"): "cr:ListNamespace",
     ("get", "/api/v1/instances/{instance_id}/namespaces/{namespace}"): "cr:GetNamespace",
