@@ -159,6 +159,7 @@ def expected_resources(
         "cr:ListJob": {"*"},
         "cr:RetryJob": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
+        "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},
         "cr:UpdateNamespace": {f"{r}{ns}"},

@@ -118,6 +118,24 @@ def test_instances(cli: Cli, instance: dict[str, Any]) -> None:
     cli.run("instance", "update", iid, "--allow", "moon=10.0.0.0/8", expect=2)
 
 
+def test_instance_delete(cli: Cli) -> None:
+    iid = cli.json("instance", "create", "short-lived", "--region", "local")["id"]
+    cli.json("namespace", "create", unique("ns"), "-i", iid)
+    not_empty = cli.run("instance", "delete", iid, expect=1)
+    assert not_empty.stderr.startswith("error: ") and "namespaces" in not_empty.stderr
+    cli.json("instance", "get", iid)
+    assert cli.run("instance", "delete", iid, "--force").stdout.strip() == (
+        f"Deleted instance {iid}."
+    )
+    cli.run("instance", "get", iid, expect=1)
+    missing = cli.run("instance", "delete", iid, "--json", expect=1)
+    assert iid in missing.stderr
+    empty = cli.json("instance", "create", "empty", "--region", "local")["id"]
+    assert cli.json("instance", "delete", empty) == {"deleted": empty}
+    refused = cli.run("instance", "delete", "default", "--force", expect=1)
+    assert "default instance cannot be deleted" in refused.stderr
+
+
 def test_namespaces(cli: Cli, instance: dict[str, Any]) -> None:
     iid = instance["id"]
     ns = unique("ns")
@@ -139,6 +157,42 @@ def test_namespaces(cli: Cli, instance: dict[str, Any]) -> None:
     assert "repositor" in not_empty.stderr
     assert cli.json("namespace", "delete", ns, "-i", iid, "--force") == {"deleted": ns}
     cli.run("namespace", "get", ns, "-i", iid, expect=1)
+
+
+def test_creation_fields(cli: Cli, instance: dict[str, Any]) -> None:
+    iid = instance["id"]
+    org_name = unique("org")
+    org = cli.json("org", "create", org_name)["id"]
+    rs = unique("set")
+    cli.json("resource-set", "create", rs)
+    ns = unique("ns")
+    placed = ("--organization", org_name, "--resource-set", rs, "--region", "local")
+    created = cli.json("namespace", "create", ns, "-i", iid, *placed)
+    assert (created["organizationId"], created["resourceSet"], created["region"]) == (
+        org,
+        rs,
+        "local",
+    )
+    record = cli.run("namespace", "get", ns, "-i", iid).stdout
+    assert org in record and rs in record and "Region" in record
+    assert rs in cli.run("namespace", "list", "-i", iid).stdout
+
+    rs2 = unique("set")
+    cli.json("resource-set", "create", rs2)
+    repo = cli.json("repo", "create", f"{ns}/app", "-i", iid, "--resource-set", rs2)
+    assert (repo["organizationId"], repo["resourceSet"], repo["region"]) == (org, rs2, "local")
+    assert rs2 in cli.run("repo", "get", f"{ns}/app", "-i", iid).stdout
+    assert rs2 in cli.run("repo", "list", ns, "-i", iid).stdout
+    members = cli.json("resource-set", "get", rs2)["repositories"]
+    assert [m["fullName"] for m in members] == [f"{ns}/app"]
+
+    refused = cli.run("namespace", "create", unique("ns"), "-i", iid, "--region", "mars", expect=1)
+    assert "region" in refused.stderr
+    refused = cli.run(
+        "repo", "create", f"{ns}/other", "-i", iid, "--resource-set", "nope", expect=1
+    )
+    assert "resourceSet" in refused.stderr
+    cli.run("repo", "get", f"{ns}/other", "-i", iid, expect=1)
 
 
 def test_repositories_across_pages(

@@ -13,6 +13,7 @@ instance reads; the rest follow the same pattern **(design)**:
 | create instance | cr:CreateInstance | ``*`` |
 | list / get instances | cr:ListInstance / cr:GetInstance | ``*`` |
 | update instance | cr:UpdateInstance | ``instance/$iid`` |
+| delete instance | cr:DeleteInstance | ``instance/$iid`` |
 | create namespace | cr:CreateNamespace | ``repository/$iid/$ns`` (Standard: ``*``) |
 | get namespace | cr:GetNamespace | ``repository/$iid/$ns`` |
 | update namespace | cr:UpdateNamespace | ``repository/$iid/$ns`` |
@@ -88,6 +89,7 @@ CREATE_INSTANCE = "cr:CreateInstance"
 LIST_INSTANCE = "cr:ListInstance"
 GET_INSTANCE = "cr:GetInstance"
 UPDATE_INSTANCE = "cr:UpdateInstance"
+DELETE_INSTANCE = "cr:DeleteInstance"
 CREATE_NAMESPACE = "cr:CreateNamespace"
 GET_NAMESPACE = "cr:GetNamespace"
 LIST_NAMESPACE = "cr:ListNamespace"

@@ -38,7 +38,11 @@ from dockyard.services.signin import (
     SignInRefusedError,
     UserDisabledError,
 )
-from dockyard.services.tenancy import DowngradeRefusedError, NamespaceNotEmptyError
+from dockyard.services.tenancy import (
+    DowngradeRefusedError,
+    InstanceNotEmptyError,
+    NamespaceNotEmptyError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +61,7 @@ _CODES: list[tuple[type[DockyardError], int, str]] = [
     (MfaCodeRequiredError, 403, MfaCodeRequiredError.code),
     (ImmutableTagError, 409, "TAG_IMMUTABLE"),
     (NamespaceNotEmptyError, 409, "NAMESPACE_NOT_EMPTY"),
+    (InstanceNotEmptyError, 409, "INSTANCE_NOT_EMPTY"),
     (DowngradeRefusedError, 409, "DOWNGRADE_REFUSED"),
     (LimitExceededError, 409, "LIMIT_EXCEEDED"),
     (EditionRequiredError, 403, "EDITION_REQUIRED"),

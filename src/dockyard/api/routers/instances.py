@@ -1,8 +1,10 @@
-"""Instances: create, list, get, update (name, region, edition, endpoints)."""
+"""Instances: create, list, get, update (name, region, edition, endpoints), delete."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
@@ -102,3 +104,25 @@ async def update_instance(
     view = await svc.tenancy.update_instance(instance_id, changes, if_match)
     set_etag(response, view.etag)
     return InstanceOut.model_validate(view)
+
+
+@router.delete(
+    "/instances/{instance_id}",
+    status_code=204,
+    summary="Delete an instance with its endpoints and contents (refused while it holds "
+    "namespaces, unless force=true; the default instance is never deleted)",
+    openapi_extra=actions.action(actions.DELETE_INSTANCE),
+    responses=responses(409),
+)
+async def delete_instance(
+    instance_id: InstanceId,
+    svc: Services,
+    guard: Authz,
+    force: Annotated[bool, Query(description="Delete its namespaces and repositories too")] = False,
+) -> None:
+    instance = await svc.tenancy.instance_ref(instance_id)
+    resource = actions.instance_arn(instance)
+    guard.require(resource)
+    await svc.tenancy.delete_instance(
+        instance_id, force=force, actor=guard.actor, resource=resource
+    )

@@ -12,7 +12,7 @@ from dockyard.api.errors import responses
 from dockyard.api.routers.params import IfMatch, InstanceId, NamespaceName, Paging, set_etag
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.namespaces import NamespaceCreate, NamespaceOut, NamespaceUpdate
-from dockyard.services.tenancy import NamespaceChanges
+from dockyard.services.tenancy import NamespaceChanges, Placement
 
 router = APIRouter(prefix="/api/v1/instances/{instance_id}/namespaces", tags=["namespaces"])
 
@@ -39,6 +39,7 @@ async def create_namespace(
         body.name,
         auto_create=body.auto_create,
         default_repository_type=body.default_repository_type,
+        placement=Placement(body.organization_id, body.resource_set, body.region),
     )
     set_etag(response, view.etag)
     return NamespaceOut.model_validate(view)

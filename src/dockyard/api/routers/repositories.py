@@ -19,7 +19,7 @@ from dockyard.api.routers.params import (
 )
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.repositories import RepositoryCreate, RepositoryOut, RepositoryUpdate
-from dockyard.services.tenancy import RepositoryChanges
+from dockyard.services.tenancy import Placement, RepositoryChanges
 
 router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["repositories"])
 
@@ -74,6 +74,7 @@ async def create_repository(
         summary=body.summary,
         description=body.description,
         tag_mutability=body.tag_mutability,
+        placement=Placement(body.organization_id, body.resource_set, body.region),
     )
     set_etag(response, view.etag)
     return RepositoryOut.model_validate(view)

@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from dockyard.api.schemas.common import ApiModel, RequestModel
-from dockyard.api.schemas.namespaces import RepositoryType
+from dockyard.api.schemas.common import RequestModel
+from dockyard.api.schemas.namespaces import PlacementIn, PlacementOut, RepositoryType
 
 TagMutability = Literal["Flexible", "Immutable"]
 REPOSITORY_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$"
 
 
-class RepositoryCreate(RequestModel):
+class RepositoryCreate(PlacementIn):
     name: str = Field(pattern=REPOSITORY_PATTERN, description="1-64 of a-z, 0-9, '-', '_'")
     type: RepositoryType | None = Field(
         default=None, description="Defaults to the namespace's default repository type"
@@ -33,7 +33,7 @@ class RepositoryUpdate(RequestModel):
     tag_mutability: TagMutability | None = None
 
 
-class RepositoryOut(ApiModel):
+class RepositoryOut(PlacementOut):
     id: str
     instance_id: str
     namespace: str

@@ -1,4 +1,4 @@
-"""``dockyard instance list|get|create|update``."""
+"""``dockyard instance list|get|create|update|delete``."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from dockyard.cli.commands._common import (
     api,
     handles_errors,
     if_match,
+    print_json,
     print_record,
     print_table,
 )
-from dockyard.cli.commands._shapes import Resource, add_get, add_list
+from dockyard.cli.commands._shapes import NO_INSTANCE, Resource, add_get, add_list
 
 app = typer.Typer(help="Instances: editions, regions, endpoints and their allowlists.")
 
@@ -213,3 +214,23 @@ def update_instance(
             raise CliError("nothing to update: give at least one option", 2)
         updated = client.call("PATCH", path, json=body, headers=if_match(etag))
         INSTANCES.show(client, updated, as_json)
+
+
+@app.command("delete")
+@handles_errors
+def delete_instance(
+    instance_id: Annotated[str, typer.Argument(metavar="INSTANCE", help="Instance id.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete its namespaces and repositories too.")
+    ] = False,
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete an instance (refused while it holds namespaces, unless --force; never `default`)."""
+    with api(server) as client:
+        path = INSTANCES.path(client, NO_INSTANCE, instance_id)
+        client.call("DELETE", path, params={"force": str(force).lower()})
+    if as_json:
+        print_json({"deleted": instance_id})
+    else:
+        typer.echo(f"Deleted instance {instance_id}.")

@@ -16,6 +16,7 @@ from dockyard.cli.commands._common import (
     print_json,
     print_record,
 )
+from dockyard.cli.commands._identity import org_id
 from dockyard.cli.commands._shapes import Resource, add_get, add_list
 
 app = typer.Typer(help="Namespaces of an instance.")
@@ -37,17 +38,54 @@ DefaultTypeOpt = Annotated[
     ),
 ]
 
+OrganizationOpt = Annotated[
+    str | None,
+    typer.Option("--organization", help="The organization it belongs to (id or name)."),
+]
+ResourceSetOpt = Annotated[
+    str | None, typer.Option("--resource-set", help="The resource set (name) it joins.")
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="The instance's region (the default; no other).")
+]
+#: Where a namespace or repository is filed, as records show it.
+PLACEMENT_FIELDS = [
+    ("Organization", "organizationId"),
+    ("Resource set", "resourceSet"),
+    ("Region", "region"),
+]
+
 COLUMNS = [
     ("Name", "name"),
     ("Repositories", "repositoryCount"),
     ("Auto-create", "autoCreate"),
     ("Default type", "defaultRepositoryType"),
+    ("Resource set", "resourceSet"),
+    ("Region", "region"),
     ("Created", "createdAt"),
 ]
 
 
+def placement(
+    client: ApiClient, organization: str | None, resource_set: str | None, region: str | None
+) -> dict[str, str]:
+    """The creation body's placement fields that were given."""
+    org = org_id(client, organization) if organization is not None else None
+    given = (("organizationId", org), ("resourceSet", resource_set), ("region", region))
+    return {key: value for key, value in given if value is not None}
+
+
 def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
-    print_record(namespace, [("Instance", "instanceId"), *COLUMNS, ("Updated", "updatedAt")])
+    print_record(
+        namespace,
+        [
+            ("Instance", "instanceId"),
+            *COLUMNS[:4],
+            *PLACEMENT_FIELDS,
+            ("Created", "createdAt"),
+            ("Updated", "updatedAt"),
+        ],
+    )
 
 
 NAMESPACES = Resource(
@@ -61,6 +99,9 @@ def create_namespace(
     name: NamespaceArg,
     auto_create: AutoCreateOpt = None,
     default_type: DefaultTypeOpt = None,
+    organization: OrganizationOpt = None,
+    resource_set: ResourceSetOpt = None,
+    region: RegionOpt = None,
     instance: InstanceOpt = "default",
     server: ServerOpt = None,
     as_json: JsonOpt = False,
@@ -72,6 +113,7 @@ def create_namespace(
     if default_type is not None:
         body["defaultRepositoryType"] = default_type
     with api(server) as client:
+        body.update(placement(client, organization, resource_set, region))
         created = client.call("POST", NAMESPACES.collection_path(instance), json=body)
         NAMESPACES.show(client, created, as_json)
 

@@ -23,6 +23,13 @@ from dockyard.cli.commands._common import (
     split_name,
 )
 from dockyard.cli.commands._shapes import Resource, add_delete, add_get
+from dockyard.cli.commands.namespaces import (
+    PLACEMENT_FIELDS,
+    OrganizationOpt,
+    RegionOpt,
+    ResourceSetOpt,
+    placement,
+)
 
 app = typer.Typer(help="Repositories: NAMESPACE/REPOSITORY.")
 
@@ -47,6 +54,7 @@ COLUMNS = [
     ("Type", "type"),
     ("Tags", "tagMutability"),
     ("Summary", "summary"),
+    ("Resource set", "resourceSet"),
     ("Updated", "updatedAt"),
 ]
 
@@ -62,6 +70,7 @@ def _record(_client: ApiClient, repository: dict[str, Any]) -> None:
             ("Tag mutability", "tagMutability"),
             ("Summary", "summary"),
             ("Description", "description"),
+            *PLACEMENT_FIELDS,
             ("Created", "createdAt"),
             ("Updated", "updatedAt"),
         ],
@@ -132,14 +141,19 @@ def create_repository(
     summary: SummaryOpt = None,
     description: DescriptionOpt = None,
     immutable: ImmutableOpt = None,
+    organization: OrganizationOpt = None,
+    resource_set: ResourceSetOpt = None,
+    region: RegionOpt = None,
     instance: InstanceOpt = "default",
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a repository (counts against the edition's repository limits)."""
+    """Create a repository (counts against the edition's repository limits; the organization
+    defaults to the namespace's)."""
     namespace, name = split_name(repository)
     body = {"name": name, **_fields(type_, summary, description, immutable)}
     with api(server) as client:
+        body.update(placement(client, organization, resource_set, region))
         created = client.call(
             "POST", f"/instances/{instance}/namespaces/{namespace}/repositories", json=body
         )

@@ -16,6 +16,8 @@ from dockyard.metadata.models import (
     Instance,
     InstanceEndpoint,
     Namespace,
+    OutboxEvent,
+    PullLease,
     Repository,
 )
 from dockyard.metadata.queries._insert import insert_ignore
@@ -361,6 +363,22 @@ async def delete_namespace(session: AsyncSession, namespace_id: uuid.UUID) -> li
     await session.execute(delete(Repository).where(Repository.namespace_id == namespace_id))
     await session.execute(delete(Namespace).where(Namespace.id == namespace_id))
     return list(names)
+
+
+async def delete_instance(session: AsyncSession, instance_id: str) -> int:
+    """Delete the instance and everything that hangs on it; returns how many repositories went.
+
+    Tags, manifests, uploads and blob links go with their repository (ON DELETE CASCADE);
+    the blobs themselves stay for garbage collection. The caller holds the instance's lock.
+    """
+    repositories = await count_repositories(session, instance_id)
+    await session.execute(delete(Repository).where(Repository.instance_id == instance_id))
+    await session.execute(delete(Namespace).where(Namespace.instance_id == instance_id))
+    await session.execute(delete(PullLease).where(PullLease.instance_id == instance_id))
+    await session.execute(delete(OutboxEvent).where(OutboxEvent.instance_id == instance_id))
+    await replace_endpoints(session, instance_id, [])
+    await session.execute(delete(Instance).where(Instance.id == instance_id))
+    return repositories
 
 
 async def delete_repository(session: AsyncSession, repository_id: uuid.UUID) -> None:

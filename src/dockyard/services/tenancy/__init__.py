@@ -2,6 +2,7 @@
 
 from dockyard.services.tenancy.errors import (
     DowngradeRefusedError,
+    InstanceNotEmptyError,
     InstanceNotFoundError,
     NamespaceNotEmptyError,
     NamespaceNotFoundError,
@@ -18,6 +19,7 @@ from dockyard.services.tenancy.views import (
     NamespaceChanges,
     NamespaceView,
     NonconformingNames,
+    Placement,
     RepositoryChanges,
     RepositoryRef,
     RepositoryView,
@@ -30,6 +32,7 @@ __all__ = [
     "Endpoint",
     "HostRoute",
     "InstanceChanges",
+    "InstanceNotEmptyError",
     "InstanceNotFoundError",
     "InstanceView",
     "NameUnknownError",
@@ -38,6 +41,7 @@ __all__ = [
     "NamespaceNotFoundError",
     "NamespaceView",
     "NonconformingNames",
+    "Placement",
     "RepositoryChanges",
     "RepositoryNotFoundError",
     "RepositoryRef",

@@ -21,6 +21,10 @@ class RepositoryNotFoundError(NameUnknownError):
     """No repository of this name in the namespace."""
 
 
+class InstanceNotEmptyError(ConflictError):
+    """An instance that still holds namespaces is deleted only when forced."""
+
+
 class NamespaceNotEmptyError(ConflictError):
     """A namespace that still holds repositories is deleted only when forced."""
 

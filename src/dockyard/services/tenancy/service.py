@@ -12,30 +12,43 @@ import contextlib
 import ipaddress
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import (
     AlreadyExistsError,
+    ConflictError,
     DeniedError,
+    InvalidInputError,
     NotFoundError,
 )
 from dockyard.events import EventType
-from dockyard.metadata.models import EndpointAclEntry, Instance, InstanceEndpoint, Namespace
+from dockyard.metadata.models import (
+    EndpointAclEntry,
+    Instance,
+    InstanceEndpoint,
+    Namespace,
+    Organization,
+    ResourceSet,
+)
 from dockyard.metadata.models import Repository as RepositoryRow
 from dockyard.metadata.queries import content as cq
+from dockyard.metadata.queries import identity as iq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName, check_new_namespace, check_new_repository
 from dockyard.services.access import InstanceRef
 from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.identity.rules import parse_organization_id
 from dockyard.services.paging import Page, PageRequest, check_etag
 from dockyard.services.tenancy import editions
 from dockyard.services.tenancy.editions import Feature, Limit
 from dockyard.services.tenancy.errors import (
     DowngradeRefusedError,
+    InstanceNotEmptyError,
     InstanceNotFoundError,
     NamespaceNotEmptyError,
     NamespaceNotFoundError,
@@ -61,6 +74,7 @@ from dockyard.services.tenancy.views import (
     NamespaceChanges,
     NamespaceView,
     NonconformingNames,
+    Placement,
     RepositoryChanges,
     RepositoryRef,
     RepositoryView,
@@ -68,6 +82,10 @@ from dockyard.services.tenancy.views import (
 )
 
 INSTANCE_CACHE_SECONDS = 5.0
+#: The instance made on first start, which serves every host no endpoint claims.
+DEFAULT_INSTANCE = "default"
+#: A creation that names no organization, resource set or region: each takes its default.
+UNPLACED = Placement()
 
 
 def _ref(repo: RepositoryRow, instance: Instance) -> RepositoryRef:
@@ -109,19 +127,30 @@ def _instance_view(
     )
 
 
-def _namespace_view(row: Namespace, repository_count: int) -> NamespaceView:
+#: Resource set names by id: views show a set by its name, as the identity API does.
+SetNames = Mapping[uuid.UUID, str]
+
+
+def _namespace_view(
+    row: Namespace, repository_count: int, region: str, set_names: SetNames
+) -> NamespaceView:
     return NamespaceView(
         row.instance_id,
         row.name,
         row.auto_create,
         row.default_repository_type,
         repository_count,
+        str(row.organization_id) if row.organization_id else None,
+        set_names.get(row.resource_set_id) if row.resource_set_id else None,
+        region,
         row.created_at,
         row.updated_at,
     )
 
 
-def _repository_view(row: RepositoryRow, namespace: str) -> RepositoryView:
+def _repository_view(
+    row: RepositoryRow, namespace: str, region: str, set_names: SetNames
+) -> RepositoryView:
     return RepositoryView(
         row.public_id,
         row.instance_id,
@@ -132,9 +161,58 @@ def _repository_view(row: RepositoryRow, namespace: str) -> RepositoryView:
         row.summary,
         row.description,
         row.tag_mutability,
+        str(row.organization_id) if row.organization_id else None,
+        set_names.get(row.resource_set_id) if row.resource_set_id else None,
+        region,
         row.created_at,
         row.updated_at,
     )
+
+
+async def _set_names(session: AsyncSession, rows: Sequence[Namespace | RepositoryRow]) -> SetNames:
+    return await iq.names_of(session, ResourceSet, [r.resource_set_id for r in rows])
+
+
+async def _region(session: AsyncSession, instance_id: str) -> str:
+    """A namespace's or repository's region: always its instance's (not stored apart)."""
+    instance = await tq.find_instance(session, instance_id)
+    if instance is None:
+        raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+    return instance.region
+
+
+async def _placed(
+    session: AsyncSession,
+    instance: Instance,
+    placement: Placement,
+    organization_id: uuid.UUID | None = None,
+) -> tuple[uuid.UUID | None, ResourceSet | None]:
+    """The organization id and resource set a creation names, checked to exist.
+
+    ``organization_id`` is the default when none is given. The region must be the
+    instance's: an instance serves one region, so its contents live there too.
+    """
+    if placement.region is not None and placement.region != instance.region:
+        raise InvalidInputError(
+            f"region: must be the instance's region {instance.region}, not {placement.region!r}"
+        )
+    if placement.organization_id is not None:
+        wanted = parse_organization_id(placement.organization_id, "organizationId")
+        if await iq.find_by_id(session, Organization, instance.account_id, wanted) is None:
+            raise InvalidInputError(
+                f"organizationId: organization {placement.organization_id} does not exist"
+            )
+        organization_id = wanted
+    resource_set = None
+    if placement.resource_set is not None:
+        resource_set = await iq.find_named(
+            session, ResourceSet, instance.account_id, placement.resource_set
+        )
+        if resource_set is None:
+            raise InvalidInputError(
+                f"resourceSet: resource set {placement.resource_set} does not exist"
+            )
+    return organization_id, resource_set
 
 
 class TenancyService:
@@ -156,7 +234,7 @@ class TenancyService:
         async with self._db.read() as session:
             endpoint = await tq.find_endpoint_by_domain(session, domain) if domain else None
             instance = await tq.find_instance(
-                session, endpoint.instance_id if endpoint else "default"
+                session, endpoint.instance_id if endpoint else DEFAULT_INSTANCE
             )
             account = await tq.find_account(session)
             acl = (await tq.endpoints_of(session, [instance.id])) if endpoint and instance else {}
@@ -383,6 +461,44 @@ class TenancyService:
         self._routes.clear()
         return view
 
+    async def delete_instance(
+        self,
+        instance_id: str,
+        *,
+        force: bool = False,
+        actor: Actor | None = None,
+        resource: str = "",
+    ) -> None:
+        """Delete the instance with its endpoints and contents, in one transaction.
+
+        Refused while it holds namespaces unless ``force``; the default instance is never
+        deleted, since hosts no endpoint claims are routed to it. ``actor`` and ``resource``
+        (its ARN) name the deletion in the audit log. No outbox event: events belong to an
+        instance, and this one is gone; the audit row records it.
+        """
+        if instance_id == DEFAULT_INSTANCE:
+            raise ConflictError(
+                "the default instance cannot be deleted: it serves every host that no "
+                "endpoint claims"
+            )
+        async with self._db.write() as session:
+            if await tq.lock_instance(session, instance_id) is None:
+                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            namespaces = await tq.count_namespaces(session, instance_id)
+            if namespaces and not force:
+                raise InstanceNotEmptyError(
+                    f"instance {instance_id} still holds {namespaces} namespaces; "
+                    "delete them first or pass force=true"
+                )
+            repositories = await tq.delete_instance(session, instance_id)
+            detail = {
+                "instance": instance_id,
+                "namespaces": namespaces,
+                "repositories": repositories,
+            }
+            await self._audit.change(session, actor, "cr:DeleteInstance", resource, detail)
+        self._routes.clear()
+
     @staticmethod
     async def _check_downgrade(session: AsyncSession, row: Instance, target: str) -> None:
         uses = set()
@@ -421,7 +537,9 @@ class TenancyService:
         *,
         auto_create: bool = True,
         default_repository_type: str = "private",
+        placement: Placement = UNPLACED,
     ) -> NamespaceView:
+        """``placement``'s resource set, when given, takes the namespace in as a member."""
         check_new_namespace(name)
         one_of(default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
         async with self._db.write() as session:
@@ -433,18 +551,22 @@ class TenancyService:
             editions.check_limit(
                 instance, Limit.NAMESPACES, await tq.count_namespaces(session, instance_id)
             )
+            organization_id, resource_set = await _placed(session, instance, placement)
             row = Namespace(
                 instance_id=instance_id,
                 name=name,
                 auto_create=auto_create,
                 default_repository_type=default_repository_type,
+                organization_id=organization_id,
+                resource_set_id=resource_set.id if resource_set else None,
             )
             tq.add_namespace(session, row)
             await session.flush()
             await cq.add_outbox_event(
                 session, instance_id, EventType.NAMESPACE_CREATED, {"namespace": name}
             )
-            return _namespace_view(row, 0)
+            set_names = {resource_set.id: resource_set.name} if resource_set else {}
+            return _namespace_view(row, 0, instance.region, set_names)
 
     async def _namespace(self, session: AsyncSession, instance_id: str, name: str) -> Namespace:
         row = await tq.find_namespace(session, instance_id, name)
@@ -458,17 +580,19 @@ class TenancyService:
         async with self._db.read() as session:
             row = await self._namespace(session, instance_id, name)
             count = await tq.count_repositories(session, instance_id, row.id)
-        return _namespace_view(row, count)
+            region = await _region(session, instance_id)
+            set_names = await _set_names(session, [row])
+        return _namespace_view(row, count, region, set_names)
 
     async def list_namespaces(self, instance_id: str, page: PageRequest) -> Page[NamespaceView]:
         async with self._db.read() as session:
-            if await tq.find_instance(session, instance_id) is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            region = await _region(session, instance_id)
             rows, total = await tq.list_namespaces(
                 session, instance_id, page.offset, page.page_size
             )
             counts = await tq.repository_counts(session, [r.id for r in rows])
-        items = [_namespace_view(r, counts.get(r.id, 0)) for r in rows]
+            set_names = await _set_names(session, rows)
+        items = [_namespace_view(r, counts.get(r.id, 0), region, set_names) for r in rows]
         return Page(items, page.page, page.page_size, total)
 
     async def update_namespace(
@@ -483,7 +607,9 @@ class TenancyService:
         async with self._db.write() as session:
             row = await self._namespace(session, instance_id, name)
             count = await tq.count_repositories(session, instance_id, row.id)
-            check_etag(_namespace_view(row, count).etag, if_match)
+            region = await _region(session, instance_id)
+            set_names = await _set_names(session, [row])
+            check_etag(_namespace_view(row, count, region, set_names).etag, if_match)
             values = {
                 k: v
                 for k, v in (
@@ -499,7 +625,7 @@ class TenancyService:
                 EventType.NAMESPACE_UPDATED,
                 {"namespace": name, "fields": sorted(values)},
             )
-            return _namespace_view(row, count)
+            return _namespace_view(row, count, region, set_names)
 
     async def delete_namespace(
         self,
@@ -542,7 +668,10 @@ class TenancyService:
         summary: str = "",
         description: str = "",
         tag_mutability: str = "Flexible",
+        placement: Placement = UNPLACED,
     ) -> RepositoryView:
+        """The organization defaults to the namespace's; ``placement``'s resource set, when
+        given, takes the repository in as a member."""
         check_new_repository(name)
         if repository_type is not None:
             one_of(repository_type, REPOSITORY_TYPES, "type")
@@ -561,6 +690,9 @@ class TenancyService:
             if await tq.find_repository(session, instance_id, full_name) is not None:
                 raise AlreadyExistsError(f"repository {full_name} already exists")
             await self._check_repository_limits(session, instance, ns)
+            organization_id, resource_set = await _placed(
+                session, instance, placement, ns.organization_id
+            )
             row = RepositoryRow(
                 public_id=_repository_id(),
                 instance_id=instance_id,
@@ -571,13 +703,16 @@ class TenancyService:
                 summary=summary,
                 description=description,
                 tag_mutability=tag_mutability,
+                organization_id=organization_id,
+                resource_set_id=resource_set.id if resource_set else None,
             )
             tq.add_repository(session, row)
             await session.flush()
             await cq.add_outbox_event(
                 session, instance_id, EventType.REPOSITORY_CREATED, {"repository": full_name}
             )
-            return _repository_view(row, namespace)
+            set_names = {resource_set.id: resource_set.name} if resource_set else {}
+            return _repository_view(row, namespace, instance.region, set_names)
 
     async def _repository(
         self, session: AsyncSession, instance_id: str, namespace: str, name: str
@@ -591,7 +726,9 @@ class TenancyService:
     async def get_repository(self, instance_id: str, namespace: str, name: str) -> RepositoryView:
         async with self._db.read() as session:
             row = await self._repository(session, instance_id, namespace, name)
-        return _repository_view(row, namespace)
+            region = await _region(session, instance_id)
+            set_names = await _set_names(session, [row])
+        return _repository_view(row, namespace, region, set_names)
 
     async def repository_ref(self, instance_id: str, namespace: str, name: str) -> RepositoryRef:
         async with self._db.read() as session:
@@ -612,12 +749,12 @@ class TenancyService:
             namespace_id = None
             if namespace is not None:
                 namespace_id = (await self._namespace(session, instance_id, namespace)).id
-            elif await tq.find_instance(session, instance_id) is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            region = await _region(session, instance_id)
             rows, total = await tq.list_repositories(
                 session, instance_id, namespace_id, name_contains, page.offset, page.page_size
             )
-        items = [_repository_view(r, r.full_name.split("/", 1)[0]) for r in rows]
+            set_names = await _set_names(session, rows)
+        items = [_repository_view(r, r.full_name.split("/", 1)[0], region, set_names) for r in rows]
         return Page(items, page.page, page.page_size, total)
 
     async def update_repository(
@@ -638,7 +775,9 @@ class TenancyService:
             if instance is None:
                 raise InstanceNotFoundError(f"instance {instance_id} does not exist")
             row = await self._repository(session, instance_id, namespace, name)
-            check_etag(_repository_view(row, namespace).etag, if_match)
+            set_names = await _set_names(session, [row])
+            view = _repository_view(row, namespace, instance.region, set_names)
+            check_etag(view.etag, if_match)
             if changes.tag_mutability == "Immutable" and row.tag_mutability != "Immutable":
                 editions.require_feature(instance, Feature.IMMUTABLE_REPOSITORY)
             values = {
@@ -658,7 +797,7 @@ class TenancyService:
                 EventType.REPOSITORY_UPDATED,
                 {"repository": row.full_name, "fields": sorted(values)},
             )
-            return _repository_view(row, namespace)
+            return _repository_view(row, namespace, instance.region, set_names)
 
     async def delete_repository(
         self,

@@ -90,6 +90,9 @@ class NamespaceView:
     auto_create: bool
     default_repository_type: str
     repository_count: int
+    organization_id: str | None
+    resource_set: str | None
+    region: str
     created_at: datetime
     updated_at: datetime
 
@@ -115,6 +118,9 @@ class RepositoryView:
     summary: str
     description: str
     tag_mutability: str
+    organization_id: str | None
+    resource_set: str | None
+    region: str
     created_at: datetime
     updated_at: datetime
 
@@ -138,6 +144,16 @@ class NonconformingNames:
     namespaces: tuple[tuple[str, str], ...]
     #: Full names (``<namespace>/<repository>``).
     repositories: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a new namespace or repository is filed: organization (id), resource set (name)
+    and region; each left out takes its default."""
+
+    organization_id: str | None = None
+    resource_set: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
