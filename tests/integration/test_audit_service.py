@@ -7,15 +7,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from dockyard import server
 from dockyard.clock import ManualClock
-from dockyard.errors import InvalidInputError, UnavailableError
+from dockyard.errors import InvalidInputError
 from dockyard.metadata import migrate
 from dockyard.metadata.models import Account, AuditEvent
 from dockyard.metadata.session import Database
@@ -175,25 +173,3 @@ def test_retention_setting_bounds() -> None:
     for bad in (0, 3651):
         with pytest.raises(ValidationError):
             Settings(audit_retention_days=bad)
-
-
-def test_each_worker_prunes_with_the_configured_retention(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The server's loop calls ``prune`` with ``audit_retention_days``, and a failed pass
-    (database away) is logged and retried at the next interval (no sleeping: interval 0)."""
-    calls: list[timedelta] = []
-
-    class FakeAudit:
-        async def prune(self, retention: timedelta) -> int:
-            calls.append(retention)
-            if len(calls) == 1:
-                raise UnavailableError("metadata database unavailable")
-            raise asyncio.CancelledError  # stop the loop after the second pass
-
-    monkeypatch.setattr(server, "AUDIT_PRUNE_INTERVAL_SECONDS", 0.0)
-    container = SimpleNamespace(settings=Settings(audit_retention_days=7), audit=FakeAudit())
-    app = server.DockyardApp(container)  # type: ignore[arg-type]
-    with pytest.raises(asyncio.CancelledError):
-        asyncio.run(app._audit_retention_loop())
-    assert calls == [timedelta(days=7)] * 2
