@@ -21,6 +21,7 @@ from dockyard.api import ApiServices, create_api
 from dockyard.metadata import backup as db_backup
 from dockyard.metadata.pools import watch_checkouts
 from dockyard.metadata.session import Database
+from dockyard.outbound import OutboundPolicy, listening_endpoints
 from dockyard.proxy import parse_networks
 from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.context import RegistryServices
@@ -87,6 +88,17 @@ def make_blob_store(settings: Settings) -> BlobStore:
             )
         )
     return FilesystemBlobStore(settings.blob_root)
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    """Where webhook deliveries (and later replication) may connect: the two webhook
+    settings, and this node's own listening endpoints so no trigger delivers to Dockyard
+    itself. A named listen host is resolved here, once, at start."""
+    return OutboundPolicy(
+        deny_private=settings.webhook_deny_private,
+        allowed=parse_networks(settings.webhook_allowed_cidrs),
+        own_endpoints=listening_endpoints(settings.host, settings.port),
+    )
 
 
 def load_master_key(settings: Settings, *, create: bool) -> MasterKey:

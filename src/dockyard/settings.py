@@ -100,8 +100,16 @@ class Settings(BaseSettings):
     background_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     #: Published outbox events are deleted after this many days.
     event_retention_days: float = Field(default=7.0, gt=0, le=3650)
+    #: Refuse outbound requests (webhooks) to private ranges too (10/8, 192.168/16, fc00::/7…);
+    #: loopback, link-local, multicast and Dockyard's own addresses are refused regardless.
+    webhook_deny_private: bool = False
+    #: Ranges outbound requests may reach even when refused otherwise (a comma list of
+    #: CIDRs like ``trusted_proxies``), e.g. ``127.0.0.0/8`` for a receiver on this host.
+    webhook_allowed_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("trusted_proxies", "metrics_allowed_cidrs", mode="before")
+    @field_validator(
+        "trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs", mode="before"
+    )
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
@@ -110,7 +118,7 @@ class Settings(BaseSettings):
             return [v for v in value.replace(" ", ",").split(",") if v]
         return value
 
-    @field_validator("trusted_proxies", "metrics_allowed_cidrs")
+    @field_validator("trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs")
     @classmethod
     def _check_cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:

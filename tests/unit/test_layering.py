@@ -30,7 +30,8 @@ FORBIDDEN = {
         "dockyard.cli",
         "dockyard.console",
     ),
-    "services": ("starlette", "fastapi", "httpx"),
+    # Services reach outbound HTTP through a Protocol of their own; bootstrap passes the client.
+    "services": ("starlette", "fastapi", "httpx", "httpcore", "dockyard.outbound"),
 }
 
 
