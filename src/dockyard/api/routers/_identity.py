@@ -13,15 +13,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
-from dockyard.api import actions
 from dockyard.api.context import ApiServices, Authz, Guard, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers.params import IfMatch, Paging, set_etag
+from dockyard.api.routers._routes import Decorator, Endpoint, Tagged, answer, route
+from dockyard.api.routers.params import IfMatch, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.services.identity import AggregateService, Caller
 from dockyard.services.paging import PageRequest
@@ -33,15 +32,6 @@ OrganizationId = Annotated[str, Path(min_length=1, max_length=64, description="A
 _Service = TypeVar("_Service", bound=AggregateService)
 _Out = TypeVar("_Out", bound=BaseModel)
 _Body = TypeVar("_Body", bound=BaseModel)
-_Endpoint = Callable[..., Awaitable[Any]]
-_Decorator = Callable[[_Endpoint], _Endpoint]
-
-
-class Tagged(Protocol):
-    """A service view that carries its version."""
-
-    @property
-    def etag(self) -> str: ...
 
 
 def caller(guard: Guard) -> Caller:
@@ -55,7 +45,7 @@ async def require(service: _Service, guard: Guard, path: str) -> _Service:
     return service
 
 
-def _endpoint(body: _Endpoint, params: dict[str, Any], *, optional: str = "") -> _Endpoint:
+def _endpoint(body: Endpoint, params: dict[str, Any], *, optional: str = "") -> Endpoint:
     """``body``, called positionally, under the signature FastAPI reads: the parameters are
     named as in the path (``role_name``), which differs from one aggregate to the next;
     the ``optional`` one defaults to None."""
@@ -106,8 +96,7 @@ class Aggregate(Generic[_Service, _Out]):
 
     def respond(self, response: Response, view: Tagged) -> _Out:
         """The view as the route answers it, with its ETag."""
-        set_etag(response, view.etag)
-        return self.out.model_validate(view)
+        return answer(self.out, response, view)
 
     def _route(
         self,
@@ -118,17 +107,10 @@ class Aggregate(Generic[_Service, _Out]):
         action: str,
         errors: Collection[int],
         **options: Any,
-    ) -> _Decorator:
-        return self.router.api_route(
-            path,
-            methods=[method],
-            summary=summary,
-            openapi_extra=actions.action(action),
-            responses=responses(*errors),
-            **options,
-        )
+    ) -> Decorator:
+        return route(self.router, method, path, action, summary, errors=errors, **options)
 
-    def lists(self, *, summary: str, action: str) -> _Decorator:
+    def lists(self, *, summary: str, action: str) -> Decorator:
         """``GET ""`` with filters of the router's own."""
         return self._route(
             "GET", "", summary=summary, action=action, errors=(), response_model=self.page

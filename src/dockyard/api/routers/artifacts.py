@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
+from dockyard.api.routers._routes import require_in, route
 from dockyard.api.routers.params import (
     InstanceId,
     NamespaceName,
@@ -30,18 +30,21 @@ router = APIRouter(
 
 async def _repo(
     svc: Services, guard: Authz, instance_id: str, namespace: str, repository: str
-) -> RepositoryRef:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.repository_arn(instance, namespace, repository))
-    return await svc.tenancy.repository_ref(instance_id, namespace, repository)
+) -> tuple[RepositoryRef, str]:
+    """The repository, once the route's action is allowed on it; with that resource."""
+    resource = await require_in(
+        svc, guard, instance_id, actions.repository_arn, namespace, repository
+    )
+    return await svc.tenancy.repository_ref(instance_id, namespace, repository), resource
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/tags",
+    actions.LIST_REPOSITORY_TAG,
+    "List tags with digest, size, media type, artifact type and push time",
     response_model=Page[TagOut],
-    summary="List tags with digest, size, media type, artifact type and push time",
-    openapi_extra=actions.action(actions.LIST_REPOSITORY_TAG),
-    responses=responses(),
 )
 async def list_tags(
     instance_id: InstanceId,
@@ -51,16 +54,18 @@ async def list_tags(
     svc: Services,
     guard: Authz,
 ) -> Page[TagOut]:
-    repo = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _ = await _repo(svc, guard, instance_id, namespace, repository)
     return Page[TagOut].model_validate(await svc.content.list_tag_details(repo, paging))
 
 
-@router.delete(
+@route(
+    router,
+    "DELETE",
     "/tags/{tag}",
+    actions.DELETE_REPOSITORY_TAG,
+    "Delete a tag (the manifest stays); refused for immutable tags",
+    errors=(409,),
     status_code=204,
-    summary="Delete a tag (the manifest stays); refused for immutable tags",
-    openapi_extra=actions.action(actions.DELETE_REPOSITORY_TAG),
-    responses=responses(409),
 )
 async def delete_tag(
     instance_id: InstanceId,
@@ -70,22 +75,17 @@ async def delete_tag(
     svc: Services,
     guard: Authz,
 ) -> None:
-    repo = await _repo(svc, guard, instance_id, namespace, repository)
-    instance = await svc.tenancy.instance_ref(instance_id)
-    await svc.content.delete_tag(
-        repo,
-        tag,
-        actor=guard.actor,
-        resource=actions.repository_arn(instance, namespace, repository),
-    )
+    repo, resource = await _repo(svc, guard, instance_id, namespace, repository)
+    await svc.content.delete_tag(repo, tag, actor=guard.actor, resource=resource)
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/tags/{tag}/layers",
+    actions.GET_REPOSITORY_LAYERS,
+    "The layers of a tag's image, with the history entry that created each",
     response_model=LayersOut,
-    summary="The layers of a tag's image, with the history entry that created each",
-    openapi_extra=actions.action(actions.GET_REPOSITORY_LAYERS),
-    responses=responses(),
 )
 async def get_layers(
     instance_id: InstanceId,
@@ -102,16 +102,17 @@ async def get_layers(
         ),
     ] = None,
 ) -> LayersOut:
-    repo = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _ = await _repo(svc, guard, instance_id, namespace, repository)
     return LayersOut.model_validate(await svc.content.layers(repo, tag, platform))
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/manifests/{reference}",
+    actions.GET_REPOSITORY_MANIFEST,
+    "Get a manifest by tag or digest",
     response_model=ManifestOut,
-    summary="Get a manifest by tag or digest",
-    openapi_extra=actions.action(actions.GET_REPOSITORY_MANIFEST),
-    responses=responses(),
 )
 async def get_manifest(
     instance_id: InstanceId,
@@ -121,7 +122,7 @@ async def get_manifest(
     svc: Services,
     guard: Authz,
 ) -> ManifestOut:
-    repo = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _ = await _repo(svc, guard, instance_id, namespace, repository)
     view = await svc.content.get_manifest(repo, reference)
     document: dict[str, Any] = orjson.loads(view.content)
     return ManifestOut(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
+from dockyard.api.routers._routes import route
 from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.audit import AuditEventOut
 from dockyard.api.schemas.common import Page
@@ -19,17 +19,18 @@ router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 _Text = Annotated[str | None, Query()]
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "",
+    actions.LIST_AUDIT_EVENTS,
+    "List audit events, newest first",
     response_model=Page[AuditEventOut],
-    summary="List audit events, newest first",
     description=(
         "Filters: `actor`, `action` and `outcome` (success, failure, denied) match exactly; "
         "`since` (inclusive) and `until` (exclusive) are ISO-8601 times, UTC when no offset "
         "is given. An invalid filter is refused with 400 `INVALID_INPUT`."
     ),
-    openapi_extra=actions.action(actions.LIST_AUDIT_EVENTS),
-    responses=responses(),
 )
 async def list_audit_events(
     paging: Paging,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from dockyard.api import actions
 from dockyard.api.context import Authz, Caller, Services
 from dockyard.api.errors import responses
+from dockyard.api.routers._routes import route
 from dockyard.api.schemas.auth import (
     ChangePasswordRequest,
     MfaBindOut,
@@ -70,32 +71,34 @@ async def sign_in(body: SignInRequest, request: Request, svc: Services) -> Sessi
     return _session(grant)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/auth/mfa/bind",
+    actions.BIND_MFA_DEVICE,
+    "Bind the virtual MFA device offered by MFA_BIND_REQUIRED",
     response_model=MfaBindOut,
-    summary="Bind the virtual MFA device offered by MFA_BIND_REQUIRED",
     description=(
         "With the bind token of the MFA_BIND_REQUIRED refusal and a current code of the "
         "device; then sign in again with `mfaCode`."
     ),
-    openapi_extra=actions.action(actions.BIND_MFA_DEVICE),
-    responses=responses(),
 )
 async def bind_mfa(body: MfaBindRequest, request: Request, svc: Services) -> MfaBindOut:
     bound = await svc.signin.bind_mfa(body.bind_token, body.code, source_ip=client_address(request))
     return MfaBindOut(username=bound.username, mfa_bound_at=bound.bound_at)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/auth/password",
+    actions.CHANGE_PASSWORD,
+    "Change your own console password",
     response_model=SessionOut,
-    summary="Change your own console password",
     description=(
         "Every session of the user ends; the response is a new session. A wrong old password "
         "counts as a failed sign-in."
     ),
-    openapi_extra=actions.action(actions.CHANGE_PASSWORD),
-    responses=responses(),
 )
 async def change_password(
     body: ChangePasswordRequest, request: Request, svc: Services, authz: Authz
@@ -109,13 +112,14 @@ async def change_password(
     return _session(grant)
 
 
-@router.put(
+@route(
+    router,
+    "PUT",
     "/users/{username}/password",
+    actions.RESET_PASSWORD,
+    "Reset a user's console password (they must change it at the next sign-in)",
     status_code=204,
-    summary="Reset a user's console password (they must change it at the next sign-in)",
     description="Also ends the user's lockout and every session of the user.",
-    openapi_extra=actions.action(actions.RESET_PASSWORD),
-    responses=responses(),
 )
 async def reset_password(
     username: str, body: ResetPasswordRequest, request: Request, svc: Services, authz: Authz
@@ -132,12 +136,13 @@ async def reset_password(
     return Response(status_code=204)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/auth/signout",
+    actions.SIGN_OUT,
+    "Sign out: every session of the caller ends",
     status_code=204,
-    summary="Sign out: every session of the caller ends",
-    openapi_extra=actions.action(actions.SIGN_OUT),
-    responses=responses(),
 )
 async def sign_out(request: Request, svc: Services, caller: Caller) -> Response:
     await svc.signin.sign_out(_user(caller), source_ip=client_address(request))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from dockyard.api import actions
 from dockyard.api.context import ApiServices, Authz, Credential, Guard, Services
-from dockyard.api.errors import responses
+from dockyard.api.routers._routes import route
 from dockyard.api.schemas.credentials import (
     AccessKeyCreate,
     AccessKeyCreated,
@@ -50,12 +50,13 @@ def _out(key: AccessKeyView) -> AccessKeyOut:
     )
 
 
-@router.put(
+@route(
+    router,
+    "PUT",
     "/users/{username}/registry-password",
+    actions.SET_REGISTRY_PASSWORD,
+    "Set or reset a user's registry password (docker login)",
     status_code=204,
-    summary="Set or reset a user's registry password (docker login)",
-    openapi_extra=actions.action(actions.SET_REGISTRY_PASSWORD),
-    responses=responses(),
 )
 async def set_registry_password(
     username: Username, body: RegistryPasswordIn, request: Request, svc: Services, guard: Authz
@@ -67,13 +68,15 @@ async def set_registry_password(
     return Response(status_code=204)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/users/{username}/access-keys",
+    actions.CREATE_ACCESS_KEY,
+    "Create an access key (the secret is shown once)",
+    errors=(409,),
     status_code=201,
     response_model=AccessKeyCreated,
-    summary="Create an access key (the secret is shown once)",
-    openapi_extra=actions.action(actions.CREATE_ACCESS_KEY),
-    responses=responses(409),
 )
 async def create_access_key(
     username: Username,
@@ -94,24 +97,26 @@ async def create_access_key(
     )
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/users/{username}/access-keys",
+    actions.LIST_ACCESS_KEYS,
+    "List a user's access keys (never their secrets)",
     response_model=AccessKeyList,
-    summary="List a user's access keys (never their secrets)",
-    openapi_extra=actions.action(actions.LIST_ACCESS_KEYS),
-    responses=responses(),
 )
 async def list_access_keys(username: Username, svc: Services, guard: Authz) -> AccessKeyList:
     creds = await _managing(username, svc, guard)
     return AccessKeyList(items=[_out(k) for k in await creds.list_access_keys(username)])
 
 
-@router.patch(
+@route(
+    router,
+    "PATCH",
     "/users/{username}/access-keys/{access_key_id}",
+    actions.UPDATE_ACCESS_KEY,
+    "Enable or disable an access key",
     response_model=AccessKeyOut,
-    summary="Enable or disable an access key",
-    openapi_extra=actions.action(actions.UPDATE_ACCESS_KEY),
-    responses=responses(),
 )
 async def update_access_key(
     username: Username,
@@ -128,12 +133,13 @@ async def update_access_key(
     return _out(key)
 
 
-@router.delete(
+@route(
+    router,
+    "DELETE",
     "/users/{username}/access-keys/{access_key_id}",
+    actions.DELETE_ACCESS_KEY,
+    "Delete an access key (and the STS credentials made with it)",
     status_code=204,
-    summary="Delete an access key (and the STS credentials made with it)",
-    openapi_extra=actions.action(actions.DELETE_ACCESS_KEY),
-    responses=responses(),
 )
 async def delete_access_key(
     username: Username, access_key_id: AccessKeyId, request: Request, svc: Services, guard: Authz
@@ -145,12 +151,13 @@ async def delete_access_key(
     return Response(status_code=204)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/auth/sts",
+    actions.GET_SESSION_TOKEN,
+    "Temporary security credentials (call with an access key)",
     response_model=StsOut,
-    summary="Temporary security credentials (call with an access key)",
-    openapi_extra=actions.action(actions.GET_SESSION_TOKEN),
-    responses=responses(),
 )
 async def get_session_token(
     request: Request,
@@ -172,12 +179,13 @@ async def get_session_token(
     )
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/auth/authorization-token",
+    actions.GET_AUTHORIZATION_TOKEN,
+    "Temporary registry credentials for docker login (1 hour, or the STS lifetime)",
     response_model=AuthorizationTokenOut,
-    summary="Temporary registry credentials for docker login (1 hour, or the STS lifetime)",
-    openapi_extra=actions.action(actions.GET_AUTHORIZATION_TOKEN),
-    responses=responses(),
 )
 async def get_authorization_token(
     request: Request, svc: Services, guard: Authz, credential: Credential

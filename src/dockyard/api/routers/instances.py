@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers.params import IfMatch, InstanceId, Paging, set_etag
+from dockyard.api.routers._routes import answer, require_in, route
+from dockyard.api.routers.params import IfMatch, InstanceId, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.instances import EndpointIn, InstanceCreate, InstanceOut, InstanceUpdate
-from dockyard.services.access import InstanceRef
 from dockyard.services.tenancy import AllowlistEntry, Endpoint, InstanceChanges
 
 router = APIRouter(prefix="/api/v1", tags=["instances"])
@@ -30,13 +29,15 @@ def _endpoints(items: list[EndpointIn]) -> tuple[Endpoint, ...]:
     )
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/instances",
+    actions.CREATE_INSTANCE,
+    "Create an instance",
+    errors=(409,),
     status_code=201,
     response_model=InstanceOut,
-    summary="Create an instance",
-    openapi_extra=actions.action(actions.CREATE_INSTANCE),
-    responses=responses(409),
 )
 async def create_instance(
     body: InstanceCreate, response: Response, svc: Services, guard: Authz
@@ -45,45 +46,45 @@ async def create_instance(
     view = await svc.tenancy.create_instance(
         body.name, body.region, body.edition, _endpoints(body.endpoints)
     )
-    set_etag(response, view.etag)
-    return InstanceOut.model_validate(view)
+    return answer(InstanceOut, response, view)
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/instances",
+    actions.LIST_INSTANCE,
+    "List instances",
     response_model=Page[InstanceOut],
-    summary="List instances",
-    openapi_extra=actions.action(actions.LIST_INSTANCE),
-    responses=responses(),
 )
 async def list_instances(paging: Paging, svc: Services, guard: Authz) -> Page[InstanceOut]:
     guard.require(actions.everything())
-    page = await svc.tenancy.list_instances(paging)
-    return Page[InstanceOut].model_validate(page)
+    return Page[InstanceOut].model_validate(await svc.tenancy.list_instances(paging))
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/instances/{instance_id}",
+    actions.GET_INSTANCE,
+    "Get an instance",
     response_model=InstanceOut,
-    summary="Get an instance",
-    openapi_extra=actions.action(actions.GET_INSTANCE),
-    responses=responses(),
 )
 async def get_instance(
     instance_id: InstanceId, response: Response, svc: Services, guard: Authz
 ) -> InstanceOut:
     guard.require(actions.everything())
-    view = await svc.tenancy.get_instance(instance_id)
-    set_etag(response, view.etag)
-    return InstanceOut.model_validate(view)
+    return answer(InstanceOut, response, await svc.tenancy.get_instance(instance_id))
 
 
-@router.patch(
+@route(
+    router,
+    "PATCH",
     "/instances/{instance_id}",
+    actions.UPDATE_INSTANCE,
+    "Update an instance (a downgrade is refused while it holds too much)",
+    errors=(409, 412),
     response_model=InstanceOut,
-    summary="Update an instance (a downgrade is refused while it holds too much)",
-    openapi_extra=actions.action(actions.UPDATE_INSTANCE),
-    responses=responses(409, 412),
 )
 async def update_instance(
     instance_id: InstanceId,
@@ -93,8 +94,7 @@ async def update_instance(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> InstanceOut:
-    instance: InstanceRef = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.instance_arn(instance))
+    await require_in(svc, guard, instance_id, actions.instance_arn)
     changes = InstanceChanges(
         name=body.name,
         region=body.region,
@@ -102,17 +102,18 @@ async def update_instance(
         endpoints=_endpoints(body.endpoints) if body.endpoints is not None else None,
     )
     view = await svc.tenancy.update_instance(instance_id, changes, if_match)
-    set_etag(response, view.etag)
-    return InstanceOut.model_validate(view)
+    return answer(InstanceOut, response, view)
 
 
-@router.delete(
+@route(
+    router,
+    "DELETE",
     "/instances/{instance_id}",
-    status_code=204,
-    summary="Delete an instance with its endpoints and contents (refused while it holds "
+    actions.DELETE_INSTANCE,
+    "Delete an instance with its endpoints and contents (refused while it holds "
     "namespaces, unless force=true; the default instance is never deleted)",
-    openapi_extra=actions.action(actions.DELETE_INSTANCE),
-    responses=responses(409),
+    errors=(409,),
+    status_code=204,
 )
 async def delete_instance(
     instance_id: InstanceId,
@@ -120,9 +121,7 @@ async def delete_instance(
     guard: Authz,
     force: Annotated[bool, Query(description="Delete its namespaces and repositories too")] = False,
 ) -> None:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    resource = actions.instance_arn(instance)
-    guard.require(resource)
+    resource = await require_in(svc, guard, instance_id, actions.instance_arn)
     await svc.tenancy.delete_instance(
         instance_id, force=force, actor=guard.actor, resource=resource
     )

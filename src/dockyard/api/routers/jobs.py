@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
+from dockyard.api.routers._routes import route
 from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.jobs import JobOut
@@ -25,17 +25,18 @@ def _jobs(svc: Services) -> JobsService:
     return svc.jobs
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "",
+    actions.LIST_JOB,
+    "List background jobs, newest first",
     response_model=Page[JobOut],
-    summary="List background jobs, newest first",
     description=(
         "Jobs waiting, running, or failed for good (kept for inspection until retried); "
         "finished jobs are removed. Filters: `state` (waiting, running, failed) and `kind` "
         "match exactly."
     ),
-    openapi_extra=actions.action(actions.LIST_JOB),
-    responses=responses(),
 )
 async def list_jobs(
     paging: Paging,
@@ -49,16 +50,18 @@ async def list_jobs(
     return Page[JobOut].model_validate(page)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/{job_id}/retry",
+    actions.RETRY_JOB,
+    "Retry a failed job now",
+    errors=(404, 409),
     response_model=JobOut,
-    summary="Retry a failed job now",
     description=(
         "Gives a failed (or waiting) job a fresh set of attempts, due at once. A running job "
         "is refused with 409 `CONFLICT`."
     ),
-    openapi_extra=actions.action(actions.RETRY_JOB),
-    responses=responses(404, 409),
 )
 async def retry_job(job_id: uuid.UUID, svc: Services, guard: Authz) -> JobOut:
     resource = actions.everything()

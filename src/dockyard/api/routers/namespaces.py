@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers.params import IfMatch, InstanceId, NamespaceName, Paging, set_etag
+from dockyard.api.routers._routes import answer, require_in, route
+from dockyard.api.routers.params import IfMatch, InstanceId, NamespaceName, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.namespaces import NamespaceCreate, NamespaceOut, NamespaceUpdate
 from dockyard.services.tenancy import NamespaceChanges, Placement
@@ -17,23 +17,20 @@ from dockyard.services.tenancy import NamespaceChanges, Placement
 router = APIRouter(prefix="/api/v1/instances/{instance_id}/namespaces", tags=["namespaces"])
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "",
+    actions.CREATE_NAMESPACE,
+    "Create a namespace (counts against the edition's namespace limit)",
+    errors=(409,),
     status_code=201,
     response_model=NamespaceOut,
-    summary="Create a namespace (counts against the edition's namespace limit)",
-    openapi_extra=actions.action(actions.CREATE_NAMESPACE),
-    responses=responses(409),
 )
 async def create_namespace(
-    instance_id: InstanceId,
-    body: NamespaceCreate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
+    instance_id: InstanceId, body: NamespaceCreate, response: Response, svc: Services, guard: Authz
 ) -> NamespaceOut:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.namespace_create_arn(instance, body.name))
+    await require_in(svc, guard, instance_id, actions.namespace_create_arn, body.name)
     view = await svc.tenancy.create_namespace(
         instance_id,
         body.name,
@@ -41,31 +38,26 @@ async def create_namespace(
         default_repository_type=body.default_repository_type,
         placement=Placement(body.organization_id, body.resource_set, body.region),
     )
-    set_etag(response, view.etag)
-    return NamespaceOut.model_validate(view)
+    return answer(NamespaceOut, response, view)
 
 
-@router.get(
-    "",
-    response_model=Page[NamespaceOut],
-    summary="List namespaces",
-    openapi_extra=actions.action(actions.LIST_NAMESPACE),
-    responses=responses(),
+@route(
+    router, "GET", "", actions.LIST_NAMESPACE, "List namespaces", response_model=Page[NamespaceOut]
 )
 async def list_namespaces(
     instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
 ) -> Page[NamespaceOut]:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.namespace_list_arn(instance))
+    await require_in(svc, guard, instance_id, actions.namespace_list_arn)
     return Page[NamespaceOut].model_validate(await svc.tenancy.list_namespaces(instance_id, paging))
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/{namespace}",
+    actions.GET_NAMESPACE,
+    "Get a namespace",
     response_model=NamespaceOut,
-    summary="Get a namespace",
-    openapi_extra=actions.action(actions.GET_NAMESPACE),
-    responses=responses(),
 )
 async def get_namespace(
     instance_id: InstanceId,
@@ -74,19 +66,18 @@ async def get_namespace(
     svc: Services,
     guard: Authz,
 ) -> NamespaceOut:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.namespace_arn(instance, namespace))
-    view = await svc.tenancy.get_namespace(instance_id, namespace)
-    set_etag(response, view.etag)
-    return NamespaceOut.model_validate(view)
+    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
+    return answer(NamespaceOut, response, await svc.tenancy.get_namespace(instance_id, namespace))
 
 
-@router.patch(
+@route(
+    router,
+    "PATCH",
     "/{namespace}",
+    actions.UPDATE_NAMESPACE,
+    "Update a namespace",
+    errors=(412,),
     response_model=NamespaceOut,
-    summary="Update a namespace",
-    openapi_extra=actions.action(actions.UPDATE_NAMESPACE),
-    responses=responses(412),
 )
 async def update_namespace(
     instance_id: InstanceId,
@@ -97,22 +88,22 @@ async def update_namespace(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> NamespaceOut:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.namespace_arn(instance, namespace))
+    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
     changes = NamespaceChanges(
         auto_create=body.auto_create, default_repository_type=body.default_repository_type
     )
     view = await svc.tenancy.update_namespace(instance_id, namespace, changes, if_match)
-    set_etag(response, view.etag)
-    return NamespaceOut.model_validate(view)
+    return answer(NamespaceOut, response, view)
 
 
-@router.delete(
+@route(
+    router,
+    "DELETE",
     "/{namespace}",
+    actions.DELETE_NAMESPACE,
+    "Delete a namespace (refused while it holds repositories, unless force=true)",
+    errors=(409,),
     status_code=204,
-    summary="Delete a namespace (refused while it holds repositories, unless force=true)",
-    openapi_extra=actions.action(actions.DELETE_NAMESPACE),
-    responses=responses(409),
 )
 async def delete_namespace(
     instance_id: InstanceId,
@@ -121,9 +112,7 @@ async def delete_namespace(
     guard: Authz,
     force: Annotated[bool, Query(description="Delete its repositories too")] = False,
 ) -> None:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    resource = actions.namespace_arn(instance, namespace)
-    guard.require(resource)
+    resource = await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
     await svc.tenancy.delete_namespace(
         instance_id, namespace, force=force, actor=guard.actor, resource=resource
     )

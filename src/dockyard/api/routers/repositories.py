@@ -8,15 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
-from dockyard.api.routers.params import (
-    IfMatch,
-    InstanceId,
-    NamespaceName,
-    Paging,
-    RepositoryName,
-    set_etag,
-)
+from dockyard.api.routers._routes import answer, require_in, route
+from dockyard.api.routers.params import IfMatch, InstanceId, NamespaceName, Paging, RepositoryName
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.repositories import RepositoryCreate, RepositoryOut, RepositoryUpdate
 from dockyard.services.tenancy import Placement, RepositoryChanges
@@ -28,33 +21,34 @@ NameSearch = Annotated[
 ]
 
 
-@router.get(
+REPOSITORY = "/namespaces/{namespace}/repositories/{repository}"
+
+
+@route(
+    router,
+    "GET",
     "/repositories",
+    actions.LIST_REPOSITORY,
+    "List the repositories of an instance",
     response_model=Page[RepositoryOut],
-    summary="List the repositories of an instance",
-    openapi_extra=actions.action(actions.LIST_REPOSITORY),
-    responses=responses(),
 )
 async def list_instance_repositories(
-    instance_id: InstanceId,
-    paging: Paging,
-    svc: Services,
-    guard: Authz,
-    name: NameSearch = None,
+    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz, name: NameSearch = None
 ) -> Page[RepositoryOut]:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.repository_list_arn(instance, None))
+    await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
     page = await svc.tenancy.list_repositories(instance_id, paging, name_contains=name)
     return Page[RepositoryOut].model_validate(page)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/namespaces/{namespace}/repositories",
+    actions.CREATE_REPOSITORY,
+    "Create a repository (counts against the edition's repository limits)",
+    errors=(409,),
     status_code=201,
     response_model=RepositoryOut,
-    summary="Create a repository (counts against the edition's repository limits)",
-    openapi_extra=actions.action(actions.CREATE_REPOSITORY),
-    responses=responses(409),
 )
 async def create_repository(
     instance_id: InstanceId,
@@ -64,8 +58,7 @@ async def create_repository(
     svc: Services,
     guard: Authz,
 ) -> RepositoryOut:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.namespace_arn(instance, namespace))
+    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
     view = await svc.tenancy.create_repository(
         instance_id,
         namespace,
@@ -76,16 +69,16 @@ async def create_repository(
         tag_mutability=body.tag_mutability,
         placement=Placement(body.organization_id, body.resource_set, body.region),
     )
-    set_etag(response, view.etag)
-    return RepositoryOut.model_validate(view)
+    return answer(RepositoryOut, response, view)
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/namespaces/{namespace}/repositories",
+    actions.LIST_REPOSITORY,
+    "List the repositories of a namespace",
     response_model=Page[RepositoryOut],
-    summary="List the repositories of a namespace",
-    openapi_extra=actions.action(actions.LIST_REPOSITORY),
-    responses=responses(),
 )
 async def list_repositories(
     instance_id: InstanceId,
@@ -95,20 +88,20 @@ async def list_repositories(
     guard: Authz,
     name: NameSearch = None,
 ) -> Page[RepositoryOut]:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.repository_list_arn(instance, namespace))
+    await require_in(svc, guard, instance_id, actions.repository_list_arn, namespace)
     page = await svc.tenancy.list_repositories(
         instance_id, paging, namespace=namespace, name_contains=name
     )
     return Page[RepositoryOut].model_validate(page)
 
 
-@router.get(
-    "/namespaces/{namespace}/repositories/{repository}",
+@route(
+    router,
+    "GET",
+    REPOSITORY,
+    actions.GET_REPOSITORY,
+    "Get a repository",
     response_model=RepositoryOut,
-    summary="Get a repository",
-    openapi_extra=actions.action(actions.GET_REPOSITORY),
-    responses=responses(),
 )
 async def get_repository(
     instance_id: InstanceId,
@@ -118,19 +111,19 @@ async def get_repository(
     svc: Services,
     guard: Authz,
 ) -> RepositoryOut:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.repository_arn(instance, namespace, repository))
+    await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
     view = await svc.tenancy.get_repository(instance_id, namespace, repository)
-    set_etag(response, view.etag)
-    return RepositoryOut.model_validate(view)
+    return answer(RepositoryOut, response, view)
 
 
-@router.patch(
-    "/namespaces/{namespace}/repositories/{repository}",
+@route(
+    router,
+    "PATCH",
+    REPOSITORY,
+    actions.UPDATE_REPOSITORY,
+    "Update a repository (Immutable needs the Advanced edition)",
+    errors=(412,),
     response_model=RepositoryOut,
-    summary="Update a repository (Immutable needs the Advanced edition)",
-    openapi_extra=actions.action(actions.UPDATE_REPOSITORY),
-    responses=responses(412),
 )
 async def update_repository(
     instance_id: InstanceId,
@@ -142,8 +135,7 @@ async def update_repository(
     guard: Authz,
     if_match: IfMatch = None,
 ) -> RepositoryOut:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    guard.require(actions.repository_arn(instance, namespace, repository))
+    await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
     changes = RepositoryChanges(
         type=body.type,
         summary=body.summary,
@@ -153,16 +145,16 @@ async def update_repository(
     view = await svc.tenancy.update_repository(
         instance_id, namespace, repository, changes, if_match
     )
-    set_etag(response, view.etag)
-    return RepositoryOut.model_validate(view)
+    return answer(RepositoryOut, response, view)
 
 
-@router.delete(
-    "/namespaces/{namespace}/repositories/{repository}",
+@route(
+    router,
+    "DELETE",
+    REPOSITORY,
+    actions.DELETE_REPOSITORY,
+    "Delete a repository with its tags and manifests",
     status_code=204,
-    summary="Delete a repository with its tags and manifests",
-    openapi_extra=actions.action(actions.DELETE_REPOSITORY),
-    responses=responses(),
 )
 async def delete_repository(
     instance_id: InstanceId,
@@ -171,9 +163,9 @@ async def delete_repository(
     svc: Services,
     guard: Authz,
 ) -> None:
-    instance = await svc.tenancy.instance_ref(instance_id)
-    resource = actions.repository_arn(instance, namespace, repository)
-    guard.require(resource)
+    resource = await require_in(
+        svc, guard, instance_id, actions.repository_arn, namespace, repository
+    )
     await svc.tenancy.delete_repository(
         instance_id, namespace, repository, actor=guard.actor, resource=resource
     )

@@ -6,19 +6,20 @@ from fastapi import APIRouter
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
 from dockyard.api.routers._identity import require
+from dockyard.api.routers._routes import route
 from dockyard.api.schemas.identity import SimulateOut, SimulateRequest
 
 router = APIRouter(prefix="/api/v1/authorization", tags=["authorization"])
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/simulate",
+    actions.SIMULATE_POLICY,
+    "Explain whether a user may perform an action on a resource, and why",
     response_model=SimulateOut,
-    summary="Explain whether a user may perform an action on a resource, and why",
-    openapi_extra=actions.action(actions.SIMULATE_POLICY),
-    responses=responses(),
 )
 async def simulate(body: SimulateRequest, svc: Services, guard: Authz) -> SimulateOut:
     service = await require(svc.policies, guard, f"user/{body.username}")

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
 from dockyard.api.routers._identity import Aggregate, Name, caller
+from dockyard.api.routers._routes import route
 from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.identity import MfaSetting, UserCreateBody, UserOut, UserUpdate
@@ -110,12 +110,13 @@ users.link(
 )
 
 
-@router.put(
+@route(
+    router,
+    "PUT",
     "/{username}/mfa",
+    actions.SET_USER_MFA,
+    "Require MFA at sign-in, or not (disabling clears the bound device)",
     response_model=UserOut,
-    summary="Require MFA at sign-in, or not (disabling clears the bound device)",
-    openapi_extra=actions.action(actions.SET_USER_MFA),
-    responses=responses(),
 )
 async def set_mfa(username: Name, body: MfaSetting, svc: Services, guard: Authz) -> UserOut:
     service = await users.open(svc, guard, username)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import AuditEvent
 from dockyard.metadata.queries._insert import insert_row
+from dockyard.metadata.queries._page import counted_page
 
 
 async def add_audit_event(
@@ -73,17 +74,8 @@ async def list_events(
         conditions.append(AuditEvent.at >= where.since)
     if where.until is not None:
         conditions.append(AuditEvent.at < where.until)
-    total = (
-        await session.execute(select(func.count()).select_from(AuditEvent).where(*conditions))
-    ).scalar_one()
-    stmt = (
-        select(AuditEvent)
-        .where(*conditions)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return (await session.execute(stmt)).scalars().all(), total
+    newest_first = (AuditEvent.at.desc(), AuditEvent.id.desc())
+    return await counted_page(session, AuditEvent, conditions, newest_first, offset, limit)
 
 
 async def delete_older_than(session: AsyncSession, cutoff: datetime, limit: int) -> int:

@@ -9,19 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import AccessKey, AuthFailure, LogonPolicy, StsCredential, User
-
-
-async def find_user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
-
-
-async def find_logon_policy(
-    session: AsyncSession, policy_id: uuid.UUID | None
-) -> LogonPolicy | None:
-    if policy_id is None:
-        return None
-    return await session.get(LogonPolicy, policy_id)
+from dockyard.metadata.models import AccessKey, AuthFailure, StsCredential, User
 
 
 async def set_registry_password(

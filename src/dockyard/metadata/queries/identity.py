@@ -344,6 +344,18 @@ async def names_of(
     return {i: n for i, n in (await session.execute(stmt)).all()}
 
 
+async def _placed_in_sets(
+    session: AsyncSession, set_column: Any, instance_id: Any, name: Any, set_ids: set[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str]]:
+    """(set id, instance id, name) of the rows placed in one of ``set_ids``, sorted."""
+    stmt = (
+        select(set_column, instance_id, name)
+        .where(set_column.in_(set_ids))
+        .order_by(instance_id, name)
+    )
+    return [(set_id, iid, n) for set_id, iid, n in (await session.execute(stmt)).all() if set_id]
+
+
 async def resource_set_members(
     session: AsyncSession, set_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
@@ -353,22 +365,13 @@ async def resource_set_members(
     }
     if not set_ids:
         return out
-    ns_stmt = (
-        select(Namespace.resource_set_id, Namespace.instance_id, Namespace.name)
-        .where(Namespace.resource_set_id.in_(set(set_ids)))
-        .order_by(Namespace.instance_id, Namespace.name)
-    )
-    for set_id, iid, name in (await session.execute(ns_stmt)).all():
-        if set_id is not None:
-            out[set_id][0].append((iid, name))
-    repo_stmt = (
-        select(Repository.resource_set_id, Repository.instance_id, Repository.full_name)
-        .where(Repository.resource_set_id.in_(set(set_ids)))
-        .order_by(Repository.instance_id, Repository.full_name)
-    )
-    for set_id, iid, name in (await session.execute(repo_stmt)).all():
-        if set_id is not None:
-            out[set_id][1].append((iid, name))
+    wanted = set(set_ids)
+    namespaces = (Namespace.resource_set_id, Namespace.instance_id, Namespace.name)
+    for set_id, iid, name in await _placed_in_sets(session, *namespaces, wanted):
+        out[set_id][0].append((iid, name))
+    repositories = (Repository.resource_set_id, Repository.instance_id, Repository.full_name)
+    for set_id, iid, name in await _placed_in_sets(session, *repositories, wanted):
+        out[set_id][1].append((iid, name))
     return out
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.orm import aliased
 
 from dockyard.metadata.models import Job, PeriodicSchedule
 from dockyard.metadata.queries._insert import insert_ignore
+from dockyard.metadata.queries._page import counted_page
 
 WAITING = "waiting"
 RUNNING = "running"
@@ -254,17 +255,8 @@ async def list_jobs(
         where.append(Job.state == state)
     if kind is not None:
         where.append(Job.kind == kind)
-    total = (
-        await session.execute(select(func.count()).select_from(Job).where(*where))
-    ).scalar_one()
-    stmt = (
-        select(Job)
-        .where(*where)
-        .order_by(Job.created_at.desc(), Job.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return (await session.execute(stmt)).scalars().all(), int(total)
+    newest_first = (Job.created_at.desc(), Job.id.desc())
+    return await counted_page(session, Job, where, newest_first, offset, limit)
 
 
 async def requeue_job(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> Job | None:

@@ -21,6 +21,7 @@ from dockyard.metadata.models import (
     Repository,
 )
 from dockyard.metadata.queries._insert import insert_ignore
+from dockyard.metadata.queries._page import counted_page
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.session import Database
 
@@ -85,24 +86,27 @@ async def repository_key(
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-async def namespace_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
-    """(instance id, name) of every namespace whose name contains ``fragment`` literally."""
+async def _names_with(
+    session: AsyncSession, instance_id: Any, name: Any, fragment: str
+) -> list[tuple[str, str]]:
+    """(instance id, name) of every row whose ``name`` column contains ``fragment``
+    literally, in instance and name order."""
     stmt = (
-        select(Namespace.instance_id, Namespace.name)
-        .where(Namespace.name.contains(fragment, autoescape=True))
-        .order_by(Namespace.instance_id, Namespace.name)
+        select(instance_id, name)
+        .where(name.contains(fragment, autoescape=True))
+        .order_by(instance_id, name)
     )
     return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def namespace_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
+    """(instance id, name) of every namespace whose name contains ``fragment`` literally."""
+    return await _names_with(session, Namespace.instance_id, Namespace.name, fragment)
 
 
 async def repository_names_with(session: AsyncSession, fragment: str) -> list[tuple[str, str]]:
     """(instance id, full name) of every repository whose full name contains ``fragment``."""
-    stmt = (
-        select(Repository.instance_id, Repository.full_name)
-        .where(Repository.full_name.contains(fragment, autoescape=True))
-        .order_by(Repository.instance_id, Repository.full_name)
-    )
-    return [(row[0], row[1]) for row in await session.execute(stmt)]
+    return await _names_with(session, Repository.instance_id, Repository.full_name, fragment)
 
 
 async def find_repository(
@@ -399,17 +403,9 @@ async def list_repositories(
     if name_contains:
         escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Repository.full_name.like(f"%{escaped}%", escape="\\"))
-    total = (
-        await session.execute(select(func.count()).select_from(Repository).where(*conditions))
-    ).scalar_one()
-    stmt = (
-        select(Repository)
-        .where(*conditions)
-        .order_by(Repository.full_name)
-        .offset(offset)
-        .limit(limit)
+    return await counted_page(
+        session, Repository, conditions, (Repository.full_name,), offset, limit
     )
-    return (await session.execute(stmt)).scalars().all(), total
 
 
 def add_repository(session: AsyncSession, repository: Repository) -> None:

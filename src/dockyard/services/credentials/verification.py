@@ -220,13 +220,13 @@ class CredentialVerifier:
         if hit is not None and hit.expires > time.monotonic():
             # Still the same password, still enabled? (a reset elsewhere takes effect now)
             async with self._db.read() as session:
-                user = await cq.find_user_by_id(session, hit.user_id)
+                user = await sq.find_user_by_id(session, hit.user_id)
                 current = None
                 if user is not None and not user.disabled:
                     current = user.password_hash if console else user.registry_password_hash
                 fresh = None
                 if user is not None and current == hit.hashed:
-                    policy = await cq.find_logon_policy(session, user.logon_policy_id)
+                    policy = await sq.find_logon_policy(session, user.logon_policy_id)
                     # Permissions are read fresh: only the argon2 run is saved.
                     fresh = await load_principal(session, user, await self._account_arn_id(session))
             if user is not None and fresh is not None:
@@ -302,7 +302,7 @@ class CredentialVerifier:
             hashed = user.password_hash if console else user.registry_password_hash
             if user.disabled or hashed is None:
                 return None, user, hashed, None
-            policy = await cq.find_logon_policy(session, user.logon_policy_id)
+            policy = await sq.find_logon_policy(session, user.logon_policy_id)
             principal = await load_principal(session, user, account.arn_id)
         return principal, user, hashed, policy
 
@@ -323,7 +323,7 @@ class CredentialVerifier:
             ) from exc
         now = self._clock.now()
         async with self._db.read() as session:
-            user = await cq.find_user_by_id(session, uuid.UUID(user_id))
+            user = await sq.find_user_by_id(session, uuid.UUID(user_id))
             reason = None
             if user is None:
                 reason = "the user of the temporary credentials no longer exists"
@@ -336,7 +336,7 @@ class CredentialVerifier:
                     TEMP_USERNAME, "temporary", address, reason or "refused", face="registry"
                 )
                 raise failed
-            policy = await cq.find_logon_policy(session, user.logon_policy_id)
+            policy = await sq.find_logon_policy(session, user.logon_policy_id)
             principal = await load_principal(session, user, await self._account_arn_id(session))
         await self._check_logon(user, policy, address, "temporary", "registry")
         return Authenticated(principal, "temporary", sts_id, expires_at)
@@ -370,7 +370,7 @@ class CredentialVerifier:
                     problem = await _sts_problem(session, refresh.sts_id, self._clock.now())
                 if problem is not None:
                     raise AuthenticationError(problem)
-            policy = await cq.find_logon_policy(session, user.logon_policy_id) if logon else None
+            policy = await sq.find_logon_policy(session, user.logon_policy_id) if logon else None
             principal = await load_principal(session, user, await self._account_arn_id(session))
         if logon:
             await self._check_logon(user, policy, address, "refresh-token", "registry")
@@ -419,7 +419,7 @@ class CredentialVerifier:
         now = self._clock.now()
         async with self._db.read() as session:
             key = await cq.find_access_key(session, key_id)
-            user = await cq.find_user_by_id(session, key.user_id) if key else None
+            user = await sq.find_user_by_id(session, key.user_id) if key else None
             reason = None
             if key is None or not hmac.compare_digest(self.secret_hash(secret), key.secret_hash):
                 reason = "invalid AccessKey ID or secret"
@@ -457,7 +457,7 @@ class CredentialVerifier:
             ) from exc
         async with self._db.read() as session:
             cred = await cq.find_sts_credential(session, sts_id)
-            user = await cq.find_user_by_id(session, cred.user_id) if cred else None
+            user = await sq.find_user_by_id(session, cred.user_id) if cred else None
             reason = None
             if cred is None or not hmac.compare_digest(self.secret_hash(secret), cred.secret_hash):
                 reason = "invalid STS credentials"
@@ -482,7 +482,7 @@ async def _user_by_id(session: Any, user_id: str) -> User | None:
         uid = uuid.UUID(user_id)
     except ValueError:
         return None
-    return await cq.find_user_by_id(session, uid)
+    return await sq.find_user_by_id(session, uid)
 
 
 async def _sts_problem(session: Any, sts_id: str, now: datetime) -> str | None:

@@ -160,8 +160,12 @@ class SignInService:
         reason: str,
         source_ip: str | None,
         detail: dict[str, Any] | None = None,
+        action: str = SIGNIN_EVENT,
+        resource: str = "",
     ) -> datetime | None:
-        """Count one failure (and audit it, in the same transaction); the lock it set."""
+        """Count one failed password or code check toward the lockout (and audit it as
+        ``action``, in the same transaction); the lock it set, if this one locked the user.
+        Sign-in and the password change share it, so both count toward the same lockout."""
         now = self._clock.now()
         async with self._db.write() as session:
             locked = await q.count_failure(
@@ -171,9 +175,10 @@ class SignInService:
                 session,
                 actor=user.username,
                 actor_id=user.id,
-                action=SIGNIN_EVENT,
+                action=action,
                 outcome="failure",
                 source_ip=source_ip or "",
+                resource=resource,
                 detail={"reason": reason, **({"locked": True} if locked else {}), **(detail or {})},
             )
         return locked
@@ -529,20 +534,13 @@ class SignInService:
             raise self._locked_error(user.locked_until)
         ok = await anyio.to_thread.run_sync(verify_password, user.password_hash, old_password)
         if not ok:
-            async with self._db.write() as session:
-                locked = await q.count_failure(
-                    session, user.id, LOCKOUT_THRESHOLD, now + LOCKOUT_DURATION
-                )
-                await self._audit.add(
-                    session,
-                    actor=user.username,
-                    actor_id=user.id,
-                    action=CHANGE_PASSWORD_ACTION,
-                    outcome="failure",
-                    source_ip=source_ip or "",
-                    resource=await self._user_arn(user.username),
-                    detail={"reason": "BAD_PASSWORD", **({"locked": True} if locked else {})},
-                )
+            locked = await self._failure(
+                user,
+                reason="BAD_PASSWORD",
+                source_ip=source_ip,
+                action=CHANGE_PASSWORD_ACTION,
+                resource=await self._user_arn(user.username),
+            )
             if locked is not None:
                 raise self._locked_error(locked)
             raise InvalidInputError(

@@ -14,6 +14,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -181,12 +182,29 @@ async def _region(session: AsyncSession, instance_id: str) -> str:
     return instance.region
 
 
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """Where a new namespace or repository is placed: its organization and resource set."""
+
+    organization_id: uuid.UUID | None
+    resource_set: ResourceSet | None
+
+    @property
+    def resource_set_id(self) -> uuid.UUID | None:
+        return self.resource_set.id if self.resource_set else None
+
+    @property
+    def set_names(self) -> SetNames:
+        """For the view of the new row (no query: the set was just read)."""
+        return {self.resource_set.id: self.resource_set.name} if self.resource_set else {}
+
+
 async def _placed(
     session: AsyncSession,
     instance: Instance,
     placement: Placement,
     organization_id: uuid.UUID | None = None,
-) -> tuple[uuid.UUID | None, ResourceSet | None]:
+) -> _Placed:
     """The organization id and resource set a creation names, checked to exist.
 
     ``organization_id`` is the default when none is given. The region must be the
@@ -212,7 +230,7 @@ async def _placed(
             raise InvalidInputError(
                 f"resourceSet: resource set {placement.resource_set} does not exist"
             )
-    return organization_id, resource_set
+    return _Placed(organization_id, resource_set)
 
 
 class TenancyService:
@@ -551,22 +569,21 @@ class TenancyService:
             editions.check_limit(
                 instance, Limit.NAMESPACES, await tq.count_namespaces(session, instance_id)
             )
-            organization_id, resource_set = await _placed(session, instance, placement)
+            placed = await _placed(session, instance, placement)
             row = Namespace(
                 instance_id=instance_id,
                 name=name,
                 auto_create=auto_create,
                 default_repository_type=default_repository_type,
-                organization_id=organization_id,
-                resource_set_id=resource_set.id if resource_set else None,
+                organization_id=placed.organization_id,
+                resource_set_id=placed.resource_set_id,
             )
             tq.add_namespace(session, row)
             await session.flush()
             await cq.add_outbox_event(
                 session, instance_id, EventType.NAMESPACE_CREATED, {"namespace": name}
             )
-            set_names = {resource_set.id: resource_set.name} if resource_set else {}
-            return _namespace_view(row, 0, instance.region, set_names)
+            return _namespace_view(row, 0, instance.region, placed.set_names)
 
     async def _namespace(self, session: AsyncSession, instance_id: str, name: str) -> Namespace:
         row = await tq.find_namespace(session, instance_id, name)
@@ -690,9 +707,7 @@ class TenancyService:
             if await tq.find_repository(session, instance_id, full_name) is not None:
                 raise AlreadyExistsError(f"repository {full_name} already exists")
             await self._check_repository_limits(session, instance, ns)
-            organization_id, resource_set = await _placed(
-                session, instance, placement, ns.organization_id
-            )
+            placed = await _placed(session, instance, placement, ns.organization_id)
             row = RepositoryRow(
                 public_id=_repository_id(),
                 instance_id=instance_id,
@@ -703,16 +718,15 @@ class TenancyService:
                 summary=summary,
                 description=description,
                 tag_mutability=tag_mutability,
-                organization_id=organization_id,
-                resource_set_id=resource_set.id if resource_set else None,
+                organization_id=placed.organization_id,
+                resource_set_id=placed.resource_set_id,
             )
             tq.add_repository(session, row)
             await session.flush()
             await cq.add_outbox_event(
                 session, instance_id, EventType.REPOSITORY_CREATED, {"repository": full_name}
             )
-            set_names = {resource_set.id: resource_set.name} if resource_set else {}
-            return _repository_view(row, namespace, instance.region, set_names)
+            return _repository_view(row, namespace, instance.region, placed.set_names)
 
     async def _repository(
         self, session: AsyncSession, instance_id: str, namespace: str, name: str

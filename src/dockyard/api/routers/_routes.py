@@ -1,0 +1,78 @@
+"""What every router shares: how a route is declared, authorized and answered.
+
+A route names its policy action once (``route``): it becomes the operation's
+``x-dockyard-action``, which the route's ``Guard`` authorizes, and its error responses come
+from the one table in ``api.errors``. Instance-scoped routes (instances, namespaces,
+repositories, their tags and manifests) authorize on an ARN built from the instance they
+name (``require_in``); routes that answer a versioned view set its ETag (``answer``).
+New routers (triggers, replication, …) declare their routes the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, Protocol, TypeVar
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from dockyard.api import actions
+from dockyard.api.context import ApiServices, Guard
+from dockyard.api.errors import responses
+from dockyard.api.routers.params import set_etag
+from dockyard.services.access import InstanceRef
+
+_Out = TypeVar("_Out", bound=BaseModel)
+Endpoint = Callable[..., Awaitable[Any]]
+Decorator = Callable[[Endpoint], Endpoint]
+
+
+class Tagged(Protocol):
+    """A service view that carries its version."""
+
+    @property
+    def etag(self) -> str: ...
+
+
+def route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    action: str,
+    summary: str,
+    *,
+    errors: Collection[int] = (),
+    **options: Any,
+) -> Decorator:
+    """Declare ``method path`` on ``router``, authorized as ``action``; ``errors`` are the
+    statuses it may answer beyond the common ones; ``options`` go to FastAPI as they are
+    (``response_model``, ``status_code``, ``description``, ``name``)."""
+    return router.api_route(
+        path,
+        methods=[method],
+        summary=summary,
+        openapi_extra=actions.action(action),
+        responses=responses(*errors),
+        **options,
+    )
+
+
+def answer(out: type[_Out], response: Response, view: Tagged) -> _Out:
+    """``view`` as the route answers it, with its ETag."""
+    set_etag(response, view.etag)
+    return out.model_validate(view)
+
+
+async def require_in(
+    svc: ApiServices,
+    guard: Guard,
+    instance_id: str,
+    arn: Callable[..., str],
+    *names: str | None,
+) -> str:
+    """Authorize the route's action on ``arn(instance, *names)`` (an ``actions`` builder)
+    for the instance named in the path; the resource it allowed, for the audit row."""
+    instance: InstanceRef = await svc.tenancy.instance_ref(instance_id)
+    resource = arn(instance, *names)
+    guard.require(resource)
+    return resource
