@@ -52,7 +52,9 @@ pytestmark = pytest.mark.integration
 INSTANCE = "default"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 ADMIN = Actor("admin")
-#: Deliveries may go to the receiver on 127.0.0.1.
+#: The settings the deliveries' outbound client is made from. The policy refuses loopback
+#: by default: once ``dockyard.outbound`` is wired in ``bootstrap.make_outbound``, these
+#: must admit 127.0.0.0/8 (``webhook_allowed_cidrs``) for the receiver on 127.0.0.1.
 LOOPBACK_ALLOWED = Settings()
 #: Short waits between attempts, so retries happen within a test.
 FAST = RetryPolicy(max_retries=3, base_seconds=0.05)

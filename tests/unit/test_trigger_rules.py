@@ -55,6 +55,7 @@ def test_urls_the_rules_allow(url: str) -> None:
         ("http:///nohost", "the URL names no host"),
         ("http://h.example:99999/x", "port is not a number from 1 to 65535"),
         ("http://h.example:abc/x", "port is not a number"),
+        ("http://[::1/x", "the URL cannot be parsed"),
         ("http://h.example/a b", "spaces or control characters"),
         ("http://h.example/" + "a" * 2048, "longer than 2048 characters"),
     ],
