@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from sqlalchemy import text
@@ -21,7 +22,13 @@ from dockyard.api import ApiServices, create_api
 from dockyard.metadata import backup as db_backup
 from dockyard.metadata.pools import watch_checkouts
 from dockyard.metadata.session import Database
-from dockyard.outbound import OutboundPolicy, listening_endpoints
+from dockyard.outbound import (
+    OutboundClient,
+    OutboundFailed,
+    OutboundPolicy,
+    OutboundRefused,
+    listening_endpoints,
+)
 from dockyard.proxy import parse_networks
 from dockyard.registry.auth import RegistryAuth
 from dockyard.registry.context import RegistryServices
@@ -48,6 +55,16 @@ from dockyard.services.outbox import (
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import NonconformingNames, TenancyService
+from dockyard.services.triggers import (
+    DELIVERY_JOB_KIND,
+    DeliveryError,
+    Outbound,
+    OutboundResponse,
+    RetryPolicy,
+    TriggerDeliverer,
+    TriggersService,
+    TriggerSubscriber,
+)
 from dockyard.settings import Settings
 from dockyard.storage import layout
 from dockyard.storage.base import BlobStore
@@ -190,6 +207,7 @@ def build(settings: Settings) -> Container:
             policies=identity.policies,
             logon_policies=identity.logon_policies,
             jobs=JobsService(db, audit),
+            triggers=TriggersService(db, master, audit),
             auth_disabled=settings.insecure_no_auth,
         )
     )
@@ -201,6 +219,36 @@ def build(settings: Settings) -> Container:
     return Container(settings, db, store, tokens, registry, api, metrics=metrics)
 
 
+class ClosableOutbound(Outbound, Protocol):
+    """The deliveries' HTTP client, closed with the background process."""
+
+    async def aclose(self) -> None: ...
+
+
+class _GuardedOutbound:
+    """``dockyard.outbound``'s client, its refusals and failures told in the deliveries'
+    terms: a refused address is final, a failed connection is retried when it may pass."""
+
+    def __init__(self, client: OutboundClient) -> None:
+        self._client = client
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> OutboundResponse:
+        try:
+            return await self._client.post(url, body, headers)
+        except OutboundRefused as exc:
+            raise DeliveryError(exc.reason, retryable=False) from exc
+        except OutboundFailed as exc:
+            raise DeliveryError(exc.reason, retryable=exc.retryable) from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def make_outbound(settings: Settings) -> ClosableOutbound:
+    """The HTTP client trigger deliveries go out through, guarded by the outbound policy."""
+    return _GuardedOutbound(OutboundClient(outbound_policy(settings)))
+
+
 @dataclass
 class Background:
     """Everything one background worker process runs with."""
@@ -208,8 +256,11 @@ class Background:
     db: Database
     store: BlobStore
     worker: BackgroundWorker
+    #: The HTTP client trigger deliveries go out through.
+    outbound: ClosableOutbound
 
     async def stop(self) -> None:
+        await self.outbound.aclose()
         await close_resources(self.db, self.store)
 
 
@@ -219,8 +270,17 @@ def build_background(settings: Settings) -> Background:
     store = make_blob_store(settings)
     audit = AuditLog(db)
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
-    #: Every consumer of domain events: triggers, replication and scanning join here.
-    consumers: list[Subscriber] = []
+    master = load_master_key(settings, create=False)
+    triggers = TriggersService(db, master, audit)
+    outbound = make_outbound(settings)
+    deliverer = TriggerDeliverer(
+        db,
+        master,
+        outbound,
+        RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
+    )
+    #: Every consumer of domain events: replication and scanning join here.
+    consumers: list[Subscriber] = [TriggerSubscriber(db)]
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )
@@ -237,6 +297,10 @@ def build_background(settings: Settings) -> Background:
         if pruned := await dispatcher.prune():
             log.info("pruned published events", count=pruned)
 
+    async def prune_trigger_log(_run: JobRun) -> None:
+        if pruned := await triggers.prune_log(timedelta(days=settings.trigger_log_retention_days)):
+            log.info("pruned trigger log records", count=pruned)
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -245,14 +309,16 @@ def build_background(settings: Settings) -> Background:
         ),
         PeriodicJob("prune-audit", PRUNE_INTERVAL, prune_audit),
         PeriodicJob("prune-events", PRUNE_INTERVAL, prune_events),
+        PeriodicJob("prune-trigger-log", PRUNE_INTERVAL, prune_trigger_log),
     ]
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
+    handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
     queue = JobQueue(db, f"{socket.gethostname()}/{os.getpid()}")
     timing = Timing(poll=settings.background_poll_seconds, grace=settings.shutdown_grace_seconds)
     worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
-    return Background(db, store, worker)
+    return Background(db, store, worker, outbound)
 
 
 # The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach
