@@ -316,7 +316,11 @@ def build_background(settings: Settings) -> Background:
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
     queue = JobQueue(db, f"{socket.gethostname()}/{os.getpid()}")
-    timing = Timing(poll=settings.background_poll_seconds, grace=settings.shutdown_grace_seconds)
+    timing = Timing(
+        poll=settings.background_poll_seconds,
+        grace=settings.shutdown_grace_seconds,
+        concurrency=settings.background_concurrency,
+    )
     worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
     return Background(db, store, worker, outbound)
 

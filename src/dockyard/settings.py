@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     #: Seconds an idle background worker waits before looking for jobs and events again.
     background_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: Jobs (webhook deliveries, …) one background worker process runs at the same time.
+    background_concurrency: int = Field(default=16, ge=1, le=256)
     #: Published outbox events are deleted after this many days.
     event_retention_days: float = Field(default=7.0, gt=0, le=3650)
     #: Refuse outbound requests (webhooks) to private ranges too (10/8, 192.168/16, fc00::/7…);

@@ -460,6 +460,47 @@ def test_a_job_outliving_the_grace_period_is_abandoned_to_its_lease(url: str) ->
     asyncio.run(scenario())
 
 
+def test_one_worker_runs_up_to_its_concurrency_of_jobs_at_once(url: str) -> None:
+    """Three jobs that each wait for all three to have started: they finish only if the
+    worker runs them side by side (concurrency 3), and a fourth waits for a free slot."""
+
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            started: list[str] = []
+            all_three = asyncio.Event()
+
+            async def gather_three(run: JobRun) -> None:
+                started.append(str(run.payload["n"]))
+                if len(started) == 3:
+                    all_three.set()
+                await all_three.wait()
+
+            queue = JobQueue(db, "w1")
+            dispatcher = OutboxDispatcher(db, [], retention=timedelta(days=7))
+            timing = Timing(poll=0.05, schedule=0.05, grace=30, concurrency=3)
+            worker = BackgroundWorker(
+                queue, {"gather": gather_three}, dispatcher, Scheduler(db, []), timing
+            )
+            ids = [await queue.enqueue("gather", {"n": n}) for n in range(4)]
+            running = asyncio.create_task(worker.run())
+            await asyncio.wait_for(all_three.wait(), 30)
+            assert len(started) in (3, 4)  # the fourth only once a slot was free
+            while True:
+                async with db.read() as session:
+                    left = [await jq.find_job(session, job_id) for job_id in ids]
+                if all(job is None for job in left):
+                    break
+                await asyncio.sleep(0.05)
+            assert sorted(started) == ["0", "1", "2", "3"]
+            worker.stop()
+            await running
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
 def test_unknown_job_ids_and_views(url: str) -> None:
     async def scenario() -> None:
         db = Database(url)

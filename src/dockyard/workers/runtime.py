@@ -2,10 +2,12 @@
 
 A :class:`BackgroundWorker` runs three loops until told to stop:
 
-* **jobs**: lease one ready job at a time from the queue (``dockyard.services.jobs``), run
-  the handler registered for its kind (``dockyard.services.jobs.JobHandler``), renew the
-  lease while the handler runs, then complete the job — or fail it, to be retried with
-  backoff, or for good on ``PermanentJobError`` or after the last attempt;
+* **jobs**: lease ready jobs from the queue (``dockyard.services.jobs``), up to
+  ``concurrency`` of them running at once (handlers mostly wait on the network or the
+  database, so one process keeps many in flight), run the handler registered for each
+  kind (``dockyard.services.jobs.JobHandler``), renew the lease while the handler runs,
+  then complete the job — or fail it, to be retried with backoff, or for good on
+  ``PermanentJobError`` or after the last attempt;
 * **dispatch**: move unpublished outbox events into their subscribers' jobs
   (``dockyard.services.outbox.OutboxDispatcher``);
 * **schedule**: enqueue the periodic jobs that fell due (``dockyard.services.jobs.Scheduler``;
@@ -13,8 +15,8 @@ A :class:`BackgroundWorker` runs three loops until told to stop:
 
 Idle loops poll with a read-only query first, so an idle worker never takes SQLite's write
 lock. Stopping (SIGTERM): dispatching and scheduling stop at once (their transactions roll
-back if cut short); a running job gets ``grace`` seconds to finish, after which it is
-abandoned and its lease lapses, so another worker runs it again.
+back if cut short); running jobs get ``grace`` seconds to finish, after which they are
+abandoned and their leases lapse, so another worker runs them again.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ class Timing:
     poll: float = 0.5
     #: Seconds between looks for due periodic jobs (or the shortest interval, if shorter).
     schedule: float = 5.0
-    #: Seconds a running job may take to finish after SIGTERM.
+    #: Seconds running jobs may take to finish after SIGTERM.
     grace: float = 30.0
+    #: Jobs one process runs at the same time.
+    concurrency: int = 16
 
 
 class BackgroundWorker:
@@ -90,7 +94,7 @@ class BackgroundWorker:
         try:
             await asyncio.wait_for(jobs, self._timing.grace)
         except TimeoutError:
-            log.warning("a job outlived the shutdown grace period; its lease will lapse")
+            log.warning("jobs outlived the shutdown grace period; their leases will lapse")
         for task in others:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -123,22 +127,34 @@ class BackgroundWorker:
         return False
 
     async def _jobs_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                leased = await self._lease()
-            except Exception:
-                log.exception("could not lease a job; trying again")
-                leased = None
-            if leased is None:
-                await self._pause(self._timing.poll)
-                continue
-            await self._run(leased)
+        """Keep up to ``concurrency`` jobs running; once stopped, wait for those running."""
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stop.is_set():
+                free = self._timing.concurrency - len(running)
+                if free <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    leased = await self._lease(free)
+                except Exception:
+                    log.exception("could not lease a job; trying again")
+                    leased = []
+                if not leased:
+                    await self._pause(self._timing.poll)
+                    continue
+                for job in leased:
+                    task = asyncio.create_task(self._run(job))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            if running:
+                await asyncio.gather(*running)
 
-    async def _lease(self) -> LeasedJob | None:
+    async def _lease(self, limit: int) -> list[LeasedJob]:
         if not self._kinds or not await self._queue.has_ready(self._kinds):
-            return None
-        jobs = await self._queue.lease(self._kinds, limit=1)
-        return jobs[0] if jobs else None
+            return []
+        return await self._queue.lease(self._kinds, limit=limit)
 
     async def _run(self, job: LeasedJob) -> None:
         run = JobRun(job.id, job.kind, job.payload, job.attempt)
