@@ -114,6 +114,15 @@ def test_the_refusal_says_why_in_words() -> None:
     assert MatchRule("every").refusal("anything") is None
 
 
+def test_an_expression_that_backtracks_for_ever_is_cut_short() -> None:
+    """A valid regex can take exponential time; the background worker must not hang on it."""
+    rule = check_match_rule("expression", "(a|a)+$", None)
+    assert rule.refusal("a" * 60 + "!") == (
+        f'matching tag "{"a" * 60}!" against "(a|a)+$" took too long'
+    )
+    assert rule.refusal("aaa") is None
+
+
 @pytest.mark.parametrize(
     ("url", "masked"),
     [

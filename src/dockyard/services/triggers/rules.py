@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import regex
+
 from dockyard.errors import InvalidInputError
 from dockyard.oci.reference import TAG_RE
 
@@ -28,6 +30,9 @@ HTTP_RULE = (
 )
 HTTPS_RULE = "an https URL uses port 443 only (for another port, use http)"
 MASK = "***"
+#: Seconds one tag may take to match a trigger's expression: a user's regex can backtrack
+#: for ever (``(a+)+$``), and it runs in the shared background worker.
+MATCH_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,11 @@ class MatchRule:
         """None when ``tag`` fires the trigger, else why not, in words."""
         if self.mode == "expression":
             assert self.expression is not None
-            if re.match(self.expression, tag) is None:
+            try:
+                found = regex.match(self.expression, tag, timeout=MATCH_SECONDS)
+            except TimeoutError:
+                return f'matching tag "{tag}" against "{self.expression}" took too long'
+            if found is None:
                 return f'tag "{tag}" does not match "{self.expression}"'
         elif self.mode == "tags" and tag not in self.tags:
             return f'tag "{tag}" is not one of {", ".join(self.tags)}'
@@ -104,11 +113,9 @@ def _check_expression(expression: str | None) -> str:
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise InvalidInputError(f"the expression is longer than {MAX_EXPRESSION_CHARS} characters")
     try:
-        re.compile(expression)
-    except re.error as exc:
-        raise InvalidInputError(
-            f"invalid regular expression {expression!r}: {exc.msg} at position {exc.pos}"
-        ) from None
+        regex.compile(expression)
+    except regex.error as exc:
+        raise InvalidInputError(f"invalid regular expression {expression!r}: {exc}") from None
     return expression
 
 
