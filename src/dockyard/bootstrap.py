@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from sqlalchemy import text
@@ -47,6 +49,16 @@ from dockyard.services.outbox import (
 from dockyard.services.secrets import MasterKey
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import NonconformingNames, TenancyService
+from dockyard.services.triggers import (
+    DELIVERY_JOB_KIND,
+    DeliveryError,
+    Outbound,
+    OutboundResponse,
+    RetryPolicy,
+    TriggerDeliverer,
+    TriggersService,
+    TriggerSubscriber,
+)
 from dockyard.settings import Settings
 from dockyard.storage import layout
 from dockyard.storage.base import BlobStore
@@ -178,6 +190,7 @@ def build(settings: Settings) -> Container:
             policies=identity.policies,
             logon_policies=identity.logon_policies,
             jobs=JobsService(db, audit),
+            triggers=TriggersService(db, master, audit),
             auth_disabled=settings.insecure_no_auth,
         )
     )
@@ -189,6 +202,44 @@ def build(settings: Settings) -> Container:
     return Container(settings, db, store, tokens, registry, api, metrics=metrics)
 
 
+class ClosableOutbound(Outbound, Protocol):
+    """The deliveries' HTTP client, closed with the background process."""
+
+    async def aclose(self) -> None: ...
+
+
+class _InterimOutbound:
+    """TEMPORARY until ``dockyard.outbound`` is merged: a plain POST, no address policy."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self._errors = (httpx.TransportError,)
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> OutboundResponse:
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(url, content=body, headers=dict(headers))
+        except self._errors as exc:
+            raise DeliveryError(f"no answer: {exc!r}", retryable=True) from exc
+        return _Answer(response.status_code, (time.perf_counter() - started) * 1000)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    latency_ms: float
+
+
+def make_outbound(settings: Settings) -> ClosableOutbound:
+    """The HTTP client trigger deliveries go out through."""
+    return _InterimOutbound()
+
+
 @dataclass
 class Background:
     """Everything one background worker process runs with."""
@@ -196,8 +247,11 @@ class Background:
     db: Database
     store: BlobStore
     worker: BackgroundWorker
+    #: The HTTP client trigger deliveries go out through.
+    outbound: ClosableOutbound
 
     async def stop(self) -> None:
+        await self.outbound.aclose()
         await close_resources(self.db, self.store)
 
 
@@ -207,8 +261,16 @@ def build_background(settings: Settings) -> Background:
     store = make_blob_store(settings)
     audit = AuditLog(db)
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
-    #: Every consumer of domain events: triggers, replication and scanning join here.
-    consumers: list[Subscriber] = []
+    triggers = TriggersService(db, load_master_key(settings, create=False), audit)
+    outbound = make_outbound(settings)
+    deliverer = TriggerDeliverer(
+        db,
+        load_master_key(settings, create=False),
+        outbound,
+        RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
+    )
+    #: Every consumer of domain events: replication and scanning join here.
+    consumers: list[Subscriber] = [TriggerSubscriber(db)]
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )
@@ -225,6 +287,10 @@ def build_background(settings: Settings) -> Background:
         if pruned := await dispatcher.prune():
             log.info("pruned published events", count=pruned)
 
+    async def prune_trigger_log(_run: JobRun) -> None:
+        if pruned := await triggers.prune_log(timedelta(days=settings.trigger_log_retention_days)):
+            log.info("pruned trigger log records", count=pruned)
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -233,14 +299,16 @@ def build_background(settings: Settings) -> Background:
         ),
         PeriodicJob("prune-audit", PRUNE_INTERVAL, prune_audit),
         PeriodicJob("prune-events", PRUNE_INTERVAL, prune_events),
+        PeriodicJob("prune-trigger-log", PRUNE_INTERVAL, prune_trigger_log),
     ]
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
+    handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
     queue = JobQueue(db, f"{socket.gethostname()}/{os.getpid()}")
     timing = Timing(poll=settings.background_poll_seconds, grace=settings.shutdown_grace_seconds)
     worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
-    return Background(db, store, worker)
+    return Background(db, store, worker, outbound)
 
 
 # The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach

@@ -17,7 +17,8 @@ The payload of each type, as written today (keys are camelCase, values JSON):
 ``BlobDeleted``        repository, digest
 ``ManifestPushed``     repository, digest, mediaType, pushedBy
 ``ManifestDeleted``    repository, digest, tags
-``TagUpdated``         repository, tag, digest, previous (None for a new tag), pushedBy
+``TagUpdated``         repository, tag, digest, previous (None for a new tag), mediaType,
+                       pushedBy — only when a push by tag points it at another digest
 ``TagDeleted``         repository, tag
 ``InstanceCreated``    instance
 ``InstanceUpdated``    instance, fields

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     background_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     #: Published outbox events are deleted after this many days.
     event_retention_days: float = Field(default=7.0, gt=0, le=3650)
+    #: Retries of a trigger delivery after its first attempt (connection errors,
+    #: timeouts, 5xx and 429 are retried; other answers are final).
+    webhook_max_retries: int = Field(default=8, ge=0, le=30)
+    #: Seconds before a delivery's first retry, doubling after each (capped at 300).
+    webhook_retry_base_seconds: float = Field(default=2.0, gt=0, le=300)
+    #: Trigger log records older than this many days are deleted (a periodic job).
+    trigger_log_retention_days: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("trusted_proxies", "metrics_allowed_cidrs", mode="before")
     @classmethod

@@ -45,6 +45,17 @@ EXPECTED_ACTIONS |= {
     ("get", _REPO + "/tags/{tag}/layers"): "cr:GetRepositoryLayers",
     ("get", _REPO + "/manifests/{reference}"): "cr:GetRepositoryManifest",
 }
+# Triggers (PRODUCT.md §7, issue 15 §3): all on the repository's ARN.
+EXPECTED_ACTIONS |= {
+    ("post", _REPO + "/triggers"): "cr:CreateRepoTrigger",
+    ("get", _REPO + "/triggers"): "cr:ListRepoTrigger",
+    ("get", _REPO + "/triggers/{name}"): "cr:GetRepoTrigger",
+    ("patch", _REPO + "/triggers/{name}"): "cr:UpdateWebHook",
+    ("delete", _REPO + "/triggers/{name}"): "cr:DeleteRepoTrigger",
+    ("post", _REPO + "/triggers/{name}/ping"): "cr:UpdateWebHook",
+    ("get", _REPO + "/trigger-records"): "cr:ListRepoTriggerRecord",
+    ("post", _REPO + "/trigger-records/{record_id}/redeliver"): "cr:UpdateWebHook",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

@@ -67,6 +67,14 @@ COLLECTION_NAMES = {
     "logon-policies": "covlogon",
     "organizations": "cov-org",
     "jobs": "00000000-0000-4000-8000-00000000c0c0",  # none: authorized, then 404
+    "triggers": "cov-hook",
+    "trigger-records": "00000000-0000-4000-8000-00000000c0c1",  # none: authorized, then 404
+}
+#: Actions a route may check besides its own, and for what: trigger readers see URLs
+#: unmasked only with cr:UpdateWebHook.
+SECONDARY_ACTIONS = {
+    "cr:ListRepoTrigger": {"cr:UpdateWebHook"},
+    "cr:GetRepoTrigger": {"cr:UpdateWebHook"},
 }
 #: RAM resource kinds, by the first segment of the route's path.
 RAM_KINDS = {
@@ -150,6 +158,11 @@ def expected_resources(
         "cr:PullRepository",
         "cr:PushRepository",
         "cr:UpdateWebHook",
+        "cr:CreateRepoTrigger",
+        "cr:ListRepoTrigger",
+        "cr:GetRepoTrigger",
+        "cr:DeleteRepoTrigger",
+        "cr:ListRepoTriggerRecord",
     }
     forms: dict[str, set[str]] = {
         "cr:CreateInstance": {"*"},
@@ -219,6 +232,7 @@ def field_values(collection: str, org_id: str) -> dict[str, Any]:
         "resource": "*",
         "status": "disabled",
         "required": False,
+        "url": "http://hooks.coverage.test/deploy",
     }
 
 
@@ -395,7 +409,9 @@ async def drive_api(run: Run, doc: dict[str, Any], target: Target, org_id: str) 
         if action in api_actions.UNAUTHENTICATED:
             run.recorder.take()
             continue
-        run.check(label, action, expected_resources(action, path, params, target), response)
+        also = SECONDARY_ACTIONS.get(action, set())
+        declared = (lambda got, a=action, o=also: got == a or got in o) if also else action
+        run.check(label, declared, expected_resources(action, path, params, target), response)
 
 
 def registry_path(pattern: re.Pattern[str], values: dict[str, str]) -> str:

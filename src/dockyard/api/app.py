@@ -28,6 +28,7 @@ from dockyard.api.routers import (
     resource_sets,
     roles,
     simulate,
+    triggers,
     users,
 )
 
@@ -78,11 +79,12 @@ def create_api(services: ApiServices) -> ASGIApp:
     )
     app.state.services = services
     errors.install(app)
-    for module in (auth, instances, namespaces, repositories, artifacts, audit, credentials):
+    for module in (auth, instances, namespaces, repositories, artifacts, triggers, audit):
         app.include_router(module.router)
     identity_routers = (organizations, users, groups, resource_sets, roles, policies)
     for module in (*identity_routers, logon_policies, simulate):
         app.include_router(module.router)
+    app.include_router(credentials.router)
     app.include_router(jobs.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

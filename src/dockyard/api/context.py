@@ -38,6 +38,7 @@ from dockyard.services.identity import (
 from dockyard.services.jobs import JobsService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
+from dockyard.services.triggers import TriggersService
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class ApiServices:
     signin: SignInService
     #: The background job queue (listing, retrying).
     jobs: JobsService
+    #: Webhook triggers of repositories and their log.
+    triggers: TriggersService
     auth_disabled: bool = False
 
 
@@ -125,6 +128,11 @@ class Guard:
             self.denials.append(resource)
             who = self.principal.name or "anonymous"
             raise DeniedError(f"{who} is not allowed {self.action} on {resource}")
+
+    def allows(self, action: str, resource: str) -> bool:
+        """Whether the caller may also do ``action`` on ``resource`` (what a route shows
+        may depend on it); a no is not a denial, so it is not audited."""
+        return authorize(self.principal, action, Resource(resource)).allowed
 
     @property
     def actor(self) -> Actor:

@@ -12,7 +12,7 @@ __all__ = ["fail", "register"]
 
 def register(app: typer.Typer) -> None:
     """Add login/logout and the resource command groups to the ``dockyard`` command."""
-    from dockyard.cli.commands import instances, login, namespaces, repositories, tags
+    from dockyard.cli.commands import instances, login, namespaces, repositories, tags, triggers
 
     login.register(app)
     for name, module, plural in (
@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         ("namespace", namespaces, "namespaces"),
         ("repo", repositories, "repos"),
         ("tag", tags, "tags"),
+        ("trigger", triggers, "triggers"),
     ):
         app.add_typer(module.app, name=name, no_args_is_help=True)
         app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)

@@ -37,6 +37,7 @@ from dockyard.metadata.models.tenancy import (
     Namespace,
     Repository,
 )
+from dockyard.metadata.models.triggers import Trigger, TriggerDelivery
 
 __all__ = [
     "AccessKey",
@@ -68,6 +69,8 @@ __all__ = [
     "SigningKey",
     "StsCredential",
     "Tag",
+    "Trigger",
+    "TriggerDelivery",
     "Upload",
     "User",
     "UserGroup",

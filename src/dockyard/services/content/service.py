@@ -470,6 +470,7 @@ class ContentService:
                             "tag": tag,
                             "digest": str(digest),
                             "previous": previous,
+                            "mediaType": parsed.media_type,
                             "pushedBy": pushed_by,
                         },
                     )

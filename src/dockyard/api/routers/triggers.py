@@ -1,0 +1,240 @@
+"""Webhook triggers of a repository, their delivery log, pings and redeliveries (§7).
+
+Every operation is authorized on the repository's ARN. Readers without cr:UpdateWebHook
+see trigger URLs with the query string masked (deploy hooks carry tokens there).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from dockyard.api import actions
+from dockyard.api.context import Authz, Services
+from dockyard.api.errors import responses
+from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
+from dockyard.api.schemas.common import Page
+from dockyard.api.schemas.triggers import (
+    RecordStatus,
+    TriggerCreate,
+    TriggerOut,
+    TriggerRecordOut,
+    TriggerUpdate,
+    TriggerWithSecretOut,
+)
+from dockyard.services.tenancy import RepositoryRef
+from dockyard.services.triggers import TriggerChanges, TriggerSpec
+
+router = APIRouter(
+    prefix="/api/v1/instances/{instance_id}/namespaces/{namespace}/repositories/{repository}",
+    tags=["triggers"],
+)
+
+TriggerName = Annotated[str, Path(max_length=64, description="The trigger's name")]
+
+
+async def _repo(
+    svc: Services, guard: Authz, instance_id: str, namespace: str, repository: str
+) -> tuple[RepositoryRef, str]:
+    """The repository (an unknown one is 404) and its ARN, authorized for the route."""
+    instance = await svc.tenancy.instance_ref(instance_id)
+    arn = actions.repository_arn(instance, namespace, repository)
+    guard.require(arn)
+    return await svc.tenancy.repository_ref(instance_id, namespace, repository), arn
+
+
+@router.post(
+    "/triggers",
+    status_code=201,
+    response_model=TriggerWithSecretOut,
+    summary="Create a trigger (a webhook fired by tag pushes)",
+    description=(
+        "Mode `every` fires on every tag push, `expression` when the regular expression "
+        "matches from the start of the tag, `tags` for 1-10 listed tags. URLs: http on port "
+        "80, 21, 70, 210, 280, 443, 488, 591, 777 or 1025-65535; https on 443 only. With "
+        '`"secret": true` a secret is generated and returned once, in this answer.'
+    ),
+    openapi_extra=actions.action(actions.CREATE_REPO_TRIGGER),
+    responses=responses(409),
+)
+async def create_trigger(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    body: TriggerCreate,
+    svc: Services,
+    guard: Authz,
+) -> TriggerWithSecretOut:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    spec = TriggerSpec(
+        body.name,
+        body.url,
+        body.mode,
+        body.expression,
+        body.tags,
+        body.cloudevents,
+        body.secret,
+    )
+    view = await svc.triggers.create(repo, spec, actor=guard.actor, resource=arn)
+    return TriggerWithSecretOut.model_validate(view)
+
+
+@router.get(
+    "/triggers",
+    response_model=Page[TriggerOut],
+    summary="List the repository's triggers",
+    openapi_extra=actions.action(actions.LIST_REPO_TRIGGER),
+    responses=responses(),
+)
+async def list_triggers(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    paging: Paging,
+    svc: Services,
+    guard: Authz,
+) -> Page[TriggerOut]:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    reveal = guard.allows(actions.UPDATE_WEBHOOK, arn)
+    page = await svc.triggers.list_triggers(repo, paging, reveal=reveal)
+    return Page[TriggerOut].model_validate(page)
+
+
+@router.get(
+    "/triggers/{name}",
+    response_model=TriggerOut,
+    summary="Get a trigger",
+    openapi_extra=actions.action(actions.GET_REPO_TRIGGER),
+    responses=responses(),
+)
+async def get_trigger(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    name: TriggerName,
+    svc: Services,
+    guard: Authz,
+) -> TriggerOut:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    reveal = guard.allows(actions.UPDATE_WEBHOOK, arn)
+    return TriggerOut.model_validate(await svc.triggers.get(repo, name, reveal=reveal))
+
+
+@router.patch(
+    "/triggers/{name}",
+    response_model=TriggerWithSecretOut,
+    summary="Change a trigger's URL, mode, CloudEvents or secret",
+    description=(
+        "Fields left out stay as they are; a new mode needs its expression or tags. "
+        '`"secret": true` generates a new secret (returned once), `false` removes it.'
+    ),
+    openapi_extra=actions.action(actions.UPDATE_WEBHOOK),
+    responses=responses(),
+)
+async def update_trigger(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    name: TriggerName,
+    body: TriggerUpdate,
+    svc: Services,
+    guard: Authz,
+) -> TriggerWithSecretOut:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    changes = TriggerChanges(
+        body.url, body.mode, body.expression, body.tags, body.cloudevents, body.secret
+    )
+    view = await svc.triggers.update(repo, name, changes, actor=guard.actor, resource=arn)
+    return TriggerWithSecretOut.model_validate(view)
+
+
+@router.delete(
+    "/triggers/{name}",
+    status_code=204,
+    summary="Delete a trigger (its log records stay until the retention period ends)",
+    openapi_extra=actions.action(actions.DELETE_REPO_TRIGGER),
+    responses=responses(),
+)
+async def delete_trigger(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    name: TriggerName,
+    svc: Services,
+    guard: Authz,
+) -> None:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    await svc.triggers.delete(repo, name, actor=guard.actor, resource=arn)
+
+
+@router.post(
+    "/triggers/{name}/ping",
+    status_code=202,
+    response_model=TriggerRecordOut,
+    summary="Send a test delivery to the trigger's URL (logged with ping=true)",
+    description="Queued for the background workers; follow it in the trigger log.",
+    openapi_extra=actions.action(actions.UPDATE_WEBHOOK),
+    responses=responses(),
+)
+async def ping_trigger(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    name: TriggerName,
+    svc: Services,
+    guard: Authz,
+) -> TriggerRecordOut:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    record = await svc.triggers.ping(repo, name, actor=guard.actor, resource=arn)
+    return TriggerRecordOut.model_validate(record)
+
+
+@router.get(
+    "/trigger-records",
+    response_model=Page[TriggerRecordOut],
+    summary="The trigger log: every push for every trigger, newest first",
+    description=(
+        "`Triggered` (a 2xx answer), `Failed` (another answer, a refused address, or "
+        "retries used up), `Pending` (not delivered yet, or retrying), `Untriggered` (the "
+        "tag did not match; `reason` says why)."
+    ),
+    openapi_extra=actions.action(actions.LIST_REPO_TRIGGER_RECORD),
+    responses=responses(),
+)
+async def list_trigger_records(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    paging: Paging,
+    svc: Services,
+    guard: Authz,
+    trigger: Annotated[str | None, Query(max_length=64, description="Only this trigger")] = None,
+    status: Annotated[RecordStatus | None, Query(description="Only this status")] = None,
+) -> Page[TriggerRecordOut]:
+    repo, _arn = await _repo(svc, guard, instance_id, namespace, repository)
+    page = await svc.triggers.log(repo, paging, trigger=trigger, status=status)
+    return Page[TriggerRecordOut].model_validate(page)
+
+
+@router.post(
+    "/trigger-records/{record_id}/redeliver",
+    status_code=202,
+    response_model=TriggerRecordOut,
+    summary="Deliver a logged delivery again, as a new record (`redeliveryOf` the old)",
+    description="Refused with 409 `CONFLICT` when its trigger was deleted.",
+    openapi_extra=actions.action(actions.UPDATE_WEBHOOK),
+    responses=responses(409),
+)
+async def redeliver(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    record_id: uuid.UUID,
+    svc: Services,
+    guard: Authz,
+) -> TriggerRecordOut:
+    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    record = await svc.triggers.redeliver(repo, record_id, actor=guard.actor, resource=arn)
+    return TriggerRecordOut.model_validate(record)

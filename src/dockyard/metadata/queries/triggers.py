@@ -1,0 +1,110 @@
+"""Triggers and the trigger log: find, list, record deliveries, advance them, prune."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.metadata.models import Trigger, TriggerDelivery
+from dockyard.metadata.queries._insert import insert_ignore
+
+
+async def list_triggers(session: AsyncSession, repository_id: uuid.UUID) -> Sequence[Trigger]:
+    stmt = select(Trigger).where(Trigger.repository_id == repository_id).order_by(Trigger.name)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def find_trigger(
+    session: AsyncSession, repository_id: uuid.UUID, name: str
+) -> Trigger | None:
+    stmt = select(Trigger).where(Trigger.repository_id == repository_id, Trigger.name == name)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_trigger(session: AsyncSession, trigger_id: uuid.UUID) -> Trigger | None:
+    return await session.get(Trigger, trigger_id)
+
+
+async def delete_trigger(session: AsyncSession, trigger_id: uuid.UUID) -> None:
+    await session.execute(delete(Trigger).where(Trigger.id == trigger_id))
+
+
+async def record_once(session: AsyncSession, **values: Any) -> bool:
+    """Insert a delivery record unless its (trigger, event) is recorded already: a re-run
+    of the subscriber for one event adds nothing. True when a row was inserted."""
+    return await insert_ignore(session, TriggerDelivery, **values)
+
+
+def add_record(session: AsyncSession, record: TriggerDelivery) -> None:
+    session.add(record)
+
+
+async def get_record(session: AsyncSession, record_id: uuid.UUID) -> TriggerDelivery | None:
+    return await session.get(TriggerDelivery, record_id, populate_existing=True)
+
+
+async def finish_attempt(
+    session: AsyncSession, record_id: uuid.UUID, attempt: int, **values: Any
+) -> bool:
+    """Record attempt ``attempt`` of a pending delivery; False when that attempt was
+    recorded already (a job run twice after a crash) or the record is no longer pending."""
+    stmt = (
+        update(TriggerDelivery)
+        .where(
+            TriggerDelivery.id == record_id,
+            TriggerDelivery.status == "Pending",
+            TriggerDelivery.attempts == attempt - 1,
+        )
+        .values(attempts=attempt, **values)
+    )
+    result = await session.execute(stmt)
+    assert isinstance(result, CursorResult)
+    return bool(result.rowcount)
+
+
+async def list_records(
+    session: AsyncSession,
+    repository_id: uuid.UUID,
+    *,
+    trigger: str | None,
+    status: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[TriggerDelivery], int]:
+    """A page of the repository's log, newest first, and how many records match."""
+    where: list[ColumnElement[bool]] = [TriggerDelivery.repository_id == repository_id]
+    if trigger is not None:
+        where.append(TriggerDelivery.trigger_name == trigger)
+    if status is not None:
+        where.append(TriggerDelivery.status == status)
+    total = (
+        await session.execute(select(func.count()).select_from(TriggerDelivery).where(*where))
+    ).scalar_one()
+    stmt = (
+        select(TriggerDelivery)
+        .where(*where)
+        .order_by(TriggerDelivery.created_at.desc(), TriggerDelivery.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all(), int(total)
+
+
+async def prune_records(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` finished records created before ``before``; how many went.
+
+    Pending ones stay: their delivery job still needs them."""
+    doomed = (
+        select(TriggerDelivery.id)
+        .where(TriggerDelivery.created_at < before, TriggerDelivery.status != "Pending")
+        .limit(limit)
+    )
+    ids = list((await session.execute(doomed)).scalars().all())
+    if ids:
+        await session.execute(delete(TriggerDelivery).where(TriggerDelivery.id.in_(ids)))
+    return len(ids)

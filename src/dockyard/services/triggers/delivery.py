@@ -1,0 +1,355 @@
+"""From a pushed tag to a webhook POST: the ``triggers`` subscriber and the delivery jobs.
+
+* :class:`TriggerSubscriber` (an outbox subscriber wanting ``TagUpdated``) writes, for each
+  trigger of the repository and in one write transaction, a log record: ``Untriggered``
+  with the reason, or ``Pending`` plus an un-keyed ``trigger-delivery`` job. The unique
+  ``(trigger, event)`` key makes a re-run of the subscriber add nothing.
+* :class:`TriggerDeliverer` runs a delivery job: one POST through the :class:`Outbound`
+  client, then — in one transaction — the attempt's outcome on the record and, when it is
+  worth another try, the job of the next attempt after an exponential backoff. Each job
+  names its attempt and the record counts attempts, so a job run again after a crash finds
+  its attempt recorded and does nothing (a crash between the POST and the record sends the
+  same delivery id again: at-least-once, duplicates only as retries of one id).
+
+The delivery id (the record's id) is the same on every attempt; a manual redelivery makes
+a new record with a new id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import orjson
+from cloudevents.core.bindings.http import to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard import __version__
+from dockyard.clock import SYSTEM_CLOCK, Clock
+from dockyard.events import EventType
+from dockyard.metadata.models import Trigger, TriggerDelivery
+from dockyard.metadata.queries import jobs as jq
+from dockyard.metadata.queries import tenancy as tq
+from dockyard.metadata.queries import triggers as q
+from dockyard.metadata.session import Database
+from dockyard.services.jobs import JobRun
+from dockyard.services.outbox import Event
+from dockyard.services.secrets import MasterKey
+from dockyard.services.triggers.rules import MatchRule, Mode
+from dockyard.services.triggers.views import FAILED, PENDING, TRIGGERED, UNTRIGGERED
+
+SUBSCRIBER_NAME = "triggers"
+DELIVERY_JOB_KIND = "trigger-delivery"
+SECRET_PURPOSE = "trigger-secret"  # noqa: S105 - the key's purpose label, not a secret
+PUSH_EVENT_TYPE = "io.dockyard.image.pushed"
+PING_EVENT_TYPE = "io.dockyard.trigger.ping"
+DELIVERY_HEADER = "X-Dockyard-Delivery"
+TIMESTAMP_HEADER = "X-Dockyard-Timestamp"
+SIGNATURE_HEADER = "X-Dockyard-Signature"
+EVENT_HEADER = "X-Dockyard-Event"
+USER_AGENT = f"Dockyard-Webhook/{__version__}"
+#: The longest wait between two attempts, whatever the base.
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class OutboundResponse(Protocol):
+    """What a delivery needs of the receiver's answer."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def latency_ms(self) -> float: ...
+
+
+class Outbound(Protocol):
+    """The HTTP client deliveries go out through (``dockyard.outbound`` in production).
+
+    It checks every address it connects to against the outbound policy, never follows a
+    redirect, and bounds time and response size; it raises :class:`DeliveryError` when no
+    answer came (refused address, connection error, timeout)."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> OutboundResponse: ...
+
+
+class DeliveryError(Exception):
+    """No HTTP answer: ``retryable`` for connection errors and timeouts, not for an address
+    the outbound policy refuses."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """``max_retries`` retries after the first attempt, waiting base · 2^(n-1) seconds
+    (capped) after failed attempt n."""
+
+    max_retries: int = 8
+    base_seconds: float = 2.0
+
+    def backoff(self, attempt: int) -> timedelta:
+        seconds = self.base_seconds * 2 ** max(0, attempt - 1)
+        return timedelta(seconds=min(MAX_BACKOFF_SECONDS, seconds))
+
+
+def rule_of(trigger: Trigger) -> MatchRule:
+    mode: Mode = trigger.mode  # type: ignore[assignment]  # checked when saved
+    return MatchRule(mode, trigger.expression, tuple(trigger.tags or ()))
+
+
+def delivery_payload(
+    *,
+    instance: str,
+    region: str,
+    full_name: str,
+    tag: str | None,
+    digest: str | None,
+    media_type: str | None,
+    pushed_at: datetime,
+    pushed_by: str | None,
+) -> dict[str, object]:
+    """The data object every delivery carries (the JSON body, or CloudEvents ``data``)."""
+    namespace, repository = full_name.split("/", 1)
+    return {
+        "instance": instance,
+        "region": region,
+        "namespace": namespace,
+        "repository": repository,
+        "tag": tag,
+        "digest": digest,
+        "mediaType": media_type,
+        "pushedAt": pushed_at.isoformat().replace("+00:00", "Z"),
+        "pushedBy": pushed_by,
+    }
+
+
+def delivery_job(session: AsyncSession, record_id: uuid.UUID, attempt: int, when: datetime) -> None:
+    """Queue attempt ``attempt`` of a delivery in the caller's transaction (un-keyed: one
+    failing receiver never holds back another delivery)."""
+    payload: dict[str, object] = {"delivery": str(record_id), "attempt": attempt}
+    jq.add_job(session, DELIVERY_JOB_KIND, payload, when)
+
+
+def encode_request(
+    record: TriggerDelivery, cloudevents: bool, secret: bytes | None, now: datetime
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one attempt (the body is the same on every attempt)."""
+    data = dict(record.payload)
+    event_name = "ping" if record.ping else "push"
+    if cloudevents:
+        pushed_at = datetime.fromisoformat(str(data["pushedAt"]).replace("Z", "+00:00"))
+        event = CloudEvent(
+            {
+                "id": str(record.id),
+                "source": (
+                    f"/instances/{data['instance']}/namespaces/{data['namespace']}"
+                    f"/repositories/{data['repository']}"
+                ),
+                "type": PING_EVENT_TYPE if record.ping else PUSH_EVENT_TYPE,
+                "specversion": "1.0",
+                "time": pushed_at,
+                "datacontenttype": "application/json",
+                **({"subject": str(data["tag"])} if data.get("tag") else {}),
+            },
+            data,
+        )
+        message = to_structured(event, JSONFormat())
+        body = message.body
+        headers = dict(message.headers)
+        headers["ce-id"] = str(record.id)
+    else:
+        body = orjson.dumps(data)
+        headers = {"Content-Type": "application/json"}
+    timestamp = str(int(now.timestamp()))
+    headers.update(
+        {
+            "User-Agent": USER_AGENT,
+            DELIVERY_HEADER: str(record.id),
+            TIMESTAMP_HEADER: timestamp,
+            EVENT_HEADER: event_name,
+        }
+    )
+    if secret is not None:
+        headers[SIGNATURE_HEADER] = "sha256=" + sign(secret, timestamp, body)
+    return body, headers
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``"<timestamp>.<body>"``: what a receiver recomputes to check."""
+    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+class TriggerSubscriber:
+    """Logs every tag push for every trigger of its repository and queues the deliveries."""
+
+    name = SUBSCRIBER_NAME
+    wants = frozenset({EventType.TAG_UPDATED})
+
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def handle(self, event: Event) -> None:
+        full_name, tag = event.repository, event.payload.get("tag")
+        if full_name is None or not isinstance(tag, str):
+            return
+        async with self._db.write() as session:
+            repo = await tq.find_repository(session, event.instance_id, full_name)
+            instance = await tq.find_instance(session, event.instance_id)
+            if repo is None or instance is None:
+                return  # deleted since the push: nothing left to notify about
+            triggers = await q.list_triggers(session, repo.id)
+            if not triggers:
+                return
+            digest = event.payload.get("digest")
+            media_type = event.payload.get("mediaType")
+            pushed_by = event.payload.get("pushedBy")
+            payload = delivery_payload(
+                instance=event.instance_id,
+                region=instance.region,
+                full_name=full_name,
+                tag=tag,
+                digest=str(digest) if digest else None,
+                media_type=str(media_type) if media_type else None,
+                pushed_at=event.created_at,
+                pushed_by=str(pushed_by) if pushed_by else None,
+            )
+            now = self._clock.now()
+            for trigger in triggers:
+                refusal = rule_of(trigger).refusal(tag)
+                record_id = uuid.uuid4()
+                inserted = await q.record_once(
+                    session,
+                    id=record_id,
+                    instance_id=event.instance_id,
+                    repository_id=repo.id,
+                    trigger_id=trigger.id,
+                    trigger_name=trigger.name,
+                    event_id=event.id,
+                    tag=tag,
+                    digest=payload["digest"],
+                    media_type=payload["mediaType"],
+                    status=PENDING if refusal is None else UNTRIGGERED,
+                    reason=refusal,
+                    attempts=0,
+                    ping=False,
+                    payload=payload,
+                    created_at=now,
+                    updated_at=now,
+                )
+                if inserted and refusal is None:
+                    delivery_job(session, record_id, 1, now)
+
+
+class TriggerDeliverer:
+    """Runs ``trigger-delivery`` jobs: one attempt each, the next one queued if worth it."""
+
+    def __init__(
+        self,
+        db: Database,
+        master: MasterKey,
+        outbound: Outbound,
+        policy: RetryPolicy,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._db = db
+        self._master = master
+        self._outbound = outbound
+        self._policy = policy
+        self._clock = clock
+
+    async def run(self, job: JobRun) -> None:
+        record_id = uuid.UUID(str(job.payload["delivery"]))
+        attempt = int(str(job.payload["attempt"]))
+        async with self._db.read() as session:
+            record = await q.get_record(session, record_id)
+            if record is None or record.status != PENDING or record.attempts >= attempt:
+                return  # pruned, finished, or this attempt was recorded before a crash
+            trigger = await q.get_trigger(session, record.trigger_id) if record.trigger_id else None
+            target = None
+            if trigger is not None:
+                secret = (
+                    self._master.decrypt(trigger.secret_encrypted, SECRET_PURPOSE)
+                    if trigger.secret_encrypted
+                    else None
+                )
+                target = (trigger.url, trigger.cloudevents, secret)
+        if target is None:
+            await self._record(record_id, attempt, FAILED, "the trigger was deleted")
+            return
+        url, cloudevents, secret = target
+        body, headers = encode_request(record, cloudevents, secret, self._clock.now())
+        try:
+            response = await self._outbound.post(url, body, headers)
+        except DeliveryError as exc:
+            await self._outcome(record_id, attempt, exc.reason, retry=exc.retryable)
+            return
+        code, latency = response.status, response.latency_ms
+        if 200 <= code < 300:
+            await self._record(record_id, attempt, TRIGGERED, None, code=code, latency=latency)
+            return
+        why = f"the receiver answered {code}"
+        if 300 <= code < 400:
+            why += " (a redirect; redirects are not followed)"
+        retry = code == 429 or code >= 500
+        await self._outcome(record_id, attempt, why, retry=retry, code=code, latency=latency)
+
+    async def _outcome(
+        self,
+        record_id: uuid.UUID,
+        attempt: int,
+        why: str,
+        *,
+        retry: bool,
+        code: int | None = None,
+        latency: float | None = None,
+    ) -> None:
+        """A failed attempt: Pending with the next attempt queued, or Failed for good."""
+        if not retry:
+            await self._record(record_id, attempt, FAILED, why, code=code, latency=latency)
+        elif attempt > self._policy.max_retries:
+            reason = f"{why}; gave up after {attempt} attempts"
+            await self._record(record_id, attempt, FAILED, reason, code=code, latency=latency)
+        else:
+            wait = self._policy.backoff(attempt)
+            reason = f"{why}; attempt {attempt + 1} in {wait.total_seconds():g} s"
+            await self._record(
+                record_id, attempt, PENDING, reason, code=code, latency=latency, retry=wait
+            )
+
+    async def _record(
+        self,
+        record_id: uuid.UUID,
+        attempt: int,
+        status: str,
+        reason: str | None,
+        *,
+        code: int | None = None,
+        latency: float | None = None,
+        retry: timedelta | None = None,
+    ) -> None:
+        """Attempt ``attempt``'s outcome, and the next attempt's job when ``retry``."""
+        now = self._clock.now()
+        async with self._db.write() as session:
+            recorded = await q.finish_attempt(
+                session,
+                record_id,
+                attempt,
+                status=status,
+                reason=reason,
+                response_status=code,
+                latency_ms=latency,
+                updated_at=now,
+            )
+            if recorded and retry is not None:
+                delivery_job(session, record_id, attempt + 1, now + retry)
