@@ -261,11 +261,12 @@ def build_background(settings: Settings) -> Background:
     store = make_blob_store(settings)
     audit = AuditLog(db)
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
-    triggers = TriggersService(db, load_master_key(settings, create=False), audit)
+    master = load_master_key(settings, create=False)
+    triggers = TriggersService(db, master, audit)
     outbound = make_outbound(settings)
     deliverer = TriggerDeliverer(
         db,
-        load_master_key(settings, create=False),
+        master,
         outbound,
         RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
     )

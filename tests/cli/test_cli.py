@@ -294,6 +294,61 @@ def test_tags_layers_and_manifests(
     cli.run("tag", "delete", f"{ns}/app", "-i", iid, expect=2)  # no tag given
 
 
+def test_triggers(registry: DockyardServer, cli: Cli, instance: dict[str, Any]) -> None:
+    iid = instance["id"]
+    ns = unique("trg")
+    repo = f"{ns}/app"
+    cli.json("namespace", "create", ns, "-i", iid)
+    cli.json("repo", "create", repo, "-i", iid)
+    url = "http://deploy.invalid:8080/hook?token=abc"
+    created = cli.json(
+        "trigger", "create", repo, "--name", "rel", "--url", url, "--mode", "expression",
+        "--expression", "release-v.*", "--cloudevents", "--secret", "-i", iid,
+    )  # fmt: skip
+    assert created["url"] == url and created["secret"] and created["cloudevents"] is True
+    table = cli.run(
+        "trigger", "create", repo, "--name", "listed", "--url", url, "--mode", "tags",
+        "--tags", "v1, v2", "--secret", "-i", iid,
+    ).stdout  # fmt: skip
+    assert "Secret (shown only now" in table and "v1, v2" in table
+    listed = cli.json("trigger", "list", repo, "-i", iid)
+    assert [t["name"] for t in listed] == ["listed", "rel"]
+    assert all("secret" not in t for t in listed)
+    assert cli.json("trigger", "get", repo, "listed", "-i", iid)["tags"] == ["v1", "v2"]
+    changed = cli.json(
+        "trigger", "update", repo, "listed", "--mode", "every", "--no-secret", "-i", iid
+    )
+    assert (changed["mode"], changed["tags"], changed["hasSecret"]) == ("every", [], False)
+
+    refused = cli.run("trigger", "update", repo, "rel", "--url", "https://h:8443/", "-i", iid,
+                      expect=1)  # fmt: skip
+    assert refused.stderr.startswith("error: ") and "port 443 only" in refused.stderr
+
+    pusher = Pusher(registry, host=instance["endpoints"][0]["domain"])
+    try:
+        pusher.image(repo, "v9", layers=1)
+    finally:
+        pusher.close()
+    for _ in range(600):
+        records = cli.json("trigger", "log", repo, "--trigger", "rel", "-i", iid)
+        if records:
+            break
+    (record,) = records
+    assert (record["trigger"], record["tag"], record["status"]) == ("rel", "v9", "Untriggered")
+    assert record["reason"] == 'tag "v9" does not match "release-v.*"'
+    assert record["responseStatus"] is None and record["attempts"] == 0
+    assert cli.json("trigger", "log", repo, "--status", "Triggered", "-i", iid) == []
+    assert "Untriggered" in cli.run("trigger", "log", repo, "-i", iid).stdout
+
+    again = cli.json("trigger", "redeliver", repo, record["id"], "-i", iid)
+    assert again["redeliveryOf"] == record["id"] and again["status"] == "Pending"
+    ping = cli.run("trigger", "ping", repo, "rel", "-i", iid).stdout
+    assert "Ping of rel queued as delivery" in ping
+    assert cli.json("trigger", "delete", repo, "listed", "-i", iid) == {"deleted": "listed"}
+    missing = cli.run("trigger", "get", repo, "listed", "-i", iid, expect=1)
+    assert "does not exist" in missing.stderr
+
+
 def test_basic_login_explicit_server_and_logout(registry: DockyardServer, tmp_path: Path) -> None:
     cli = Cli(tmp_path / "home")
     # HOST:PORT on loopback means http://.

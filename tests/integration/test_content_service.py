@@ -874,6 +874,7 @@ def test_every_change_writes_an_outbox_event(world):
                     "tag": "v1",
                     "digest": sha256(m1),
                     "previous": None,
+                    "mediaType": mt.OCI_MANIFEST,
                     "pushedBy": "alice",
                 },
                 {
@@ -881,6 +882,7 @@ def test_every_change_writes_an_outbox_event(world):
                     "tag": "v1",
                     "digest": sha256(m2),
                     "previous": sha256(m1),
+                    "mediaType": mt.OCI_MANIFEST,
                     "pushedBy": "alice",
                 },
             ]

@@ -27,7 +27,7 @@ class TriggerCreate(RequestModel):
     url: str = Field(max_length=2048, description=_URL)
     mode: TriggerMode = Field(description="every push, an expression, or a list of tags")
     expression: str | None = Field(default=None, max_length=512, description=_EXPRESSION)
-    tags: list[str] | None = Field(default=None, max_length=10, description=_TAGS)
+    tags: list[str] | None = Field(default=None, max_length=100, description=_TAGS)
     cloudevents: bool = Field(
         default=False, description="Send a CloudEvents 1.0 structured event instead"
     )
@@ -41,7 +41,7 @@ class TriggerUpdate(RequestModel):
     url: str | None = Field(default=None, max_length=2048, description=_URL)
     mode: TriggerMode | None = None
     expression: str | None = Field(default=None, max_length=512, description=_EXPRESSION)
-    tags: list[str] | None = Field(default=None, max_length=10, description=_TAGS)
+    tags: list[str] | None = Field(default=None, max_length=100, description=_TAGS)
     cloudevents: bool | None = None
     secret: bool | None = Field(
         default=None,

@@ -61,12 +61,16 @@ def check_url(url: str) -> str:
         raise InvalidInputError(f"the URL is longer than {MAX_URL_CHARS} characters")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise InvalidInputError("the URL contains spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise InvalidInputError(f"the URL cannot be parsed: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         shown = f"{scheme}:" if scheme else "none"
         raise InvalidInputError(f"only http and https URLs are accepted (scheme: {shown})")
-    if not parts.hostname:
+    if not hostname:
         raise InvalidInputError("the URL names no host")
     try:
         port = parts.port
