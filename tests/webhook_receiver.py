@@ -13,6 +13,9 @@ test module:
 * ``/status/<code>/…``: always ``code``;
 * anything else: 200, or what ``--fail-first N`` / ``--status CODE`` say for every path.
 
+A request whose body ends before its ``Content-Length`` (the sender was killed) is recorded
+with status 0 and not answered.
+
 :class:`Receiver` runs it from a test: its port is chosen when it is made, so a trigger
 can name its URL before it listens ("receiver down, then up"), and the records survive a
 stop (they are read from the file).
@@ -42,6 +45,8 @@ DELIVERY = "X-Dockyard-Delivery"
 TIMESTAMP = "X-Dockyard-Timestamp"
 SIGNATURE = "X-Dockyard-Signature"
 START_TIMEOUT = 30.0
+#: The ``status`` of a request whose body was cut short (the sender died): not a delivery.
+CUT_SHORT = 0
 
 
 # -- the server (its own process) ------------------------------------------------------------
@@ -53,9 +58,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: _RecordingServer
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
         delivery = self.headers.get(DELIVERY)
-        status = self.server.answer(self.path, delivery)
+        # A sender killed mid-request leaves a short body: recorded as status 0, unanswered.
+        status = self.server.answer(self.path, delivery) if len(body) == length else CUT_SHORT
         record = {
             "delivery": delivery,
             "timestamp": self.headers.get(TIMESTAMP),
@@ -68,6 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
             "status": status,
         }
         self.server.record(record)
+        if status == CUT_SHORT:
+            self.close_connection = True
+            return
         self._reply(status, b'{"ok":true}' if status < 300 else b'{"ok":false}')
 
     def do_GET(self) -> None:
@@ -188,6 +198,11 @@ class Delivery:
     @property
     def accepted(self) -> bool:
         return 200 <= self.status < 300
+
+    @property
+    def complete(self) -> bool:
+        """False when the sender died mid-request (the body is cut short)."""
+        return self.status != CUT_SHORT
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> Delivery:
