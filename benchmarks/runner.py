@@ -373,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     prof.add_argument("--seconds", type=int, default=15)
     prof.add_argument("--out", default=str(RESULTS / "tmp"))
     prof.add_argument("--top", type=int, default=25)
+    trig = sub.add_parser(
+        "triggers", help="webhook triggers: push cost (A/A), delivery throughput and lag"
+    )
+    trig.add_argument("--quick", action="store_true", help="quick mode")
+    trig.add_argument("--rounds", type=int, help="rounds of the push comparison")
+    trig.add_argument("--tmp", help="parent directory of the data directories")
     cpu = sub.add_parser("cpu", help="server CPU time per request of the hot read paths")
     cpu.add_argument("--requests", type=int, default=10_000)
     cpu.add_argument("--concurrency", type=int, default=8)
@@ -402,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import profile
 
         return profile.run(args)
+    if args.command == "triggers":
+        from benchmarks import triggers
+
+        return triggers.run(args)
     if args.command == "scale":
         from benchmarks import scale as scale_mod
 

@@ -320,11 +320,21 @@ class Dockyard(Server):
     kind = "dockyard"
 
     def __init__(
-        self, name: str, workdir: Path, workers: int, trusted_proxies: str | None = None
+        self,
+        name: str,
+        workdir: Path,
+        workers: int,
+        trusted_proxies: str | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         super().__init__(name, workdir)
         self.workers = workers
         self.trusted_proxies = trusted_proxies
+        #: Settings and ``serve`` options beyond the shipped defaults (the triggers bench).
+        self.env = dict(env or {})
+        self.extra_args = list(extra_args or [])
         self._tokens: dict[str, str] = {}
         self.token_fetches: list[float] = []
 
@@ -342,7 +352,9 @@ class Dockyard(Server):
             "DOCKYARD_TRUSTED_PROXIES",
         ):
             env.pop(key, None)
+        env.update(self.env)
         extra = ["--trusted-proxies", self.trusted_proxies] if self.trusted_proxies else []
+        extra += self.extra_args
         log = self.dir / "dockyard.log"
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(

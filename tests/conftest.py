@@ -51,6 +51,7 @@ from tests.pgserver import (  # noqa: E402
     postgres_server,  # noqa: F401
     restartable_postgres,  # noqa: F401
 )
+from tests.webhook_receiver import Receiver  # noqa: E402
 
 #: Generous: on a loaded machine (parallel workers, other jobs) a start takes tens of seconds;
 #: a server that exits early fails at once anyway.
@@ -276,6 +277,36 @@ def fresh_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
     yield make
     for server in reversed(started):
         server.stop()
+
+
+ReceiverFactory = Callable[..., Receiver]
+
+#: What a server delivering triggers to a test's receiver needs: 127.0.0.1 admitted (it is
+#: refused by default), retries and polls short enough for a test to wait for them.
+WEBHOOK_TEST_ENV = {
+    "DOCKYARD_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+    "DOCKYARD_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+    "DOCKYARD_BACKGROUND_POLL_SECONDS": "0.05",
+}
+
+
+@pytest.fixture
+def webhook_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReceiverFactory]:
+    """Factory: ``webhook_receiver(start=True, fail_first=0, status=200)`` -> a
+    :class:`~tests.webhook_receiver.Receiver` process (``start=False``: its URL is known,
+    it listens once the test calls ``start()``). Every receiver is stopped at the end."""
+    made: list[Receiver] = []
+
+    def make(*, start: bool = True, fail_first: int = 0, status: int = 200) -> Receiver:
+        receiver = Receiver(
+            tmp_path_factory.mktemp("receiver"), fail_first=fail_first, status=status
+        )
+        made.append(receiver)
+        return receiver.start() if start else receiver
+
+    yield make
+    for receiver in made:
+        receiver.stop()
 
 
 # -- ordering for parallel runs, crash-loop timeouts ------------------------------------------

@@ -315,7 +315,11 @@ def build_background(settings: Settings) -> Background:
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
-    queue = JobQueue(db, f"{socket.gethostname()}/{os.getpid()}")
+    queue = JobQueue(
+        db,
+        f"{socket.gethostname()}/{os.getpid()}",
+        lease=timedelta(seconds=settings.job_lease_seconds),
+    )
     timing = Timing(
         poll=settings.background_poll_seconds,
         grace=settings.shutdown_grace_seconds,

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     background_workers: int = Field(default=1, ge=0, le=64)
     #: Seconds a background job may take to finish after SIGTERM; then its lease lapses.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    #: Seconds a background job's lease lasts (renewed every third of it while the job
+    #: runs): how long a job cut short by a crash or kill -9 waits before running again.
+    job_lease_seconds: float = Field(default=300.0, ge=1, le=3600)
     #: Seconds an idle background worker waits before looking for jobs and events again.
     background_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     #: Jobs (webhook deliveries, …) one background worker process runs at the same time.

@@ -43,6 +43,8 @@ class Cluster:
     secret_key: str = field(default_factory=new_secret_key)
     admin_password: str = field(default_factory=lambda: "pw-" + secrets.token_urlsafe(18))
     nodes: list[DockyardServer] = field(default_factory=list)
+    #: Settings every node gets besides the shared ones (e.g. the webhook test settings).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:
@@ -54,6 +56,7 @@ class Cluster:
         return {
             **dockyard_s3_env(self.s3.endpoint_url, self.bucket, "registry"),
             "DOCKYARD_SECRET_KEY": self.secret_key,
+            **self.extra_env,
         }
 
     def node(self, name: str, workers: int = 2) -> DockyardServer:
@@ -110,7 +113,13 @@ ClusterFactory = Callable[..., Cluster]
 
 
 def _new_cluster(
-    pg: PostgresServer, moto: MotoServer, base_dir: Path, *, nodes: int = 2, start: bool = True
+    pg: PostgresServer,
+    moto: MotoServer,
+    base_dir: Path,
+    *,
+    nodes: int = 2,
+    start: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Cluster:
     proxy = TcpProxy(moto.port)
     proxy.up()
@@ -121,6 +130,7 @@ def _new_cluster(
         bucket=moto.create_bucket(),
         s3=proxy,
         base_dir=base_dir,
+        extra_env=dict(env or {}),
     )
     for name in "abcdefgh"[:nodes]:
         cluster.node(name)
@@ -154,16 +164,18 @@ def make_cluster(
     moto_server: MotoServer,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ClusterFactory]:
-    """``make_cluster(nodes=2, start=True)`` -> a cluster on a fresh database and bucket."""
+    """``make_cluster(nodes=2, start=True, env=None)`` -> a cluster on a fresh database and
+    bucket; ``env``: settings for every node."""
     made: list[Cluster] = []
 
-    def make(*, nodes: int = 2, start: bool = True) -> Cluster:
+    def make(*, nodes: int = 2, start: bool = True, env: dict[str, str] | None = None) -> Cluster:
         cluster = _new_cluster(
             postgres_server,
             moto_server,
             tmp_path_factory.mktemp("cluster"),
             nodes=nodes,
             start=start,
+            env=env,
         )
         made.append(cluster)
         return cluster
