@@ -19,6 +19,8 @@ ROLE = typer.Argument(metavar="ROLE", help="Role name.")
 POLICY = typer.Argument(metavar="POLICY", help="Policy name.")
 
 DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free text.")]
+#: ``update``'s rename.
+NewNameOpt = Annotated[str | None, typer.Option("--name", help="New name.")]
 OrgOpt = Annotated[
     str | None,
     typer.Option("--org", help="Organization: its id or its name (`root` is the top)."),

@@ -13,8 +13,8 @@ from dockyard.cli.commands._common import (
     api,
     handles_errors,
     print_json,
+    print_list,
     print_record,
-    print_table,
     stderr,
 )
 from dockyard.cli.commands._identity import UserOpt, done, self_username
@@ -76,38 +76,26 @@ def list_keys(user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt =
     with api(server) as client:
         found = client.call("GET", _path(username))
     items: list[dict[str, Any]] = found.get("items", []) if isinstance(found, dict) else found
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, COLUMNS)
+    print_list(items, COLUMNS, as_json)
 
 
-def _status(key: str, status: str, user: str | None, server: str | None, as_json: bool) -> None:
-    username = self_username(server, user)
-    with api(server) as client:
-        updated = client.call("PATCH", _path(username, key), json={"status": status})
-    if as_json:
-        print_json(updated if isinstance(updated, dict) else {"accessKeyId": key, "status": status})
-    else:
-        typer.echo(f"Access key {key} of {username} is {status}.")
+def _add_status_command(command: str, status: str, help: str) -> None:
+    """``enable``/``disable KEY``: set the key's status."""
+
+    @app.command(command, help=help)
+    @handles_errors
+    def set_status(
+        key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+    ) -> None:
+        username = self_username(server, user)
+        with api(server) as client:
+            updated = client.call("PATCH", _path(username, key), json={"status": status})
+        fallback = {"accessKeyId": key, "status": status}
+        done(as_json, updated, fallback, f"Access key {key} of {username} is {status}.")
 
 
-@app.command("enable")
-@handles_errors
-def enable_key(
-    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Let a disabled key authenticate again."""
-    _status(key, "active", user, server, as_json)
-
-
-@app.command("disable")
-@handles_errors
-def disable_key(
-    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Refuse a key from now on (it can be enabled again)."""
-    _status(key, "disabled", user, server, as_json)
+_add_status_command("enable", "active", "Let a disabled key authenticate again.")
+_add_status_command("disable", "disabled", "Refuse a key from now on (it can be enabled again).")
 
 
 @app.command("delete")
