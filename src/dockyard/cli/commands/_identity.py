@@ -89,6 +89,16 @@ def org_id(client: ApiClient, value: str) -> str:
     return str(found[0]["id"])
 
 
+def with_org_id(
+    client: ApiClient, body: dict[str, Any], key: str = "organizationId"
+) -> dict[str, Any]:
+    """``body`` with the organization under ``key`` (given by id or name) as its id, for the
+    API; ``body`` as it is when it names none."""
+    if body.get(key) is None:
+        return body
+    return {**body, key: org_id(client, body[key])}
+
+
 def with_org_names(client: ApiClient, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with ``organization``: the name of their ``organizationId`` (for tables)."""
     if not any(row.get("organizationId") for row in rows):

@@ -15,7 +15,7 @@ from dockyard.cli.commands._identity import (
     DescriptionOpt,
     NewNameOpt,
     OrgOpt,
-    org_id,
+    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -62,9 +62,9 @@ def create_group(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a group in an organization (default: the root organization)."""
+    body = {"name": name, "organizationId": org or "root", **given({"description": description})}
     with api(server) as client:
-        body = {"name": name, "organizationId": org_id(client, org or "root")}
-        GROUPS.create(client, {**body, **given({"description": description})}, as_json)
+        GROUPS.create(client, with_org_id(client, body), as_json)
 
 
 add_list(app, GROUPS, "List the groups.", COLUMNS, rows=with_org_names, org_filter=True)
@@ -85,9 +85,7 @@ def update_group(
     changes = given({"name": new_name, "description": description, "organizationId": org})
     body = require_change(changes, "--name, --description or --org")
     with api(server) as client:
-        if org is not None:
-            body["organizationId"] = org_id(client, org)
-        GROUPS.update(client, name, body, as_json)
+        GROUPS.update(client, name, with_org_id(client, body), as_json)
 
 
 add_delete(app, GROUPS, "Delete a group (its members keep their own roles).")

@@ -15,7 +15,7 @@ from dockyard.cli.commands._common import (
     handles_errors,
     print_record,
 )
-from dockyard.cli.commands._identity import org_id
+from dockyard.cli.commands._identity import with_org_id
 from dockyard.cli.commands._shapes import (
     Resource,
     add_get,
@@ -76,8 +76,8 @@ def placement(
     client: ApiClient, organization: str | None, resource_set: str | None, region: str | None
 ) -> dict[str, str]:
     """The creation body's placement fields that were given."""
-    org = org_id(client, organization) if organization is not None else None
-    return given({"organizationId": org, "resourceSet": resource_set, "region": region})
+    fields = {"organizationId": organization, "resourceSet": resource_set, "region": region}
+    return with_org_id(client, given(fields))
 
 
 def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:

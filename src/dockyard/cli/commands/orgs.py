@@ -8,7 +8,7 @@ import typer
 
 from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
-from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id
+from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id, with_org_id
 from dockyard.cli.commands._shapes import (
     Resource,
     add_delete,
@@ -65,9 +65,9 @@ def create_org(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an organization (under --parent; default: the root organization)."""
+    body = {"name": name, "parentId": parent or "root", **given({"description": description})}
     with api(server) as client:
-        body = {"name": name, "parentId": org_id(client, parent or "root")}
-        ORGS.create(client, {**body, **given({"description": description})}, as_json)
+        ORGS.create(client, with_org_id(client, body, "parentId"), as_json)
 
 
 add_list(
@@ -94,9 +94,7 @@ def update_org(
     changes = given({"name": name, "description": description, "parentId": parent})
     body = require_change(changes, "--name, --description or --parent")
     with api(server) as client:
-        if parent is not None:
-            body["parentId"] = org_id(client, parent)
-        ORGS.update(client, org, body, as_json)
+        ORGS.update(client, org, with_org_id(client, body, "parentId"), as_json)
 
 
 add_delete(app, ORGS, "Delete an organization (refused while it has children, users or groups).")

@@ -20,7 +20,7 @@ from dockyard.cli.commands._identity import (
     DescriptionOpt,
     NewNameOpt,
     OrgOpt,
-    org_id,
+    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -98,11 +98,9 @@ def create_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty resource set."""
-    body = {"name": name, **given({"description": description})}
+    body = {"name": name, **given({"description": description, "organizationId": org})}
     with api(server) as client:
-        if org is not None:
-            body["organizationId"] = org_id(client, org)
-        SETS.create(client, body, as_json)
+        SETS.create(client, with_org_id(client, body), as_json)
 
 
 add_list(app, SETS, "List the resource sets.", COLUMNS, rows=with_org_names)

@@ -21,7 +21,7 @@ from dockyard.cli.commands._identity import (
     PasswordStdinOpt,
     done,
     new_secret,
-    org_id,
+    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -153,12 +153,11 @@ def create_user(
         chat_webhook_key,
         logon_policy,
     )
-    body.update(username=username, password=password)
+    body.update(username=username, password=password, organizationId=org or "root")
     if role:
         body["roles"] = role
     with api(server) as client:
-        body["organizationId"] = org_id(client, org or "root")
-        USERS.create(client, body, as_json)
+        USERS.create(client, with_org_id(client, body), as_json)
 
 
 add_list(
@@ -198,9 +197,7 @@ def update_user(
     changes = given({**profile, "disabled": disabled, "organizationId": org})
     body = require_change(changes, "at least one option (see --help)")
     with api(server) as client:
-        if org is not None:
-            body["organizationId"] = org_id(client, org)
-        USERS.update(client, username, body, as_json)
+        USERS.update(client, username, with_org_id(client, body), as_json)
 
 
 add_delete(app, USERS, "Delete a user (and their access keys).")
