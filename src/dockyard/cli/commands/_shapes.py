@@ -8,9 +8,10 @@ Commands on resources inside an instance also take ``--instance``.
 
 A module's own ``create`` and ``update`` commands (their options differ) use the same
 ``Resource`` for their bodies and output: ``given`` keeps the options that were given,
-``require_change`` refuses an update without any, ``Resource.create``/``Resource.update``
-send the body and print the result, and ``delete_one`` is the body of a ``delete`` command
-with options of its own (``--force``). A new resource module reads like ``roles.py``::
+``changes`` does so for an update and refuses one without any, ``Resource.create`` and
+``Resource.update`` send the body and print the result, and ``delete_one`` is the body of a
+``delete`` command with options of its own (``--force``). A new resource module reads
+like ``roles.py``::
 
     THINGS = Resource("thing", "things", "/things", THING, _record)
     add_list(app, THINGS, "List the things.", COLUMNS)
@@ -19,7 +20,7 @@ with options of its own (``--force``). A new resource module reads like ``roles.
     @app.command("update")
     @handles_errors
     def update_thing(name: ThingArg, description: DescriptionOpt = None, ...) -> None:
-        body = require_change(given({"description": description}), "--description")
+        body = changes({"description": description}, "--description")
         with api(server) as client:
             THINGS.update(client, name, body, as_json)
 
@@ -118,8 +119,10 @@ def given(fields: Record) -> Record:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def require_change(body: Record, options: str) -> Record:
-    """``body``, unless it is empty: then a usage error (exit 2) naming the ``options``."""
+def changes(fields: Record, options: str) -> Record:
+    """An update's body: the ``fields`` that were given; when none was, a usage error (exit 2)
+    naming the ``options``."""
+    body = given(fields)
     if not body:
         raise CliError(f"nothing to update: give {options}", 2)
     return body
@@ -128,14 +131,14 @@ def require_change(body: Record, options: str) -> Record:
 def delete_one(
     resource: Resource,
     name: str,
-    *,
-    server: str | None,
-    as_json: bool,
     instance: str = NO_INSTANCE,
+    server: str | None = None,
+    as_json: bool = False,
+    *,
     force: bool | None = None,
 ) -> None:
-    """One DELETE (with ``?force=`` when the command has ``--force``), then
-    ``Deleted <noun> NAME.`` (or JSON)."""
+    """The body of ``delete NAME``: one DELETE (with ``?force=`` when the command has
+    ``--force``), then ``Deleted <noun> NAME.`` (or JSON)."""
     params = None if force is None else {"force": str(force).lower()}
     with api(server) as client:
         client.call("DELETE", resource.path(client, instance, name), params=params)
@@ -226,10 +229,7 @@ def add_get(app: typer.Typer, resource: Resource, help: str) -> None:
 def add_delete(app: typer.Typer, resource: Resource, help: str) -> None:
     """``delete NAME``: one DELETE, then ``Deleted <noun> NAME.`` (or JSON)."""
 
-    def delete(name: str, instance: str, server: str | None, as_json: bool) -> None:
-        delete_one(resource, name, server=server, as_json=as_json, instance=instance)
-
-    _add_on_one(app, "delete", help, resource, delete)
+    _add_on_one(app, "delete", help, resource, functools.partial(delete_one, resource))
 
 
 def _add_on_one(

@@ -3,6 +3,8 @@ the API and CLI (yours by default, another user's with --user as an administrato
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -79,32 +81,41 @@ def list_keys(user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt =
     print_list(items, COLUMNS, as_json)
 
 
-def _add_status_command(command: str, status: str, help: str) -> None:
-    """``enable``/``disable KEY``: set the key's status."""
+def _add_key_command(
+    command: str, help: str, run: Callable[[str, str, str | None, bool], None]
+) -> None:
+    """Command ``command ACCESS_KEY_ID [--user]``, done by ``run(username, key, server,
+    as_json)``."""
 
     @app.command(command, help=help)
     @handles_errors
-    def set_status(
+    def on_key(
         key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
     ) -> None:
-        username = self_username(server, user)
-        with api(server) as client:
-            updated = client.call("PATCH", _path(username, key), json={"status": status})
-        fallback = {"accessKeyId": key, "status": status}
-        done(as_json, updated, fallback, f"Access key {key} of {username} is {status}.")
+        run(self_username(server, user), key, server, as_json)
 
 
-_add_status_command("enable", "active", "Let a disabled key authenticate again.")
-_add_status_command("disable", "disabled", "Refuse a key from now on (it can be enabled again).")
+def _set_status(status: str, username: str, key: str, server: str | None, as_json: bool) -> None:
+    with api(server) as client:
+        updated = client.call("PATCH", _path(username, key), json={"status": status})
+    fallback = {"accessKeyId": key, "status": status}
+    done(as_json, updated, fallback, f"Access key {key} of {username} is {status}.")
 
 
-@app.command("delete")
-@handles_errors
-def delete_key(
-    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Delete a key for good (and the temporary credentials derived from it)."""
-    username = self_username(server, user)
+def _delete(username: str, key: str, server: str | None, as_json: bool) -> None:
     with api(server) as client:
         client.call("DELETE", _path(username, key))
     done(as_json, None, {"deleted": key}, f"Deleted access key {key} of {username}.")
+
+
+_add_key_command(
+    "enable", "Let a disabled key authenticate again.", functools.partial(_set_status, "active")
+)
+_add_key_command(
+    "disable",
+    "Refuse a key from now on (it can be enabled again).",
+    functools.partial(_set_status, "disabled"),
+)
+_add_key_command(
+    "delete", "Delete a key for good (and the temporary credentials derived from it).", _delete
+)

@@ -26,8 +26,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
     given,
-    require_change,
 )
 
 app = typer.Typer(help="User groups: members, roles, and the resource sets they reach.")
@@ -62,7 +62,7 @@ def create_group(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a group in an organization (default: the root organization)."""
-    body = {"name": name, "organizationId": org or "root", **given({"description": description})}
+    body = given({"name": name, "organizationId": org or "root", "description": description})
     with api(server) as client:
         GROUPS.create(client, with_org_id(client, body), as_json)
 
@@ -82,8 +82,8 @@ def update_group(
     as_json: JsonOpt = False,
 ) -> None:
     """Rename, describe or move a group."""
-    changes = given({"name": new_name, "description": description, "organizationId": org})
-    body = require_change(changes, "--name, --description or --org")
+    fields = {"name": new_name, "description": description, "organizationId": org}
+    body = changes(fields, "--name, --description or --org")
     with api(server) as client:
         GROUPS.update(client, name, with_org_id(client, body), as_json)
 

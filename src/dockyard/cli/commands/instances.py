@@ -16,14 +16,7 @@ from dockyard.cli.commands._common import (
     print_record,
     print_table,
 )
-from dockyard.cli.commands._shapes import (
-    Resource,
-    add_get,
-    add_list,
-    delete_one,
-    given,
-    require_change,
-)
+from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
 
 app = typer.Typer(help="Instances: editions, regions, endpoints and their allowlists.")
 
@@ -211,7 +204,7 @@ def update_instance(
             body["endpoints"] = _endpoints(
                 current.get("endpoints", []), endpoint, allow, clear_allowlist
             )
-        require_change(body, "at least one option")
+        body = changes(body, "at least one option")
         INSTANCES.update(client, instance_id, body, as_json, headers=if_match(etag))
 
 

@@ -12,14 +12,7 @@ import typer
 from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
 from dockyard.cli.commands._identity import DescriptionOpt
-from dockyard.cli.commands._shapes import (
-    Resource,
-    add_delete,
-    add_get,
-    add_list,
-    given,
-    require_change,
-)
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
 
 app = typer.Typer(help="Logon policies: sign-in time windows (UTC) and source networks.")
 
@@ -100,14 +93,14 @@ def create_logon_policy(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a logon policy (assign it with `dockyard user update U --logon-policy NAME`)."""
-    body = {
+    fields = {
         "name": name,
         "timeWindows": windows(window or []),
         "cidrs": cidrs(cidr or []),
-        **given({"description": description}),
+        "description": description,
     }
     with api(server) as client:
-        LOGON_POLICIES.create(client, body, as_json)
+        LOGON_POLICIES.create(client, given(fields), as_json)
 
 
 add_list(
@@ -137,14 +130,12 @@ def update_logon_policy(
         raise CliError("--window and --any-time contradict each other", 2)
     if cidr and anywhere:
         raise CliError("--cidr and --anywhere contradict each other", 2)
-    changes = given(
-        {
-            "timeWindows": windows(window or []) if window or any_time else None,
-            "cidrs": cidrs(cidr or []) if cidr or anywhere else None,
-            "description": description,
-        }
-    )
-    body = require_change(changes, "--window, --cidr or --description")
+    fields = {
+        "timeWindows": windows(window or []) if window or any_time else None,
+        "cidrs": cidrs(cidr or []) if cidr or anywhere else None,
+        "description": description,
+    }
+    body = changes(fields, "--window, --cidr or --description")
     with api(server) as client:
         LOGON_POLICIES.update(client, name, body, as_json)
 

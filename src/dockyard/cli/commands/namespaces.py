@@ -16,14 +16,7 @@ from dockyard.cli.commands._common import (
     print_record,
 )
 from dockyard.cli.commands._identity import with_org_id
-from dockyard.cli.commands._shapes import (
-    Resource,
-    add_get,
-    add_list,
-    delete_one,
-    given,
-    require_change,
-)
+from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
 
 app = typer.Typer(help="Namespaces of an instance.")
 
@@ -138,8 +131,7 @@ def update_namespace(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a namespace's auto-create and default repository type."""
-    changes = _settings(auto_create, default_type)
-    body = require_change(changes, "--[no-]auto-create or --default-type")
+    body = changes(_settings(auto_create, default_type), "--[no-]auto-create or --default-type")
     with api(server) as client:
         NAMESPACES.update(client, name, body, as_json, instance)
 
@@ -154,4 +146,4 @@ def delete_namespace(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a namespace (refused while it holds repositories, unless --force)."""
-    delete_one(NAMESPACES, name, server=server, as_json=as_json, instance=instance, force=force)
+    delete_one(NAMESPACES, name, instance, server, as_json, force=force)

@@ -9,14 +9,7 @@ import typer
 from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
 from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id, with_org_id
-from dockyard.cli.commands._shapes import (
-    Resource,
-    add_delete,
-    add_get,
-    add_list,
-    given,
-    require_change,
-)
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
 
 app = typer.Typer(help="Organizations: the tree that users and groups belong to.")
 
@@ -65,7 +58,7 @@ def create_org(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an organization (under --parent; default: the root organization)."""
-    body = {"name": name, "parentId": parent or "root", **given({"description": description})}
+    body = given({"name": name, "parentId": parent or "root", "description": description})
     with api(server) as client:
         ORGS.create(client, with_org_id(client, body, "parentId"), as_json)
 
@@ -91,8 +84,8 @@ def update_org(
     as_json: JsonOpt = False,
 ) -> None:
     """Rename, describe or move an organization."""
-    changes = given({"name": name, "description": description, "parentId": parent})
-    body = require_change(changes, "--name, --description or --parent")
+    fields = {"name": name, "description": description, "parentId": parent}
+    body = changes(fields, "--name, --description or --parent")
     with api(server) as client:
         ORGS.update(client, org, with_org_id(client, body, "parentId"), as_json)
 

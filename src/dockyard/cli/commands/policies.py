@@ -20,14 +20,7 @@ from dockyard.cli.commands._common import (
     stdout,
 )
 from dockyard.cli.commands._identity import POLICY, DescriptionOpt
-from dockyard.cli.commands._shapes import (
-    Resource,
-    add_delete,
-    add_get,
-    add_list,
-    given,
-    require_change,
-)
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
 
 app = typer.Typer(help="Policies: JSON documents of Allow/Deny statements.")
 
@@ -95,13 +88,14 @@ def create_policy(
     """Create a custom policy from a JSON document (names: at most 15 characters)."""
     if document is None:
         raise CliError("give the policy with --document FILE (or - for stdin)", 2)
-    body = {
+    fields = {
         "name": name,
         "document": read_document(document),
-        **given({"description": description, "sharingScope": sharing_scope}),
+        "description": description,
+        "sharingScope": sharing_scope,
     }
     with api(server) as client:
-        POLICIES.create(client, body, as_json)
+        POLICIES.create(client, given(fields), as_json)
 
 
 add_list(app, POLICIES, "List the policies (built-in ones included).", COLUMNS)
@@ -119,14 +113,12 @@ def update_policy(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a policy's document, or change its description."""
-    changes = given(
-        {
-            "document": None if document is None else read_document(document),
-            "description": description,
-            "sharingScope": sharing_scope,
-        }
-    )
-    body = require_change(changes, "--document, --description or --sharing-scope")
+    fields = {
+        "document": None if document is None else read_document(document),
+        "description": description,
+        "sharingScope": sharing_scope,
+    }
+    body = changes(fields, "--document, --description or --sharing-scope")
     with api(server) as client:
         POLICIES.update(client, name, body, as_json)
 

@@ -21,7 +21,7 @@ from dockyard.cli.commands._common import (
     repo_path,
     split_name,
 )
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, given, require_change
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, changes, given
 from dockyard.cli.commands.namespaces import (
     PLACEMENT_FIELDS,
     OrganizationOpt,
@@ -169,7 +169,7 @@ def update_repository(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a repository's type, texts or tag mutability (--immutable needs Advanced)."""
-    body = require_change(
+    body = changes(
         _fields(type_, summary, description, immutable),
         "--type, --summary, --description or --immutable/--mutable",
     )

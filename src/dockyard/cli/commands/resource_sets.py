@@ -31,8 +31,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
     given,
-    require_change,
 )
 
 app = typer.Typer(
@@ -98,7 +98,7 @@ def create_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty resource set."""
-    body = {"name": name, **given({"description": description, "organizationId": org})}
+    body = given({"name": name, "description": description, "organizationId": org})
     with api(server) as client:
         SETS.create(client, with_org_id(client, body), as_json)
 
@@ -117,8 +117,7 @@ def update_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Rename or describe a resource set."""
-    changes = given({"name": new_name, "description": description})
-    body = require_change(changes, "--name or --description")
+    body = changes({"name": new_name, "description": description}, "--name or --description")
     with api(server) as client:
         SETS.update(client, name, body, as_json)
 

@@ -17,8 +17,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
     given,
-    require_change,
 )
 
 app = typer.Typer(help="Roles: named sets of policies, granted to users and groups.")
@@ -59,7 +59,7 @@ def create_role(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a role, optionally with policies attached."""
-    body = {"name": name, **given({"description": description, "sharingScope": sharing_scope})}
+    body = given({"name": name, "description": description, "sharingScope": sharing_scope})
     if policy:
         body["policies"] = policy
     with api(server) as client:
@@ -80,8 +80,8 @@ def update_role(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a role's description or sharing scope."""
-    changes = given({"description": description, "sharingScope": sharing_scope})
-    body = require_change(changes, "--description or --sharing-scope")
+    fields = {"description": description, "sharingScope": sharing_scope}
+    body = changes(fields, "--description or --sharing-scope")
     with api(server) as client:
         ROLES.update(client, name, body, as_json)
 

@@ -32,8 +32,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
     given,
-    require_change,
 )
 
 app = typer.Typer(help="Users: console sign-in, roles and MFA (administrators).")
@@ -194,8 +194,8 @@ def update_user(
     profile = _profile(
         display_name, email, phone, landline, notify_email, chat_webhook_key, logon_policy
     )
-    changes = given({**profile, "disabled": disabled, "organizationId": org})
-    body = require_change(changes, "at least one option (see --help)")
+    fields = {**profile, "disabled": disabled, "organizationId": org}
+    body = changes(fields, "at least one option (see --help)")
     with api(server) as client:
         USERS.update(client, username, with_org_id(client, body), as_json)
 
