@@ -25,6 +25,10 @@ like ``roles.py``::
             THINGS.update(client, name, body, as_json)
 
     add_delete(app, THINGS, "Delete a thing.")
+
+A ``list`` with filters of its own (``audit list``, ``job list``) fetches with
+``_common.list_or_page`` and prints with ``_common.print_list``, as ``add_list`` does; an
+organization given by id or name goes into a body through ``_identity.with_org_id``.
 """
 
 from __future__ import annotations
