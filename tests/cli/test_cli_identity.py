@@ -208,6 +208,8 @@ def test_identity_journey(registry: DockyardServer, cli: Cli, tmp_path: Path) ->
     assert mine and mine[0]["actor"] == "admin" and mine[0]["outcome"] == "success"
     table = cli.run("audit", "list", "--actor", "admin", "--action", "ram:CreateUser").stdout
     assert "ram:CreateUser" in table and username in table
+    # --limit stops at that many events (the newest), however many there are.
+    assert len(cli.json("audit", "list", "--limit", "2")) == 2
 
     # The simulator: allowed by the custom policy's statement; push is not.
     resource = f"acs:cr:local:1234:repository/default/{team}/app"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -114,6 +115,20 @@ def print_table(
         stderr().print("[dim](none)[/dim]")
 
 
+def print_list(
+    items: list[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    as_json: bool,
+    rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> None:
+    """A list command's output: ``items`` as the API sent them with ``--json``, else a table
+    of ``columns`` (over ``rows(items)`` when the table has computed cells)."""
+    if as_json:
+        print_json(items)
+    else:
+        print_table(rows(items) if rows else items, columns)
+
+
 def print_record(record: dict[str, Any], fields: Sequence[tuple[str, str]]) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -173,10 +188,13 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[..
         yield update
 
 
-def fetch_all(client: ApiClient, path: str, what: str, **params: Any) -> list[dict[str, Any]]:
-    """Every item of a paged list, with a progress bar once there is more than one page."""
+def fetch_all(
+    client: ApiClient, path: str, what: str, *, limit: int | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    """Every item of a paged list (or its first ``limit``, fetching no further page), with a
+    progress bar once there is more than one page."""
     with progress(f"Listing {what}") as update:
-        return list(client.iter_all(path, on_page=update, **params))
+        return list(itertools.islice(client.iter_all(path, on_page=update, **params), limit))
 
 
 def list_or_page(
@@ -185,10 +203,13 @@ def list_or_page(
     what: str,
     page: int | None,
     page_size: int,
+    *,
+    limit: int | None = None,
     **params: Any,
 ) -> list[dict[str, Any]]:
+    """One ``page`` of a list, or (without one) every page up to ``limit`` items."""
     if page is None:
-        return fetch_all(client, path, what, **params)
+        return fetch_all(client, path, what, limit=limit, **params)
     items: list[dict[str, Any]] = client.page(path, page, page_size, **params)["items"]
     return items
 

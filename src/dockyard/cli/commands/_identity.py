@@ -19,6 +19,8 @@ ROLE = typer.Argument(metavar="ROLE", help="Role name.")
 POLICY = typer.Argument(metavar="POLICY", help="Policy name.")
 
 DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free text.")]
+#: ``update``'s rename.
+NewNameOpt = Annotated[str | None, typer.Option("--name", help="New name.")]
 OrgOpt = Annotated[
     str | None,
     typer.Option("--org", help="Organization: its id or its name (`root` is the top)."),
@@ -85,6 +87,16 @@ def org_id(client: ApiClient, value: str) -> str:
     if not found:
         raise CliError(f"organization {value!r} not found")
     return str(found[0]["id"])
+
+
+def with_org_id(
+    client: ApiClient, body: dict[str, Any], key: str = "organizationId"
+) -> dict[str, Any]:
+    """``body`` with the organization under ``key`` (given by id or name) as its id, for the
+    API; ``body`` as it is when it names none."""
+    if body.get(key) is None:
+        return body
+    return {**body, key: org_id(client, body[key])}
 
 
 def with_org_names(client: ApiClient, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

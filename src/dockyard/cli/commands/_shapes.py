@@ -5,17 +5,42 @@ member), made from a description of the resource, so each module writes only wha
 Users script against these commands, so a factory fixes their whole command line: the
 arguments and options in one order, the help, the table columns and the ``--json`` output.
 Commands on resources inside an instance also take ``--instance``.
+
+A module's own ``create`` and ``update`` commands (their options differ) use the same
+``Resource`` for their bodies and output: ``given`` keeps the options that were given,
+``changes`` does so for an update and refuses one without any, ``Resource.create`` and
+``Resource.update`` send the body and print the result, and ``delete_one`` is the body of a
+``delete`` command with options of its own (``--force``). A new resource module reads
+like ``roles.py``::
+
+    THINGS = Resource("thing", "things", "/things", THING, _record)
+    add_list(app, THINGS, "List the things.", COLUMNS)
+    add_get(app, THINGS, "Show a thing.")
+
+    @app.command("update")
+    @handles_errors
+    def update_thing(name: ThingArg, description: DescriptionOpt = None, ...) -> None:
+        body = changes({"description": description}, "--description")
+        with api(server) as client:
+            THINGS.update(client, name, body, as_json)
+
+    add_delete(app, THINGS, "Delete a thing.")
+
+A ``list`` with filters of its own (``audit list``, ``job list``) fetches with
+``_common.list_or_page`` and prints with ``_common.print_list``, as ``add_list`` does; an
+organization given by id or name goes into a body through ``_identity.with_org_id``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import typer
 
-from dockyard.cli.client import ApiClient
+from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import (
     InstanceOpt,
     JsonOpt,
@@ -26,12 +51,15 @@ from dockyard.cli.commands._common import (
     handles_errors,
     list_or_page,
     print_json,
-    print_table,
+    print_list,
 )
 from dockyard.cli.commands._identity import OrgOpt, done, org_id
 
 Record = dict[str, Any]
 Columns = Sequence[tuple[str, str]]
+
+#: ``--instance``'s value for the resources outside any instance (never sent).
+NO_INSTANCE = ""
 
 
 @dataclass(frozen=True)
@@ -70,9 +98,55 @@ class Resource:
         else:
             self.record(client, found)
 
+    def create(
+        self, client: ApiClient, body: Record, as_json: bool, instance: str = NO_INSTANCE
+    ) -> None:
+        """POST ``body`` to the collection; print the new record as ``get`` would."""
+        self.show(client, client.call("POST", self.collection_path(instance), json=body), as_json)
 
-#: ``--instance``'s value for the resources outside any instance (never sent).
-NO_INSTANCE = ""
+    def update(
+        self,
+        client: ApiClient,
+        name: str,
+        body: Record,
+        as_json: bool,
+        instance: str = NO_INSTANCE,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """PATCH the one named with ``body`` (only what changes); print the result."""
+        path = self.path(client, instance, name)
+        self.show(client, client.call("PATCH", path, json=body, headers=headers), as_json)
+
+
+def given(fields: Record) -> Record:
+    """The ``fields`` whose option was given (not None): a body that leaves the rest alone."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def changes(fields: Record, options: str) -> Record:
+    """An update's body: the ``fields`` that were given; when none was, a usage error (exit 2)
+    naming the ``options``."""
+    body = given(fields)
+    if not body:
+        raise CliError(f"nothing to update: give {options}", 2)
+    return body
+
+
+def delete_one(
+    resource: Resource,
+    name: str,
+    instance: str = NO_INSTANCE,
+    server: str | None = None,
+    as_json: bool = False,
+    *,
+    force: bool | None = None,
+) -> None:
+    """The body of ``delete NAME``: one DELETE (with ``?force=`` when the command has
+    ``--force``), then ``Deleted <noun> NAME.`` (or JSON)."""
+    params = None if force is None else {"force": str(force).lower()}
+    with api(server) as client:
+        client.call("DELETE", resource.path(client, instance, name), params=params)
+    done(as_json, None, {"deleted": name}, f"Deleted {resource.noun} {name}.")
 
 
 def add_list(
@@ -98,14 +172,13 @@ def add_list(
         org: str | None = None,
     ) -> None:
         with api(server) as client:
-            query = {"organizationId": org_id(client, org)} if org else {}
+            query: Record = {"organizationId": org_id(client, org)} if org else {}
             path = resource.collection_path(instance)
             items = list_or_page(client, path, resource.plural, page, page_size, **query)
-            if as_json:
-                print_json(items)
-                return
-            table = rows(client, items) if rows else items
-        print_table(table, columns)
+            # The computed columns may ask the API (organization names): inside the ``with``.
+            print_list(
+                items, columns, as_json, rows=functools.partial(rows, client) if rows else None
+            )
 
     if org_filter:
 
@@ -160,12 +233,7 @@ def add_get(app: typer.Typer, resource: Resource, help: str) -> None:
 def add_delete(app: typer.Typer, resource: Resource, help: str) -> None:
     """``delete NAME``: one DELETE, then ``Deleted <noun> NAME.`` (or JSON)."""
 
-    def delete(name: str, instance: str, server: str | None, as_json: bool) -> None:
-        with api(server) as client:
-            client.call("DELETE", resource.path(client, instance, name))
-        done(as_json, None, {"deleted": name}, f"Deleted {resource.noun} {name}.")
-
-    _add_on_one(app, "delete", help, resource, delete)
+    _add_on_one(app, "delete", help, resource, functools.partial(delete_one, resource))
 
 
 def _add_on_one(

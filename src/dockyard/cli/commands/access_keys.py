@@ -3,6 +3,8 @@ the API and CLI (yours by default, another user's with --user as an administrato
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -13,8 +15,8 @@ from dockyard.cli.commands._common import (
     api,
     handles_errors,
     print_json,
+    print_list,
     print_record,
-    print_table,
     stderr,
 )
 from dockyard.cli.commands._identity import UserOpt, done, self_username
@@ -76,47 +78,44 @@ def list_keys(user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt =
     with api(server) as client:
         found = client.call("GET", _path(username))
     items: list[dict[str, Any]] = found.get("items", []) if isinstance(found, dict) else found
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, COLUMNS)
+    print_list(items, COLUMNS, as_json)
 
 
-def _status(key: str, status: str, user: str | None, server: str | None, as_json: bool) -> None:
-    username = self_username(server, user)
+def _add_key_command(
+    command: str, help: str, run: Callable[[str, str, str | None, bool], None]
+) -> None:
+    """Command ``command ACCESS_KEY_ID [--user]``, done by ``run(username, key, server,
+    as_json)``."""
+
+    @app.command(command, help=help)
+    @handles_errors
+    def on_key(
+        key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+    ) -> None:
+        run(self_username(server, user), key, server, as_json)
+
+
+def _set_status(status: str, username: str, key: str, server: str | None, as_json: bool) -> None:
     with api(server) as client:
         updated = client.call("PATCH", _path(username, key), json={"status": status})
-    if as_json:
-        print_json(updated if isinstance(updated, dict) else {"accessKeyId": key, "status": status})
-    else:
-        typer.echo(f"Access key {key} of {username} is {status}.")
+    fallback = {"accessKeyId": key, "status": status}
+    done(as_json, updated, fallback, f"Access key {key} of {username} is {status}.")
 
 
-@app.command("enable")
-@handles_errors
-def enable_key(
-    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Let a disabled key authenticate again."""
-    _status(key, "active", user, server, as_json)
-
-
-@app.command("disable")
-@handles_errors
-def disable_key(
-    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Refuse a key from now on (it can be enabled again)."""
-    _status(key, "disabled", user, server, as_json)
-
-
-@app.command("delete")
-@handles_errors
-def delete_key(
-    key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Delete a key for good (and the temporary credentials derived from it)."""
-    username = self_username(server, user)
+def _delete(username: str, key: str, server: str | None, as_json: bool) -> None:
     with api(server) as client:
         client.call("DELETE", _path(username, key))
     done(as_json, None, {"deleted": key}, f"Deleted access key {key} of {username}.")
+
+
+_add_key_command(
+    "enable", "Let a disabled key authenticate again.", functools.partial(_set_status, "active")
+)
+_add_key_command(
+    "disable",
+    "Refuse a key from now on (it can be enabled again).",
+    functools.partial(_set_status, "disabled"),
+)
+_add_key_command(
+    "delete", "Delete a key for good (and the temporary credentials derived from it).", _delete
+)

@@ -16,9 +16,8 @@ from dockyard.cli.commands._common import (
     ServerOpt,
     api,
     handles_errors,
-    print_json,
-    print_table,
-    progress,
+    list_or_page,
+    print_list,
 )
 
 app = typer.Typer(help="The audit log (kept audit_retention_days, 180 by default).")
@@ -89,18 +88,7 @@ def list_events(
         "until": moment(until, "--until") if until else None,
     }
     with api(server) as client:
-        if page is not None:
-            items: list[dict[str, Any]] = client.page("/audit-events", page, page_size, **params)[
-                "items"
-            ]
-        else:
-            items = []
-            with progress("Listing audit events") as update:
-                for event in client.iter_all("/audit-events", on_page=update, **params):
-                    items.append(event)
-                    if limit is not None and len(items) >= limit:
-                        break
-    if as_json:
-        print_json(items)
-    else:
-        print_table(_rows(items), COLUMNS)
+        items = list_or_page(
+            client, "/audit-events", "audit events", page, page_size, limit=limit, **params
+        )
+    print_list(items, COLUMNS, as_json, rows=_rows)

@@ -23,6 +23,7 @@ from dockyard.cli.commands._common import (
 from dockyard.cli.commands._identity import (
     PasswordStdinOpt,
     UserOpt,
+    done,
     interactive,
     new_secret,
     read_line,
@@ -56,11 +57,9 @@ def set_registry_password(
             f"/users/{username}/registry-password",
             json={"password": password, "confirm": password},
         )
-    if as_json:
-        print_json(result if isinstance(result, dict) else {"user": username, "set": True})
-    else:
-        host = urlsplit(resolve_server(server)).netloc
-        typer.echo(f"Registry password of {username} set: docker login -u {username} {host}")
+    host = urlsplit(resolve_server(server)).netloc
+    message = f"Registry password of {username} set: docker login -u {username} {host}"
+    done(as_json, result, {"user": username, "set": True}, message)
 
 
 def docker_login_line(username: str, password: str, host: str) -> str:

@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
 from dockyard.cli.commands._identity import (
     GROUP,
     ROLE,
     USERNAME,
     DescriptionOpt,
+    NewNameOpt,
     OrgOpt,
-    org_id,
+    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -25,6 +26,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
+    given,
 )
 
 app = typer.Typer(help="User groups: members, roles, and the resource sets they reach.")
@@ -59,11 +62,9 @@ def create_group(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a group in an organization (default: the root organization)."""
+    body = given({"name": name, "organizationId": org or "root", "description": description})
     with api(server) as client:
-        body: dict[str, Any] = {"name": name, "organizationId": org_id(client, org or "root")}
-        if description is not None:
-            body["description"] = description
-        GROUPS.show(client, client.call("POST", "/groups", json=body), as_json)
+        GROUPS.create(client, with_org_id(client, body), as_json)
 
 
 add_list(app, GROUPS, "List the groups.", COLUMNS, rows=with_org_names, org_filter=True)
@@ -74,24 +75,17 @@ add_get(app, GROUPS, "Show a group.")
 @handles_errors
 def update_group(
     name: GroupArg,
-    new_name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    new_name: NewNameOpt = None,
     description: DescriptionOpt = None,
     org: OrgOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rename, describe or move a group."""
-    body: dict[str, Any] = {}
-    if new_name is not None:
-        body["name"] = new_name
-    if description is not None:
-        body["description"] = description
-    if not body and org is None:
-        raise CliError("nothing to update: give --name, --description or --org", 2)
+    fields = {"name": new_name, "description": description, "organizationId": org}
+    body = changes(fields, "--name, --description or --org")
     with api(server) as client:
-        if org is not None:
-            body["organizationId"] = org_id(client, org)
-        GROUPS.show(client, client.call("PATCH", f"/groups/{name}", json=body), as_json)
+        GROUPS.update(client, name, with_org_id(client, body), as_json)
 
 
 add_delete(app, GROUPS, "Delete a group (its members keep their own roles).")

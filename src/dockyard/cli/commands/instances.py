@@ -13,11 +13,10 @@ from dockyard.cli.commands._common import (
     api,
     handles_errors,
     if_match,
-    print_json,
     print_record,
     print_table,
 )
-from dockyard.cli.commands._shapes import NO_INSTANCE, Resource, add_get, add_list
+from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
 
 app = typer.Typer(help="Instances: editions, regions, endpoints and their allowlists.")
 
@@ -79,13 +78,9 @@ def _record(_client: ApiClient, instance: dict[str, Any]) -> None:
         )
 
 
-INSTANCES = Resource(
-    "instance",
-    "instances",
-    "/instances",
-    typer.Argument(metavar="INSTANCE", help="Instance id."),
-    _record,
-)
+INSTANCE = typer.Argument(metavar="INSTANCE", help="Instance id.")
+InstanceArg = Annotated[str, INSTANCE]
+INSTANCES = Resource("instance", "instances", "/instances", INSTANCE, _record)
 
 
 def _endpoints(
@@ -170,13 +165,13 @@ def create_instance(
         "endpoints": _endpoints([], endpoint, allow, None),
     }
     with api(server) as client:
-        INSTANCES.show(client, client.call("POST", "/instances", json=body), as_json)
+        INSTANCES.create(client, body, as_json)
 
 
 @app.command("update")
 @handles_errors
 def update_instance(
-    instance_id: Annotated[str, typer.Argument(metavar="INSTANCE", help="Instance id.")],
+    instance_id: InstanceArg,
     name: Annotated[str | None, typer.Option("--name")] = None,
     region: Annotated[str | None, typer.Option("--region")] = None,
     edition: Annotated[str | None, typer.Option("--edition", help="Standard or Advanced.")] = None,
@@ -193,33 +188,30 @@ def update_instance(
     as_json: JsonOpt = False,
 ) -> None:
     """Update an instance. A downgrade is refused while it holds more than the target allows."""
-    body: dict[str, Any] = {}
-    if name is not None:
-        body["name"] = name
-    if region is not None:
-        body["region"] = region
-    if edition is not None:
-        body["edition"] = edition.capitalize()
-    path = f"/instances/{instance_id}"
+    body = given(
+        {
+            "name": name,
+            "region": region,
+            "edition": None if edition is None else edition.capitalize(),
+        }
+    )
     with api(server) as client:
         etag = None
         if no_endpoints:
             body["endpoints"] = []
         elif endpoint or allow or clear_allowlist:
-            current, etag = client.etag_of(path)
+            current, etag = client.etag_of(f"/instances/{instance_id}")
             body["endpoints"] = _endpoints(
                 current.get("endpoints", []), endpoint, allow, clear_allowlist
             )
-        if not body:
-            raise CliError("nothing to update: give at least one option", 2)
-        updated = client.call("PATCH", path, json=body, headers=if_match(etag))
-        INSTANCES.show(client, updated, as_json)
+        body = changes(body, "at least one option")
+        INSTANCES.update(client, instance_id, body, as_json, headers=if_match(etag))
 
 
 @app.command("delete")
 @handles_errors
 def delete_instance(
-    instance_id: Annotated[str, typer.Argument(metavar="INSTANCE", help="Instance id.")],
+    instance_id: InstanceArg,
     force: Annotated[
         bool, typer.Option("--force", help="Delete its namespaces and repositories too.")
     ] = False,
@@ -227,10 +219,4 @@ def delete_instance(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete an instance (refused while it holds namespaces, unless --force; never `default`)."""
-    with api(server) as client:
-        path = INSTANCES.path(client, NO_INSTANCE, instance_id)
-        client.call("DELETE", path, params={"force": str(force).lower()})
-    if as_json:
-        print_json({"deleted": instance_id})
-    else:
-        typer.echo(f"Deleted instance {instance_id}.")
+    delete_one(INSTANCES, instance_id, server=server, as_json=as_json, force=force)

@@ -13,9 +13,9 @@ from dockyard.cli.commands._common import (
     ServerOpt,
     api,
     handles_errors,
+    list_or_page,
     print_json,
-    print_table,
-    progress,
+    print_list,
 )
 
 app = typer.Typer(help="Background jobs: queued, running, and failed ones kept for inspection.")
@@ -56,17 +56,9 @@ def list_jobs(
     page_size: PageSizeOpt = 30,
 ) -> None:
     """List background jobs, newest first (every page unless --page)."""
-    params = {"state": state, "kind": kind}
     with api(server) as client:
-        if page is not None:
-            items: list[dict[str, Any]] = client.page("/jobs", page, page_size, **params)["items"]
-        else:
-            with progress("Listing jobs") as update:
-                items = list(client.iter_all("/jobs", on_page=update, **params))
-    if as_json:
-        print_json(items)
-    else:
-        print_table(_rows(items), COLUMNS)
+        items = list_or_page(client, "/jobs", "jobs", page, page_size, state=state, kind=kind)
+    print_list(items, COLUMNS, as_json, rows=_rows)
 
 
 @app.command("retry")

@@ -12,7 +12,7 @@ import typer
 from dockyard.cli.client import ApiClient, CliError
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
 from dockyard.cli.commands._identity import DescriptionOpt
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
 
 app = typer.Typer(help="Logon policies: sign-in time windows (UTC) and source networks.")
 
@@ -93,15 +93,14 @@ def create_logon_policy(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a logon policy (assign it with `dockyard user update U --logon-policy NAME`)."""
-    body: dict[str, Any] = {
+    fields = {
         "name": name,
         "timeWindows": windows(window or []),
         "cidrs": cidrs(cidr or []),
+        "description": description,
     }
-    if description is not None:
-        body["description"] = description
     with api(server) as client:
-        LOGON_POLICIES.show(client, client.call("POST", "/logon-policies", json=body), as_json)
+        LOGON_POLICIES.create(client, given(fields), as_json)
 
 
 add_list(
@@ -131,18 +130,14 @@ def update_logon_policy(
         raise CliError("--window and --any-time contradict each other", 2)
     if cidr and anywhere:
         raise CliError("--cidr and --anywhere contradict each other", 2)
-    body: dict[str, Any] = {}
-    if window or any_time:
-        body["timeWindows"] = windows(window or [])
-    if cidr or anywhere:
-        body["cidrs"] = cidrs(cidr or [])
-    if description is not None:
-        body["description"] = description
-    if not body:
-        raise CliError("nothing to update: give --window, --cidr or --description", 2)
+    fields = {
+        "timeWindows": windows(window or []) if window or any_time else None,
+        "cidrs": cidrs(cidr or []) if cidr or anywhere else None,
+        "description": description,
+    }
+    body = changes(fields, "--window, --cidr or --description")
     with api(server) as client:
-        found = client.call("PATCH", f"/logon-policies/{name}", json=body)
-        LOGON_POLICIES.show(client, found, as_json)
+        LOGON_POLICIES.update(client, name, body, as_json)
 
 
 add_delete(app, LOGON_POLICIES, "Delete a logon policy.")

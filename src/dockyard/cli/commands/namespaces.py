@@ -6,18 +6,17 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
     InstanceOpt,
     JsonOpt,
     ServerOpt,
     api,
     handles_errors,
-    print_json,
     print_record,
 )
-from dockyard.cli.commands._identity import org_id
-from dockyard.cli.commands._shapes import Resource, add_get, add_list
+from dockyard.cli.commands._identity import with_org_id
+from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
 
 app = typer.Typer(help="Namespaces of an instance.")
 
@@ -70,9 +69,8 @@ def placement(
     client: ApiClient, organization: str | None, resource_set: str | None, region: str | None
 ) -> dict[str, str]:
     """The creation body's placement fields that were given."""
-    org = org_id(client, organization) if organization is not None else None
-    given = (("organizationId", org), ("resourceSet", resource_set), ("region", region))
-    return {key: value for key, value in given if value is not None}
+    fields = {"organizationId": organization, "resourceSet": resource_set, "region": region}
+    return with_org_id(client, given(fields))
 
 
 def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
@@ -93,6 +91,11 @@ NAMESPACES = Resource(
 )
 
 
+def _settings(auto_create: bool | None, default_type: str | None) -> dict[str, Any]:
+    """The given settings of a namespace (create and update take the same options)."""
+    return given({"autoCreate": auto_create, "defaultRepositoryType": default_type})
+
+
 @app.command("create")
 @handles_errors
 def create_namespace(
@@ -107,15 +110,10 @@ def create_namespace(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a namespace (counts against the edition's namespace limit)."""
-    body: dict[str, Any] = {"name": name}
-    if auto_create is not None:
-        body["autoCreate"] = auto_create
-    if default_type is not None:
-        body["defaultRepositoryType"] = default_type
+    body = {"name": name, **_settings(auto_create, default_type)}
     with api(server) as client:
         body.update(placement(client, organization, resource_set, region))
-        created = client.call("POST", NAMESPACES.collection_path(instance), json=body)
-        NAMESPACES.show(client, created, as_json)
+        NAMESPACES.create(client, body, as_json, instance)
 
 
 add_get(app, NAMESPACES, "Show a namespace.")
@@ -133,16 +131,9 @@ def update_namespace(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a namespace's auto-create and default repository type."""
-    body: dict[str, Any] = {}
-    if auto_create is not None:
-        body["autoCreate"] = auto_create
-    if default_type is not None:
-        body["defaultRepositoryType"] = default_type
-    if not body:
-        raise CliError("nothing to update: give --[no-]auto-create or --default-type", 2)
+    body = changes(_settings(auto_create, default_type), "--[no-]auto-create or --default-type")
     with api(server) as client:
-        updated = client.call("PATCH", NAMESPACES.path(client, instance, name), json=body)
-        NAMESPACES.show(client, updated, as_json)
+        NAMESPACES.update(client, name, body, as_json, instance)
 
 
 @app.command("delete")
@@ -155,10 +146,4 @@ def delete_namespace(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a namespace (refused while it holds repositories, unless --force)."""
-    with api(server) as client:
-        path = NAMESPACES.path(client, instance, name)
-        client.call("DELETE", path, params={"force": str(force).lower()})
-    if as_json:
-        print_json({"deleted": name})
-    else:
-        typer.echo(f"Deleted namespace {name}.")
+    delete_one(NAMESPACES, name, instance, server, as_json, force=force)

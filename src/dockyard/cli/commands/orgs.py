@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
-from dockyard.cli.commands._identity import DescriptionOpt, org_id
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list
+from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id, with_org_id
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
 
 app = typer.Typer(help="Organizations: the tree that users and groups belong to.")
 
@@ -58,11 +58,9 @@ def create_org(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an organization (under --parent; default: the root organization)."""
+    body = given({"name": name, "parentId": parent or "root", "description": description})
     with api(server) as client:
-        body: dict[str, Any] = {"name": name, "parentId": org_id(client, parent or "root")}
-        if description is not None:
-            body["description"] = description
-        ORGS.show(client, client.call("POST", "/organizations", json=body), as_json)
+        ORGS.create(client, with_org_id(client, body, "parentId"), as_json)
 
 
 add_list(
@@ -79,25 +77,17 @@ add_get(app, ORGS, "Show an organization.")
 @handles_errors
 def update_org(
     org: OrgArg,
-    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    name: NewNameOpt = None,
     description: DescriptionOpt = None,
     parent: ParentOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rename, describe or move an organization."""
+    fields = {"name": name, "description": description, "parentId": parent}
+    body = changes(fields, "--name, --description or --parent")
     with api(server) as client:
-        body: dict[str, Any] = {}
-        if name is not None:
-            body["name"] = name
-        if description is not None:
-            body["description"] = description
-        if parent is not None:
-            body["parentId"] = org_id(client, parent)
-        if not body:
-            raise CliError("nothing to update: give --name, --description or --parent", 2)
-        oid = org_id(client, org)
-        ORGS.show(client, client.call("PATCH", f"/organizations/{oid}", json=body), as_json)
+        ORGS.update(client, org, with_org_id(client, body, "parentId"), as_json)
 
 
 add_delete(app, ORGS, "Delete an organization (refused while it has children, users or groups).")

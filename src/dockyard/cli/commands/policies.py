@@ -20,7 +20,7 @@ from dockyard.cli.commands._common import (
     stdout,
 )
 from dockyard.cli.commands._identity import POLICY, DescriptionOpt
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
 
 app = typer.Typer(help="Policies: JSON documents of Allow/Deny statements.")
 
@@ -88,13 +88,14 @@ def create_policy(
     """Create a custom policy from a JSON document (names: at most 15 characters)."""
     if document is None:
         raise CliError("give the policy with --document FILE (or - for stdin)", 2)
-    body: dict[str, Any] = {"name": name, "document": read_document(document)}
-    if description is not None:
-        body["description"] = description
-    if sharing_scope is not None:
-        body["sharingScope"] = sharing_scope
+    fields = {
+        "name": name,
+        "document": read_document(document),
+        "description": description,
+        "sharingScope": sharing_scope,
+    }
     with api(server) as client:
-        POLICIES.show(client, client.call("POST", "/policies", json=body), as_json)
+        POLICIES.create(client, given(fields), as_json)
 
 
 add_list(app, POLICIES, "List the policies (built-in ones included).", COLUMNS)
@@ -112,17 +113,14 @@ def update_policy(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a policy's document, or change its description."""
-    body: dict[str, Any] = {}
-    if document is not None:
-        body["document"] = read_document(document)
-    if description is not None:
-        body["description"] = description
-    if sharing_scope is not None:
-        body["sharingScope"] = sharing_scope
-    if not body:
-        raise CliError("nothing to update: give --document, --description or --sharing-scope", 2)
+    fields = {
+        "document": None if document is None else read_document(document),
+        "description": description,
+        "sharingScope": sharing_scope,
+    }
+    body = changes(fields, "--document, --description or --sharing-scope")
     with api(server) as client:
-        POLICIES.show(client, client.call("PATCH", f"/policies/{name}", json=body), as_json)
+        POLICIES.update(client, name, body, as_json)
 
 
 add_delete(app, POLICIES, "Delete a custom policy (roles lose it).")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
     InstanceOpt,
     JsonOpt,
@@ -16,13 +16,12 @@ from dockyard.cli.commands._common import (
     api,
     handles_errors,
     list_or_page,
-    print_json,
+    print_list,
     print_record,
-    print_table,
     repo_path,
     split_name,
 )
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get
+from dockyard.cli.commands._shapes import Resource, add_delete, add_get, changes, given
 from dockyard.cli.commands.namespaces import (
     PLACEMENT_FIELDS,
     OrganizationOpt,
@@ -90,16 +89,16 @@ REPOSITORIES = Resource(
 def _fields(
     type_: str | None, summary: str | None, description: str | None, immutable: bool | None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if type_ is not None:
-        body["type"] = type_
-    if summary is not None:
-        body["summary"] = summary
-    if description is not None:
-        body["description"] = description
-    if immutable is not None:
-        body["tagMutability"] = "Immutable" if immutable else "Flexible"
-    return body
+    """The given settings of a repository (create and update take the same options)."""
+    mutability = None if immutable is None else "Immutable" if immutable else "Flexible"
+    return given(
+        {
+            "type": type_,
+            "summary": summary,
+            "description": description,
+            "tagMutability": mutability,
+        }
+    )
 
 
 @app.command("list")
@@ -124,10 +123,7 @@ def list_repositories(
     )
     with api(server) as client:
         items = list_or_page(client, path, "repositories", page, page_size, name=name)
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, COLUMNS)
+    print_list(items, COLUMNS, as_json)
 
 
 add_get(app, REPOSITORIES, "Show a repository.")
@@ -173,15 +169,12 @@ def update_repository(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a repository's type, texts or tag mutability (--immutable needs Advanced)."""
-    body = _fields(type_, summary, description, immutable)
-    if not body:
-        raise CliError(
-            "nothing to update: give --type, --summary, --description or --immutable/--mutable",
-            2,
-        )
+    body = changes(
+        _fields(type_, summary, description, immutable),
+        "--type, --summary, --description or --immutable/--mutable",
+    )
     with api(server) as client:
-        path = REPOSITORIES.path(client, instance, repository)
-        REPOSITORIES.show(client, client.call("PATCH", path, json=body), as_json)
+        REPOSITORIES.update(client, repository, body, as_json, instance)
 
 
 add_delete(app, REPOSITORIES, "Delete a repository with its tags and manifests.")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
     JsonOpt,
     ServerOpt,
@@ -15,7 +15,14 @@ from dockyard.cli.commands._common import (
     print_record,
     split_name,
 )
-from dockyard.cli.commands._identity import GROUP, DescriptionOpt, OrgOpt, org_id, with_org_names
+from dockyard.cli.commands._identity import (
+    GROUP,
+    DescriptionOpt,
+    NewNameOpt,
+    OrgOpt,
+    with_org_id,
+    with_org_names,
+)
 from dockyard.cli.commands._shapes import (
     Link,
     Resource,
@@ -24,6 +31,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
+    given,
 )
 
 app = typer.Typer(
@@ -89,13 +98,9 @@ def create_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty resource set."""
-    body: dict[str, Any] = {"name": name}
-    if description is not None:
-        body["description"] = description
+    body = given({"name": name, "description": description, "organizationId": org})
     with api(server) as client:
-        if org is not None:
-            body["organizationId"] = org_id(client, org)
-        SETS.show(client, client.call("POST", SETS.collection, json=body), as_json)
+        SETS.create(client, with_org_id(client, body), as_json)
 
 
 add_list(app, SETS, "List the resource sets.", COLUMNS, rows=with_org_names)
@@ -106,21 +111,15 @@ add_get(app, SETS, "Show a resource set with its groups, namespaces and reposito
 @handles_errors
 def update_set(
     name: SetArg,
-    new_name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    new_name: NewNameOpt = None,
     description: DescriptionOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rename or describe a resource set."""
-    body: dict[str, Any] = {}
-    if new_name is not None:
-        body["name"] = new_name
-    if description is not None:
-        body["description"] = description
-    if not body:
-        raise CliError("nothing to update: give --name or --description", 2)
+    body = changes({"name": new_name, "description": description}, "--name or --description")
     with api(server) as client:
-        SETS.show(client, client.call("PATCH", f"{SETS.collection}/{name}", json=body), as_json)
+        SETS.update(client, name, body, as_json)
 
 
 add_delete(app, SETS, "Delete a resource set (its namespaces and repositories stay).")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
 from dockyard.cli.commands._identity import POLICY, ROLE, DescriptionOpt
 from dockyard.cli.commands._shapes import (
@@ -17,6 +17,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
+    given,
 )
 
 app = typer.Typer(help="Roles: named sets of policies, granted to users and groups.")
@@ -57,15 +59,11 @@ def create_role(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a role, optionally with policies attached."""
-    body: dict[str, Any] = {"name": name}
-    if description is not None:
-        body["description"] = description
-    if sharing_scope is not None:
-        body["sharingScope"] = sharing_scope
+    body = given({"name": name, "description": description, "sharingScope": sharing_scope})
     if policy:
         body["policies"] = policy
     with api(server) as client:
-        ROLES.show(client, client.call("POST", "/roles", json=body), as_json)
+        ROLES.create(client, body, as_json)
 
 
 add_list(app, ROLES, "List the roles (built-in ones included).", COLUMNS)
@@ -83,11 +81,9 @@ def update_role(
 ) -> None:
     """Change a role's description or sharing scope."""
     fields = {"description": description, "sharingScope": sharing_scope}
-    body = {k: v for k, v in fields.items() if v is not None}
-    if not body:
-        raise CliError("nothing to update: give --description or --sharing-scope", 2)
+    body = changes(fields, "--description or --sharing-scope")
     with api(server) as client:
-        ROLES.show(client, client.call("PATCH", f"/roles/{name}", json=body), as_json)
+        ROLES.update(client, name, body, as_json)
 
 
 add_delete(app, ROLES, "Delete a role (users and groups lose it).")

@@ -19,6 +19,7 @@ from dockyard.cli.commands._common import (
     human_size,
     list_or_page,
     print_json,
+    print_list,
     print_record,
     print_table,
     progress,
@@ -50,20 +51,8 @@ def list_tags(
     path = repo_path(instance, *split_name(repository)) + "/tags"
     with api(server) as client:
         items = list_or_page(client, path, "tags", page, page_size)
-    if as_json:
-        print_json(items)
-        return
-    rows = [
-        {
-            **t,
-            "short": _short(t.get("digest")),
-            "human": human_size(t.get("size")),
-            "platformList": [f"{p['os']}/{p['architecture']}" for p in t.get("platforms", [])],
-        }
-        for t in items
-    ]
-    print_table(
-        rows,
+    print_list(
+        items,
         [
             ("Tag", "name"),
             ("Digest", "short"),
@@ -72,7 +61,22 @@ def list_tags(
             ("Platforms", "platformList"),
             ("Pushed", "pushedAt"),
         ],
+        as_json,
+        rows=_tag_rows,
     )
+
+
+def _tag_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tags with their short digest, size and platforms, as the table shows them."""
+    return [
+        {
+            **t,
+            "short": _short(t.get("digest")),
+            "human": human_size(t.get("size")),
+            "platformList": [f"{p['os']}/{p['architecture']}" for p in t.get("platforms", [])],
+        }
+        for t in items
+    ]
 
 
 @app.command("delete")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.client import ApiClient, CliError
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
     JsonOpt,
     ServerOpt,
@@ -21,7 +21,7 @@ from dockyard.cli.commands._identity import (
     PasswordStdinOpt,
     done,
     new_secret,
-    org_id,
+    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -32,6 +32,8 @@ from dockyard.cli.commands._shapes import (
     add_get,
     add_links,
     add_list,
+    changes,
+    given,
 )
 
 app = typer.Typer(help="Users: console sign-in, roles and MFA (administrators).")
@@ -104,16 +106,18 @@ def _profile(
     chat_webhook_key: str | None,
     logon_policy: str | None,
 ) -> dict[str, Any]:
-    fields = {
-        "displayName": display_name,
-        "email": email,
-        "phone": phone,
-        "landline": landline,
-        "notifyEmail": notify_email,
-        "chatWebhookKey": chat_webhook_key,
-        "logonPolicy": logon_policy,
-    }
-    return {k: v for k, v in fields.items() if v is not None}
+    """The profile fields that were given (create and update take the same options)."""
+    return given(
+        {
+            "displayName": display_name,
+            "email": email,
+            "phone": phone,
+            "landline": landline,
+            "notifyEmail": notify_email,
+            "chatWebhookKey": chat_webhook_key,
+            "logonPolicy": logon_policy,
+        }
+    )
 
 
 @app.command("create")
@@ -149,12 +153,11 @@ def create_user(
         chat_webhook_key,
         logon_policy,
     )
-    body.update(username=username, password=password)
+    body.update(username=username, password=password, organizationId=org or "root")
     if role:
         body["roles"] = role
     with api(server) as client:
-        body["organizationId"] = org_id(client, org or "root")
-        USERS.show(client, client.call("POST", "/users", json=body), as_json)
+        USERS.create(client, with_org_id(client, body), as_json)
 
 
 add_list(
@@ -188,17 +191,13 @@ def update_user(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a user's profile, organization, logon policy, or disable them."""
-    body = _profile(
+    profile = _profile(
         display_name, email, phone, landline, notify_email, chat_webhook_key, logon_policy
     )
-    if disabled is not None:
-        body["disabled"] = disabled
-    if not body and org is None:
-        raise CliError("nothing to update: give at least one option (see --help)", 2)
+    fields = {**profile, "disabled": disabled, "organizationId": org}
+    body = changes(fields, "at least one option (see --help)")
     with api(server) as client:
-        if org is not None:
-            body["organizationId"] = org_id(client, org)
-        USERS.show(client, client.call("PATCH", f"/users/{username}", json=body), as_json)
+        USERS.update(client, username, with_org_id(client, body), as_json)
 
 
 add_delete(app, USERS, "Delete a user (and their access keys).")
