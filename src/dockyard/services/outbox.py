@@ -20,7 +20,9 @@ Interface for subscribers (triggers now; replication, scanning and audit later):
 
 Guarantees: the dispatcher claims unpublished rows (``published_at IS NULL``) and, in the
 same transaction that marks them published, queues the subscribers' jobs — an event is
-marked published exactly when its jobs exist, whichever process dies when. From there the
+marked published exactly when its jobs exist, whichever process dies when. That
+transaction does not wait for the disk: in a power cut it is lost whole, and the events,
+committed durably by their changes, are dispatched again. From there the
 queue's leases make delivery at-least-once. A slow or failing subscriber delays no other:
 each has its own jobs and ordering keys. Published rows are pruned after a retention
 period by the ``prune-events`` periodic job (:meth:`OutboxDispatcher.prune`).
@@ -148,7 +150,7 @@ class OutboxDispatcher:
 
         A full batch means more may be waiting: call again at once.
         """
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             rows = await oq.claim_unpublished(session, self._batch)
             now = self._clock.now()  # after the claim: batches are claimed in turn
             planned: list[tuple[Subscriber, Event, str | None]] = []

@@ -72,6 +72,8 @@ class BackgroundWorker:
         self._scheduler = scheduler
         self._timing = timing
         self._stop = asyncio.Event()
+        #: Set when a running job ends: the next job of its ordering key may be ready now.
+        self._slot_freed = asyncio.Event()
 
     def stop(self) -> None:
         """Ask the loops to finish (safe to call from a signal handler, more than once)."""
@@ -100,10 +102,23 @@ class BackgroundWorker:
                 await task
         log.info("background worker stopped", worker=self._queue.worker_id)
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep about ``seconds`` (jittered so workers spread out), or until stopped."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds * random.uniform(0.5, 1.5))  # noqa: S311
+    async def _pause(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep about ``seconds`` (jittered so workers spread out), or until stopped, or
+        until ``wake`` is set (then clear it)."""
+        waits = [asyncio.ensure_future(self._stop.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=seconds * random.uniform(0.5, 1.5),  # noqa: S311
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if wake is not None:
+            wake.clear()
 
     async def _loop(self, name: str, step: Callable[[], Awaitable[bool]], every: float) -> None:
         """Run ``step`` again at once while it found work, else after a pause."""
@@ -141,15 +156,22 @@ class BackgroundWorker:
                     log.exception("could not lease a job; trying again")
                     leased = []
                 if not leased:
-                    await self._pause(self._timing.poll)
+                    await self._pause(self._timing.poll, wake=self._slot_freed)
                     continue
                 for job in leased:
                     task = asyncio.create_task(self._run(job))
                     running.add(task)
-                    task.add_done_callback(running.discard)
+                    task.add_done_callback(self._job_ended(running))
         finally:
             if running:
                 await asyncio.gather(*running)
+
+    def _job_ended(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        def ended(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            self._slot_freed.set()
+
+        return ended
 
     async def _lease(self, limit: int) -> list[LeasedJob]:
         if not self._kinds or not await self._queue.has_ready(self._kinds):

@@ -22,7 +22,10 @@ stops renewing its lease; once the lease expires, another worker leases the job 
 delivery is at-least-once, so handlers must be idempotent. After ``max_attempts`` failed
 or abandoned attempts a job is marked ``failed`` and kept for inspection. A worker that
 lost its lease (it expired and the job moved on) can no longer complete or fail the job:
-those calls return False. Times come from the nodes' clocks, which should be in sync (NTP);
+those calls return False. Leases, completions and failures are committed without waiting
+for the disk (``Database.write(durable=False)``): losing one in a power cut only runs a
+job again, which at-least-once allows, and the next durable commit syncs them anyway.
+Times come from the nodes' clocks, which should be in sync (NTP);
 leases are long compared with any sane skew.
 """
 
@@ -99,7 +102,7 @@ class JobQueue:
         """Up to ``limit`` ready jobs (oldest first), leased to this worker."""
         now = _now()
         until = now + self.lease_duration
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             leased, _buried = await jq.lease_ready_jobs(
                 session,
                 now=now,
@@ -113,13 +116,13 @@ class JobQueue:
 
     async def complete(self, job: LeasedJob) -> bool:
         """Done: the job is removed. False when the lease had been lost."""
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             return await jq.complete_job(session, job.id, self.worker_id, job.attempt)
 
     async def extend(self, job: LeasedJob) -> LeasedJob | None:
         """Renew the lease for another lease period; None when it had been lost."""
         until = _now() + self.lease_duration
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             if not await jq.extend_lease(session, job.id, self.worker_id, job.attempt, until):
                 return None
         return LeasedJob(job.id, job.kind, job.payload, job.attempt, until)
@@ -128,7 +131,7 @@ class JobQueue:
         """This attempt failed: run again after a backoff, or fail for good when out of
         attempts (or ``retry=False``). False when the lease had been lost."""
         error = error[:MAX_ERROR_CHARS]
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             if not retry or job.attempt >= self.max_attempts:
                 return await jq.bury_job(session, job.id, self.worker_id, job.attempt, error=error)
             return await jq.retry_job(

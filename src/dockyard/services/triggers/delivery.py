@@ -11,6 +11,9 @@
   its attempt recorded and does nothing (a crash between the POST and the record sends the
   same delivery id again: at-least-once, duplicates only as retries of one id).
 
+Both write without waiting for the disk: a record lost in a power cut is written again
+when its job runs again (the delivery then goes out twice, with one id).
+
 The delivery id (the record's id) is the same on every attempt; a manual redelivery makes
 a new record with a new id.
 """
@@ -203,7 +206,7 @@ class TriggerSubscriber:
         full_name, tag = event.repository, event.payload.get("tag")
         if full_name is None or not isinstance(tag, str):
             return
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             repo = await tq.find_repository(session, event.instance_id, full_name)
             instance = await tq.find_instance(session, event.instance_id)
             if repo is None or instance is None:
@@ -340,7 +343,7 @@ class TriggerDeliverer:
     ) -> None:
         """Attempt ``attempt``'s outcome, and the next attempt's job when ``retry``."""
         now = self._clock.now()
-        async with self._db.write() as session:
+        async with self._db.write(durable=False) as session:
             recorded = await q.finish_attempt(
                 session,
                 record_id,
