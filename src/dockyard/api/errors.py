@@ -29,15 +29,7 @@ from dockyard.errors import (
     UnavailableError,
 )
 from dockyard.services.content import ImmutableTagError
-from dockyard.services.signin import (
-    AccountLockedError,
-    LogonPolicyDeniedError,
-    MfaBindRequiredError,
-    MfaCodeRequiredError,
-    PasswordChangeRequiredError,
-    SignInRefusedError,
-    UserDisabledError,
-)
+from dockyard.services.signin import SignInRefusedError
 from dockyard.services.tenancy import (
     DowngradeRefusedError,
     InstanceNotEmptyError,
@@ -52,13 +44,6 @@ CHALLENGE = 'Bearer realm="dockyard-api"'
 #: Most specific first: the first matching class decides status and code.
 _CODES: list[tuple[type[DockyardError], int, str]] = [
     (PreconditionFailedError, 412, "PRECONDITION_FAILED"),
-    # Sign-in refusals (their bodies add the fields of ``SignInRefusedError.fields``).
-    (AccountLockedError, 403, AccountLockedError.code),
-    (LogonPolicyDeniedError, 403, LogonPolicyDeniedError.code),
-    (UserDisabledError, 403, UserDisabledError.code),
-    (PasswordChangeRequiredError, 403, PasswordChangeRequiredError.code),
-    (MfaBindRequiredError, 403, MfaBindRequiredError.code),
-    (MfaCodeRequiredError, 403, MfaCodeRequiredError.code),
     (ImmutableTagError, 409, "TAG_IMMUTABLE"),
     (NamespaceNotEmptyError, 409, "NAMESPACE_NOT_EMPTY"),
     (InstanceNotEmptyError, 409, "INSTANCE_NOT_EMPTY"),
@@ -87,6 +72,9 @@ COMMON_STATUSES = (400, 401, 403, 404, 422)
 
 
 def status_and_code(exc: DockyardError) -> tuple[int, str]:
+    if isinstance(exc, SignInRefusedError):
+        # Each refusal has its own code (the console acts on it); the body adds its fields.
+        return 403, exc.code
     for cls, status, code in _CODES:
         if isinstance(exc, cls):
             return status, code
@@ -144,11 +132,8 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.warning("unmapped domain error", error=type(exc).__name__, message=exc.message)
         if isinstance(exc, SignInRefusedError):
-            headers = (
-                {"Retry-After": str(exc.retry_after)}
-                if isinstance(exc, AccountLockedError)
-                else None
-            )
+            retry = exc.fields.get("retryAfter")  # an account lock's
+            headers = None if retry is None else {"Retry-After": str(retry)}
             return error_response(request, status, code, exc.message, headers, exc.fields)
         return error_response(request, status, code, exc.message)
 
