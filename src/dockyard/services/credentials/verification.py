@@ -160,6 +160,24 @@ class CredentialVerifier:
             await self._limiter.record_failure(address)
         return AuthenticationError(message or reason)
 
+    async def _admit(
+        self,
+        session: Any,
+        user: User | None,
+        refusal: str | None,
+        actor: str,
+        method: Method,
+        address: str | None,
+        message: str | None = None,
+    ) -> Principal:
+        """The principal of ``user`` for the management API, unless ``refusal`` (or no user)
+        refuses the credentials: then the failure is audited and raised."""
+        if user is None or refusal is not None:
+            raise await self._fail(
+                actor, method, address, refusal or "refused", face="api", message=message
+            )
+        return await load_principal(session, user, await self._account_arn_id(session))
+
     async def _check_logon(
         self,
         user: User,
@@ -389,17 +407,8 @@ class CredentialVerifier:
                 reason = "the user is disabled"
             elif user.session_epoch != epoch:
                 reason = "the session has ended (signed out, password changed or disabled)"
-            if user is None or reason is not None:
-                raise await self._fail(
-                    username,
-                    "session",
-                    address,
-                    reason or "refused",
-                    face="api",
-                    message=f"{reason}; sign in again",
-                )
-            principal = await load_principal(session, user, await self._account_arn_id(session))
-        return principal
+            again = f"{reason}; sign in again"
+            return await self._admit(session, user, reason, username, "session", address, again)
 
     async def issue_session(self, principal: Principal) -> tuple[str, int]:
         """A session token for ``principal`` carrying the user's current session epoch."""
@@ -427,15 +436,9 @@ class CredentialVerifier:
                 reason = f"the access key {key_id} is disabled"
             elif user is None or user.disabled:
                 reason = "the access key's user is disabled"
-            if reason is not None or user is None or key is None:
-                raise await self._fail(
-                    user.username if user else key_id,
-                    "access-key",
-                    address,
-                    reason or "refused",
-                    face="api",
-                )
-            principal = await load_principal(session, user, await self._account_arn_id(session))
+            actor = user.username if user else key_id
+            principal = await self._admit(session, user, reason, actor, "access-key", address)
+            assert key is not None  # no key: refused above
             stale = key.last_used_at is None or key.last_used_at < now - LAST_USED_GRANULARITY
         if stale:
             async with self._db.write() as session:
@@ -465,15 +468,9 @@ class CredentialVerifier:
                 reason = await _sts_problem(session, sts_id, now)
                 if reason is None and (user is None or user.disabled):
                     reason = "the user of the STS credentials is disabled"
-            if reason is not None or user is None or cred is None:
-                raise await self._fail(
-                    user.username if user else sts_id,
-                    "sts",
-                    address,
-                    reason or "refused",
-                    face="api",
-                )
-            principal = await load_principal(session, user, await self._account_arn_id(session))
+            actor = user.username if user else sts_id
+            principal = await self._admit(session, user, reason, actor, "sts", address)
+        assert cred is not None  # no credentials: refused above
         return Authenticated(principal, "sts", sts_id, cred.expires_at)
 
 
