@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.metadata import models
 from dockyard.metadata.queries import identity as q
 from dockyard.policy import Decision
-from dockyard.services.identity.peers import Actor, Principal, etag_of
+from dockyard.services.identity.peers import Actor, Principal
 from dockyard.services.identity.rules import is_administrator
+from dockyard.services.paging import Tagged
 
 _Row = TypeVar("_Row")
 _View = TypeVar("_View")
@@ -27,18 +28,6 @@ Views = Callable[[AsyncSession, Sequence[_Row]], Awaitable[list[_View]]]
 async def view_of(views: Views[_Row, _View], session: AsyncSession, row: _Row) -> _View:
     """The view of one row, by the batch that makes pages."""
     return (await views(session, [row]))[0]
-
-
-class Tagged:
-    """A view whose entity tag hashes the fields ``tagged`` names (space-separated): the
-    ones a change can move, which ``If-Match`` is compared against."""
-
-    __slots__ = ()
-    tagged: ClassVar[str]
-
-    @property
-    def etag(self) -> str:
-        return etag_of(*(getattr(self, name) for name in self.tagged.split()))
 
 
 @dataclass(frozen=True, slots=True)
