@@ -44,14 +44,20 @@ MAX_ERROR_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)
-class LeasedJob:
-    """A job this worker holds until ``lease_expires_at`` (renew with ``extend``)."""
+class JobRun:
+    """One attempt at a job, as its handler sees it."""
 
     id: uuid.UUID
     kind: str
     payload: dict[str, object]
-    #: 1 for the first run; the fencing token of this lease.
+    #: 1 for the first attempt; of a leased job, the fencing token of its lease.
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedJob(JobRun):
+    """A job this worker holds until ``lease_expires_at`` (renew with ``extend``)."""
+
     lease_expires_at: datetime
 
 
