@@ -15,11 +15,12 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
+from dockyard.clock import SYSTEM_CLOCK
 from dockyard.errors import (
     InvalidInputError,
     StorageFullError,
@@ -68,10 +69,6 @@ def _parse_digest(value: str) -> Digest:
         return Digest.parse(value)
     except DigestError as exc:
         raise errors.DigestInvalidError(exc.message) from exc
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ContentService:
@@ -194,7 +191,9 @@ class ContentService:
     async def start_upload(self, repo: RepositoryRef) -> UploadState:
         key = await self._store.start_upload()
         async with self._db.write(durable=False) as session:
-            upload_id = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)
+            upload_id = await q.add_upload(
+                session, repo.id, key, SYSTEM_CLOCK.now() + self._upload_ttl
+            )
         self._remember(upload_id, 0, hashlib.sha256())
         return UploadState(upload_id, 0)
 
@@ -223,7 +222,7 @@ class ContentService:
         except ValueError as exc:
             raise errors.UploadUnknownError(f"upload {upload_id!r} unknown") from exc
         upload = await q.upload_of_repository(self._db, repo.id, uid)
-        if upload is None or upload[1] < _now():
+        if upload is None or upload[1] < SYSTEM_CLOCK.now():
             raise errors.UploadUnknownError(f"upload {upload_id} unknown")
         return uid, upload[0]
 
@@ -343,7 +342,7 @@ class ContentService:
     @errors.storage_as_domain
     async def purge_expired_uploads(self) -> int:
         """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""
-        now = _now()
+        now = SYSTEM_CLOCK.now()
         async with self._db.write() as session:
             expired = [
                 upload
@@ -426,7 +425,7 @@ class ContentService:
         parsed = parse_manifest(body, content_type)
         if parsed.kind is ManifestKind.ARTIFACT:
             editions.require_feature(repo.instance, Feature.OCI_ARTIFACTS)
-        now = _now()
+        now = SYSTEM_CLOCK.now()
         async with self._db.write() as session:
             await self._check_references(session, repo, parsed)
             if tag is not None and repo.immutable and tag != MUTABLE_TAG:
