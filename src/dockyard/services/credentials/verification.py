@@ -36,7 +36,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import anyio.to_thread
 
@@ -51,7 +51,7 @@ from dockyard.metadata.queries import signin as sq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.access import AccountLookup, NoAccountError, Principal, load_principal
-from dockyard.services.audit import AuditLog
+from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.credentials.ratelimit import AuthRateLimiter
 from dockyard.services.credentials.rules import (
     LAST_USED_GRANULARITY,
@@ -123,27 +123,6 @@ class CredentialVerifier:
         except NoAccountError as exc:
             raise AuthenticationError(exc.message) from exc
 
-    async def _audit_failure(
-        self,
-        actor: str,
-        method: Method,
-        address: str | None,
-        reason: str,
-        *,
-        face: str,
-        outcome: Literal["failure", "denied"] = "failure",
-        actor_id: uuid.UUID | str | None = None,
-    ) -> None:
-        await self._audit.record(
-            actor=(actor or "anonymous")[:64],  # whatever the caller typed, within the column
-            actor_id=actor_id,
-            action="authenticate",
-            outcome=outcome,
-            source_ip=address or "",
-            resource=face,
-            detail={"method": method, "reason": reason},
-        )
-
     async def _fail(
         self,
         actor: str,
@@ -155,7 +134,10 @@ class CredentialVerifier:
         message: str | None = None,
     ) -> AuthenticationError:
         """Audit a failed authentication (and count it for the registry's rate limit)."""
-        await self._audit_failure(actor, method, address, reason, face=face)
+        who = Actor((actor or "anonymous")[:64], None, address or "")  # as typed, within the column
+        await self._audit.record(
+            **who.row("authenticate", "failure", face, {"method": method, "reason": reason})
+        )
         if face == "registry" and self._limiter is not None:
             await self._limiter.record_failure(address)
         return AuthenticationError(message or reason)
@@ -189,8 +171,9 @@ class CredentialVerifier:
         reason = logon_denial(policy, address, self._clock.now())
         if reason is None:
             return
-        await self._audit_failure(
-            user.username, method, address, reason, face=face, outcome="denied", actor_id=user.id
+        who = Actor(user.username, user.id, address or "")
+        await self._audit.record(
+            **who.row("authenticate", "denied", face, {"method": method, "reason": reason})
         )
         raise AuthenticationError(f"refused by the logon policy of {user.username}: {reason}")
 
