@@ -26,15 +26,7 @@ from dockyard.services.credentials import (
     CredentialVerifier,
     TokenService,
 )
-from dockyard.services.identity import (
-    GroupService,
-    LogonPolicyService,
-    OrganizationService,
-    PolicyService,
-    ResourceSetService,
-    RoleService,
-    UserService,
-)
+from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -48,14 +40,8 @@ class ApiServices:
     tokens: TokenService
     verifier: CredentialVerifier
     audit: AuditLog
-    # Identity management, one service per aggregate.
-    organizations: OrganizationService
-    users: UserService
-    groups: GroupService
-    resource_sets: ResourceSetService
-    roles: RoleService
-    policies: PolicyService
-    logon_policies: LogonPolicyService
+    #: Identity management, one service per aggregate.
+    identity: IdentityServices
     #: Registry passwords, access keys, STS and temporary credentials.
     credentials: CredentialsService
     #: Console sign-in, MFA devices, console passwords, sign-out.

@@ -14,30 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dockyard import errors
 from dockyard.api.schemas.common import ErrorBody
-from dockyard.errors import (
-    AlreadyExistsError,
-    AuthenticationError,
-    ConflictError,
-    DeniedError,
-    DockyardError,
-    EditionRequiredError,
-    InvalidInputError,
-    LimitExceededError,
-    NotFoundError,
-    PreconditionFailedError,
-    UnavailableError,
-)
 from dockyard.services.content import ImmutableTagError
-from dockyard.services.signin import (
-    AccountLockedError,
-    LogonPolicyDeniedError,
-    MfaBindRequiredError,
-    MfaCodeRequiredError,
-    PasswordChangeRequiredError,
-    SignInRefusedError,
-    UserDisabledError,
-)
+from dockyard.services.signin import SignInRefusedError
 from dockyard.services.tenancy import (
     DowngradeRefusedError,
     InstanceNotEmptyError,
@@ -50,28 +30,21 @@ REQUEST_ID_HEADER = "X-Request-Id"
 CHALLENGE = 'Bearer realm="dockyard-api"'
 
 #: Most specific first: the first matching class decides status and code.
-_CODES: list[tuple[type[DockyardError], int, str]] = [
-    (PreconditionFailedError, 412, "PRECONDITION_FAILED"),
-    # Sign-in refusals (their bodies add the fields of ``SignInRefusedError.fields``).
-    (AccountLockedError, 403, AccountLockedError.code),
-    (LogonPolicyDeniedError, 403, LogonPolicyDeniedError.code),
-    (UserDisabledError, 403, UserDisabledError.code),
-    (PasswordChangeRequiredError, 403, PasswordChangeRequiredError.code),
-    (MfaBindRequiredError, 403, MfaBindRequiredError.code),
-    (MfaCodeRequiredError, 403, MfaCodeRequiredError.code),
+_CODES: list[tuple[type[errors.DockyardError], int, str]] = [
+    (errors.PreconditionFailedError, 412, "PRECONDITION_FAILED"),
     (ImmutableTagError, 409, "TAG_IMMUTABLE"),
     (NamespaceNotEmptyError, 409, "NAMESPACE_NOT_EMPTY"),
     (InstanceNotEmptyError, 409, "INSTANCE_NOT_EMPTY"),
     (DowngradeRefusedError, 409, "DOWNGRADE_REFUSED"),
-    (LimitExceededError, 409, "LIMIT_EXCEEDED"),
-    (EditionRequiredError, 403, "EDITION_REQUIRED"),
-    (AlreadyExistsError, 409, "ALREADY_EXISTS"),
-    (ConflictError, 409, "CONFLICT"),
-    (NotFoundError, 404, "NOT_FOUND"),
-    (AuthenticationError, 401, "UNAUTHORIZED"),
-    (DeniedError, 403, "DENIED"),
-    (InvalidInputError, 400, "INVALID_INPUT"),
-    (UnavailableError, 503, "UNAVAILABLE"),
+    (errors.LimitExceededError, 409, "LIMIT_EXCEEDED"),
+    (errors.EditionRequiredError, 403, "EDITION_REQUIRED"),
+    (errors.AlreadyExistsError, 409, "ALREADY_EXISTS"),
+    (errors.ConflictError, 409, "CONFLICT"),
+    (errors.NotFoundError, 404, "NOT_FOUND"),
+    (errors.AuthenticationError, 401, "UNAUTHORIZED"),
+    (errors.DeniedError, 403, "DENIED"),
+    (errors.InvalidInputError, 400, "INVALID_INPUT"),
+    (errors.UnavailableError, 503, "UNAVAILABLE"),
 ]
 
 _HTTP_CODES = {
@@ -86,7 +59,10 @@ _HTTP_CODES = {
 COMMON_STATUSES = (400, 401, 403, 404, 422)
 
 
-def status_and_code(exc: DockyardError) -> tuple[int, str]:
+def status_and_code(exc: errors.DockyardError) -> tuple[int, str]:
+    if isinstance(exc, SignInRefusedError):
+        # Each refusal has its own code (the console acts on it); the body adds its fields.
+        return 403, exc.code
     for cls, status, code in _CODES:
         if isinstance(exc, cls):
             return status, code
@@ -138,17 +114,14 @@ _DESCRIPTIONS = {
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the one body shape."""
 
-    @app.exception_handler(DockyardError)
-    async def _domain(request: Request, exc: DockyardError) -> JSONResponse:
+    @app.exception_handler(errors.DockyardError)
+    async def _domain(request: Request, exc: errors.DockyardError) -> JSONResponse:
         status, code = status_and_code(exc)
         if status >= 500:
             log.warning("unmapped domain error", error=type(exc).__name__, message=exc.message)
         if isinstance(exc, SignInRefusedError):
-            headers = (
-                {"Retry-After": str(exc.retry_after)}
-                if isinstance(exc, AccountLockedError)
-                else None
-            )
+            retry = exc.fields.get("retryAfter")  # an account lock's
+            headers = None if retry is None else {"Retry-After": str(retry)}
             return error_response(request, status, code, exc.message, headers, exc.fields)
         return error_response(request, status, code, exc.message)
 

@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.oci.reference import RepositoryName
 from dockyard.proxy import accel_redirect
-from dockyard.registry.actors import actor_of
+from dockyard.registry.actors import accepted_delete
 from dockyard.registry.context import Call, Target
 from dockyard.services.content import Lookup, PullLease, holding
 from dockyard.services.tenancy import NameUnknownError
@@ -166,10 +166,4 @@ async def _stream_blob(
 
 
 async def delete_blob(call: Call, target: Target) -> Response:
-    await call.services.content.delete_blob(
-        target.repo,
-        call.params["digest"],
-        actor=actor_of(call, target.caller),
-        resource=call.instance.repository_arn(str(target.name)),
-    )
-    return Response(status_code=202, headers={"Content-Length": "0"})
+    return await accepted_delete(call, target, call.services.content.delete_blob, "digest")

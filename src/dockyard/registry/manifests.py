@@ -9,7 +9,7 @@ from starlette.responses import Response
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.manifest import MAX_MANIFEST_BYTES, ManifestTooLargeError
 from dockyard.oci.reference import RepositoryName
-from dockyard.registry.actors import actor_of
+from dockyard.registry.actors import accepted_delete, actor_of
 from dockyard.registry.context import Call, PushTarget, Target
 from dockyard.services.content import Lookup, ManifestUnknownError, ManifestView
 
@@ -81,10 +81,4 @@ async def put_manifest(call: Call, target: PushTarget) -> Response:
 
 
 async def delete_manifest(call: Call, target: Target) -> Response:
-    await call.services.content.delete_manifest(
-        target.repo,
-        call.params["reference"],
-        actor=actor_of(call, target.caller),
-        resource=call.instance.repository_arn(str(target.name)),
-    )
-    return Response(status_code=202, headers={"Content-Length": "0"})
+    return await accepted_delete(call, target, call.services.content.delete_manifest, "reference")

@@ -41,6 +41,7 @@ from dockyard.events import EventType
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import outbox as oq
 from dockyard.metadata.session import Database
+from dockyard.services.batches import delete_in_batches
 from dockyard.services.jobs import JobHandler, JobRun
 
 DISPATCH_BATCH = 100
@@ -183,14 +184,12 @@ class OutboxDispatcher:
     async def prune(self) -> int:
         """Delete events published longer ago than the retention period; how many went."""
         cutoff = self._clock.now() - self._retention
-        removed = 0
-        for _ in range(PRUNE_MAX_BATCHES):
-            async with self._db.write() as session:
-                count = await oq.prune_published(session, cutoff, PRUNE_BATCH)
-            removed += count
-            if count < PRUNE_BATCH:
-                break
-        return removed
+        return await delete_in_batches(
+            self._db,
+            lambda session, limit: oq.prune_published(session, cutoff, limit),
+            batch_size=PRUNE_BATCH,
+            max_batches=PRUNE_MAX_BATCHES,
+        )
 
 
 def _next_in_order(now: datetime, latest: dict[str, datetime], key: str | None) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from dockyard.errors import PreconditionFailedError
 
@@ -18,6 +18,18 @@ T = TypeVar("T")
 def etag(*parts: object) -> str:
     """A stable entity tag of the fields that make a view's current state."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+class Tagged:
+    """A view whose entity tag hashes the fields ``tagged`` names (space-separated): the
+    ones a change can move, which ``If-Match`` is compared against."""
+
+    __slots__ = ()
+    tagged: ClassVar[str]
+
+    @property
+    def etag(self) -> str:
+        return etag(*(getattr(self, name) for name in self.tagged.split()))
 
 
 def check_etag(current: str, if_match: str | None) -> None:

@@ -15,7 +15,9 @@ from dockyard.api.schemas.identity import GroupCreate, GroupOut, GroupUpdate
 from dockyard.services.identity import Caller, GroupService, GroupView
 
 router = APIRouter(prefix="/api/v1/groups", tags=["groups"])
-groups = Aggregate(router, lambda svc: svc.groups, GroupOut, kind="group", key="group_name")
+groups = Aggregate(
+    router, lambda svc: svc.identity.groups, GroupOut, kind="group", key="group_name"
+)
 
 
 async def _create(service: GroupService, who: Caller, body: GroupCreate) -> GroupView:

@@ -11,7 +11,7 @@ from dockyard.services.identity import Caller, LogonPolicyService, LogonPolicyVi
 
 router = APIRouter(prefix="/api/v1/logon-policies", tags=["logon policies"])
 logon_policies = Aggregate(
-    router, lambda svc: svc.logon_policies, LogonPolicyOut, kind="logonpolicy", key="name"
+    router, lambda svc: svc.identity.logon_policies, LogonPolicyOut, kind="logonpolicy", key="name"
 )
 
 

@@ -17,7 +17,7 @@ from dockyard.services.identity import Caller, OrganizationService, Organization
 router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"])
 organizations = Aggregate(
     router,
-    lambda svc: svc.organizations,
+    lambda svc: svc.identity.organizations,
     OrganizationOut,
     kind="organization",
     key="organization_id",

@@ -10,7 +10,9 @@ from dockyard.api.schemas.identity import PolicyCreate, PolicyOut, PolicyUpdate
 from dockyard.services.identity import Caller, PolicyService, PolicyView
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
-policies = Aggregate(router, lambda svc: svc.policies, PolicyOut, kind="policy", key="policy_name")
+policies = Aggregate(
+    router, lambda svc: svc.identity.policies, PolicyOut, kind="policy", key="policy_name"
+)
 
 
 async def _create(service: PolicyService, who: Caller, body: PolicyCreate) -> PolicyView:

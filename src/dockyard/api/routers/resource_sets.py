@@ -14,7 +14,11 @@ from dockyard.services.identity import Caller, ResourceSetService, ResourceSetVi
 
 router = APIRouter(prefix="/api/v1/resource-sets", tags=["resource sets"])
 resource_sets = Aggregate(
-    router, lambda svc: svc.resource_sets, ResourceSetOut, kind="resourceset", key="set_name"
+    router,
+    lambda svc: svc.identity.resource_sets,
+    ResourceSetOut,
+    kind="resourceset",
+    key="set_name",
 )
 NAMESPACE = {"instance_id": InstanceId, "namespace": NamespaceName}
 REPOSITORY = {**NAMESPACE, "repository": RepositoryName}

@@ -10,7 +10,7 @@ from dockyard.api.schemas.identity import RoleCreate, RoleOut, RoleUpdate
 from dockyard.services.identity import Caller, RoleService, RoleView
 
 router = APIRouter(prefix="/api/v1/roles", tags=["roles"])
-roles = Aggregate(router, lambda svc: svc.roles, RoleOut, kind="role", key="role_name")
+roles = Aggregate(router, lambda svc: svc.identity.roles, RoleOut, kind="role", key="role_name")
 
 
 async def _create(service: RoleService, who: Caller, body: RoleCreate) -> RoleView:

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/authorization", tags=["authorization"])
     response_model=SimulateOut,
 )
 async def simulate(body: SimulateRequest, svc: Services, guard: Authz) -> SimulateOut:
-    service = await require(svc.policies, guard, f"user/{body.username}")
+    service = await require(svc.identity.policies, guard, f"user/{body.username}")
     return SimulateOut.model_validate(
         await service.simulate(body.username, body.action, body.resource)
     )

@@ -16,7 +16,7 @@ from dockyard.api.schemas.identity import MfaSetting, UserCreateBody, UserOut, U
 from dockyard.services.identity import Caller, UserChanges, UserCreate, UserService, UserView
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
-users = Aggregate(router, lambda svc: svc.users, UserOut, kind="user", key="username")
+users = Aggregate(router, lambda svc: svc.identity.users, UserOut, kind="user", key="username")
 
 
 async def _create(service: UserService, who: Caller, body: UserCreateBody) -> UserView:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import String, Uuid, delete, func, literal, select, union_all, update
+from sqlalchemy import Select, String, Uuid, delete, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.base import Base, utcnow
@@ -128,29 +128,19 @@ async def resource_set_scopes_of_user(
         literal(None, type_=String).label("edition"),
         literal(None, type_=String).label("name"),
     )
-    namespaces = (
-        select(
-            linked.c.group_id,
-            Namespace.instance_id,
-            Instance.region,
-            Instance.edition,
-            Namespace.name,
+
+    def members(table: type[Namespace | Repository], name: Any) -> Select[Any]:
+        """The namespaces or repositories in the linked sets, with their instance's region
+        and edition."""
+        return (
+            select(linked.c.group_id, table.instance_id, Instance.region, Instance.edition, name)
+            .join(table, table.resource_set_id == linked.c.resource_set_id)
+            .join(Instance, Instance.id == table.instance_id)
         )
-        .join(Namespace, Namespace.resource_set_id == linked.c.resource_set_id)
-        .join(Instance, Instance.id == Namespace.instance_id)
+
+    stmt = union_all(
+        marker, members(Namespace, Namespace.name), members(Repository, Repository.full_name)
     )
-    repositories = (
-        select(
-            linked.c.group_id,
-            Repository.instance_id,
-            Instance.region,
-            Instance.edition,
-            Repository.full_name,
-        )
-        .join(Repository, Repository.resource_set_id == linked.c.resource_set_id)
-        .join(Instance, Instance.id == Repository.instance_id)
-    )
-    stmt = union_all(marker, namespaces, repositories)
     return [(g, i, r, e, n) for g, i, r, e, n in (await session.execute(stmt)).all()]
 
 

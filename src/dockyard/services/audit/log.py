@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ from dockyard.metadata.queries import audit as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.audit.views import AuditEventView, AuditQuery, Outcome, parse_query
+from dockyard.services.batches import delete_in_batches
 from dockyard.services.paging import Page, PageRequest
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,18 @@ PRUNE_BATCH = 500
 PRUNE_MAX_BATCHES = 20
 
 
+class AuditRow(TypedDict):
+    """What a caller says about one event (the log adds the account and the time)."""
+
+    actor: str
+    action: str
+    outcome: Outcome
+    actor_id: NotRequired[str | uuid.UUID | None]
+    source_ip: NotRequired[str]
+    resource: NotRequired[str]
+    detail: NotRequired[dict[str, Any] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who makes a change and from where, for its audit row (never a credential)."""
@@ -41,6 +54,24 @@ class Actor:
     name: str
     user_id: str | uuid.UUID | None = None
     source_ip: str = ""
+
+    def row(
+        self,
+        action: str,
+        outcome: Outcome,
+        resource: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> AuditRow:
+        """The audit row of this actor's ``action`` on ``resource``."""
+        return {
+            "actor": self.name,
+            "actor_id": self.user_id,
+            "source_ip": self.source_ip,
+            "action": action,
+            "outcome": outcome,
+            "resource": resource,
+            "detail": detail,
+        }
 
 
 class AuditLog:
@@ -57,28 +88,18 @@ class AuditLog:
             self._account_id = account.id
         return self._account_id
 
-    async def add(
-        self,
-        session: AsyncSession,
-        *,
-        actor: str,
-        action: str,
-        outcome: Outcome,
-        actor_id: str | uuid.UUID | None = None,
-        source_ip: str = "",
-        resource: str = "",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
+    async def add(self, session: AsyncSession, **row: Unpack[AuditRow]) -> None:
+        actor_id = row.get("actor_id")
         await q.add_audit_event(
             session,
             account_id=await self._account(session),
-            actor=actor or "anonymous",
+            actor=row["actor"] or "anonymous",
             actor_id=uuid.UUID(str(actor_id)) if actor_id else None,
-            source_ip=source_ip,
-            action=action,
-            resource=resource,
-            outcome=outcome,
-            detail=detail,
+            source_ip=row.get("source_ip", ""),
+            action=row["action"],
+            resource=row.get("resource", ""),
+            outcome=row["outcome"],
+            detail=row.get("detail"),
             at=self._clock.now(),
         )
 
@@ -92,16 +113,7 @@ class AuditLog:
     ) -> None:
         """A successful change, in the caller's transaction (commits with the change)."""
         who = actor or Actor("system")
-        await self.add(
-            session,
-            actor=who.name,
-            actor_id=who.user_id,
-            source_ip=who.source_ip,
-            action=action,
-            resource=resource,
-            outcome="success",
-            detail=detail,
-        )
+        await self.add(session, **who.row(action, "success", resource, detail))
 
     async def denied(
         self, actor: Actor, action: str, resource: str, detail: dict[str, Any] | None = None
@@ -110,15 +122,7 @@ class AuditLog:
 
         Failing to write it is logged, never raised: the caller still gets its 403."""
         try:
-            await self.record(
-                actor=actor.name,
-                actor_id=actor.user_id,
-                source_ip=actor.source_ip,
-                action=action,
-                resource=resource,
-                outcome="denied",
-                detail=detail,
-            )
+            await self.record(**actor.row(action, "denied", resource, detail))
         except DockyardError as exc:
             log.warning("could not audit a denial", action=action, error=exc.message)
 
@@ -157,34 +161,13 @@ class AuditLog:
         Every worker runs this; two workers pruning at once only split the work.
         """
         cutoff = self._clock.now() - retention
-        removed = 0
-        for _ in range(max_batches):
-            async with self._db.write() as session:
-                count = await q.delete_older_than(session, cutoff, batch_size)
-            removed += count
-            if count < batch_size:
-                break
-        return removed
+        return await delete_in_batches(
+            self._db,
+            lambda session, limit: q.delete_older_than(session, cutoff, limit),
+            batch_size=batch_size,
+            max_batches=max_batches,
+        )
 
-    async def record(
-        self,
-        *,
-        actor: str,
-        action: str,
-        outcome: Outcome,
-        actor_id: str | uuid.UUID | None = None,
-        source_ip: str = "",
-        resource: str = "",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
+    async def record(self, **row: Unpack[AuditRow]) -> None:
         async with self._db.write() as session:
-            await self.add(
-                session,
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                actor_id=actor_id,
-                source_ip=source_ip,
-                resource=resource,
-                detail=detail,
-            )
+            await self.add(session, **row)

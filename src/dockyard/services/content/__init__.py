@@ -1,7 +1,7 @@
 """Content: blobs, uploads, manifests and tags of repositories, the pulling-client gate, and
 bulk seeding for scale tests."""
 
-from dockyard.services.content.bulk import BulkService, SeedReport
+from dockyard.services.content.bulk import BulkService
 from dockyard.services.content.errors import (
     BlobUnknownError,
     DigestInvalidError,
@@ -14,14 +14,8 @@ from dockyard.services.content.errors import (
 from dockyard.services.content.pulls import PullGate, PullLease, holding
 from dockyard.services.content.service import IMMUTABLE_TAG_MESSAGE, ContentService
 from dockyard.services.content.views import (
-    HistoryEntry,
-    LayersView,
-    LayerView,
     Lookup,
     ManifestView,
-    PlatformView,
-    PushedManifest,
-    TagView,
     UploadState,
 )
 
@@ -31,21 +25,14 @@ __all__ = [
     "BulkService",
     "ContentService",
     "DigestInvalidError",
-    "HistoryEntry",
     "ImmutableTagError",
-    "LayerView",
-    "LayersView",
     "Lookup",
     "ManifestBlobUnknownError",
     "ManifestUnknownError",
     "ManifestView",
-    "PlatformView",
     "PullGate",
     "PullLease",
-    "PushedManifest",
     "RangeInvalidError",
-    "SeedReport",
-    "TagView",
     "UploadState",
     "UploadUnknownError",
     "holding",

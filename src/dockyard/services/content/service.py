@@ -15,11 +15,12 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
+from dockyard.clock import SYSTEM_CLOCK
 from dockyard.errors import (
     InvalidInputError,
     StorageFullError,
@@ -33,17 +34,7 @@ from dockyard.oci.manifest import ManifestKind, ParsedManifest, parse_manifest, 
 from dockyard.oci.reference import validate_tag
 from dockyard.services.access import DELETE_TAG, PUSH
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.content.errors import (
-    BlobUnknownError,
-    DigestInvalidError,
-    ImmutableTagError,
-    ManifestBlobUnknownError,
-    ManifestUnknownError,
-    RangeInvalidError,
-    UploadUnknownError,
-    storage_as_domain,
-    stream_as_domain,
-)
+from dockyard.services.content import errors
 from dockyard.services.content.views import (
     HistoryEntry,
     LayersView,
@@ -77,11 +68,7 @@ def _parse_digest(value: str) -> Digest:
     try:
         return Digest.parse(value)
     except DigestError as exc:
-        raise DigestInvalidError(exc.message) from exc
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+        raise errors.DigestInvalidError(exc.message) from exc
 
 
 class ContentService:
@@ -107,10 +94,10 @@ class ContentService:
         parsed = _parse_digest(digest)
         size = await q.linked_blob_size(self._db, repo.id, str(parsed))
         if size is None:
-            raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
+            raise errors.BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
         return size
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def blob_body(self, repo: RepositoryRef, digest: str) -> BlobBody:
         await self.stat_blob(repo, digest)
         return await self._store.body(Digest.parse(digest))
@@ -122,7 +109,7 @@ class ContentService:
         except DigestError as exc:
             key = await tq.repository_key(self._db, instance_id, full_name)
             repo = ref_of_key(instance_id, full_name, *key) if key else None
-            return Lookup(repo, None, DigestInvalidError(exc.message))
+            return Lookup(repo, None, errors.DigestInvalidError(exc.message))
         row = await q.blob_in_repository(self._db, instance_id, full_name, parsed)
         if row is None:
             return Lookup(None, None)
@@ -130,16 +117,16 @@ class ContentService:
         return Lookup(
             ref_of_key(instance_id, full_name, id_, type_, mutability, edition),
             size,
-            BlobUnknownError(f"blob {digest} is not in {full_name}"),
+            errors.BlobUnknownError(f"blob {digest} is not in {full_name}"),
         )
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def body_of(self, digest: str) -> BlobBody:
         """How to send a blob whose link :meth:`lookup_blob` already proved."""
         return await self._store.body(Digest.parse(digest))
 
     def blob_stream(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
-        return stream_as_domain(self._store.open_stream(Digest.parse(digest), start, end))
+        return errors.stream_as_domain(self._store.open_stream(Digest.parse(digest), start, end))
 
     async def delete_blob(
         self,
@@ -152,7 +139,7 @@ class ContentService:
         parsed = _parse_digest(digest)
         async with self._db.write() as session:
             if not await q.unlink_blob(session, repo.id, str(parsed)):
-                raise BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
+                raise errors.BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
             await q.add_outbox_event(
                 session,
                 repo.instance_id,
@@ -200,15 +187,17 @@ class ContentService:
 
     # ---- uploads -----------------------------------------------------------------------
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def start_upload(self, repo: RepositoryRef) -> UploadState:
         key = await self._store.start_upload()
         async with self._db.write(durable=False) as session:
-            upload_id = await q.add_upload(session, repo.id, key, _now() + self._upload_ttl)
+            upload_id = await q.add_upload(
+                session, repo.id, key, SYSTEM_CLOCK.now() + self._upload_ttl
+            )
         self._remember(upload_id, 0, hashlib.sha256())
         return UploadState(upload_id, 0)
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def monolithic_upload(
         self, repo: RepositoryRef, digest: str, body: AsyncIterator[bytes]
     ) -> int:
@@ -219,7 +208,7 @@ class ContentService:
         try:
             await self._store.append(key, 0, body, [hasher])
             if hasher.hexdigest() != expected.hex:
-                raise DigestInvalidError(f"content does not match digest {expected}")
+                raise errors.DigestInvalidError(f"content does not match digest {expected}")
             size = await self._store.commit(key, expected)
         except BaseException:
             await self._store.cancel(key)
@@ -231,21 +220,21 @@ class ContentService:
         try:
             uid = uuid.UUID(upload_id)
         except ValueError as exc:
-            raise UploadUnknownError(f"upload {upload_id!r} unknown") from exc
+            raise errors.UploadUnknownError(f"upload {upload_id!r} unknown") from exc
         upload = await q.upload_of_repository(self._db, repo.id, uid)
-        if upload is None or upload[1] < _now():
-            raise UploadUnknownError(f"upload {upload_id} unknown")
+        if upload is None or upload[1] < SYSTEM_CLOCK.now():
+            raise errors.UploadUnknownError(f"upload {upload_id} unknown")
         return uid, upload[0]
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def upload_status(self, repo: RepositoryRef, upload_id: str) -> UploadState:
         uid, key = await self._upload_row(repo, upload_id)
         try:
             return UploadState(uid, await self._store.upload_size(key))
         except UploadMissingError as exc:
-            raise UploadUnknownError(f"upload {upload_id} unknown") from exc
+            raise errors.UploadUnknownError(f"upload {upload_id} unknown") from exc
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def append(
         self, repo: RepositoryRef, upload_id: str, body: AsyncIterator[bytes], start: int | None
     ) -> UploadState:
@@ -258,17 +247,17 @@ class ContentService:
         try:
             size = await self._store.upload_size(key)
         except UploadMissingError as exc:
-            raise UploadUnknownError(f"upload {uid} unknown") from exc
+            raise errors.UploadUnknownError(f"upload {uid} unknown") from exc
         if start is not None and start != size:
-            raise RangeInvalidError(f"chunk starts at {start}, upload is at {size}", size)
+            raise errors.RangeInvalidError(f"chunk starts at {start}, upload is at {size}", size)
         cached = self._hashers.pop(uid, None)
         hashers = [cached[1]] if cached and cached[0] == size else []
         try:
             new_size = await self._store.append(key, size, body, hashers)
         except OffsetMismatchError as exc:
-            raise RangeInvalidError(exc.message, exc.expected) from exc
+            raise errors.RangeInvalidError(exc.message, exc.expected) from exc
         except UploadMissingError as exc:
-            raise UploadUnknownError(f"upload {uid} unknown") from exc
+            raise errors.UploadUnknownError(f"upload {uid} unknown") from exc
         except StorageFullError:
             # Out of space: keeping the session would keep its bytes too. Drop both, so
             # the disk is not held by an upload the client has to start again anyway.
@@ -289,7 +278,7 @@ class ContentService:
         while len(self._hashers) > HASHER_CACHE_ENTRIES:
             self._hashers.popitem(last=False)
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def finish_upload(
         self,
         repo: RepositoryRef,
@@ -312,14 +301,16 @@ class ContentService:
                 actual = await self._store.hash_upload(key, expected.algorithm)
             if actual != expected.hex:
                 await self.cancel_upload(repo, upload_id)
-                raise DigestInvalidError(f"uploaded content does not match digest {expected}")
+                raise errors.DigestInvalidError(
+                    f"uploaded content does not match digest {expected}"
+                )
             size = await self._store.commit(key, expected)
         except UploadMissingError as exc:
             # The bytes are gone: a concurrent finish won, or a crash struck between the
             # rename into the blob store and the commit that would have linked the blob.
             # Never link by digest alone here — that would let a caller claim a blob it
             # never uploaded. The client starts the upload again.
-            raise UploadUnknownError(f"upload {upload_id} unknown") from exc
+            raise errors.UploadUnknownError(f"upload {upload_id} unknown") from exc
         await self._link(repo, expected, size, finished_upload=uid)
         return size
 
@@ -343,15 +334,15 @@ class ContentService:
                 {"repository": repo.full_name, "digest": str(digest), "size": size},
             )
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def cancel_upload(self, repo: RepositoryRef, upload_id: str) -> None:
         uid, key = await self._upload_row(repo, upload_id)
         await self._discard_upload(uid, key)
 
-    @storage_as_domain
+    @errors.storage_as_domain
     async def purge_expired_uploads(self) -> int:
         """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""
-        now = _now()
+        now = SYSTEM_CLOCK.now()
         async with self._db.write() as session:
             expired = [
                 upload
@@ -378,7 +369,7 @@ class ContentService:
         )
         row = await q.manifest_columns(self._db, repo.id, tag=tag, digest=digest)
         if row is None:
-            raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
+            raise errors.ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
         return ManifestView(*row)
 
     async def lookup_manifest(
@@ -393,7 +384,7 @@ class ContentService:
             except DigestError as exc:
                 key = await tq.repository_key(self._db, instance_id, full_name)
                 repo = ref_of_key(instance_id, full_name, *key) if key else None
-                return Lookup(repo, None, DigestInvalidError(exc.message))
+                return Lookup(repo, None, errors.DigestInvalidError(exc.message))
         row = await q.manifest_in_repository(
             self._db, instance_id, full_name, tag=tag, digest=digest
         )
@@ -403,7 +394,9 @@ class ContentService:
         repo = ref_of_key(instance_id, full_name, id_, type_, mutability, edition)
         if m_digest is None or media_type is None or content is None:
             return Lookup(
-                repo, None, ManifestUnknownError(f"manifest {reference} is not in {full_name}")
+                repo,
+                None,
+                errors.ManifestUnknownError(f"manifest {reference} is not in {full_name}"),
             )
         return Lookup(repo, ManifestView(m_digest, media_type, content))
 
@@ -422,7 +415,9 @@ class ContentService:
             expected = _parse_digest(reference)
             digest = Digest(expected.algorithm, hashlib.new(expected.algorithm, body).hexdigest())
             if digest != expected:
-                raise DigestInvalidError(f"manifest content does not match digest {expected}")
+                raise errors.DigestInvalidError(
+                    f"manifest content does not match digest {expected}"
+                )
             tag = None
         else:
             tag = validate_tag(reference)
@@ -430,13 +425,13 @@ class ContentService:
         parsed = parse_manifest(body, content_type)
         if parsed.kind is ManifestKind.ARTIFACT:
             editions.require_feature(repo.instance, Feature.OCI_ARTIFACTS)
-        now = _now()
+        now = SYSTEM_CLOCK.now()
         async with self._db.write() as session:
             await self._check_references(session, repo, parsed)
             if tag is not None and repo.immutable and tag != MUTABLE_TAG:
                 current = await q.find_manifest_by_tag(session, repo.id, tag)
                 if current is not None and current.digest != str(digest):
-                    raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
+                    raise errors.ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
             manifest_id, created = await q.insert_manifest(
                 session, *self._manifest_row(repo, digest, body, parsed, pushed_by)
             )
@@ -459,7 +454,7 @@ class ContentService:
                 )
                 if immutable and previous not in (None, str(digest)):
                     # Tagged by a concurrent push after the check above: it won the tag.
-                    raise ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
+                    raise errors.ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
                 if previous != str(digest):
                     await q.add_outbox_event(
                         session,
@@ -502,7 +497,7 @@ class ContentService:
             wanted = [d.digest for d in blobs]
             missing = set(wanted) - await q.count_linked_blobs(session, repo.id, wanted)
         if missing:
-            raise ManifestBlobUnknownError(
+            raise errors.ManifestBlobUnknownError(
                 f"manifest references content not in {repo.full_name}: "
                 + ", ".join(sorted(missing)),
                 detail={"digests": sorted(missing)},
@@ -563,12 +558,14 @@ class ContentService:
             if ":" not in reference:
                 if repo.immutable and reference != MUTABLE_TAG:
                     if await q.find_tag(session, repo.id, reference) is None:
-                        raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
-                    raise ImmutableTagError(
+                        raise errors.ManifestUnknownError(
+                            f"tag {reference} is not in {repo.full_name}"
+                        )
+                    raise errors.ImmutableTagError(
                         f"tag {reference} of an immutable repository cannot be deleted"
                     )
                 if not await q.delete_tag(session, repo.id, reference):
-                    raise ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
+                    raise errors.ManifestUnknownError(f"tag {reference} is not in {repo.full_name}")
                 await q.add_outbox_event(
                     session,
                     repo.instance_id,
@@ -582,10 +579,12 @@ class ContentService:
             digest = str(_parse_digest(reference))
             row = await q.find_manifest(session, repo.id, digest, lock=True)
             if row is None:
-                raise ManifestUnknownError(f"manifest {reference} is not in {repo.full_name}")
+                raise errors.ManifestUnknownError(
+                    f"manifest {reference} is not in {repo.full_name}"
+                )
             tags = await q.tags_of_manifest(session, row.id)
             if repo.immutable and any(t != MUTABLE_TAG for t in tags):
-                raise ImmutableTagError(
+                raise errors.ImmutableTagError(
                     f"manifest {digest} carries tags of an immutable repository"
                 )
             await q.delete_manifest(session, row.id)
@@ -681,7 +680,7 @@ class ContentService:
         async with self._db.read() as session:
             row = await q.find_manifest_by_tag(session, repo.id, tag)
             if row is None:
-                raise ManifestUnknownError(f"tag {tag} is not in {repo.full_name}")
+                raise errors.ManifestUnknownError(f"tag {tag} is not in {repo.full_name}")
             doc = parse_manifest(row.content, row.media_type)
             chosen = None
             if doc.is_index:
@@ -697,13 +696,13 @@ class ContentService:
                     None,
                 )
                 if child is None:
-                    raise ManifestUnknownError(
+                    raise errors.ManifestUnknownError(
                         f"tag {tag} has no {platform} image; it has " + ", ".join(sorted(options))
                     )
                 chosen = _platform_name(*_platform_of(child))
                 row = await q.find_manifest(session, repo.id, child.digest)
                 if row is None:
-                    raise ManifestUnknownError(
+                    raise errors.ManifestUnknownError(
                         f"the {chosen} image of tag {tag} is not in {repo.full_name}"
                     )
                 doc = parse_manifest(row.content, row.media_type)

@@ -36,7 +36,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import anyio.to_thread
 
@@ -51,7 +51,7 @@ from dockyard.metadata.queries import signin as sq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.access import AccountLookup, NoAccountError, Principal, load_principal
-from dockyard.services.audit import AuditLog
+from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.credentials.ratelimit import AuthRateLimiter
 from dockyard.services.credentials.rules import (
     LAST_USED_GRANULARITY,
@@ -123,27 +123,6 @@ class CredentialVerifier:
         except NoAccountError as exc:
             raise AuthenticationError(exc.message) from exc
 
-    async def _audit_failure(
-        self,
-        actor: str,
-        method: Method,
-        address: str | None,
-        reason: str,
-        *,
-        face: str,
-        outcome: Literal["failure", "denied"] = "failure",
-        actor_id: uuid.UUID | str | None = None,
-    ) -> None:
-        await self._audit.record(
-            actor=(actor or "anonymous")[:64],  # whatever the caller typed, within the column
-            actor_id=actor_id,
-            action="authenticate",
-            outcome=outcome,
-            source_ip=address or "",
-            resource=face,
-            detail={"method": method, "reason": reason},
-        )
-
     async def _fail(
         self,
         actor: str,
@@ -155,10 +134,31 @@ class CredentialVerifier:
         message: str | None = None,
     ) -> AuthenticationError:
         """Audit a failed authentication (and count it for the registry's rate limit)."""
-        await self._audit_failure(actor, method, address, reason, face=face)
+        who = Actor((actor or "anonymous")[:64], None, address or "")  # as typed, within the column
+        await self._audit.record(
+            **who.row("authenticate", "failure", face, {"method": method, "reason": reason})
+        )
         if face == "registry" and self._limiter is not None:
             await self._limiter.record_failure(address)
         return AuthenticationError(message or reason)
+
+    async def _admit(
+        self,
+        session: Any,
+        user: User | None,
+        refusal: str | None,
+        actor: str,
+        method: Method,
+        address: str | None,
+        message: str | None = None,
+    ) -> Principal:
+        """The principal of ``user`` for the management API, unless ``refusal`` (or no user)
+        refuses the credentials: then the failure is audited and raised."""
+        if user is None or refusal is not None:
+            raise await self._fail(
+                actor, method, address, refusal or "refused", face="api", message=message
+            )
+        return await load_principal(session, user, await self._account_arn_id(session))
 
     async def _check_logon(
         self,
@@ -171,8 +171,9 @@ class CredentialVerifier:
         reason = logon_denial(policy, address, self._clock.now())
         if reason is None:
             return
-        await self._audit_failure(
-            user.username, method, address, reason, face=face, outcome="denied", actor_id=user.id
+        who = Actor(user.username, user.id, address or "")
+        await self._audit.record(
+            **who.row("authenticate", "denied", face, {"method": method, "reason": reason})
         )
         raise AuthenticationError(f"refused by the logon policy of {user.username}: {reason}")
 
@@ -389,17 +390,8 @@ class CredentialVerifier:
                 reason = "the user is disabled"
             elif user.session_epoch != epoch:
                 reason = "the session has ended (signed out, password changed or disabled)"
-            if user is None or reason is not None:
-                raise await self._fail(
-                    username,
-                    "session",
-                    address,
-                    reason or "refused",
-                    face="api",
-                    message=f"{reason}; sign in again",
-                )
-            principal = await load_principal(session, user, await self._account_arn_id(session))
-        return principal
+            again = f"{reason}; sign in again"
+            return await self._admit(session, user, reason, username, "session", address, again)
 
     async def issue_session(self, principal: Principal) -> tuple[str, int]:
         """A session token for ``principal`` carrying the user's current session epoch."""
@@ -427,15 +419,9 @@ class CredentialVerifier:
                 reason = f"the access key {key_id} is disabled"
             elif user is None or user.disabled:
                 reason = "the access key's user is disabled"
-            if reason is not None or user is None or key is None:
-                raise await self._fail(
-                    user.username if user else key_id,
-                    "access-key",
-                    address,
-                    reason or "refused",
-                    face="api",
-                )
-            principal = await load_principal(session, user, await self._account_arn_id(session))
+            actor = user.username if user else key_id
+            principal = await self._admit(session, user, reason, actor, "access-key", address)
+            assert key is not None  # no key: refused above
             stale = key.last_used_at is None or key.last_used_at < now - LAST_USED_GRANULARITY
         if stale:
             async with self._db.write() as session:
@@ -465,15 +451,9 @@ class CredentialVerifier:
                 reason = await _sts_problem(session, sts_id, now)
                 if reason is None and (user is None or user.disabled):
                     reason = "the user of the STS credentials is disabled"
-            if reason is not None or user is None or cred is None:
-                raise await self._fail(
-                    user.username if user else sts_id,
-                    "sts",
-                    address,
-                    reason or "refused",
-                    face="api",
-                )
-            principal = await load_principal(session, user, await self._account_arn_id(session))
+            actor = user.username if user else sts_id
+            principal = await self._admit(session, user, reason, actor, "sts", address)
+        assert cred is not None  # no credentials: refused above
         return Authenticated(principal, "sts", sts_id, cred.expires_at)
 
 

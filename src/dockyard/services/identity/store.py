@@ -51,7 +51,6 @@ from dockyard.services.identity.views import (
     PolicyView,
     ResourceSetView,
     RoleView,
-    Tagged,
     UserView,
     Views,
     group_views,
@@ -63,6 +62,7 @@ from dockyard.services.identity.views import (
     user_views,
     view_of,
 )
+from dockyard.services.paging import Tagged
 
 _Row = TypeVar("_Row")
 #: Every view has an entity tag.

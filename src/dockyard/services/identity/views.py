@@ -11,24 +11,12 @@ from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import (
-    GroupMember,
-    GroupRole,
-    LogonPolicy,
-    Organization,
-    Policy,
-    ResourceSet,
-    ResourceSetGroup,
-    Role,
-    RolePolicy,
-    User,
-    UserGroup,
-    UserRole,
-)
+from dockyard.metadata import models
 from dockyard.metadata.queries import identity as q
 from dockyard.policy import Decision
-from dockyard.services.identity.peers import Actor, Principal, etag_of
+from dockyard.services.identity.peers import Actor, Principal
 from dockyard.services.identity.rules import is_administrator
+from dockyard.services.paging import Tagged
 
 _Row = TypeVar("_Row")
 _View = TypeVar("_View")
@@ -40,18 +28,6 @@ Views = Callable[[AsyncSession, Sequence[_Row]], Awaitable[list[_View]]]
 async def view_of(views: Views[_Row, _View], session: AsyncSession, row: _Row) -> _View:
     """The view of one row, by the batch that makes pages."""
     return (await views(session, [row]))[0]
-
-
-class Tagged:
-    """A view whose entity tag hashes the fields ``tagged`` names (space-separated): the
-    ones a change can move, which ``If-Match`` is compared against."""
-
-    __slots__ = ()
-    tagged: ClassVar[str]
-
-    @property
-    def etag(self) -> str:
-        return etag_of(*(getattr(self, name) for name in self.tagged.split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,16 +203,18 @@ def _from_row(view: type[_View], row: Any, **computed: Any) -> _View:
 
 
 async def organization_views(
-    _session: AsyncSession, rows: Sequence[Organization]
+    _session: AsyncSession, rows: Sequence[models.Organization]
 ) -> list[OrganizationView]:
     return [_from_row(OrganizationView, r) for r in rows]
 
 
-async def user_views(session: AsyncSession, rows: Sequence[User]) -> list[UserView]:
+async def user_views(session: AsyncSession, rows: Sequence[models.User]) -> list[UserView]:
     ids = [r.id for r in rows]
-    roles = await q.names_by(session, UserRole, "user_id", ids, Role, "role_id")
-    groups = await q.names_by(session, GroupMember, "user_id", ids, UserGroup, "group_id")
-    logon = await q.names_of(session, LogonPolicy, [r.logon_policy_id for r in rows])
+    roles = await q.names_by(session, models.UserRole, "user_id", ids, models.Role, "role_id")
+    groups = await q.names_by(
+        session, models.GroupMember, "user_id", ids, models.UserGroup, "group_id"
+    )
+    logon = await q.names_of(session, models.LogonPolicy, [r.logon_policy_id for r in rows])
     return [
         _from_row(
             UserView,
@@ -251,12 +229,12 @@ async def user_views(session: AsyncSession, rows: Sequence[User]) -> list[UserVi
     ]
 
 
-async def group_views(session: AsyncSession, rows: Sequence[UserGroup]) -> list[GroupView]:
+async def group_views(session: AsyncSession, rows: Sequence[models.UserGroup]) -> list[GroupView]:
     ids = [r.id for r in rows]
-    members = await q.names_by(session, GroupMember, "group_id", ids, User, "user_id")
-    roles = await q.names_by(session, GroupRole, "group_id", ids, Role, "role_id")
+    members = await q.names_by(session, models.GroupMember, "group_id", ids, models.User, "user_id")
+    roles = await q.names_by(session, models.GroupRole, "group_id", ids, models.Role, "role_id")
     sets = await q.names_by(
-        session, ResourceSetGroup, "group_id", ids, ResourceSet, "resource_set_id"
+        session, models.ResourceSetGroup, "group_id", ids, models.ResourceSet, "resource_set_id"
     )
     return [
         _from_row(
@@ -271,11 +249,11 @@ async def group_views(session: AsyncSession, rows: Sequence[UserGroup]) -> list[
 
 
 async def resource_set_views(
-    session: AsyncSession, rows: Sequence[ResourceSet]
+    session: AsyncSession, rows: Sequence[models.ResourceSet]
 ) -> list[ResourceSetView]:
     ids = [r.id for r in rows]
     groups = await q.names_by(
-        session, ResourceSetGroup, "resource_set_id", ids, UserGroup, "group_id"
+        session, models.ResourceSetGroup, "resource_set_id", ids, models.UserGroup, "group_id"
     )
     members = await q.resource_set_members(session, ids)
     out = []
@@ -293,19 +271,19 @@ async def resource_set_views(
     return out
 
 
-async def role_views(session: AsyncSession, rows: Sequence[Role]) -> list[RoleView]:
+async def role_views(session: AsyncSession, rows: Sequence[models.Role]) -> list[RoleView]:
     policies = await q.names_by(
-        session, RolePolicy, "role_id", [r.id for r in rows], Policy, "policy_id"
+        session, models.RolePolicy, "role_id", [r.id for r in rows], models.Policy, "policy_id"
     )
     return [_from_row(RoleView, r, policies=tuple(policies.get(r.id, ()))) for r in rows]
 
 
-async def policy_views(_session: AsyncSession, rows: Sequence[Policy]) -> list[PolicyView]:
+async def policy_views(_session: AsyncSession, rows: Sequence[models.Policy]) -> list[PolicyView]:
     return [_from_row(PolicyView, r, document=dict(r.document)) for r in rows]
 
 
 async def logon_policy_views(
-    _session: AsyncSession, rows: Sequence[LogonPolicy]
+    _session: AsyncSession, rows: Sequence[models.LogonPolicy]
 ) -> list[LogonPolicyView]:
     return [
         _from_row(

@@ -8,12 +8,12 @@ from dockyard.services.jobs.queue import (
     DEFAULT_MAX_ATTEMPTS,
     MAX_ERROR_CHARS,
     JobQueue,
+    JobRun,
     LeasedJob,
 )
 from dockyard.services.jobs.service import (
     JOB_STATES,
     JobHandler,
-    JobRun,
     JobsService,
     JobView,
     PeriodicJob,

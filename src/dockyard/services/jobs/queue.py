@@ -34,8 +34,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from dockyard.clock import SYSTEM_CLOCK
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
 
@@ -47,19 +48,21 @@ MAX_ERROR_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)
-class LeasedJob:
-    """A job this worker holds until ``lease_expires_at`` (renew with ``extend``)."""
+class JobRun:
+    """One attempt at a job, as its handler sees it."""
 
     id: uuid.UUID
     kind: str
     payload: dict[str, object]
-    #: 1 for the first run; the fencing token of this lease.
+    #: 1 for the first attempt; of a leased job, the fencing token of its lease.
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedJob(JobRun):
+    """A job this worker holds until ``lease_expires_at`` (renew with ``extend``)."""
+
     lease_expires_at: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobQueue:
@@ -90,17 +93,19 @@ class JobQueue:
     ) -> uuid.UUID:
         """Queue a job; jobs sharing an ``ordering_key`` run one at a time, oldest first."""
         async with self._db.write() as session:
-            job = jq.add_job(session, kind, payload, _now() + delay, ordering_key=ordering_key)
+            job = jq.add_job(
+                session, kind, payload, SYSTEM_CLOCK.now() + delay, ordering_key=ordering_key
+            )
         return job.id
 
     async def has_ready(self, kinds: Sequence[str]) -> bool:
         """Whether :meth:`lease` would find a job (a read, not a write transaction)."""
         async with self._db.read() as session:
-            return await jq.has_ready_job(session, _now(), kinds)
+            return await jq.has_ready_job(session, SYSTEM_CLOCK.now(), kinds)
 
     async def lease(self, kinds: Sequence[str] | None = None, limit: int = 1) -> list[LeasedJob]:
         """Up to ``limit`` ready jobs (oldest first), leased to this worker."""
-        now = _now()
+        now = SYSTEM_CLOCK.now()
         until = now + self.lease_duration
         async with self._db.write(durable=False) as session:
             leased, _buried = await jq.lease_ready_jobs(
@@ -121,7 +126,7 @@ class JobQueue:
 
     async def extend(self, job: LeasedJob) -> LeasedJob | None:
         """Renew the lease for another lease period; None when it had been lost."""
-        until = _now() + self.lease_duration
+        until = SYSTEM_CLOCK.now() + self.lease_duration
         async with self._db.write(durable=False) as session:
             if not await jq.extend_lease(session, job.id, self.worker_id, job.attempt, until):
                 return None
@@ -140,7 +145,7 @@ class JobQueue:
                 self.worker_id,
                 job.attempt,
                 error=error,
-                run_after=_now() + self.backoff(job.attempt),
+                run_after=SYSTEM_CLOCK.now() + self.backoff(job.attempt),
             )
 
     def backoff(self, attempt: int) -> timedelta:

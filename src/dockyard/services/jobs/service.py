@@ -27,20 +27,10 @@ from dockyard.metadata.models import Job
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.jobs.queue import JobRun
 from dockyard.services.paging import Page, PageRequest
 
 JOB_STATES = (jq.WAITING, jq.RUNNING, jq.FAILED)
-
-
-@dataclass(frozen=True, slots=True)
-class JobRun:
-    """One attempt at a job, as its handler sees it."""
-
-    id: uuid.UUID
-    kind: str
-    payload: dict[str, object]
-    #: 1 for the first attempt.
-    attempt: int
 
 
 #: Runs one attempt; raising fails it (retried later unless :class:`PermanentJobError`).

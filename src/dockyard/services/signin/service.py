@@ -4,7 +4,7 @@ change, virtual MFA devices (TOTP), sessions, sign-out, password change and rese
 ``sign_in`` checks, in this order, and refuses with the first that fails:
 
 1. the password (argon2; an unknown user costs the same argon2 run) — but a **locked** user
-   is refused with :class:`AccountLockedError` whatever the password, so that a lock never
+   is refused with :class:`errors.AccountLockedError` whatever the password, so that a lock never
    tells a right password from a wrong one. A wrong password (and later a wrong MFA code)
    is a failure: ``LOCKOUT_THRESHOLD`` consecutive failures lock the user for
    ``LOCKOUT_DURATION``; counted per user in one ``UPDATE`` (every worker sees every
@@ -13,10 +13,10 @@ change, virtual MFA devices (TOTP), sessions, sign-out, password change and rese
    a refusal is audited but is not a password failure;
 3. a **disabled** user is refused;
 4. ``must_change_password`` (an initial or reset password): refused with
-   :class:`PasswordChangeRequiredError` unless ``new_password`` is given, which must pass
+   :class:`errors.PasswordChangeRequiredError` unless ``new_password`` is given, which must pass
    :func:`check_password_complexity` and differ from the old one. With a bound MFA device
    the code is checked before the change is made;
-5. **MFA**: required by an administrator and no device bound → :class:`MfaBindRequiredError`
+5. **MFA**: required by an administrator and no device bound → :class:`errors.MfaBindRequiredError`
    with a 10-minute bind token, the base32 seed and its ``otpauth://`` URI (the seed is
    stored encrypted, not yet bound; ``bind_mfa`` binds it with a valid code, then the user
    signs in again). A bound device needs ``mfa_code``: 6 digits, 30-second steps, one step
@@ -42,6 +42,7 @@ from typing import Any
 import anyio.to_thread
 import pyotp
 from cryptography.exceptions import InvalidTag
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import SYSTEM_CLOCK, Clock
 from dockyard.errors import AuthenticationError, InvalidInputError, NotFoundError
@@ -51,7 +52,7 @@ from dockyard.metadata.queries import signin as q
 from dockyard.metadata.session import Database
 from dockyard.services import logon
 from dockyard.services.access import AccountLookup, Principal
-from dockyard.services.audit import AuditLog, Outcome
+from dockyard.services.audit import Actor, AuditLog, Outcome
 from dockyard.services.credentials import TokenService
 from dockyard.services.passwords import (
     LOCKOUT_DURATION,
@@ -61,15 +62,7 @@ from dockyard.services.passwords import (
     verify_password,
 )
 from dockyard.services.secrets import MasterKey
-from dockyard.services.signin.errors import (
-    AccountLockedError,
-    LogonPolicyDeniedError,
-    MfaBindRequiredError,
-    MfaCodeRequiredError,
-    PasswordChangeRequiredError,
-    SignInRefusedError,
-    UserDisabledError,
-)
+from dockyard.services.signin import errors
 from dockyard.services.signin.totp import (
     TOTP_DIGITS,
     TOTP_PERIOD,
@@ -171,21 +164,42 @@ class SignInService:
             locked = await q.count_failure(
                 session, user.id, LOCKOUT_THRESHOLD, now + LOCKOUT_DURATION
             )
-            await self._audit.add(
+            await self._audit_user(
                 session,
-                actor=user.username,
-                actor_id=user.id,
-                action=action,
-                outcome="failure",
-                source_ip=source_ip or "",
+                user,
+                action,
+                "failure",
+                source_ip,
                 resource=resource,
                 detail={"reason": reason, **({"locked": True} if locked else {}), **(detail or {})},
             )
         return locked
 
-    def _locked_error(self, locked_until: datetime) -> AccountLockedError:
+    async def _audit_user(
+        self,
+        session: AsyncSession | None,
+        user: User | None,
+        action: str,
+        outcome: Outcome,
+        source_ip: str | None,
+        *,
+        resource: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """The audit row of one attempt by ``user`` (anonymous: the typed name is never
+        recorded, people type passwords into it): in ``session``, so that it commits with the
+        change, or without one in a transaction of its own."""
+        address = source_ip or ""
+        who = Actor(user.username, user.id, address) if user else Actor("anonymous", None, address)
+        row = who.row(action, outcome, resource, detail)
+        if session is None:
+            await self._audit.record(**row)
+        else:
+            await self._audit.add(session, **row)
+
+    def _locked_error(self, locked_until: datetime) -> errors.AccountLockedError:
         retry = max(1, math.ceil((locked_until - self._clock.now()).total_seconds()))
-        return AccountLockedError(
+        return errors.AccountLockedError(
             f"the account is locked after {LOCKOUT_THRESHOLD} failed sign-ins; try again "
             f"after {locked_until:%Y-%m-%d %H:%M:%S} UTC or ask an administrator to reset "
             "the password",
@@ -196,21 +210,27 @@ class SignInService:
     async def _refuse(
         self,
         user: User,
-        error: SignInRefusedError,
+        error: errors.SignInRefusedError,
         *,
         source_ip: str | None,
-        outcome: Outcome = "denied",
         detail: dict[str, Any] | None = None,
-    ) -> SignInRefusedError:
-        await self._audit.record(
-            actor=user.username,
-            actor_id=user.id,
-            action=SIGNIN_EVENT,
-            outcome=outcome,
-            source_ip=source_ip or "",
-            detail={"reason": error.code, **(detail or {})},
-        )
+    ) -> errors.SignInRefusedError:
+        """Audit the refusal (the error's code is the reason); the error."""
+        await self._deny(user, source_ip, error.code, detail)
         return error
+
+    async def _deny(
+        self, user: User, source_ip: str | None, reason: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Audit a sign-in refused as ``denied`` (not a password failure)."""
+        await self._audit_user(
+            None,
+            user,
+            SIGNIN_EVENT,
+            "denied",
+            source_ip,
+            detail={"reason": reason, **(detail or {})},
+        )
 
     # ---- sign-in ----------------------------------------------------------------------------
 
@@ -228,13 +248,8 @@ class SignInService:
         ok = await anyio.to_thread.run_sync(verify_password, hashed, password)
         if user is None:
             # The typed name is not recorded: people type passwords into it.
-            await self._audit.record(
-                actor="anonymous",
-                actor_id=None,
-                action=SIGNIN_EVENT,
-                outcome="failure",
-                source_ip=source_ip or "",
-                detail={"reason": "UNKNOWN_USER"},
+            await self._audit_user(
+                None, None, SIGNIN_EVENT, "failure", source_ip, detail={"reason": "UNKNOWN_USER"}
             )
             raise AuthenticationError(_INVALID_CREDENTIALS)
         now = self._clock.now()
@@ -255,7 +270,7 @@ class SignInService:
         if denial is not None:
             raise await self._refuse(
                 user,
-                LogonPolicyDeniedError(denial, logonPolicy=policy.name if policy else None),
+                errors.LogonPolicyDeniedError(denial, logonPolicy=policy.name if policy else None),
                 source_ip=source_ip,
                 detail={"logonPolicy": policy.name if policy else None},
             )
@@ -263,14 +278,16 @@ class SignInService:
         # 3. disabled
         if user.disabled:
             raise await self._refuse(
-                user, UserDisabledError(f"user {user.username} is disabled"), source_ip=source_ip
+                user,
+                errors.UserDisabledError(f"user {user.username} is disabled"),
+                source_ip=source_ip,
             )
 
         # 4. forced password change
         if user.must_change_password and new_password is None:
             raise await self._refuse(
                 user,
-                PasswordChangeRequiredError(
+                errors.PasswordChangeRequiredError(
                     "the password must be changed before the first sign-in: sign in again "
                     "with newPassword"
                 ),
@@ -280,14 +297,7 @@ class SignInService:
             try:
                 self._check_new_password(user, password, new_password)
             except InvalidInputError as exc:
-                await self._audit.record(
-                    actor=user.username,
-                    actor_id=user.id,
-                    action=SIGNIN_EVENT,
-                    outcome="denied",
-                    source_ip=source_ip or "",
-                    detail={"reason": "INVALID_NEW_PASSWORD"},
-                )
+                await self._deny(user, source_ip, "INVALID_NEW_PASSWORD")
                 raise exc from None
 
         # 5. MFA
@@ -302,18 +312,13 @@ class SignInService:
                 if step is not None and not await q.claim_totp_step(session, user.id, step):
                     step = -1  # used meanwhile by a concurrent sign-in
                 else:
-                    await q.set_console_password(
-                        session, user.id, new_hash, must_change=False, at=now
-                    )
-                    await self._audit.add(
+                    await self._store_password(
                         session,
-                        actor=user.username,
-                        actor_id=user.id,
-                        action=CHANGE_PASSWORD_ACTION,
-                        outcome="success",
-                        source_ip=source_ip or "",
-                        resource=await self._user_arn(user.username),
-                        detail={"reason": "PASSWORD_CHANGE_REQUIRED"},
+                        user,
+                        new_hash,
+                        source_ip,
+                        at=now,
+                        reason="PASSWORD_CHANGE_REQUIRED",
                     )
             if step == -1:
                 raise await self._replayed(user, source_ip)
@@ -330,20 +335,38 @@ class SignInService:
                 # The epoch now (a sign-out or change meanwhile must not kill this session).
                 epoch = await q.session_epoch_of(session, user.id)
                 await q.clear_failures(session, user.id)
-                await self._audit.add(
-                    session,
-                    actor=user.username,
-                    actor_id=user.id,
-                    action=SIGNIN_EVENT,
-                    outcome="success",
-                    source_ip=source_ip or "",
-                    detail={"mfa": bound},
+                await self._audit_user(
+                    session, user, SIGNIN_EVENT, "success", source_ip, detail={"mfa": bound}
                 )
         if step == -1:
             raise await self._replayed(user, source_ip)
         if epoch is None:
             raise AuthenticationError(_INVALID_CREDENTIALS)  # deleted meanwhile
         return self._issue(user, epoch)
+
+    async def _store_password(
+        self,
+        session: AsyncSession,
+        user: User,
+        new_hash: str,
+        source_ip: str | None,
+        *,
+        at: datetime,
+        reason: str | None = None,
+    ) -> int | None:
+        """Set the user's own new console password and audit the change, in ``session``;
+        the user's new session epoch (None: the user is gone)."""
+        epoch = await q.set_console_password(session, user.id, new_hash, must_change=False, at=at)
+        await self._audit_user(
+            session,
+            user,
+            CHANGE_PASSWORD_ACTION,
+            "success",
+            source_ip,
+            resource=await self._user_arn(user.username),
+            detail={"reason": reason} if reason else None,
+        )
+        return epoch
 
     @staticmethod
     def _check_new_password(user: User, password: str, new_password: str) -> None:
@@ -365,7 +388,7 @@ class SignInService:
         if not code:
             raise await self._refuse(
                 user,
-                MfaCodeRequiredError(
+                errors.MfaCodeRequiredError(
                     "enter the 6-digit code of your virtual MFA device (mfaCode)",
                     mfaCodeRejected=False,
                 ),
@@ -378,22 +401,24 @@ class SignInService:
             locked = await self._failure(user, reason=reason, source_ip=source_ip)
             if locked is not None:
                 raise self._locked_error(locked)
-            raise MfaCodeRequiredError(
+            raise errors.MfaCodeRequiredError(
                 "the MFA code is not valid (wrong, expired or used already); enter the current "
                 "code of your virtual MFA device",
                 mfaCodeRejected=True,
             )
         return step
 
-    async def _replayed(self, user: User, source_ip: str | None) -> SignInRefusedError:
+    async def _replayed(self, user: User, source_ip: str | None) -> errors.SignInRefusedError:
         locked = await self._failure(user, reason="MFA_CODE_REPLAYED", source_ip=source_ip)
         if locked is not None:
             return self._locked_error(locked)
-        return MfaCodeRequiredError(
+        return errors.MfaCodeRequiredError(
             "the MFA code was used already; wait for the next code", mfaCodeRejected=True
         )
 
-    async def _bind_required(self, user: User, *, source_ip: str | None) -> SignInRefusedError:
+    async def _bind_required(
+        self, user: User, *, source_ip: str | None
+    ) -> errors.SignInRefusedError:
         """Issue (or re-issue) the pending seed and a bind token for it."""
         seed = self._seed(user)
         if seed is None:
@@ -408,7 +433,7 @@ class SignInService:
         token = self._bind_token(user, encrypted, expires)
         return await self._refuse(
             user,
-            MfaBindRequiredError(
+            errors.MfaBindRequiredError(
                 "multi-factor authentication is required: add the secret to a virtual MFA "
                 "app, then POST /api/v1/auth/mfa/bind with bindToken and a current code, "
                 "then sign in again with mfaCode",
@@ -453,12 +478,12 @@ class SignInService:
         try:
             claims = self._read_bind_token(bind_token)
         except AuthenticationError:
-            await self._audit.record(
-                actor="anonymous",
-                actor_id=None,
-                action=MFA_BIND_EVENT,
-                outcome="failure",
-                source_ip=source_ip or "",
+            await self._audit_user(
+                None,
+                None,
+                MFA_BIND_EVENT,
+                "failure",
+                source_ip,
                 detail={"reason": "INVALID_BIND_TOKEN"},
             )
             raise
@@ -475,12 +500,12 @@ class SignInService:
             or hashlib.sha256(user.mfa_secret_encrypted).hexdigest()[:32] != claims.get("seed")
         ):
             # Bound meanwhile, MFA turned off, a newer seed, the user gone or disabled.
-            await self._audit.record(
-                actor=user.username if user else "anonymous",
-                actor_id=user.id if user else None,
-                action=MFA_BIND_EVENT,
-                outcome="failure",
-                source_ip=source_ip or "",
+            await self._audit_user(
+                None,
+                user,
+                MFA_BIND_EVENT,
+                "failure",
+                source_ip,
                 detail={"reason": "STALE_BIND_TOKEN"},
             )
             raise invalid
@@ -488,13 +513,8 @@ class SignInService:
         now = self._clock.now()
         step = matching_step(seed, code, now) if seed else None
         if step is None:
-            await self._audit.record(
-                actor=user.username,
-                actor_id=user.id,
-                action=MFA_BIND_EVENT,
-                outcome="failure",
-                source_ip=source_ip or "",
-                detail={"reason": "BAD_MFA_CODE"},
+            await self._audit_user(
+                None, user, MFA_BIND_EVENT, "failure", source_ip, detail={"reason": "BAD_MFA_CODE"}
             )
             raise InvalidInputError(
                 "code: not the current code of the MFA device (check the device's clock)",
@@ -503,14 +523,7 @@ class SignInService:
         async with self._db.write() as session:
             bound = await q.bind_mfa_device(session, user.id, user.mfa_secret_encrypted, step, now)
             if bound:
-                await self._audit.add(
-                    session,
-                    actor=user.username,
-                    actor_id=user.id,
-                    action=MFA_BIND_EVENT,
-                    outcome="success",
-                    source_ip=source_ip or "",
-                )
+                await self._audit_user(session, user, MFA_BIND_EVENT, "success", source_ip)
         if not bound:
             raise invalid
         return MfaBinding(user.username, now)
@@ -554,30 +567,19 @@ class SignInService:
                     detail={"field": "newPassword"},
                 )
         except InvalidInputError:
-            await self._audit.record(
-                actor=user.username,
-                actor_id=user.id,
-                action=CHANGE_PASSWORD_ACTION,
-                outcome="failure",
-                source_ip=source_ip or "",
+            await self._audit_user(
+                None,
+                user,
+                CHANGE_PASSWORD_ACTION,
+                "failure",
+                source_ip,
                 resource=await self._user_arn(user.username),
                 detail={"reason": "INVALID_NEW_PASSWORD"},
             )
             raise
         new_hash = await anyio.to_thread.run_sync(hash_password, new_password)
         async with self._db.write() as session:
-            epoch = await q.set_console_password(
-                session, user.id, new_hash, must_change=False, at=now
-            )
-            await self._audit.add(
-                session,
-                actor=user.username,
-                actor_id=user.id,
-                action=CHANGE_PASSWORD_ACTION,
-                outcome="success",
-                source_ip=source_ip or "",
-                resource=await self._user_arn(user.username),
-            )
+            epoch = await self._store_password(session, user, new_hash, source_ip, at=now)
         if epoch is None:
             raise NotFoundError(f"user {username} not found")
         return self._issue(user, epoch)
@@ -602,15 +604,12 @@ class SignInService:
             epoch = await q.set_console_password(
                 session, user.id, new_hash, must_change=True, at=self._clock.now()
             )
-            await self._audit.add(
+            await self._audit.change(
                 session,
-                actor=actor,
-                actor_id=actor_id,
-                action=RESET_PASSWORD_ACTION,
-                outcome="success",
-                source_ip=source_ip or "",
-                resource=await self._user_arn(user.username),
-                detail={"user": user.username},
+                Actor(actor, actor_id, source_ip or ""),
+                RESET_PASSWORD_ACTION,
+                await self._user_arn(user.username),
+                {"user": user.username},
             )
         if epoch is None:
             raise NotFoundError(f"user {username} not found")
@@ -622,11 +621,4 @@ class SignInService:
             raise NotFoundError(f"user {username} not found")
         async with self._db.write() as session:
             await q.bump_session_epoch(session, user.id)
-            await self._audit.add(
-                session,
-                actor=user.username,
-                actor_id=user.id,
-                action=SIGNOUT_EVENT,
-                outcome="success",
-                source_ip=source_ip or "",
-            )
+            await self._audit_user(session, user, SIGNOUT_EVENT, "success", source_ip)

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -174,6 +175,21 @@ async def _set_names(session: AsyncSession, rows: Sequence[Namespace | Repositor
     return await iq.names_of(session, ResourceSet, [r.resource_set_id for r in rows])
 
 
+async def _locked_instance(session: AsyncSession, instance_id: str) -> Instance:
+    """The instance, locked for the rest of the transaction (its limits and edition hold)."""
+    instance = await tq.lock_instance(session, instance_id)
+    if instance is None:
+        raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+    return instance
+
+
+def _changed(changes: object, *columns: str) -> dict[str, Any]:
+    """The ``columns`` a change request sets, with their new values (None leaves one as it
+    is)."""
+    values = {column: getattr(changes, column) for column in columns}
+    return {column: value for column, value in values.items() if value is not None}
+
+
 async def _region(session: AsyncSession, instance_id: str) -> str:
     """A namespace's or repository's region: always its instance's (not stored apart)."""
     instance = await tq.find_instance(session, instance_id)
@@ -302,9 +318,7 @@ class TenancyService:
             return found
         check_new_name(name)
         async with self._db.write() as session:
-            instance = await tq.lock_instance(session, instance_id)
-            if instance is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            instance = await _locked_instance(session, instance_id)
             namespace = await tq.find_namespace(session, instance_id, name.namespace)
             if namespace is None:
                 editions.check_limit(
@@ -446,21 +460,11 @@ class TenancyService:
         )
         with _domain_collision():
             async with self._db.write() as session:
-                row = await tq.lock_instance(session, instance_id)
-                if row is None:
-                    raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+                row = await _locked_instance(session, instance_id)
                 check_etag((await self._instance_view(session, instance_id)).etag, if_match)
                 if changes.edition is not None and changes.edition != row.edition:
                     await self._check_downgrade(session, row, changes.edition)
-                values = {
-                    k: v
-                    for k, v in (
-                        ("name", changes.name),
-                        ("region", changes.region),
-                        ("edition", changes.edition),
-                    )
-                    if v is not None
-                }
+                values = _changed(changes, "name", "region", "edition")
                 await tq.update_instance(session, row, **values)
                 if normalized is not None:
                     await self._check_domains_free(session, instance_id, normalized)
@@ -500,8 +504,7 @@ class TenancyService:
                 "endpoint claims"
             )
         async with self._db.write() as session:
-            if await tq.lock_instance(session, instance_id) is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            await _locked_instance(session, instance_id)
             namespaces = await tq.count_namespaces(session, instance_id)
             if namespaces and not force:
                 raise InstanceNotEmptyError(
@@ -561,9 +564,7 @@ class TenancyService:
         check_new_namespace(name)
         one_of(default_repository_type, REPOSITORY_TYPES, "defaultRepositoryType")
         async with self._db.write() as session:
-            instance = await tq.lock_instance(session, instance_id)
-            if instance is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            instance = await _locked_instance(session, instance_id)
             if await tq.find_namespace(session, instance_id, name) is not None:
                 raise AlreadyExistsError(f"namespace {name} already exists")
             editions.check_limit(
@@ -627,14 +628,7 @@ class TenancyService:
             region = await _region(session, instance_id)
             set_names = await _set_names(session, [row])
             check_etag(_namespace_view(row, count, region, set_names).etag, if_match)
-            values = {
-                k: v
-                for k, v in (
-                    ("auto_create", changes.auto_create),
-                    ("default_repository_type", changes.default_repository_type),
-                )
-                if v is not None
-            }
+            values = _changed(changes, "auto_create", "default_repository_type")
             await tq.update_row(session, row, **values)
             await cq.add_outbox_event(
                 session,
@@ -695,9 +689,7 @@ class TenancyService:
         one_of(tag_mutability, TAG_MUTABILITIES, "tagMutability")
         check_texts(summary, description)
         async with self._db.write() as session:
-            instance = await tq.lock_instance(session, instance_id)
-            if instance is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            instance = await _locked_instance(session, instance_id)
             if tag_mutability == "Immutable":
                 editions.require_feature(instance, Feature.IMMUTABLE_REPOSITORY)
             ns = await self._namespace(session, instance_id, namespace)
@@ -785,25 +777,14 @@ class TenancyService:
             one_of(changes.tag_mutability, TAG_MUTABILITIES, "tagMutability")
         check_texts(changes.summary, changes.description)
         async with self._db.write() as session:
-            instance = await tq.lock_instance(session, instance_id)
-            if instance is None:
-                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            instance = await _locked_instance(session, instance_id)
             row = await self._repository(session, instance_id, namespace, name)
             set_names = await _set_names(session, [row])
             view = _repository_view(row, namespace, instance.region, set_names)
             check_etag(view.etag, if_match)
             if changes.tag_mutability == "Immutable" and row.tag_mutability != "Immutable":
                 editions.require_feature(instance, Feature.IMMUTABLE_REPOSITORY)
-            values = {
-                k: v
-                for k, v in (
-                    ("type", changes.type),
-                    ("summary", changes.summary),
-                    ("description", changes.description),
-                    ("tag_mutability", changes.tag_mutability),
-                )
-                if v is not None
-            }
+            values = _changed(changes, "type", "summary", "description", "tag_mutability")
             await tq.update_row(session, row, **values)
             await cq.add_outbox_event(
                 session,

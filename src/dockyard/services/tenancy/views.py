@@ -6,9 +6,10 @@ import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from dockyard.services.access import InstanceRef
-from dockyard.services.paging import etag
+from dockyard.services.paging import Tagged
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceView:
+class InstanceView(Tagged):
     id: str
     name: str
     region: str
@@ -70,9 +71,7 @@ class InstanceView:
     created_at: datetime
     updated_at: datetime
 
-    @property
-    def etag(self) -> str:
-        return etag(self.id, self.name, self.region, self.edition, self.endpoints)
+    tagged: ClassVar[str] = "id name region edition endpoints"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ class InstanceChanges:
 
 
 @dataclass(frozen=True, slots=True)
-class NamespaceView:
+class NamespaceView(Tagged):
     instance_id: str
     name: str
     auto_create: bool
@@ -96,9 +95,7 @@ class NamespaceView:
     created_at: datetime
     updated_at: datetime
 
-    @property
-    def etag(self) -> str:
-        return etag(self.instance_id, self.name, self.auto_create, self.default_repository_type)
+    tagged: ClassVar[str] = "instance_id name auto_create default_repository_type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +105,7 @@ class NamespaceChanges:
 
 
 @dataclass(frozen=True, slots=True)
-class RepositoryView:
+class RepositoryView(Tagged):
     id: str
     instance_id: str
     namespace: str
@@ -124,9 +121,7 @@ class RepositoryView:
     created_at: datetime
     updated_at: datetime
 
-    @property
-    def etag(self) -> str:
-        return etag(self.id, self.type, self.summary, self.description, self.tag_mutability)
+    tagged: ClassVar[str] = "id type summary description tag_mutability"
 
 
 @dataclass(frozen=True, slots=True)
