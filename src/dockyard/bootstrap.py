@@ -14,58 +14,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import text
-from starlette.types import ASGIApp
 
-from dockyard.api import ApiServices, create_api
-from dockyard.metadata import backup as db_backup
-from dockyard.metadata.pools import watch_checkouts
-from dockyard.metadata.session import Database
-from dockyard.proxy import parse_networks
-from dockyard.registry.auth import RegistryAuth
-from dockyard.registry.context import RegistryServices
-from dockyard.registry.routes import RegistryApp
-from dockyard.registry.token import TokenEndpoint
-from dockyard.services.access import AccountLookup
-from dockyard.services.audit import AuditLog
-from dockyard.services.content import ContentService, PullGate
-from dockyard.services.credentials import (
-    AuthRateLimiter,
-    CredentialsService,
-    CredentialVerifier,
-    TokenService,
-)
-from dockyard.services.identity import IdentityServices
-from dockyard.services.jobs import JobHandler, JobQueue, JobRun, JobsService, PeriodicJob, Scheduler
-from dockyard.services.observability import ObservabilityService
-from dockyard.services.outbox import (
-    OutboxDispatcher,
-    Subscriber,
-    event_job_kind,
-    subscriber_handler,
-)
-from dockyard.services.secrets import MasterKey
-from dockyard.services.signin import SignInService
-from dockyard.services.tenancy import NonconformingNames, TenancyService
 from dockyard.settings import Settings
 from dockyard.storage import layout
-from dockyard.storage.base import BlobStore
-from dockyard.storage.filesystem import FilesystemBlobStore
-from dockyard.workers.runtime import BackgroundWorker, Timing
 
+# The local commands (``dockyard db``, ``dockyard nginx-config``) import this module too:
+# the faces, services and drivers are imported by the functions that build with them, so
+# those commands load only what they use.
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from dockyard.metadata.migrate import AppliedMigration
+    from dockyard.metadata.session import Database
+    from dockyard.registry.routes import RegistryApp
+    from dockyard.services.credentials import TokenService
+    from dockyard.services.secrets import MasterKey
+    from dockyard.services.tenancy import NonconformingNames
+    from dockyard.storage.base import BlobStore
+    from dockyard.workers.runtime import BackgroundWorker
 
 log = structlog.get_logger(__name__)
 
 #: How often the audit log and the published outbox events are pruned.
 PRUNE_INTERVAL = timedelta(hours=1)
 
-#: What :func:`backup_database` raises when it cannot back up (it carries an exit code).
-BackupError = db_backup.BackupError
-
 
 def make_blob_store(settings: Settings) -> BlobStore:
+    from dockyard.storage.filesystem import FilesystemBlobStore
+
     if settings.storage and settings.storage.startswith("s3://"):
         from dockyard.storage.s3 import S3BlobStore, S3Config, parse_storage_url
 
@@ -90,6 +66,8 @@ def make_blob_store(settings: Settings) -> BlobStore:
 
 
 def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
+    from dockyard.services.secrets import MasterKey
+
     configured = settings.secret_key.get_secret_value() if settings.secret_key else None
     return MasterKey.load(settings.data_dir, configured, create=create)
 
@@ -122,18 +100,43 @@ class Container:
         await close_resources(self.db, self.store)
 
     async def check_ready(self) -> None:
+        from sqlalchemy import text
+
         async with self.db.read() as session:
             await session.execute(text("SELECT 1"))
         await self.store.check()
 
 
 def build(settings: Settings) -> Container:
-    # Imported here, not at the top: only serving processes load prometheus_client, after
-    # the serving parent has set up the multiprocess directory (see dockyard.supervisor).
+    from dockyard.api import ApiServices, create_api
+    from dockyard.metadata.pools import watch_checkouts
+    from dockyard.metadata.session import Database
+
+    # The metrics modules load prometheus_client: only serving processes may, after the
+    # serving parent has set up the multiprocess directory (see dockyard.supervisor).
     from dockyard.metrics.access import MetricsAccess
     from dockyard.metrics.exposition import MetricsEndpoint
     from dockyard.metrics.instruments import DB_CONNECTIONS_IN_USE
     from dockyard.metrics.storage import CountingBlobStore
+    from dockyard.proxy import parse_networks
+    from dockyard.registry.auth import RegistryAuth
+    from dockyard.registry.context import RegistryServices
+    from dockyard.registry.routes import RegistryApp
+    from dockyard.registry.token import TokenEndpoint
+    from dockyard.services.access import AccountLookup
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.content import ContentService, PullGate
+    from dockyard.services.credentials import (
+        AuthRateLimiter,
+        CredentialsService,
+        CredentialVerifier,
+        TokenService,
+    )
+    from dockyard.services.identity import IdentityServices
+    from dockyard.services.jobs import JobsService
+    from dockyard.services.observability import ObservabilityService
+    from dockyard.services.signin import SignInService
+    from dockyard.services.tenancy import TenancyService
 
     db = Database(settings.resolved_database_url)
     watch_checkouts(db, DB_CONNECTIONS_IN_USE.inc, DB_CONNECTIONS_IN_USE.dec)
@@ -203,6 +206,18 @@ class Background:
 
 def build_background(settings: Settings) -> Background:
     """The composition root of the background processes: every job kind's handler here."""
+    from dockyard.metadata.session import Database
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.content import ContentService
+    from dockyard.services.jobs import JobHandler, JobQueue, JobRun, PeriodicJob, Scheduler
+    from dockyard.services.outbox import (
+        OutboxDispatcher,
+        Subscriber,
+        event_job_kind,
+        subscriber_handler,
+    )
+    from dockyard.workers.runtime import BackgroundWorker, Timing
+
     db = Database(settings.resolved_database_url)
     store = make_blob_store(settings)
     audit = AuditLog(db)
@@ -245,7 +260,6 @@ def build_background(settings: Settings) -> Background:
 
 # The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach
 # the database and the storage layout through these, so the CLI never names a driver.
-# Alembic is heavy: it is imported only by the functions that migrate.
 
 
 def database_is_empty(settings: Settings) -> bool:
@@ -272,6 +286,7 @@ def upgrade_database(settings: Settings) -> list[AppliedMigration]:
 def first_start(settings: Settings) -> str | None:
     """Create what a new installation needs (creating the master key if missing);
     returns the administrator's generated password when one was made, else None."""
+    from dockyard.metadata.session import Database
     from dockyard.services.setup import first_start
 
     async def run() -> str | None:
@@ -290,6 +305,9 @@ def first_start(settings: Settings) -> str | None:
 
 def nonconforming_names(settings: Settings) -> NonconformingNames:
     """Stored namespaces and repositories outside the OCI name grammar (``db upgrade``)."""
+    from dockyard.metadata.session import Database
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.tenancy import TenancyService
 
     async def run() -> NonconformingNames:
         db = Database(settings.resolved_database_url)
@@ -304,8 +322,11 @@ def nonconforming_names(settings: Settings) -> NonconformingNames:
 def backup_database(settings: Settings, target: Path) -> str:
     """An online backup of the metadata database into ``target``; a one-line summary.
 
-    Raises :data:`BackupError` (with the exit code it deserves) when it cannot."""
-    return db_backup.backup_database(settings.resolved_database_url, target)
+    Raises :class:`dockyard.errors.BackupError` (with the exit code it deserves) when it
+    cannot."""
+    from dockyard.metadata.backup import backup_database
+
+    return backup_database(settings.resolved_database_url, target)
 
 
 def filesystem_blobs_dir(settings: Settings) -> Path:
