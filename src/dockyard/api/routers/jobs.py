@@ -34,7 +34,7 @@ def _jobs(svc: Services) -> JobsService:
         "finished jobs are removed. Filters: `state` (waiting, running, failed) and `kind` "
         "match exactly."
     ),
-    openapi_extra=actions.action(actions.LIST_JOB),
+    openapi_extra=actions.action(actions.INSPECT_JOB),
     responses=responses(),
 )
 async def list_jobs(
