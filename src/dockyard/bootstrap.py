@@ -8,82 +8,44 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import text
-from starlette.types import ASGIApp
 
-from dockyard.api import ApiServices, create_api
-from dockyard.metadata import backup as db_backup
-from dockyard.metadata.pools import watch_checkouts
-from dockyard.metadata.session import Database
-from dockyard.outbound import (
-    OutboundClient,
-    OutboundFailed,
-    OutboundPolicy,
-    OutboundRefused,
-    listening_endpoints,
-)
-from dockyard.proxy import parse_networks
-from dockyard.registry.auth import RegistryAuth
-from dockyard.registry.context import RegistryServices
-from dockyard.registry.routes import RegistryApp
-from dockyard.registry.token import TokenEndpoint
-from dockyard.services.access import AccountLookup
-from dockyard.services.audit import AuditLog
-from dockyard.services.content import ContentService, PullGate
-from dockyard.services.credentials import (
-    AuthRateLimiter,
-    CredentialsService,
-    CredentialVerifier,
-    TokenService,
-)
-from dockyard.services.identity import IdentityServices
-from dockyard.services.jobs import JobHandler, JobQueue, JobRun, JobsService, PeriodicJob, Scheduler
-from dockyard.services.observability import ObservabilityService
-from dockyard.services.outbox import (
-    OutboxDispatcher,
-    Subscriber,
-    event_job_kind,
-    subscriber_handler,
-)
-from dockyard.services.secrets import MasterKey
-from dockyard.services.signin import SignInService
-from dockyard.services.tenancy import NonconformingNames, TenancyService
-from dockyard.services.triggers import (
-    DELIVERY_JOB_KIND,
-    DeliveryError,
-    Outbound,
-    OutboundResponse,
-    RetryPolicy,
-    TriggerDeliverer,
-    TriggersService,
-    TriggerSubscriber,
-)
 from dockyard.settings import Settings
 from dockyard.storage import layout
-from dockyard.storage.base import BlobStore
-from dockyard.storage.filesystem import FilesystemBlobStore
-from dockyard.workers.runtime import BackgroundWorker, Timing
 
+# The local commands (``dockyard db``, ``dockyard nginx-config``) import this module too:
+# the faces, services and drivers are imported by the functions that build with them, so
+# those commands load only what they use.
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.types import ASGIApp
+
     from dockyard.metadata.migrate import AppliedMigration
+    from dockyard.metadata.session import Database
+    from dockyard.outbound import OutboundPolicy
+    from dockyard.registry.routes import RegistryApp
+    from dockyard.services.credentials import TokenService
+    from dockyard.services.secrets import MasterKey
+    from dockyard.services.tenancy import NonconformingNames
+    from dockyard.services.triggers import OutboundResponse
+    from dockyard.storage.base import BlobStore
+    from dockyard.workers.runtime import BackgroundWorker
 
 log = structlog.get_logger(__name__)
 
 #: How often the audit log and the published outbox events are pruned.
 PRUNE_INTERVAL = timedelta(hours=1)
 
-#: What :func:`backup_database` raises when it cannot back up (it carries an exit code).
-BackupError = db_backup.BackupError
-
 
 def make_blob_store(settings: Settings) -> BlobStore:
+    from dockyard.storage.filesystem import FilesystemBlobStore
+
     if settings.storage and settings.storage.startswith("s3://"):
         from dockyard.storage.s3 import S3BlobStore, S3Config, parse_storage_url
 
@@ -111,6 +73,9 @@ def outbound_policy(settings: Settings) -> OutboundPolicy:
     """Where webhook deliveries (and later replication) may connect: the two webhook
     settings, and this node's own listening endpoints so no trigger delivers to Dockyard
     itself. A named listen host is resolved here, once, at start."""
+    from dockyard.outbound import OutboundPolicy, listening_endpoints
+    from dockyard.proxy import parse_networks
+
     return OutboundPolicy(
         deny_private=settings.webhook_deny_private,
         allowed=parse_networks(settings.webhook_allowed_cidrs),
@@ -119,6 +84,8 @@ def outbound_policy(settings: Settings) -> OutboundPolicy:
 
 
 def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
+    from dockyard.services.secrets import MasterKey
+
     configured = settings.secret_key.get_secret_value() if settings.secret_key else None
     return MasterKey.load(settings.data_dir, configured, create=create)
 
@@ -151,18 +118,44 @@ class Container:
         await close_resources(self.db, self.store)
 
     async def check_ready(self) -> None:
+        from sqlalchemy import text
+
         async with self.db.read() as session:
             await session.execute(text("SELECT 1"))
         await self.store.check()
 
 
 def build(settings: Settings) -> Container:
-    # Imported here, not at the top: only serving processes load prometheus_client, after
-    # the serving parent has set up the multiprocess directory (see dockyard.supervisor).
+    from dockyard.api import ApiServices, create_api
+    from dockyard.metadata.pools import watch_checkouts
+    from dockyard.metadata.session import Database
+
+    # The metrics modules load prometheus_client: only serving processes may, after the
+    # serving parent has set up the multiprocess directory (see dockyard.supervisor).
     from dockyard.metrics.access import MetricsAccess
     from dockyard.metrics.exposition import MetricsEndpoint
     from dockyard.metrics.instruments import DB_CONNECTIONS_IN_USE
     from dockyard.metrics.storage import CountingBlobStore
+    from dockyard.proxy import parse_networks
+    from dockyard.registry.auth import RegistryAuth
+    from dockyard.registry.context import RegistryServices
+    from dockyard.registry.routes import RegistryApp
+    from dockyard.registry.token import TokenEndpoint
+    from dockyard.services.access import AccountLookup
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.content import ContentService, PullGate
+    from dockyard.services.credentials import (
+        AuthRateLimiter,
+        CredentialsService,
+        CredentialVerifier,
+        TokenService,
+    )
+    from dockyard.services.identity import IdentityServices
+    from dockyard.services.jobs import JobsService
+    from dockyard.services.observability import ObservabilityService
+    from dockyard.services.signin import SignInService
+    from dockyard.services.tenancy import TenancyService
+    from dockyard.services.triggers import TriggersService
 
     db = Database(settings.resolved_database_url)
     watch_checkouts(db, DB_CONNECTIONS_IN_USE.inc, DB_CONNECTIONS_IN_USE.dec)
@@ -213,34 +206,33 @@ def build(settings: Settings) -> Container:
     return Container(settings, db, store, tokens, registry, api, metrics=metrics)
 
 
-class ClosableOutbound(Outbound, Protocol):
-    """The deliveries' HTTP client, closed with the background process."""
-
-    async def aclose(self) -> None: ...
-
-
-class _GuardedOutbound:
+class GuardedOutbound:
     """``dockyard.outbound``'s client, its refusals and failures told in the deliveries'
     terms: a refused address is final, a failed connection is retried when it may pass."""
 
-    def __init__(self, client: OutboundClient) -> None:
-        self._client = client
+    def __init__(self, settings: Settings) -> None:
+        from dockyard.outbound import OutboundClient, OutboundFailed, OutboundRefused
+        from dockyard.services.triggers import DeliveryError
+
+        self._client = OutboundClient(outbound_policy(settings))
+        self._refused, self._failed = OutboundRefused, OutboundFailed
+        self._error = DeliveryError
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> OutboundResponse:
         try:
             return await self._client.post(url, body, headers)
-        except OutboundRefused as exc:
-            raise DeliveryError(exc.reason, retryable=False) from exc
-        except OutboundFailed as exc:
-            raise DeliveryError(exc.reason, retryable=exc.retryable) from exc
+        except self._refused as exc:
+            raise self._error(exc.reason, retryable=False) from exc
+        except self._failed as exc:
+            raise self._error(exc.reason, retryable=exc.retryable) from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def make_outbound(settings: Settings) -> ClosableOutbound:
+def make_outbound(settings: Settings) -> GuardedOutbound:
     """The HTTP client trigger deliveries go out through, guarded by the outbound policy."""
-    return _GuardedOutbound(OutboundClient(outbound_policy(settings)))
+    return GuardedOutbound(settings)
 
 
 @dataclass
@@ -251,7 +243,7 @@ class Background:
     store: BlobStore
     worker: BackgroundWorker
     #: The HTTP client trigger deliveries go out through.
-    outbound: ClosableOutbound
+    outbound: GuardedOutbound
 
     async def stop(self) -> None:
         await self.outbound.aclose()
@@ -260,6 +252,25 @@ class Background:
 
 def build_background(settings: Settings) -> Background:
     """The composition root of the background processes: every job kind's handler here."""
+    from dockyard.metadata.session import Database
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.content import ContentService
+    from dockyard.services.jobs import JobHandler, JobQueue, JobRun, PeriodicJob, Scheduler
+    from dockyard.services.outbox import (
+        OutboxDispatcher,
+        Subscriber,
+        event_job_kind,
+        subscriber_handler,
+    )
+    from dockyard.services.triggers import (
+        DELIVERY_JOB_KIND,
+        RetryPolicy,
+        TriggerDeliverer,
+        TriggersService,
+        TriggerSubscriber,
+    )
+    from dockyard.workers.runtime import BackgroundWorker, Timing
+
     db = Database(settings.resolved_database_url)
     store = make_blob_store(settings)
     audit = AuditLog(db)
@@ -325,7 +336,6 @@ def build_background(settings: Settings) -> Background:
 
 # The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach
 # the database and the storage layout through these, so the CLI never names a driver.
-# Alembic is heavy: it is imported only by the functions that migrate.
 
 
 def database_is_empty(settings: Settings) -> bool:
@@ -352,6 +362,7 @@ def upgrade_database(settings: Settings) -> list[AppliedMigration]:
 def first_start(settings: Settings) -> str | None:
     """Create what a new installation needs (creating the master key if missing);
     returns the administrator's generated password when one was made, else None."""
+    from dockyard.metadata.session import Database
     from dockyard.services.setup import first_start
 
     async def run() -> str | None:
@@ -370,6 +381,9 @@ def first_start(settings: Settings) -> str | None:
 
 def nonconforming_names(settings: Settings) -> NonconformingNames:
     """Stored namespaces and repositories outside the OCI name grammar (``db upgrade``)."""
+    from dockyard.metadata.session import Database
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.tenancy import TenancyService
 
     async def run() -> NonconformingNames:
         db = Database(settings.resolved_database_url)
@@ -384,8 +398,11 @@ def nonconforming_names(settings: Settings) -> NonconformingNames:
 def backup_database(settings: Settings, target: Path) -> str:
     """An online backup of the metadata database into ``target``; a one-line summary.
 
-    Raises :data:`BackupError` (with the exit code it deserves) when it cannot."""
-    return db_backup.backup_database(settings.resolved_database_url, target)
+    Raises :class:`dockyard.errors.BackupError` (with the exit code it deserves) when it
+    cannot."""
+    from dockyard.metadata.backup import backup_database
+
+    return backup_database(settings.resolved_database_url, target)
 
 
 def filesystem_blobs_dir(settings: Settings) -> Path:

@@ -68,3 +68,15 @@ class StorageFullError(UnavailableError):
 
 class PreconditionFailedError(ConflictError):
     """A conditional update's ``If-Match`` no longer matches the resource."""
+
+
+class BackupError(Exception):
+    """``dockyard db backup`` could not back up the database; ``exit_code`` 2 when the
+    request cannot work here (no such database, no method, no ``pg_dump``), 1 otherwise.
+
+    Here, not beside the backup code: the CLI catches it without importing the database
+    layer."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -22,6 +22,7 @@ from dockyard.metrics.middleware import MetricsMiddleware
 from dockyard.proxy import ProxyHeadersMiddleware, parse_networks
 from dockyard.settings import Settings
 from dockyard.supervisor import WORKER_SETTINGS_ENV
+from dockyard.unread_body import UnreadBodyGuard
 
 log = structlog.get_logger(__name__)
 
@@ -130,8 +131,10 @@ def create_app(settings: Settings) -> ASGIApp:
     app: ASGIApp = DockyardApp(build(settings))
     if settings.trusted_proxies:
         app = ProxyHeadersMiddleware(app, parse_networks(settings.trusted_proxies))
-    # Outermost: it judges the Host the client sent, before any proxy header rewrites it.
-    return HostHeaderGuard(app)
+    # It judges the Host the client sent, before any proxy header rewrites it.
+    app = HostHeaderGuard(app)
+    # Outermost: every answer, the guard's too, may go out before the request body is read.
+    return UnreadBodyGuard(app)
 
 
 def worker_app() -> ASGIApp:

@@ -169,7 +169,7 @@ def expected_resources(
         "cr:ListInstance": {"*"},
         "cr:GetInstance": {"*"},
         "cr:GetAuthorizationToken": {"*"},
-        "cr:ListJob": {"*"},
+        "cr:InspectJob": {"*"},
         "cr:RetryJob": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},

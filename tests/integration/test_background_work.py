@@ -13,15 +13,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from dockyard.bootstrap import build_background, upgrade_database
 from dockyard.clock import ManualClock
 from dockyard.events import EventType
 from dockyard.metadata import migrate
-from dockyard.metadata.models import Account, Instance, Job, OutboxEvent
+from dockyard.metadata.models import Account, AuditEvent, Instance, Job, OutboxEvent
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
+from dockyard.services.audit import AuditLog
 from dockyard.services.jobs import JobQueue, JobRun, PeriodicJob, PermanentJobError, Scheduler
 from dockyard.services.outbox import Event, OutboxDispatcher, event_job_kind
+from dockyard.settings import Settings
 from dockyard.workers.runtime import BackgroundWorker, Timing
 
 pytestmark = pytest.mark.integration
@@ -523,6 +526,44 @@ def test_unknown_job_ids_and_views(url: str) -> None:
             async with db.write() as session:  # a running job is not requeued
                 assert await jq.requeue_job(session, job_id, datetime.now(UTC)) is None
         finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+# -- the deployment's periodic jobs, as bootstrap wires them -------------------------------
+
+
+def test_prune_audit_job_keeps_the_configured_retention(tmp_path: Path) -> None:
+    """The ``prune-audit`` job that ``build_background`` registers prunes with
+    ``audit_retention_days`` (7 here, far below the 180-day default)."""
+    settings = Settings(data_dir=tmp_path, audit_retention_days=7, background_poll_seconds=0.05)
+    upgrade_database(settings)
+    now = datetime.now(UTC)
+
+    async def scenario() -> None:
+        db = Database(settings.resolved_database_url)
+        background = build_background(settings)
+        try:
+            async with db.write() as session:
+                session.add(Account(arn_id="1234567890123456", name="test"))
+            for age_days, action in ((10, "past-retention"), (3, "within-retention")):
+                clock = ManualClock(now - timedelta(days=age_days))
+                await AuditLog(db, clock).record(actor="alice", action=action, outcome="success")
+            running = asyncio.create_task(background.worker.run())
+            job_id = await JobQueue(db, "test").enqueue("prune-audit", {})
+            while True:  # until the worker has run and completed the job
+                async with db.read() as session:
+                    if await jq.find_job(session, job_id) is None:
+                        break
+                await asyncio.sleep(0.05)
+            background.worker.stop()
+            await running
+            async with db.read() as session:
+                kept = set((await session.execute(select(AuditEvent.action))).scalars())
+            assert kept == {"within-retention"}
+        finally:
+            await background.stop()
             await db.dispose()
 
     asyncio.run(scenario())

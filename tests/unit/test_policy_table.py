@@ -401,6 +401,18 @@ def test_cr_builtins_do_not_reach_ram(action: str, resource: str) -> None:
     assert authorize(builtin("AdministratorAccess"), action, Resource(resource)).allowed
 
 
+@pytest.mark.parametrize("action", [actions.INSPECT_JOB, actions.RETRY_JOB])
+def test_jobs_are_for_full_access_not_readers(action: str) -> None:
+    """Jobs are the whole deployment's: the read-only built-in's ``cr:List*`` must not reach
+    the job list (``api/actions.py``)."""
+    for name, allowed in (
+        ("AliyunContainerRegistryReadOnlyAccess", False),
+        ("AliyunContainerRegistryFullAccess", True),
+        ("AdministratorAccess", True),
+    ):
+        assert authorize(builtin(name), action, Resource("*")).allowed is allowed, name
+
+
 def test_read_only_denies_writes() -> None:
     read = builtin("AliyunContainerRegistryReadOnlyAccess")
     app = Resource(ADVANCED.repository_arn("ns/app"))

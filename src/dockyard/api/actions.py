@@ -64,8 +64,14 @@ instance reads; the rest follow the same pattern **(design)**:
 | create / list logon policies | ram:CreateLogonPolicy / ram:ListLogonPolicies | ``*`` |
 | get / update / delete logon policy | ram:Get/Update/DeleteLogonPolicy | ``…:logonpolicy/$name`` |
 | simulate a user's request (the "why") | ram:SimulatePolicy | ``…:user/$name`` |
-| list background jobs | cr:ListJob | ``*`` |
+| list background jobs | cr:InspectJob | ``*`` |
 | retry a failed background job | cr:RetryJob | ``*`` |
+
+Background jobs are the whole deployment's (every instance's event deliveries, the upkeep)
+and their errors quote what failed (a remote's answer, an address): data for the registry's
+administrators, not its readers. So the list is ``cr:InspectJob``, not a ``cr:List…``
+action, which the read-only built-in (``cr:Get*``, ``cr:List*``, ``cr:Pull*``) would grant;
+``AliyunContainerRegistryFullAccess`` (``cr:*``) and ``AdministratorAccess`` grant both.
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).
@@ -174,7 +180,7 @@ GET_LOGON_POLICY = "ram:GetLogonPolicy"
 UPDATE_LOGON_POLICY = "ram:UpdateLogonPolicy"
 DELETE_LOGON_POLICY = "ram:DeleteLogonPolicy"
 SIMULATE_POLICY = "ram:SimulatePolicy"
-LIST_JOB = "cr:ListJob"
+INSPECT_JOB = "cr:InspectJob"
 RETRY_JOB = "cr:RetryJob"
 
 #: Operations anyone may call (they prove a credential instead).

@@ -302,12 +302,13 @@ def db_backup(
     blobs are not included (see docs/operations.md).
     """
     from dockyard import bootstrap
+    from dockyard.errors import BackupError
 
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     dlogging.configure(settings.log_level)
     try:
         message = bootstrap.backup_database(settings, target)
-    except bootstrap.BackupError as exc:
+    except BackupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     typer.echo(message)

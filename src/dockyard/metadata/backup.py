@@ -18,16 +18,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from dockyard.errors import BackupError
 from dockyard.metadata.session import database_url, is_sqlite
 
 #: How long the SQLite copy waits for a writer's lock before giving up (seconds).
 SQLITE_LOCK_TIMEOUT = 60.0
-
-
-class BackupError(Exception):
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def backup_database(url: str, target: Path) -> str:

@@ -29,7 +29,7 @@ def _jobs(svc: Services) -> JobsService:
     router,
     "GET",
     "",
-    actions.LIST_JOB,
+    actions.INSPECT_JOB,
     "List background jobs, newest first",
     response_model=Page[JobOut],
     description=(

@@ -158,7 +158,8 @@ class AuditLog:
     ) -> int:
         """Delete events older than ``retention`` in bounded batches; how many went.
 
-        Every worker runs this; two workers pruning at once only split the work.
+        The ``prune-audit`` periodic job runs this once per deployment; two passes at
+        once would only split the work.
         """
         cutoff = self._clock.now() - retention
         return await delete_in_batches(
