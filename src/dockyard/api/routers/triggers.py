@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.errors import responses
+from dockyard.api.routers._routes import require_in, route
 from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.triggers import (
@@ -37,27 +37,29 @@ TriggerName = Annotated[str, Path(max_length=64, description="The trigger's name
 
 async def _repo(
     svc: Services, guard: Authz, instance_id: str, namespace: str, repository: str
-) -> tuple[RepositoryRef, str]:
-    """The repository (an unknown one is 404) and its ARN, authorized for the route."""
-    instance = await svc.tenancy.instance_ref(instance_id)
-    arn = actions.repository_arn(instance, namespace, repository)
-    guard.require(arn)
-    return await svc.tenancy.repository_ref(instance_id, namespace, repository), arn
+) -> tuple[RepositoryRef, str, bool]:
+    """The repository (an unknown one is 404) once the route's action is allowed on it; its
+    ARN, for the audit row; whether the reader may see trigger URLs unmasked."""
+    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    reveal = guard.allows(actions.UPDATE_WEBHOOK, arn)
+    return await svc.tenancy.repository_ref(instance_id, namespace, repository), arn, reveal
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/triggers",
+    actions.CREATE_REPO_TRIGGER,
+    "Create a trigger (a webhook fired by tag pushes)",
+    errors=(409,),
     status_code=201,
     response_model=TriggerWithSecretOut,
-    summary="Create a trigger (a webhook fired by tag pushes)",
     description=(
         "Mode `every` fires on every tag push, `expression` when the regular expression "
         "matches from the start of the tag, `tags` for 1-10 listed tags. URLs: http on port "
         "80, 21, 70, 210, 280, 443, 488, 591, 777 or 1025-65535; https on 443 only. With "
         '`"secret": true` a secret is generated and returned once, in this answer.'
     ),
-    openapi_extra=actions.action(actions.CREATE_REPO_TRIGGER),
-    responses=responses(409),
 )
 async def create_trigger(
     instance_id: InstanceId,
@@ -67,7 +69,7 @@ async def create_trigger(
     svc: Services,
     guard: Authz,
 ) -> TriggerWithSecretOut:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
     spec = TriggerSpec(
         body.name,
         body.url,
@@ -81,12 +83,13 @@ async def create_trigger(
     return TriggerWithSecretOut.model_validate(view)
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/triggers",
+    actions.LIST_REPO_TRIGGER,
+    "List the repository's triggers",
     response_model=Page[TriggerOut],
-    summary="List the repository's triggers",
-    openapi_extra=actions.action(actions.LIST_REPO_TRIGGER),
-    responses=responses(),
 )
 async def list_triggers(
     instance_id: InstanceId,
@@ -96,18 +99,18 @@ async def list_triggers(
     svc: Services,
     guard: Authz,
 ) -> Page[TriggerOut]:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
-    reveal = guard.allows(actions.UPDATE_WEBHOOK, arn)
+    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository)
     page = await svc.triggers.list_triggers(repo, paging, reveal=reveal)
     return Page[TriggerOut].model_validate(page)
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/triggers/{name}",
+    actions.GET_REPO_TRIGGER,
+    "Get a trigger",
     response_model=TriggerOut,
-    summary="Get a trigger",
-    openapi_extra=actions.action(actions.GET_REPO_TRIGGER),
-    responses=responses(),
 )
 async def get_trigger(
     instance_id: InstanceId,
@@ -117,21 +120,21 @@ async def get_trigger(
     svc: Services,
     guard: Authz,
 ) -> TriggerOut:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
-    reveal = guard.allows(actions.UPDATE_WEBHOOK, arn)
+    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository)
     return TriggerOut.model_validate(await svc.triggers.get(repo, name, reveal=reveal))
 
 
-@router.patch(
+@route(
+    router,
+    "PATCH",
     "/triggers/{name}",
+    actions.UPDATE_WEBHOOK,
+    "Change a trigger's URL, mode, CloudEvents or secret",
     response_model=TriggerWithSecretOut,
-    summary="Change a trigger's URL, mode, CloudEvents or secret",
     description=(
         "Fields left out stay as they are; a new mode needs its expression or tags. "
         '`"secret": true` generates a new secret (returned once), `false` removes it.'
     ),
-    openapi_extra=actions.action(actions.UPDATE_WEBHOOK),
-    responses=responses(),
 )
 async def update_trigger(
     instance_id: InstanceId,
@@ -142,7 +145,7 @@ async def update_trigger(
     svc: Services,
     guard: Authz,
 ) -> TriggerWithSecretOut:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
     changes = TriggerChanges(
         body.url, body.mode, body.expression, body.tags, body.cloudevents, body.secret
     )
@@ -150,12 +153,13 @@ async def update_trigger(
     return TriggerWithSecretOut.model_validate(view)
 
 
-@router.delete(
+@route(
+    router,
+    "DELETE",
     "/triggers/{name}",
+    actions.DELETE_REPO_TRIGGER,
+    "Delete a trigger (its log records stay until the retention period ends)",
     status_code=204,
-    summary="Delete a trigger (its log records stay until the retention period ends)",
-    openapi_extra=actions.action(actions.DELETE_REPO_TRIGGER),
-    responses=responses(),
 )
 async def delete_trigger(
     instance_id: InstanceId,
@@ -165,18 +169,19 @@ async def delete_trigger(
     svc: Services,
     guard: Authz,
 ) -> None:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
     await svc.triggers.delete(repo, name, actor=guard.actor, resource=arn)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/triggers/{name}/ping",
+    actions.UPDATE_WEBHOOK,
+    "Send a test delivery to the trigger's URL (logged with ping=true)",
     status_code=202,
     response_model=TriggerRecordOut,
-    summary="Send a test delivery to the trigger's URL (logged with ping=true)",
     description="Queued for the background workers; follow it in the trigger log.",
-    openapi_extra=actions.action(actions.UPDATE_WEBHOOK),
-    responses=responses(),
 )
 async def ping_trigger(
     instance_id: InstanceId,
@@ -186,22 +191,23 @@ async def ping_trigger(
     svc: Services,
     guard: Authz,
 ) -> TriggerRecordOut:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
     record = await svc.triggers.ping(repo, name, actor=guard.actor, resource=arn)
     return TriggerRecordOut.model_validate(record)
 
 
-@router.get(
+@route(
+    router,
+    "GET",
     "/trigger-records",
+    actions.LIST_REPO_TRIGGER_RECORD,
+    "The trigger log: every push for every trigger, newest first",
     response_model=Page[TriggerRecordOut],
-    summary="The trigger log: every push for every trigger, newest first",
     description=(
         "`Triggered` (a 2xx answer), `Failed` (another answer, a refused address, or "
         "retries used up), `Pending` (not delivered yet, or retrying), `Untriggered` (the "
         "tag did not match; `reason` says why)."
     ),
-    openapi_extra=actions.action(actions.LIST_REPO_TRIGGER_RECORD),
-    responses=responses(),
 )
 async def list_trigger_records(
     instance_id: InstanceId,
@@ -213,19 +219,21 @@ async def list_trigger_records(
     trigger: Annotated[str | None, Query(max_length=64, description="Only this trigger")] = None,
     status: Annotated[RecordStatus | None, Query(description="Only this status")] = None,
 ) -> Page[TriggerRecordOut]:
-    repo, _arn = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _, _ = await _repo(svc, guard, instance_id, namespace, repository)
     page = await svc.triggers.log(repo, paging, trigger=trigger, status=status)
     return Page[TriggerRecordOut].model_validate(page)
 
 
-@router.post(
+@route(
+    router,
+    "POST",
     "/trigger-records/{record_id}/redeliver",
+    actions.UPDATE_WEBHOOK,
+    "Deliver a logged delivery again, as a new record (`redeliveryOf` the old)",
+    errors=(409,),
     status_code=202,
     response_model=TriggerRecordOut,
-    summary="Deliver a logged delivery again, as a new record (`redeliveryOf` the old)",
     description="Refused with 409 `CONFLICT` when its trigger was deleted.",
-    openapi_extra=actions.action(actions.UPDATE_WEBHOOK),
-    responses=responses(409),
 )
 async def redeliver(
     instance_id: InstanceId,
@@ -235,6 +243,6 @@ async def redeliver(
     svc: Services,
     guard: Authz,
 ) -> TriggerRecordOut:
-    repo, arn = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
     record = await svc.triggers.redeliver(repo, record_id, actor=guard.actor, resource=arn)
     return TriggerRecordOut.model_validate(record)

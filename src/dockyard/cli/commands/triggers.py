@@ -3,10 +3,12 @@ of a repository (NAMESPACE/REPOSITORY) and their delivery log."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
+from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
     InstanceOpt,
     JsonOpt,
@@ -17,12 +19,13 @@ from dockyard.cli.commands._common import (
     handles_errors,
     list_or_page,
     print_json,
+    print_list,
     print_record,
-    print_table,
     repo_path,
     split_name,
 )
 from dockyard.cli.commands._identity import done
+from dockyard.cli.commands._shapes import Record, given
 
 app = typer.Typer(help="Webhook triggers of a repository and their delivery log.")
 
@@ -82,19 +85,21 @@ def _fields(
     tags: str | None,
     cloudevents: bool | None,
     secret: bool | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "url": url,
-        "mode": mode,
-        "expression": expression,
-        "tags": [t.strip() for t in tags.split(",") if t.strip()] if tags is not None else None,
-        "cloudevents": cloudevents,
-        "secret": secret,
-    }
-    return {k: v for k, v in body.items() if v is not None}
+) -> Record:
+    """The request body's fields among those given (an update leaves the rest alone)."""
+    return given(
+        {
+            "url": url,
+            "mode": mode,
+            "expression": expression,
+            "tags": [t.strip() for t in tags.split(",") if t.strip()] if tags is not None else None,
+            "cloudevents": cloudevents,
+            "secret": secret,
+        }
+    )
 
 
-def _show_trigger(trigger: dict[str, Any], as_json: bool) -> None:
+def _show_trigger(trigger: Record, as_json: bool) -> None:
     if as_json:
         print_json(trigger)
         return
@@ -103,11 +108,30 @@ def _show_trigger(trigger: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"Secret (shown only now; deliveries are signed with it): {trigger['secret']}")
 
 
-def _show_record(record: dict[str, Any], as_json: bool, what: str) -> None:
+def _show_record(record: Record, as_json: bool, what: str) -> None:
     if as_json:
         print_json(record)
     else:
         typer.echo(f"{what} queued as delivery {record['id']} (see `dockyard trigger log`).")
+
+
+def _add_on_trigger(
+    command: str, help: str, run: Callable[[ApiClient, str, str, bool], None]
+) -> None:
+    """Command ``command NAMESPACE/REPOSITORY NAME``, done by ``run(client, path, name,
+    as_json)`` on the trigger's API path."""
+
+    @app.command(command, help=help)
+    @handles_errors
+    def on_trigger(
+        repository: RepoArg,
+        name: NameArg,
+        instance: InstanceOpt = "default",
+        server: ServerOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        with api(server) as client:
+            run(client, f"{_triggers(instance, repository)}/{name}", name, as_json)
 
 
 @app.command("create")
@@ -149,25 +173,14 @@ def list_triggers(
     """List the repository's triggers."""
     with api(server) as client:
         items = list_or_page(client, _triggers(instance, repository), "triggers", page, page_size)
-    if as_json:
-        print_json(items)
-    else:
-        print_table(items, [f for f in TRIGGER_FIELDS if f[1] not in ("createdAt",)])
+    print_list(items, [f for f in TRIGGER_FIELDS if f[1] not in ("createdAt",)], as_json)
 
 
-@app.command("get")
-@handles_errors
-def get(
-    repository: RepoArg,
-    name: NameArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show one trigger."""
-    with api(server) as client:
-        found = client.call("GET", f"{_triggers(instance, repository)}/{name}")
-    _show_trigger(found, as_json)
+def _get(client: ApiClient, path: str, name: str, as_json: bool) -> None:
+    _show_trigger(client.call("GET", path), as_json)
+
+
+_add_on_trigger("get", "Show one trigger.", _get)
 
 
 @app.command("update")
@@ -204,19 +217,14 @@ def update(
     _show_trigger(changed, as_json)
 
 
-@app.command("delete")
-@handles_errors
-def delete(
-    repository: RepoArg,
-    name: NameArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Delete a trigger (its log records stay until the retention period ends)."""
-    with api(server) as client:
-        client.call("DELETE", f"{_triggers(instance, repository)}/{name}")
+def _delete(client: ApiClient, path: str, name: str, as_json: bool) -> None:
+    client.call("DELETE", path)
     done(as_json, None, {"deleted": name}, f"Deleted trigger {name}.")
+
+
+_add_on_trigger(
+    "delete", "Delete a trigger (its log records stay until the retention period ends).", _delete
+)
 
 
 @app.command("log")
@@ -242,14 +250,15 @@ def log(
         items = list_or_page(
             client, path, "trigger records", page, page_size, trigger=trigger, status=status
         )
-    if as_json:
-        print_json(items)
-        return
-    rows = [
+    print_list(items, RECORD_COLUMNS, as_json, rows=_record_rows)
+
+
+def _record_rows(items: list[Record]) -> list[Record]:
+    """Log records with their latency in whole milliseconds, as the table shows them."""
+    return [
         {**r, "latency": f"{r['latencyMs']:.0f}" if r.get("latencyMs") is not None else None}
         for r in items
     ]
-    print_table(rows, RECORD_COLUMNS)
 
 
 @app.command("redeliver")
@@ -270,16 +279,8 @@ def redeliver(
     _show_record(record, as_json, f"Redelivery of {delivery_id}")
 
 
-@app.command("ping")
-@handles_errors
-def ping(
-    repository: RepoArg,
-    name: NameArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Send a test delivery to the trigger's URL."""
-    with api(server) as client:
-        record = client.call("POST", f"{_triggers(instance, repository)}/{name}/ping")
-    _show_record(record, as_json, f"Ping of {name}")
+def _ping(client: ApiClient, path: str, name: str, as_json: bool) -> None:
+    _show_record(client.call("POST", f"{path}/ping"), as_json, f"Ping of {name}")
+
+
+_add_on_trigger("ping", "Send a test delivery to the trigger's URL.", _ping)

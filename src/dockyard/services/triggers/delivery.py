@@ -136,6 +136,45 @@ def delivery_payload(
     }
 
 
+def new_record(
+    record_id: uuid.UUID,
+    instance_id: str,
+    repository_id: uuid.UUID,
+    trigger: Trigger,
+    payload: dict[str, object],
+    now: datetime,
+    *,
+    event_id: uuid.UUID | None = None,
+    status: str = PENDING,
+    reason: str | None = None,
+    ping: bool = False,
+) -> dict[str, object]:
+    """The columns of a new log record of ``trigger``, for a push (its ``event_id``), a ping
+    or a redelivery alike: tag, digest and media type as ``payload`` names them."""
+    tag, digest, media_type = payload.get("tag"), payload.get("digest"), payload.get("mediaType")
+    return {
+        "id": record_id,
+        "instance_id": instance_id,
+        "repository_id": repository_id,
+        "trigger_id": trigger.id,
+        "trigger_name": trigger.name,
+        "event_id": event_id,
+        "tag": str(tag) if tag else None,
+        "digest": str(digest) if digest else None,
+        "media_type": str(media_type) if media_type else None,
+        "status": status,
+        "reason": reason,
+        "response_status": None,
+        "attempts": 0,
+        "latency_ms": None,
+        "ping": ping,
+        "redelivery_of": None,
+        "payload": payload,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def delivery_job(session: AsyncSession, record_id: uuid.UUID, attempt: int, when: datetime) -> None:
     """Queue attempt ``attempt`` of a delivery in the caller's transaction (un-keyed: one
     failing receiver never holds back another delivery)."""
@@ -231,25 +270,18 @@ class TriggerSubscriber:
             for trigger in triggers:
                 refusal = rule_of(trigger).refusal(tag)
                 record_id = uuid.uuid4()
-                inserted = await q.record_once(
-                    session,
-                    id=record_id,
-                    instance_id=event.instance_id,
-                    repository_id=repo.id,
-                    trigger_id=trigger.id,
-                    trigger_name=trigger.name,
+                values = new_record(
+                    record_id,
+                    event.instance_id,
+                    repo.id,
+                    trigger,
+                    payload,
+                    now,
                     event_id=event.id,
-                    tag=tag,
-                    digest=payload["digest"],
-                    media_type=payload["mediaType"],
                     status=PENDING if refusal is None else UNTRIGGERED,
                     reason=refusal,
-                    attempts=0,
-                    ping=False,
-                    payload=payload,
-                    created_at=now,
-                    updated_at=now,
                 )
+                inserted = await q.record_once(session, **values)
                 if inserted and refusal is None:
                     delivery_job(session, record_id, 1, now)
 

@@ -32,10 +32,14 @@ from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.secrets import MasterKey
 from dockyard.services.tenancy import RepositoryRef
-from dockyard.services.triggers.delivery import SECRET_PURPOSE, delivery_job, delivery_payload
+from dockyard.services.triggers.delivery import (
+    SECRET_PURPOSE,
+    delivery_job,
+    delivery_payload,
+    new_record,
+)
 from dockyard.services.triggers.rules import check_match_rule, check_name, check_url, mask_url
 from dockyard.services.triggers.views import (
-    PENDING,
     STATUSES,
     TriggerChanges,
     TriggerRecordView,
@@ -236,33 +240,16 @@ class TriggersService:
     def _pending(
         self, repo: RepositoryRef, trigger: Trigger, payload: dict[str, object], *, ping: bool
     ) -> TriggerDelivery:
-        now = self._clock.now()
-        tag, digest, media_type = (
-            payload.get("tag"),
-            payload.get("digest"),
-            payload.get("mediaType"),
-        )
-        return TriggerDelivery(
-            id=uuid.uuid4(),
-            instance_id=repo.instance_id,
-            repository_id=repo.id,
-            trigger_id=trigger.id,
-            trigger_name=trigger.name,
-            event_id=None,
-            tag=str(tag) if tag else None,
-            digest=str(digest) if digest else None,
-            media_type=str(media_type) if media_type else None,
-            status=PENDING,
-            reason=None,
-            response_status=None,
-            attempts=0,
-            latency_ms=None,
+        values = new_record(
+            uuid.uuid4(),
+            repo.instance_id,
+            repo.id,
+            trigger,
+            payload,
+            self._clock.now(),
             ping=ping,
-            redelivery_of=None,
-            payload=payload,
-            created_at=now,
-            updated_at=now,
         )
+        return TriggerDelivery(**values)
 
     def _queue(self, session: AsyncSession, record: TriggerDelivery) -> TriggerRecordView:
         q.add_record(session, record)
