@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DELIVERY = "X-Dockyard-Delivery"
 TIMESTAMP = "X-Dockyard-Timestamp"
@@ -304,7 +305,7 @@ class Receiver:
         records = [Delivery.of(r) for r in read_records(self.record_path)]
         if url is None:
             return records
-        path = url.removeprefix(self.url).split("?")[0]
+        path = urlsplit(url).path  # whatever host name the URL gave (localhost, 127.0.0.1)
         return [d for d in records if d.path.split("?")[0] == path]
 
     def accepted(self, url: str | None = None) -> list[Delivery]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dockyard.bootstrap import build_background, upgrade_database
+from dockyard.bootstrap import build_background, load_master_key, upgrade_database
 from dockyard.clock import ManualClock
 from dockyard.events import EventType
 from dockyard.metadata import migrate
@@ -539,6 +539,7 @@ def test_prune_audit_job_keeps_the_configured_retention(tmp_path: Path) -> None:
     ``audit_retention_days`` (7 here, far below the 180-day default)."""
     settings = Settings(data_dir=tmp_path, audit_retention_days=7, background_poll_seconds=0.05)
     upgrade_database(settings)
+    load_master_key(settings, create=True)  # as the first start does
     now = datetime.now(UTC)
 
     async def scenario() -> None:
