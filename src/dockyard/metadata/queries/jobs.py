@@ -23,11 +23,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     CursorResult,
+    Select,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -42,6 +46,7 @@ from sqlalchemy.orm import aliased
 from dockyard.metadata.models import Job, PeriodicSchedule
 from dockyard.metadata.queries._insert import insert_ignore
 from dockyard.metadata.queries._page import counted_page
+from dockyard.metadata.session import prepared
 
 WAITING = "waiting"
 RUNNING = "running"
@@ -82,7 +87,7 @@ def add_job(
 _OTHER_JOB = aliased(Job)
 
 
-def _not_held_back(now: datetime) -> ColumnElement[bool]:
+def _not_held_back(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """True for a job without a key, or whose key no other pending job holds back."""
     other = _OTHER_JOB
     earlier = tuple_(other.created_at, other.id) < tuple_(Job.created_at, Job.id)
@@ -90,7 +95,7 @@ def _not_held_back(now: datetime) -> ColumnElement[bool]:
     blocker = exists().where(
         other.ordering_key == Job.ordering_key,
         other.id != Job.id,
-        other.state.in_((WAITING, RUNNING)),
+        or_(other.state == WAITING, other.state == RUNNING),  # no IN: prepared path
         or_(earlier, live_lease),
     )
     return or_(Job.ordering_key.is_(None), ~blocker)
@@ -309,14 +314,32 @@ async def claim_due_schedules(
     return list((await session.execute(stmt)).scalars().all())
 
 
+#: :func:`has_ready_job`'s statement per set of kinds: an idle worker asks it every poll,
+#: always with the same kinds, so it is built once and runs on the prepared fast path.
+_HAS_READY: dict[tuple[str, ...], Select[Any]] = {}
+
+
+def _has_ready_statement(kinds: Sequence[str]) -> Select[Any]:
+    key = tuple(kinds)
+    stmt = _HAS_READY.get(key)
+    if stmt is None:
+        now: BindParameter[datetime] = bindparam("now", type_=Job.run_after.type)
+        stmt = _HAS_READY[key] = prepared(
+            select(
+                exists().where(
+                    or_(Job.state == WAITING, Job.state == RUNNING),
+                    Job.run_after <= now,
+                    or_(*(Job.kind == kind for kind in key)),
+                    _not_held_back(now),
+                )
+            )
+        )
+    return stmt
+
+
 async def has_ready_job(session: AsyncSession, now: datetime, kinds: Sequence[str]) -> bool:
     """Whether a lease would find work: a cheap read before taking the write lock."""
-    stmt = select(
-        exists().where(
-            Job.state.in_((WAITING, RUNNING)),
-            Job.run_after <= now,
-            Job.kind.in_(list(kinds)),
-            _not_held_back(now),
-        )
-    )
-    return bool((await session.execute(stmt)).scalar_one())
+    if not kinds:
+        return False
+    stmt = _has_ready_statement(kinds)
+    return bool((await session.execute(stmt, {"now": now})).scalar_one())
