@@ -24,11 +24,20 @@ from benchmarks import workloads as w
 from benchmarks.servers import Dockyard, Server, cpu_seconds
 
 
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def _worker_pid(server: Server) -> int:
-    pids = [p for p in server.pids() if server.proc is not None and p != server.proc.pid]
-    if len(pids) != 1:
-        raise SystemExit(f"expected one worker process, found {pids}")
-    return pids[0]
+    """The one HTTP worker: the leaf of the server's process tree (``serve`` supervises the
+    Granian server, which runs the worker)."""
+    pids = server.pids()
+    parents = {_parent(pid) for pid in pids}
+    leaves = [pid for pid in pids if pid not in parents]
+    if len(leaves) != 1:
+        raise SystemExit(f"expected one worker process, found {leaves} in {pids}")
+    return leaves[0]
 
 
 def hey(server: Server, ep: w.Endpoint, requests: int, concurrency: int) -> None:
@@ -74,7 +83,9 @@ def measure_cpu(
 
 def run(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dockyard-cpu-", dir=args.tmp))
-    server = Dockyard("dockyard", tmp / "dockyard", 1).start()
+    server = Dockyard(
+        "dockyard", tmp / "dockyard", 1, extra_args=["--background-workers", "0"]
+    ).start()  # the HTTP worker alone: no background process to tell apart
     try:
         cfg = w.Config.make(True)
         endpoints = [e for e in w.small_setup(server, cfg) if not args.only or e.key in args.only]
