@@ -36,12 +36,19 @@ TriggerName = Annotated[str, Path(max_length=64, description="The trigger's name
 
 
 async def _repo(
-    svc: Services, guard: Authz, instance_id: str, namespace: str, repository: str
+    svc: Services,
+    guard: Authz,
+    instance_id: str,
+    namespace: str,
+    repository: str,
+    *,
+    for_readers: bool = False,
 ) -> tuple[RepositoryRef, str, bool]:
     """The repository (an unknown one is 404) once the route's action is allowed on it; its
-    ARN, for the audit row; whether the reader may see trigger URLs unmasked."""
+    ARN, for the audit row; and, on the routes ``for_readers``, whether the reader may see
+    trigger URLs unmasked (only those routes check cr:UpdateWebHook besides their own)."""
     arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
-    reveal = guard.allows(actions.UPDATE_WEBHOOK, arn)
+    reveal = for_readers and guard.allows(actions.UPDATE_WEBHOOK, arn)
     return await svc.tenancy.repository_ref(instance_id, namespace, repository), arn, reveal
 
 
@@ -99,7 +106,7 @@ async def list_triggers(
     svc: Services,
     guard: Authz,
 ) -> Page[TriggerOut]:
-    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository, for_readers=True)
     page = await svc.triggers.list_triggers(repo, paging, reveal=reveal)
     return Page[TriggerOut].model_validate(page)
 
@@ -120,7 +127,7 @@ async def get_trigger(
     svc: Services,
     guard: Authz,
 ) -> TriggerOut:
-    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository, for_readers=True)
     return TriggerOut.model_validate(await svc.triggers.get(repo, name, reveal=reveal))
 
 
