@@ -29,6 +29,7 @@ from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.queries import triggers as q
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.batches import delete_in_batches
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.secrets import MasterKey
 from dockyard.services.tenancy import RepositoryRef
@@ -284,14 +285,12 @@ class TriggersService:
     async def prune_log(self, retention: timedelta) -> int:
         """Delete finished records older than ``retention`` in bounded batches."""
         cutoff = self._clock.now() - retention
-        removed = 0
-        for _ in range(PRUNE_MAX_BATCHES):
-            async with self._db.write() as session:
-                count = await q.prune_records(session, cutoff, PRUNE_BATCH)
-            removed += count
-            if count < PRUNE_BATCH:
-                break
-        return removed
+        return await delete_in_batches(
+            self._db,
+            lambda session, limit: q.prune_records(session, cutoff, limit),
+            batch_size=PRUNE_BATCH,
+            max_batches=PRUNE_MAX_BATCHES,
+        )
 
 
 def _new_secret() -> str:
