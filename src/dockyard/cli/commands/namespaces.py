@@ -7,16 +7,16 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import (
-    InstanceOpt,
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    print_record,
-)
+from dockyard.cli.commands._common import Call, print_record
 from dockyard.cli.commands._identity import with_org_id
-from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
+from dockyard.cli.commands._shapes import (
+    Listing,
+    Resource,
+    add_commands,
+    changes,
+    delete_one,
+    given,
+)
 
 app = typer.Typer(help="Namespaces of an instance.")
 
@@ -96,8 +96,6 @@ def _settings(auto_create: bool | None, default_type: str | None) -> dict[str, A
     return given({"autoCreate": auto_create, "defaultRepositoryType": default_type})
 
 
-@app.command("create")
-@handles_errors
 def create_namespace(
     name: NamespaceArg,
     auto_create: AutoCreateOpt = None,
@@ -105,45 +103,45 @@ def create_namespace(
     organization: OrganizationOpt = None,
     resource_set: ResourceSetOpt = None,
     region: RegionOpt = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a namespace (counts against the edition's namespace limit)."""
     body = {"name": name, **_settings(auto_create, default_type)}
-    with api(server) as client:
+    with call.api() as client:
         body.update(placement(client, organization, resource_set, region))
-        NAMESPACES.create(client, body, as_json, instance)
+        NAMESPACES.create(client, body, call)
 
 
-add_get(app, NAMESPACES, "Show a namespace.")
-add_list(app, NAMESPACES, "List the namespaces of an instance.", COLUMNS)
-
-
-@app.command("update")
-@handles_errors
 def update_namespace(
     name: NamespaceArg,
     auto_create: AutoCreateOpt = None,
     default_type: DefaultTypeOpt = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a namespace's auto-create and default repository type."""
     body = changes(_settings(auto_create, default_type), "--[no-]auto-create or --default-type")
-    with api(server) as client:
-        NAMESPACES.update(client, name, body, as_json, instance)
+    with call.api() as client:
+        NAMESPACES.update(client, name, body, call)
 
 
-@app.command("delete")
-@handles_errors
 def delete_namespace(
     name: NamespaceArg,
     force: Annotated[bool, typer.Option("--force", help="Delete its repositories too.")] = False,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Delete a namespace (refused while it holds repositories, unless --force)."""
-    delete_one(NAMESPACES, name, instance, server, as_json, force=force)
+    delete_one(NAMESPACES, name, call, force=force)
+
+
+add_commands(
+    app,
+    NAMESPACES,
+    create=create_namespace,
+    get="Show a namespace.",
+    list=Listing("List the namespaces of an instance.", COLUMNS),
+    update=update_namespace,
+    delete=delete_namespace,
+)
