@@ -21,8 +21,7 @@ reads like ``roles.py``::
     def update_thing(name: ThingArg, description: DescriptionOpt = None, *, call: Call) -> None:
         # its docstring: the command's help
         body = changes({"description": description}, "--description")
-        with call.api() as client:
-            THINGS.update(client, name, body, call)
+        THINGS.update(call, name, body)
 
     add_commands(
         app,
@@ -55,7 +54,7 @@ from dockyard.cli.commands._common import (
     print_json,
     print_list,
 )
-from dockyard.cli.commands._identity import OrgOpt, done, org_id
+from dockyard.cli.commands._identity import OrgOpt, done, org_id, with_org_id
 
 Record = dict[str, Any]
 Columns = Sequence[tuple[str, str]]
@@ -78,6 +77,9 @@ class Resource:
     #: The API path of the one named (default: ``collection/name``), for resources named
     #: by something other than their path segment (an organization's name, ``ns/repo``).
     locate: Callable[[ApiClient, str, str], str] | None = None
+    #: The body key naming the organization it belongs to (or its parent): given by id or
+    #: name, sent as the id.
+    org_key: str | None = None
 
     @property
     def in_instance(self) -> bool:
@@ -97,22 +99,25 @@ class Resource:
         else:
             self.record(client, found)
 
-    def create(self, client: ApiClient, body: Record, call: Call) -> None:
+    def create(self, call: Call, body: Record) -> None:
         """POST ``body`` to the collection; print the new record as ``get`` would."""
-        path = self.collection_path(call.instance)
-        self.show(client, client.call("POST", path, json=body), call.as_json)
+        with call.api() as client:
+            sent = self._with_org_id(client, body)
+            created = client.call("POST", self.collection_path(call.instance), json=sent)
+            self.show(client, created, call.as_json)
 
     def update(
-        self,
-        client: ApiClient,
-        name: str,
-        body: Record,
-        call: Call,
-        headers: dict[str, str] | None = None,
+        self, call: Call, name: str, body: Record, headers: dict[str, str] | None = None
     ) -> None:
         """PATCH the one named with ``body`` (only what changes); print the result."""
-        path = self.path(client, call.instance, name)
-        self.show(client, client.call("PATCH", path, json=body, headers=headers), call.as_json)
+        with call.api() as client:
+            sent = self._with_org_id(client, body)
+            path = self.path(client, call.instance, name)
+            changed = client.call("PATCH", path, json=sent, headers=headers)
+            self.show(client, changed, call.as_json)
+
+    def _with_org_id(self, client: ApiClient, body: Record) -> Record:
+        return body if self.org_key is None else with_org_id(client, body, self.org_key)
 
 
 def given(fields: Record) -> Record:

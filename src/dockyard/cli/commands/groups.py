@@ -15,7 +15,6 @@ from dockyard.cli.commands._identity import (
     DescriptionOpt,
     NewNameOpt,
     OrgOpt,
-    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -47,7 +46,7 @@ def _record(client: ApiClient, group: dict[str, Any]) -> None:
     print_record(with_org_names(client, [group])[0], [*COLUMNS, ("Updated", "updatedAt")])
 
 
-GROUPS = Resource("group", "groups", "/groups", GROUP, _record)
+GROUPS = Resource("group", "groups", "/groups", GROUP, _record, org_key="organizationId")
 
 
 def create_group(
@@ -55,8 +54,7 @@ def create_group(
 ) -> None:
     """Create a group in an organization (default: the root organization)."""
     body = given({"name": name, "organizationId": org or "root", "description": description})
-    with call.api() as client:
-        GROUPS.create(client, with_org_id(client, body), call)
+    GROUPS.create(call, body)
 
 
 def update_group(
@@ -70,8 +68,7 @@ def update_group(
     """Rename, describe or move a group."""
     fields = {"name": new_name, "description": description, "organizationId": org}
     body = changes(fields, "--name, --description or --org")
-    with call.api() as client:
-        GROUPS.update(client, name, with_org_id(client, body), call)
+    GROUPS.update(call, name, body)
 
 
 add_commands(

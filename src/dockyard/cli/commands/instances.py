@@ -142,8 +142,7 @@ def create_instance(
         "edition": edition.capitalize(),
         "endpoints": _endpoints([], endpoint, allow, None),
     }
-    with call.api() as client:
-        INSTANCES.create(client, body, call)
+    INSTANCES.create(call, body)
 
 
 def update_instance(
@@ -181,7 +180,7 @@ def update_instance(
                 current.get("endpoints", []), endpoint, allow, clear_allowlist
             )
         body = changes(body, "at least one option")
-        INSTANCES.update(client, instance_id, body, call, headers=if_match(etag))
+    INSTANCES.update(call, instance_id, body, headers=if_match(etag))
 
 
 def delete_instance(

@@ -97,8 +97,7 @@ def create_logon_policy(
         "cidrs": cidrs(cidr or []),
         "description": description,
     }
-    with call.api() as client:
-        LOGON_POLICIES.create(client, given(fields), call)
+    LOGON_POLICIES.create(call, given(fields))
 
 
 def update_logon_policy(
@@ -122,8 +121,7 @@ def update_logon_policy(
         "description": description,
     }
     body = changes(fields, "--window, --cidr or --description")
-    with call.api() as client:
-        LOGON_POLICIES.update(client, name, body, call)
+    LOGON_POLICIES.update(call, name, body)
 
 
 add_commands(

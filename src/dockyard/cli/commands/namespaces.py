@@ -8,7 +8,6 @@ import typer
 
 from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import Call, print_record
-from dockyard.cli.commands._identity import with_org_id
 from dockyard.cli.commands._shapes import (
     Listing,
     Resource,
@@ -66,11 +65,11 @@ COLUMNS = [
 
 
 def placement(
-    client: ApiClient, organization: str | None, resource_set: str | None, region: str | None
+    organization: str | None, resource_set: str | None, region: str | None
 ) -> dict[str, str]:
-    """The creation body's placement fields that were given."""
-    fields = {"organizationId": organization, "resourceSet": resource_set, "region": region}
-    return with_org_id(client, given(fields))
+    """The creation body's placement fields that were given (the organization as given: by
+    id or name)."""
+    return given({"organizationId": organization, "resourceSet": resource_set, "region": region})
 
 
 def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
@@ -87,7 +86,12 @@ def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
 
 
 NAMESPACES = Resource(
-    "namespace", "namespaces", "/instances/{instance}/namespaces", NAMESPACE, _record
+    "namespace",
+    "namespaces",
+    "/instances/{instance}/namespaces",
+    NAMESPACE,
+    _record,
+    org_key="organizationId",
 )
 
 
@@ -107,10 +111,9 @@ def create_namespace(
     call: Call,
 ) -> None:
     """Create a namespace (counts against the edition's namespace limit)."""
-    body = {"name": name, **_settings(auto_create, default_type)}
-    with call.api() as client:
-        body.update(placement(client, organization, resource_set, region))
-        NAMESPACES.create(client, body, call)
+    settings = _settings(auto_create, default_type)
+    body = {"name": name, **settings, **placement(organization, resource_set, region)}
+    NAMESPACES.create(call, body)
 
 
 def update_namespace(
@@ -122,8 +125,7 @@ def update_namespace(
 ) -> None:
     """Change a namespace's auto-create and default repository type."""
     body = changes(_settings(auto_create, default_type), "--[no-]auto-create or --default-type")
-    with call.api() as client:
-        NAMESPACES.update(client, name, body, call)
+    NAMESPACES.update(call, name, body)
 
 
 def delete_namespace(

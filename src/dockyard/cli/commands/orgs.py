@@ -8,7 +8,7 @@ import typer
 
 from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import Call, print_record
-from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id, with_org_id
+from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id
 from dockyard.cli.commands._shapes import Listing, Resource, add_commands, changes, given
 
 app = typer.Typer(help="Organizations: the tree that users and groups belong to.")
@@ -45,6 +45,7 @@ ORGS = Resource(
     _record,
     # Named by id or name; the path takes the id.
     locate=lambda client, _instance, org: f"/organizations/{org_id(client, org)}",
+    org_key="parentId",
 )
 
 
@@ -57,8 +58,7 @@ def create_org(
 ) -> None:
     """Create an organization (under --parent; default: the root organization)."""
     body = given({"name": name, "parentId": parent or "root", "description": description})
-    with call.api() as client:
-        ORGS.create(client, with_org_id(client, body, "parentId"), call)
+    ORGS.create(call, body)
 
 
 def update_org(
@@ -72,8 +72,7 @@ def update_org(
     """Rename, describe or move an organization."""
     fields = {"name": name, "description": description, "parentId": parent}
     body = changes(fields, "--name, --description or --parent")
-    with call.api() as client:
-        ORGS.update(client, org, with_org_id(client, body, "parentId"), call)
+    ORGS.update(call, org, body)
 
 
 add_commands(

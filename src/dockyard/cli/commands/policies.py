@@ -84,8 +84,7 @@ def create_policy(
         "description": description,
         "sharingScope": sharing_scope,
     }
-    with call.api() as client:
-        POLICIES.create(client, given(fields), call)
+    POLICIES.create(call, given(fields))
 
 
 def update_policy(
@@ -103,8 +102,7 @@ def update_policy(
         "sharingScope": sharing_scope,
     }
     body = changes(fields, "--document, --description or --sharing-scope")
-    with call.api() as client:
-        POLICIES.update(client, name, body, call)
+    POLICIES.update(call, name, body)
 
 
 add_commands(

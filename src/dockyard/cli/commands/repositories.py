@@ -15,6 +15,7 @@ from dockyard.cli.commands._common import (
     repo_path,
     split_name,
 )
+from dockyard.cli.commands._identity import with_org_id
 from dockyard.cli.commands._shapes import Resource, add_commands, changes, given
 from dockyard.cli.commands.namespaces import (
     PLACEMENT_FIELDS,
@@ -132,7 +133,7 @@ def create_repository(
     namespace, name = split_name(repository)
     body = {"name": name, **_fields(type_, summary, description, immutable)}
     with call.api() as client:
-        body.update(placement(client, organization, resource_set, region))
+        body.update(with_org_id(client, placement(organization, resource_set, region)))
         created = client.call(
             "POST", f"/instances/{call.instance}/namespaces/{namespace}/repositories", json=body
         )
@@ -153,8 +154,7 @@ def update_repository(
         _fields(type_, summary, description, immutable),
         "--type, --summary, --description or --immutable/--mutable",
     )
-    with call.api() as client:
-        REPOSITORIES.update(client, repository, body, call)
+    REPOSITORIES.update(call, repository, body)
 
 
 add_commands(

@@ -13,7 +13,6 @@ from dockyard.cli.commands._identity import (
     DescriptionOpt,
     NewNameOpt,
     OrgOpt,
-    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -76,7 +75,9 @@ def _record(client: ApiClient, found: dict[str, Any]) -> None:
     )
 
 
-SETS = Resource("resource set", "resource sets", "/resource-sets", SET, _record)
+SETS = Resource(
+    "resource set", "resource sets", "/resource-sets", SET, _record, org_key="organizationId"
+)
 
 
 def create_set(
@@ -84,8 +85,7 @@ def create_set(
 ) -> None:
     """Create an empty resource set."""
     body = given({"name": name, "description": description, "organizationId": org})
-    with call.api() as client:
-        SETS.create(client, with_org_id(client, body), call)
+    SETS.create(call, body)
 
 
 def update_set(
@@ -93,8 +93,7 @@ def update_set(
 ) -> None:
     """Rename or describe a resource set."""
     body = changes({"name": new_name, "description": description}, "--name or --description")
-    with call.api() as client:
-        SETS.update(client, name, body, call)
+    SETS.update(call, name, body)
 
 
 add_commands(

@@ -58,8 +58,7 @@ def create_role(
     body = given({"name": name, "description": description, "sharingScope": sharing_scope})
     if policy:
         body["policies"] = policy
-    with call.api() as client:
-        ROLES.create(client, body, call)
+    ROLES.create(call, body)
 
 
 def update_role(
@@ -72,8 +71,7 @@ def update_role(
     """Change a role's description or sharing scope."""
     fields = {"description": description, "sharingScope": sharing_scope}
     body = changes(fields, "--description or --sharing-scope")
-    with call.api() as client:
-        ROLES.update(client, name, body, call)
+    ROLES.update(call, name, body)
 
 
 add_commands(

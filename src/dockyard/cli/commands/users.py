@@ -15,7 +15,6 @@ from dockyard.cli.commands._identity import (
     PasswordStdinOpt,
     done,
     new_secret,
-    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
@@ -86,7 +85,7 @@ def _record(_client: ApiClient, user: dict[str, Any]) -> None:
     print_record(user, FIELDS)
 
 
-USERS = Resource("user", "users", "/users", USERNAME, _record)
+USERS = Resource("user", "users", "/users", USERNAME, _record, org_key="organizationId")
 
 
 def _profile(
@@ -146,8 +145,7 @@ def create_user(
     body.update(username=username, password=password, organizationId=org or "root")
     if role:
         body["roles"] = role
-    with call.api() as client:
-        USERS.create(client, with_org_id(client, body), call)
+    USERS.create(call, body)
 
 
 def update_user(
@@ -173,8 +171,7 @@ def update_user(
     )
     fields = {**profile, "disabled": disabled, "organizationId": org}
     body = changes(fields, "at least one option (see --help)")
-    with call.api() as client:
-        USERS.update(client, username, with_org_id(client, body), call)
+    USERS.update(call, username, body)
 
 
 add_commands(
