@@ -33,8 +33,9 @@ reads like ``roles.py``::
     )
 
 A ``list`` with filters of its own (``audit list``, ``job list``) fetches with
-``_common.list_or_page`` and prints with ``_common.print_list``, as the standard one does; an
-organization given by id or name goes into a body through ``_identity.with_org_id``.
+``_common.list_or_page`` and prints with ``_common.print_list``, as the standard one does. A
+resource in an organization names the body key in ``Resource.org_key``: ``create`` and
+``update`` then send the organization given by id or name as its id.
 """
 
 from __future__ import annotations
@@ -47,13 +48,7 @@ from typing import Any, Literal
 import typer
 
 from dockyard.cli.client import ApiClient, CliError
-from dockyard.cli.commands._common import (
-    Call,
-    command,
-    list_or_page,
-    print_json,
-    print_list,
-)
+from dockyard.cli.commands._common import Call, command, list_or_page, print_json, print_list
 from dockyard.cli.commands._identity import OrgOpt, done, org_id, with_org_id
 
 Record = dict[str, Any]
@@ -100,7 +95,8 @@ class Resource:
             self.record(client, found)
 
     def create(self, call: Call, body: Record) -> None:
-        """POST ``body`` to the collection; print the new record as ``get`` would."""
+        """POST ``body`` to the collection (in ``--instance``); print the new record as
+        ``get`` would."""
         with call.api() as client:
             sent = self._with_org_id(client, body)
             created = client.call("POST", self.collection_path(call.instance), json=sent)
@@ -181,6 +177,7 @@ class Link:
     segment: str
     #: The JSON key saying whether the two are linked now (``"member"``).
     state: str
+    #: The command that links them, and the one that unlinks them.
     on: Verb
     off: Verb
     #: Whether the other side lives in an instance (then given by ``--instance``).
