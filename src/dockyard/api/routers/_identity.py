@@ -11,11 +11,12 @@ authorizes, calls and answers the same way.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from dockyard.api.context import ApiServices, Authz, Guard, Services
@@ -68,6 +69,27 @@ def _endpoint(body: Endpoint, params: dict[str, Any], *, optional: str = "") -> 
 
 
 @dataclass(frozen=True, slots=True)
+class Narrow:
+    """An optional query parameter of a list: the id of what they belong to."""
+
+    #: Its name in the query (``organizationId``).
+    alias: str
+    #: Its description in the API reference (``Only its groups``).
+    description: str
+
+    @property
+    def parameter(self) -> str:
+        """The endpoint's parameter behind it (``organization_id``)."""
+        return re.sub(r"(?<!^)([A-Z])", r"_\1", self.alias).lower()
+
+    @property
+    def annotation(self) -> Any:
+        return Annotated[
+            str | None, Query(alias=self.alias, max_length=64, description=self.description)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Aggregate(Generic[_Service, _Out]):
     """The routes of one identity aggregate, on its router."""
 
@@ -110,27 +132,25 @@ class Aggregate(Generic[_Service, _Out]):
     ) -> Decorator:
         return route(self.router, method, path, action, summary, errors=errors, **options)
 
-    def lists(self, *, summary: str, action: str) -> Decorator:
-        """``GET ""`` with filters of the router's own."""
-        return self._route(
-            "GET", "", summary=summary, action=action, errors=(), response_model=self.page
-        )
-
     def list(
         self,
-        fetch: Callable[[_Service, PageRequest], Awaitable[object]],
+        fetch: Callable[..., Awaitable[object]],
         *,
         name: str,
         summary: str,
         action: str,
+        narrow: Narrow | None = None,
     ) -> None:
-        """``GET ""``: one page of them, unfiltered."""
+        """``GET ""``: one page of them; with ``narrow``, only those it names (when given),
+        which ``fetch`` receives after the page."""
 
-        async def body(paging: PageRequest, svc: ApiServices, guard: Guard) -> object:
-            found = await fetch(await self.open(svc, guard), paging)
+        async def body(paging: PageRequest, svc: ApiServices, guard: Guard, *by: Any) -> object:
+            found = await fetch(await self.open(svc, guard), paging, *by)
             return self.page.model_validate(found)
 
-        params = {"paging": Paging, "svc": Services, "guard": Authz}
+        params: dict[str, Any] = {"paging": Paging, "svc": Services, "guard": Authz}
+        if narrow is not None:
+            params[narrow.parameter] = narrow.annotation
         self._route(
             "GET",
             "",
@@ -139,7 +159,7 @@ class Aggregate(Generic[_Service, _Out]):
             errors=(),
             name=name,
             response_model=self.page,
-        )(_endpoint(body, params))
+        )(_endpoint(body, params, optional=narrow.parameter if narrow else ""))
 
     def get(
         self,

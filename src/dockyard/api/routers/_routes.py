@@ -4,7 +4,8 @@ A route names its policy action once (``route``): it becomes the operation's
 ``x-dockyard-action``, which the route's ``Guard`` authorizes, and its error responses come
 from the one table in ``api.errors``. Instance-scoped routes (instances, namespaces,
 repositories, their tags and manifests) authorize on an ARN built from the instance they
-name (``require_in``); routes that answer a versioned view set its ETag (``answer``).
+name (``require_in``), and the routes under a repository find it that way too
+(``repository_in``); routes that answer a versioned view set its ETag (``answer``).
 New routers (triggers, replication, …) declare their routes the same way.
 """
 
@@ -21,6 +22,7 @@ from dockyard.api.context import ApiServices, Guard
 from dockyard.api.errors import responses
 from dockyard.api.routers.params import set_etag
 from dockyard.services.access import InstanceRef
+from dockyard.services.tenancy import RepositoryRef
 
 _Out = TypeVar("_Out", bound=BaseModel)
 Endpoint = Callable[..., Awaitable[Any]]
@@ -76,3 +78,12 @@ async def require_in(
     resource = arn(instance, *names)
     guard.require(resource)
     return resource
+
+
+async def repository_in(
+    svc: ApiServices, guard: Guard, instance_id: str, namespace: str, repository: str
+) -> tuple[RepositoryRef, str]:
+    """The repository named in the path (an unknown one is 404), once the route's action is
+    allowed on it; with its ARN, for the audit row."""
+    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    return await svc.tenancy.repository_ref(instance_id, namespace, repository), arn

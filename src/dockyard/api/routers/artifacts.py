@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
+from dockyard.api.routers._routes import repository_in, route
 from dockyard.api.routers.params import (
     InstanceId,
     NamespaceName,
@@ -20,22 +20,11 @@ from dockyard.api.routers.params import (
 )
 from dockyard.api.schemas.artifacts import LayersOut, ManifestOut, TagOut
 from dockyard.api.schemas.common import Page
-from dockyard.services.tenancy import RepositoryRef
 
 router = APIRouter(
     prefix="/api/v1/instances/{instance_id}/namespaces/{namespace}/repositories/{repository}",
     tags=["artifacts"],
 )
-
-
-async def _repo(
-    svc: Services, guard: Authz, instance_id: str, namespace: str, repository: str
-) -> tuple[RepositoryRef, str]:
-    """The repository, once the route's action is allowed on it; with that resource."""
-    resource = await require_in(
-        svc, guard, instance_id, actions.repository_arn, namespace, repository
-    )
-    return await svc.tenancy.repository_ref(instance_id, namespace, repository), resource
 
 
 @route(
@@ -54,7 +43,7 @@ async def list_tags(
     svc: Services,
     guard: Authz,
 ) -> Page[TagOut]:
-    repo, _ = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
     return Page[TagOut].model_validate(await svc.content.list_tag_details(repo, paging))
 
 
@@ -75,7 +64,7 @@ async def delete_tag(
     svc: Services,
     guard: Authz,
 ) -> None:
-    repo, resource = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, resource = await repository_in(svc, guard, instance_id, namespace, repository)
     await svc.content.delete_tag(repo, tag, actor=guard.actor, resource=resource)
 
 
@@ -102,7 +91,7 @@ async def get_layers(
         ),
     ] = None,
 ) -> LayersOut:
-    repo, _ = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
     return LayersOut.model_validate(await svc.content.layers(repo, tag, platform))
 
 
@@ -122,7 +111,7 @@ async def get_manifest(
     svc: Services,
     guard: Authz,
 ) -> ManifestOut:
-    repo, _ = await _repo(svc, guard, instance_id, namespace, repository)
+    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
     view = await svc.content.get_manifest(repo, reference)
     document: dict[str, Any] = orjson.loads(view.content)
     return ManifestOut(

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate
-from dockyard.api.routers.params import Paging
-from dockyard.api.schemas.common import Page
+from dockyard.api.routers._identity import Aggregate, Narrow
 from dockyard.api.schemas.identity import GroupCreate, GroupOut, GroupUpdate
 from dockyard.services.identity import Caller, GroupService, GroupView
 
@@ -46,17 +41,13 @@ groups.create(
 )
 
 
-@groups.lists(summary="List user groups", action=actions.LIST_GROUPS)
-async def list_groups(
-    paging: Paging,
-    svc: Services,
-    guard: Authz,
-    organization_id: Annotated[
-        str | None, Query(alias="organizationId", max_length=64, description="Only its groups")
-    ] = None,
-) -> Page[GroupOut]:
-    service = await groups.open(svc, guard)
-    return Page[GroupOut].model_validate(await service.list_groups(paging, organization_id))
+groups.list(
+    GroupService.list_groups,
+    name="list_groups",
+    summary="List user groups",
+    action=actions.LIST_GROUPS,
+    narrow=Narrow("organizationId", "Only its groups"),
+)
 
 
 groups.get(

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, OrganizationId
-from dockyard.api.routers.params import Paging
-from dockyard.api.schemas.common import Page
+from dockyard.api.routers._identity import Aggregate, Narrow, OrganizationId
 from dockyard.api.schemas.identity import OrganizationCreate, OrganizationOut, OrganizationUpdate
 from dockyard.services.identity import Caller, OrganizationService, OrganizationView
 
@@ -57,17 +52,13 @@ organizations.create(
 )
 
 
-@organizations.lists(summary="List organizations", action=actions.LIST_ORGANIZATIONS)
-async def list_organizations(
-    paging: Paging,
-    svc: Services,
-    guard: Authz,
-    parent_id: Annotated[
-        str | None, Query(alias="parentId", max_length=64, description="Only its children")
-    ] = None,
-) -> Page[OrganizationOut]:
-    service = await organizations.open(svc, guard)
-    return Page[OrganizationOut].model_validate(await service.list_organizations(paging, parent_id))
+organizations.list(
+    OrganizationService.list_organizations,
+    name="list_organizations",
+    summary="List organizations",
+    action=actions.LIST_ORGANIZATIONS,
+    narrow=Narrow("parentId", "Only its children"),
+)
 
 
 organizations.get(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
+from dockyard.api.routers._routes import repository_in, route
 from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.triggers import (
@@ -47,9 +47,8 @@ async def _repo(
     """The repository (an unknown one is 404) once the route's action is allowed on it; its
     ARN, for the audit row; and, on the routes ``for_readers``, whether the reader may see
     trigger URLs unmasked (only those routes check cr:UpdateWebHook besides their own)."""
-    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
-    reveal = for_readers and guard.allows(actions.UPDATE_WEBHOOK, arn)
-    return await svc.tenancy.repository_ref(instance_id, namespace, repository), arn, reveal
+    repo, arn = await repository_in(svc, guard, instance_id, namespace, repository)
+    return repo, arn, for_readers and guard.allows(actions.UPDATE_WEBHOOK, arn)
 
 
 @route(

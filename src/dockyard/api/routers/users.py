@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._identity import Aggregate, Name, caller
+from dockyard.api.routers._identity import Aggregate, Name, Narrow, caller
 from dockyard.api.routers._routes import route
-from dockyard.api.routers.params import Paging
-from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.identity import MfaSetting, UserCreateBody, UserOut, UserUpdate
 from dockyard.services.identity import Caller, UserChanges, UserCreate, UserService, UserView
 
@@ -62,17 +58,13 @@ users.create(
 )
 
 
-@users.lists(summary="List users", action=actions.LIST_USERS)
-async def list_users(
-    paging: Paging,
-    svc: Services,
-    guard: Authz,
-    organization_id: Annotated[
-        str | None, Query(alias="organizationId", max_length=64, description="Only its users")
-    ] = None,
-) -> Page[UserOut]:
-    service = await users.open(svc, guard)
-    return Page[UserOut].model_validate(await service.list_users(paging, organization_id))
+users.list(
+    UserService.list_users,
+    name="list_users",
+    summary="List users",
+    action=actions.LIST_USERS,
+    narrow=Narrow("organizationId", "Only its users"),
+)
 
 
 users.get(UserService.get_user, name="get_user", summary="Get a user", action=actions.GET_USER)

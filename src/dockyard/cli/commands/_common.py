@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -36,6 +38,16 @@ InstanceOpt = Annotated[
     typer.Option("--instance", "-i", envvar="DOCKYARD_INSTANCE", help="Instance id."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+PageOpt = Annotated[
+    int | None,
+    typer.Option("--page", min=1, help="Fetch only this page (default: every page)."),
+]
+PageSizeOpt = Annotated[
+    int, typer.Option("--page-size", min=1, max=100, help="Items per page with --page.")
+]
+
+#: ``--instance``'s value for the resources outside any instance (never sent).
+NO_INSTANCE = ""
 
 
 def stdout() -> Console:
@@ -64,6 +76,66 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(exc.message, exc.exit_code) from None
 
     return wrapper
+
+
+@dataclass(frozen=True)
+class Call:
+    """The options every API command takes after its own, as ``command`` hands them over:
+    ``--server`` and ``--json``, and where the command has them ``--instance``, ``--page``
+    and ``--page-size``."""
+
+    server: str | None
+    as_json: bool
+    instance: str = NO_INSTANCE
+    page: int | None = None
+    page_size: int = 30
+
+    def api(self) -> AbstractContextManager[ApiClient]:
+        return api(self.server)
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
+
+
+_INSTANCE = (_option("instance", InstanceOpt, "default"),)
+_OUTPUT = (_option("server", ServerOpt, None), _option("as_json", JsonOpt, False))
+_PAGING = (_option("page", PageOpt, None), _option("page_size", PageSizeOpt, 30))
+
+
+def command(
+    app: typer.Typer, name: str, *, instance: bool = False, paged: bool = False, **options: Any
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register the decorated function as command ``name`` of ``app`` (``options`` go to
+    ``app.command``), its errors handled as ``handles_errors`` does.
+
+    The command line has the function's own parameters, then ``--instance`` (with
+    ``instance``), ``--server``, ``--json`` and (with ``paged``) ``--page`` and
+    ``--page-size``, always in this order; the function receives those as its keyword
+    ``call``."""
+    shared = (*(_INSTANCE if instance else ()), *_OUTPUT, *(_PAGING if paged else ()))
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        own = [
+            parameter
+            for parameter in inspect.signature(func, eval_str=True).parameters.values()
+            if parameter.name != "call"
+        ]
+
+        def run(**values: Any) -> None:
+            call = Call(**{parameter.name: values.pop(parameter.name) for parameter in shared})
+            func(**values, call=call)
+
+        functools.update_wrapper(run, func)  # its name, and its docstring: the help
+        signature = inspect.Signature([*own, *shared])
+        run.__signature__ = signature  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+        app.command(name, **options)(handles_errors(run))
+        return func
+
+    return register
 
 
 def resolve_server(server: str | None) -> str:
@@ -213,14 +285,6 @@ def list_or_page(
     items: list[dict[str, Any]] = client.page(path, page, page_size, **params)["items"]
     return items
 
-
-PageOpt = Annotated[
-    int | None,
-    typer.Option("--page", min=1, help="Fetch only this page (default: every page)."),
-]
-PageSizeOpt = Annotated[
-    int, typer.Option("--page-size", min=1, max=100, help="Items per page with --page.")
-]
 
 _REF = re.compile(
     r"^(?P<ns>[^/:@\s]+)/(?P<repo>[^/:@\s]+)(?::(?P<tag>[^/:@\s]+))?(?:@(?P<digest>\S+))?$"

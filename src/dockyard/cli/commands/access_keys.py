@@ -10,10 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.commands._common import (
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
+    Call,
+    command,
     print_json,
     print_list,
     print_record,
@@ -39,24 +37,23 @@ def _path(user: str, key: str | None = None) -> str:
     return f"{base}/{key}" if key else base
 
 
-@app.command("create")
-@handles_errors
+@command(app, "create")
 def create_key(
     user: UserOpt = None,
     description: Annotated[
         str | None, typer.Option("--description", help="What the key is for.")
     ] = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create an access key; its secret is shown this once."""
-    username = self_username(server, user)
+    username = self_username(call.server, user)
     body: dict[str, Any] = {}
     if description is not None:
         body["description"] = description
-    with api(server) as client:
+    with call.api() as client:
         created: dict[str, Any] = client.call("POST", _path(username), json=body)
-    if as_json:
+    if call.as_json:
         print_json(created)
     else:
         print_record(
@@ -70,42 +67,35 @@ def create_key(
     )
 
 
-@app.command("list")
-@handles_errors
-def list_keys(user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+@command(app, "list")
+def list_keys(user: UserOpt = None, *, call: Call) -> None:
     """List the access keys (never their secrets)."""
-    username = self_username(server, user)
-    with api(server) as client:
+    username = self_username(call.server, user)
+    with call.api() as client:
         found = client.call("GET", _path(username))
     items: list[dict[str, Any]] = found.get("items", []) if isinstance(found, dict) else found
-    print_list(items, COLUMNS, as_json)
+    print_list(items, COLUMNS, call.as_json)
 
 
-def _add_key_command(
-    command: str, help: str, run: Callable[[str, str, str | None, bool], None]
-) -> None:
-    """Command ``command ACCESS_KEY_ID [--user]``, done by ``run(username, key, server,
-    as_json)``."""
+def _add_key_command(verb: str, help: str, run: Callable[[str, str, Call], None]) -> None:
+    """Command ``verb ACCESS_KEY_ID [--user]``, done by ``run(username, key, call)``."""
 
-    @app.command(command, help=help)
-    @handles_errors
-    def on_key(
-        key: KeyArg, user: UserOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
-    ) -> None:
-        run(self_username(server, user), key, server, as_json)
+    @command(app, verb, help=help)
+    def on_key(key: KeyArg, user: UserOpt = None, *, call: Call) -> None:
+        run(self_username(call.server, user), key, call)
 
 
-def _set_status(status: str, username: str, key: str, server: str | None, as_json: bool) -> None:
-    with api(server) as client:
+def _set_status(status: str, username: str, key: str, call: Call) -> None:
+    with call.api() as client:
         updated = client.call("PATCH", _path(username, key), json={"status": status})
     fallback = {"accessKeyId": key, "status": status}
-    done(as_json, updated, fallback, f"Access key {key} of {username} is {status}.")
+    done(call.as_json, updated, fallback, f"Access key {key} of {username} is {status}.")
 
 
-def _delete(username: str, key: str, server: str | None, as_json: bool) -> None:
-    with api(server) as client:
+def _delete(username: str, key: str, call: Call) -> None:
+    with call.api() as client:
         client.call("DELETE", _path(username, key))
-    done(as_json, None, {"deleted": key}, f"Deleted access key {key} of {username}.")
+    done(call.as_json, None, {"deleted": key}, f"Deleted access key {key} of {username}.")
 
 
 _add_key_command(

@@ -9,16 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import CliError
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    list_or_page,
-    print_list,
-)
+from dockyard.cli.commands._common import Call, command, list_or_page, print_list
 
 app = typer.Typer(help="The audit log (kept audit_retention_days, 180 by default).")
 
@@ -57,8 +48,7 @@ def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**e, "at": str(e.get("at", ""))[:19].replace("T", " ")} for e in items]
 
 
-@app.command("list")
-@handles_errors
+@command(app, "list", paged=True)
 def list_events(
     actor: Annotated[str | None, typer.Option("--actor", help="User name.")] = None,
     action: Annotated[
@@ -74,10 +64,8 @@ def list_events(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="At most this many events (newest).")
     ] = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
+    *,
+    call: Call,
 ) -> None:
     """List audit events, newest first (every page unless --page or --limit)."""
     params = {
@@ -87,8 +75,14 @@ def list_events(
         "since": moment(since, "--since") if since else None,
         "until": moment(until, "--until") if until else None,
     }
-    with api(server) as client:
+    with call.api() as client:
         items = list_or_page(
-            client, "/audit-events", "audit events", page, page_size, limit=limit, **params
+            client,
+            "/audit-events",
+            "audit events",
+            call.page,
+            call.page_size,
+            limit=limit,
+            **params,
         )
-    print_list(items, COLUMNS, as_json, rows=_rows)
+    print_list(items, COLUMNS, call.as_json, rows=_rows)

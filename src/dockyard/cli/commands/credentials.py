@@ -11,9 +11,11 @@ import typer
 
 from dockyard.cli.client import CliError, Credential, CredentialStore, sign_in
 from dockyard.cli.commands._common import (
+    Call,
     JsonOpt,
     ServerOpt,
     api,
+    command,
     handles_errors,
     print_json,
     print_record,
@@ -37,29 +39,28 @@ registry_password_app = typer.Typer(
 password_app = typer.Typer(help="Your console password.", no_args_is_help=True)
 
 
-@registry_password_app.command("set")
-@handles_errors
+@command(registry_password_app, "set")
 def set_registry_password(
     user: UserOpt = None,
     password_stdin: PasswordStdinOpt = False,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Set (or, as an administrator with --user, reset) a registry password.
 
     Typed twice, hidden; or one line from stdin with --password-stdin. It never expires.
     """
-    username = self_username(server, user)
+    username = self_username(call.server, user)
     password = new_secret("Registry password", password_stdin)
-    with api(server) as client:
+    with call.api() as client:
         result = client.call(
             "PUT",
             f"/users/{username}/registry-password",
             json={"password": password, "confirm": password},
         )
-    host = urlsplit(resolve_server(server)).netloc
+    host = urlsplit(resolve_server(call.server)).netloc
     message = f"Registry password of {username} set: docker login -u {username} {host}"
-    done(as_json, result, {"user": username, "set": True}, message)
+    done(call.as_json, result, {"user": username, "set": True}, message)
 
 
 def docker_login_line(username: str, password: str, host: str) -> str:

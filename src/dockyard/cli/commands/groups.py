@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
+from dockyard.cli.commands._common import Call, print_record
 from dockyard.cli.commands._identity import (
     GROUP,
     ROLE,
@@ -15,17 +15,14 @@ from dockyard.cli.commands._identity import (
     DescriptionOpt,
     NewNameOpt,
     OrgOpt,
-    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
     Link,
+    Listing,
     Resource,
     Verb,
-    add_delete,
-    add_get,
-    add_links,
-    add_list,
+    add_commands,
     changes,
     given,
 )
@@ -49,61 +46,69 @@ def _record(client: ApiClient, group: dict[str, Any]) -> None:
     print_record(with_org_names(client, [group])[0], [*COLUMNS, ("Updated", "updatedAt")])
 
 
-GROUPS = Resource("group", "groups", "/groups", GROUP, _record)
+GROUPS = Resource("group", "groups", "/groups", GROUP, _record, org_key="organizationId")
 
 
-@app.command("create")
-@handles_errors
 def create_group(
-    name: GroupArg,
-    org: OrgOpt = None,
-    description: DescriptionOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    name: GroupArg, org: OrgOpt = None, description: DescriptionOpt = None, *, call: Call
 ) -> None:
     """Create a group in an organization (default: the root organization)."""
     body = given({"name": name, "organizationId": org or "root", "description": description})
-    with api(server) as client:
-        GROUPS.create(client, with_org_id(client, body), as_json)
+    GROUPS.create(call, body)
 
 
-add_list(app, GROUPS, "List the groups.", COLUMNS, rows=with_org_names, org_filter=True)
-add_get(app, GROUPS, "Show a group.")
-
-
-@app.command("update")
-@handles_errors
 def update_group(
     name: GroupArg,
     new_name: NewNameOpt = None,
     description: DescriptionOpt = None,
     org: OrgOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Rename, describe or move a group."""
     fields = {"name": new_name, "description": description, "organizationId": org}
     body = changes(fields, "--name, --description or --org")
-    with api(server) as client:
-        GROUPS.update(client, name, with_org_id(client, body), as_json)
+    GROUPS.update(call, name, body)
 
 
-add_delete(app, GROUPS, "Delete a group (its members keep their own roles).")
-add_links(
+add_commands(
     app,
-    Link(GROUPS, "group", USERNAME, "user", "members", "member"),
-    Verb("add-member", "Add a user to a group.", "Added {target} to group {owner}."),
-    Verb("remove-member", "Remove a user from a group.", "Removed {target} from group {owner}."),
-)
-add_links(
-    app,
-    Link(GROUPS, "group", ROLE, "role", "roles", "granted"),
-    Verb(
-        "grant-role",
-        "Grant a role to a group: every member gets its permissions.",
-        "Granted role {target} to group {owner}.",
-    ),
-    Verb(
-        "revoke-role", "Take a role away from a group.", "Revoked role {target} from group {owner}."
-    ),
+    GROUPS,
+    create=create_group,
+    list=Listing("List the groups.", COLUMNS, rows=with_org_names, org_filter=True),
+    get="Show a group.",
+    update=update_group,
+    delete="Delete a group (its members keep their own roles).",
+    links=[
+        Link(
+            "group",
+            USERNAME,
+            "user",
+            "members",
+            "member",
+            Verb("add-member", "Add a user to a group.", "Added {target} to group {owner}."),
+            Verb(
+                "remove-member",
+                "Remove a user from a group.",
+                "Removed {target} from group {owner}.",
+            ),
+        ),
+        Link(
+            "group",
+            ROLE,
+            "role",
+            "roles",
+            "granted",
+            Verb(
+                "grant-role",
+                "Grant a role to a group: every member gets its permissions.",
+                "Granted role {target} to group {owner}.",
+            ),
+            Verb(
+                "revoke-role",
+                "Take a role away from a group.",
+                "Revoked role {target} from group {owner}.",
+            ),
+        ),
+    ],
 )

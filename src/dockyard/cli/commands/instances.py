@@ -7,16 +7,15 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient, CliError
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    if_match,
-    print_record,
-    print_table,
+from dockyard.cli.commands._common import Call, if_match, print_record, print_table
+from dockyard.cli.commands._shapes import (
+    Listing,
+    Resource,
+    add_commands,
+    changes,
+    delete_one,
+    given,
 )
-from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
 
 app = typer.Typer(help="Instances: editions, regions, endpoints and their allowlists.")
 
@@ -125,27 +124,6 @@ def _endpoints(
     return list(by_type.values())
 
 
-add_list(
-    app,
-    INSTANCES,
-    "List instances.",
-    [
-        ("ID", "id"),
-        ("Name", "name"),
-        ("Region", "region"),
-        ("Edition", "edition"),
-        ("Endpoints", "endpointCount"),
-        ("Created", "createdAt"),
-    ],
-    rows=lambda _client, items: [
-        {**i, "endpointCount": len(i.get("endpoints", []))} for i in items
-    ],
-)
-add_get(app, INSTANCES, "Show an instance with its endpoints and allowlists.")
-
-
-@app.command("create")
-@handles_errors
 def create_instance(
     name: Annotated[str, typer.Argument(help="Display name.")],
     region: Annotated[str, typer.Option("--region", help="Region id.")] = "local",
@@ -154,8 +132,8 @@ def create_instance(
     ] = "Standard",
     endpoint: EndpointOpt = None,
     allow: AllowOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create an instance (optionally with endpoints and allowlists)."""
     body = {
@@ -164,12 +142,9 @@ def create_instance(
         "edition": edition.capitalize(),
         "endpoints": _endpoints([], endpoint, allow, None),
     }
-    with api(server) as client:
-        INSTANCES.create(client, body, as_json)
+    INSTANCES.create(call, body)
 
 
-@app.command("update")
-@handles_errors
 def update_instance(
     instance_id: InstanceArg,
     name: Annotated[str | None, typer.Option("--name")] = None,
@@ -184,8 +159,8 @@ def update_instance(
     no_endpoints: Annotated[
         bool, typer.Option("--no-endpoints", help="Remove every endpoint.")
     ] = False,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Update an instance. A downgrade is refused while it holds more than the target allows."""
     body = given(
@@ -195,7 +170,7 @@ def update_instance(
             "edition": None if edition is None else edition.capitalize(),
         }
     )
-    with api(server) as client:
+    with call.api() as client:
         etag = None
         if no_endpoints:
             body["endpoints"] = []
@@ -205,18 +180,40 @@ def update_instance(
                 current.get("endpoints", []), endpoint, allow, clear_allowlist
             )
         body = changes(body, "at least one option")
-        INSTANCES.update(client, instance_id, body, as_json, headers=if_match(etag))
+    INSTANCES.update(call, instance_id, body, headers=if_match(etag))
 
 
-@app.command("delete")
-@handles_errors
 def delete_instance(
     instance_id: InstanceArg,
     force: Annotated[
         bool, typer.Option("--force", help="Delete its namespaces and repositories too.")
     ] = False,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Delete an instance (refused while it holds namespaces, unless --force; never `default`)."""
-    delete_one(INSTANCES, instance_id, server=server, as_json=as_json, force=force)
+    delete_one(INSTANCES, instance_id, call, force=force)
+
+
+add_commands(
+    app,
+    INSTANCES,
+    list=Listing(
+        "List instances.",
+        [
+            ("ID", "id"),
+            ("Name", "name"),
+            ("Region", "region"),
+            ("Edition", "edition"),
+            ("Endpoints", "endpointCount"),
+            ("Created", "createdAt"),
+        ],
+        rows=lambda _client, items: [
+            {**i, "endpointCount": len(i.get("endpoints", []))} for i in items
+        ],
+    ),
+    get="Show an instance with its endpoints and allowlists.",
+    create=create_instance,
+    update=update_instance,
+    delete=delete_instance,
+)

@@ -6,17 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    list_or_page,
-    print_json,
-    print_list,
-)
+from dockyard.cli.commands._common import Call, command, list_or_page, print_json, print_list
 
 app = typer.Typer(help="Background jobs: queued, running, and failed ones kept for inspection.")
 
@@ -43,35 +33,33 @@ def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-@app.command("list")
-@handles_errors
+@command(app, "list", paged=True)
 def list_jobs(
     state: Annotated[
         str | None, typer.Option("--state", help="waiting, running or failed.")
     ] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="e.g. purge-uploads.")] = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
+    *,
+    call: Call,
 ) -> None:
     """List background jobs, newest first (every page unless --page)."""
-    with api(server) as client:
-        items = list_or_page(client, "/jobs", "jobs", page, page_size, state=state, kind=kind)
-    print_list(items, COLUMNS, as_json, rows=_rows)
+    with call.api() as client:
+        items = list_or_page(
+            client, "/jobs", "jobs", call.page, call.page_size, state=state, kind=kind
+        )
+    print_list(items, COLUMNS, call.as_json, rows=_rows)
 
 
-@app.command("retry")
-@handles_errors
+@command(app, "retry")
 def retry_job(
     job_id: Annotated[str, typer.Argument(metavar="ID", help="The job's id (job list).")],
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Run a failed job again now, with a fresh set of attempts."""
-    with api(server) as client:
+    with call.api() as client:
         job = client.call("POST", f"/jobs/{job_id}/retry")
-    if as_json:
+    if call.as_json:
         print_json(job)
     else:
         typer.echo(f"job {job['id']} ({job['kind']}) queued again")

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient, CliError
-from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
+from dockyard.cli.commands._common import Call, print_record
 from dockyard.cli.commands._identity import DescriptionOpt
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
+from dockyard.cli.commands._shapes import Listing, Resource, add_commands, changes, given
 
 app = typer.Typer(help="Logon policies: sign-in time windows (UTC) and source networks.")
 
@@ -82,15 +82,13 @@ def _record(_client: ApiClient, policy: dict[str, Any]) -> None:
 LOGON_POLICIES = Resource("logon policy", "logon policies", "/logon-policies", NAME, _record)
 
 
-@app.command("create")
-@handles_errors
 def create_logon_policy(
     name: NameArg,
     window: WindowOpt = None,
     cidr: CidrOpt = None,
     description: DescriptionOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a logon policy (assign it with `dockyard user update U --logon-policy NAME`)."""
     fields = {
@@ -99,22 +97,9 @@ def create_logon_policy(
         "cidrs": cidrs(cidr or []),
         "description": description,
     }
-    with api(server) as client:
-        LOGON_POLICIES.create(client, given(fields), as_json)
+    LOGON_POLICIES.create(call, given(fields))
 
 
-add_list(
-    app,
-    LOGON_POLICIES,
-    "List the logon policies.",
-    COLUMNS,
-    rows=lambda _client, items: [_texts(p) for p in items],
-)
-add_get(app, LOGON_POLICIES, "Show a logon policy.")
-
-
-@app.command("update")
-@handles_errors
 def update_logon_policy(
     name: NameArg,
     window: WindowOpt = None,
@@ -122,8 +107,8 @@ def update_logon_policy(
     any_time: Annotated[bool, typer.Option("--any-time", help="Drop every time window.")] = False,
     anywhere: Annotated[bool, typer.Option("--anywhere", help="Drop every network.")] = False,
     description: DescriptionOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a logon policy: --window and --cidr replace the lists they name."""
     if window and any_time:
@@ -136,8 +121,17 @@ def update_logon_policy(
         "description": description,
     }
     body = changes(fields, "--window, --cidr or --description")
-    with api(server) as client:
-        LOGON_POLICIES.update(client, name, body, as_json)
+    LOGON_POLICIES.update(call, name, body)
 
 
-add_delete(app, LOGON_POLICIES, "Delete a logon policy.")
+add_commands(
+    app,
+    LOGON_POLICIES,
+    create=create_logon_policy,
+    list=Listing(
+        "List the logon policies.", COLUMNS, rows=lambda _client, items: [_texts(p) for p in items]
+    ),
+    get="Show a logon policy.",
+    update=update_logon_policy,
+    delete="Delete a logon policy.",
+)

@@ -7,16 +7,15 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import (
-    InstanceOpt,
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    print_record,
+from dockyard.cli.commands._common import Call, print_record
+from dockyard.cli.commands._shapes import (
+    Listing,
+    Resource,
+    add_commands,
+    changes,
+    delete_one,
+    given,
 )
-from dockyard.cli.commands._identity import with_org_id
-from dockyard.cli.commands._shapes import Resource, add_get, add_list, changes, delete_one, given
 
 app = typer.Typer(help="Namespaces of an instance.")
 
@@ -66,11 +65,11 @@ COLUMNS = [
 
 
 def placement(
-    client: ApiClient, organization: str | None, resource_set: str | None, region: str | None
+    organization: str | None, resource_set: str | None, region: str | None
 ) -> dict[str, str]:
-    """The creation body's placement fields that were given."""
-    fields = {"organizationId": organization, "resourceSet": resource_set, "region": region}
-    return with_org_id(client, given(fields))
+    """The creation body's placement fields that were given (the organization as given: by
+    id or name)."""
+    return given({"organizationId": organization, "resourceSet": resource_set, "region": region})
 
 
 def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
@@ -87,7 +86,12 @@ def _record(_client: ApiClient, namespace: dict[str, Any]) -> None:
 
 
 NAMESPACES = Resource(
-    "namespace", "namespaces", "/instances/{instance}/namespaces", NAMESPACE, _record
+    "namespace",
+    "namespaces",
+    "/instances/{instance}/namespaces",
+    NAMESPACE,
+    _record,
+    org_key="organizationId",
 )
 
 
@@ -96,8 +100,6 @@ def _settings(auto_create: bool | None, default_type: str | None) -> dict[str, A
     return given({"autoCreate": auto_create, "defaultRepositoryType": default_type})
 
 
-@app.command("create")
-@handles_errors
 def create_namespace(
     name: NamespaceArg,
     auto_create: AutoCreateOpt = None,
@@ -105,45 +107,43 @@ def create_namespace(
     organization: OrganizationOpt = None,
     resource_set: ResourceSetOpt = None,
     region: RegionOpt = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a namespace (counts against the edition's namespace limit)."""
-    body = {"name": name, **_settings(auto_create, default_type)}
-    with api(server) as client:
-        body.update(placement(client, organization, resource_set, region))
-        NAMESPACES.create(client, body, as_json, instance)
+    settings = _settings(auto_create, default_type)
+    body = {"name": name, **settings, **placement(organization, resource_set, region)}
+    NAMESPACES.create(call, body)
 
 
-add_get(app, NAMESPACES, "Show a namespace.")
-add_list(app, NAMESPACES, "List the namespaces of an instance.", COLUMNS)
-
-
-@app.command("update")
-@handles_errors
 def update_namespace(
     name: NamespaceArg,
     auto_create: AutoCreateOpt = None,
     default_type: DefaultTypeOpt = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a namespace's auto-create and default repository type."""
     body = changes(_settings(auto_create, default_type), "--[no-]auto-create or --default-type")
-    with api(server) as client:
-        NAMESPACES.update(client, name, body, as_json, instance)
+    NAMESPACES.update(call, name, body)
 
 
-@app.command("delete")
-@handles_errors
 def delete_namespace(
     name: NamespaceArg,
     force: Annotated[bool, typer.Option("--force", help="Delete its repositories too.")] = False,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Delete a namespace (refused while it holds repositories, unless --force)."""
-    delete_one(NAMESPACES, name, instance, server, as_json, force=force)
+    delete_one(NAMESPACES, name, call, force=force)
+
+
+add_commands(
+    app,
+    NAMESPACES,
+    create=create_namespace,
+    get="Show a namespace.",
+    list=Listing("List the namespaces of an instance.", COLUMNS),
+    update=update_namespace,
+    delete=delete_namespace,
+)

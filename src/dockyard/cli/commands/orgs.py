@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
-from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id, with_org_id
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
+from dockyard.cli.commands._common import Call, print_record
+from dockyard.cli.commands._identity import DescriptionOpt, NewNameOpt, org_id
+from dockyard.cli.commands._shapes import Listing, Resource, add_commands, changes, given
 
 app = typer.Typer(help="Organizations: the tree that users and groups belong to.")
 
@@ -45,49 +45,46 @@ ORGS = Resource(
     _record,
     # Named by id or name; the path takes the id.
     locate=lambda client, _instance, org: f"/organizations/{org_id(client, org)}",
+    org_key="parentId",
 )
 
 
-@app.command("create")
-@handles_errors
 def create_org(
     name: Annotated[str, typer.Argument(help="Organization name.")],
     parent: ParentOpt = None,
     description: DescriptionOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create an organization (under --parent; default: the root organization)."""
     body = given({"name": name, "parentId": parent or "root", "description": description})
-    with api(server) as client:
-        ORGS.create(client, with_org_id(client, body, "parentId"), as_json)
+    ORGS.create(call, body)
 
 
-add_list(
-    app,
-    ORGS,
-    "List the organizations.",
-    [(h, "parent" if k == "parentId" else k) for h, k in COLUMNS],
-    rows=_with_parent_names,
-)
-add_get(app, ORGS, "Show an organization.")
-
-
-@app.command("update")
-@handles_errors
 def update_org(
     org: OrgArg,
     name: NewNameOpt = None,
     description: DescriptionOpt = None,
     parent: ParentOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Rename, describe or move an organization."""
     fields = {"name": name, "description": description, "parentId": parent}
     body = changes(fields, "--name, --description or --parent")
-    with api(server) as client:
-        ORGS.update(client, org, with_org_id(client, body, "parentId"), as_json)
+    ORGS.update(call, org, body)
 
 
-add_delete(app, ORGS, "Delete an organization (refused while it has children, users or groups).")
+add_commands(
+    app,
+    ORGS,
+    create=create_org,
+    list=Listing(
+        "List the organizations.",
+        [(h, "parent" if k == "parentId" else k) for h, k in COLUMNS],
+        rows=_with_parent_names,
+    ),
+    get="Show an organization.",
+    update=update_org,
+    delete="Delete an organization (refused while it has children, users or groups).",
+)

@@ -10,17 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient, ApiError, CliError
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    print_json,
-    print_record,
-    stdout,
-)
+from dockyard.cli.commands._common import Call, command, print_json, print_record, stdout
 from dockyard.cli.commands._identity import POLICY, DescriptionOpt
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, add_list, changes, given
+from dockyard.cli.commands._shapes import Listing, Resource, add_commands, changes, given
 
 app = typer.Typer(help="Policies: JSON documents of Allow/Deny statements.")
 
@@ -75,15 +67,13 @@ def _record(_client: ApiClient, policy: dict[str, Any]) -> None:
 POLICIES = Resource("policy", "policies", "/policies", POLICY, _record)
 
 
-@app.command("create")
-@handles_errors
 def create_policy(
     name: PolicyArg,
     document: DocumentOpt = None,
     description: DescriptionOpt = None,
     sharing_scope: SharingOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a custom policy from a JSON document (names: at most 15 characters)."""
     if document is None:
@@ -94,23 +84,16 @@ def create_policy(
         "description": description,
         "sharingScope": sharing_scope,
     }
-    with api(server) as client:
-        POLICIES.create(client, given(fields), as_json)
+    POLICIES.create(call, given(fields))
 
 
-add_list(app, POLICIES, "List the policies (built-in ones included).", COLUMNS)
-add_get(app, POLICIES, "Show a policy and its document, pretty-printed.")
-
-
-@app.command("update")
-@handles_errors
 def update_policy(
     name: PolicyArg,
     document: DocumentOpt = None,
     description: DescriptionOpt = None,
     sharing_scope: SharingOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Replace a policy's document, or change its description."""
     fields = {
@@ -119,15 +102,21 @@ def update_policy(
         "sharingScope": sharing_scope,
     }
     body = changes(fields, "--document, --description or --sharing-scope")
-    with api(server) as client:
-        POLICIES.update(client, name, body, as_json)
+    POLICIES.update(call, name, body)
 
 
-add_delete(app, POLICIES, "Delete a custom policy (roles lose it).")
+add_commands(
+    app,
+    POLICIES,
+    create=create_policy,
+    list=Listing("List the policies (built-in ones included).", COLUMNS),
+    get="Show a policy and its document, pretty-printed.",
+    update=update_policy,
+    delete="Delete a custom policy (roles lose it).",
+)
 
 
-@app.command("simulate")
-@handles_errors
+@command(app, "simulate")
 def simulate(
     user: Annotated[str, typer.Option("--user", "-u", help="Whose permissions.")],
     action: Annotated[str, typer.Option("--action", "-a", help="e.g. cr:PullRepository")],
@@ -135,18 +124,18 @@ def simulate(
         str,
         typer.Option("--resource", "-r", help="ARN, e.g. acs:cr:*:*:repository/team/app, or *."),
     ],
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Would USER be allowed ACTION on RESOURCE, and why.
 
     Prints the decision with the deciding policy and statement; nothing is performed.
     """
     body = {"username": user, "action": action, "resource": resource}
-    with api(server) as client:
+    with call.api() as client:
         decision: dict[str, Any] = client.call("POST", "/authorization/simulate", json=body)
         statement = _statement(client, decision)
-    if as_json:
+    if call.as_json:
         print_json(decision if statement is None else {**decision, "statementText": statement})
         return
     verdict = "ALLOWED" if decision.get("allowed") else "DENIED"

@@ -8,20 +8,15 @@ import typer
 
 from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
-    InstanceOpt,
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
+    Call,
     list_or_page,
     print_list,
     print_record,
     repo_path,
     split_name,
 )
-from dockyard.cli.commands._shapes import Resource, add_delete, add_get, changes, given
+from dockyard.cli.commands._identity import with_org_id
+from dockyard.cli.commands._shapes import Resource, add_commands, changes, given
 from dockyard.cli.commands.namespaces import (
     PLACEMENT_FIELDS,
     OrganizationOpt,
@@ -101,36 +96,26 @@ def _fields(
     )
 
 
-@app.command("list")
-@handles_errors
 def list_repositories(
     namespace: Annotated[
         str | None,
         typer.Argument(help="Only this namespace (default: the whole instance)."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Only names containing this.")] = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
+    *,
+    call: Call,
 ) -> None:
     """List repositories of a namespace, or of the whole instance."""
     path = (
-        f"/instances/{instance}/namespaces/{namespace}/repositories"
+        f"/instances/{call.instance}/namespaces/{namespace}/repositories"
         if namespace
-        else f"/instances/{instance}/repositories"
+        else f"/instances/{call.instance}/repositories"
     )
-    with api(server) as client:
-        items = list_or_page(client, path, "repositories", page, page_size, name=name)
-    print_list(items, COLUMNS, as_json)
+    with call.api() as client:
+        items = list_or_page(client, path, "repositories", call.page, call.page_size, name=name)
+    print_list(items, COLUMNS, call.as_json)
 
 
-add_get(app, REPOSITORIES, "Show a repository.")
-
-
-@app.command("create")
-@handles_errors
 def create_repository(
     repository: RepoArg,
     type_: TypeOpt = None,
@@ -140,41 +125,44 @@ def create_repository(
     organization: OrganizationOpt = None,
     resource_set: ResourceSetOpt = None,
     region: RegionOpt = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a repository (counts against the edition's repository limits; the organization
     defaults to the namespace's)."""
     namespace, name = split_name(repository)
     body = {"name": name, **_fields(type_, summary, description, immutable)}
-    with api(server) as client:
-        body.update(placement(client, organization, resource_set, region))
+    with call.api() as client:
+        body.update(with_org_id(client, placement(organization, resource_set, region)))
         created = client.call(
-            "POST", f"/instances/{instance}/namespaces/{namespace}/repositories", json=body
+            "POST", f"/instances/{call.instance}/namespaces/{namespace}/repositories", json=body
         )
-        REPOSITORIES.show(client, created, as_json)
+        REPOSITORIES.show(client, created, call.as_json)
 
 
-@app.command("update")
-@handles_errors
 def update_repository(
     repository: RepoArg,
     type_: TypeOpt = None,
     summary: SummaryOpt = None,
     description: DescriptionOpt = None,
     immutable: ImmutableOpt = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a repository's type, texts or tag mutability (--immutable needs Advanced)."""
     body = changes(
         _fields(type_, summary, description, immutable),
         "--type, --summary, --description or --immutable/--mutable",
     )
-    with api(server) as client:
-        REPOSITORIES.update(client, repository, body, as_json, instance)
+    REPOSITORIES.update(call, repository, body)
 
 
-add_delete(app, REPOSITORIES, "Delete a repository with its tags and manifests.")
+add_commands(
+    app,
+    REPOSITORIES,
+    list=list_repositories,
+    get="Show a repository.",
+    create=create_repository,
+    update=update_repository,
+    delete="Delete a repository with its tags and manifests.",
+)

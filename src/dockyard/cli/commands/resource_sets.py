@@ -7,30 +7,20 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    print_record,
-    split_name,
-)
+from dockyard.cli.commands._common import Call, print_record, split_name
 from dockyard.cli.commands._identity import (
     GROUP,
     DescriptionOpt,
     NewNameOpt,
     OrgOpt,
-    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
     Link,
+    Listing,
     Resource,
     Verb,
-    add_delete,
-    add_get,
-    add_links,
-    add_list,
+    add_commands,
     changes,
     given,
 )
@@ -85,100 +75,89 @@ def _record(client: ApiClient, found: dict[str, Any]) -> None:
     )
 
 
-SETS = Resource("resource set", "resource sets", "/resource-sets", SET, _record)
+SETS = Resource(
+    "resource set", "resource sets", "/resource-sets", SET, _record, org_key="organizationId"
+)
 
 
-@app.command("create")
-@handles_errors
 def create_set(
-    name: SetArg,
-    org: OrgOpt = None,
-    description: DescriptionOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    name: SetArg, org: OrgOpt = None, description: DescriptionOpt = None, *, call: Call
 ) -> None:
     """Create an empty resource set."""
     body = given({"name": name, "description": description, "organizationId": org})
-    with api(server) as client:
-        SETS.create(client, with_org_id(client, body), as_json)
+    SETS.create(call, body)
 
 
-add_list(app, SETS, "List the resource sets.", COLUMNS, rows=with_org_names)
-add_get(app, SETS, "Show a resource set with its groups, namespaces and repositories.")
-
-
-@app.command("update")
-@handles_errors
 def update_set(
-    name: SetArg,
-    new_name: NewNameOpt = None,
-    description: DescriptionOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    name: SetArg, new_name: NewNameOpt = None, description: DescriptionOpt = None, *, call: Call
 ) -> None:
     """Rename or describe a resource set."""
     body = changes({"name": new_name, "description": description}, "--name or --description")
-    with api(server) as client:
-        SETS.update(client, name, body, as_json)
+    SETS.update(call, name, body)
 
 
-add_delete(app, SETS, "Delete a resource set (its namespaces and repositories stay).")
-add_links(
+add_commands(
     app,
-    Link(SETS, "resourceSet", GROUP, "group", "groups", "linked"),
-    Verb(
-        "link-group",
-        "Link a group: its roles apply to the set's namespaces and repositories.",
-        "Linked group {target} to resource set {owner}.",
-    ),
-    Verb(
-        "unlink-group",
-        "Unlink a group from the set.",
-        "Unlinked group {target} from resource set {owner}.",
-    ),
-)
-add_links(
-    app,
-    Link(
-        SETS,
-        "resourceSet",
-        typer.Argument(metavar="NAMESPACE", help="Namespace name."),
-        "namespace",
-        "namespaces",
-        "member",
-        in_instance=True,
-    ),
-    Verb(
-        "add-namespace",
-        "Put a namespace (and so its repositories) into the set.",
-        "Added namespace {target} ({instance}) to resource set {owner}.",
-    ),
-    Verb(
-        "remove-namespace",
-        "Take a namespace out of the set.",
-        "Removed namespace {target} ({instance}) from resource set {owner}.",
-    ),
-)
-add_links(
-    app,
-    Link(
-        SETS,
-        "resourceSet",
-        typer.Argument(metavar="NAMESPACE/REPOSITORY", help="Repository full name."),
-        "repository",
-        "repositories",
-        "member",
-        in_instance=True,
-        target_path=lambda repository: "/".join(split_name(repository)),
-    ),
-    Verb(
-        "add-repository",
-        "Put one repository into the set.",
-        "Added repository {target} ({instance}) to resource set {owner}.",
-    ),
-    Verb(
-        "remove-repository",
-        "Take a repository out of the set.",
-        "Removed repository {target} ({instance}) from resource set {owner}.",
-    ),
+    SETS,
+    create=create_set,
+    list=Listing("List the resource sets.", COLUMNS, rows=with_org_names),
+    get="Show a resource set with its groups, namespaces and repositories.",
+    update=update_set,
+    delete="Delete a resource set (its namespaces and repositories stay).",
+    links=[
+        Link(
+            "resourceSet",
+            GROUP,
+            "group",
+            "groups",
+            "linked",
+            Verb(
+                "link-group",
+                "Link a group: its roles apply to the set's namespaces and repositories.",
+                "Linked group {target} to resource set {owner}.",
+            ),
+            Verb(
+                "unlink-group",
+                "Unlink a group from the set.",
+                "Unlinked group {target} from resource set {owner}.",
+            ),
+        ),
+        Link(
+            "resourceSet",
+            typer.Argument(metavar="NAMESPACE", help="Namespace name."),
+            "namespace",
+            "namespaces",
+            "member",
+            Verb(
+                "add-namespace",
+                "Put a namespace (and so its repositories) into the set.",
+                "Added namespace {target} ({instance}) to resource set {owner}.",
+            ),
+            Verb(
+                "remove-namespace",
+                "Take a namespace out of the set.",
+                "Removed namespace {target} ({instance}) from resource set {owner}.",
+            ),
+            in_instance=True,
+        ),
+        Link(
+            "resourceSet",
+            typer.Argument(metavar="NAMESPACE/REPOSITORY", help="Repository full name."),
+            "repository",
+            "repositories",
+            "member",
+            Verb(
+                "add-repository",
+                "Put one repository into the set.",
+                "Added repository {target} ({instance}) to resource set {owner}.",
+            ),
+            Verb(
+                "remove-repository",
+                "Take a repository out of the set.",
+                "Removed repository {target} ({instance}) from resource set {owner}.",
+            ),
+            in_instance=True,
+            target_path=lambda repository: "/".join(split_name(repository)),
+        ),
+    ],
 )

@@ -7,16 +7,14 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import JsonOpt, ServerOpt, api, handles_errors, print_record
+from dockyard.cli.commands._common import Call, print_record
 from dockyard.cli.commands._identity import POLICY, ROLE, DescriptionOpt
 from dockyard.cli.commands._shapes import (
     Link,
+    Listing,
     Resource,
     Verb,
-    add_delete,
-    add_get,
-    add_links,
-    add_list,
+    add_commands,
     changes,
     given,
 )
@@ -46,8 +44,6 @@ def _record(_client: ApiClient, role: dict[str, Any]) -> None:
 ROLES = Resource("role", "roles", "/roles", ROLE, _record)
 
 
-@app.command("create")
-@handles_errors
 def create_role(
     name: RoleArg,
     description: DescriptionOpt = None,
@@ -55,47 +51,54 @@ def create_role(
         list[str] | None, typer.Option("--policy", help="Policy to attach; repeatable (5 at most).")
     ] = None,
     sharing_scope: SharingOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a role, optionally with policies attached."""
     body = given({"name": name, "description": description, "sharingScope": sharing_scope})
     if policy:
         body["policies"] = policy
-    with api(server) as client:
-        ROLES.create(client, body, as_json)
+    ROLES.create(call, body)
 
 
-add_list(app, ROLES, "List the roles (built-in ones included).", COLUMNS)
-add_get(app, ROLES, "Show a role and its policies.")
-
-
-@app.command("update")
-@handles_errors
 def update_role(
     name: RoleArg,
     description: DescriptionOpt = None,
     sharing_scope: SharingOpt = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a role's description or sharing scope."""
     fields = {"description": description, "sharingScope": sharing_scope}
     body = changes(fields, "--description or --sharing-scope")
-    with api(server) as client:
-        ROLES.update(client, name, body, as_json)
+    ROLES.update(call, name, body)
 
 
-add_delete(app, ROLES, "Delete a role (users and groups lose it).")
-add_links(
+add_commands(
     app,
-    Link(ROLES, "role", POLICY, "policy", "policies", "attached"),
-    Verb(
-        "attach-policy", "Attach a policy to a role.", "Attached policy {target} to role {owner}."
-    ),
-    Verb(
-        "detach-policy",
-        "Detach a policy from a role.",
-        "Detached policy {target} from role {owner}.",
-    ),
+    ROLES,
+    create=create_role,
+    list=Listing("List the roles (built-in ones included).", COLUMNS),
+    get="Show a role and its policies.",
+    update=update_role,
+    delete="Delete a role (users and groups lose it).",
+    links=[
+        Link(
+            "role",
+            POLICY,
+            "policy",
+            "policies",
+            "attached",
+            Verb(
+                "attach-policy",
+                "Attach a policy to a role.",
+                "Attached policy {target} to role {owner}.",
+            ),
+            Verb(
+                "detach-policy",
+                "Detach a policy from a role.",
+                "Detached policy {target} from role {owner}.",
+            ),
+        )
+    ],
 )

@@ -8,14 +8,9 @@ import typer
 
 from dockyard.cli.client import ApiError
 from dockyard.cli.commands._common import (
-    InstanceOpt,
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
+    Call,
+    command,
     fail,
-    handles_errors,
     human_size,
     list_or_page,
     print_json,
@@ -37,20 +32,16 @@ def _short(digest: Any) -> str:
     return text[:19] if text.startswith("sha256:") else text
 
 
-@app.command("list")
-@handles_errors
+@command(app, "list", instance=True, paged=True)
 def list_tags(
     repository: Annotated[str, typer.Argument(metavar="NAMESPACE/REPOSITORY")],
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
+    *,
+    call: Call,
 ) -> None:
     """List tags with digest, size, media type and push time."""
-    path = repo_path(instance, *split_name(repository)) + "/tags"
-    with api(server) as client:
-        items = list_or_page(client, path, "tags", page, page_size)
+    path = repo_path(call.instance, *split_name(repository)) + "/tags"
+    with call.api() as client:
+        items = list_or_page(client, path, "tags", call.page, call.page_size)
     print_list(
         items,
         [
@@ -61,7 +52,7 @@ def list_tags(
             ("Platforms", "platformList"),
             ("Pushed", "pushedAt"),
         ],
-        as_json,
+        call.as_json,
         rows=_tag_rows,
     )
 
@@ -79,16 +70,14 @@ def _tag_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-@app.command("delete")
-@handles_errors
+@command(app, "delete", instance=True)
 def delete_tags(
     references: Annotated[
         list[str],
         typer.Argument(metavar="NAMESPACE/REPOSITORY:TAG...", help="One or more tags."),
     ],
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Delete tags (each manifest stays while other tags or digests reference it).
 
@@ -97,46 +86,46 @@ def delete_tags(
     parsed = [split_reference(ref) for ref in references]
     deleted: list[str] = []
     failed: list[dict[str, str]] = []
-    with api(server) as client, progress("Deleting tags", total=len(parsed)) as update:
+    with call.api() as client, progress("Deleting tags", total=len(parsed)) as update:
         for (namespace, repository, tag), ref in zip(parsed, references, strict=True):
             try:
-                client.call("DELETE", repo_path(instance, namespace, repository) + f"/tags/{tag}")
+                client.call(
+                    "DELETE", repo_path(call.instance, namespace, repository) + f"/tags/{tag}"
+                )
                 deleted.append(ref)
             except ApiError as exc:
                 failed.append({"tag": ref, "code": exc.code, "message": exc.message})
-                if not as_json:
+                if not call.as_json:
                     stderr().print(f"error: {ref}: {exc.message}", highlight=False, markup=False)
             update(len(deleted) + len(failed))
-    if as_json:
+    if call.as_json:
         print_json({"deleted": deleted, "failed": failed})
     else:
         for ref in deleted:
             typer.echo(f"Deleted {ref}.")
     if failed:
-        if len(failed) == 1 and not deleted and not as_json:
+        if len(failed) == 1 and not deleted and not call.as_json:
             raise typer.Exit(1)
         raise fail(f"{len(failed)} of {len(parsed)} tag deletions failed")
 
 
-@app.command("layers")
-@handles_errors
+@command(app, "layers", instance=True)
 def layers(
     reference: Annotated[str, typer.Argument(metavar="NAMESPACE/REPOSITORY:TAG")],
     platform: Annotated[
         str | None,
         typer.Option("--platform", help="os/arch[/variant]: which image of an index."),
     ] = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """The layers of a tag's image, with the history entry that created each."""
     namespace, repository, tag = split_reference(reference)
-    path = repo_path(instance, namespace, repository) + f"/tags/{tag}/layers"
+    path = repo_path(call.instance, namespace, repository) + f"/tags/{tag}/layers"
     params = {"platform": platform} if platform else {}
-    with api(server) as client:
+    with call.api() as client:
         found = client.call("GET", path, params=params)
-    if as_json:
+    if call.as_json:
         print_json(found)
         return
     print_record(found, [("Manifest", "manifestDigest"), ("Platform", "platform")])
@@ -162,19 +151,19 @@ def layers(
     )
 
 
-@app.command("manifest")
-@handles_errors
+@command(app, "manifest", instance=True)
 def manifest(
     reference: Annotated[str, typer.Argument(metavar="NAMESPACE/REPOSITORY:TAG|@DIGEST")],
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Print a manifest (by tag or digest)."""
     namespace, repository, ref = split_reference(reference, digest_ok=True)
-    with api(server) as client:
-        found = client.call("GET", repo_path(instance, namespace, repository) + f"/manifests/{ref}")
-    if as_json:
+    with call.api() as client:
+        found = client.call(
+            "GET", repo_path(call.instance, namespace, repository) + f"/manifests/{ref}"
+        )
+    if call.as_json:
         print_json(found)
         return
     print_record(found, [("Digest", "digest"), ("Media type", "mediaType"), ("Size", "size")])

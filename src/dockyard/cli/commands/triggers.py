@@ -10,13 +10,8 @@ import typer
 
 from dockyard.cli.client import ApiClient
 from dockyard.cli.commands._common import (
-    InstanceOpt,
-    JsonOpt,
-    PageOpt,
-    PageSizeOpt,
-    ServerOpt,
-    api,
-    handles_errors,
+    Call,
+    command,
     list_or_page,
     print_json,
     print_list,
@@ -115,27 +110,17 @@ def _show_record(record: Record, as_json: bool, what: str) -> None:
         typer.echo(f"{what} queued as delivery {record['id']} (see `dockyard trigger log`).")
 
 
-def _add_on_trigger(
-    command: str, help: str, run: Callable[[ApiClient, str, str, bool], None]
-) -> None:
-    """Command ``command NAMESPACE/REPOSITORY NAME``, done by ``run(client, path, name,
+def _add_on_trigger(verb: str, help: str, run: Callable[[ApiClient, str, str, bool], None]) -> None:
+    """Command ``verb NAMESPACE/REPOSITORY NAME``, done by ``run(client, path, name,
     as_json)`` on the trigger's API path."""
 
-    @app.command(command, help=help)
-    @handles_errors
-    def on_trigger(
-        repository: RepoArg,
-        name: NameArg,
-        instance: InstanceOpt = "default",
-        server: ServerOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        with api(server) as client:
-            run(client, f"{_triggers(instance, repository)}/{name}", name, as_json)
+    @command(app, verb, instance=True, help=help)
+    def on_trigger(repository: RepoArg, name: NameArg, *, call: Call) -> None:
+        with call.api() as client:
+            run(client, f"{_triggers(call.instance, repository)}/{name}", name, call.as_json)
 
 
-@app.command("create")
-@handles_errors
+@command(app, "create", instance=True)
 def create(
     repository: RepoArg,
     name: Annotated[str, typer.Option("--name", help="1-64 letters, digits, '-', '_'.")],
@@ -149,31 +134,28 @@ def create(
     secret: Annotated[
         bool, typer.Option("--secret", help="Generate a signing secret (printed once).")
     ] = False,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a trigger: a webhook fired by tag pushes to the repository."""
     body = {"name": name, **_fields(url, mode, expression, tags, cloudevents, secret)}
-    with api(server) as client:
-        created = client.call("POST", _triggers(instance, repository), json=body)
-    _show_trigger(created, as_json)
+    with call.api() as client:
+        created = client.call("POST", _triggers(call.instance, repository), json=body)
+    _show_trigger(created, call.as_json)
 
 
-@app.command("list")
-@handles_errors
+@command(app, "list", instance=True, paged=True)
 def list_triggers(
     repository: RepoArg,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
+    *,
+    call: Call,
 ) -> None:
     """List the repository's triggers."""
-    with api(server) as client:
-        items = list_or_page(client, _triggers(instance, repository), "triggers", page, page_size)
-    print_list(items, [f for f in TRIGGER_FIELDS if f[1] not in ("createdAt",)], as_json)
+    with call.api() as client:
+        items = list_or_page(
+            client, _triggers(call.instance, repository), "triggers", call.page, call.page_size
+        )
+    print_list(items, [f for f in TRIGGER_FIELDS if f[1] not in ("createdAt",)], call.as_json)
 
 
 def _get(client: ApiClient, path: str, name: str, as_json: bool) -> None:
@@ -183,8 +165,7 @@ def _get(client: ApiClient, path: str, name: str, as_json: bool) -> None:
 _add_on_trigger("get", "Show one trigger.", _get)
 
 
-@app.command("update")
-@handles_errors
+@command(app, "update", instance=True)
 def update(
     repository: RepoArg,
     name: NameArg,
@@ -206,15 +187,14 @@ def update(
             show_default=False,
         ),
     ] = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a trigger; options left out stay as they are."""
     body = _fields(url, mode, expression, tags, cloudevents, secret)
-    with api(server) as client:
-        changed = client.call("PATCH", f"{_triggers(instance, repository)}/{name}", json=body)
-    _show_trigger(changed, as_json)
+    with call.api() as client:
+        changed = client.call("PATCH", f"{_triggers(call.instance, repository)}/{name}", json=body)
+    _show_trigger(changed, call.as_json)
 
 
 def _delete(client: ApiClient, path: str, name: str, as_json: bool) -> None:
@@ -227,8 +207,7 @@ _add_on_trigger(
 )
 
 
-@app.command("log")
-@handles_errors
+@command(app, "log", instance=True, paged=True)
 def log(
     repository: RepoArg,
     trigger: Annotated[
@@ -238,19 +217,22 @@ def log(
         str | None,
         typer.Option("--status", help="Pending, Triggered, Failed or Untriggered."),
     ] = None,
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
-    page: PageOpt = None,
-    page_size: PageSizeOpt = 30,
+    *,
+    call: Call,
 ) -> None:
     """The trigger log, newest first: every push for every trigger, pings, redeliveries."""
-    path = repo_path(instance, *split_name(repository)) + "/trigger-records"
-    with api(server) as client:
+    path = repo_path(call.instance, *split_name(repository)) + "/trigger-records"
+    with call.api() as client:
         items = list_or_page(
-            client, path, "trigger records", page, page_size, trigger=trigger, status=status
+            client,
+            path,
+            "trigger records",
+            call.page,
+            call.page_size,
+            trigger=trigger,
+            status=status,
         )
-    print_list(items, RECORD_COLUMNS, as_json, rows=_record_rows)
+    print_list(items, RECORD_COLUMNS, call.as_json, rows=_record_rows)
 
 
 def _record_rows(items: list[Record]) -> list[Record]:
@@ -261,22 +243,20 @@ def _record_rows(items: list[Record]) -> list[Record]:
     ]
 
 
-@app.command("redeliver")
-@handles_errors
+@command(app, "redeliver", instance=True)
 def redeliver(
     repository: RepoArg,
     delivery_id: Annotated[
         str, typer.Argument(metavar="DELIVERY_ID", help="A delivery id from `trigger log`.")
     ],
-    instance: InstanceOpt = "default",
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Deliver a logged delivery again, as a new delivery with a new id."""
-    path = repo_path(instance, *split_name(repository))
-    with api(server) as client:
+    path = repo_path(call.instance, *split_name(repository))
+    with call.api() as client:
         record = client.call("POST", f"{path}/trigger-records/{delivery_id}/redeliver")
-    _show_record(record, as_json, f"Redelivery of {delivery_id}")
+    _show_record(record, call.as_json, f"Redelivery of {delivery_id}")
 
 
 def _ping(client: ApiClient, path: str, name: str, as_json: bool) -> None:

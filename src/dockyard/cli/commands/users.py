@@ -7,13 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient
-from dockyard.cli.commands._common import (
-    JsonOpt,
-    ServerOpt,
-    api,
-    handles_errors,
-    print_record,
-)
+from dockyard.cli.commands._common import Call, command, print_record
 from dockyard.cli.commands._identity import (
     ROLE,
     USERNAME,
@@ -21,17 +15,14 @@ from dockyard.cli.commands._identity import (
     PasswordStdinOpt,
     done,
     new_secret,
-    with_org_id,
     with_org_names,
 )
 from dockyard.cli.commands._shapes import (
     Link,
+    Listing,
     Resource,
     Verb,
-    add_delete,
-    add_get,
-    add_links,
-    add_list,
+    add_commands,
     changes,
     given,
 )
@@ -94,7 +85,7 @@ def _record(_client: ApiClient, user: dict[str, Any]) -> None:
     print_record(user, FIELDS)
 
 
-USERS = Resource("user", "users", "/users", USERNAME, _record)
+USERS = Resource("user", "users", "/users", USERNAME, _record, org_key="organizationId")
 
 
 def _profile(
@@ -120,8 +111,6 @@ def _profile(
     )
 
 
-@app.command("create")
-@handles_errors
 def create_user(
     username: UserArg,
     org: OrgOpt = None,
@@ -136,8 +125,8 @@ def create_user(
         list[str] | None, typer.Option("--role", help="Role to grant; repeatable.")
     ] = None,
     password_stdin: PasswordStdinOpt = False,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Create a user with an initial console password (changed at the first sign-in).
 
@@ -156,23 +145,9 @@ def create_user(
     body.update(username=username, password=password, organizationId=org or "root")
     if role:
         body["roles"] = role
-    with api(server) as client:
-        USERS.create(client, with_org_id(client, body), as_json)
+    USERS.create(call, body)
 
 
-add_list(
-    app,
-    USERS,
-    "List the users (of one organization with --org).",
-    COLUMNS,
-    rows=with_org_names,
-    org_filter=True,
-)
-add_get(app, USERS, "Show a user.")
-
-
-@app.command("update")
-@handles_errors
 def update_user(
     username: UserArg,
     org: OrgOpt = None,
@@ -187,8 +162,8 @@ def update_user(
         bool | None,
         typer.Option("--disable/--enable", help="Lock the user out, or let them back in."),
     ] = None,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    call: Call,
 ) -> None:
     """Change a user's profile, organization, logon policy, or disable them."""
     profile = _profile(
@@ -196,75 +171,85 @@ def update_user(
     )
     fields = {**profile, "disabled": disabled, "organizationId": org}
     body = changes(fields, "at least one option (see --help)")
-    with api(server) as client:
-        USERS.update(client, username, with_org_id(client, body), as_json)
+    USERS.update(call, username, body)
 
 
-add_delete(app, USERS, "Delete a user (and their access keys).")
-add_links(
+add_commands(
     app,
-    Link(USERS, "user", ROLE, "role", "roles", "granted"),
-    Verb("grant-role", "Grant a role to a user.", "Granted role {target} to user {owner}."),
-    Verb(
-        "revoke-role",
-        "Take a role away from a user (roles through groups stay).",
-        "Revoked role {target} from user {owner}.",
+    USERS,
+    create=create_user,
+    list=Listing(
+        "List the users (of one organization with --org).",
+        COLUMNS,
+        rows=with_org_names,
+        org_filter=True,
     ),
+    get="Show a user.",
+    update=update_user,
+    delete="Delete a user (and their access keys).",
+    links=[
+        Link(
+            "user",
+            ROLE,
+            "role",
+            "roles",
+            "granted",
+            Verb("grant-role", "Grant a role to a user.", "Granted role {target} to user {owner}."),
+            Verb(
+                "revoke-role",
+                "Take a role away from a user (roles through groups stay).",
+                "Revoked role {target} from user {owner}.",
+            ),
+        )
+    ],
 )
 
 
-def _set_mfa(username: str, required: bool, server: str | None, as_json: bool) -> None:
-    with api(server) as client:
+def _set_mfa(username: str, required: bool, call: Call) -> None:
+    with call.api() as client:
         result = client.call("PUT", f"/users/{username}/mfa", json={"required": required})
     if required:
         message = f"MFA enabled for {username}: they bind a device at their next sign-in."
     else:
         message = f"MFA disabled for {username} (their bound device is forgotten)."
-    done(as_json, result, {"user": username, "mfaRequired": required}, message)
+    done(call.as_json, result, {"user": username, "mfaRequired": required}, message)
 
 
-@mfa_app.command("enable")
-@handles_errors
-def enable_mfa(username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+@command(mfa_app, "enable")
+def enable_mfa(username: UserArg, *, call: Call) -> None:
     """Require MFA: the user binds a virtual MFA device at the next sign-in."""
-    _set_mfa(username, True, server, as_json)
+    _set_mfa(username, True, call)
 
 
-@mfa_app.command("disable")
-@handles_errors
-def disable_mfa(username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+@command(mfa_app, "disable")
+def disable_mfa(username: UserArg, *, call: Call) -> None:
     """Stop requiring MFA and forget the user's bound device."""
-    _set_mfa(username, False, server, as_json)
+    _set_mfa(username, False, call)
 
 
-@mfa_app.command("reset-device")
-@handles_errors
-def reset_mfa_device(username: UserArg, server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+@command(mfa_app, "reset-device")
+def reset_mfa_device(username: UserArg, *, call: Call) -> None:
     """Forget the bound device (lost phone): the user binds a new one at the next sign-in."""
-    with api(server) as client:
+    with call.api() as client:
         client.call("DELETE", f"/users/{username}/mfa/device")
     done(
-        as_json,
+        call.as_json,
         None,
         {"user": username, "mfaDevice": None},
         f"Forgot the MFA device of {username}.",
     )
 
 
-@app.command("reset-password")
-@handles_errors
+@command(app, "reset-password")
 def reset_password(
-    username: UserArg,
-    password_stdin: PasswordStdinOpt = False,
-    server: ServerOpt = None,
-    as_json: JsonOpt = False,
+    username: UserArg, password_stdin: PasswordStdinOpt = False, *, call: Call
 ) -> None:
     """Set a new console password; the user must change it at the next sign-in."""
     password = new_secret("New password", password_stdin)
-    with api(server) as client:
+    with call.api() as client:
         result = client.call("PUT", f"/users/{username}/password", json={"password": password})
     done(
-        as_json,
+        call.as_json,
         result,
         {"user": username, "mustChangePassword": True},
         f"Reset the console password of {username}; they change it at the next sign-in.",
