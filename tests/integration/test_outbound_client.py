@@ -185,6 +185,66 @@ def test_the_body_read_stops_at_the_cap(receiver: Receiver) -> None:
     assert (response.status, response.body_excerpt) == (200, "x" * 1000)
 
 
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; records the client's port of each request. ``/close``
+    answers with ``Connection: close``."""
+
+    protocol_version = "HTTP/1.1"
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.requests.append((self.path, {"port": str(self.client_address[1])}, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        if self.path == "/close":
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def keepalive_receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    server.RequestHandlerClass = _KeepAliveHandler
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_connections_are_kept_alive_and_not_reused_once_closed(
+    keepalive_receiver: Receiver,
+) -> None:
+    base = f"http://127.0.0.1:{keepalive_receiver.port}"
+
+    async def scenario() -> list[int]:
+        client = OutboundClient(LOOPBACK)
+        try:
+            statuses = [
+                (await client.post(f"{base}/{path}", b"{}", {})).status
+                for path in ("a", "b", "close", "c", "d")
+            ]
+            assert statuses == [200] * 5
+            concurrent = await asyncio.gather(
+                *(client.post(f"{base}/e", b"", {}) for _ in range(3))
+            )
+            assert [r.status for r in concurrent] == [200] * 3
+        finally:
+            await client.aclose()
+        return [int(headers["port"]) for _, headers, _ in keepalive_receiver.requests]
+
+    ports = asyncio.run(scenario())
+    # a, b and close on one connection; c and d on a second; three at once need three.
+    assert ports[0] == ports[1] == ports[2] != ports[3] == ports[4]
+    assert len(set(ports[5:])) == 3 and ports[3] in ports[5:]
+
+
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections (the kernel's backlog) and never answers."""
