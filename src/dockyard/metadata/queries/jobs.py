@@ -30,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Select,
+    Table,
     and_,
     bindparam,
     delete,
@@ -167,9 +168,23 @@ def _changed(result: object) -> bool:
     return bool(result.rowcount)
 
 
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+#: Every job ends here: built once, for the prepared path.
+_COMPLETE = prepared(
+    delete(_JOBS).where(
+        _JOBS.c.id == bindparam("job_id"),
+        _JOBS.c.state == RUNNING,
+        _JOBS.c.leased_by == bindparam("worker"),
+        _JOBS.c.attempts == bindparam("attempt"),
+    )
+)
+
+
 async def complete_job(session: AsyncSession, job_id: uuid.UUID, worker: str, attempt: int) -> bool:
     """Delete a finished job; False when the lease was lost (another worker has it)."""
-    return _changed(await session.execute(delete(Job).where(_held(job_id, worker, attempt))))
+    params = {"job_id": job_id, "worker": worker, "attempt": attempt}
+    result = await session.execute(_COMPLETE, params)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def extend_lease(
@@ -242,6 +257,32 @@ async def latest_created_at(
         .group_by(Job.ordering_key)
     )
     return {key: when for key, when in (await session.execute(stmt)).all() if key is not None}
+
+
+async def lock_unstarted_newest(
+    session: AsyncSession, ordering_keys: Sequence[str]
+) -> dict[str, Job]:
+    """Per key, its newest job if no attempt of it has started yet, locked (rows a leaser
+    holds are passed over: those are starting), to be given more work of the key."""
+    if not ordering_keys:
+        return {}
+    later = exists().where(
+        _OTHER_JOB.ordering_key == Job.ordering_key,
+        tuple_(_OTHER_JOB.created_at, _OTHER_JOB.id) > tuple_(Job.created_at, Job.id),
+    )
+    stmt = (
+        select(Job)
+        .where(
+            Job.ordering_key.in_(list(ordering_keys)),
+            Job.state == WAITING,
+            Job.attempts == 0,
+            ~later,
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    jobs = (await session.execute(stmt)).scalars().all()
+    return {job.ordering_key: job for job in jobs if job.ordering_key is not None}
 
 
 async def has_pending_job(session: AsyncSession, ordering_key: str) -> bool:
