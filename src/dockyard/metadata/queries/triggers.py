@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import Trigger, TriggerDelivery
@@ -50,6 +50,22 @@ async def get_record(session: AsyncSession, record_id: uuid.UUID) -> TriggerDeli
 
 
 _RECORDS: Table = TriggerDelivery.__table__  # type: ignore[assignment]
+_TRIGGERS: Table = Trigger.__table__  # type: ignore[assignment]
+#: What a delivery attempt reads: the record and, if it still exists, its trigger.
+_ATTEMPT_INPUTS = prepared(
+    select(
+        _RECORDS.c.status,
+        _RECORDS.c.attempts,
+        _RECORDS.c.payload,
+        _RECORDS.c.ping,
+        _TRIGGERS.c.id.label("trigger_id"),
+        _TRIGGERS.c.url,
+        _TRIGGERS.c.cloudevents,
+        _TRIGGERS.c.secret_encrypted,
+    )
+    .select_from(_RECORDS.outerjoin(_TRIGGERS, _TRIGGERS.c.id == _RECORDS.c.trigger_id))
+    .where(_RECORDS.c.id == bindparam("record_id"))
+)
 #: Every delivery attempt ends here: built once, for the prepared path.
 _FINISH_ATTEMPT = prepared(
     update(_RECORDS)
@@ -67,6 +83,15 @@ _FINISH_ATTEMPT = prepared(
         updated_at=bindparam("new_updated_at"),
     )
 )
+
+
+async def attempt_inputs(
+    session: AsyncSession, record_id: uuid.UUID
+) -> Row[*tuple[Any, ...]] | None:
+    """A record's status, attempts, payload and ping flag, with its trigger's id, URL,
+    CloudEvents flag and encrypted secret (None when the trigger was deleted)."""
+    result = await session.execute(_ATTEMPT_INPUTS, {"record_id": record_id})
+    return result.first()
 
 
 async def finish_attempt(

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard import __version__
 from dockyard.clock import SYSTEM_CLOCK, Clock
 from dockyard.events import EventType
-from dockyard.metadata.models import Trigger, TriggerDelivery
+from dockyard.metadata.models import Trigger
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.queries import triggers as q
@@ -182,8 +182,18 @@ def delivery_job(session: AsyncSession, record_id: uuid.UUID, attempt: int, when
     jq.add_job(session, DELIVERY_JOB_KIND, payload, when)
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryRequest:
+    """What a delivery sends, the same on every attempt."""
+
+    #: The delivery id: the log record's.
+    id: uuid.UUID
+    payload: dict[str, object]
+    ping: bool
+
+
 def encode_request(
-    record: TriggerDelivery, cloudevents: bool, secret: bytes | None, now: datetime
+    record: DeliveryRequest, cloudevents: bool, secret: bytes | None, now: datetime
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt (the body is the same on every attempt)."""
     data = dict(record.payload)
@@ -331,22 +341,19 @@ class TriggerDeliverer:
         record_id = uuid.UUID(str(job.payload["delivery"]))
         attempt = int(str(job.payload["attempt"]))
         async with self._db.read() as session:
-            record = await q.get_record(session, record_id)
-            if record is None or record.status != PENDING or record.attempts >= attempt:
-                return None  # pruned, finished, or this attempt was recorded before a crash
-            trigger = await q.get_trigger(session, record.trigger_id) if record.trigger_id else None
-            target = None
-            if trigger is not None:
-                secret = (
-                    self._master.decrypt(trigger.secret_encrypted, SECRET_PURPOSE)
-                    if trigger.secret_encrypted
-                    else None
-                )
-                target = (trigger.url, trigger.cloudevents, secret)
-        if target is None:
+            found = await q.attempt_inputs(session, record_id)
+        if found is None or found.status != PENDING or found.attempts >= attempt:
+            return None  # pruned, finished, or this attempt was recorded before a crash
+        if found.trigger_id is None:
             return await self._record(job, FAILED, "the trigger was deleted")
-        url, cloudevents, secret = target
-        body, headers = encode_request(record, cloudevents, secret, self._clock.now())
+        secret = (
+            self._master.decrypt(found.secret_encrypted, SECRET_PURPOSE)
+            if found.secret_encrypted
+            else None
+        )
+        request = DeliveryRequest(record_id, dict(found.payload), found.ping)
+        body, headers = encode_request(request, found.cloudevents, secret, self._clock.now())
+        url = found.url
         try:
             response = await self._outbound.post(url, body, headers)
         except DeliveryError as exc:
