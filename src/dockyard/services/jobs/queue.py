@@ -143,9 +143,7 @@ class JobQueue:
                 max_attempts=self.max_attempts,
             )
             return [
-                LeasedJob(
-                    j.id, j.kind, dict(j.payload), j.attempts, until, leased_by=self.worker_id
-                )
+                LeasedJob(j.id, j.kind, j.payload, j.attempts, until, leased_by=self.worker_id)
                 for j in leased
             ]
 
