@@ -270,6 +270,35 @@ def test_a_server_that_never_answers_times_out_retryably(silent_port: int) -> No
     assert failed.value.reason == "no complete response within 0.5 s"
 
 
+@pytest.fixture
+def full_backlog_port() -> Iterator[int]:
+    """A listener that never accepts, its backlog already full: the kernel drops further
+    connection attempts (SYNs), so connecting hangs until the client gives up."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers: list[socket.socket] = []
+        try:
+            for _ in range(4):  # a backlog of 0 still queues one or two
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+                fillers.append(filler)
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_a_connection_that_never_completes_times_out_retryably(full_backlog_port: int) -> None:
+    client = OutboundClient(LOOPBACK, connect_timeout=0.3, total_timeout=5)
+    with pytest.raises(OutboundFailed) as failed:
+        post(client, f"http://127.0.0.1:{full_backlog_port}/")
+    assert failed.value.retryable
+    assert failed.value.reason == "no connection within 0.3 s"
+
+
 def test_a_refused_connection_is_retryable(closed_port: int) -> None:
     with pytest.raises(OutboundFailed) as failed:
         post(OutboundClient(LOOPBACK), f"http://127.0.0.1:{closed_port}/")
