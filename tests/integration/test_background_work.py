@@ -4,8 +4,10 @@ and on a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,18 @@ from dockyard.metadata.models import Account, AuditEvent, Instance, Job, OutboxE
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
+from dockyard.services import outbox
 from dockyard.services.audit import AuditLog
-from dockyard.services.jobs import JobQueue, JobRun, PeriodicJob, PermanentJobError, Scheduler
-from dockyard.services.outbox import Event, OutboxDispatcher, event_job_kind
+from dockyard.services.jobs import (
+    JobQueue,
+    JobRun,
+    LeaseLostError,
+    PeriodicJob,
+    PermanentJobError,
+    Scheduler,
+    complete_in,
+)
+from dockyard.services.outbox import Event, OutboxDispatcher, event_job_kind, events_of
 from dockyard.settings import Settings
 from dockyard.workers.runtime import BackgroundWorker, Timing
 
@@ -82,8 +93,8 @@ class Recorder:
         self.wants = frozenset(wants)
         self.seen: list[Event] = []
 
-    async def handle(self, event: Event) -> None:
-        self.seen.append(event)
+    async def handle(self, events: Sequence[Event]) -> None:
+        self.seen.extend(events)
 
 
 # -- ordered jobs ------------------------------------------------------------------------
@@ -115,6 +126,32 @@ def test_jobs_of_one_key_run_one_at_a_time_in_order(url: str) -> None:
             assert await queue.fail(job_a2, "given up")  # the last attempt: failed for good
             (job_a3,) = await queue.lease(limit=10)  # a failed job holds nothing back
             assert job_a3.id == a3
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_handler_completes_its_job_with_its_own_work_or_not_at_all(url: str) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            queue = JobQueue(db, "w1")
+            await queue.enqueue("work", {})
+            (job,) = await queue.lease()
+            taken_over = dataclasses.replace(job, attempt=job.attempt + 1)
+            with pytest.raises(LeaseLostError):
+                async with db.write() as session:
+                    jq.add_job(session, "follow-up", {}, datetime.now(UTC))
+                    await complete_in(session, taken_over)
+            assert [(j.kind, j.state) for j in await all_jobs(db)] == [("work", "running")]
+
+            async with db.write() as session:
+                jq.add_job(session, "follow-up", {}, datetime.now(UTC))
+                assert await complete_in(session, job)
+                # A run outside the queue (no lease) leaves completing to its caller.
+                assert not await complete_in(session, JobRun(job.id, job.kind, {}, 1))
+            assert [j.kind for j in await all_jobs(db)] == ["follow-up"]
         finally:
             await db.dispose()
 
@@ -251,16 +288,74 @@ def test_dispatcher_marks_published_and_queues_one_job_per_interested_subscriber
             assert await dispatcher.dispatch() == 0
 
             jobs = await all_jobs(db)
-            by_kind = Counter(j.kind for j in jobs)
-            assert by_kind == {event_job_kind("triggers"): 4, event_job_kind("archive"): 5}
+            events = Counter((j.kind, j.ordering_key, len(events_of(j.payload))) for j in jobs)
+            # One job per subscriber and repository: the events of one key dispatched
+            # together travel together (the instance event interests neither subscriber).
+            assert events == {
+                (event_job_kind("triggers"), f"triggers:{INSTANCE}/ns/app", 3): 1,
+                (event_job_kind("triggers"), f"triggers:{INSTANCE}/ns/other", 1): 1,
+                (event_job_kind("archive"), f"archive:{INSTANCE}/ns/app", 4): 1,
+                (event_job_kind("archive"), f"archive:{INSTANCE}/ns/other", 1): 1,
+            }
             app_tags = [
-                Event.from_payload(j.payload).payload["tag"]
+                event.payload["tag"]
                 for j in jobs
                 if j.ordering_key == f"triggers:{INSTANCE}/ns/app"
+                for event in events_of(j.payload)
             ]
-            assert app_tags == ["v0", "v1", "v2"]  # queued in the order of the events
+            assert app_tags == ["v0", "v1", "v2"]  # in the order of the events
             keys = {j.ordering_key for j in jobs if j.kind == event_job_kind("archive")}
             assert keys == {f"archive:{INSTANCE}/ns/app", f"archive:{INSTANCE}/ns/other"}
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_new_events_join_their_keys_newest_job_until_it_starts(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            await with_instance(db)
+            monkeypatch.setattr(outbox, "EVENTS_PER_JOB", 3)
+            dispatcher = OutboxDispatcher(
+                db, [Recorder("triggers", {EventType.TAG_UPDATED})], retention=timedelta(days=7)
+            )
+            queue = JobQueue(db, "w1", backoff_base=RETRY_BACKOFF)
+
+            async def push(repository: str, *tags: str) -> None:
+                for tag in tags:
+                    await emit(db, EventType.TAG_UPDATED, repository=repository, tag=tag)
+                assert await dispatcher.dispatch() == len(tags)
+
+            async def queued(repository: str) -> list[list[object]]:
+                key = f"triggers:{INSTANCE}/{repository}"
+                return [
+                    [event.payload["tag"] for event in events_of(job.payload)]
+                    for job in await all_jobs(db)
+                    if job.ordering_key == key
+                ]
+
+            await push("ns/app", "v0", "v1")
+            await push("ns/app", "v2")
+            assert await queued("ns/app") == [["v0", "v1", "v2"]]
+            await push("ns/app", "v3", "v4", "v5", "v6")  # the job is full: new ones follow
+            assert await queued("ns/app") == [["v0", "v1", "v2"], ["v3", "v4", "v5"], ["v6"]]
+
+            await push("ns/run", "a")
+            await push("ns/retry", "x")
+            leased = {
+                tuple(str(e.payload["tag"]) for e in events_of(job.payload)): job
+                for job in await queue.lease(limit=10)
+            }
+            assert set(leased) == {("v0", "v1", "v2"), ("a",), ("x",)}  # each key's head
+            await push("ns/run", "b")  # the job of "a" has started: "b" gets one of its own
+            assert await queued("ns/run") == [["a"], ["b"]]
+            assert await queue.fail(leased[("x",)], "try later")  # waiting for its retry
+            await push("ns/retry", "y")  # a job that has run takes no more events
+            assert await queued("ns/retry") == [["x"], ["y"]]
         finally:
             await db.dispose()
 
@@ -276,8 +371,8 @@ def test_dispatch_is_atomic(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
             await with_instance(db)
             subscriber = Recorder("triggers", {EventType.TAG_UPDATED})
             dispatcher = OutboxDispatcher(db, [subscriber], retention=timedelta(days=7))
-            for n in range(4):
-                await emit(db, EventType.TAG_UPDATED, repository="ns/app", tag=f"v{n}")
+            for n in range(4):  # four repositories: a job each
+                await emit(db, EventType.TAG_UPDATED, repository=f"ns/app{n}", tag="v1")
             real_add_job = jq.add_job
             calls = 0
 
@@ -326,13 +421,12 @@ def test_concurrent_dispatchers_queue_each_event_once(url: str) -> None:
 
             await asyncio.gather(*(drain(d) for d in dispatchers))
             jobs = await all_jobs(nodes[0])
-            ids = Counter(str(j.payload["id"]) for j in jobs)
+            queued = [(j.ordering_key, event) for j in jobs for event in events_of(j.payload)]
+            ids = Counter(event.id for _, event in queued)
             assert len(ids) == events and set(ids.values()) == {1}
             for repo in range(3):  # per repository, queued in event order
                 key = f"triggers:{INSTANCE}/ns/r{repo}"
-                tags = [
-                    int(str(j.payload["payload"]["tag"])) for j in jobs if j.ordering_key == key
-                ]  # type: ignore[index]
+                tags = [int(str(event.payload["tag"])) for k, event in queued if k == key]
                 assert tags == sorted(tags) and len(tags) == events // 3
         finally:
             for db in nodes:
@@ -384,7 +478,7 @@ def test_background_worker_runs_events_and_jobs_and_stops_gracefully(url: str) -
                 raise PermanentJobError("bad payload")
 
             async def event_handler(run: JobRun) -> None:
-                await subscriber.handle(Event.from_payload(run.payload))
+                await subscriber.handle(events_of(run.payload))
 
             handlers = {
                 "slow": slow,

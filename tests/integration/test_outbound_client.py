@@ -185,6 +185,66 @@ def test_the_body_read_stops_at_the_cap(receiver: Receiver) -> None:
     assert (response.status, response.body_excerpt) == (200, "x" * 1000)
 
 
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; records the client's port of each request. ``/close``
+    answers with ``Connection: close``."""
+
+    protocol_version = "HTTP/1.1"
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.requests.append((self.path, {"port": str(self.client_address[1])}, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        if self.path == "/close":
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def keepalive_receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    server.RequestHandlerClass = _KeepAliveHandler
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_connections_are_kept_alive_and_not_reused_once_closed(
+    keepalive_receiver: Receiver,
+) -> None:
+    base = f"http://127.0.0.1:{keepalive_receiver.port}"
+
+    async def scenario() -> list[int]:
+        client = OutboundClient(LOOPBACK)
+        try:
+            statuses = [
+                (await client.post(f"{base}/{path}", b"{}", {})).status
+                for path in ("a", "b", "close", "c", "d")
+            ]
+            assert statuses == [200] * 5
+            concurrent = await asyncio.gather(
+                *(client.post(f"{base}/e", b"", {}) for _ in range(3))
+            )
+            assert [r.status for r in concurrent] == [200] * 3
+        finally:
+            await client.aclose()
+        return [int(headers["port"]) for _, headers, _ in keepalive_receiver.requests]
+
+    ports = asyncio.run(scenario())
+    # a, b and close on one connection; c and d on a second; three at once need three.
+    assert ports[0] == ports[1] == ports[2] != ports[3] == ports[4]
+    assert len(set(ports[5:])) == 3 and ports[3] in ports[5:]
+
+
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections (the kernel's backlog) and never answers."""
@@ -208,6 +268,35 @@ def test_a_server_that_never_answers_times_out_retryably(silent_port: int) -> No
         post(client, f"http://127.0.0.1:{silent_port}/")
     assert failed.value.retryable
     assert failed.value.reason == "no complete response within 0.5 s"
+
+
+@pytest.fixture
+def full_backlog_port() -> Iterator[int]:
+    """A listener that never accepts, its backlog already full: the kernel drops further
+    connection attempts (SYNs), so connecting hangs until the client gives up."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers: list[socket.socket] = []
+        try:
+            for _ in range(4):  # a backlog of 0 still queues one or two
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+                fillers.append(filler)
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_a_connection_that_never_completes_times_out_retryably(full_backlog_port: int) -> None:
+    client = OutboundClient(LOOPBACK, connect_timeout=0.3, total_timeout=5)
+    with pytest.raises(OutboundFailed) as failed:
+        post(client, f"http://127.0.0.1:{full_backlog_port}/")
+    assert failed.value.retryable
+    assert failed.value.reason == "no connection within 0.3 s"
 
 
 def test_a_refused_connection_is_retryable(closed_port: int) -> None:

@@ -31,7 +31,7 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.jobs import JobHandler, JobQueue, JobRun
-from dockyard.services.outbox import Event, OutboxDispatcher, event_job_kind, subscriber_handler
+from dockyard.services.outbox import OutboxDispatcher, event_job_kind, events_of, subscriber_handler
 from dockyard.services.paging import PageRequest
 from dockyard.services.secrets import MasterKey
 from dockyard.services.tenancy import RepositoryRef, TenancyService
@@ -319,9 +319,9 @@ def test_a_rerun_of_the_subscriber_records_and_queues_nothing_twice(url, tmp_pat
         digest = await h.push("v1")
         await h.dispatcher.dispatch()
         (job,) = await h.queue.lease([event_job_kind("triggers")])
-        event = Event.from_payload(job.payload)
-        await h.subscriber.handle(event)
-        await h.subscriber.handle(event)  # the worker died before completing the job
+        events = events_of(job.payload)
+        await h.subscriber.handle(events)
+        await h.subscriber.handle(events)  # the worker died before completing the job
         assert await h.count(TriggerDelivery) == 2
         assert await h.count(Job, Job.kind == DELIVERY_JOB_KIND) == 1
         assert await h.queue.complete(job)

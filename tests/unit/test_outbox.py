@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from dockyard.services.outbox import (
     Event,
     OutboxDispatcher,
     event_job_kind,
+    events_of,
+    job_payload,
     ordering_key,
     subscriber_handler,
 )
@@ -37,8 +40,8 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[Event] = []
 
-    async def handle(self, event: Event) -> None:
-        self.seen.append(event)
+    async def handle(self, events: Sequence[Event]) -> None:
+        self.seen.extend(events)
 
 
 def test_an_event_survives_its_job_payload() -> None:
@@ -72,10 +75,15 @@ def test_subscriber_jobs_are_named_after_the_subscriber() -> None:
 
 def test_the_subscriber_handler_hands_over_the_event() -> None:
     recorder = Recorder()
-    original = event(repository="ns/app", tag="v1")
-    run = JobRun(uuid.uuid4(), event_job_kind("triggers"), original.to_payload(), 1)
+    first, second = event(repository="ns/app", tag="v1"), event(repository="ns/app", tag="v2")
+    run = JobRun(uuid.uuid4(), event_job_kind("triggers"), job_payload([first, second]), 1)
     asyncio.run(subscriber_handler(recorder)(run))
-    assert recorder.seen == [original]
+    assert recorder.seen == [first, second]
+
+
+def test_a_job_payload_without_a_list_of_events_is_refused() -> None:
+    with pytest.raises(ValueError, match="list of events"):
+        events_of(event(repository="ns/app").to_payload())
 
 
 def test_subscriber_names_must_be_unique() -> None:

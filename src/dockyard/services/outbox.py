@@ -3,16 +3,22 @@
 Interface for subscribers (triggers now; replication, scanning and audit later):
 
 * A :class:`Subscriber` has a ``name`` (``[a-z0-9-]``, unique), the set of
-  :class:`~dockyard.events.EventType` it ``wants``, and ``handle(event)``, an idempotent
-  coroutine run by a background worker for each wanted event.
+  :class:`~dockyard.events.EventType` it ``wants``, and ``handle(events)``, an idempotent
+  coroutine run by a background worker for the wanted events, oldest first.
 * Register it in the composition root (``dockyard.bootstrap``): the dispatcher then
-  queues one job of kind ``event:<name>`` (:func:`event_job_kind`) per wanted event, and
+  queues jobs of kind ``event:<name>`` (:func:`event_job_kind`) for the wanted events, and
   the worker runtime runs ``subscriber_handler(subscriber)`` for that kind. The job's
-  payload is the event (:meth:`Event.to_payload`: id, type, instance_id, payload,
-  created_at).
+  payload is ``{"events": [...]}``, each as :meth:`Event.to_payload` makes it (id, type,
+  instance_id, payload, created_at).
 * Events that concern one repository are handed to a subscriber in order: their jobs share
   the ordering key ``<name>:<instance>/<repository>``, and the queue runs the jobs of one
-  key one at a time, oldest first. Events without a repository get no key. A subscriber
+  key one at a time, oldest first. While a key's newest job has not started yet, newly
+  dispatched events of the key join it (up to ``EVENTS_PER_JOB``) instead of queueing a
+  job each: under a burst of pushes a subscriber takes many events in one go, with one
+  transaction, instead of paying a job's lease and completion per event. A job that has
+  run once (it failed and waits for a retry) takes no more events, so a failing event
+  never drags later ones down with it. Events without a repository get a job each, with
+  no key. A subscriber
   that must not stall later events behind a failing one (webhook deliveries) makes each
   slow, failure-prone piece of work its own un-keyed job from inside ``handle``
   (``metadata.queries.jobs.add_job`` in the write transaction that records it), with its
@@ -36,6 +42,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from dockyard.clock import SYSTEM_CLOCK, Clock
 from dockyard.events import EventType
 from dockyard.metadata.queries import jobs as jq
@@ -45,6 +53,8 @@ from dockyard.services.batches import delete_in_batches
 from dockyard.services.jobs import JobHandler, JobRun
 
 DISPATCH_BATCH = 100
+#: The most events one subscriber job carries.
+EVENTS_PER_JOB = 100
 PRUNE_BATCH = 1000
 PRUNE_MAX_BATCHES = 100
 EVENT_JOB_PREFIX = "event:"
@@ -99,8 +109,9 @@ class Subscriber(Protocol):
     @property
     def wants(self) -> frozenset[EventType]: ...
 
-    async def handle(self, event: Event) -> None:
-        """React to one event; idempotent (it may run again after a crash)."""
+    async def handle(self, events: Sequence[Event]) -> None:
+        """React to events, oldest first (all of one repository, or a single event that
+        concerns none); idempotent: they may be handed over again after a crash."""
         ...
 
 
@@ -120,9 +131,22 @@ def subscriber_handler(subscriber: Subscriber) -> JobHandler:
     """The job handler that runs ``subscriber`` for its ``event:<name>`` jobs."""
 
     async def run(job: JobRun) -> None:
-        await subscriber.handle(Event.from_payload(job.payload))
+        await subscriber.handle(events_of(job.payload))
 
     return run
+
+
+def job_payload(events: Sequence[Event]) -> dict[str, object]:
+    """An ``event:<name>`` job's payload."""
+    return {"events": [event.to_payload() for event in events]}
+
+
+def events_of(payload: dict[str, object]) -> list[Event]:
+    """The events an ``event:<name>`` job carries, oldest first."""
+    events = payload.get("events")
+    if not isinstance(events, list):
+        raise ValueError("an event job's payload carries a list of events")
+    return [Event.from_payload(event) for event in events]
 
 
 class OutboxDispatcher:
@@ -154,27 +178,48 @@ class OutboxDispatcher:
         async with self._db.write(durable=False) as session:
             rows = await oq.claim_unpublished(session, self._batch)
             now = self._clock.now()  # after the claim: batches are claimed in turn
-            planned: list[tuple[Subscriber, Event, str | None]] = []
+            keyed: dict[tuple[str, str], list[Event]] = {}
             for row in rows:
                 row.published_at = now
                 event = Event(
                     row.id, EventType(row.type), row.instance_id, dict(row.payload), row.created_at
                 )
                 for subscriber in self._subscribers:
-                    if event.type in subscriber.wants:
-                        planned.append((subscriber, event, ordering_key(subscriber.name, event)))
-            keys = {key for _, _, key in planned if key is not None}
-            latest = await jq.latest_created_at(session, sorted(keys))
-            for subscriber, event, key in planned:
+                    if event.type not in subscriber.wants:
+                        continue
+                    kind = event_job_kind(subscriber.name)
+                    key = ordering_key(subscriber.name, event)
+                    if key is None:
+                        jq.add_job(session, kind, job_payload([event]), now)
+                    else:
+                        keyed.setdefault((kind, key), []).append(event)
+            await self._queue_in_order(session, keyed, now)
+        return len(rows)
+
+    async def _queue_in_order(
+        self, session: AsyncSession, keyed: dict[tuple[str, str], list[Event]], now: datetime
+    ) -> None:
+        """Add each key's events to its newest job while that has not started, then queue
+        new jobs after it, each created later than every earlier job of its key."""
+        keys = sorted(key for _, key in keyed)
+        latest = await jq.latest_created_at(session, keys)
+        open_jobs = await jq.lock_unstarted_newest(session, keys)
+        for (kind, key), events in keyed.items():
+            job = open_jobs.get(key)
+            taken = job.payload.get("events") if job is not None and job.kind == kind else None
+            if job is not None and isinstance(taken, list) and len(taken) < EVENTS_PER_JOB:
+                room = EVENTS_PER_JOB - len(taken)
+                job.payload = {"events": [*taken, *(e.to_payload() for e in events[:room])]}
+                events = events[room:]
+            for start in range(0, len(events), EVENTS_PER_JOB):
                 jq.add_job(
                     session,
-                    event_job_kind(subscriber.name),
-                    event.to_payload(),
+                    kind,
+                    job_payload(events[start : start + EVENTS_PER_JOB]),
                     now,
                     ordering_key=key,
                     created_at=_next_in_order(now, latest, key),
                 )
-        return len(rows)
 
     async def has_unpublished(self) -> bool:
         """A read-only look, so idle workers poll without taking the write lock."""

@@ -6,7 +6,8 @@ A :class:`BackgroundWorker` runs three loops until told to stop:
   ``concurrency`` of them running at once (handlers mostly wait on the network or the
   database, so one process keeps many in flight), run the handler registered for each
   kind (``dockyard.services.jobs.JobHandler``), renew the lease while the handler runs,
-  then complete the job — or fail it, to be retried with backoff, or for good on
+  then complete the job (unless the handler completed it in its own transaction) — or
+  fail it, to be retried with backoff, or for good on
   ``PermanentJobError`` or after the last attempt;
 * **dispatch**: move unpublished outbox events into their subscribers' jobs
   (``dockyard.services.outbox.OutboxDispatcher``);
@@ -30,10 +31,11 @@ from dataclasses import dataclass
 import structlog
 
 from dockyard.services.jobs import (
+    COMPLETED,
     JobHandler,
     JobQueue,
-    JobRun,
     LeasedJob,
+    LeaseLostError,
     PermanentJobError,
     Scheduler,
 )
@@ -72,8 +74,9 @@ class BackgroundWorker:
         self._scheduler = scheduler
         self._timing = timing
         self._stop = asyncio.Event()
-        #: Set when a running job ends: the next job of its ordering key may be ready now.
-        self._slot_freed = asyncio.Event()
+        #: Set when a running job ends (the next job of its ordering key may be ready now)
+        #: or dispatching queued jobs: the jobs loop looks again without waiting its poll.
+        self._work_may_be_ready = asyncio.Event()
 
     def stop(self) -> None:
         """Ask the loops to finish (safe to call from a signal handler, more than once)."""
@@ -134,7 +137,10 @@ class BackgroundWorker:
     async def _dispatch(self) -> bool:
         if not await self._dispatcher.has_unpublished():
             return False
-        return await self._dispatcher.dispatch() > 0
+        if await self._dispatcher.dispatch() == 0:
+            return False
+        self._work_may_be_ready.set()
+        return True
 
     async def _schedule(self) -> bool:
         for name in await self._scheduler.tick():
@@ -156,7 +162,7 @@ class BackgroundWorker:
                     log.exception("could not lease a job; trying again")
                     leased = []
                 if not leased:
-                    await self._pause(self._timing.poll, wake=self._slot_freed)
+                    await self._pause(self._timing.poll, wake=self._work_may_be_ready)
                     continue
                 for job in leased:
                     task = asyncio.create_task(self._run(job))
@@ -169,7 +175,7 @@ class BackgroundWorker:
     def _job_ended(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def ended(task: asyncio.Task[None]) -> None:
             running.discard(task)
-            self._slot_freed.set()
+            self._work_may_be_ready.set()
 
         return ended
 
@@ -179,11 +185,12 @@ class BackgroundWorker:
         return await self._queue.lease(self._kinds, limit=limit)
 
     async def _run(self, job: LeasedJob) -> None:
-        run = JobRun(job.id, job.kind, job.payload, job.attempt)
         keeper = asyncio.create_task(self._keep_lease(job))
         bound = log.bind(job=str(job.id), kind=job.kind, attempt=job.attempt)
         try:
-            await self._handlers[job.kind](run)
+            outcome = await self._handlers[job.kind](job)
+        except LeaseLostError:
+            bound.warning("job lease was lost before the job finished; another worker has it")
         except PermanentJobError as exc:
             bound.warning("job failed for good", error=str(exc))
             await self._finish(self._queue.fail(job, str(exc), retry=False))
@@ -191,7 +198,8 @@ class BackgroundWorker:
             bound.warning("job failed; it will be retried", error=repr(exc))
             await self._finish(self._queue.fail(job, repr(exc)))
         else:
-            await self._finish(self._queue.complete(job))
+            if outcome != COMPLETED:
+                await self._finish(self._queue.complete(job))
         finally:
             keeper.cancel()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Select,
+    Table,
     and_,
     bindparam,
     delete,
@@ -101,6 +103,66 @@ def _not_held_back(now: datetime | ColumnElement[datetime]) -> ColumnElement[boo
     return or_(Job.ordering_key.is_(None), ~blocker)
 
 
+@dataclass(frozen=True, slots=True)
+class LeasedRow:
+    """A job this worker leased: what its handler needs."""
+
+    id: uuid.UUID
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+_NOW: BindParameter[datetime] = bindparam("now", type_=Job.run_after.type)
+#: :func:`lease_ready_jobs`' select per (kinds, limit): built once each, for the prepared path.
+_READY: dict[tuple[tuple[str, ...] | None, int], Select[*tuple[Any, ...]]] = {}
+_TAKE = prepared(
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(
+        state=RUNNING,
+        attempts=bindparam("new_attempts"),
+        leased_by=bindparam("worker"),
+        lease_expires_at=bindparam("until"),
+        run_after=bindparam("until"),
+        updated_at=bindparam("now"),
+    )
+)
+_BURY_EXPIRED = prepared(
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(
+        state=FAILED,
+        last_error=bindparam("error"),
+        leased_by=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def _ready_statement(kinds: Sequence[str] | None, limit: int) -> Select[*tuple[Any, ...]]:
+    key = (None if kinds is None else tuple(kinds), limit)
+    stmt = _READY.get(key)
+    if stmt is None:
+        where = [
+            or_(Job.state == WAITING, Job.state == RUNNING),  # no IN: prepared path
+            Job.run_after <= _NOW,
+            _not_held_back(_NOW),
+        ]
+        if key[0] is not None:
+            where.append(or_(*(Job.kind == kind for kind in key[0])))
+        stmt = _READY[key] = prepared(
+            select(Job.id, Job.kind, Job.payload, Job.state, Job.attempts, Job.leased_by)
+            .where(*where)
+            .order_by(Job.run_after, Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    return stmt
+
+
 async def lease_ready_jobs(
     session: AsyncSession,
     *,
@@ -110,8 +172,8 @@ async def lease_ready_jobs(
     limit: int,
     kinds: Sequence[str] | None,
     max_attempts: int,
-) -> tuple[list[Job], list[Job]]:
-    """Lease up to ``limit`` ready jobs; returns (leased, buried).
+) -> tuple[list[LeasedRow], int]:
+    """Lease up to ``limit`` ready jobs; returns them and how many were buried instead.
 
     ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL: concurrent leasers pass over each
     other's rows instead of queueing on them, and a row leased by a transaction that
@@ -119,37 +181,24 @@ async def lease_ready_jobs(
     (``BEGIN IMMEDIATE``) is exclusive already. A job whose lease expired after its last
     allowed attempt is marked failed instead of leased again.
     """
-    stmt = (
-        select(Job)
-        .where(Job.state.in_((WAITING, RUNNING)), Job.run_after <= now, _not_held_back(now))
-        .order_by(Job.run_after, Job.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    if kinds is not None:
-        stmt = stmt.where(Job.kind.in_(list(kinds)))
-    leased: list[Job] = []
-    buried: list[Job] = []
-    for job in (await session.execute(stmt)).scalars().all():
-        if job.state == RUNNING and job.attempts >= max_attempts:
-            job.state = FAILED
-            job.last_error = (
-                f"lease of {job.leased_by} expired on attempt {job.attempts} of {max_attempts}"
-            )
-            job.leased_by = None
-            job.lease_expires_at = None
-            job.updated_at = now
-            buried.append(job)
+    rows = (await session.execute(_ready_statement(kinds, limit), {"now": now})).all()
+    leased: list[LeasedRow] = []
+    buried = 0
+    for job_id, kind, payload, state, attempts, leased_by in rows:
+        if state == RUNNING and attempts >= max_attempts:
+            error = f"lease of {leased_by} expired on attempt {attempts} of {max_attempts}"
+            await session.execute(_BURY_EXPIRED, {"job_id": job_id, "error": error, "now": now})
+            buried += 1
             continue
-        job.state = RUNNING
-        job.attempts += 1
-        job.leased_by = worker
-        job.lease_expires_at = lease_until
-        job.run_after = lease_until
-        job.updated_at = now
-        leased.append(job)
-    await session.flush()
+        params = {
+            "job_id": job_id,
+            "new_attempts": attempts + 1,
+            "worker": worker,
+            "until": lease_until,
+            "now": now,
+        }
+        await session.execute(_TAKE, params)
+        leased.append(LeasedRow(job_id, kind, payload, attempts + 1))
     return leased, buried
 
 
@@ -167,9 +216,22 @@ def _changed(result: object) -> bool:
     return bool(result.rowcount)
 
 
+#: Every job ends here: built once, for the prepared path.
+_COMPLETE = prepared(
+    delete(_JOBS).where(
+        _JOBS.c.id == bindparam("job_id"),
+        _JOBS.c.state == RUNNING,
+        _JOBS.c.leased_by == bindparam("worker"),
+        _JOBS.c.attempts == bindparam("attempt"),
+    )
+)
+
+
 async def complete_job(session: AsyncSession, job_id: uuid.UUID, worker: str, attempt: int) -> bool:
     """Delete a finished job; False when the lease was lost (another worker has it)."""
-    return _changed(await session.execute(delete(Job).where(_held(job_id, worker, attempt))))
+    params = {"job_id": job_id, "worker": worker, "attempt": attempt}
+    result = await session.execute(_COMPLETE, params)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def extend_lease(
@@ -242,6 +304,32 @@ async def latest_created_at(
         .group_by(Job.ordering_key)
     )
     return {key: when for key, when in (await session.execute(stmt)).all() if key is not None}
+
+
+async def lock_unstarted_newest(
+    session: AsyncSession, ordering_keys: Sequence[str]
+) -> dict[str, Job]:
+    """Per key, its newest job if no attempt of it has started yet, locked (rows a leaser
+    holds are passed over: those are starting), to be given more work of the key."""
+    if not ordering_keys:
+        return {}
+    later = exists().where(
+        _OTHER_JOB.ordering_key == Job.ordering_key,
+        tuple_(_OTHER_JOB.created_at, _OTHER_JOB.id) > tuple_(Job.created_at, Job.id),
+    )
+    stmt = (
+        select(Job)
+        .where(
+            Job.ordering_key.in_(list(ordering_keys)),
+            Job.state == WAITING,
+            Job.attempts == 0,
+            ~later,
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    jobs = (await session.execute(stmt)).scalars().all()
+    return {job.ordering_key: job for job in jobs if job.ordering_key is not None}
 
 
 async def has_pending_job(session: AsyncSession, ordering_key: str) -> bool:

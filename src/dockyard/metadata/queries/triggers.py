@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import Trigger, TriggerDelivery
 from dockyard.metadata.queries._insert import insert_ignore
+from dockyard.metadata.session import prepared
 
 
 async def list_triggers(session: AsyncSession, repository_id: uuid.UUID) -> Sequence[Trigger]:
@@ -48,23 +49,76 @@ async def get_record(session: AsyncSession, record_id: uuid.UUID) -> TriggerDeli
     return await session.get(TriggerDelivery, record_id, populate_existing=True)
 
 
+_RECORDS: Table = TriggerDelivery.__table__  # type: ignore[assignment]
+_TRIGGERS: Table = Trigger.__table__  # type: ignore[assignment]
+#: What a delivery attempt reads: the record and, if it still exists, its trigger.
+_ATTEMPT_INPUTS = prepared(
+    select(
+        _RECORDS.c.status,
+        _RECORDS.c.attempts,
+        _RECORDS.c.payload,
+        _RECORDS.c.ping,
+        _TRIGGERS.c.id.label("trigger_id"),
+        _TRIGGERS.c.url,
+        _TRIGGERS.c.cloudevents,
+        _TRIGGERS.c.secret_encrypted,
+    )
+    .select_from(_RECORDS.outerjoin(_TRIGGERS, _TRIGGERS.c.id == _RECORDS.c.trigger_id))
+    .where(_RECORDS.c.id == bindparam("record_id"))
+)
+#: Every delivery attempt ends here: built once, for the prepared path.
+_FINISH_ATTEMPT = prepared(
+    update(_RECORDS)
+    .where(
+        _RECORDS.c.id == bindparam("record_id"),
+        _RECORDS.c.status == "Pending",
+        _RECORDS.c.attempts == bindparam("previous_attempts"),
+    )
+    .values(
+        attempts=bindparam("attempt"),
+        status=bindparam("new_status"),
+        reason=bindparam("new_reason"),
+        response_status=bindparam("new_response_status"),
+        latency_ms=bindparam("new_latency_ms"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+
+
+async def attempt_inputs(
+    session: AsyncSession, record_id: uuid.UUID
+) -> Row[*tuple[Any, ...]] | None:
+    """A record's status, attempts, payload and ping flag, with its trigger's id, URL,
+    CloudEvents flag and encrypted secret (None when the trigger was deleted)."""
+    result = await session.execute(_ATTEMPT_INPUTS, {"record_id": record_id})
+    return result.first()
+
+
 async def finish_attempt(
-    session: AsyncSession, record_id: uuid.UUID, attempt: int, **values: Any
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    attempt: int,
+    *,
+    status: str,
+    reason: str | None,
+    response_status: int | None,
+    latency_ms: float | None,
+    updated_at: datetime,
 ) -> bool:
     """Record attempt ``attempt`` of a pending delivery; False when that attempt was
     recorded already (a job run twice after a crash) or the record is no longer pending."""
-    stmt = (
-        update(TriggerDelivery)
-        .where(
-            TriggerDelivery.id == record_id,
-            TriggerDelivery.status == "Pending",
-            TriggerDelivery.attempts == attempt - 1,
-        )
-        .values(attempts=attempt, **values)
-    )
-    result = await session.execute(stmt)
-    assert isinstance(result, CursorResult)
-    return bool(result.rowcount)
+    params = {
+        "record_id": record_id,
+        "previous_attempts": attempt - 1,
+        "attempt": attempt,
+        "new_status": status,
+        "new_reason": reason,
+        "new_response_status": response_status,
+        "new_latency_ms": latency_ms,
+        "new_updated_at": updated_at,
+    }
+    result = await session.execute(_FINISH_ATTEMPT, params)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def list_records(

@@ -4,12 +4,15 @@ and handlers, periodic schedules and the jobs' views (``service``)."""
 from dockyard.services.jobs.queue import (
     BACKOFF_BASE,
     BACKOFF_MAX,
+    COMPLETED,
     DEFAULT_LEASE,
     DEFAULT_MAX_ATTEMPTS,
     MAX_ERROR_CHARS,
     JobQueue,
     JobRun,
     LeasedJob,
+    LeaseLostError,
+    complete_in,
 )
 from dockyard.services.jobs.service import (
     JOB_STATES,
@@ -24,6 +27,7 @@ from dockyard.services.jobs.service import (
 __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_MAX",
+    "COMPLETED",
     "DEFAULT_LEASE",
     "DEFAULT_MAX_ATTEMPTS",
     "JOB_STATES",
@@ -33,8 +37,10 @@ __all__ = [
     "JobRun",
     "JobView",
     "JobsService",
+    "LeaseLostError",
     "LeasedJob",
     "PeriodicJob",
     "PermanentJobError",
     "Scheduler",
+    "complete_in",
 ]

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import SYSTEM_CLOCK
 from dockyard.metadata.queries import jobs as jq
@@ -56,6 +58,29 @@ class JobRun:
     payload: dict[str, object]
     #: 1 for the first attempt; of a leased job, the fencing token of its lease.
     attempt: int
+    #: The worker whose lease this attempt runs under (None: run outside the queue).
+    leased_by: str | None = field(default=None, kw_only=True)
+
+
+class LeaseLostError(Exception):
+    """The job's lease passed to another worker while this attempt ran: what the attempt
+    wrote in the transaction that would have completed the job is rolled back."""
+
+
+async def complete_in(session: AsyncSession, run: JobRun) -> bool:
+    """Complete ``run``'s job in the handler's own write transaction, which then commits
+    the job's work and its end at once (one transaction less per job). True when done
+    so — the handler returns :data:`COMPLETED` — and False for a run outside the queue.
+    Raises :class:`LeaseLostError` when another worker holds the job now."""
+    if run.leased_by is None:
+        return False
+    if not await jq.complete_job(session, run.id, run.leased_by, run.attempt):
+        raise LeaseLostError(f"job {run.id} attempt {run.attempt} lost its lease")
+    return True
+
+
+#: What a handler returns when it completed its job itself (:func:`complete_in`).
+COMPLETED = "completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +142,10 @@ class JobQueue:
                 kinds=kinds,
                 max_attempts=self.max_attempts,
             )
-            return [LeasedJob(j.id, j.kind, dict(j.payload), j.attempts, until) for j in leased]
+            return [
+                LeasedJob(j.id, j.kind, j.payload, j.attempts, until, leased_by=self.worker_id)
+                for j in leased
+            ]
 
     async def complete(self, job: LeasedJob) -> bool:
         """Done: the job is removed. False when the lease had been lost."""
@@ -130,7 +158,9 @@ class JobQueue:
         async with self._db.write(durable=False) as session:
             if not await jq.extend_lease(session, job.id, self.worker_id, job.attempt, until):
                 return None
-        return LeasedJob(job.id, job.kind, job.payload, job.attempt, until)
+        return LeasedJob(
+            job.id, job.kind, job.payload, job.attempt, until, leased_by=self.worker_id
+        )
 
     async def fail(self, job: LeasedJob, error: str, *, retry: bool = True) -> bool:
         """This attempt failed: run again after a backoff, or fail for good when out of

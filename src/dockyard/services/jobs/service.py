@@ -34,7 +34,9 @@ JOB_STATES = (jq.WAITING, jq.RUNNING, jq.FAILED)
 
 
 #: Runs one attempt; raising fails it (retried later unless :class:`PermanentJobError`).
-JobHandler = Callable[[JobRun], Awaitable[None]]
+#: It returns :data:`~dockyard.services.jobs.queue.COMPLETED` when it completed the job in
+#: its own transaction (``complete_in``), else None and the worker completes the job.
+JobHandler = Callable[[JobRun], Awaitable[str | None]]
 
 
 class PermanentJobError(Exception):

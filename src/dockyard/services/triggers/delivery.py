@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -37,12 +37,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard import __version__
 from dockyard.clock import SYSTEM_CLOCK, Clock
 from dockyard.events import EventType
-from dockyard.metadata.models import Trigger, TriggerDelivery
+from dockyard.metadata.models import Trigger
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.queries import triggers as q
 from dockyard.metadata.session import Database
-from dockyard.services.jobs import JobRun
+from dockyard.services.jobs import COMPLETED, JobRun, complete_in
 from dockyard.services.outbox import Event
 from dockyard.services.secrets import MasterKey
 from dockyard.services.triggers.rules import MatchRule, Mode
@@ -182,8 +182,18 @@ def delivery_job(session: AsyncSession, record_id: uuid.UUID, attempt: int, when
     jq.add_job(session, DELIVERY_JOB_KIND, payload, when)
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryRequest:
+    """What a delivery sends, the same on every attempt."""
+
+    #: The delivery id: the log record's.
+    id: uuid.UUID
+    payload: dict[str, object]
+    ping: bool
+
+
 def encode_request(
-    record: TriggerDelivery, cloudevents: bool, secret: bytes | None, now: datetime
+    record: DeliveryRequest, cloudevents: bool, secret: bytes | None, now: datetime
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt (the body is the same on every attempt)."""
     data = dict(record.payload)
@@ -241,49 +251,73 @@ class TriggerSubscriber:
         self._db = db
         self._clock = clock
 
-    async def handle(self, event: Event) -> None:
-        full_name, tag = event.repository, event.payload.get("tag")
-        if full_name is None or not isinstance(tag, str):
-            return
+    async def handle(self, events: Sequence[Event]) -> None:
+        """All the records and deliveries of ``events`` (one repository's, oldest first)
+        in one write transaction."""
         async with self._db.write(durable=False) as session:
-            repo = await tq.find_repository(session, event.instance_id, full_name)
-            instance = await tq.find_instance(session, event.instance_id)
-            if repo is None or instance is None:
-                return  # deleted since the push: nothing left to notify about
-            triggers = await q.list_triggers(session, repo.id)
-            if not triggers:
-                return
-            digest = event.payload.get("digest")
-            media_type = event.payload.get("mediaType")
-            pushed_by = event.payload.get("pushedBy")
-            payload = delivery_payload(
-                instance=event.instance_id,
-                region=instance.region,
-                full_name=full_name,
-                tag=tag,
-                digest=str(digest) if digest else None,
-                media_type=str(media_type) if media_type else None,
-                pushed_at=event.created_at,
-                pushed_by=str(pushed_by) if pushed_by else None,
+            found: dict[tuple[str, str], _Target | None] = {}
+            for event in events:
+                full_name, tag = event.repository, event.payload.get("tag")
+                if full_name is None or not isinstance(tag, str):
+                    continue
+                where = (event.instance_id, full_name)
+                if where not in found:
+                    found[where] = await _target(session, *where)
+                target = found[where]
+                if target is not None:
+                    await self._record(session, target, event, tag)
+
+    async def _record(self, session: AsyncSession, target: _Target, event: Event, tag: str) -> None:
+        digest = event.payload.get("digest")
+        media_type = event.payload.get("mediaType")
+        pushed_by = event.payload.get("pushedBy")
+        payload = delivery_payload(
+            instance=event.instance_id,
+            region=target.region,
+            full_name=str(event.repository),
+            tag=tag,
+            digest=str(digest) if digest else None,
+            media_type=str(media_type) if media_type else None,
+            pushed_at=event.created_at,
+            pushed_by=str(pushed_by) if pushed_by else None,
+        )
+        now = self._clock.now()
+        for trigger in target.triggers:
+            refusal = rule_of(trigger).refusal(tag)
+            record_id = uuid.uuid4()
+            values = new_record(
+                record_id,
+                event.instance_id,
+                target.repository_id,
+                trigger,
+                payload,
+                now,
+                event_id=event.id,
+                status=PENDING if refusal is None else UNTRIGGERED,
+                reason=refusal,
             )
-            now = self._clock.now()
-            for trigger in triggers:
-                refusal = rule_of(trigger).refusal(tag)
-                record_id = uuid.uuid4()
-                values = new_record(
-                    record_id,
-                    event.instance_id,
-                    repo.id,
-                    trigger,
-                    payload,
-                    now,
-                    event_id=event.id,
-                    status=PENDING if refusal is None else UNTRIGGERED,
-                    reason=refusal,
-                )
-                inserted = await q.record_once(session, **values)
-                if inserted and refusal is None:
-                    delivery_job(session, record_id, 1, now)
+            inserted = await q.record_once(session, **values)
+            if inserted and refusal is None:
+                delivery_job(session, record_id, 1, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a push's records need of its repository: found once per subscriber job."""
+
+    repository_id: uuid.UUID
+    region: str
+    triggers: Sequence[Trigger]
+
+
+async def _target(session: AsyncSession, instance_id: str, full_name: str) -> _Target | None:
+    """None when the repository (deleted since the push) or its triggers are gone."""
+    repo = await tq.find_repository(session, instance_id, full_name)
+    instance = await tq.find_instance(session, instance_id)
+    if repo is None or instance is None:
+        return None
+    triggers = await q.list_triggers(session, repo.id)
+    return _Target(repo.id, instance.region, triggers) if triggers else None
 
 
 class TriggerDeliverer:
@@ -303,77 +337,70 @@ class TriggerDeliverer:
         self._policy = policy
         self._clock = clock
 
-    async def run(self, job: JobRun) -> None:
+    async def run(self, job: JobRun) -> str | None:
         record_id = uuid.UUID(str(job.payload["delivery"]))
         attempt = int(str(job.payload["attempt"]))
         async with self._db.read() as session:
-            record = await q.get_record(session, record_id)
-            if record is None or record.status != PENDING or record.attempts >= attempt:
-                return  # pruned, finished, or this attempt was recorded before a crash
-            trigger = await q.get_trigger(session, record.trigger_id) if record.trigger_id else None
-            target = None
-            if trigger is not None:
-                secret = (
-                    self._master.decrypt(trigger.secret_encrypted, SECRET_PURPOSE)
-                    if trigger.secret_encrypted
-                    else None
-                )
-                target = (trigger.url, trigger.cloudevents, secret)
-        if target is None:
-            await self._record(record_id, attempt, FAILED, "the trigger was deleted")
-            return
-        url, cloudevents, secret = target
-        body, headers = encode_request(record, cloudevents, secret, self._clock.now())
+            found = await q.attempt_inputs(session, record_id)
+        if found is None or found.status != PENDING or found.attempts >= attempt:
+            return None  # pruned, finished, or this attempt was recorded before a crash
+        if found.trigger_id is None:
+            return await self._record(job, FAILED, "the trigger was deleted")
+        secret = (
+            self._master.decrypt(found.secret_encrypted, SECRET_PURPOSE)
+            if found.secret_encrypted
+            else None
+        )
+        request = DeliveryRequest(record_id, dict(found.payload), found.ping)
+        body, headers = encode_request(request, found.cloudevents, secret, self._clock.now())
+        url = found.url
         try:
             response = await self._outbound.post(url, body, headers)
         except DeliveryError as exc:
-            await self._outcome(record_id, attempt, exc.reason, retry=exc.retryable)
-            return
+            return await self._outcome(job, exc.reason, retry=exc.retryable)
         code, latency = response.status, response.latency_ms
         if 200 <= code < 300:
-            await self._record(record_id, attempt, TRIGGERED, None, code=code, latency=latency)
-            return
+            return await self._record(job, TRIGGERED, None, code=code, latency=latency)
         why = f"the receiver answered {code}"
         if 300 <= code < 400:
             why += " (a redirect; redirects are not followed)"
         retry = code == 429 or code >= 500
-        await self._outcome(record_id, attempt, why, retry=retry, code=code, latency=latency)
+        return await self._outcome(job, why, retry=retry, code=code, latency=latency)
 
     async def _outcome(
         self,
-        record_id: uuid.UUID,
-        attempt: int,
+        job: JobRun,
         why: str,
         *,
         retry: bool,
         code: int | None = None,
         latency: float | None = None,
-    ) -> None:
+    ) -> str | None:
         """A failed attempt: Pending with the next attempt queued, or Failed for good."""
+        attempt = int(str(job.payload["attempt"]))
         if not retry:
-            await self._record(record_id, attempt, FAILED, why, code=code, latency=latency)
-        elif attempt > self._policy.max_retries:
+            return await self._record(job, FAILED, why, code=code, latency=latency)
+        if attempt > self._policy.max_retries:
             reason = f"{why}; gave up after {attempt} attempts"
-            await self._record(record_id, attempt, FAILED, reason, code=code, latency=latency)
-        else:
-            wait = self._policy.backoff(attempt)
-            reason = f"{why}; attempt {attempt + 1} in {wait.total_seconds():g} s"
-            await self._record(
-                record_id, attempt, PENDING, reason, code=code, latency=latency, retry=wait
-            )
+            return await self._record(job, FAILED, reason, code=code, latency=latency)
+        wait = self._policy.backoff(attempt)
+        reason = f"{why}; attempt {attempt + 1} in {wait.total_seconds():g} s"
+        return await self._record(job, PENDING, reason, code=code, latency=latency, retry=wait)
 
     async def _record(
         self,
-        record_id: uuid.UUID,
-        attempt: int,
+        job: JobRun,
         status: str,
         reason: str | None,
         *,
         code: int | None = None,
         latency: float | None = None,
         retry: timedelta | None = None,
-    ) -> None:
-        """Attempt ``attempt``'s outcome, and the next attempt's job when ``retry``."""
+    ) -> str | None:
+        """The attempt's outcome, the next attempt's job when ``retry``, and the end of
+        this job, in one transaction."""
+        record_id = uuid.UUID(str(job.payload["delivery"]))
+        attempt = int(str(job.payload["attempt"]))
         now = self._clock.now()
         async with self._db.write(durable=False) as session:
             recorded = await q.finish_attempt(
@@ -388,3 +415,4 @@ class TriggerDeliverer:
             )
             if recorded and retry is not None:
                 delivery_job(session, record_id, attempt + 1, now + retry)
+            return COMPLETED if await complete_in(session, job) else None
