@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.events import EventType
@@ -270,6 +270,59 @@ async def delete_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> None
         delete(ManifestReference).where(ManifestReference.manifest_id == manifest_id)
     )
     await session.execute(delete(Manifest).where(Manifest.id == manifest_id))
+
+
+async def tag_pointers(
+    session: AsyncSession, repository_id: uuid.UUID
+) -> Sequence[tuple[str, str, datetime]]:
+    """(name, digest, updated_at) of every tag of the repository, in name order."""
+    stmt = (
+        select(Tag.name, Manifest.digest, Tag.updated_at)
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .where(Tag.repository_id == repository_id)
+        .order_by(Tag.name)
+    )
+    return [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
+
+
+async def delete_tag_at(
+    session: AsyncSession, repository_id: uuid.UUID, name: str, manifest_id: uuid.UUID
+) -> bool:
+    """Delete the tag only while it still points at ``manifest_id`` (a tag moved by a push
+    since the caller looked stays); True when it went."""
+    result = await session.execute(
+        delete(Tag).where(
+            Tag.repository_id == repository_id, Tag.name == name, Tag.manifest_id == manifest_id
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def manifest_referenced(session: AsyncSession, manifest: Manifest) -> bool:
+    """Whether a tag, an index of the same repository, or (for a referrer) its subject still
+    present in the repository keeps the manifest."""
+    tagged = select(Tag.id).where(Tag.manifest_id == manifest.id).exists()
+    in_index = (
+        select(ManifestReference.manifest_id)
+        .join(Manifest, Manifest.id == ManifestReference.manifest_id)
+        .where(
+            Manifest.repository_id == manifest.repository_id,
+            ManifestReference.kind == "manifest",
+            ManifestReference.digest == manifest.digest,
+        )
+        .exists()
+    )
+    conditions = [tagged, in_index]
+    if manifest.subject_digest is not None:
+        conditions.append(
+            select(Manifest.id)
+            .where(
+                Manifest.repository_id == manifest.repository_id,
+                Manifest.digest == manifest.subject_digest,
+            )
+            .exists()
+        )
+    return bool((await session.execute(select(or_(*conditions)))).scalar_one())
 
 
 async def list_tags(

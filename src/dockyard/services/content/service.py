@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +42,9 @@ from dockyard.services.content.views import (
     Lookup,
     ManifestView,
     PlatformView,
+    PrunedTags,
     PushedManifest,
+    TagPointer,
     TagView,
     UploadState,
 )
@@ -673,6 +675,50 @@ class ContentService:
     ) -> None:
         """Only the tag goes; the manifest stays while other tags or digests reference it."""
         await self.delete_manifest(repo, validate_tag(tag), actor=actor, resource=resource)
+
+    async def tag_pointers(self, repo: RepositoryRef) -> list[TagPointer]:
+        """Every tag of the repository with its digest and last move, in name order."""
+        async with self._db.read() as session:
+            rows = await q.tag_pointers(session, repo.id)
+        return [TagPointer(name, digest, updated_at) for name, digest, updated_at in rows]
+
+    async def prune_tags(self, repo: RepositoryRef, tags: Sequence[TagPointer]) -> PrunedTags:
+        """Delete ``tags`` (retention's choice), each only while it still points at its
+        digest, then every manifest of theirs that nothing references any more (no tag, no
+        index, no subject still present), so the next GC frees its blobs. Tags of an
+        immutable repository other than ``latest`` stay. One transaction."""
+        deleted: list[str] = []
+        manifests: list[str] = []
+        async with self._db.write() as session:
+            ids = await q.manifests_by_digest(session, repo.id, [t.digest for t in tags])
+            for tag in tags:
+                manifest = ids.get(tag.digest)
+                if manifest is None or (repo.immutable and tag.name != MUTABLE_TAG):
+                    continue
+                if await q.delete_tag_at(session, repo.id, tag.name, manifest.id):
+                    deleted.append(tag.name)
+                    await q.add_outbox_event(
+                        session,
+                        repo.instance_id,
+                        EventType.TAG_DELETED,
+                        {"repository": repo.full_name, "tag": tag.name},
+                    )
+            gone = set(deleted)
+            for digest in sorted({t.digest for t in tags if t.name in gone}):
+                # Locked first: a push tagging it meanwhile either committed (and is seen)
+                # or waits for this transaction.
+                row = await q.find_manifest(session, repo.id, digest, lock=True)
+                if row is None or await q.manifest_referenced(session, row):
+                    continue
+                await q.delete_manifest(session, row.id)
+                manifests.append(digest)
+                await q.add_outbox_event(
+                    session,
+                    repo.instance_id,
+                    EventType.MANIFEST_DELETED,
+                    {"repository": repo.full_name, "digest": digest, "tags": []},
+                )
+        return PrunedTags(tuple(sorted(deleted)), tuple(manifests))
 
     async def layers(self, repo: RepositoryRef, tag: str, platform: str | None) -> LayersView:
         """The layers of the image a tag names (for an index, of ``platform``'s image)."""
