@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from dockyard.bootstrap import build_background, load_master_key, upgrade_database
 from dockyard.clock import ManualClock
 from dockyard.errors import InvalidInputError, NotFoundError
 from dockyard.metadata import migrate
@@ -24,6 +25,7 @@ from dockyard.metadata.models import (
     Instance,
     Manifest,
     Repository,
+    RetentionPolicy,
     RetentionRun,
     Tag,
 )
@@ -32,9 +34,11 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.reference import RepositoryName
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService, TagPointer
+from dockyard.services.jobs import JobQueue
 from dockyard.services.paging import PageRequest
 from dockyard.services.retention import PolicyChanges, PolicySpec, RetentionService, RunView
 from dockyard.services.tenancy import RepositoryRef, TenancyService
+from dockyard.settings import Settings
 from dockyard.storage.filesystem import FilesystemBlobStore
 
 pytestmark = pytest.mark.integration
@@ -362,3 +366,41 @@ def test_policy_fields_and_scope_are_checked(url, tmp_path):
 async def _audit(h: Harness) -> list[AuditEvent]:
     async with h.db.read() as session:
         return list((await session.execute(select(AuditEvent))).scalars().all())
+
+
+def test_the_background_worker_runs_due_schedules(tmp_path: Path) -> None:
+    """The ``retention-schedules`` job that ``build_background`` registers runs a policy
+    whose daily time has passed, as a scheduled run, and moves it to its next day."""
+    settings = Settings(data_dir=tmp_path, background_poll_seconds=0.05)
+    upgrade_database(settings)
+    load_master_key(settings, create=True)
+
+    async def scenario() -> None:
+        h = Harness(settings.resolved_database_url, tmp_path / "storage")
+        background = build_background(settings)
+        try:
+            await h.start()
+            app = await h.repository("ns/app")
+            for i in range(1, 4):
+                await h.push(app, f"v{i}", i)
+            await h.policy("nightly", 2, namespace="ns", keep_tags="^$", schedule="03:00")
+            past = datetime.now(UTC) - timedelta(minutes=1)
+            async with h.db.write() as session:
+                await session.execute(update(RetentionPolicy).values(next_run_at=past))
+            running = asyncio.create_task(background.worker.run())
+            await JobQueue(h.db, "test").enqueue("retention-schedules", {})
+            for _ in range(1200):  # a minute at most: a kind without a handler never runs
+                if await h.count(RetentionRun):
+                    break
+                await asyncio.sleep(0.05)
+            background.worker.stop()
+            await running
+            [run] = (await h.retention.runs(INSTANCE, "nightly", PAGE)).items
+            assert (run.trigger, run.status, run.actor) == ("scheduled", "Succeeded", None)
+            assert outcome(run, "ns/app").deleted == ["v1"]
+            assert (await h.retention.get(INSTANCE, "nightly")).next_run_at > past
+        finally:
+            await background.stop()
+            await h.db.dispose()
+
+    asyncio.run(scenario())

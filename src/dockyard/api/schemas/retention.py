@@ -21,7 +21,9 @@ _SCHEDULE = "Run daily at this UTC time (`HH:MM`); empty: on demand only"
 
 
 class PolicyCreate(RequestModel):
-    name: str = Field(max_length=64, description="1-64 of letters, digits, '-', '_'")
+    name: str = Field(
+        max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="1-64 of letters, digits, '-', '_'"
+    )
     namespace: str | None = Field(
         default=None, max_length=64, description="Every repository of this namespace"
     )
