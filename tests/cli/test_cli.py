@@ -407,7 +407,10 @@ def test_retention(registry: DockyardServer, cli: Cli, instance: dict[str, Any])
     declined = cli.run("retention", "run", "trim", "-i", iid, input="n\n", expect=1)
     assert "v1" in declined.stdout and "Delete these 2 tags?" in declined.stderr
     assert cli.json("retention", "runs", "trim", "-i", iid) == []
-    run = cli.json("retention", "run", "trim", "--yes", "-i", iid)
+    # With --json the plan goes to stderr, the run (after "y") to stdout as JSON.
+    confirmed = cli.run("retention", "run", "trim", "--json", "-i", iid, input="y\n")
+    assert f"{ns}/app: v1, v2" in confirmed.stderr
+    run = json.loads(confirmed.stdout)
     done = next(r for r in run["repositories"] if r["repository"] == f"{ns}/app")
     assert (done["kept"], done["deleted"]) == (app["kept"], app["deleted"])
     assert len(done["deletedManifests"]) == 2
@@ -415,6 +418,8 @@ def test_retention(registry: DockyardServer, cli: Cli, instance: dict[str, Any])
     assert tags == ["release-1", "v3"]
     [recorded] = cli.json("retention", "runs", "trim", "-i", iid)
     assert recorded["id"] == run["id"] and recorded["status"] == "Succeeded"
+    again = cli.json("retention", "run", "trim", "--yes", "-i", iid)  # nothing more to delete
+    assert all(r["deleted"] == [] for r in again["repositories"])
     table = cli.run("retention", "runs", "trim", "-i", iid).stdout
     assert "Succeeded" in table and "manual" in table
     assert cli.json("retention", "delete", "trim", "-i", iid) == {"deleted": "trim"}

@@ -338,6 +338,7 @@ def test_a_scheduled_run_that_would_delete_too_much_stops_and_one_node_runs_each
         assert stopped.actor is None
         assert "3 of 4 tags of ns/app" in (stopped.reason or "")
         assert outcome(stopped, "ns/app").deleted == []
+        assert outcome(stopped, "ns/app").kept == ["v1", "v2", "v3", "v4"]
         assert await h.tags(app) == ["v1", "v2", "v3", "v4"]
         # By hand it runs.
         assert outcome(await h.execute("nightly"), "ns/app").deleted == ["v1", "v2", "v3"]

@@ -121,6 +121,17 @@ def _print_run(run: Record) -> None:
     print_table(run["repositories"], OUTCOME_COLUMNS)
 
 
+def _preview(plan: Record, as_json: bool) -> None:
+    """What the confirmation asks about: the dry run's table, or (keeping stdout for the
+    JSON answer) one line per repository on stderr."""
+    if not as_json:
+        _print_run(plan)
+        return
+    for outcome in plan["repositories"]:
+        if outcome["deleted"]:
+            typer.echo(f"{outcome['repository']}: {', '.join(outcome['deleted'])}", err=True)
+
+
 def _deleted(run: Record) -> int:
     return sum(len(r["deleted"]) for r in run["repositories"])
 
@@ -143,7 +154,7 @@ def run_policy(
             if dry_run:
                 _show(plan, call.as_json)
                 return
-            _print_run(plan)
+            _preview(plan, call.as_json)
             count = _deleted(plan)
             if count and not typer.confirm(f"Delete these {count} tags?", err=True):
                 raise CliError("nothing deleted", exit_code=1)

@@ -25,7 +25,7 @@ from dockyard.metadata.queries import retention as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.content import ContentService
+from dockyard.services.content import ContentService, PrunedTags
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.retention.rules import (
     RepositoryPlan,
@@ -229,16 +229,14 @@ class RetentionService:
             reason = self._stop_reason(plans)
         outcomes = []
         for repo, plan in plans:
-            if reason is not None:
-                outcomes.append(_outcome(repo, plan, (), ()))
-                continue
-            pruned = await self._content.prune_tags(repo, plan.deleted) if plan.deleted else None
-            deleted = pruned.tags if pruned else ()
-            # A tag a push moved since the plan was not deleted: it is kept.
-            gone = set(deleted)
-            moved = tuple(t for t in plan.deleted_names if t not in gone)
-            kept_plan = RepositoryPlan(tuple(sorted(plan.kept + moved)), plan.immutable, ())
-            outcomes.append(_outcome(repo, kept_plan, deleted, pruned.manifests if pruned else ()))
+            pruned = PrunedTags((), ())
+            if reason is None and plan.deleted:
+                pruned = await self._content.prune_tags(repo, plan.deleted)
+            # What a stopped run spared, and a tag a push moved since the plan, were kept.
+            gone = set(pruned.tags)
+            spared = tuple(t for t in plan.deleted_names if t not in gone)
+            kept = RepositoryPlan(tuple(sorted(plan.kept + spared)), plan.immutable, ())
+            outcomes.append(_outcome(repo, kept, pruned.tags, pruned.manifests))
         row = RetentionRun(
             id=uuid.uuid4(),
             policy_id=policy.id,
