@@ -22,6 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: larger rest closes the connection instead, so a refused layer is never read whole.
 DRAIN_LIMIT_BYTES = 1024 * 1024
 
+#: The request headers that say whether a body follows, and how.
+_FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"expect"))
+
 
 class UnreadBodyGuard:
     """ASGI middleware: requests without a body (and other scopes) pass through untouched."""
@@ -67,6 +70,8 @@ class _RequestBody:
         declared: int | None = 0
         chunked = expect_continue = False
         for name, value in scope["headers"]:
+            if name not in _FRAMING_HEADERS:  # one set lookup for most headers of most requests
+                continue
             if name == b"content-length":
                 declared = int(value) if value.isdigit() else None
             elif name == b"transfer-encoding":

@@ -97,6 +97,16 @@ def test_serve_restarts_a_killed_background_worker_which_then_runs_jobs(
     assert sum(b"dockyard.supervisor\x00http" in cmd for cmd in roles) == 1
 
     (first,) = eventually(lambda: background_pids(supervisor), "the background worker")
+    http_worker = next(
+        pid for pid, cmd in children(supervisor).items() if b"dockyard.supervisor\x00http" in cmd
+    )
+    # Background work yields the cores to requests (DOCKYARD_BACKGROUND_NICE, 10).
+    assert (
+        os.getpriority(os.PRIO_PROCESS, first) == os.getpriority(os.PRIO_PROCESS, supervisor) + 10
+    )
+    assert os.getpriority(os.PRIO_PROCESS, http_worker) == os.getpriority(
+        os.PRIO_PROCESS, supervisor
+    )
     os.kill(first, signal.SIGKILL)
     (second,) = eventually(
         lambda: [p for p in background_pids(supervisor) if p != first], "a restarted worker"
@@ -222,3 +232,17 @@ def test_kill_9_while_events_are_pending_loses_none(
     eventually(lambda: _unpublished_and_ids(server)[0] == 0, "every event to be dispatched")
     _, after = _unpublished_and_ids(server)
     assert before <= after  # nothing was lost (nothing is old enough to be pruned)
+
+
+def test_dockyard_worker_without_the_master_key_says_so_and_exits(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "worker", "--data-dir", str(tmp_path / "node-b")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert done.returncode == 2
+    assert "master key" in done.stderr and "DOCKYARD_SECRET_KEY" in done.stderr
+    assert "Traceback" not in done.stderr

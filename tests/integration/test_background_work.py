@@ -631,6 +631,24 @@ def test_unknown_job_ids_and_views(url: str) -> None:
 # -- the deployment's periodic jobs, as bootstrap wires them -------------------------------
 
 
+async def run_registered_job(settings: Settings, db: Database, kind: str) -> None:
+    """Run the background worker ``build_background`` makes until it has run one ``kind``
+    job (enqueued here) and completed it."""
+    background = build_background(settings)
+    try:
+        running = asyncio.create_task(background.worker.run())
+        job_id = await JobQueue(db, "test").enqueue(kind, {})
+        while True:
+            async with db.read() as session:
+                if await jq.find_job(session, job_id) is None:
+                    break
+            await asyncio.sleep(0.05)
+        background.worker.stop()
+        await running
+    finally:
+        await background.stop()
+
+
 def test_prune_audit_job_keeps_the_configured_retention(tmp_path: Path) -> None:
     """The ``prune-audit`` job that ``build_background`` registers prunes with
     ``audit_retention_days`` (7 here, far below the 180-day default)."""
@@ -641,27 +659,53 @@ def test_prune_audit_job_keeps_the_configured_retention(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         db = Database(settings.resolved_database_url)
-        background = build_background(settings)
         try:
             async with db.write() as session:
                 session.add(Account(arn_id="1234567890123456", name="test"))
             for age_days, action in ((10, "past-retention"), (3, "within-retention")):
                 clock = ManualClock(now - timedelta(days=age_days))
                 await AuditLog(db, clock).record(actor="alice", action=action, outcome="success")
-            running = asyncio.create_task(background.worker.run())
-            job_id = await JobQueue(db, "test").enqueue("prune-audit", {})
-            while True:  # until the worker has run and completed the job
-                async with db.read() as session:
-                    if await jq.find_job(session, job_id) is None:
-                        break
-                await asyncio.sleep(0.05)
-            background.worker.stop()
-            await running
+            await run_registered_job(settings, db, "prune-audit")
             async with db.read() as session:
                 kept = set((await session.execute(select(AuditEvent.action))).scalars())
             assert kept == {"within-retention"}
         finally:
-            await background.stop()
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_prune_events_job_keeps_the_configured_retention(tmp_path: Path) -> None:
+    """The ``prune-events`` job prunes published events with ``event_retention_days`` (2
+    here, not the default 7); unpublished events stay whatever their age."""
+    settings = Settings(data_dir=tmp_path, event_retention_days=2, background_poll_seconds=0.05)
+    upgrade_database(settings)
+    load_master_key(settings, create=True)
+    now = datetime.now(UTC)
+
+    async def scenario() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            await with_instance(db)
+            async with db.write() as session:
+                for name, published_days_ago in (("old", 3.0), ("recent", 1.0)):
+                    session.add(
+                        OutboxEvent(
+                            instance_id=INSTANCE,
+                            type=EventType.INSTANCE_UPDATED.value,
+                            payload={"name": name},
+                            created_at=now - timedelta(days=4),
+                            published_at=now - timedelta(days=published_days_ago),
+                        )
+                    )
+            await run_registered_job(settings, db, "prune-events")
+            async with db.read() as session:
+                kept = {
+                    e.payload["name"]
+                    for e in (await session.execute(select(OutboxEvent))).scalars()
+                }
+            assert kept == {"recent"}
+        finally:
             await db.dispose()
 
     asyncio.run(scenario())

@@ -23,6 +23,8 @@ FORBIDDEN = {
     "api": (*_BELOW_FACES, "dockyard.registry", "dockyard.cli", "dockyard.console"),
     "console": (*_BELOW_FACES, "dockyard.registry", "dockyard.api", "dockyard.cli"),
     "cli": _BELOW_FACES,
+    # Plug-ins for other systems (the kubelet's): HTTP to Dockyard through the CLI's client.
+    "integrations": (*_BELOW_FACES, "dockyard.registry", "dockyard.api", "dockyard.console"),
     "workers": (
         *_BELOW_FACES,
         "dockyard.registry",

@@ -87,6 +87,25 @@ def credentials_path() -> Path:
     return config_dir() / "credentials.json"
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, mode ``0600`` in a ``0700`` directory: a
+    secret is never readable by others, not even for a moment."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     server: str
@@ -139,21 +158,7 @@ class CredentialStore:
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
-        tmp = directory / f".{self.path.name}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh, indent=2)
-                fh.write("\n")
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_private(self.path, json.dumps(data, indent=2) + "\n")
 
     def default_server(self) -> str | None:
         found = self._load().get("default")

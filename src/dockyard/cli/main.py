@@ -86,6 +86,18 @@ def _prepare_database(settings: Settings, *, auto_upgrade: bool) -> None:
         _upgrade(settings)
 
 
+def _require_master_key(settings: Settings) -> None:
+    """A worker decrypts what the serving nodes encrypted (trigger secrets): without their
+    key it cannot start, and says so once instead of failing in every restarted process."""
+    from dockyard import bootstrap
+    from dockyard.errors import DockyardError
+
+    try:
+        bootstrap.load_master_key(settings, create=False)
+    except DockyardError as exc:
+        raise fail(str(exc), 2) from exc
+
+
 def _upgrade(settings: Settings) -> None:
     from dockyard import bootstrap
 
@@ -232,6 +244,7 @@ def worker(
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _prepare_database(settings, auto_upgrade=False)
+    _require_master_key(settings)
     from dockyard.supervisor import exec_supervisor
 
     log.info(

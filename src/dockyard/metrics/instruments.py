@@ -33,28 +33,39 @@ LATENCY_BUCKETS = (
     300.0,
 )
 
+#: The per-request instruments' names and help texts: the library's objects below and the
+#: worker's own multiprocess file (``dockyard.metrics.process_file``) write the same series.
+REQUESTS_NAME = "dockyard_http_requests"
+REQUESTS_HELP = "HTTP requests answered, by route class, method and status."
+REQUEST_DURATION_NAME = "dockyard_http_request_duration_seconds"
+REQUEST_DURATION_HELP = "Time from a request's arrival until its response was handed to the server."
+RECEIVED_BYTES_NAME = "dockyard_http_received_bytes"
+RECEIVED_BYTES_HELP = "Request body bytes received, by route class."
+SENT_BYTES_NAME = "dockyard_http_sent_bytes"
+SENT_BYTES_HELP = "Response body bytes sent (or handed to the server to send), by route class."
+
 REQUESTS = Counter(
-    "dockyard_http_requests",
-    "HTTP requests answered, by route class, method and status.",
+    REQUESTS_NAME,
+    REQUESTS_HELP,
     ["route", "method", "status"],
     registry=LOCAL_REGISTRY,
 )
 REQUEST_DURATION = Histogram(
-    "dockyard_http_request_duration_seconds",
-    "Time from a request's arrival until its response was handed to the server.",
+    REQUEST_DURATION_NAME,
+    REQUEST_DURATION_HELP,
     ["route", "method"],
     buckets=LATENCY_BUCKETS,
     registry=LOCAL_REGISTRY,
 )
 RECEIVED_BYTES = Counter(
-    "dockyard_http_received_bytes",
-    "Request body bytes received, by route class.",
+    RECEIVED_BYTES_NAME,
+    RECEIVED_BYTES_HELP,
     ["route"],
     registry=LOCAL_REGISTRY,
 )
 SENT_BYTES = Counter(
-    "dockyard_http_sent_bytes",
-    "Response body bytes sent (or handed to the server to send), by route class.",
+    SENT_BYTES_NAME,
+    SENT_BYTES_HELP,
     ["route"],
     registry=LOCAL_REGISTRY,
 )

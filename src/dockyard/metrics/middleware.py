@@ -1,24 +1,21 @@
 """Count, time and size every HTTP request, by route class (never by raw path).
 
 Manifest GETs run at thousands per second per worker, so the per-request work is a few
-string comparisons, two clock reads and dictionary lookups of label children bound on
-first use: no regular expression, no ``labels()`` call after the first request of a kind.
+string comparisons, two clock reads and dictionary lookups of series bound on first use:
+no regular expression, no ``labels()`` call after the first request of a kind, and under
+``dockyard serve`` four plain writes into the worker's own file (``recorders``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client.metrics import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.metrics.instruments import (
-    RECEIVED_BYTES,
-    REQUEST_DURATION,
-    REQUESTS,
-    SENT_BYTES,
-    UPLOADS_IN_PROGRESS,
-)
+from dockyard.metrics.exposition import MULTIPROC_DIR_ENV
+from dockyard.metrics.instruments import UPLOADS_IN_PROGRESS
+from dockyard.metrics.recorders import Record, RequestRecorders, request_recorders
 
 #: Methods named as themselves; any other becomes ``other`` (labels stay few).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
@@ -62,35 +59,42 @@ def route_class(path: str) -> str:
 
 
 class _Bound:
-    """The label children of one (route class, method), bound once."""
+    """The series of one (route class, method), bound once."""
 
-    __slots__ = ("duration", "method", "received", "route", "sent", "statuses")
+    __slots__ = ("_recorders", "duration", "method", "received", "route", "sent", "statuses")
 
-    def __init__(self, route: str, method: str) -> None:
+    def __init__(self, recorders: RequestRecorders, route: str, method: str) -> None:
+        self._recorders = recorders
         self.route = route
         self.method = method
-        self.duration: Histogram = REQUEST_DURATION.labels(route, method)
-        self.received: Counter = RECEIVED_BYTES.labels(route)
-        self.sent: Counter = SENT_BYTES.labels(route)
-        self.statuses: dict[int, Counter] = {}
+        self.duration = recorders.duration(route, method)
+        self.received = recorders.received(route)
+        self.sent = recorders.sent(route)
+        self.statuses: dict[int, Record] = {}
 
-    def requests(self, status: int) -> Counter:
-        child = self.statuses.get(status)
-        if child is None:
-            child = self.statuses[status] = REQUESTS.labels(self.route, self.method, str(status))
-        return child
+    def requests(self, status: int) -> Record:
+        record = self.statuses.get(status)
+        if record is None:
+            record = self.statuses[status] = self._recorders.requests(
+                self.route, self.method, str(status)
+            )
+        return record
 
 
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._bound: dict[tuple[str, str], _Bound] = {}
+        #: Chosen on the first request, in the process that serves it.
+        self._recorders: RequestRecorders | None = None
 
     def _children(self, route: str, method: str) -> _Bound:
         key = (route, method)
         bound = self._bound.get(key)
         if bound is None:
-            bound = self._bound[key] = _Bound(route, method)
+            if self._recorders is None:
+                self._recorders = request_recorders(os.environ.get(MULTIPROC_DIR_ENV))
+            bound = self._bound[key] = _Bound(self._recorders, route, method)
         return bound
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,12 +155,12 @@ def _record(
 ) -> None:
     if upload:
         UPLOADS_IN_PROGRESS.dec()
-    bound.duration.observe(time.perf_counter() - started)
-    bound.requests(status).inc()
+    bound.duration(time.perf_counter() - started)
+    bound.requests(status)(1.0)
     if received:
-        bound.received.inc(received)
+        bound.received(received)
     if sent:
-        bound.sent.inc(sent)
+        bound.sent(sent)
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int:

@@ -32,7 +32,11 @@ class MasterKey:
         path = data_dir / KEY_FILE
         if not path.exists():
             if not create:
-                raise DockyardError(f"master key {path} is missing")
+                raise DockyardError(
+                    f"the master key {path} is missing: every node needs the same key; copy "
+                    "master.key from the data directory of a node that has served, or set "
+                    "DOCKYARD_SECRET_KEY on every node"
+                )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(base64.urlsafe_b64encode(secrets.token_bytes(32)))

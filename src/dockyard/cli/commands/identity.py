@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
         audit,
         credentials,
         groups,
+        kubelet,
         logon_policies,
         orgs,
         policies,
@@ -35,3 +36,4 @@ def register(app: typer.Typer) -> None:
         if plural:
             app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)
     credentials.register(app)
+    kubelet.register(app)
