@@ -34,6 +34,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.reference import RepositoryName
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService, TagPointer
+from dockyard.services.content import service as content_service
 from dockyard.services.jobs import JobQueue
 from dockyard.services.paging import PageRequest
 from dockyard.services.retention import PolicyChanges, PolicySpec, RetentionService, RunView
@@ -301,6 +302,23 @@ def test_a_tag_a_push_moved_since_the_plan_is_not_deleted(url, tmp_path):
         pruned = await h.content.prune_tags(app, [TagPointer("v1", old, T0)])
         assert pruned.tags == () and pruned.manifests == ()
         assert await h.tags(app) == ["v1"]
+
+
+def test_a_manifest_whose_tags_span_several_batches_goes_with_the_last(url, tmp_path, monkeypatch):
+    monkeypatch.setattr(content_service, "PRUNE_BATCH", 2)
+
+    @scenario(url, tmp_path)
+    async def _(h: Harness) -> None:
+        app = await h.repository("ns/app")
+        old = await h.push(app, "a1", 1, seed="old")
+        await h.retag(app, "a1", "a2", 2)
+        await h.retag(app, "a1", "a3", 3)
+        await h.push(app, "new", 4)
+        await h.policy("keep-1", 1, repositories=["ns/app"], keep_tags="^$")
+        run = await h.execute("keep-1")
+        assert outcome(run, "ns/app").deleted == ["a1", "a2", "a3"]
+        assert outcome(run, "ns/app").deleted_manifests == [old]
+        assert not await h.has_manifest(app, old)
 
 
 def test_a_scheduled_run_that_would_delete_too_much_stops_and_one_node_runs_each_due_time(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.events import EventType
@@ -285,44 +285,93 @@ async def tag_pointers(
     return [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
 
 
-async def delete_tag_at(
-    session: AsyncSession, repository_id: uuid.UUID, name: str, manifest_id: uuid.UUID
-) -> bool:
-    """Delete the tag only while it still points at ``manifest_id`` (a tag moved by a push
-    since the caller looked stays); True when it went."""
-    result = await session.execute(
-        delete(Tag).where(
-            Tag.repository_id == repository_id, Tag.name == name, Tag.manifest_id == manifest_id
-        )
+async def lock_tags(
+    session: AsyncSession, repository_id: uuid.UUID, names: Sequence[str]
+) -> list[tuple[uuid.UUID, str, uuid.UUID, str]]:
+    """(tag id, name, manifest id, digest) of those of ``names`` the repository has, each
+    tag row locked (``FOR UPDATE`` on PostgreSQL) so a concurrent move waits for the
+    caller's transaction, as it waits for another move (``point_tag``)."""
+    if not names:
+        return []
+    stmt = (
+        select(Tag.id, Tag.name, Manifest.id, Manifest.digest)
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .where(Tag.repository_id == repository_id, Tag.name.in_(list(names)))
+        .with_for_update(of=Tag)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return [(row[0], row[1], row[2], row[3]) for row in await session.execute(stmt)]
 
 
-async def manifest_referenced(session: AsyncSession, manifest: Manifest) -> bool:
-    """Whether a tag, an index of the same repository, or (for a referrer) its subject still
-    present in the repository keeps the manifest."""
-    tagged = select(Tag.id).where(Tag.manifest_id == manifest.id).exists()
-    in_index = (
-        select(ManifestReference.manifest_id)
-        .join(Manifest, Manifest.id == ManifestReference.manifest_id)
-        .where(
-            Manifest.repository_id == manifest.repository_id,
-            ManifestReference.kind == "manifest",
-            ManifestReference.digest == manifest.digest,
-        )
-        .exists()
+async def delete_tags(session: AsyncSession, tag_ids: Sequence[uuid.UUID]) -> None:
+    if tag_ids:
+        await session.execute(delete(Tag).where(Tag.id.in_(list(tag_ids))))
+
+
+async def lock_unreferenced_manifests(
+    session: AsyncSession, repository_id: uuid.UUID, manifest_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, digest) of those of ``manifest_ids`` that nothing keeps: no tag, no index of the
+    repository, and (for a referrer) no subject still in it. They are locked first
+    (``FOR UPDATE``): a push tagging one meanwhile either committed and is seen, or waits
+    (it share-locks an existing manifest, ``insert_manifest``)."""
+    if not manifest_ids:
+        return []
+    locked = select(Manifest.id, Manifest.digest, Manifest.subject_digest).where(
+        Manifest.id.in_(list(manifest_ids))
     )
-    conditions = [tagged, in_index]
-    if manifest.subject_digest is not None:
-        conditions.append(
-            select(Manifest.id)
-            .where(
-                Manifest.repository_id == manifest.repository_id,
-                Manifest.digest == manifest.subject_digest,
+    rows = list(await session.execute(locked.with_for_update()))
+    tagged = set(
+        (
+            await session.execute(
+                select(Tag.manifest_id).where(Tag.manifest_id.in_([row[0] for row in rows]))
             )
-            .exists()
+        ).scalars()
+    )
+    digests = [row[1] for row in rows]
+    in_index = set(
+        (
+            await session.execute(
+                select(ManifestReference.digest)
+                .join(Manifest, Manifest.id == ManifestReference.manifest_id)
+                .where(
+                    Manifest.repository_id == repository_id,
+                    ManifestReference.kind == "manifest",
+                    ManifestReference.digest.in_(digests),
+                )
+            )
+        ).scalars()
+    )
+    subjects = [row[2] for row in rows if row[2] is not None]
+    present: set[str] = set()
+    if subjects:
+        stmt = select(Manifest.digest).where(
+            Manifest.repository_id == repository_id, Manifest.digest.in_(subjects)
         )
-    return bool((await session.execute(select(or_(*conditions)))).scalar_one())
+        present = set((await session.execute(stmt)).scalars())
+    return [
+        (row[0], row[1])
+        for row in rows
+        if row[0] not in tagged and row[1] not in in_index and row[2] not in present
+    ]
+
+
+async def delete_manifests(session: AsyncSession, manifest_ids: Sequence[uuid.UUID]) -> None:
+    """Delete untagged manifests and their reference edges."""
+    if manifest_ids:
+        ids = list(manifest_ids)
+        await session.execute(
+            delete(ManifestReference).where(ManifestReference.manifest_id.in_(ids))
+        )
+        await session.execute(delete(Manifest).where(Manifest.id.in_(ids)))
+
+
+async def add_outbox_events(
+    session: AsyncSession, instance_id: str, type_: EventType, payloads: Sequence[dict[str, object]]
+) -> None:
+    """Several events of one type in the caller's transaction, in one statement call."""
+    if payloads:
+        rows = [{"instance_id": instance_id, "type": type_, "payload": p} for p in payloads]
+        await insert_rows(session, OutboxEvent, rows)
 
 
 async def list_tags(

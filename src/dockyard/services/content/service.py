@@ -64,6 +64,8 @@ MUTABLE_TAG = "latest"
 HASHER_CACHE_ENTRIES = 2048
 #: Image configs larger than this are not read for layer history.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+#: Tags ``prune_tags`` deletes per transaction.
+PRUNE_BATCH = 500
 
 
 def _parse_digest(value: str) -> Digest:
@@ -686,39 +688,39 @@ class ContentService:
         """Delete ``tags`` (retention's choice), each only while it still points at its
         digest, then every manifest of theirs that nothing references any more (no tag, no
         index, no subject still present), so the next GC frees its blobs. Tags of an
-        immutable repository other than ``latest`` stay. One transaction."""
+        immutable repository other than ``latest`` stay. Set-wise statements, in
+        transactions of ``PRUNE_BATCH`` tags, so the write lock is held briefly."""
         deleted: list[str] = []
         manifests: list[str] = []
-        async with self._db.write() as session:
-            ids = await q.manifests_by_digest(session, repo.id, [t.digest for t in tags])
-            for tag in tags:
-                manifest = ids.get(tag.digest)
-                if manifest is None or (repo.immutable and tag.name != MUTABLE_TAG):
-                    continue
-                if await q.delete_tag_at(session, repo.id, tag.name, manifest.id):
-                    deleted.append(tag.name)
-                    await q.add_outbox_event(
-                        session,
-                        repo.instance_id,
-                        EventType.TAG_DELETED,
-                        {"repository": repo.full_name, "tag": tag.name},
-                    )
-            gone = set(deleted)
-            for digest in sorted({t.digest for t in tags if t.name in gone}):
-                # Locked first: a push tagging it meanwhile either committed (and is seen)
-                # or waits for this transaction.
-                row = await q.find_manifest(session, repo.id, digest, lock=True)
-                if row is None or await q.manifest_referenced(session, row):
-                    continue
-                await q.delete_manifest(session, row.id)
-                manifests.append(digest)
-                await q.add_outbox_event(
+        for start in range(0, len(tags), PRUNE_BATCH):
+            batch = tags[start : start + PRUNE_BATCH]
+            planned = {
+                t.name: t.digest for t in batch if not repo.immutable or t.name == MUTABLE_TAG
+            }
+            async with self._db.write() as session:
+                rows = await q.lock_tags(session, repo.id, list(planned))
+                doomed = [row for row in rows if planned[row[1]] == row[3]]
+                await q.delete_tags(session, [row[0] for row in doomed])
+                names = sorted(row[1] for row in doomed)
+                await q.add_outbox_events(
+                    session,
+                    repo.instance_id,
+                    EventType.TAG_DELETED,
+                    [{"repository": repo.full_name, "tag": name} for name in names],
+                )
+                candidates = sorted({row[2] for row in doomed})
+                unreferenced = await q.lock_unreferenced_manifests(session, repo.id, candidates)
+                await q.delete_manifests(session, [row[0] for row in unreferenced])
+                digests = sorted(row[1] for row in unreferenced)
+                await q.add_outbox_events(
                     session,
                     repo.instance_id,
                     EventType.MANIFEST_DELETED,
-                    {"repository": repo.full_name, "digest": digest, "tags": []},
+                    [{"repository": repo.full_name, "digest": d, "tags": []} for d in digests],
                 )
-        return PrunedTags(tuple(sorted(deleted)), tuple(manifests))
+            deleted.extend(names)
+            manifests.extend(digests)
+        return PrunedTags(tuple(sorted(deleted)), tuple(sorted(manifests)))
 
     async def layers(self, repo: RepositoryRef, tag: str, platform: str | None) -> LayersView:
         """The layers of the image a tag names (for an index, of ``platform``'s image)."""
