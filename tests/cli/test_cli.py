@@ -418,6 +418,8 @@ def test_retention(registry: DockyardServer, cli: Cli, instance: dict[str, Any])
     assert tags == ["release-1", "v3"]
     [recorded] = cli.json("retention", "runs", "trim", "-i", iid)
     assert recorded["id"] == run["id"] and recorded["status"] == "Succeeded"
+    again = cli.json("retention", "run", "trim", "--yes", "-i", iid)  # no question asked
+    assert all(r["deleted"] == [] for r in again["repositories"])
     table = cli.run("retention", "runs", "trim", "-i", iid).stdout
     assert "Succeeded" in table and "manual" in table
     assert cli.json("retention", "delete", "trim", "-i", iid) == {"deleted": "trim"}
