@@ -41,6 +41,8 @@ log = structlog.get_logger(__name__)
 
 #: How often the audit log and the published outbox events are pruned.
 PRUNE_INTERVAL = timedelta(hours=1)
+#: How often due retention schedules are looked for: schedules name a minute of the day.
+RETENTION_SCHEDULE_INTERVAL = timedelta(minutes=1)
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
@@ -153,6 +155,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.identity import IdentityServices
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
+    from dockyard.services.retention import RetentionService
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
@@ -195,6 +198,13 @@ def build(settings: Settings) -> Container:
             identity=identity,
             jobs=JobsService(db, audit),
             triggers=TriggersService(db, master, audit),
+            retention=RetentionService(
+                db,
+                tenancy,
+                content,
+                audit,
+                max_delete_share=settings.retention_max_delete_share,
+            ),
             auth_disabled=settings.insecure_no_auth,
         )
     )
@@ -262,6 +272,8 @@ def build_background(settings: Settings) -> Background:
         event_job_kind,
         subscriber_handler,
     )
+    from dockyard.services.retention import RetentionService
+    from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
         DELIVERY_JOB_KIND,
         RetryPolicy,
@@ -277,6 +289,13 @@ def build_background(settings: Settings) -> Background:
     content = ContentService(db, store, timedelta(hours=settings.upload_ttl_hours), audit=audit)
     master = load_master_key(settings, create=False)
     triggers = TriggersService(db, master, audit)
+    retention = RetentionService(
+        db,
+        TenancyService(db, audit),
+        content,
+        audit,
+        max_delete_share=settings.retention_max_delete_share,
+    )
     outbound = make_outbound(settings)
     deliverer = TriggerDeliverer(
         db,
@@ -306,6 +325,15 @@ def build_background(settings: Settings) -> Background:
         if pruned := await triggers.prune_log(timedelta(days=settings.trigger_log_retention_days)):
             log.info("pruned trigger log records", count=pruned)
 
+    async def run_retention_schedules(_run: JobRun) -> None:
+        for run in await retention.run_due():
+            log.info(
+                "ran scheduled retention policy",
+                policy=run.policy,
+                status=run.status,
+                deleted_tags=run.deleted_tags,
+            )
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -315,6 +343,7 @@ def build_background(settings: Settings) -> Background:
         PeriodicJob("prune-audit", PRUNE_INTERVAL, prune_audit),
         PeriodicJob("prune-events", PRUNE_INTERVAL, prune_events),
         PeriodicJob("prune-trigger-log", PRUNE_INTERVAL, prune_trigger_log),
+        PeriodicJob("retention-schedules", RETENTION_SCHEDULE_INTERVAL, run_retention_schedules),
     ]
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
     handlers[DELIVERY_JOB_KIND] = deliverer.run

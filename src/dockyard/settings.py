@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=2.0, gt=0, le=300)
     #: Trigger log records older than this many days are deleted (a periodic job).
     trigger_log_retention_days: float = Field(default=30.0, gt=0, le=3650)
+    #: A scheduled retention run that would delete more than this share of a repository's
+    #: tags deletes nothing and records why (a run by hand is not limited).
+    retention_max_delete_share: float = Field(default=0.5, ge=0, le=1)
 
     @field_validator(
         "trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs", mode="before"

@@ -164,6 +164,15 @@ def expected_resources(
         "cr:DeleteRepoTrigger",
         "cr:ListRepoTriggerRecord",
     }
+    retention = {
+        "cr:CreateRetentionPolicy",
+        "cr:ListRetentionPolicy",
+        "cr:GetRetentionPolicy",
+        "cr:UpdateRetentionPolicy",
+        "cr:DeleteRetentionPolicy",
+        "cr:ExecuteRetentionPolicy",
+        "cr:ListRetentionRun",
+    }
     forms: dict[str, set[str]] = {
         "cr:CreateInstance": {"*"},
         "cr:ListInstance": {"*"},
@@ -173,6 +182,7 @@ def expected_resources(
         "cr:RetryJob": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
+        **{a: {f"{target.cr}instance/{target.instance_id}"} for a in retention},
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},
         "cr:UpdateNamespace": {f"{r}{ns}"},

@@ -372,3 +372,55 @@ def test_basic_login_explicit_server_and_logout(registry: DockyardServer, tmp_pa
     anonymous = cli.run("instance", "list", "--server", registry.url, expect=1)
     assert "authentication required" in anonymous.stderr and "dockyard login" in anonymous.stderr
     cli.run("logout", registry.url, expect=1)
+
+
+def test_retention(registry: DockyardServer, cli: Cli, instance: dict[str, Any]) -> None:
+    iid = instance["id"]
+    ns = unique("ret")
+    cli.json("namespace", "create", ns, "-i", iid)
+    cli.json("repo", "create", f"{ns}/app", "-i", iid)
+    cli.json("repo", "create", f"{ns}/web", "-i", iid)
+    pusher = Pusher(registry, host=instance["endpoints"][0]["domain"])
+    try:
+        for tag in ("v1", "v2", "v3", "release-1"):
+            pusher.image(f"{ns}/app", tag, layers=1)
+    finally:
+        pusher.close()
+    repos = f"{ns}/app,{ns}/web"
+    created = cli.json(
+        "retention", "create", "trim", "--repository", repos, "--keep-latest", "2",
+        "--keep-tags", "release-.*", "--schedule", "02:00", "-i", iid,
+    )  # fmt: skip
+    assert created["repositories"] == [f"{ns}/app", f"{ns}/web"]
+    assert created["schedule"] == "02:00" and created["nextRunAt"]
+    assert [p["name"] for p in cli.json("retention", "list", "-i", iid)] == ["trim"]
+    assert cli.json("retention", "show", "trim", "-i", iid)["keepTags"] == "release-.*"
+    both = cli.run("retention", "create", "x", "--namespace", ns, "--repository", repos,
+                   "--keep-latest", "1", "-i", iid, expect=2)  # fmt: skip
+    assert "not both" in both.stderr
+
+    dry = cli.json("retention", "run", "trim", "--dry-run", "-i", iid)
+    app = next(r for r in dry["repositories"] if r["repository"] == f"{ns}/app")
+    assert (app["kept"], app["deleted"]) == (["release-1", "v3"], ["v1", "v2"])
+
+    # Asked, and answered no: nothing deleted.
+    declined = cli.run("retention", "run", "trim", "-i", iid, input="n\n", expect=1)
+    assert "v1" in declined.stdout and "Delete these 2 tags?" in declined.stderr
+    assert cli.json("retention", "runs", "trim", "-i", iid) == []
+    # With --json the plan goes to stderr, the run (after "y") to stdout as JSON.
+    confirmed = cli.run("retention", "run", "trim", "--json", "-i", iid, input="y\n")
+    assert f"{ns}/app: v1, v2" in confirmed.stderr
+    run = json.loads(confirmed.stdout)
+    done = next(r for r in run["repositories"] if r["repository"] == f"{ns}/app")
+    assert (done["kept"], done["deleted"]) == (app["kept"], app["deleted"])
+    assert len(done["deletedManifests"]) == 2
+    tags = sorted(t["name"] for t in cli.json("tag", "list", f"{ns}/app", "-i", iid))
+    assert tags == ["release-1", "v3"]
+    [recorded] = cli.json("retention", "runs", "trim", "-i", iid)
+    assert recorded["id"] == run["id"] and recorded["status"] == "Succeeded"
+    again = cli.json("retention", "run", "trim", "--yes", "-i", iid)  # no question asked
+    assert all(r["deleted"] == [] for r in again["repositories"])
+    table = cli.run("retention", "runs", "trim", "-i", iid).stdout
+    assert "Succeeded" in table and "manual" in table
+    assert cli.json("retention", "delete", "trim", "-i", iid) == {"deleted": "trim"}
+    assert "does not exist" in cli.run("retention", "show", "trim", "-i", iid, expect=1).stderr

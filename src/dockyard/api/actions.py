@@ -34,6 +34,11 @@ instance reads; the rest follow the same pattern **(design)**:
 | update, ping trigger; redeliver | cr:UpdateWebHook | ``repository/$iid/$ns/$repo`` |
 | delete trigger | cr:DeleteRepoTrigger | ``repository/$iid/$ns/$repo`` |
 | list the trigger log | cr:ListRepoTriggerRecord | ``repository/$iid/$ns/$repo`` |
+| create retention policy | cr:CreateRetentionPolicy | ``instance/$iid`` |
+| list / get retention policies | cr:List/GetRetentionPolicy | ``instance/$iid`` |
+| update / delete retention policy | cr:Update/DeleteRetentionPolicy | ``instance/$iid`` |
+| execute or dry-run a retention policy | cr:ExecuteRetentionPolicy | ``instance/$iid`` |
+| list a retention policy's runs | cr:ListRetentionRun | ``instance/$iid`` |
 | list audit events | ram:ListAuditEvents | ``*`` |
 | set / reset registry password | ram:SetRegistryPassword | ``acs:ram::$acct:user/$name`` |
 | create / list access keys | ram:CreateAccessKey / ram:ListAccessKeys | ``…:user/$name`` |
@@ -66,6 +71,9 @@ instance reads; the rest follow the same pattern **(design)**:
 | simulate a user's request (the "why") | ram:SimulatePolicy | ``…:user/$name`` |
 | list background jobs | cr:InspectJob | ``*`` |
 | retry a failed background job | cr:RetryJob | ``*`` |
+
+A retention policy may span namespaces, so its operations are authorized on the instance:
+whoever may execute one deletes tags in every repository it reaches (Advanced only).
 
 Background jobs are the whole deployment's (every instance's event deliveries, the upkeep)
 and their errors quote what failed (a remote's answer, an address): data for the registry's
@@ -123,6 +131,13 @@ GET_REPO_TRIGGER = "cr:GetRepoTrigger"
 UPDATE_WEBHOOK = "cr:UpdateWebHook"
 DELETE_REPO_TRIGGER = "cr:DeleteRepoTrigger"
 LIST_REPO_TRIGGER_RECORD = "cr:ListRepoTriggerRecord"
+CREATE_RETENTION_POLICY = "cr:CreateRetentionPolicy"
+LIST_RETENTION_POLICY = "cr:ListRetentionPolicy"
+GET_RETENTION_POLICY = "cr:GetRetentionPolicy"
+UPDATE_RETENTION_POLICY = "cr:UpdateRetentionPolicy"
+DELETE_RETENTION_POLICY = "cr:DeleteRetentionPolicy"
+EXECUTE_RETENTION_POLICY = "cr:ExecuteRetentionPolicy"
+LIST_RETENTION_RUN = "cr:ListRetentionRun"
 LIST_AUDIT_EVENTS = "ram:ListAuditEvents"
 SET_REGISTRY_PASSWORD = "ram:SetRegistryPassword"  # noqa: S105 - an action name
 CREATE_ACCESS_KEY = "ram:CreateAccessKey"

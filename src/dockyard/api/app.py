@@ -26,6 +26,7 @@ from dockyard.api.routers import (
     policies,
     repositories,
     resource_sets,
+    retention,
     roles,
     simulate,
     triggers,
@@ -79,8 +80,9 @@ def create_api(services: ApiServices) -> ASGIApp:
     )
     app.state.services = services
     errors.install(app)
-    for module in (auth, instances, namespaces, repositories, artifacts, triggers, audit):
+    for module in (auth, instances, namespaces, repositories, artifacts, triggers, retention):
         app.include_router(module.router)
+    app.include_router(audit.router)
     identity_routers = (organizations, users, groups, resource_sets, roles, policies)
     for module in (*identity_routers, logon_policies, simulate):
         app.include_router(module.router)

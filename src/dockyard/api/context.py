@@ -28,6 +28,7 @@ from dockyard.services.credentials import (
 )
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
+from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
@@ -50,6 +51,8 @@ class ApiServices:
     jobs: JobsService
     #: Webhook triggers of repositories and their log.
     triggers: TriggersService
+    #: Tag retention policies and their runs (Advanced edition).
+    retention: RetentionService
     auth_disabled: bool = False
 
 

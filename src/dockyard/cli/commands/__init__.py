@@ -12,7 +12,15 @@ __all__ = ["fail", "register"]
 
 def register(app: typer.Typer) -> None:
     """Add login/logout and the resource command groups to the ``dockyard`` command."""
-    from dockyard.cli.commands import instances, login, namespaces, repositories, tags, triggers
+    from dockyard.cli.commands import (
+        instances,
+        login,
+        namespaces,
+        repositories,
+        retention,
+        tags,
+        triggers,
+    )
 
     login.register(app)
     for name, module, plural in (
@@ -21,6 +29,7 @@ def register(app: typer.Typer) -> None:
         ("repo", repositories, "repos"),
         ("tag", tags, "tags"),
         ("trigger", triggers, "triggers"),
+        ("retention", retention, "retentions"),
     ):
         app.add_typer(module.app, name=name, no_args_is_help=True)
         app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)

@@ -8,13 +8,13 @@ Commands on resources inside an instance also take ``--instance``.
 
 A module declares its resource and its commands, in the order ``--help`` lists them, with
 ``add_commands``: a ``Listing`` makes the standard ``list``, a help text the standard
-``get`` or ``delete``, and a function a command of the module's own (``create``,
-``update``, a ``delete`` with ``--force``), which takes its own options and the shared ones
-as ``call`` (``_common.command``). Their bodies use the same ``Resource``: ``given`` keeps
-the options that were given, ``changes`` does so for an update and refuses one without any,
-``Resource.create`` and ``Resource.update`` send the body and print the result, and
-``delete_one`` is the body of a ``delete`` with options of its own. A new resource module
-reads like ``roles.py``::
+``get`` (or ``show``, the same command under that name) or ``delete``, and a function a
+command of the module's own (``create``, ``update``, a ``delete`` with ``--force``), which
+takes its own options and the shared ones as ``call`` (``_common.command``). Their bodies
+use the same ``Resource``: ``given`` keeps the options that were given, ``changes`` does so
+for an update and refuses one without any, ``Resource.create`` and ``Resource.update`` send
+the body and print the result, and ``delete_one`` is the body of a ``delete`` with options
+of its own. A new resource module reads like ``roles.py``::
 
     THINGS = Resource("thing", "things", "/things", THING, _record)
 
@@ -233,10 +233,11 @@ def _add_list(app: typer.Typer, resource: Resource, listing: Listing) -> None:
             run(call)
 
 
-def _add_get(app: typer.Typer, resource: Resource, help: str) -> None:
-    """``get NAME``: one record, printed by ``resource.record`` or as JSON."""
+def _add_get(app: typer.Typer, resource: Resource, help: str, verb: str = "get") -> None:
+    """``get NAME`` (or ``verb NAME``): one record, printed by ``resource.record`` or as
+    JSON."""
 
-    @command(app, "get", instance=resource.in_instance, help=help)
+    @command(app, verb, instance=resource.in_instance, help=help)
     def get(name: str = resource.argument, *, call: Call) -> None:
         with call.api() as client:
             found = client.call("GET", resource.path(client, call.instance, name))
@@ -253,6 +254,7 @@ def _add_delete(app: typer.Typer, resource: Resource, help: str) -> None:
 
 _STANDARD: dict[str, Callable[[typer.Typer, Resource, str], None]] = {
     "get": _add_get,
+    "show": functools.partial(_add_get, verb="show"),
     "delete": _add_delete,
 }
 

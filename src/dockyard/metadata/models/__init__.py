@@ -29,6 +29,7 @@ from dockyard.metadata.models.identity import (
     UserRole,
 )
 from dockyard.metadata.models.pulls import PullLease
+from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -64,6 +65,8 @@ __all__ = [
     "RepositoryBlob",
     "ResourceSet",
     "ResourceSetGroup",
+    "RetentionPolicy",
+    "RetentionRun",
     "Role",
     "RolePolicy",
     "SigningKey",

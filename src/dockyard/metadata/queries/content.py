@@ -272,6 +272,108 @@ async def delete_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> None
     await session.execute(delete(Manifest).where(Manifest.id == manifest_id))
 
 
+async def tag_pointers(
+    session: AsyncSession, repository_id: uuid.UUID
+) -> Sequence[tuple[str, str, datetime]]:
+    """(name, digest, updated_at) of every tag of the repository, in name order."""
+    stmt = (
+        select(Tag.name, Manifest.digest, Tag.updated_at)
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .where(Tag.repository_id == repository_id)
+        .order_by(Tag.name)
+    )
+    return [(row[0], row[1], row[2]) for row in await session.execute(stmt)]
+
+
+async def lock_tags(
+    session: AsyncSession, repository_id: uuid.UUID, names: Sequence[str]
+) -> list[tuple[uuid.UUID, str, uuid.UUID, str]]:
+    """(tag id, name, manifest id, digest) of those of ``names`` the repository has, each
+    tag row locked (``FOR UPDATE`` on PostgreSQL) so a concurrent move waits for the
+    caller's transaction, as it waits for another move (``point_tag``)."""
+    if not names:
+        return []
+    stmt = (
+        select(Tag.id, Tag.name, Manifest.id, Manifest.digest)
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .where(Tag.repository_id == repository_id, Tag.name.in_(list(names)))
+        .with_for_update(of=Tag)
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in await session.execute(stmt)]
+
+
+async def delete_tags(session: AsyncSession, tag_ids: Sequence[uuid.UUID]) -> None:
+    if tag_ids:
+        await session.execute(delete(Tag).where(Tag.id.in_(list(tag_ids))))
+
+
+async def lock_unreferenced_manifests(
+    session: AsyncSession, repository_id: uuid.UUID, manifest_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, digest) of those of ``manifest_ids`` that nothing keeps: no tag, no index of the
+    repository, and (for a referrer) no subject still in it. They are locked first
+    (``FOR UPDATE``): a push tagging one meanwhile either committed and is seen, or waits
+    (it share-locks an existing manifest, ``insert_manifest``)."""
+    if not manifest_ids:
+        return []
+    locked = select(Manifest.id, Manifest.digest, Manifest.subject_digest).where(
+        Manifest.id.in_(list(manifest_ids))
+    )
+    rows = list(await session.execute(locked.with_for_update()))
+    tagged = set(
+        (
+            await session.execute(
+                select(Tag.manifest_id).where(Tag.manifest_id.in_([row[0] for row in rows]))
+            )
+        ).scalars()
+    )
+    digests = [row[1] for row in rows]
+    in_index = set(
+        (
+            await session.execute(
+                select(ManifestReference.digest)
+                .join(Manifest, Manifest.id == ManifestReference.manifest_id)
+                .where(
+                    Manifest.repository_id == repository_id,
+                    ManifestReference.kind == "manifest",
+                    ManifestReference.digest.in_(digests),
+                )
+            )
+        ).scalars()
+    )
+    subjects = [row[2] for row in rows if row[2] is not None]
+    present: set[str] = set()
+    if subjects:
+        stmt = select(Manifest.digest).where(
+            Manifest.repository_id == repository_id, Manifest.digest.in_(subjects)
+        )
+        present = set((await session.execute(stmt)).scalars())
+    return [
+        (row[0], row[1])
+        for row in rows
+        if row[0] not in tagged and row[1] not in in_index and row[2] not in present
+    ]
+
+
+async def delete_manifests(session: AsyncSession, manifest_ids: Sequence[uuid.UUID]) -> None:
+    """Delete untagged manifests and their reference edges."""
+    if manifest_ids:
+        ids = list(manifest_ids)
+        await session.execute(
+            delete(ManifestReference).where(ManifestReference.manifest_id.in_(ids))
+        )
+        await session.execute(delete(Manifest).where(Manifest.id.in_(ids)))
+
+
+async def add_outbox_events(
+    session: AsyncSession, instance_id: str, type_: EventType, payloads: Sequence[dict[str, object]]
+) -> None:
+    """Several events of one type in the caller's transaction, in one statement call."""
+    if payloads:
+        rows = [{"instance_id": instance_id, "type": type_, "payload": p} for p in payloads]
+        await insert_rows(session, OutboxEvent, rows)
+
+
 async def list_tags(
     session: AsyncSession, repository_id: uuid.UUID, last: str | None, limit: int | None
 ) -> Sequence[str]:

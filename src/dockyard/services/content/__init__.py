@@ -16,6 +16,8 @@ from dockyard.services.content.service import IMMUTABLE_TAG_MESSAGE, ContentServ
 from dockyard.services.content.views import (
     Lookup,
     ManifestView,
+    PrunedTags,
+    TagPointer,
     UploadState,
 )
 
@@ -30,9 +32,11 @@ __all__ = [
     "ManifestBlobUnknownError",
     "ManifestUnknownError",
     "ManifestView",
+    "PrunedTags",
     "PullGate",
     "PullLease",
     "RangeInvalidError",
+    "TagPointer",
     "UploadState",
     "UploadUnknownError",
     "holding",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +42,9 @@ from dockyard.services.content.views import (
     Lookup,
     ManifestView,
     PlatformView,
+    PrunedTags,
     PushedManifest,
+    TagPointer,
     TagView,
     UploadState,
 )
@@ -62,6 +64,8 @@ MUTABLE_TAG = "latest"
 HASHER_CACHE_ENTRIES = 2048
 #: Image configs larger than this are not read for layer history.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+#: Tags ``prune_tags`` deletes per transaction.
+PRUNE_BATCH = 500
 
 
 def _parse_digest(value: str) -> Digest:
@@ -673,6 +677,50 @@ class ContentService:
     ) -> None:
         """Only the tag goes; the manifest stays while other tags or digests reference it."""
         await self.delete_manifest(repo, validate_tag(tag), actor=actor, resource=resource)
+
+    async def tag_pointers(self, repo: RepositoryRef) -> list[TagPointer]:
+        """Every tag of the repository with its digest and last move, in name order."""
+        async with self._db.read() as session:
+            rows = await q.tag_pointers(session, repo.id)
+        return [TagPointer(name, digest, updated_at) for name, digest, updated_at in rows]
+
+    async def prune_tags(self, repo: RepositoryRef, tags: Sequence[TagPointer]) -> PrunedTags:
+        """Delete ``tags`` (retention's choice), each only while it still points at its
+        digest, then every manifest of theirs that nothing references any more (no tag, no
+        index, no subject still present), so the next GC frees its blobs. Tags of an
+        immutable repository other than ``latest`` stay. Set-wise statements, in
+        transactions of ``PRUNE_BATCH`` tags, so the write lock is held briefly."""
+        deleted: list[str] = []
+        manifests: list[str] = []
+        for start in range(0, len(tags), PRUNE_BATCH):
+            batch = tags[start : start + PRUNE_BATCH]
+            planned = {
+                t.name: t.digest for t in batch if not repo.immutable or t.name == MUTABLE_TAG
+            }
+            async with self._db.write() as session:
+                rows = await q.lock_tags(session, repo.id, list(planned))
+                doomed = [row for row in rows if planned[row[1]] == row[3]]
+                await q.delete_tags(session, [row[0] for row in doomed])
+                names = sorted(row[1] for row in doomed)
+                await q.add_outbox_events(
+                    session,
+                    repo.instance_id,
+                    EventType.TAG_DELETED,
+                    [{"repository": repo.full_name, "tag": name} for name in names],
+                )
+                candidates = sorted({row[2] for row in doomed})
+                unreferenced = await q.lock_unreferenced_manifests(session, repo.id, candidates)
+                await q.delete_manifests(session, [row[0] for row in unreferenced])
+                digests = sorted(row[1] for row in unreferenced)
+                await q.add_outbox_events(
+                    session,
+                    repo.instance_id,
+                    EventType.MANIFEST_DELETED,
+                    [{"repository": repo.full_name, "digest": d, "tags": []} for d in digests],
+                )
+            deleted.extend(names)
+            manifests.extend(digests)
+        return PrunedTags(tuple(sorted(deleted)), tuple(sorted(manifests)))
 
     async def layers(self, repo: RepositoryRef, tag: str, platform: str | None) -> LayersView:
         """The layers of the image a tag names (for an index, of ``platform``'s image)."""

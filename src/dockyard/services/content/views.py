@@ -73,6 +73,23 @@ class TagView:
 
 
 @dataclass(frozen=True, slots=True)
+class TagPointer:
+    """A tag and the digest it points at, with its last move (what retention ranks by)."""
+
+    name: str
+    digest: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedTags:
+    """What ``ContentService.prune_tags`` deleted, each in name order."""
+
+    tags: tuple[str, ...]
+    manifests: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     created: str | None
     created_by: str | None
