@@ -311,6 +311,20 @@ def test_each_trigger_gets_exactly_its_matching_pushes(url, tmp_path, receiver):
         ]
 
 
+def test_a_push_older_than_the_trigger_is_neither_logged_nor_delivered(url, tmp_path, receiver):
+    """The worker may reach a push only after a trigger was added (it lagged, or was
+    down): that trigger did not exist at the push, so the push is not its business."""
+
+    @scenario(url, tmp_path)
+    async def _(h: Harness) -> None:
+        await h.push("before")
+        await h.trigger("all", url=receiver.url())
+        await h.push("after")
+        await h.run_background()
+        assert [r.tag for r in await h.log()] == ["after"]
+        assert [d.json()["tag"] for d in receiver.received] == ["after"]
+
+
 def test_a_rerun_of_the_subscriber_records_and_queues_nothing_twice(url, tmp_path, receiver):
     @scenario(url, tmp_path)
     async def _(h: Harness) -> None:

@@ -283,6 +283,8 @@ class TriggerSubscriber:
         )
         now = self._clock.now()
         for trigger in target.triggers:
+            if trigger.created_at > event.created_at:
+                continue  # made after the push: the push is not its to log or deliver
             refusal = rule_of(trigger).refusal(tag)
             record_id = uuid.uuid4()
             values = new_record(
