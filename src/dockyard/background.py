@@ -1,11 +1,9 @@
 """A background worker process, as the supervisor starts it (``python -m dockyard.background``).
 
-It rebuilds the settings ``dockyard serve`` or ``dockyard worker`` resolved, lowers its
-CPU priority by ``background_nice`` (beside HTTP workers on a busy machine, pushes and pulls
-get the cores first; idle cores are still used), builds the background half of the
-composition root (``bootstrap.build_background``) and runs the worker loops
-(``dockyard.workers.runtime``) until SIGTERM or SIGINT, which let a running job finish
-within ``shutdown_grace_seconds``.
+It rebuilds the settings ``dockyard serve`` or ``dockyard worker`` resolved, builds the
+background half of the composition root (``bootstrap.build_background``) and runs the
+worker loops (``dockyard.workers.runtime``) until SIGTERM or SIGINT, which let a running
+job finish within ``shutdown_grace_seconds``.
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
-    os.nice(settings.background_nice)
     dlogging.configure(settings.log_level)
     asyncio.run(run(settings))
 

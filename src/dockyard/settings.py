@@ -103,9 +103,6 @@ class Settings(BaseSettings):
     background_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     #: Jobs (webhook deliveries, …) one background worker process runs at the same time.
     background_concurrency: int = Field(default=16, ge=1, le=256)
-    #: How much lower than the HTTP workers' the background workers' CPU priority is (Unix
-    #: nice increment): when cores are short, requests go first, background work waits.
-    background_nice: int = Field(default=10, ge=0, le=19)
     #: Published outbox events are deleted after this many days.
     event_retention_days: float = Field(default=7.0, gt=0, le=3650)
     #: Refuse outbound requests (webhooks) to private ranges too (10/8, 192.168/16, fc00::/7…);
