@@ -6,6 +6,7 @@ policy, which refuses loopback by default)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -323,6 +324,59 @@ def test_a_push_older_than_the_trigger_is_neither_logged_nor_delivered(url, tmp_
         await h.run_background()
         assert [r.tag for r in await h.log()] == ["after"]
         assert [d.json()["tag"] for d in receiver.received] == ["after"]
+
+
+class CountingWrites(Database):
+    """The metadata database, counting its write units of work."""
+
+    writes = 0
+
+    @contextlib.asynccontextmanager
+    async def write(self, *, durable: bool = True) -> AsyncIterator[Any]:
+        self.writes += 1
+        async with super().write(durable=durable) as session:
+            yield session
+
+
+@dataclass(frozen=True)
+class Answered:
+    status: int = 200
+    latency_ms: float = 1.0
+
+
+class AnswersAtOnce:
+    """A receiver's answer without the network: every attempt of a batch ends in the same
+    turn of the event loop, so how they are written does not depend on timing."""
+
+    async def post(self, url: str, body: bytes, headers: Any) -> Answered:
+        return Answered()
+
+
+def test_outcomes_that_end_together_are_written_in_one_transaction(tmp_path, receiver):
+    url = f"sqlite:///{tmp_path / 'dockyard.db'}"
+    migrate.upgrade(url)
+
+    @scenario(url, tmp_path)
+    async def _(h: Harness) -> None:
+        await h.trigger("all", url=receiver.url())
+        for n in range(10):
+            await h.push(f"v{n}", seed=str(n))
+        await h.dispatcher.dispatch()
+        (event_job,) = await h.queue.lease([event_job_kind("triggers")])
+        await h.handlers[event_job.kind](event_job)
+        assert await h.queue.complete(event_job)
+        counting = CountingWrites(url)
+        try:
+            deliverer = TriggerDeliverer(counting, h.master, AnswersAtOnce(), FAST)
+            jobs = await h.queue.lease([DELIVERY_JOB_KIND], limit=20)
+            assert len(jobs) == 10
+            outcomes = await asyncio.gather(*(deliverer.run(job) for job in jobs))
+        finally:
+            await counting.dispose()
+        assert outcomes == ["completed"] * 10  # each job ended with its outcome
+        assert counting.writes == 1
+        assert {r.status for r in await h.log()} == {"Triggered"}
+        assert await h.count(Job) == 0
 
 
 def test_a_rerun_of_the_subscriber_records_and_queues_nothing_twice(url, tmp_path, receiver):

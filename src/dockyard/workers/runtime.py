@@ -35,7 +35,6 @@ from dockyard.services.jobs import (
     JobHandler,
     JobQueue,
     LeasedJob,
-    LeaseLostError,
     PermanentJobError,
     Scheduler,
 )
@@ -189,8 +188,6 @@ class BackgroundWorker:
         bound = log.bind(job=str(job.id), kind=job.kind, attempt=job.attempt)
         try:
             outcome = await self._handlers[job.kind](job)
-        except LeaseLostError:
-            bound.warning("job lease was lost before the job finished; another worker has it")
         except PermanentJobError as exc:
             bound.warning("job failed for good", error=str(exc))
             await self._finish(self._queue.fail(job, str(exc), retry=False))

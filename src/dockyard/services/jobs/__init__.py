@@ -11,7 +11,6 @@ from dockyard.services.jobs.queue import (
     JobQueue,
     JobRun,
     LeasedJob,
-    LeaseLostError,
     complete_in,
 )
 from dockyard.services.jobs.service import (
@@ -37,7 +36,6 @@ __all__ = [
     "JobRun",
     "JobView",
     "JobsService",
-    "LeaseLostError",
     "LeasedJob",
     "PeriodicJob",
     "PermanentJobError",

@@ -62,21 +62,15 @@ class JobRun:
     leased_by: str | None = field(default=None, kw_only=True)
 
 
-class LeaseLostError(Exception):
-    """The job's lease passed to another worker while this attempt ran: what the attempt
-    wrote in the transaction that would have completed the job is rolled back."""
-
-
 async def complete_in(session: AsyncSession, run: JobRun) -> bool:
     """Complete ``run``'s job in the handler's own write transaction, which then commits
     the job's work and its end at once (one transaction less per job). True when done
-    so — the handler returns :data:`COMPLETED` — and False for a run outside the queue.
-    Raises :class:`LeaseLostError` when another worker holds the job now."""
+    so — the handler returns :data:`COMPLETED` — and False for a run outside the queue,
+    or when another worker holds the job now (its lease lapsed): the worker's own
+    completion then finds the lease lost and says so."""
     if run.leased_by is None:
         return False
-    if not await jq.complete_job(session, run.id, run.leased_by, run.attempt):
-        raise LeaseLostError(f"job {run.id} attempt {run.attempt} lost its lease")
-    return True
+    return await jq.complete_job(session, run.id, run.leased_by, run.attempt)
 
 
 #: What a handler returns when it completed its job itself (:func:`complete_in`).

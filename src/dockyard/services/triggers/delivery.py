@@ -20,6 +20,7 @@ a new record with a new id.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
@@ -338,6 +339,7 @@ class TriggerDeliverer:
         self._outbound = outbound
         self._policy = policy
         self._clock = clock
+        self._outcomes = _OutcomeWriter(db, clock)
 
     async def run(self, job: JobRun) -> str | None:
         record_id = uuid.UUID(str(job.payload["delivery"]))
@@ -400,21 +402,79 @@ class TriggerDeliverer:
         retry: timedelta | None = None,
     ) -> str | None:
         """The attempt's outcome, the next attempt's job when ``retry``, and the end of
-        this job, in one transaction."""
-        record_id = uuid.UUID(str(job.payload["delivery"]))
-        attempt = int(str(job.payload["attempt"]))
+        this job, committed with the outcomes of the attempts that ended meanwhile."""
+        outcome = _Outcome(job, status, reason, code, latency, retry)
+        return COMPLETED if await self._outcomes.write(outcome) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    job: JobRun
+    status: str
+    reason: str | None
+    code: int | None
+    latency: float | None
+    retry: timedelta | None
+
+
+class _OutcomeWriter:
+    """Writes attempts' outcomes in shared transactions (a group commit): an outcome that
+    arrives while a write is under way goes into the next one, with every other that
+    arrived meanwhile. Alone it is written at once; under load the worker takes SQLite's
+    write lock once per batch instead of once per delivery, which is what it costs the
+    pushes it shares the database with. Each caller learns when its own outcome is
+    committed (and whether its job was completed with it)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._waiting: list[tuple[_Outcome, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, outcome: _Outcome) -> bool:
+        """True when the outcome's job was completed in the same transaction."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcome, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await asyncio.shield(done)
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                completed = await self._write(batch)
+            except Exception as exc:  # every attempt of the batch fails: retried later
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for (_, done), finished in zip(batch, completed, strict=True):
+                    if not done.done():
+                        done.set_result(finished)
+
+    async def _write(self, batch: list[tuple[_Outcome, asyncio.Future[bool]]]) -> list[bool]:
         now = self._clock.now()
+        completed = []
         async with self._db.write(durable=False) as session:
-            recorded = await q.finish_attempt(
-                session,
-                record_id,
-                attempt,
-                status=status,
-                reason=reason,
-                response_status=code,
-                latency_ms=latency,
-                updated_at=now,
-            )
-            if recorded and retry is not None:
-                delivery_job(session, record_id, attempt + 1, now + retry)
-            return COMPLETED if await complete_in(session, job) else None
+            for outcome, _ in batch:
+                job = outcome.job
+                record_id = uuid.UUID(str(job.payload["delivery"]))
+                attempt = int(str(job.payload["attempt"]))
+                recorded = await q.finish_attempt(
+                    session,
+                    record_id,
+                    attempt,
+                    status=outcome.status,
+                    reason=outcome.reason,
+                    response_status=outcome.code,
+                    latency_ms=outcome.latency,
+                    updated_at=now,
+                )
+                if recorded and outcome.retry is not None:
+                    delivery_job(session, record_id, attempt + 1, now + outcome.retry)
+                # A job whose lease passed to another worker is left to it: the outcome
+                # stands (the record counts attempts, so that worker's copy of the same
+                # attempt records nothing).
+                completed.append(await complete_in(session, job))
+        return completed
