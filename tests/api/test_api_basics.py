@@ -56,6 +56,17 @@ EXPECTED_ACTIONS |= {
     ("get", _REPO + "/trigger-records"): "cr:ListRepoTriggerRecord",
     ("post", _REPO + "/trigger-records/{record_id}/redeliver"): "cr:UpdateWebHook",
 }
+# Tag retention (issue 18): on the instance's ARN, as a policy may span namespaces.
+_POLICIES = "/api/v1/instances/{instance_id}/retention-policies"
+EXPECTED_ACTIONS |= {
+    ("post", _POLICIES): "cr:CreateRetentionPolicy",
+    ("get", _POLICIES): "cr:ListRetentionPolicy",
+    ("get", _POLICIES + "/{name}"): "cr:GetRetentionPolicy",
+    ("patch", _POLICIES + "/{name}"): "cr:UpdateRetentionPolicy",
+    ("delete", _POLICIES + "/{name}"): "cr:DeleteRetentionPolicy",
+    ("post", _POLICIES + "/{name}/runs"): "cr:ExecuteRetentionPolicy",
+    ("get", _POLICIES + "/{name}/runs"): "cr:ListRetentionRun",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {
