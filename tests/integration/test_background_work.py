@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from dockyard.bootstrap import build_background, load_master_key, upgrade_database
 from dockyard.clock import ManualClock
 from dockyard.events import EventType
-from dockyard.metadata import migrate
 from dockyard.metadata.models import Account, AuditEvent, Instance, Job, OutboxEvent
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import jobs as jq
@@ -44,15 +43,6 @@ SHORT = timedelta(milliseconds=300)
 #: A retry's backoff long enough that a loaded machine still leases before it ends (a
 #: 300 ms one ran out between the failure and the next lease on PostgreSQL in CI).
 RETRY_BACKOFF = timedelta(seconds=2)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dockyard.db'}"
-        migrate.upgrade(url)
-        return url
-    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 async def with_instance(db: Database) -> None:

@@ -6,11 +6,9 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from dockyard.metadata import migrate
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
 from dockyard.services.jobs import JobQueue, LeasedJob
@@ -18,15 +16,6 @@ from dockyard.services.jobs import JobQueue, LeasedJob
 pytestmark = pytest.mark.integration
 
 SHORT = timedelta(milliseconds=400)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dockyard.db'}"
-        migrate.upgrade(url)
-        return url
-    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 async def state(db: Database, job_id: uuid.UUID) -> tuple[str, int, str | None] | None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from dockyard.clock import ManualClock
-from dockyard.metadata import migrate
 from dockyard.metadata.models import Account, Blob, Instance, Job, OutboxEvent, PullLease
 from dockyard.metadata.session import Database
 from dockyard.metrics.instruments import LOCAL_REGISTRY
@@ -24,15 +23,6 @@ from dockyard.storage.filesystem import FilesystemBlobStore
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dockyard.db'}"
-        migrate.upgrade(url)
-        return url
-    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 def _job(kind: str, state: str, age: timedelta) -> Job:

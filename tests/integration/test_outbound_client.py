@@ -85,7 +85,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
+    yield from serving(Receiver())
+
+
+def serving(server: Receiver) -> Iterator[Receiver]:
+    """Serve ``server`` from a thread while the test runs."""
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
@@ -210,12 +214,7 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
 def keepalive_receiver() -> Iterator[Receiver]:
     server = Receiver()
     server.RequestHandlerClass = _KeepAliveHandler
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    yield from serving(server)
 
 
 def test_connections_are_kept_alive_and_not_reused_once_closed(

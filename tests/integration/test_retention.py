@@ -18,7 +18,6 @@ from sqlalchemy import func, select, update
 from dockyard.bootstrap import build_background, load_master_key, upgrade_database
 from dockyard.clock import ManualClock
 from dockyard.errors import InvalidInputError, NotFoundError
-from dockyard.metadata import migrate
 from dockyard.metadata.models import (
     Account,
     AuditEvent,
@@ -49,15 +48,6 @@ LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 ADMIN = Actor("admin")
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 PAGE = PageRequest(1, 100)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dockyard.db'}"
-        migrate.upgrade(url)
-        return url
-    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 class Harness:

@@ -126,15 +126,6 @@ def receiver() -> Iterator[Receiver]:
 # ---- the system under test -------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dockyard.db'}"
-        migrate.upgrade(url)
-        return url
-    return str(request.getfixturevalue("pg_migrated_url"))
-
-
 class Harness:
     """The services of one node, driven by hand: dispatch, then run every ready job."""
 
