@@ -26,7 +26,7 @@ from tests.conftest import DockyardServer, free_port
 from tests.dockyard_cli import Cli
 from tests.e2e.regclient import RegistryClient
 
-from dockyard.integrations.kubelet import LoginCache, parse_duration
+from dockyard.integrations.temporary_logins import LoginCache, parse_duration
 
 pytestmark = pytest.mark.e2e
 
