@@ -112,6 +112,8 @@ class DockerDaemon(contextlib.AbstractContextManager["DockerDaemon"]):
         if self.rundir is not None:
             shutil.rmtree(self.rundir, ignore_errors=True)
             self.rundir = None
+        # vfs keeps a full copy of every layer: only the log is worth keeping.
+        shutil.rmtree(self.dir / "data", ignore_errors=True)
 
     def __enter__(self) -> DockerDaemon:
         return self.start()

@@ -8,8 +8,9 @@ built ``FROM scratch`` with the static busybox by the classic builder (no networ
   build`` + ``push``; ``docker pull`` after the image was removed; ``docker manifest
   inspect``; the immutable-repository refusal and a refused pull as docker prints them.
 * ``docker-credential-dockyard`` in ``credHelpers``: push and pull with no ``docker login``
-  and no password in the config; ``docker login`` to such a registry is refused by the
-  helper's ``store``.
+  and no password in the config; ``docker logout`` runs its ``erase``; ``docker login`` to
+  such a registry is refused by its ``store``; without an access key docker goes on
+  anonymously (it ignores the helper's failure) and the registry refuses.
 """
 
 from __future__ import annotations
@@ -207,6 +208,10 @@ def test_credential_helper_push_and_pull_without_docker_login(
     assert issued(registry) == before + 1
     # No password, no token, nothing but the helper's name in docker's config.
     assert docker.config == {"credHelpers": {registry.host: "dockyard"}}
+    # `docker logout` runs the helper's erase: the cached credentials are gone.
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    docker("logout", registry.host)
+    assert list((tmp_path / "cache").glob("*.json")) == []
 
     # `docker login` to a registry the helper answers for: the password is right, but the
     # helper's store refuses to keep it, saying why.
@@ -214,7 +219,8 @@ def test_credential_helper_push_and_pull_without_docker_login(
         docker.login(registry.host, *registry.admin)
     assert "docker-credential-dockyard keeps no passwords" in login.value.stderr
     assert registry.admin_password not in login.value.stderr
-    assert docker.config == {"credHelpers": {registry.host: "dockyard"}}
+    # (docker logout wrote an empty "auths"; nothing else was kept.)
+    assert docker.config == {"auths": {}, "credHelpers": {registry.host: "dockyard"}}
 
     # The same helper without an access key: docker 20.10 ignores a helper's failure when it
     # pulls (it goes on without credentials), so the registry's refusal is what it shows;

@@ -32,24 +32,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dockyard.cli.client import CliError
-from dockyard.integrations.temporary_logins import (
-    CACHE_DIR_ENV,
-    DEFAULT_THRESHOLD,
-    THRESHOLD_ENV,
-    CredentialError,
-    LoginCache,
-    NotADockyard,
-    TemporaryLogins,
-    default_cache_dir,
-    key_file_from_env,
-    load_access_key,
-    parse_duration,
-)
+from dockyard.integrations.temporary_logins import CredentialError, NotADockyard, TemporaryLogins
 
 HELPER_NAME = "docker-credential-dockyard"
 #: The name in docker's ``credHelpers`` / ``credsStore`` that runs this helper.
 CONFIG_NAME = HELPER_NAME.removeprefix("docker-credential-")
 REGISTRIES_ENV = "DOCKYARD_REGISTRIES"
+#: Its cache directory under ``$XDG_CACHE_HOME/dockyard``.
+CACHE_NAME = "docker-helper"
 #: The protocol's answers that docker recognises by their text.
 CREDENTIALS_NOT_FOUND = "credentials not found in native keychain"
 MISSING_SERVER_URL = "no credentials server URL"
@@ -91,15 +81,6 @@ def configured_registries() -> frozenset[str]:
     return frozenset(host_of(host) for host, name in helpers.items() if name == CONFIG_NAME)
 
 
-def temporary_logins() -> TemporaryLogins:
-    cache_dir = os.environ.get(CACHE_DIR_ENV)
-    return TemporaryLogins(
-        key_file=key_file_from_env(),
-        cache=LoginCache(Path(cache_dir) if cache_dir else default_cache_dir("docker-helper")),
-        threshold=parse_duration(os.environ.get(THRESHOLD_ENV) or DEFAULT_THRESHOLD),
-    )
-
-
 def configured_host(server_url: str) -> str:
     """The registry of ``server_url`` if this helper answers for it."""
     host = host_of(server_url)
@@ -114,10 +95,10 @@ def warn(message: str) -> None:
     print(f"{HELPER_NAME}: {message}", file=sys.stderr)
 
 
-def get(server_url: str, now: datetime) -> dict[str, str]:
+def get(server_url: str, logins: TemporaryLogins, now: datetime) -> dict[str, str]:
     host = configured_host(server_url)
     try:
-        login = temporary_logins().login_for(host, now, warn)
+        login = logins.login_for(host, now, warn)
     except NotADockyard as exc:
         warn(f"{host}: no credentials ({exc})")
         raise HelperError(CREDENTIALS_NOT_FOUND) from exc
@@ -141,14 +122,15 @@ def refuse_store(payload: str) -> NoReturn:
 
 def answer(verb: str, stdin: str, now: datetime) -> dict[str, Any] | None:
     """What a successful ``verb`` prints (``None``: nothing)."""
-    if verb == "get":
-        return get(stdin, now)
     if verb == "store":
         refuse_store(stdin)
+    logins = TemporaryLogins.from_environment(CACHE_NAME)
+    if verb == "get":
+        return get(stdin, logins, now)
     if verb == "erase":
-        temporary_logins().forget(configured_host(stdin))
+        logins.forget(configured_host(stdin))
         return None
-    key_id = load_access_key(key_file_from_env()).access_key_id
+    key_id = logins.access_key().access_key_id
     return {host: key_id for host in sorted(configured_registries())}
 
 

@@ -96,11 +96,6 @@ def load_access_key(key_file: Path | None) -> AccessKey:
     return AccessKey(key_id, secret, os.environ.get(SECURITY_TOKEN_ENV) or None)
 
 
-def key_file_from_env() -> Path | None:
-    found = os.environ.get(KEY_FILE_ENV)
-    return Path(found) if found else None
-
-
 @dataclass(frozen=True, slots=True)
 class TemporaryLogin:
     username: str
@@ -202,10 +197,25 @@ class TemporaryLogins:
     cache: LoginCache
     threshold: timedelta
 
+    @classmethod
+    def from_environment(cls, plugin: str) -> TemporaryLogins:
+        """For a plug-in run without arguments: ``DOCKYARD_ACCESS_KEY_FILE``,
+        ``DOCKYARD_CREDENTIAL_CACHE_DIR`` (default: :func:`default_cache_dir` of ``plugin``)
+        and ``DOCKYARD_EXPIRING_THRESHOLD``."""
+        key_file, cache_dir = os.environ.get(KEY_FILE_ENV), os.environ.get(CACHE_DIR_ENV)
+        return cls(
+            key_file=Path(key_file) if key_file else None,
+            cache=LoginCache(Path(cache_dir) if cache_dir else default_cache_dir(plugin)),
+            threshold=parse_duration(os.environ.get(THRESHOLD_ENV) or DEFAULT_THRESHOLD),
+        )
+
+    def access_key(self) -> AccessKey:
+        return load_access_key(self.key_file)
+
     def login_for(self, host: str, now: datetime, warn: Callable[[str], None]) -> TemporaryLogin:
         """The cached login for ``host`` unless it expires within the threshold."""
         server = normalize_server(host)
-        key = load_access_key(self.key_file)
+        key = self.access_key()
         key_id = key.access_key_id
         cached = self.cache.load(server, key_id)
         if cached is not None and cached.expires_at - now > self.threshold:
@@ -219,4 +229,4 @@ class TemporaryLogins:
 
     def forget(self, host: str) -> None:
         """Drop the cached login of ``host``: the next request signs in anew."""
-        self.cache.forget(normalize_server(host), load_access_key(self.key_file).access_key_id)
+        self.cache.forget(normalize_server(host), self.access_key().access_key_id)
