@@ -24,8 +24,9 @@ real API that the helper and ``kubectl`` use, over plain HTTP, in its own proces
 * the discovery ``kubectl`` needs: ``/api``, ``/api/v1``, ``/apis``, ``/version``.
 
 Test hooks outside the API, under ``/_standin/``: ``POST compact`` forgets the event history
-and ends every open watch (so a watcher that comes back with its last ``resourceVersion``
-gets 410 Gone), ``GET requests`` is the log of the API requests served.
+(past the newest write) and ends every open watch, so a watcher that comes back with its
+last ``resourceVersion`` gets 410 Gone; ``GET requests`` is the log of the API requests
+served (method, path, query, User-Agent).
 
 Run: ``python tests/k8s_standin.py --port N``; it prints ``ready`` once it listens.
 """
@@ -507,8 +508,11 @@ class Store:
         return stored
 
     def compact(self) -> None:
+        """As if writes no watcher here saw (events, leases) went by and the history was
+        compacted past them: every open watch is behind, so its resume gets 410 Gone."""
         with self.cond:
             self.history.clear()
+            self.rv += 1
             self.oldest = self.rv
             self.epoch += 1
             self.cond.notify_all()
@@ -545,7 +549,8 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         if parts[:1] != ["_standin"]:
-            self.server.log_request_seen(self.command, url.path, query)
+            agent = self.headers.get("User-Agent", "")
+            self.server.log_request_seen(self.command, url.path, query, agent)
         try:
             self.route(parts, query)
         except ApiFailure as failure:
@@ -785,9 +790,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def end_stream(self) -> None:
+        """The last chunk; the connection stays open for the client's next request."""
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
-        self.close_connection = True
 
 
 class StandIn(ThreadingHTTPServer):
@@ -802,9 +807,9 @@ class StandIn(ThreadingHTTPServer):
         for namespace in ("default", "kube-system", "kube-public"):
             self.store.create(KINDS["namespaces"], None, {"metadata": {"name": namespace}})
 
-    def log_request_seen(self, method: str, path: str, query: dict[str, str]) -> None:
+    def log_request_seen(self, method: str, path: str, query: dict[str, str], agent: str) -> None:
         with self._requests_lock:
-            self._requests.append({"method": method, "path": path, "query": query})
+            self._requests.append({"method": method, "path": path, "query": query, "agent": agent})
 
     def requests_seen(self) -> list[Obj]:
         with self._requests_lock:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from tests.conftest import DockyardServer, free_port
 from tests.e2e import clients as C
 
@@ -31,6 +32,8 @@ STANDIN = Path(__file__).resolve().parents[1] / "k8s_standin.py"
 DOCKYARD = Path(sys.executable).parent / "dockyard"
 PULL_SECRET = "dockyard-pull-credentials"
 WAIT = 30.0
+TESTS_AGENT = "dockyard-tests"
+MANIFEST = Path(__file__).resolve().parents[2] / "docs" / "examples" / "k8s-credential-helper.yaml"
 
 
 def wait_until(check: Callable[[], Any], what: str, logs: Callable[[], str] = str) -> Any:
@@ -75,7 +78,7 @@ class StandIn:
         )
         assert self.proc.stdout is not None
         assert self.proc.stdout.readline().strip() == "ready"
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = httpx.Client(base_url=self.url, timeout=10, headers={"User-Agent": TESTS_AGENT})
 
     def stop(self) -> None:
         self.http.close()
@@ -414,16 +417,17 @@ def test_credentials_are_renewed_before_they_expire(standin: StandIn, helper: He
 
 def test_a_410_gone_watch_relists(standin: StandIn, helper: Helper) -> None:
     wait_until(lambda: standin.dockerconfig("team-a"), "the team-a Secret", helper.logs)
-    # A write none of the helper's watches sees: each is now behind the compaction.
-    standin.kubectl("-n", "default", "create", "configmap", "unrelated")
     lists_before = list_calls(standin)
     compacted = standin.http.post("/_standin/compact")
     assert compacted.status_code == 200
+    gone_before = helper.logged("watch expired (410 Gone): relisting")
     wait_until(
-        lambda: helper.logged("watch expired (410 Gone): relisting") >= 4,
+        lambda: helper.logged("watch expired (410 Gone): relisting") >= gone_before + 4,
         "all four informers relist",
         helper.logs,
     )
+    relisted = [e["kind"] for e in helper.events() if e["event"].startswith("watch expired")]
+    assert set(relisted[-4:]) == {"Namespace", "ServiceAccount", "Secret", "ConfigMap"}
     assert list_calls(standin) >= lists_before + 4
     standin.kubectl("-n", "team-a", "create", "serviceaccount", "after-relist")
     wait_until(
@@ -485,3 +489,87 @@ def test_no_access_key_secret_stops_the_helper(registry: DockyardServer, tmp_pat
         assert "refused the access key LTAIunknown" in refused.logs()
     finally:
         cluster.stop()
+
+
+def test_the_standin_watch_stream_bookmarks_and_gone(standin: StandIn) -> None:
+    """The watch protocol below the clients: events after a resourceVersion, BOOKMARKs when
+    asked for, the end at timeoutSeconds, and 410 Gone as the real server sends it (an ERROR
+    event with an Expired Status) for a resourceVersion older than the kept history."""
+    listed = standin.get("namespaces/kube-system/configmaps")
+    assert listed is not None and listed["kind"] == "ConfigMapList"
+    version = listed["metadata"]["resourceVersion"]
+    standin.kubectl("-n", "kube-system", "create", "configmap", "stream-check")
+    params = {
+        "watch": "true",
+        "resourceVersion": version,
+        "allowWatchBookmarks": "true",
+        "timeoutSeconds": "3",
+    }
+    resp = standin.http.get("/api/v1/namespaces/kube-system/configmaps", params=params)
+    events = [json.loads(line) for line in resp.text.splitlines()]
+    assert events[0]["type"] == "ADDED"
+    assert events[0]["object"]["metadata"]["name"] == "stream-check"
+    assert "BOOKMARK" in {e["type"] for e in events[1:]}
+    assert standin.http.post("/_standin/compact").status_code == 200
+    resp = standin.http.get(
+        "/api/v1/namespaces/kube-system/configmaps",
+        params={"watch": "true", "resourceVersion": version},
+    )
+    assert resp.status_code == 200
+    (gone,) = [json.loads(line) for line in resp.text.splitlines()]
+    assert gone["type"] == "ERROR"
+    assert gone["object"]["code"] == 410 and gone["object"]["reason"] == "Expired"
+
+
+def rbac_rules() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The example manifest's ClusterRole rules and its kube-system Role rules."""
+    docs = list(yaml.safe_load_all(MANIFEST.read_text()))
+    by_kind = {d["kind"]: d for d in docs}
+    return by_kind["ClusterRole"]["rules"], by_kind["Role"]["rules"]
+
+
+def verb_of(request: dict[str, Any], named: bool) -> str:
+    if request["method"] == "GET":
+        if named:
+            return "get"
+        return "watch" if request["query"].get("watch") == "true" else "list"
+    return {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[
+        request["method"]
+    ]
+
+
+def allows(rule: dict[str, Any], resource: str, verb: str, name: str | None) -> bool:
+    return (
+        resource in rule["resources"]
+        and verb in rule["verbs"]
+        and ("resourceNames" not in rule or name in rule["resourceNames"])
+    )
+
+
+def test_the_example_rbac_allows_every_request_the_helper_made(
+    standin: StandIn, helper: Helper
+) -> None:
+    """Every request the helper sent to the stand-in in this module, checked against the
+    ClusterRole and kube-system Role of docs/examples/k8s-credential-helper.yaml."""
+    wait_until(lambda: standin.dockerconfig("default"), "the default Secret", helper.logs)
+    cluster_rules, system_rules = rbac_rules()
+    made = [
+        r
+        for r in standin.requests()
+        if not r["agent"].startswith(("kubectl", TESTS_AGENT)) and r["path"].startswith("/api/v1/")
+    ]
+    assert {r["method"] for r in made} >= {"GET", "POST", "PATCH"}
+    refused = []
+    for request in made:
+        parts = request["path"].split("/")[3:]
+        namespace = parts[1] if parts[0] == "namespaces" and len(parts) > 2 else None
+        rest = parts[2:] if namespace else parts
+        resource, name = rest[0], (rest[1] if len(rest) > 1 else None)
+        verb = verb_of(request, name is not None)
+
+        in_system = namespace == "kube-system" and any(
+            allows(r, resource, verb, name) for r in system_rules
+        )
+        if not in_system and not any(allows(r, resource, verb, name) for r in cluster_rules):
+            refused.append(f"{verb} {request['path']}")
+    assert refused == []

@@ -502,22 +502,25 @@ class Controller:
 
     # ---- reconciling ----
     async def reconcile(self) -> None:
-        """Write what differs: each watched namespace's Secret, each listed account's entry."""
+        """Write what differs: each watched namespace's Secret, then each listed account's
+        entry (not where the Secret could not be written: it would name someone else's)."""
         if self.payload is None:
             return
         digest = _digest(self.payload)
-        for namespace in sorted(self.state.namespaces):
-            if not self.config.watches(namespace):
+        watched = {ns for ns in self.state.namespaces if self.config.watches(ns)}
+        written = set()
+        for namespace in sorted(watched):
+            if self.state.secrets.get(namespace) == digest or await self.write_secret(
+                namespace, digest
+            ):
+                written.add(namespace)
+        for (namespace, name), (version, entries) in sorted(self.state.accounts.items()):
+            if namespace not in written or not self.config.serves(name):
                 continue
-            if self.state.secrets.get(namespace) != digest:
-                await self.write_secret(namespace, digest)
-            for (account_ns, name), (version, entries) in sorted(self.state.accounts.items()):
-                if account_ns != namespace or not self.config.serves(name):
-                    continue
-                if not any(e.get("name") == self.options.pull_secret for e in entries):
-                    await self.attach(namespace, name, version, entries)
+            if not any(e.get("name") == self.options.pull_secret for e in entries):
+                await self.attach(namespace, name, version, entries)
 
-    async def write_secret(self, namespace: str, digest: str) -> None:
+    async def write_secret(self, namespace: str, digest: str) -> bool:
         assert self.payload is not None
         data = {".dockerconfigjson": base64.b64encode(self.payload).decode()}
         name = self.options.pull_secret
@@ -547,10 +550,10 @@ class Controller:
                 log.error(
                     "cannot write the pull Secret", namespace=namespace, error=exc.status.message
                 )
-            self.state.secrets[namespace] = digest  # retried on its next change, not in a loop
-            return
+            return False  # retried on the next change or renewal
         self.state.secrets[namespace] = digest
         log.info(action, namespace=namespace, secret=name)
+        return True
 
     async def attach(
         self, namespace: str, name: str, version: str, entries: list[dict[str, Any]]
