@@ -17,6 +17,7 @@ real API that the helper and ``kubectl`` use, over plain HTTP, in its own proces
   ``resourceVersion``, with ``BOOKMARK`` events when asked for, ``timeoutSeconds``, and an
   ``ERROR`` event carrying a 410 ``Status`` (``Expired``) for a ``resourceVersion`` older than
   the kept history, as the real server answers;
+* ``fieldValidation=Strict`` (unknown fields refused, as kubectl asks);
 * ``labelSelector`` (equality) and ``fieldSelector`` (``metadata.name``/``metadata.namespace``);
 * the ``default`` ServiceAccount in every namespace (the service-account controller's work),
   a namespace's contents deleted with it, the ``kubernetes.io/dockerconfigjson`` Secret
@@ -112,10 +113,19 @@ def openapi_v3() -> Obj:
                         "resourceVersion",
                         "uid",
                         "creationTimestamp",
+                        "deletionTimestamp",
+                        "selfLink",
                     )
                 },
                 "labels": _strings(),
                 "annotations": _strings(),
+                "generation": {"type": "integer"},
+                "deletionGracePeriodSeconds": {"type": "integer"},
+                "finalizers": {"type": "array", "items": {"type": "string"}},
+                **{
+                    key: {"type": "array", "items": {"type": "object"}}
+                    for key in ("ownerReferences", "managedFields")
+                },
             },
         },
         "io.k8s.api.core.v1.LocalObjectReference": {
@@ -518,6 +528,25 @@ class Store:
             self.cond.notify_all()
 
 
+SCHEMAS: Obj = openapi_v3()["components"]["schemas"]
+
+
+def strictly_known(kind: Kind, obj: Obj) -> None:
+    """``fieldValidation=Strict`` (what kubectl asks for): an unknown field of the object or
+    of its metadata is refused, as the real server's strict decoding refuses it."""
+    known = SCHEMAS[f"io.k8s.api.core.v1.{kind.kind}"]["properties"]
+    known_meta = SCHEMAS["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]
+    unknown = [k for k in obj if k not in known]
+    unknown += [f"metadata.{k}" for k in obj.get("metadata") or {} if k not in known_meta]
+    if unknown:
+        raise ApiFailure(
+            400,
+            "BadRequest",
+            f'{kind.kind} in version "v1" cannot be handled as a {kind.kind}: strict decoding '
+            + ", ".join(f'error: unknown field "{field}"' for field in unknown),
+        )
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: StandIn
@@ -632,9 +661,12 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def serve(self, kind: Kind, namespace: str | None, name: str | None, query: dict[str, str]):  # type: ignore[no-untyped-def]
+    def serve(
+        self, kind: Kind, namespace: str | None, name: str | None, query: dict[str, str]
+    ) -> None:
         store = self.server.store
         method = self.command
+        strict = query.get("fieldValidation") == "Strict"
         if name is None:
             if method == "GET" and query.get("watch") in ("true", "1"):
                 return self.watch(kind, namespace, query)
@@ -658,14 +690,20 @@ class Handler(BaseHTTPRequestHandler):
                 target_ns = namespace if kind.namespaced else None
                 if kind.namespaced and namespace is None:
                     raise ApiFailure(405, "MethodNotAllowed", "create needs a namespace")
-                return self.send_json(201, store.create(kind, target_ns, self.body()))
+                body = self.body()
+                if strict:
+                    strictly_known(kind, body)
+                return self.send_json(201, store.create(kind, target_ns, body))
             raise ApiFailure(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
         if kind.namespaced and namespace is None:
             raise ApiFailure(404, "NotFound", "the server could not find the requested resource")
         if method == "GET":
             return self.send_json(200, store.get(kind, namespace, name))
         if method == "PUT":
-            return self.send_json(200, store.replace(kind, namespace, name, self.body()))
+            body = self.body()
+            if strict:
+                strictly_known(kind, body)
+            return self.send_json(200, store.replace(kind, namespace, name, body))
         if method == "DELETE":
             store.delete(kind, namespace, name)
             return self.send_json(
@@ -678,10 +716,10 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
         if method == "PATCH":
-            return self.patch(kind, namespace, name)
+            return self.patch(kind, namespace, name, strict)
         raise ApiFailure(405, "MethodNotAllowed", f"{method} is not allowed")
 
-    def patch(self, kind: Kind, namespace: str | None, name: str) -> None:
+    def patch(self, kind: Kind, namespace: str | None, name: str, strict: bool) -> None:
         store = self.server.store
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         patch = self.body()
@@ -708,6 +746,8 @@ class Handler(BaseHTTPRequestHandler):
             )
             if wanted and wanted != current["metadata"]["resourceVersion"]:
                 raise conflict(kind, name)
+            if strict:
+                strictly_known(kind, patched)
             patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"][
                 "resourceVersion"
             ]

@@ -261,6 +261,9 @@ def test_kubectl_drives_the_standin(standin: StandIn, tmp_path: Path) -> None:
     sa["imagePullSecrets"].append({"name": "two"})
     assert "serviceaccount/robot configured" in standin.apply(sa)
     assert standin.pull_secrets_of("kubectl-check", "robot") == ["one", "two"]
+    typo = {**sa, "imagePullSecret": [{"name": "three"}]}
+    refused = standin.kubectl("apply", "-f", "-", input=json.dumps(typo), expect=1)
+    assert 'strict decoding error: unknown field "imagePullSecret"' in refused
     # kubectl patch sends a strategic merge patch: imagePullSecrets merge by name ...
     standin.kubectl(
         "-n", "kubectl-check", "patch", "sa", "robot", "-p", '{"imagePullSecrets":[{"name":"x"}]}'

@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -285,7 +285,7 @@ def dockerconfigjson(hosts: Iterable[str], login: TemporaryLogin) -> bytes:
 # --- the controller ------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Options:
     dockyard: Dockyard
     access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET
@@ -681,8 +681,7 @@ def run(options: Options) -> int:
     the Kubernetes API refuses the helper."""
     try:
         server = normalize_server(options.dockyard.server)
-        options.dockyard = Dockyard(server, options.dockyard.region)
-        asyncio.run(start(options))
+        asyncio.run(start(replace(options, dockyard=Dockyard(server, options.dockyard.region))))
     except (CliError, ConfigError, ApiError, ExceptionGroup) as exc:
         return max(_reported(leaf) for leaf in _leaves(exc))
     return 0
