@@ -564,8 +564,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.raw_body
         if not raw:
             raise ApiFailure(400, "BadRequest", "the request has no body")
         try:
@@ -574,6 +573,10 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiFailure(400, "BadRequest", f"the body is not JSON: {exc}") from exc
 
     def dispatch(self) -> None:
+        # Read every body, used or not (a DELETE's DeleteOptions): what is left unread would
+        # be taken for the next request on the kept-alive connection.
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +365,23 @@ def test_a_service_account_created_later_gets_it(standin: StandIn, helper: Helpe
         "default/builder, created later, gets the pull Secret",
         helper.logs,
     )
+    # Someone replaces the list: the helper adds its entry back after theirs.
+    standin.kubectl(
+        "-n",
+        "default",
+        "patch",
+        "sa",
+        "builder",
+        "--type",
+        "merge",
+        "-p",
+        '{"imagePullSecrets":[{"name":"team-mirror"}]}',
+    )
+    wait_until(
+        lambda: standin.pull_secrets_of("default", "builder") == ["team-mirror", PULL_SECRET],
+        "the entry added back, the other kept",
+        helper.logs,
+    )
     # A deleted Secret is written again.
     standin.kubectl("-n", "default", "delete", "secret", PULL_SECRET)
     wait_until(lambda: standin.dockerconfig("default"), "the Secret written again", helper.logs)
@@ -403,18 +421,31 @@ def test_a_configmap_change_applies_without_a_restart(
 
 
 def test_credentials_are_renewed_before_they_expire(standin: StandIn, helper: Helper) -> None:
-    """Temporary credentials last an hour: a threshold of 59m55s renews them 5s after."""
+    """Temporary credentials last an hour: a threshold of 59m55s renews them 5s after they
+    were issued, with no other change, and the Secret gets the new ones."""
     wait_until(lambda: standin.dockerconfig("default"), "the default Secret", helper.logs)
-    standin.apply(configmap(**{"watch-namespace": "default", "expiring-threshold": "59m55s"}))
     issued = helper.logged("temporary credentials issued")
+    changes = helper.logged("configuration changed")
+    standin.apply(configmap(**{"watch-namespace": "default", "expiring-threshold": "59m55s"}))
 
     def password() -> str:
         auths = (standin.dockerconfig("default") or {}).get("auths", {})
         return str(next(iter(auths.values()), {}).get("password", ""))
 
     wait_until(lambda: helper.logged("temporary credentials issued") > issued, "the change")
-    first = wait_until(password, "credentials")
-    wait_until(lambda: password() not in ("", first), "renewed credentials", helper.logs)
+    before = password()
+    # Two renewals more, from the schedule alone: the configuration did not change again.
+    wait_until(
+        lambda: helper.logged("temporary credentials issued") >= issued + 3,
+        "two scheduled renewals",
+        helper.logs,
+    )
+    assert helper.logged("configuration changed") == changes + 1
+    wait_until(lambda: password() not in ("", before), "renewed credentials", helper.logs)
+    renewals = [e for e in helper.events() if e["event"] == "temporary credentials issued"]
+    for event in renewals[issued:]:
+        expires = datetime.fromisoformat(event["expires_at"])
+        assert datetime.fromisoformat(event["renew_at"]) < expires - timedelta(minutes=59)
     standin.apply(configmap(**{"watch-namespace": "all", "service-account": "*"}))
 
 
@@ -432,9 +463,11 @@ def test_a_410_gone_watch_relists(standin: StandIn, helper: Helper) -> None:
     relisted = [e["kind"] for e in helper.events() if e["event"].startswith("watch expired")]
     assert set(relisted[-4:]) == {"Namespace", "ServiceAccount", "Secret", "ConfigMap"}
     assert list_calls(standin) >= lists_before + 4
-    standin.kubectl("-n", "team-a", "create", "serviceaccount", "after-relist")
+    # Still watching: a listed account created again gets the Secret again.
+    standin.kubectl("-n", "team-a", "delete", "serviceaccount", "builder")
+    standin.apply(account("team-a", "builder", "registry-mirror"))
     wait_until(
-        lambda: standin.pull_secrets_of("team-a", "after-relist") == [PULL_SECRET],
+        lambda: standin.pull_secrets_of("team-a", "builder") == ["registry-mirror", PULL_SECRET],
         "an account created after the relist",
         helper.logs,
     )

@@ -338,7 +338,14 @@ class Controller:
                 f"cannot read the access key Secret {SYSTEM_NAMESPACE}/{name}: "
                 f"{exc.status.message} (create it with accessKeyId and accessKeySecret)"
             ) from exc
-        fields = {k: base64.b64decode(v).decode().strip() for k, v in (secret.data or {}).items()}
+        try:
+            fields = {
+                k: base64.b64decode(v).decode().strip() for k, v in (secret.data or {}).items()
+            }
+        except ValueError as exc:
+            raise ConfigError(
+                f"the Secret {SYSTEM_NAMESPACE}/{name} is not readable: {exc}"
+            ) from exc
         key_id, key_secret = fields.get("accessKeyId"), fields.get("accessKeySecret")
         if not key_id or not key_secret:
             raise ConfigError(
@@ -413,11 +420,12 @@ class Controller:
             service_account=_shown(config.service_accounts, "*"),
             registries=[r.instance_id for r in config.registries],
         )
-        self.config = config
+        previous, self.config = self.config, config
         try:
             await self.renew()
         except ConfigError as exc:
-            log.error("cannot apply the changed ConfigMap", error=exc.message)
+            self.config = previous
+            log.error("cannot apply the changed ConfigMap: keeping the last one", error=exc.message)
 
     # ---- informers ----
     async def inform(
@@ -682,7 +690,7 @@ def run(options: Options) -> int:
     try:
         server = normalize_server(options.dockyard.server)
         asyncio.run(start(replace(options, dockyard=Dockyard(server, options.dockyard.region))))
-    except (CliError, ConfigError, ApiError, ExceptionGroup) as exc:
+    except (CliError, ConfigError, ApiError, httpx2.TransportError, ExceptionGroup) as exc:
         return max(_reported(leaf) for leaf in _leaves(exc))
     return 0
 
@@ -699,5 +707,8 @@ def _reported(exc: BaseException) -> int:
         return 2
     if isinstance(exc, ApiError):
         log.error("the Kubernetes API refused a request: stopping", error=exc.status.message)
+        return 1
+    if isinstance(exc, httpx2.TransportError):
+        log.error("cannot reach the Kubernetes API: stopping", error=str(exc))
         return 1
     raise exc
