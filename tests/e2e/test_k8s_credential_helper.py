@@ -355,6 +355,8 @@ def test_pull_secrets_in_watched_namespaces_open_the_registry(
         puller.inspect_raw(f"docker://{repo}")
     puller.cfg.authfile.write_text(json.dumps(config))
     assert C._sha256(puller.inspect_raw(f"docker://{repo}")) == digest
+    # ... and the whole image, layers included.
+    assert puller.copy(f"docker://{repo}", f"oci:{tmp_path / 'pulled'}:v1") == digest
 
 
 def test_a_service_account_created_later_gets_it(standin: StandIn, helper: Helper) -> None:
