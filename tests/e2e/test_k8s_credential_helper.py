@@ -25,6 +25,7 @@ import pytest
 import yaml
 from tests.conftest import DockyardServer, free_port
 from tests.e2e import clients as C
+from tests.e2e.access_keys import issued, made_access_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clients]
 
@@ -203,12 +204,7 @@ class Helper:
 
 @pytest.fixture(scope="module")
 def access_key(registry: DockyardServer) -> Iterator[dict[str, Any]]:
-    with httpx.Client(base_url=f"{registry.url}/api/v1", auth=registry.admin) as api:
-        resp = api.post("/users/admin/access-keys", json={"description": "k8s helper"})
-        assert resp.status_code == 201, resp.text
-        key: dict[str, Any] = resp.json()
-        yield key
-        api.delete(f"/users/admin/access-keys/{key['accessKeyId']}")
+    yield from made_access_key(registry, "k8s credential helper")
 
 
 @pytest.fixture(scope="module")
@@ -422,11 +418,14 @@ def test_a_configmap_change_applies_without_a_restart(
     assert helper.proc.poll() is None and helper.proc.pid == pid
 
 
-def test_credentials_are_renewed_before_they_expire(standin: StandIn, helper: Helper) -> None:
+def test_credentials_are_renewed_before_they_expire(
+    standin: StandIn, helper: Helper, registry: DockyardServer
+) -> None:
     """Temporary credentials last an hour: a threshold of 59m55s renews them 5s after they
     were issued, with no other change, and the Secret gets the new ones."""
     wait_until(lambda: standin.dockerconfig("default"), "the default Secret", helper.logs)
-    issued = helper.logged("temporary credentials issued")
+    on_server = issued(registry)
+    logged = helper.logged("temporary credentials issued")
     changes = helper.logged("configuration changed")
     standin.apply(configmap(**{"watch-namespace": "default", "expiring-threshold": "59m55s"}))
 
@@ -434,18 +433,19 @@ def test_credentials_are_renewed_before_they_expire(standin: StandIn, helper: He
         auths = (standin.dockerconfig("default") or {}).get("auths", {})
         return str(next(iter(auths.values()), {}).get("password", ""))
 
-    wait_until(lambda: helper.logged("temporary credentials issued") > issued, "the change")
+    wait_until(lambda: helper.logged("temporary credentials issued") > logged, "the change")
     before = password()
     # Two renewals more, from the schedule alone: the configuration did not change again.
     wait_until(
-        lambda: helper.logged("temporary credentials issued") >= issued + 3,
+        lambda: helper.logged("temporary credentials issued") >= logged + 3,
         "two scheduled renewals",
         helper.logs,
     )
     assert helper.logged("configuration changed") == changes + 1
     wait_until(lambda: password() not in ("", before), "renewed credentials", helper.logs)
     renewals = [e for e in helper.events() if e["event"] == "temporary credentials issued"]
-    for event in renewals[issued:]:
+    assert issued(registry) >= on_server + 3  # the server's audit log agrees
+    for event in renewals[logged:]:
         expires = datetime.fromisoformat(event["expires_at"])
         assert datetime.fromisoformat(event["renew_at"]) < expires - timedelta(minutes=59)
     standin.apply(configmap(**{"watch-namespace": "all", "service-account": "*"}))

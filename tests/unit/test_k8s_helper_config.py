@@ -13,7 +13,7 @@ from dockyard.integrations.k8s_helper import (
     dockerconfigjson,
     parse_config,
 )
-from dockyard.integrations.kubelet import TemporaryLogin
+from dockyard.integrations.temporary_logins import TemporaryLogin
 
 pytestmark = pytest.mark.unit
 

@@ -41,10 +41,10 @@ from lightkube.types import OnErrorAction, OnErrorResult, PatchType
 
 from dockyard.cli.client import ApiClient, CliError, normalize_server
 from dockyard.cli.client import ApiError as DockyardApiError
-from dockyard.integrations.kubelet import (
+from dockyard.integrations.temporary_logins import (
     AccessKey,
+    CredentialError,
     NotADockyard,
-    ProviderError,
     TemporaryLogin,
     fetch_login,
     parse_duration,
@@ -171,7 +171,7 @@ def parse_config(data: Mapping[str, str] | None) -> tuple[HelperConfig, list[str
     data = data or {}
     try:
         threshold = parse_duration(data.get("expiring-threshold", "15m"))
-    except ProviderError as exc:
+    except CredentialError as exc:
         raise ConfigError(f"expiring-threshold: {exc.message}") from exc
     if threshold <= timedelta(0):
         raise ConfigError("expiring-threshold: must be longer than 0s")
@@ -363,7 +363,7 @@ class Controller:
             login = await asyncio.to_thread(fetch_login, dockyard.server, key)
         except NotADockyard as exc:
             raise ConfigError(f"{dockyard.server} did not issue credentials: {exc}") from exc
-        except ProviderError as exc:
+        except CredentialError as exc:
             raise ConfigError(exc.message) from exc
         hosts = await asyncio.to_thread(dockyard.registry_hosts, self.config, key)
         now = datetime.now(UTC)
