@@ -17,6 +17,7 @@ reason on stderr.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,11 +105,15 @@ class Provider:
         if host is None or (self.registries and host not in self.registries):
             note(f"{image}: not a configured Dockyard registry, no credentials")
             return {**response, "cacheDuration": "0s", "auth": {}}
+        started = time.monotonic()
         try:
             login = self.logins.login_for(host, now, note)
         except NotADockyard as exc:
             note(f"{image}: no credentials ({exc})")
             return {**response, "cacheDuration": "0s", "auth": {}}
+        # The kubelet counts the duration from this answer, not from the request: a slow
+        # sign-in must not stretch the cache past the renewal threshold.
+        now += timedelta(seconds=time.monotonic() - started)
         return {
             **response,
             "cacheDuration": go_duration(login.expires_at - now - self.logins.threshold),
