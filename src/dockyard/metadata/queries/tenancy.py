@@ -23,6 +23,7 @@ from dockyard.metadata.models import (
 from dockyard.metadata.queries._insert import insert_ignore
 from dockyard.metadata.queries._page import counted_page
 from dockyard.metadata.queries._rows import RowQuery
+from dockyard.metadata.queries.usage import release_repository
 from dockyard.metadata.session import Database
 
 
@@ -386,6 +387,7 @@ async def delete_instance(session: AsyncSession, instance_id: str) -> int:
 
 
 async def delete_repository(session: AsyncSession, repository_id: uuid.UUID) -> None:
+    await release_repository(session, repository_id)
     await session.execute(delete(Repository).where(Repository.id == repository_id))
 
 
