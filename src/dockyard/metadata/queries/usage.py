@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, literal, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
@@ -428,3 +428,62 @@ _UPLOAD_QUOTA_STATE = prepared(
     .select_from(_REPOSITORIES.join(_USAGE, _USAGE.c.namespace_id == _REPOSITORIES.c.namespace_id))
     .where(_REPOSITORIES.c.id == bindparam("repository_id"))
 )
+
+
+async def recount_namespace(session: AsyncSession, namespace_id: uuid.UUID) -> None:
+    """Count the namespace again from its manifests and references, under its lock: for
+    rows written without the push path (bulk seeding). The same rules as the migration's
+    backfill and the push and delete paths."""
+    await lock_namespace(session, namespace_id)
+    in_namespace = Repository.namespace_id == namespace_id
+    own = (
+        select(
+            Manifest.id.label("manifest_id"),
+            Manifest.digest.label("digest"),
+            func.length(Manifest.content).label("size"),
+        )
+        .join(Repository, Repository.id == Manifest.repository_id)
+        .where(in_namespace)
+    )
+    blobs = (
+        select(ManifestReference.manifest_id, ManifestReference.digest, ManifestReference.size)
+        .join(Manifest, Manifest.id == ManifestReference.manifest_id)
+        .join(Repository, Repository.id == Manifest.repository_id)
+        .where(
+            in_namespace,
+            ManifestReference.kind.in_(BLOB_KINDS),
+            ManifestReference.media_type.not_like("%foreign%"),
+            ManifestReference.media_type.not_like("%nondistributable%"),
+        )
+    )
+    held = union(own, blobs).subquery()
+    per_digest = select(
+        literal(namespace_id, NamespaceContent.namespace_id.type),
+        held.c.digest,
+        func.max(held.c.size),
+        func.count(),
+    ).group_by(held.c.digest)
+    await session.execute(
+        delete(NamespaceContent).where(NamespaceContent.namespace_id == namespace_id)
+    )
+    await session.execute(
+        insert(NamespaceContent).from_select(
+            ["namespace_id", "digest", "size", "manifests"], per_digest
+        )
+    )
+    logical = (
+        select(func.coalesce(func.sum(Manifest.size), 0))
+        .join(Repository, Repository.id == Manifest.repository_id)
+        .where(in_namespace)
+        .scalar_subquery()
+    )
+    unique = (
+        select(func.coalesce(func.sum(NamespaceContent.size), 0))
+        .where(NamespaceContent.namespace_id == namespace_id)
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(NamespaceUsage)
+        .where(NamespaceUsage.namespace_id == namespace_id)
+        .values(logical_bytes=logical, unique_bytes=unique)
+    )
