@@ -387,11 +387,13 @@ async def largest_shared(
             .join(Manifest, Manifest.id == ManifestReference.manifest_id)
             .join(Repository, Repository.id == Manifest.repository_id)
             .where(where_repo, ManifestReference.digest.in_(digests))
+            .distinct()
         )
         as_manifest = (
             select(Manifest.digest, Repository.name)
             .join(Repository, Repository.id == Manifest.repository_id)
             .where(where_repo, Manifest.digest.in_(digests))
+            .distinct()
         )
         for stmt_ in (as_blob, as_manifest):
             for digest, name in await session.execute(stmt_):
