@@ -213,10 +213,10 @@ class ContentService:
         key = await self._store.start_upload()
         hasher = expected.hasher()
         try:
-            await self._store.append(key, 0, body, [hasher])
+            received = await self._store.append(key, 0, body, [hasher])
             if hasher.hexdigest() != expected.hex:
                 raise errors.DigestInvalidError(f"content does not match digest {expected}")
-            await self._check_quota(repo, expected, await self._store.upload_size(key))
+            await self._check_quota(repo, expected, received)
             size = await self._store.commit(key, expected)
         except BaseException:
             await self._store.cancel(key)
