@@ -426,3 +426,45 @@ def test_the_migration_backfill_and_a_recount_count_existing_data_as_the_push_pa
             for namespace_id in namespaces:
                 await usage_queries.recount_namespace(session, namespace_id)
         assert (await h.figures("team"), await h.figures("other")) == before
+
+
+def test_concurrent_pushes_deletes_and_pruning_keep_the_counters_exact(url, tmp_path):
+    """Pushes into two repositories sharing a layer (two tags moving from image to image in
+    one), deletes by digest racing them, and retention pruning the other repository as it
+    fills, all at once: every operation succeeds and the counters end equal to a recount,
+    and again after the repository is deleted."""
+
+    @scenario(url, tmp_path)
+    async def steps(h: Harness) -> None:
+        a = await h.repository("team/a")
+        b = await h.repository("team/b")
+        pushed_to_a: list[str] = []
+
+        async def push(repo: RepositoryRef, i: int) -> None:
+            # Into a, two tags move from image to image while deletes remove the images.
+            tag = f"t{i % 2}" if repo is a else f"t{i}"
+            digest, _, _ = await h.image(repo, tag, SHARED, f"{repo.full_name} {i}".encode())
+            if repo is a:
+                pushed_to_a.append(digest)
+
+        async def delete_from_a() -> None:
+            for _ in range(3):
+                while not pushed_to_a:
+                    await asyncio.sleep(0)
+                await h.content.delete_manifest(a, pushed_to_a.pop(0))
+
+        async def prune_b() -> None:
+            for _ in range(4):
+                tags = await h.content.tag_pointers(b)
+                await h.content.prune_tags(b, tags[:2])
+                await asyncio.sleep(0)
+
+        await asyncio.gather(
+            *(push(a, i) for i in range(6)),
+            *(push(b, i) for i in range(6)),
+            delete_from_a(),
+            prune_b(),
+        )
+        await h.recount()
+        await h.tenancy.delete_repository(INSTANCE, "team", "a")
+        await h.recount()

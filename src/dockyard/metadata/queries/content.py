@@ -266,8 +266,11 @@ async def tags_of_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> Seq
 
 
 async def delete_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> None:
-    await release_manifests(session, [manifest_id])
+    """The manifest (locked by the caller), its tags and edges; uncounted from usage after
+    its tags are deleted, so the namespace's lock is the last lock taken (a push waiting
+    for it may hold one of those tags)."""
     await session.execute(delete(Tag).where(Tag.manifest_id == manifest_id))
+    await release_manifests(session, [manifest_id])
     await session.execute(
         delete(ManifestReference).where(ManifestReference.manifest_id == manifest_id)
     )
