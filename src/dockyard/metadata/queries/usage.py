@@ -1,12 +1,14 @@
 """Storage usage counters: charged by a manifest push, released by every manifest delete.
 
 Every change runs in the caller's transaction and takes the namespace's ``namespace_usage``
-row lock first (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite write transactions are
-exclusive), so two pushes into one namespace count and check the quota one after the other.
+row lock before it reads the counts (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite write
+transactions are exclusive), so two pushes into one namespace count and check the quota one
+after the other.
 A push costs a fixed number of statements per manifest, whatever the namespace holds: the
 per-digest counts (``namespace_content``) say whether a digest is new to the namespace
 without scanning it. Callers take the namespace lock after their other row locks (tags,
-manifests), and nothing after it, so lock order is the same in every transaction.
+manifests, the repository being deleted) and no new one after it but on rows they already
+hold, so lock order is the same in every transaction and none waits in a cycle.
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ _ADD_TO_USAGE = prepared(
 class Charge:
     """A push's effect on its namespace, counted under the namespace lock."""
 
-    namespace_id: uuid.UUID
     #: Deduplicated bytes before the push, and what it added (content new to the namespace).
     unique_before: int
     added: int
@@ -126,7 +127,7 @@ async def charge_manifest(
     added = sum(new.values())
     params = {"namespace": namespace_id, "logical": logical, "unique": added}
     await session.execute(_ADD_TO_USAGE, params)
-    return Charge(namespace_id, unique, added, quota)
+    return Charge(unique, added, quota)
 
 
 async def _known_digests(
@@ -141,10 +142,6 @@ async def _known_digests(
     return known
 
 
-async def holds_digest(session: AsyncSession, namespace_id: uuid.UUID, digest: str) -> bool:
-    return bool(await _known_digests(session, namespace_id, [digest]))
-
-
 async def release_manifests(session: AsyncSession, manifest_ids: Sequence[uuid.UUID]) -> None:
     """Uncount manifests about to be deleted (call before deleting them)."""
     for start in range(0, len(manifest_ids), CHUNK):
@@ -157,39 +154,40 @@ async def release_repository(session: AsyncSession, repository_id: uuid.UUID) ->
 
 
 async def _release(session: AsyncSession, which: Any) -> None:
-    own = select(
-        Repository.namespace_id,
-        Manifest.id,
-        Manifest.digest,
-        func.length(Manifest.content),
-        Manifest.size,
-    ).join(Repository, Repository.id == Manifest.repository_id)
+    """Uncount the manifests ``which`` selects. They are read locked (``FOR UPDATE``; the
+    callers that delete single manifests hold those locks already): a concurrent delete of
+    one of them either committed before, and it is not read, or waits, so no manifest is
+    uncounted twice."""
+    own = (
+        select(Repository.namespace_id, Manifest.id, Manifest.digest, Manifest.size)
+        .join(Repository, Repository.id == Manifest.repository_id)
+        .where(which)
+        .with_for_update(of=Manifest)
+    )
     logical: Counter[uuid.UUID] = Counter()
-    holders: dict[uuid.UUID, set[tuple[str, int]]] = defaultdict(set)
+    #: manifest → the digests it holds (itself, its stored blobs), each once
+    holders: dict[uuid.UUID, set[str]] = defaultdict(set)
     namespace_of: dict[uuid.UUID, uuid.UUID] = {}
-    for namespace_id, manifest_id, digest, body, size in await session.execute(own.where(which)):
+    for namespace_id, manifest_id, digest, size in await session.execute(own):
         logical[namespace_id] += int(size)
-        holders[manifest_id].add((digest, int(body)))
+        holders[manifest_id].add(digest)
         namespace_of[manifest_id] = namespace_id
     if not namespace_of:
         return
     edges = (
         select(
-            ManifestReference.manifest_id,
-            ManifestReference.digest,
-            ManifestReference.size,
-            ManifestReference.media_type,
+            ManifestReference.manifest_id, ManifestReference.digest, ManifestReference.media_type
         )
         .join(Manifest, Manifest.id == ManifestReference.manifest_id)
         .where(which, ManifestReference.kind.in_(BLOB_KINDS))
     )
-    for manifest_id, digest, size, media_type in await session.execute(edges):
+    for manifest_id, digest, media_type in await session.execute(edges):
         if not is_foreign(media_type):
-            holders[manifest_id].add((digest, int(size)))
-    # digest → how many of the deleted manifests held it, per namespace
+            holders[manifest_id].add(digest)
+    # per namespace: digest → how many of the deleted manifests held it
     counts: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
     for manifest_id, held in holders.items():
-        counts[namespace_of[manifest_id]].update(digest for digest, _ in held)
+        counts[namespace_of[manifest_id]].update(held)
     for namespace_id in sorted(counts, key=str):
         await lock_namespace(session, namespace_id)
         freed = await _uncount(session, namespace_id, counts[namespace_id])
