@@ -200,6 +200,7 @@ def test_usage_and_quota_commands(
     assert cli.json("usage", f"{ns}/b")["deduplicated"] == figures["deduplicated"]
     explained = cli.run("usage", ns, "--explain").stdout
     assert "counted once" in explained and "a, b" in explained
+    assert "explains a namespace" in cli.run("usage", "--explain", expect=2).stderr
     instance = cli.json("usage")
     assert instance["deduplicated"] >= figures["deduplicated"]
 

@@ -116,6 +116,8 @@ def show_usage(
     call: Call,
 ) -> None:
     """Storage usage in bytes: logical (as pushed) and deduplicated (each layer once)."""
+    if explain and (target is None or "/" in target):
+        raise CliError("--explain explains a namespace: give NS", exit_code=2)
     base = f"/instances/{call.instance}"
     with call.api() as client:
         if target is None:
