@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, delete, func, insert, literal, select, union, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
@@ -30,7 +31,7 @@ from dockyard.metadata.models import (
     NamespaceUsage,
     Repository,
 )
-from dockyard.metadata.queries._insert import insert_ignore, insert_rows
+from dockyard.metadata.queries._insert import insert_ignore
 from dockyard.metadata.session import prepared
 from dockyard.oci.mediatypes import is_foreign
 
@@ -47,6 +48,12 @@ _LOCK_USAGE = prepared(
     select(_USAGE.c.logical_bytes, _USAGE.c.unique_bytes, _USAGE.c.quota_bytes)
     .where(_USAGE.c.namespace_id == bindparam("namespace_id"))
     .with_for_update()
+)
+_LOCK_BY_REPOSITORY = prepared(
+    select(_USAGE.c.namespace_id, _USAGE.c.unique_bytes, _USAGE.c.quota_bytes)
+    .select_from(_REPOSITORIES.join(_USAGE, _USAGE.c.namespace_id == _REPOSITORIES.c.namespace_id))
+    .where(_REPOSITORIES.c.id == bindparam("repository_id"))
+    .with_for_update(of=_USAGE)
 )
 _NAMESPACE_OF_REPOSITORY = prepared(
     select(_REPOSITORIES.c.namespace_id).where(_REPOSITORIES.c.id == bindparam("repository_id"))
@@ -105,41 +112,44 @@ async def charge_manifest(
     session: AsyncSession, repository_id: uuid.UUID, logical: int, content: Mapping[str, int]
 ) -> Charge:
     """Count a new manifest of the repository: ``logical`` bytes as pushed, and ``content``
-    (digest → size of the manifest itself and each stored blob it names, each once)."""
-    namespace_id = await namespace_of_repository(session, repository_id)
-    _, unique, quota = await lock_namespace(session, namespace_id)
-    known = await _known_digests(session, namespace_id, list(content))
-    if known:
-        for chunk in _chunks(sorted(known)):
-            await session.execute(
-                update(NamespaceContent)
-                .where(NamespaceContent.namespace_id == namespace_id)
-                .where(NamespaceContent.digest.in_(chunk))
-                .values(manifests=NamespaceContent.manifests + 1)
-            )
-    new = {digest: size for digest, size in content.items() if digest not in known}
-    if new:
-        rows = [
-            {"namespace_id": namespace_id, "digest": d, "size": s, "manifests": 1}
-            for d, s in sorted(new.items())
-        ]
-        await insert_rows(session, NamespaceContent, rows)
-    added = sum(new.values())
+    (digest → size of the manifest itself and each stored blob it names, each once).
+
+    Three statements whatever the namespace holds: lock the namespace's usage row (found
+    through the repository), add one to each digest's manifest count (an upsert returning
+    the new counts: a count of 1 is a digest new to the namespace), add to the totals."""
+    locked = (await session.execute(_LOCK_BY_REPOSITORY, {"repository_id": repository_id})).first()
+    if locked is None:  # the namespace's first manifest: make its row, then lock it
+        namespace_id = await namespace_of_repository(session, repository_id)
+        _, unique, quota = await lock_namespace(session, namespace_id)
+    else:
+        namespace_id, unique, quota = locked[0], int(locked[1]), locked[2]
+    rows = [
+        {"namespace_id": namespace_id, "digest": digest, "size": size, "manifests": 1}
+        for digest, size in sorted(content.items())
+    ]
+    counted = await session.execute(_count_up(session), rows)
+    added = sum(int(size) for _, size, manifests in counted if manifests == 1)
     params = {"namespace": namespace_id, "logical": logical, "unique": added}
     await session.execute(_ADD_TO_USAGE, params)
-    return Charge(unique, added, quota)
+    return Charge(unique, added, None if quota is None else int(quota))
 
 
-async def _known_digests(
-    session: AsyncSession, namespace_id: uuid.UUID, digests: Sequence[str]
-) -> set[str]:
-    known: set[str] = set()
-    for chunk in _chunks(digests):
-        stmt = select(NamespaceContent.digest).where(
-            NamespaceContent.namespace_id == namespace_id, NamespaceContent.digest.in_(chunk)
-        )
-        known.update((await session.execute(stmt)).scalars())
-    return known
+_COUNT_UP: dict[str, Any] = {}
+
+
+def _count_up(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE manifests + 1 RETURNING (digest, size, manifests),
+    built once per dialect; executed with one parameter set per digest."""
+    dialect = session.get_bind().dialect.name
+    stmt = _COUNT_UP.get(dialect)
+    if stmt is None:
+        module = postgresql if dialect == "postgresql" else sqlite
+        upsert = module.insert(_CONTENT)
+        stmt = _COUNT_UP[dialect] = upsert.on_conflict_do_update(
+            index_elements=[_CONTENT.c.namespace_id, _CONTENT.c.digest],
+            set_={"manifests": _CONTENT.c.manifests + 1},
+        ).returning(_CONTENT.c.digest, _CONTENT.c.size, _CONTENT.c.manifests)
+    return stmt
 
 
 async def release_manifests(session: AsyncSession, manifest_ids: Sequence[uuid.UUID]) -> None:
