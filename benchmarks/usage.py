@@ -107,9 +107,10 @@ async def run(url: str, root: Path, images: int, pushes: int) -> dict[str, Any]:
     big = await tenancy.ensure_repository(INSTANCE, RepositoryName.parse("big0000/pushed"))
     small = await tenancy.ensure_repository(INSTANCE, RepositoryName.parse("small/pushed"))
     timings: dict[str, list[float]] = {"big": [], "small": []}
-    for n in range(pushes):  # interleaved, so both see the same machine
-        timings["big"].append(await _push(content, big, n))
-        timings["small"].append(await _push(content, small, n))
+    for n in range(pushes):  # interleaved, each first in turn, so both see the same machine
+        order = [("big", big), ("small", small)]
+        for name, repo in order if n % 2 else order[::-1]:
+            timings[name].append(await _push(content, repo, n))
     async with db.read() as session:
         stmt = select(Repository.namespace_id).where(Repository.id == big.id)
         ns = (await session.execute(stmt)).scalar_one()
