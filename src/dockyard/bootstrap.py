@@ -159,6 +159,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
+    from dockyard.services.usage import UsageService
 
     db = Database(settings.resolved_database_url)
     watch_checkouts(db, DB_CONNECTIONS_IN_USE.inc, DB_CONNECTIONS_IN_USE.dec)
@@ -205,6 +206,7 @@ def build(settings: Settings) -> Container:
                 audit,
                 max_delete_share=settings.retention_max_delete_share,
             ),
+            usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
         )
     )

@@ -67,6 +67,15 @@ EXPECTED_ACTIONS |= {
     ("post", _POLICIES + "/{name}/runs"): "cr:ExecuteRetentionPolicy",
     ("get", _POLICIES + "/{name}/runs"): "cr:ListRetentionRun",
 }
+# Storage usage and quotas (issue 18): on the ARN of what they measure or limit.
+_NS = "/api/v1/instances/{instance_id}/namespaces/{namespace}"
+EXPECTED_ACTIONS |= {
+    ("get", "/api/v1/instances/{instance_id}/usage"): "cr:GetUsage",
+    ("get", _NS + "/usage"): "cr:GetUsage",
+    ("get", _NS + "/usage/explain"): "cr:GetUsage",
+    ("get", _REPO + "/usage"): "cr:GetUsage",
+    ("put", _NS + "/quota"): "cr:UpdateQuota",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

@@ -193,6 +193,15 @@ def expected_resources(
             ({f"{r}{ns}/*"} if "{namespace}" in path else {f"{r}*"}) if advanced else {"*"}
         ),
         **{a: {f"{r}{ns}/{repo}"} for a in repo_level},
+        # Usage is read on what it measures; a quota is set on its namespace.
+        "cr:GetUsage": (
+            {f"{r}{ns}/{repo}"}
+            if "{repository}" in path
+            else {f"{r}{ns}"}
+            if "{namespace}" in path
+            else {f"{target.cr}instance/{target.instance_id}"}
+        ),
+        "cr:UpdateQuota": {f"{r}{ns}"},
     }
     if path.startswith("/v2/_catalog"):
         forms["cr:ListRepository"] = {"*"}

@@ -71,6 +71,10 @@ instance reads; the rest follow the same pattern **(design)**:
 | simulate a user's request (the "why") | ram:SimulatePolicy | ``…:user/$name`` |
 | list background jobs | cr:InspectJob | ``*`` |
 | retry a failed background job | cr:RetryJob | ``*`` |
+| storage usage of an instance | cr:GetUsage | ``instance/$iid`` |
+| storage usage of a namespace; explain it | cr:GetUsage | ``repository/$iid/$ns`` |
+| storage usage of a repository | cr:GetUsage | ``repository/$iid/$ns/$repo`` |
+| set / clear a namespace's quota | cr:UpdateQuota | ``repository/$iid/$ns`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -197,6 +201,8 @@ DELETE_LOGON_POLICY = "ram:DeleteLogonPolicy"
 SIMULATE_POLICY = "ram:SimulatePolicy"
 INSPECT_JOB = "cr:InspectJob"
 RETRY_JOB = "cr:RetryJob"
+GET_USAGE = "cr:GetUsage"
+UPDATE_QUOTA = "cr:UpdateQuota"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

@@ -32,6 +32,7 @@ from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
+from dockyard.services.usage import UsageService
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ class ApiServices:
     triggers: TriggersService
     #: Tag retention policies and their runs (Advanced edition).
     retention: RetentionService
+    #: Storage usage and namespace quotas.
+    usage: UsageService
     auth_disabled: bool = False
 
 

@@ -24,3 +24,8 @@ IMAGE_CONFIGS = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
 COSIGN_SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 NOTATION_SIGNATURE = "application/vnd.cncf.notary.signature"
 SIGNATURES = frozenset({COSIGN_SIGNATURE, NOTATION_SIGNATURE})
+
+
+def is_foreign(media_type: str) -> bool:
+    """Foreign (non-distributable) layers are fetched from their URLs, never pushed here."""
+    return "foreign" in media_type or "nondistributable" in media_type

@@ -20,9 +20,11 @@ def register(app: typer.Typer) -> None:
         retention,
         tags,
         triggers,
+        usage,
     )
 
     login.register(app)
+    usage.register(app)
     for name, module, plural in (
         ("instance", instances, "instances"),
         ("namespace", namespaces, "namespaces"),

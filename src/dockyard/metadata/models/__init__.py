@@ -39,6 +39,7 @@ from dockyard.metadata.models.tenancy import (
     Repository,
 )
 from dockyard.metadata.models.triggers import Trigger, TriggerDelivery
+from dockyard.metadata.models.usage import NamespaceContent, NamespaceUsage
 
 __all__ = [
     "AccessKey",
@@ -56,6 +57,8 @@ __all__ = [
     "Manifest",
     "ManifestReference",
     "Namespace",
+    "NamespaceContent",
+    "NamespaceUsage",
     "Organization",
     "OutboxEvent",
     "PeriodicSchedule",

@@ -28,6 +28,7 @@ from dockyard.metadata.queries._insert import (
 )
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.queries.tenancy import REPOSITORY_KEY, REPOSITORY_KEY_WHERE
+from dockyard.metadata.queries.usage import release_manifests
 from dockyard.metadata.session import Database, prepared
 
 #: Rounds of "insert, else lock the existing row" before giving up on a pathological race.
@@ -265,7 +266,11 @@ async def tags_of_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> Seq
 
 
 async def delete_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> None:
+    """The manifest (locked by the caller), its tags and edges; uncounted from usage after
+    its tags are deleted, so the namespace's lock is the last lock taken (a push waiting
+    for it may hold one of those tags)."""
     await session.execute(delete(Tag).where(Tag.manifest_id == manifest_id))
+    await release_manifests(session, [manifest_id])
     await session.execute(
         delete(ManifestReference).where(ManifestReference.manifest_id == manifest_id)
     )
@@ -356,9 +361,10 @@ async def lock_unreferenced_manifests(
 
 
 async def delete_manifests(session: AsyncSession, manifest_ids: Sequence[uuid.UUID]) -> None:
-    """Delete untagged manifests and their reference edges."""
+    """Delete untagged manifests and their reference edges (uncounted from usage first)."""
     if manifest_ids:
         ids = list(manifest_ids)
+        await release_manifests(session, ids)
         await session.execute(
             delete(ManifestReference).where(ManifestReference.manifest_id.in_(ids))
         )

@@ -23,6 +23,7 @@ from dockyard.metadata.models import (
 from dockyard.metadata.queries._insert import insert_ignore
 from dockyard.metadata.queries._page import counted_page
 from dockyard.metadata.queries._rows import RowQuery
+from dockyard.metadata.queries.usage import release_repository
 from dockyard.metadata.session import Database
 
 
@@ -386,6 +387,12 @@ async def delete_instance(session: AsyncSession, instance_id: str) -> int:
 
 
 async def delete_repository(session: AsyncSession, repository_id: uuid.UUID) -> None:
+    """Lock the repository first (PostgreSQL: a push inserting into it holds a key-share
+    lock, so this waits for pushes in flight and holds off new ones), then uncount its
+    manifests from usage, then delete it with everything in it."""
+    lock = select(Repository.id).where(Repository.id == repository_id).with_for_update()
+    await session.execute(lock)
+    await release_repository(session, repository_id)
     await session.execute(delete(Repository).where(Repository.id == repository_id))
 
 

@@ -15,6 +15,8 @@ referrers, management views) and every later push sees an ordinary registry.
 * Rows go in batches of about ``batch_rows`` per write transaction (``executemany`` with
   multi-row VALUES on SQLite and PostgreSQL), so a live server's writers are not held off
   for the whole seeding.
+* Storage usage is counted again per seeded namespace at the end (one statement set each),
+  as the pushes would have counted it.
 * No outbox event per seeded row (one ``BulkSeeded`` event names the batch): seeding is
   not a stream of pushes, and nothing consumes the outbox per row yet.
 """
@@ -35,6 +37,7 @@ from dockyard.events import EventType
 from dockyard.metadata.base import utcnow
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import tenancy as tq
+from dockyard.metadata.queries import usage as uq
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.reference import RepositoryName
@@ -169,6 +172,11 @@ class BulkService:
             if progress is not None:
                 progress(done, repositories)
 
+        async with self._db.read() as session:
+            namespace_ids = await tq.namespace_ids(session, instance_id, ns_names)
+        for namespace_id in namespace_ids.values():  # storage usage, as pushes count it
+            async with self._db.write() as session:
+                await uq.recount_namespace(session, namespace_id)
         async with self._db.write() as session:
             await cq.add_outbox_event(
                 session,

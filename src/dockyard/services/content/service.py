@@ -28,9 +28,11 @@ from dockyard.errors import (
 from dockyard.events import EventType
 from dockyard.metadata.queries import content as q
 from dockyard.metadata.queries import tenancy as tq
+from dockyard.metadata.queries import usage as uq
 from dockyard.metadata.session import Database
 from dockyard.oci.digest import Digest, DigestError
 from dockyard.oci.manifest import ManifestKind, ParsedManifest, parse_manifest, stored_kind
+from dockyard.oci.mediatypes import is_foreign
 from dockyard.oci.reference import validate_tag
 from dockyard.services.access import DELETE_TAG, PUSH
 from dockyard.services.audit import Actor, AuditLog
@@ -51,6 +53,7 @@ from dockyard.services.content.views import (
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.tenancy import RepositoryRef, editions, ref_of_key
 from dockyard.services.tenancy.editions import Feature
+from dockyard.services.usage.rules import QuotaExceededError
 from dockyard.storage import (
     BlobBody,
     BlobStore,
@@ -210,9 +213,10 @@ class ContentService:
         key = await self._store.start_upload()
         hasher = expected.hasher()
         try:
-            await self._store.append(key, 0, body, [hasher])
+            received = await self._store.append(key, 0, body, [hasher])
             if hasher.hexdigest() != expected.hex:
                 raise errors.DigestInvalidError(f"content does not match digest {expected}")
+            await self._check_quota(repo, expected, received)
             size = await self._store.commit(key, expected)
         except BaseException:
             await self._store.cancel(key)
@@ -308,6 +312,11 @@ class ContentService:
                 raise errors.DigestInvalidError(
                     f"uploaded content does not match digest {expected}"
                 )
+            try:
+                await self._check_quota(repo, expected, size)
+            except QuotaExceededError:
+                await self._discard_upload(uid, key)
+                raise
             size = await self._store.commit(key, expected)
         except UploadMissingError as exc:
             # The bytes are gone: a concurrent finish won, or a crash struck between the
@@ -317,6 +326,14 @@ class ContentService:
             raise errors.UploadUnknownError(f"upload {upload_id} unknown") from exc
         await self._link(repo, expected, size, finished_upload=uid)
         return size
+
+    async def _check_quota(self, repo: RepositoryRef, digest: Digest, size: int) -> None:
+        """Refuse a completed upload that would take the namespace beyond its quota: the
+        early answer; the manifest push checks again under the namespace's lock."""
+        async with self._db.read() as session:
+            usage, quota, held = await uq.upload_quota_state(session, repo.id, str(digest))
+        if quota is not None and not held and size > 0 and usage + size > quota:
+            raise QuotaExceededError(repo.full_name.split("/", 1)[0], quota, usage, size)
 
     async def _link(
         self,
@@ -436,9 +453,9 @@ class ContentService:
                 current = await q.find_manifest_by_tag(session, repo.id, tag)
                 if current is not None and current.digest != str(digest):
                     raise errors.ImmutableTagError(IMMUTABLE_TAG_MESSAGE)
-            manifest_id, created = await q.insert_manifest(
-                session, *self._manifest_row(repo, digest, body, parsed, pushed_by)
-            )
+            row, references = self._manifest_row(repo, digest, body, parsed, pushed_by)
+            row_size = row["size"]
+            manifest_id, created = await q.insert_manifest(session, row, references)
             if created:
                 await q.add_outbox_event(
                     session,
@@ -473,6 +490,8 @@ class ContentService:
                             "pushedBy": pushed_by,
                         },
                     )
+            if created:
+                await _charge(session, repo, digest, body, parsed, row_size)
             pushed = {"digest": str(digest), "mediaType": parsed.media_type}
             await self._audit_change(
                 session, actor, PUSH, resource, repo, {**pushed, "tag": tag} if tag else pushed
@@ -793,6 +812,28 @@ class ContentService:
         return out
 
 
+async def _charge(
+    session: Any,
+    repo: RepositoryRef,
+    digest: Digest,
+    body: bytes,
+    parsed: ParsedManifest,
+    logical: int,
+) -> None:
+    """Count a new manifest in its namespace's usage, under the namespace's lock; refuse it
+    (the transaction rolls back) when it adds bytes beyond the namespace's quota."""
+    content = {str(digest): len(body)}
+    if not parsed.is_index:
+        for descriptor in ([parsed.config] if parsed.config else []) + list(parsed.layers):
+            if not _is_foreign(descriptor):
+                content.setdefault(descriptor.digest, descriptor.size)
+    charge = await uq.charge_manifest(session, repo.id, logical, content)
+    if charge.exceeds:
+        assert charge.quota is not None  # exceeds says so
+        namespace = repo.full_name.split("/", 1)[0]
+        raise QuotaExceededError(namespace, charge.quota, charge.unique_before, charge.added)
+
+
 def _platform_of(descriptor: Any) -> tuple[str, str, str | None]:
     platform = descriptor.platform or {}
     variant = platform.get("variant")
@@ -828,5 +869,4 @@ def _history_entries(config: Any) -> list[HistoryEntry]:
 
 
 def _is_foreign(descriptor: Any) -> bool:
-    """Foreign (non-distributable) layers are fetched from their URLs, never pushed."""
-    return "foreign" in descriptor.media_type or "nondistributable" in descriptor.media_type
+    return is_foreign(descriptor.media_type)
