@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dockyard.outbound import OutboundPolicy
     from dockyard.registry.routes import RegistryApp
     from dockyard.services.credentials import TokenService
+    from dockyard.services.gc import GcPolicy
     from dockyard.services.secrets import MasterKey
     from dockyard.services.tenancy import NonconformingNames
     from dockyard.services.triggers import OutboundResponse
@@ -82,6 +83,17 @@ def outbound_policy(settings: Settings) -> OutboundPolicy:
         deny_private=settings.webhook_deny_private,
         allowed=parse_networks(settings.webhook_allowed_cidrs),
         own_endpoints=listening_endpoints(settings.host, settings.port),
+    )
+
+
+def gc_policy(settings: Settings) -> GcPolicy:
+    """Garbage collection's grace period and untagged-manifest age, from the settings."""
+    from dockyard.services.gc import GcPolicy
+
+    hours = settings.gc_untagged_manifest_hours
+    return GcPolicy(
+        grace=timedelta(seconds=settings.gc_grace_seconds),
+        untagged_age=timedelta(hours=hours) if hours > 0 else None,
     )
 
 
@@ -152,6 +164,7 @@ def build(settings: Settings) -> Container:
         CredentialVerifier,
         TokenService,
     )
+    from dockyard.services.gc import GarbageCollector
     from dockyard.services.identity import IdentityServices
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
@@ -206,6 +219,7 @@ def build(settings: Settings) -> Container:
                 max_delete_share=settings.retention_max_delete_share,
             ),
             auth_disabled=settings.insecure_no_auth,
+            gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -265,6 +279,7 @@ def build_background(settings: Settings) -> Background:
     from dockyard.metadata.session import Database
     from dockyard.services.audit import AuditLog
     from dockyard.services.content import ContentService
+    from dockyard.services.gc import SCHEDULED, GarbageCollector, GcRunningError
     from dockyard.services.jobs import JobHandler, JobQueue, JobRun, PeriodicJob, Scheduler
     from dockyard.services.outbox import (
         OutboxDispatcher,
@@ -334,6 +349,21 @@ def build_background(settings: Settings) -> Background:
                 deleted_tags=run.deleted_tags,
             )
 
+    collector = GarbageCollector(db, store, content, audit, gc_policy(settings))
+
+    async def collect_garbage(_run: JobRun) -> None:
+        try:
+            run = await collector.run(actor=None, dry_run=False, trigger=SCHEDULED)
+        except GcRunningError as exc:
+            log.info("scheduled garbage collection skipped", reason=str(exc))
+            return
+        log.info(
+            "ran scheduled garbage collection",
+            status=run.status,
+            blobs_deleted=run.blobs_deleted,
+            bytes_reclaimed=run.bytes_reclaimed,
+        )
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -345,6 +375,9 @@ def build_background(settings: Settings) -> Background:
         PeriodicJob("prune-trigger-log", PRUNE_INTERVAL, prune_trigger_log),
         PeriodicJob("retention-schedules", RETENTION_SCHEDULE_INTERVAL, run_retention_schedules),
     ]
+    if settings.gc_interval_hours > 0:
+        interval = timedelta(hours=settings.gc_interval_hours)
+        periodic.append(PeriodicJob("garbage-collection", interval, collect_garbage))
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     #: A scheduled retention run that would delete more than this share of a repository's
     #: tags deletes nothing and records why (a run by hand is not limited).
     retention_max_delete_share: float = Field(default=0.5, ge=0, le=1)
+    #: Hours between scheduled garbage collection runs (a periodic job); 0 turns it off.
+    gc_interval_hours: float = Field(default=24.0, ge=0, le=24 * 365)
+    #: Seconds content must stay unneeded before GC deletes it, which is also how long a
+    #: client that saw a blob (HEAD) may take to push the manifest naming it.
+    gc_grace_seconds: float = Field(default=86400.0, ge=0, le=86400 * 365)
+    #: Untagged manifests older than this many hours are deleted by GC; 0 keeps them.
+    gc_untagged_manifest_hours: float = Field(default=0.0, ge=0, le=24 * 3650)
 
     @field_validator(
         "trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs", mode="before"

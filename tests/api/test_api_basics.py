@@ -67,6 +67,12 @@ EXPECTED_ACTIONS |= {
     ("post", _POLICIES + "/{name}/runs"): "cr:ExecuteRetentionPolicy",
     ("get", _POLICIES + "/{name}/runs"): "cr:ListRetentionRun",
 }
+# Garbage collection (issue 18): deployment-wide, on "*".
+EXPECTED_ACTIONS |= {
+    ("post", "/api/v1/gc/runs"): "cr:RunGarbageCollection",
+    ("get", "/api/v1/gc/runs"): "cr:ListGarbageCollectionRun",
+    ("get", "/api/v1/gc/runs/{run_id}"): "cr:ListGarbageCollectionRun",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

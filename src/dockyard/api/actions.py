@@ -71,6 +71,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | simulate a user's request (the "why") | ram:SimulatePolicy | ``…:user/$name`` |
 | list background jobs | cr:InspectJob | ``*`` |
 | retry a failed background job | cr:RetryJob | ``*`` |
+| start a garbage collection run (or dry run) | cr:RunGarbageCollection | ``*`` |
+| list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -80,6 +82,10 @@ and their errors quote what failed (a remote's answer, an address): data for the
 administrators, not its readers. So the list is ``cr:InspectJob``, not a ``cr:List…``
 action, which the read-only built-in (``cr:Get*``, ``cr:List*``, ``cr:Pull*``) would grant;
 ``AliyunContainerRegistryFullAccess`` (``cr:*``) and ``AdministratorAccess`` grant both.
+
+Garbage collection reclaims the storage every instance shares: its operations are on
+``*``. Its reports are counts (and a failed run's error), so reading them is a
+``cr:List…`` action.
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).
@@ -197,6 +203,8 @@ DELETE_LOGON_POLICY = "ram:DeleteLogonPolicy"
 SIMULATE_POLICY = "ram:SimulatePolicy"
 INSPECT_JOB = "cr:InspectJob"
 RETRY_JOB = "cr:RetryJob"
+RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
+LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

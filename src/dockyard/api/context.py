@@ -26,6 +26,7 @@ from dockyard.services.credentials import (
     CredentialVerifier,
     TokenService,
 )
+from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
@@ -54,6 +55,8 @@ class ApiServices:
     #: Tag retention policies and their runs (Advanced edition).
     retention: RetentionService
     auth_disabled: bool = False
+    #: Online garbage collection and the record of its runs.
+    gc: GarbageCollector | None = None
 
 
 def services(request: Request) -> ApiServices:
