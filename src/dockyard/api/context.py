@@ -54,9 +54,9 @@ class ApiServices:
     triggers: TriggersService
     #: Tag retention policies and their runs (Advanced edition).
     retention: RetentionService
-    auth_disabled: bool = False
     #: Online garbage collection and the record of its runs.
-    gc: GarbageCollector | None = None
+    gc: GarbageCollector
+    auth_disabled: bool = False
 
 
 def services(request: Request) -> ApiServices:

@@ -18,16 +18,8 @@ from dockyard.api.routers._routes import route
 from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.gc import GcRunOut, GcRunRequest
-from dockyard.errors import UnavailableError
-from dockyard.services.gc import GarbageCollector
 
 router = APIRouter(prefix="/api/v1/gc", tags=["garbage collection"])
-
-
-def _gc(svc: Services) -> GarbageCollector:
-    if svc.gc is None:
-        raise UnavailableError("garbage collection is not configured")
-    return svc.gc
 
 
 @route(
@@ -50,9 +42,8 @@ def _gc(svc: Services) -> GarbageCollector:
 async def start_run(body: GcRunRequest, svc: Services, guard: Authz) -> GcRunOut:
     resource = actions.everything()
     guard.require(resource)
-    gc = _gc(svc)
-    view = await gc.start(actor=guard.actor, dry_run=body.dry_run, resource=resource)
-    gc.launch(view.id)
+    view = await svc.gc.start(actor=guard.actor, dry_run=body.dry_run, resource=resource)
+    svc.gc.launch(view.id)
     return GcRunOut.model_validate(view)
 
 
@@ -66,7 +57,7 @@ async def start_run(body: GcRunRequest, svc: Services, guard: Authz) -> GcRunOut
 )
 async def list_runs(paging: Paging, svc: Services, guard: Authz) -> Page[GcRunOut]:
     guard.require(actions.everything())
-    return Page[GcRunOut].model_validate(await _gc(svc).runs(paging))
+    return Page[GcRunOut].model_validate(await svc.gc.runs(paging))
 
 
 @route(
@@ -80,4 +71,4 @@ async def list_runs(paging: Paging, svc: Services, guard: Authz) -> Page[GcRunOu
 )
 async def get_run(run_id: uuid.UUID, svc: Services, guard: Authz) -> GcRunOut:
     guard.require(actions.everything())
-    return GcRunOut.model_validate(await _gc(svc).get(run_id))
+    return GcRunOut.model_validate(await svc.gc.get(run_id))
