@@ -94,6 +94,7 @@ def gc_policy(settings: Settings) -> GcPolicy:
     return GcPolicy(
         grace=timedelta(seconds=settings.gc_grace_seconds),
         untagged_age=timedelta(hours=hours) if hours > 0 else None,
+        lease=timedelta(seconds=settings.gc_lease_seconds),
     )
 
 

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     gc_grace_seconds: float = Field(default=86400.0, ge=0, le=86400 * 365)
     #: Untagged manifests older than this many hours are deleted by GC; 0 keeps them.
     gc_untagged_manifest_hours: float = Field(default=0.0, ge=0, le=24 * 3650)
+    #: Seconds a GC run's lease lasts unless renewed (after every batch): how long a run
+    #: whose node died blocks the next one.
+    gc_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     @field_validator(
         "trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs", mode="before"

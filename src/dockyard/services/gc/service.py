@@ -70,7 +70,7 @@ class GcPolicy:
     #: Untagged manifests older than this go; None: they are kept (the default).
     untagged_age: timedelta | None = None
     #: How long the lease of a run lasts without being renewed (each batch renews it).
-    lease: timedelta = timedelta(minutes=2)
+    lease: timedelta = timedelta(minutes=1)
 
 
 @dataclass
