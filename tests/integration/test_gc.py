@@ -450,3 +450,39 @@ def test_gc_on_s3(moto_server: MotoServer, tmp_path):  # noqa: F811 - the fixtur
         assert (await h.run()).blobs_deleted == 2
         assert not await h.stored(doomed) and not await h.stored(orphan)
         assert await h.stored(kept)
+
+
+def test_the_background_worker_runs_the_scheduled_gc(tmp_path: Path) -> None:
+    """The ``garbage-collection`` job that ``build_background`` registers runs a scheduled
+    run (no grace period here, so it reclaims a deleted image's blobs at once)."""
+    from dockyard.bootstrap import build_background, load_master_key, upgrade_database
+    from dockyard.services.jobs import JobQueue
+    from dockyard.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, background_poll_seconds=0.05, gc_grace_seconds=0)
+    upgrade_database(settings)
+    load_master_key(settings, create=True)
+
+    @scenario(settings.resolved_database_url, lambda: FilesystemBlobStore(settings.blob_root))
+    async def _(h: Harness) -> None:
+        background = build_background(settings)
+        repo = await h.repository("ns/app")
+        await h.content.delete_manifest(repo, await h.image(repo, "v1", b"scheduled" * 100))
+        running = asyncio.create_task(background.worker.run())
+        await JobQueue(h.db, "test").enqueue("garbage-collection", {})
+        for _ in range(1200):  # a minute at most: a kind without a handler never runs
+            page = await h.gc.runs(PageRequest(1, 1))
+            if page.items and page.items[0].status != "running":
+                break
+            await asyncio.sleep(0.05)
+        background.worker.stop()
+        await running
+        await background.stop()
+        [run] = page.items
+        assert (run.trigger, run.actor, run.status, run.blobs_deleted) == (
+            "scheduled",
+            None,
+            "succeeded",
+            2,
+        )
+        assert not await h.stored(b"scheduled" * 100)
