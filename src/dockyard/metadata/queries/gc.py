@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, exists, select, update
+from sqlalchemy import Table, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
@@ -134,18 +134,16 @@ async def unreferenced_blobs(
 async def condemn(
     session: AsyncSession, blob_ids: Sequence[uuid.UUID], cutoff: datetime, now: datetime
 ) -> int:
-    """Mark those of ``blob_ids`` still unreferenced, old enough and not yet condemned."""
+    """Mark those of ``blob_ids`` still unreferenced and old enough (the time of those
+    already condemned stays); how many matched."""
     if not blob_ids:
         return 0
+    # Rows already condemned keep their time (COALESCE), rather than a condition on
+    # condemned_at that would lead SQLite's planner to scan that index.
     result = await session.execute(
         update(_BLOBS)
-        .where(
-            _BLOBS.c.id.in_(list(blob_ids)),
-            _BLOBS.c.condemned_at.is_(None),
-            _UNREFERENCED,
-            _old_enough(cutoff),
-        )
-        .values(condemned_at=now)
+        .where(_BLOBS.c.id.in_(list(blob_ids)), _UNREFERENCED, _old_enough(cutoff))
+        .values(condemned_at=func.coalesce(_BLOBS.c.condemned_at, now))
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -201,29 +199,23 @@ async def unlink_due(
 
 
 async def lock_unlinked(
-    session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> tuple[list[tuple[uuid.UUID, str, int]], uuid.UUID | None]:
-    """(id, digest, size) of condemned blobs (ids after ``after``) linked to no repository
-    and named by no manifest, locked: their bytes and rows may go while the lock is held;
-    and the last id looked at (None: no more)."""
-    candidates = (
-        select(_BLOBS.c.id)
-        .where(_BLOBS.c.condemned_at.is_not(None), _UNLINKED)
-        .order_by(_BLOBS.c.id)
-        .limit(limit)
-        .with_for_update()
-    )
-    if after is not None:
-        candidates = candidates.where(_BLOBS.c.id > after)
-    ids = list((await session.execute(candidates)).scalars())
+    session: AsyncSession, blob_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, int]]:
+    """(id, digest, size) of those of ``blob_ids`` that are condemned, linked to no
+    repository and named by no manifest, locked: their bytes and rows may go while the lock
+    is held."""
+    if not blob_ids:
+        return []
+    locked = select(_BLOBS.c.id).where(_BLOBS.c.id.in_(list(blob_ids))).with_for_update()
+    ids = list((await session.execute(locked)).scalars())
     if not ids:
-        return [], None
-    # Checked again after the lock, in a statement of its own (a new snapshot on
-    # PostgreSQL): a claim that linked or pardoned one meanwhile has committed.
+        return []
+    # Checked after the lock, in a statement of its own (a new snapshot on PostgreSQL): a
+    # claim that linked or pardoned one meanwhile has committed.
     still = select(_BLOBS.c.id, _BLOBS.c.digest, _BLOBS.c.size).where(
         _BLOBS.c.id.in_(ids), _BLOBS.c.condemned_at.is_not(None), _UNLINKED, _UNREFERENCED
     )
-    return [(row[0], row[1], row[2]) for row in await session.execute(still)], ids[-1]
+    return [(row[0], row[1], row[2]) for row in await session.execute(still)]
 
 
 async def delete_blob_rows(session: AsyncSession, blob_ids: Sequence[uuid.UUID]) -> None:

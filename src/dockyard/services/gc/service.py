@@ -53,6 +53,8 @@ log = structlog.get_logger(__name__)
 RUN_ACTION = "cr:RunGarbageCollection"
 #: Rows one write transaction changes at most: SQLite's write lock is held briefly.
 BATCH = 200
+#: Blob deletions in flight at once during the sweep.
+PARALLEL_DELETES = 32
 #: Called with a phase's name as it begins (and with ``unlinked`` and ``listed`` inside
 #: the sweep and the orphan phase); tests pause the run there. Awaited, so it may block.
 PhaseHook = Callable[[str], Awaitable[None]]
@@ -286,20 +288,25 @@ class GarbageCollector:
                 await q.unlink_due(session, batch, due_before)
             await self._progress(run_id, tally)
         await self._pause("unlinked")
-        # Unlinked condemned blobs: this run's, and any a crash left between unlink and
-        # delete. Invisible to every client; bytes go first, under the row lock.
-        after: uuid.UUID | None = None
-        while True:
+        # The due blobs now unlinked (this run's, and any a crash left between unlink and
+        # delete: those are due too): invisible to every client. Bytes go first, under the
+        # row lock.
+        for batch in _batches(due):
             async with self._db.write() as session:
-                rows, after = await q.lock_unlinked(session, after, BATCH)
-                for _, digest, _ in rows:
-                    await self._store.delete(Digest.parse(digest))
+                rows = await q.lock_unlinked(session, batch)
+                await self._delete_bytes([Digest.parse(digest) for _, digest, _ in rows])
                 await q.delete_blob_rows(session, [blob_id for blob_id, _, _ in rows])
             tally.blobs_deleted += len(rows)
             tally.bytes_reclaimed += sum(size for _, _, size in rows)
             await self._progress(run_id, tally)
-            if after is None:
-                return
+
+    async def _delete_bytes(self, digests: Sequence[Digest]) -> None:
+        """Delete blobs' bytes, :data:`PARALLEL_DELETES` at a time: the caller holds row
+        locks (on SQLite, the write lock) until they are gone, and S3 answers each delete
+        in a round trip."""
+        for start in range(0, len(digests), PARALLEL_DELETES):
+            chunk = digests[start : start + PARALLEL_DELETES]
+            await asyncio.gather(*(self._store.delete(digest) for digest in chunk))
 
     async def _orphans(self, run_id: uuid.UUID, tally: _Tally, dry_run: bool) -> None:
         now = self._clock.now()
@@ -319,16 +326,15 @@ class GarbageCollector:
                 tally.bytes_reclaimed += sum(b.size for b in orphans)
                 continue
             async with self._db.write() as session:
-                held = []
+                held = {}
                 for blob in orphans:
                     placeholder = await q.hold_orphan(session, str(blob.digest), blob.size, now)
-                    if placeholder is None:
-                        continue  # linked meanwhile: not an orphan
-                    await self._store.delete(blob.digest)
-                    held.append(placeholder)
-                    tally.orphans_deleted += 1
-                    tally.bytes_reclaimed += blob.size
-                await q.delete_blob_rows(session, held)
+                    if placeholder is not None:  # else linked meanwhile: not an orphan
+                        held[placeholder] = blob
+                await self._delete_bytes([blob.digest for blob in held.values()])
+                await q.delete_blob_rows(session, list(held))
+            tally.orphans_deleted += len(held)
+            tally.bytes_reclaimed += sum(blob.size for blob in held.values())
             await self._progress(run_id, tally)
 
 
