@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     #: A scheduled retention run that would delete more than this share of a repository's
     #: tags deletes nothing and records why (a run by hand is not limited).
     retention_max_delete_share: float = Field(default=0.5, ge=0, le=1)
+    #: The record of tag retention runs older than this many days is deleted (a periodic job).
+    retention_run_log_days: float = Field(default=90.0, gt=0, le=3650)
     #: Hours between scheduled garbage collection runs (a periodic job); 0 turns it off.
     gc_interval_hours: float = Field(default=24.0, ge=0, le=24 * 365)
     #: Seconds content must stay unneeded before GC deletes it, which is also how long a
