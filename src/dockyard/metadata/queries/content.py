@@ -164,6 +164,11 @@ async def expired_uploads(
     return (await session.execute(stmt)).scalars().all()
 
 
+async def any_expired_upload(session: AsyncSession, now: datetime) -> bool:
+    stmt = select(Upload.id).where(Upload.expires_at < now).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def all_upload_keys(session: AsyncSession) -> set[str]:
     return set((await session.execute(select(Upload.storage_key))).scalars().all())
 

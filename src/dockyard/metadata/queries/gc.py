@@ -148,6 +148,12 @@ async def condemn(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def any_referenced_condemned(session: AsyncSession) -> bool:
+    """Whether a condemned blob is named by a manifest again (read before ``acquit``)."""
+    stmt = select(_BLOBS.c.id).where(_BLOBS.c.condemned_at.is_not(None), ~_UNREFERENCED)
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
 async def acquit_referenced(session: AsyncSession) -> int:
     """Lift the condemnation of blobs a manifest names again."""
     result = await session.execute(

@@ -378,14 +378,17 @@ class ContentService:
         (crash leftovers older than the upload lifetime), reclaimed unless ``dry_run``.
         A session that has not expired keeps its bytes."""
         now = SYSTEM_CLOCK.now()
-        async with self._db.write() as session:
-            expired = [
-                upload.storage_key
-                for upload in await q.expired_uploads(session, now)
-                if dry_run or await q.delete_upload(session, upload.id)
-            ]
-        async with self._db.read() as session:
+        expired: list[str] = []
+        async with self._db.read() as session:  # usually none: then no write lock
             known = await q.all_upload_keys(session)
+            some_expired = await q.any_expired_upload(session, now)
+        if some_expired:
+            async with self._db.write() as session:
+                expired = [
+                    upload.storage_key
+                    for upload in await q.expired_uploads(session, now)
+                    if dry_run or await q.delete_upload(session, upload.id)
+                ]
         cutoff = (now - self._upload_ttl).timestamp()
         orphans = [
             k for k, mtime in await self._store.list_uploads() if k not in known and mtime < cutoff

@@ -266,8 +266,11 @@ class GarbageCollector:
             ]
             tally.blobs_deleted, tally.bytes_reclaimed = len(due), tally.bytes_reclaimed + sum(due)
             return
-        async with self._db.write() as session:
-            await q.acquit_referenced(session)
+        async with self._db.read() as session:  # most runs acquit nothing: no write lock
+            acquit = await q.any_referenced_condemned(session)
+        if acquit:
+            async with self._db.write() as session:
+                await q.acquit_referenced(session)
         for batch in _batches(fresh):
             async with self._db.write() as session:
                 # The time of this statement: a proof racing with it is protected from
