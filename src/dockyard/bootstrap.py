@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dockyard.outbound import OutboundPolicy
     from dockyard.registry.routes import RegistryApp
     from dockyard.services.credentials import TokenService
+    from dockyard.services.gc import GcPolicy
     from dockyard.services.secrets import MasterKey
     from dockyard.services.tenancy import NonconformingNames
     from dockyard.services.triggers import OutboundResponse
@@ -82,6 +83,18 @@ def outbound_policy(settings: Settings) -> OutboundPolicy:
         deny_private=settings.webhook_deny_private,
         allowed=parse_networks(settings.webhook_allowed_cidrs),
         own_endpoints=listening_endpoints(settings.host, settings.port),
+    )
+
+
+def gc_policy(settings: Settings) -> GcPolicy:
+    """Garbage collection's grace period and untagged-manifest age, from the settings."""
+    from dockyard.services.gc import GcPolicy
+
+    hours = settings.gc_untagged_manifest_hours
+    return GcPolicy(
+        grace=timedelta(seconds=settings.gc_grace_seconds),
+        untagged_age=timedelta(hours=hours) if hours > 0 else None,
+        lease=timedelta(seconds=settings.gc_lease_seconds),
     )
 
 
@@ -152,6 +165,7 @@ def build(settings: Settings) -> Container:
         CredentialVerifier,
         TokenService,
     )
+    from dockyard.services.gc import GarbageCollector
     from dockyard.services.identity import IdentityServices
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
@@ -208,6 +222,7 @@ def build(settings: Settings) -> Container:
             ),
             usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
+            gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -267,6 +282,7 @@ def build_background(settings: Settings) -> Background:
     from dockyard.metadata.session import Database
     from dockyard.services.audit import AuditLog
     from dockyard.services.content import ContentService
+    from dockyard.services.gc import SCHEDULED, GarbageCollector, GcRunningError
     from dockyard.services.jobs import JobHandler, JobQueue, JobRun, PeriodicJob, Scheduler
     from dockyard.services.outbox import (
         OutboxDispatcher,
@@ -344,6 +360,21 @@ def build_background(settings: Settings) -> Background:
         if pruned := await retention.prune_runs(timedelta(days=settings.retention_run_log_days)):
             log.info("pruned retention runs", count=pruned)
 
+    collector = GarbageCollector(db, store, content, audit, gc_policy(settings))
+
+    async def collect_garbage(_run: JobRun) -> None:
+        try:
+            run = await collector.run(actor=None, dry_run=False, trigger=SCHEDULED)
+        except GcRunningError as exc:
+            log.info("scheduled garbage collection skipped", reason=str(exc))
+            return
+        log.info(
+            "ran scheduled garbage collection",
+            status=run.status,
+            blobs_deleted=run.blobs_deleted,
+            bytes_reclaimed=run.bytes_reclaimed,
+        )
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -356,6 +387,9 @@ def build_background(settings: Settings) -> Background:
         PeriodicJob("retention-schedules", RETENTION_SCHEDULE_INTERVAL, queue_retention_runs),
         PeriodicJob("prune-retention-runs", PRUNE_INTERVAL, prune_retention_runs),
     ]
+    if settings.gc_interval_hours > 0:
+        interval = timedelta(hours=settings.gc_interval_hours)
+        periodic.append(PeriodicJob("garbage-collection", interval, collect_garbage))
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
     handlers[RUN_JOB_KIND] = run_retention_policy
     handlers[DELIVERY_JOB_KIND] = deliverer.run

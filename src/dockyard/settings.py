@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     retention_max_delete_share: float = Field(default=0.5, ge=0, le=1)
     #: The record of tag retention runs older than this many days is deleted (a periodic job).
     retention_run_log_days: float = Field(default=90.0, gt=0, le=3650)
+    #: Hours between scheduled garbage collection runs (a periodic job); 0 turns it off.
+    gc_interval_hours: float = Field(default=24.0, ge=0, le=24 * 365)
+    #: Seconds content must stay unneeded before GC deletes it, which is also how long a
+    #: client that saw a blob (HEAD) may take to push the manifest naming it.
+    gc_grace_seconds: float = Field(default=86400.0, ge=0, le=86400 * 365)
+    #: Untagged manifests older than this many hours are deleted by GC; 0 keeps them.
+    gc_untagged_manifest_hours: float = Field(default=0.0, ge=0, le=24 * 3650)
+    #: Seconds a GC run's lease lasts unless renewed (after every batch): how long a run
+    #: whose node died blocks the next one.
+    gc_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     @field_validator(
         "trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs", mode="before"

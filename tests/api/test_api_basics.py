@@ -76,6 +76,12 @@ EXPECTED_ACTIONS |= {
     ("get", _REPO + "/usage"): "cr:GetUsage",
     ("put", _NS + "/quota"): "cr:UpdateQuota",
 }
+# Garbage collection (issue 18): deployment-wide, on "*".
+EXPECTED_ACTIONS |= {
+    ("post", "/api/v1/gc/runs"): "cr:RunGarbageCollection",
+    ("get", "/api/v1/gc/runs"): "cr:ListGarbageCollectionRun",
+    ("get", "/api/v1/gc/runs/{run_id}"): "cr:ListGarbageCollectionRun",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

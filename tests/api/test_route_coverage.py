@@ -69,6 +69,7 @@ COLLECTION_NAMES = {
     "jobs": "00000000-0000-4000-8000-00000000c0c0",  # none: authorized, then 404
     "triggers": "cov-hook",
     "trigger-records": "00000000-0000-4000-8000-00000000c0c1",  # none: authorized, then 404
+    "runs": "00000000-0000-4000-8000-00000000c0c2",  # GC runs: authorized, then 404
 }
 #: Actions a route may check besides its own, and for what: trigger readers see URLs
 #: unmasked only with cr:UpdateWebHook.
@@ -180,6 +181,8 @@ def expected_resources(
         "cr:GetAuthorizationToken": {"*"},
         "cr:InspectJob": {"*"},
         "cr:RetryJob": {"*"},
+        "cr:RunGarbageCollection": {"*"},
+        "cr:ListGarbageCollectionRun": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
         **{a: {f"{target.cr}instance/{target.instance_id}"} for a in retention},

@@ -75,6 +75,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | storage usage of a namespace; explain it | cr:GetUsage | ``repository/$iid/$ns`` |
 | storage usage of a repository | cr:GetUsage | ``repository/$iid/$ns/$repo`` |
 | set / clear a namespace's quota | cr:UpdateQuota | ``repository/$iid/$ns`` |
+| start a garbage collection run (or dry run) | cr:RunGarbageCollection | ``*`` |
+| list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -84,6 +86,10 @@ and their errors quote what failed (a remote's answer, an address): data for the
 administrators, not its readers. So the list is ``cr:InspectJob``, not a ``cr:List…``
 action, which the read-only built-in (``cr:Get*``, ``cr:List*``, ``cr:Pull*``) would grant;
 ``AliyunContainerRegistryFullAccess`` (``cr:*``) and ``AdministratorAccess`` grant both.
+
+Garbage collection reclaims the storage every instance shares: its operations are on
+``*``. Its reports are counts (and a failed run's error), so reading them is a
+``cr:List…`` action.
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).
@@ -203,6 +209,8 @@ INSPECT_JOB = "cr:InspectJob"
 RETRY_JOB = "cr:RetryJob"
 GET_USAGE = "cr:GetUsage"
 UPDATE_QUOTA = "cr:UpdateQuota"
+RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
+LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

@@ -17,6 +17,7 @@ from dockyard.api.routers import (
     audit,
     auth,
     credentials,
+    gc,
     groups,
     instances,
     jobs,
@@ -90,5 +91,6 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(credentials.router)
     app.include_router(jobs.router)
     app.include_router(usage.router)
+    app.include_router(gc.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

@@ -26,6 +26,7 @@ from dockyard.services.credentials import (
     CredentialVerifier,
     TokenService,
 )
+from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
@@ -56,6 +57,8 @@ class ApiServices:
     retention: RetentionService
     #: Storage usage and namespace quotas.
     usage: UsageService
+    #: Online garbage collection and the record of its runs.
+    gc: GarbageCollector
     auth_disabled: bool = False
 
 

@@ -16,6 +16,7 @@ from dockyard import __version__
 from dockyard import logging as dlogging
 from dockyard.cli.commands import fail
 from dockyard.cli.commands import register as register_api_commands
+from dockyard.cli.commands.gc import app as gc_app
 from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.cli.commands.jobs import app as jobs_app
 from dockyard.settings import Settings, load_settings
@@ -27,6 +28,7 @@ register_api_commands(app)  # login, logout, instance, namespace, repo, tag (ove
 register_identity_commands(app)  # org, user, group, role, policy, access-key, …
 app.add_typer(jobs_app, name="job", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs", hidden=True, no_args_is_help=True)
+app.add_typer(gc_app, name="gc", no_args_is_help=True)
 
 log = structlog.get_logger("dockyard.cli")
 

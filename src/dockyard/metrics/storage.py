@@ -17,6 +17,7 @@ from dockyard.storage.base import (
     BlobStore,
     OffsetMismatchError,
     StorageError,
+    StoredBlob,
     UploadMissingError,
 )
 
@@ -45,6 +46,7 @@ class CountingBlobStore:
                 "read",
                 "delete",
                 "list_uploads",
+                "list_blobs",
                 "check",
             )
         }
@@ -112,6 +114,9 @@ class CountingBlobStore:
 
     async def list_uploads(self) -> list[tuple[str, float]]:
         return await self._counted("list_uploads", self.inner.list_uploads())
+
+    async def list_blobs(self) -> list[StoredBlob]:
+        return await self._counted("list_blobs", self.inner.list_blobs())
 
     async def check(self) -> None:
         await self._counted("check", self.inner.check())

@@ -5,7 +5,15 @@ from dockyard.storage.base import (
     BlobStore,
     OffsetMismatchError,
     StorageError,
+    StoredBlob,
     UploadMissingError,
 )
 
-__all__ = ["BlobBody", "BlobStore", "OffsetMismatchError", "StorageError", "UploadMissingError"]
+__all__ = [
+    "BlobBody",
+    "BlobStore",
+    "OffsetMismatchError",
+    "StorageError",
+    "StoredBlob",
+    "UploadMissingError",
+]

@@ -35,6 +35,16 @@ class OffsetMismatchError(StorageError):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """Committed bytes as the driver lists them, for garbage collection's orphan sweep."""
+
+    digest: Digest
+    size: int
+    #: Last modification, epoch seconds: bytes younger than GC's grace period are left.
+    modified: float
+
+
+@dataclass(frozen=True, slots=True)
 class BlobBody:
     """How a handler should send a blob: a local path (sendfile), a redirect URL, or (with
     ``stream``) the bytes of ``BlobStore.open_stream`` relayed by the handler."""
@@ -105,6 +115,11 @@ class BlobStore(Protocol):
     async def list_uploads(self) -> list[tuple[str, float]]:
         """(key, last-modified epoch seconds) of every upload the driver holds, so
         abandoned uploads that no database row names can be reclaimed once old."""
+        ...
+
+    async def list_blobs(self) -> list[StoredBlob]:
+        """Every committed blob the driver holds, so bytes no database row names (a crash
+        between the rename and the commit) can be reclaimed."""
         ...
 
     async def check(self) -> None:

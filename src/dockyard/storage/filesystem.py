@@ -16,12 +16,13 @@ import anyio
 import anyio.to_thread
 
 from dockyard.errors import StorageFullError
-from dockyard.oci.digest import Digest
+from dockyard.oci.digest import Digest, DigestError
 from dockyard.storage import layout
 from dockyard.storage.base import (
     BlobBody,
     OffsetMismatchError,
     StorageError,
+    StoredBlob,
     UploadMissingError,
 )
 
@@ -269,6 +270,20 @@ class FilesystemBlobStore:
             return found
 
         return await anyio.to_thread.run_sync(names)
+
+    async def list_blobs(self) -> list[StoredBlob]:
+        def walk() -> list[StoredBlob]:
+            found = []
+            for path in layout.blobs_dir(self.root).glob("*/*/*"):
+                try:
+                    digest = Digest.parse(f"{path.parent.parent.name}:{path.name}")
+                    info = path.stat()
+                except (DigestError, FileNotFoundError):
+                    continue  # not a blob file, or deleted while we listed
+                found.append(StoredBlob(digest, info.st_size, info.st_mtime))
+            return found
+
+        return await anyio.to_thread.run_sync(walk)
 
     async def check(self) -> None:
         probe = self.root / "probe" / f"{os.getpid()}-{secrets.token_hex(4)}"

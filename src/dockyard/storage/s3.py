@@ -83,12 +83,13 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from dockyard.errors import StorageFullError, UnavailableError
-from dockyard.oci.digest import Digest
+from dockyard.oci.digest import Digest, DigestError
 from dockyard.storage import layout
 from dockyard.storage.base import (
     BlobBody,
     OffsetMismatchError,
     StorageError,
+    StoredBlob,
     UploadMissingError,
 )
 
@@ -848,6 +849,23 @@ class S3BlobStore:
         return sorted(latest.items())
 
     # ---- blobs -----------------------------------------------------------------------
+
+    async def list_blobs(self) -> list[StoredBlob]:
+        base = f"{self.prefix}blobs/"
+        found: list[StoredBlob] = []
+        token: dict[str, str] = {}
+        while True:
+            resp = await self._call("list_objects_v2", "list blobs", Prefix=base, **token)
+            for item in resp.get("Contents", []):
+                algorithm, _, rest = item["Key"][len(base) :].partition("/")
+                try:
+                    digest = Digest.parse(f"{algorithm}:{rest.rpartition('/')[2]}")
+                except DigestError:
+                    continue  # not a blob object
+                found.append(StoredBlob(digest, item["Size"], item["LastModified"].timestamp()))
+            if not resp.get("IsTruncated"):
+                return found
+            token = {"ContinuationToken": resp["NextContinuationToken"]}
 
     async def _head(self, name: str) -> int | None:
         try:

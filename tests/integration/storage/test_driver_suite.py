@@ -550,6 +550,30 @@ def test_list_uploads(driver):
     assert driver.leftover_uploads() == []
 
 
+def test_list_blobs(driver):
+    """Every committed blob with its size and modification time (GC's orphan sweep)."""
+    store = driver.store
+    first, second = b"first blob", b"the second blob"
+
+    async def scenario():
+        assert await store.list_blobs() == []
+        before = time.time()
+        for data in (first, second):
+            await store.commit(await upload_bytes(store, data), Digest.of(data))
+        await store.start_upload()  # an upload in progress is not a blob
+        listed = {blob.digest: blob for blob in await driver.reopen().list_blobs()}
+        assert {d: b.size for d, b in listed.items()} == {
+            Digest.of(first): len(first),
+            Digest.of(second): len(second),
+        }
+        for blob in listed.values():
+            assert before - 5 <= blob.modified <= time.time() + 5
+        await store.delete(Digest.of(first))
+        assert [b.digest for b in await store.list_blobs()] == [Digest.of(second)]
+
+    asyncio.run(scenario())
+
+
 def test_check(driver):
     async def scenario():
         for _ in range(3):

@@ -9,6 +9,7 @@ from dockyard.metadata.models.artifacts import (
     Upload,
 )
 from dockyard.metadata.models.events import Job, OutboxEvent, PeriodicSchedule
+from dockyard.metadata.models.gc import GcRun
 from dockyard.metadata.models.identity import (
     AccessKey,
     AuditEvent,
@@ -48,6 +49,7 @@ __all__ = [
     "AuthFailure",
     "Blob",
     "EndpointAclEntry",
+    "GcRun",
     "GroupMember",
     "GroupRole",
     "Instance",

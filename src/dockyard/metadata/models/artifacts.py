@@ -23,6 +23,9 @@ class Blob(Base):
     digest: Mapped[str] = mapped_column(String(200), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When garbage collection found no manifest referring to it; None while it is needed.
+    #: A blob HEAD, mount or upload of it clears this (docs/operations.md, GC's argument).
+    condemned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class RepositoryBlob(Base):

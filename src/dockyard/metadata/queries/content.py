@@ -53,7 +53,10 @@ async def find_linked_blob(
 async def count_linked_blobs(
     session: AsyncSession, repository_id: uuid.UUID, digests: Sequence[str]
 ) -> set[str]:
-    """The digests among ``digests`` that the repository links."""
+    """The digests among ``digests`` that the repository links, their blob and link rows
+    share-locked (PostgreSQL ``FOR SHARE``) until the transaction ends, so garbage collection
+    (which locks a blob ``FOR UPDATE`` and then deletes its links) waits for the manifest
+    that names it, or unlinks first and this finds the blob gone."""
     wanted = set(digests)
     if len(wanted) <= FEW_DIGESTS:
         # One prepared lookup each: cheaper than compiling an IN list for a small image.
@@ -67,22 +70,51 @@ async def count_linked_blobs(
         select(Blob.digest)
         .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
         .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
+        .with_for_update(read=True, of=[Blob, RepositoryBlob])
     )
     return set((await session.execute(stmt)).scalars().all())
 
 
 async def link_blob(
     session: AsyncSession, repository_id: uuid.UUID, digest: str, size: int
-) -> bool:
-    """Record the blob (once) and link it to the repository; True when newly linked."""
-    new = await insert_unless_present(session, Blob, digest=digest, size=size)
-    if new is not None:
-        blob_id = new["id"]
-    else:
-        blob_id = (await session.execute(_BLOB_ID_BY_DIGEST, {"digest": digest})).scalar_one()
-    return await insert_ignore(
+) -> tuple[bool, bool]:
+    """Record the blob (once) and link it to the repository: (newly linked, bytes unproved).
+
+    The blob row is claimed first (``claim_blob``): when the row is new, or was condemned
+    by garbage collection, the caller must prove the bytes are still in the store before
+    committing (a GC may have deleted them between the caller's storage commit and now).
+    """
+    blob_id, unproved = await claim_blob(session, digest, size)
+    linked = await insert_ignore(
         session, RepositoryBlob, repository_id=repository_id, blob_id=blob_id
     )
+    return linked, unproved
+
+
+async def claim_blob(session: AsyncSession, digest: str, size: int) -> tuple[uuid.UUID, bool]:
+    """The blob row's id, the row inserted when absent or locked (``FOR UPDATE``) when
+    present and its condemnation lifted; and whether the bytes are unproved (a new row or a
+    condemned one). GC deletes a blob's row and bytes while holding the same row lock, so a
+    claim either waits and then finds no row (and inserts one), or GC finds it pardoned."""
+    for _ in range(RACE_RETRIES):
+        new = await insert_unless_present(session, Blob, digest=digest, size=size)
+        if new is not None:
+            return cast(uuid.UUID, new["id"]), True
+        row = (await session.execute(_BLOB_LOCKED, {"digest": digest})).first()
+        if row is None:
+            continue  # deleted by garbage collection after our insert collided with it
+        if row[1] is not None:
+            await session.execute(_PARDON_BLOB, {"blob_id": row[0]})
+        return row[0], row[1] is not None
+    raise RaceLostError(f"blob {digest} kept disappearing while being linked")
+
+
+async def pardon_linked_blob(session: AsyncSession, repository_id: uuid.UUID, digest: str) -> bool:
+    """Lift GC's condemnation of a blob a client just saw (HEAD/GET): its manifest may
+    follow. False when the blob is no longer linked to the repository (GC took it first)."""
+    await session.execute(_PARDON_BLOB_BY_DIGEST, {"seen_digest": digest})
+    params = {"repository_id": repository_id, "digest": digest}
+    return (await session.execute(_LINKED_DIGEST, params)).first() is not None
 
 
 async def unlink_blob(session: AsyncSession, repository_id: uuid.UUID, digest: str) -> bool:
@@ -133,6 +165,11 @@ async def expired_uploads(
     return (await session.execute(stmt)).scalars().all()
 
 
+async def any_expired_upload(session: AsyncSession, now: datetime) -> bool:
+    stmt = select(Upload.id).where(Upload.expires_at < now).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def all_upload_keys(session: AsyncSession) -> set[str]:
     return set((await session.execute(select(Upload.storage_key))).scalars().all())
 
@@ -168,11 +205,14 @@ async def manifest_types(
     session: AsyncSession, repository_id: uuid.UUID, digests: Sequence[str]
 ) -> dict[str, tuple[str, str | None]]:
     """digest → (media type, artifact type) of those of ``digests`` the repository holds:
-    an index's children, proved present and classified in one statement."""
+    an index's children, proved present and classified in one statement, and share-locked
+    (PostgreSQL) so garbage collection cannot delete a child under the index being pushed."""
     if not digests:
         return {}
-    stmt = select(Manifest.digest, Manifest.media_type, Manifest.artifact_type).where(
-        Manifest.repository_id == repository_id, Manifest.digest.in_(set(digests))
+    stmt = (
+        select(Manifest.digest, Manifest.media_type, Manifest.artifact_type)
+        .where(Manifest.repository_id == repository_id, Manifest.digest.in_(set(digests)))
+        .with_for_update(read=True)
     )
     return {row[0]: (row[1], row[2]) for row in await session.execute(stmt)}
 
@@ -498,7 +538,17 @@ _LINKED_BLOB_SIZE = (
     .scalar_subquery()
 )
 
-_BLOB_IN_REPOSITORY = select(*REPOSITORY_KEY, _LINKED_BLOB_SIZE).where(*REPOSITORY_KEY_WHERE)
+_LINKED_BLOB_CONDEMNED = (
+    select(_blobs.c.condemned_at.is_not(None))
+    .select_from(_blobs.join(_links, _links.c.blob_id == _blobs.c.id))
+    .where(_links.c.repository_id == _repositories.c.id, _blobs.c.digest == bindparam("digest"))
+    .correlate(_repositories)
+    .scalar_subquery()
+)
+
+_BLOB_IN_REPOSITORY = select(*REPOSITORY_KEY, _LINKED_BLOB_SIZE, _LINKED_BLOB_CONDEMNED).where(
+    *REPOSITORY_KEY_WHERE
+)
 
 # The tags page is driven by the tags index (repository_id, name), so both backends read
 # the page in index order with no sort: the repository comes in as uncorrelated scalar
@@ -534,7 +584,7 @@ _MANIFEST_OF_REPOSITORY_BY_DIGEST = select(*_MANIFEST_COLUMNS).where(
 )
 
 _LINKED_BLOB_SIZE_BY_ID = (
-    select(_blobs.c.size)
+    select(_blobs.c.size, _blobs.c.condemned_at.is_not(None))
     .select_from(_blobs.join(_links, _links.c.blob_id == _blobs.c.id))
     .where(
         _links.c.repository_id == bindparam("repository_id"),
@@ -553,7 +603,19 @@ _MANIFESTS: Table = Manifest.__table__  # type: ignore[assignment]
 _TAGS: Table = Tag.__table__  # type: ignore[assignment]
 #: Up to this many digests, a manifest's blob check runs one prepared lookup per digest.
 FEW_DIGESTS = 8
-_BLOB_ID_BY_DIGEST = prepared(select(_BLOBS.c.id).where(_BLOBS.c.digest == bindparam("digest")))
+_BLOB_LOCKED = prepared(
+    select(_BLOBS.c.id, _BLOBS.c.condemned_at)
+    .where(_BLOBS.c.digest == bindparam("digest"))
+    .with_for_update()
+)
+_PARDON_BLOB = prepared(
+    update(_BLOBS).where(_BLOBS.c.id == bindparam("blob_id")).values(condemned_at=None)
+)
+_PARDON_BLOB_BY_DIGEST = prepared(
+    update(_BLOBS)
+    .where(_BLOBS.c.digest == bindparam("seen_digest"), _BLOBS.c.condemned_at.is_not(None))
+    .values(condemned_at=None)
+)
 _LINKED_DIGEST = prepared(
     select(_BLOBS.c.digest)
     .join(_LINKS, _LINKS.c.blob_id == _BLOBS.c.id)
@@ -561,6 +623,7 @@ _LINKED_DIGEST = prepared(
         _LINKS.c.repository_id == bindparam("repository_id"),
         _BLOBS.c.digest == bindparam("digest"),
     )
+    .with_for_update(read=True, of=[_BLOBS, _LINKS])
 )
 _MANIFEST_ID_SHARED = prepared(
     select(_MANIFESTS.c.id)
@@ -614,11 +677,12 @@ async def manifest_in_repository(
 
 async def blob_in_repository(
     db: Database, instance_id: str, full_name: str, digest: str
-) -> tuple[uuid.UUID, str, str, str, int | None] | None:
-    """The repository and the size of ``digest`` when linked to it (else None), in one."""
+) -> tuple[uuid.UUID, str, str, str, int | None, bool] | None:
+    """The repository, the size of ``digest`` when linked to it (else None) and whether GC
+    condemned the blob, in one statement."""
     params = {"instance_id": instance_id, "full_name": full_name, "digest": digest}
     row = await _Q_BLOB_IN_REPOSITORY.first(db, params)
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
 async def tag_page_in_repository(
@@ -647,10 +711,13 @@ async def manifest_columns(
     return None if row is None else (row[0], row[1], row[2])
 
 
-async def linked_blob_size(db: Database, repository_id: uuid.UUID, digest: str) -> int | None:
-    """The size of ``digest`` when it is linked to the repository, as a plain value."""
+async def linked_blob_size(
+    db: Database, repository_id: uuid.UUID, digest: str
+) -> tuple[int, bool] | None:
+    """The size of ``digest`` when it is linked to the repository, and whether GC
+    condemned it; None when not linked."""
     row = await _Q_LINKED_BLOB_SIZE.first(db, {"repository_id": repository_id, "digest": digest})
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), bool(row[1]))
 
 
 # ---- bulk seeding (services/content/bulk.py) -----------------------------------------------

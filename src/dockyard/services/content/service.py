@@ -11,6 +11,7 @@ hash is rebuilt from the stored bytes (one extra read, no shared hash state to c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -71,6 +72,10 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 PRUNE_BATCH = 500
 
 
+class _ReclaimedError(Exception):
+    """The blob a mount wanted was reclaimed by garbage collection meanwhile."""
+
+
 def _parse_digest(value: str) -> Digest:
     try:
         return Digest.parse(value)
@@ -99,10 +104,17 @@ class ContentService:
 
     async def stat_blob(self, repo: RepositoryRef, digest: str) -> int:
         parsed = _parse_digest(digest)
-        size = await q.linked_blob_size(self._db, repo.id, str(parsed))
-        if size is None:
+        found = await q.linked_blob_size(self._db, repo.id, str(parsed))
+        if found is None or (found[1] and not await self._pardon(repo.id, str(parsed))):
             raise errors.BlobUnknownError(f"blob {digest} is not in {repo.full_name}")
-        return size
+        return found[0]
+
+    async def _pardon(self, repository_id: uuid.UUID, digest: str) -> bool:
+        """A client saw a blob garbage collection condemned: lift the condemnation before
+        answering, so the manifest it may push next still finds the blob. False when GC
+        deleted it first (the answer is then 404, and the client uploads it again)."""
+        async with self._db.write() as session:
+            return await q.pardon_linked_blob(session, repository_id, digest)
 
     @errors.storage_as_domain
     async def blob_body(self, repo: RepositoryRef, digest: str) -> BlobBody:
@@ -120,7 +132,9 @@ class ContentService:
         row = await q.blob_in_repository(self._db, instance_id, full_name, parsed)
         if row is None:
             return Lookup(None, None)
-        id_, type_, mutability, edition, size = row
+        id_, type_, mutability, edition, size, condemned = row
+        if size is not None and condemned and not await self._pardon(id_, parsed):
+            size = None
         return Lookup(
             ref_of_key(instance_id, full_name, id_, type_, mutability, edition),
             size,
@@ -179,17 +193,22 @@ class ContentService:
     async def mount(self, repo: RepositoryRef, digest: str, source: RepositoryRef) -> bool:
         """Link a blob from ``source``; False when the source does not hold it."""
         parsed = _parse_digest(digest)
-        async with self._db.write() as session:
-            blob = await q.find_linked_blob(session, source.id, str(parsed))
-            if blob is None:
-                return False
-            await q.link_blob(session, repo.id, blob.digest, blob.size)
-            await q.add_outbox_event(
-                session,
-                repo.instance_id,
-                EventType.BLOB_MOUNTED,
-                {"repository": repo.full_name, "digest": blob.digest, "from": source.full_name},
-            )
+        try:
+            async with self._db.write() as session:
+                blob = await q.find_linked_blob(session, source.id, str(parsed))
+                if blob is None:
+                    return False
+                _, unproved = await q.link_blob(session, repo.id, blob.digest, blob.size)
+                if unproved and await self._store.stat(parsed) is None:
+                    raise _ReclaimedError  # by garbage collection, after the lookup
+                await q.add_outbox_event(
+                    session,
+                    repo.instance_id,
+                    EventType.BLOB_MOUNTED,
+                    {"repository": repo.full_name, "digest": blob.digest, "from": source.full_name},
+                )
+        except _ReclaimedError:
+            return False  # rolled back: the client uploads the blob instead
         return True
 
     # ---- uploads -----------------------------------------------------------------------
@@ -343,7 +362,13 @@ class ContentService:
         finished_upload: uuid.UUID | None = None,
     ) -> None:
         async with self._db.write() as session:
-            linked = await q.link_blob(session, repo.id, str(digest), size)
+            linked, unproved = await q.link_blob(session, repo.id, str(digest), size)
+            if unproved and await self._store.stat(digest) is None:
+                # The store kept an existing copy at commit that garbage collection has
+                # deleted since: nothing is linked, and the client uploads again.
+                raise errors.UploadUnknownError(
+                    f"blob {digest} was reclaimed while the upload finished; upload it again"
+                )
             if finished_upload is not None:
                 await q.delete_upload(session, finished_upload)
             if not linked:
@@ -360,27 +385,38 @@ class ContentService:
         uid, key = await self._upload_row(repo, upload_id)
         await self._discard_upload(uid, key)
 
-    @errors.storage_as_domain
     async def purge_expired_uploads(self) -> int:
         """Drop expired sessions and reclaim bytes no session names (crash leftovers)."""
+        return (await self.reclaim_uploads())[0]
+
+    @errors.storage_as_domain
+    async def reclaim_uploads(self, *, dry_run: bool = False) -> tuple[int, int]:
+        """(uploads, bytes) of expired sessions and of upload bytes no session names
+        (crash leftovers older than the upload lifetime), reclaimed unless ``dry_run``.
+        A session that has not expired keeps its bytes."""
         now = SYSTEM_CLOCK.now()
-        async with self._db.write() as session:
-            expired = [
-                upload
-                for upload in await q.expired_uploads(session, now)
-                if await q.delete_upload(session, upload.id)
-            ]
-        for upload in expired:
-            await self._store.cancel(upload.storage_key)
-        async with self._db.read() as session:
+        expired: list[str] = []
+        async with self._db.read() as session:  # usually none: then no write lock
             known = await q.all_upload_keys(session)
+            some_expired = await q.any_expired_upload(session, now)
+        if some_expired:
+            async with self._db.write() as session:
+                expired = [
+                    upload.storage_key
+                    for upload in await q.expired_uploads(session, now)
+                    if dry_run or await q.delete_upload(session, upload.id)
+                ]
         cutoff = (now - self._upload_ttl).timestamp()
         orphans = [
             k for k, mtime in await self._store.list_uploads() if k not in known and mtime < cutoff
         ]
-        for key in orphans:
-            await self._store.cancel(key)
-        return len(expired) + len(orphans)
+        reclaimed = 0
+        for key in expired + orphans:
+            with contextlib.suppress(UploadMissingError):
+                reclaimed += await self._store.upload_size(key)
+            if not dry_run:
+                await self._store.cancel(key)
+        return len(expired) + len(orphans), reclaimed
 
     # ---- manifests ---------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """usage: storage usage counters per namespace, their per-digest counts, and quotas
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-10 09:00:00
 
 * ``namespace_usage``: per namespace, logical bytes (every manifest as pushed),
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
