@@ -282,6 +282,7 @@ def build_background(settings: Settings) -> Background:
     from dockyard.metadata.session import Database
     from dockyard.services.audit import AuditLog
     from dockyard.services.content import ContentService
+    from dockyard.services.gc import RUN_JOB_KIND as GC_RUN_JOB_KIND
     from dockyard.services.gc import SCHEDULED, GarbageCollector, GcRunningError
     from dockyard.services.jobs import JobHandler, JobQueue, JobRun, PeriodicJob, Scheduler
     from dockyard.services.outbox import (
@@ -362,6 +363,16 @@ def build_background(settings: Settings) -> Background:
 
     collector = GarbageCollector(db, store, content, audit, gc_policy(settings))
 
+    async def run_requested_gc(run: JobRun) -> None:
+        if view := await collector.execute_queued(run.payload):
+            log.info(
+                "ran requested garbage collection",
+                run=str(view.id),
+                status=view.status,
+                blobs_deleted=view.blobs_deleted,
+                bytes_reclaimed=view.bytes_reclaimed,
+            )
+
     async def collect_garbage(_run: JobRun) -> None:
         try:
             run = await collector.run(actor=None, dry_run=False, trigger=SCHEDULED)
@@ -392,6 +403,7 @@ def build_background(settings: Settings) -> Background:
         periodic.append(PeriodicJob("garbage-collection", interval, collect_garbage))
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
     handlers[RUN_JOB_KIND] = run_retention_policy
+    handlers[GC_RUN_JOB_KIND] = run_requested_gc
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)

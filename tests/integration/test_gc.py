@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from tests.s3server import MotoServer, moto_server, s3_store_config  # noqa: F401 - fixtures
 
 from dockyard.clock import ManualClock
-from dockyard.metadata.models import AuditEvent, Blob, GcRun, Manifest, Upload
+from dockyard.metadata.models import AuditEvent, Blob, GcRun, Job, Manifest, Upload
 from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
@@ -26,7 +26,13 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.content import errors as content_errors
-from dockyard.services.gc import GarbageCollector, GcPolicy, GcRunningError, GcRunView
+from dockyard.services.gc import (
+    RUN_JOB_KIND,
+    GarbageCollector,
+    GcPolicy,
+    GcRunningError,
+    GcRunView,
+)
 from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 from dockyard.storage import BlobStore
@@ -424,6 +430,24 @@ def test_one_run_at_a_time_and_a_dead_run_is_recorded_abandoned(url, tmp_path):
         assert [r.id for r in page.items] == [second.id, first.id] and page.total == 2
         assert await h.count(GcRun) == 2
         assert await h.count(AuditEvent, AuditEvent.action == "cr:RunGarbageCollection") == 2
+
+
+def test_a_run_started_through_the_api_is_a_job_that_runs_it_once(url, tmp_path):
+    """The API queues the run's job with its record; a worker that died after finishing
+    it leaves the job to run again, which finds the run ended and does nothing."""
+
+    @scenario(url, on_disk(tmp_path), GcPolicy(grace=timedelta(0)))
+    async def _(h: Harness) -> None:
+        repo = await h.repository("ns/app")
+        await h.content.delete_manifest(repo, await h.image(repo, "v1", b"queued" * 100))
+        started = await h.gc.start(actor=ADMIN, dry_run=False, queued=True)
+        async with h.db.read() as session:  # the harness's clock runs ahead of the queue's
+            [job] = (await session.execute(select(Job).where(Job.kind == RUN_JOB_KIND))).scalars()
+        assert job.payload == {"run": str(started.id)}
+        done = await h.gc.execute_queued(job.payload)
+        assert done is not None and (done.status, done.blobs_deleted) == ("succeeded", 2)
+        assert await h.gc.execute_queued(job.payload) is None
+        assert (await h.gc.get(started.id)).blobs_deleted == 2
 
 
 def test_gc_on_s3(moto_server: MotoServer, tmp_path):  # noqa: F811 - the fixture

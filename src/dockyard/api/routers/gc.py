@@ -1,9 +1,10 @@
 """Online garbage collection: start a run, read the runs (PRODUCT.md §13).
 
 Storage is shared by every instance of the deployment, so both operations are authorized
-on ``*``. A run is started here and executed in the background by the serving process: the
-answer (202) is the run's record, which ``GET /runs/{id}`` shows progressing — a run on a
-large registry outlives any HTTP timeout, and needs no background worker to be running.
+on ``*``. A run is started here and executed by a background worker (a ``gc-run`` job queued
+with the run's record): the answer (202) is that record, which ``GET /runs/{id}`` shows
+progressing — a run on a large registry outlives any HTTP timeout, takes no HTTP worker's
+time from requests, and is run again if its worker dies.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ router = APIRouter(prefix="/api/v1/gc", tags=["garbage collection"])
 async def start_run(body: GcRunRequest, svc: Services, guard: Authz) -> GcRunOut:
     resource = actions.everything()
     guard.require(resource)
-    view = await svc.gc.start(actor=guard.actor, dry_run=body.dry_run, resource=resource)
-    svc.gc.launch(view.id)
+    view = await svc.gc.start(
+        actor=guard.actor, dry_run=body.dry_run, resource=resource, queued=True
+    )
     return GcRunOut.model_validate(view)
 
 

@@ -4,6 +4,7 @@ never deletes what is still needed is in docs/operations.md."""
 
 from dockyard.services.gc.service import (
     RUN_ACTION,
+    RUN_JOB_KIND,
     GarbageCollector,
     GcPolicy,
     GcRunningError,
@@ -22,6 +23,7 @@ __all__ = [
     "MANUAL",
     "PHASES",
     "RUN_ACTION",
+    "RUN_JOB_KIND",
     "SCHEDULED",
     "GarbageCollector",
     "GcPolicy",

@@ -31,6 +31,7 @@ from dockyard.errors import ConflictError, NotFoundError
 from dockyard.metadata.models import GcRun
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import gc as q
+from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.session import Database
 from dockyard.oci.digest import Digest
 from dockyard.services.audit import Actor, AuditLog
@@ -51,6 +52,8 @@ from dockyard.storage import BlobStore
 log = structlog.get_logger(__name__)
 
 RUN_ACTION = "cr:RunGarbageCollection"
+#: The job kind that executes a run started through the API.
+RUN_JOB_KIND = "gc-run"
 #: Rows one write transaction changes at most: SQLite's write lock is held briefly.
 BATCH = 200
 #: Blob deletions in flight at once during the sweep.
@@ -112,7 +115,6 @@ class GarbageCollector:
         self._clock = clock
         self._pause = pause
         #: Runs launched from this process, referenced until they end.
-        self._launched: set[asyncio.Task[GcRunView]] = set()
 
     # ---- runs ------------------------------------------------------------------------
 
@@ -123,9 +125,12 @@ class GarbageCollector:
         dry_run: bool,
         trigger: Trigger = MANUAL,
         resource: str = "*",
+        queued: bool = False,
     ) -> GcRunView:
         """Take the deployment's GC lease and record a new run (audited); raises
-        :class:`GcRunningError` while another run holds the lease."""
+        :class:`GcRunningError` while another run holds the lease. ``queued``: in the same
+        transaction, queue the ``gc-run`` job that a background worker executes it with
+        (:meth:`execute_queued`), so the run survives the request and a worker's crash."""
         now = self._clock.now()
         run_id = uuid.uuid4()
         values: dict[str, Any] = {
@@ -145,14 +150,18 @@ class GarbageCollector:
                 raise GcRunningError(f"garbage collection run {holder} is in progress")
             detail = {"runId": str(run_id), "dryRun": dry_run, "trigger": trigger}
             await self._audit.change(session, actor, RUN_ACTION, resource, detail)
+            if queued:
+                jq.add_job(session, RUN_JOB_KIND, {"run": str(run_id)}, now)
         return await self.get(run_id)
 
-    def launch(self, run_id: uuid.UUID) -> None:
-        """Execute a started run in this process, in the background (the API answers
-        at once; the run's record shows its progress)."""
-        task = asyncio.create_task(self.execute(run_id))
-        self._launched.add(task)
-        task.add_done_callback(self._launched.discard)
+    async def execute_queued(self, payload: dict[str, object]) -> GcRunView | None:
+        """A ``gc-run`` job: execute its run unless it has ended (a job run again after a
+        crash picks the run up from the start, its phases being safe to repeat; a run
+        recorded as abandoned meanwhile stays so)."""
+        view = await self.get(uuid.UUID(str(payload["run"])))
+        if view.status != RUNNING:
+            return None
+        return await self.execute(view.id)
 
     async def run(
         self, *, actor: Actor | None, dry_run: bool, trigger: Trigger = MANUAL
