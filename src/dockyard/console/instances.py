@@ -1,0 +1,145 @@
+"""Instances (list, detail with edition, region and endpoints) and their namespaces (list,
+create, delete with confirmation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dockyard.console.context import ConsoleServices, on_listing, on_namespace
+from dockyard.console.pages import PageContext, page, redirect
+from dockyard.errors import (
+    AlreadyExistsError,
+    EditionRequiredError,
+    InvalidInputError,
+    LimitExceededError,
+)
+from dockyard.services.paging import PageRequest
+
+LIST_INSTANCE = "cr:ListInstance"
+GET_INSTANCE = "cr:GetInstance"
+LIST_NAMESPACE = "cr:ListNamespace"
+CREATE_NAMESPACE = "cr:CreateNamespace"
+GET_NAMESPACE = "cr:GetNamespace"
+DELETE_NAMESPACE = "cr:DeleteNamespace"
+LIST_REPOSITORY = "cr:ListRepository"
+
+PAGE_SIZE = 20
+
+
+def instance_path(instance_id: str) -> str:
+    return f"/console/instances/{instance_id}"
+
+
+async def home(context: PageContext) -> Response:
+    return redirect("/console/instances")
+
+
+async def instances_page(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    await user.require(svc.audit, LIST_INSTANCE, "*")
+    found = await svc.tenancy.list_instances(PageRequest(context.page_number(), PAGE_SIZE))
+    return context.render("instances.html", listing=found)
+
+
+async def instance_page(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    await user.require(svc.audit, GET_INSTANCE, "*")
+    instance = await svc.tenancy.get_instance(context.param("instance_id"))
+    ref = await svc.tenancy.instance_ref(instance.id)
+    return context.render(
+        "instance.html",
+        instance=instance,
+        may_list_namespaces=user.may(LIST_NAMESPACE, on_listing(ref)),
+        may_list_repositories=user.may(LIST_REPOSITORY, on_listing(ref)),
+    )
+
+
+async def namespaces_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    await user.require(svc.audit, LIST_NAMESPACE, on_listing(ref))
+    found = await svc.tenancy.list_namespaces(ref.id, PageRequest(context.page_number(), PAGE_SIZE))
+    values.setdefault("errors", {})
+    values.setdefault("form", {"name": "", "auto_create": True, "default_repository_type": ""})
+    return context.render(
+        "namespaces.html",
+        status=status,
+        instance=ref,
+        listing=found,
+        may_create=user.may(CREATE_NAMESPACE, on_namespace(ref, "*", creating=True)),
+        may_delete={
+            ns.name: user.may(DELETE_NAMESPACE, on_namespace(ref, ns.name)) for ns in found.items
+        },
+        **values,
+    )
+
+
+async def create_namespace(context: PageContext) -> Response:
+    user, svc, form = context.user, context.svc, context.form
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    name = form.text("name")
+    await user.require(svc.audit, CREATE_NAMESPACE, on_namespace(ref, name, creating=True))
+    try:
+        await svc.tenancy.create_namespace(
+            ref.id,
+            name,
+            auto_create=form.checked("auto_create"),
+            default_repository_type=form.text("default_repository_type") or "private",
+        )
+    except (InvalidInputError, AlreadyExistsError) as exc:
+        return await namespaces_page(
+            context, 400, errors={"name": exc.message}, form=form_values(context)
+        )
+    except (LimitExceededError, EditionRequiredError) as exc:
+        return await namespaces_page(
+            context, 409, errors={"form": exc.message}, form=form_values(context)
+        )
+    return redirect(f"{instance_path(ref.id)}/namespaces/{name}")
+
+
+def form_values(context: PageContext) -> dict[str, Any]:
+    """The namespace form as it was sent (shown again beside its error)."""
+    form = context.form
+    return {
+        "name": form.text("name"),
+        "auto_create": form.checked("auto_create"),
+        "default_repository_type": form.text("default_repository_type"),
+    }
+
+
+async def delete_namespace_page(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    name = context.param("namespace")
+    await user.require(svc.audit, DELETE_NAMESPACE, on_namespace(ref, name))
+    namespace = await svc.tenancy.get_namespace(ref.id, name)
+    return context.render("namespace_delete.html", instance=ref, namespace=namespace)
+
+
+async def delete_namespace(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    name = context.param("namespace")
+    resource = on_namespace(ref, name)
+    await user.require(svc.audit, DELETE_NAMESPACE, resource)
+    await svc.tenancy.delete_namespace(
+        ref.id, name, force=True, actor=user.actor, resource=resource
+    )
+    return redirect(f"{instance_path(ref.id)}/namespaces")
+
+
+def routes(svc: ConsoleServices) -> list[Route]:
+    ns = "/console/instances/{instance_id}/namespaces"
+    return [
+        Route("/console", page(svc, home), methods=["GET"]),
+        Route("/console/", page(svc, home), methods=["GET"]),
+        Route("/console/instances", page(svc, instances_page), methods=["GET"]),
+        Route("/console/instances/{instance_id}", page(svc, instance_page), methods=["GET"]),
+        Route(ns, page(svc, namespaces_page), methods=["GET"]),
+        Route(ns, page(svc, create_namespace), methods=["POST"]),
+        Route(ns + "/{namespace}/delete", page(svc, delete_namespace_page), methods=["GET"]),
+        Route(ns + "/{namespace}/delete", page(svc, delete_namespace), methods=["POST"]),
+    ]

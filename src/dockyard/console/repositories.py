@@ -1,0 +1,252 @@
+"""Repositories (list with search and paging, create, settings with the immutable switch,
+delete) and their tags (digest, size, pushed time; delete with confirmation), with the pull
+commands of this server's real address."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dockyard.console.context import ConsoleServices, on_listing, on_namespace, on_repository
+from dockyard.console.instances import PAGE_SIZE, instance_path
+from dockyard.console.pages import PageContext, page, redirect
+from dockyard.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    EditionRequiredError,
+    InvalidInputError,
+    LimitExceededError,
+)
+from dockyard.services.access import InstanceRef
+from dockyard.services.paging import PageRequest
+from dockyard.services.tenancy import RepositoryChanges
+
+LIST_REPOSITORY = "cr:ListRepository"
+GET_NAMESPACE = "cr:GetNamespace"
+CREATE_REPOSITORY = "cr:CreateRepository"
+GET_REPOSITORY = "cr:GetRepository"
+UPDATE_REPOSITORY = "cr:UpdateRepository"
+DELETE_REPOSITORY = "cr:DeleteRepository"
+LIST_REPOSITORY_TAG = "cr:ListRepositoryTag"
+DELETE_REPOSITORY_TAG = "cr:DeleteRepositoryTag"
+
+#: Endpoint network types in the order a pull command prefers their domains.
+_PREFERRED_NETWORKS = ("public", "vpc", "classic")
+
+
+def _search(context: PageContext) -> str:
+    return context.query("q")[:100]
+
+
+async def _repositories(
+    context: PageContext, ref: InstanceRef, namespace: str | None
+) -> dict[str, Any]:
+    """The listing part of a repositories page, after its authorization."""
+    user, svc = context.user, context.svc
+    await user.require(svc.audit, LIST_REPOSITORY, on_listing(ref, namespace))
+    query = _search(context)
+    found = await svc.tenancy.list_repositories(
+        ref.id,
+        PageRequest(context.page_number(), PAGE_SIZE),
+        namespace=namespace,
+        name_contains=query or None,
+    )
+    return {"instance": ref, "listing": found, "query": query}
+
+
+async def instance_repositories_page(context: PageContext) -> Response:
+    ref = await context.svc.tenancy.instance_ref(context.param("instance_id"))
+    listed = await _repositories(context, ref, None)
+    return context.render("repositories.html", namespace=None, **listed)
+
+
+async def namespace_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    name = context.param("namespace")
+    await user.require(svc.audit, GET_NAMESPACE, on_namespace(ref, name))
+    namespace = await svc.tenancy.get_namespace(ref.id, name)
+    listed = await _repositories(context, ref, name)
+    values.setdefault("errors", {})
+    values.setdefault(
+        "form",
+        {
+            "name": "",
+            "summary": "",
+            "description": "",
+            "public": namespace.default_repository_type == "public",
+        },
+    )
+    return context.render(
+        "repositories.html",
+        status=status,
+        namespace=namespace,
+        may_create=user.may(CREATE_REPOSITORY, on_namespace(ref, name)),
+        may_delete_namespace=user.may("cr:DeleteNamespace", on_namespace(ref, name)),
+        **listed,
+        **values,
+    )
+
+
+async def create_repository(context: PageContext) -> Response:
+    user, svc, form = context.user, context.svc, context.form
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace = context.param("namespace")
+    await user.require(svc.audit, CREATE_REPOSITORY, on_namespace(ref, namespace))
+    name = form.text("name")
+    try:
+        await svc.tenancy.create_repository(
+            ref.id,
+            namespace,
+            name,
+            repository_type="public" if form.checked("public") else "private",
+            summary=form.text("summary"),
+            description=form.text("description"),
+        )
+    except (InvalidInputError, AlreadyExistsError, LimitExceededError, EditionRequiredError) as exc:
+        sent = {
+            "name": name,
+            "summary": form.text("summary"),
+            "description": form.text("description"),
+            "public": form.checked("public"),
+        }
+        field = "name" if isinstance(exc, InvalidInputError | AlreadyExistsError) else "form"
+        return await namespace_page(context, 400, errors={field: exc.message}, form=sent)
+    return redirect(f"{instance_path(ref.id)}/namespaces/{namespace}/repositories/{name}")
+
+
+def pull_address(context: PageContext, instance: Any) -> str:
+    """Where clients reach this instance: an endpoint domain of it, else the public URL the
+    server was given, else the address this browser used."""
+    enabled = [e for e in instance.endpoints if e.enabled and e.domain]
+    enabled.sort(
+        key=lambda e: (
+            _PREFERRED_NETWORKS.index(e.network_type)
+            if e.network_type in _PREFERRED_NETWORKS
+            else 9
+        )
+    )
+    if enabled:
+        return str(enabled[0].domain)
+    if context.svc.public_url:
+        return urlsplit(context.svc.public_url).netloc
+    return context.request.headers.get("host", "localhost")
+
+
+async def repository_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace, name = context.param("namespace"), context.param("repository")
+    resource = on_repository(ref, namespace, name)
+    await user.require(svc.audit, GET_REPOSITORY, resource)
+    repository = await svc.tenancy.get_repository(ref.id, namespace, name)
+    tags = None
+    if user.may(LIST_REPOSITORY_TAG, resource):
+        repo = await svc.tenancy.repository_ref(ref.id, namespace, name)
+        tags = await svc.content.list_tag_details(
+            repo, PageRequest(context.page_number(), PAGE_SIZE)
+        )
+    address = pull_address(context, await svc.tenancy.get_instance(ref.id))
+    image = f"{address}/{repository.full_name}"
+    first_tag = tags.items[0].name if tags and tags.items else "latest"
+    values.setdefault("errors", {})
+    return context.render(
+        "repository.html",
+        status=status,
+        instance=ref,
+        repository=repository,
+        tags=tags,
+        pull_commands=[
+            ("podman", f"podman pull {image}:{first_tag}"),
+            ("docker", f"docker pull {image}:{first_tag}"),
+            ("skopeo", f"skopeo inspect docker://{image}:{first_tag}"),
+        ],
+        may_update=user.may(UPDATE_REPOSITORY, resource),
+        may_delete=user.may(DELETE_REPOSITORY, resource),
+        may_delete_tags=user.may(DELETE_REPOSITORY_TAG, resource),
+        **values,
+    )
+
+
+async def update_repository(context: PageContext) -> Response:
+    user, svc, form = context.user, context.svc, context.form
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace, name = context.param("namespace"), context.param("repository")
+    await user.require(svc.audit, UPDATE_REPOSITORY, on_repository(ref, namespace, name))
+    changes = RepositoryChanges(
+        type="public" if form.checked("public") else "private",
+        summary=form.text("summary"),
+        description=form.text("description"),
+        tag_mutability="Immutable" if form.checked("immutable") else "Flexible",
+    )
+    try:
+        await svc.tenancy.update_repository(ref.id, namespace, name, changes)
+    except (InvalidInputError, ConflictError, EditionRequiredError) as exc:
+        return await repository_page(context, 400, errors={"settings": exc.message})
+    return redirect(context.request.url.path.removesuffix("/settings"))
+
+
+async def delete_repository_page(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace, name = context.param("namespace"), context.param("repository")
+    await user.require(svc.audit, DELETE_REPOSITORY, on_repository(ref, namespace, name))
+    repository = await svc.tenancy.get_repository(ref.id, namespace, name)
+    return context.render("repository_delete.html", instance=ref, repository=repository)
+
+
+async def delete_repository(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace, name = context.param("namespace"), context.param("repository")
+    resource = on_repository(ref, namespace, name)
+    await user.require(svc.audit, DELETE_REPOSITORY, resource)
+    await svc.tenancy.delete_repository(
+        ref.id, namespace, name, actor=user.actor, resource=resource
+    )
+    return redirect(f"{instance_path(ref.id)}/namespaces/{namespace}")
+
+
+async def delete_tags_page(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace, name = context.param("namespace"), context.param("repository")
+    await user.require(svc.audit, DELETE_REPOSITORY_TAG, on_repository(ref, namespace, name))
+    repository = await svc.tenancy.get_repository(ref.id, namespace, name)
+    chosen = sorted({t for t in context.request.query_params.getlist("tag") if t})
+    return context.render("tags_delete.html", instance=ref, repository=repository, chosen=chosen)
+
+
+async def delete_tags(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    namespace, name = context.param("namespace"), context.param("repository")
+    resource = on_repository(ref, namespace, name)
+    await user.require(svc.audit, DELETE_REPOSITORY_TAG, resource)
+    repo = await svc.tenancy.repository_ref(ref.id, namespace, name)
+    for tag in sorted(set(context.form.all("tag"))):
+        await svc.content.delete_tag(repo, tag, actor=user.actor, resource=resource)
+    return redirect(context.request.url.path.removesuffix("/tags/delete"))
+
+
+def routes(svc: ConsoleServices) -> list[Route]:
+    ns = "/console/instances/{instance_id}/namespaces/{namespace}"
+    repo = ns + "/repositories/{repository}"
+    return [
+        Route(
+            "/console/instances/{instance_id}/repositories",
+            page(svc, instance_repositories_page),
+            methods=["GET"],
+        ),
+        Route(ns, page(svc, namespace_page), methods=["GET"]),
+        Route(ns + "/repositories", page(svc, create_repository), methods=["POST"]),
+        Route(repo, page(svc, repository_page), methods=["GET"]),
+        Route(repo + "/settings", page(svc, update_repository), methods=["POST"]),
+        Route(repo + "/delete", page(svc, delete_repository_page), methods=["GET"]),
+        Route(repo + "/delete", page(svc, delete_repository), methods=["POST"]),
+        Route(repo + "/tags/delete", page(svc, delete_tags_page), methods=["GET"]),
+        Route(repo + "/tags/delete", page(svc, delete_tags), methods=["POST"]),
+    ]
