@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
@@ -228,6 +230,12 @@ def test_signin_refusals_are_told_in_words(visit: Visit, api: httpx.Client) -> N
     alert = visit.page.get_by_role("alert").inner_text()
     assert "locked after 5 failed sign-ins" in alert
     visit.check("signin-locked")
+    ok(api.post("/logon-policies", json={"name": "office-only", "cidrs": ["10.0.0.0/8"]}), 201)
+    create_user(api, "remote", [])
+    ok(api.patch("/users/remote", json={"logonPolicy": "office-only"}))
+    visit.sign_in("remote", INITIAL_PASSWORD)
+    alert = visit.page.get_by_role("alert").inner_text()
+    assert "not allowed from 127.0.0.1: the address is outside the logon policy's" in alert
 
 
 def test_initial_password_is_changed_and_a_change_ends_other_sessions(
@@ -507,3 +515,33 @@ def test_a_disabled_user_is_signed_out(visit: Visit, api: httpx.Client) -> None:
     assert "/console/signin" in visit.page.url
     visit.sign_in("leaver", NEW_PASSWORD)
     assert "disabled" in visit.page.get_by_role("alert").inner_text()
+
+
+def test_mfa_device_is_bound_then_a_code_signs_in(visit: Visit, api: httpx.Client) -> None:
+    create_user(api, "careful", ["Administrator"])
+    ok(api.put("/users/careful/mfa", json={"required": True}))
+    visit.sign_in("careful", INITIAL_PASSWORD)
+    visit.page.get_by_label("Current password").fill(INITIAL_PASSWORD)
+    visit.page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    visit.page.get_by_label("New password again").fill(NEW_PASSWORD)
+    visit.page.get_by_role("button", name="Change the password and sign in").click()
+    # The guide's order: bind the device, sign in again with the password, then the code.
+    secret = visit.page.locator("#mfa-secret").inner_text()
+    assert visit.page.locator("#mfa-uri").inner_text().startswith("otpauth://totp/")
+    visit.check("signin-mfa-bind")
+    totp = pyotp.TOTP(secret)
+    visit.page.get_by_label("Code from the app (6 digits)").fill(
+        "000000" if totp.now() != "000000" else "111111"
+    )
+    visit.page.get_by_role("button", name="Bind the device").click()
+    assert visit.page.locator("#e-code").inner_text()
+    visit.page.get_by_label("Code from the app (6 digits)").fill(totp.now())
+    visit.page.get_by_role("button", name="Bind the device").click()
+    assert "The MFA device is bound" in visit.page.get_by_role("status").inner_text()
+    visit.sign_in("careful", NEW_PASSWORD)
+    visit.check("signin-mfa")
+    visit.page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    # A code of the next 30-second step: the one used to bind is never accepted again.
+    visit.page.get_by_label("MFA code (6 digits)").fill(totp.at(time.time() + 30))
+    visit.page.get_by_role("button", name="Sign in").click()
+    assert visit.page.url.endswith("/console/instances"), visit.page.content()
