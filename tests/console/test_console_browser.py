@@ -545,3 +545,31 @@ def test_mfa_device_is_bound_then_a_code_signs_in(visit: Visit, api: httpx.Clien
     visit.page.get_by_label("MFA code (6 digits)").fill(totp.at(time.time() + 30))
     visit.page.get_by_role("button", name="Sign in").click()
     assert visit.page.url.endswith("/console/instances"), visit.page.content()
+
+
+def test_sign_in_and_create_a_namespace_with_the_keyboard_alone(
+    visit: Visit, server: DockyardServer, api: httpx.Client
+) -> None:
+    page = visit.go("/console/signin")
+
+    def tab_to(element_id: str) -> None:
+        for _ in range(100):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == element_id:
+                return
+        raise AssertionError(f"Tab never reached #{element_id}")
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    tab_to("f-username")
+    page.keyboard.type(server.admin_user)
+    page.keyboard.press("Tab")
+    page.keyboard.type(server.admin_password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/instances")
+    visit.go("/console/instances/default/namespaces")
+    tab_to("f-name")
+    page.keyboard.type("typed")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/namespaces/typed")
+    ok(api.get("/instances/default/namespaces/typed"))

@@ -4,6 +4,7 @@ commands of this server's real address."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -136,16 +137,33 @@ def pull_address(context: PageContext, instance: Any) -> str:
     return context.request.headers.get("host", "localhost")
 
 
-async def repository_page(context: PageContext, status: int = 200, **values: Any) -> Response:
-    user, svc = context.user, context.svc
-    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The repository a page names, once the visitor's action on it is allowed."""
+
+    instance: InstanceRef
+    namespace: str
+    name: str
+    #: Its ARN (the audit rows of changes name it).
+    resource: str
+
+
+async def _target(context: PageContext, action: str) -> Target:
+    ref = await context.svc.tenancy.instance_ref(context.param("instance_id"))
     namespace, name = context.param("namespace"), context.param("repository")
     resource = on_repository(ref, namespace, name)
-    await user.require(svc.audit, GET_REPOSITORY, resource)
-    repository = await svc.tenancy.get_repository(ref.id, namespace, name)
+    await context.user.require(context.svc.audit, action, resource)
+    return Target(ref, namespace, name, resource)
+
+
+async def repository_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    user, svc = context.user, context.svc
+    target = await _target(context, GET_REPOSITORY)
+    ref, resource = target.instance, target.resource
+    repository = await svc.tenancy.get_repository(ref.id, target.namespace, target.name)
     tags = None
     if user.may(LIST_REPOSITORY_TAG, resource):
-        repo = await svc.tenancy.repository_ref(ref.id, namespace, name)
+        repo = await svc.tenancy.repository_ref(ref.id, target.namespace, target.name)
         tags = await svc.content.list_tag_details(
             repo, PageRequest(context.page_number(), PAGE_SIZE)
         )
@@ -172,10 +190,8 @@ async def repository_page(context: PageContext, status: int = 200, **values: Any
 
 
 async def update_repository(context: PageContext) -> Response:
-    user, svc, form = context.user, context.svc, context.form
-    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    namespace, name = context.param("namespace"), context.param("repository")
-    await user.require(svc.audit, UPDATE_REPOSITORY, on_repository(ref, namespace, name))
+    form = context.form
+    target = await _target(context, UPDATE_REPOSITORY)
     changes = RepositoryChanges(
         type="public" if form.checked("public") else "private",
         summary=form.text("summary"),
@@ -183,52 +199,47 @@ async def update_repository(context: PageContext) -> Response:
         tag_mutability="Immutable" if form.checked("immutable") else "Flexible",
     )
     try:
-        await svc.tenancy.update_repository(ref.id, namespace, name, changes)
+        await context.svc.tenancy.update_repository(
+            target.instance.id, target.namespace, target.name, changes
+        )
     except (InvalidInputError, ConflictError, EditionRequiredError) as exc:
         return await repository_page(context, 400, errors={"settings": exc.message})
     return redirect(context.request.url.path.removesuffix("/settings"))
 
 
 async def delete_repository_page(context: PageContext) -> Response:
-    user, svc = context.user, context.svc
-    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    namespace, name = context.param("namespace"), context.param("repository")
-    await user.require(svc.audit, DELETE_REPOSITORY, on_repository(ref, namespace, name))
-    repository = await svc.tenancy.get_repository(ref.id, namespace, name)
-    return context.render("repository_delete.html", instance=ref, repository=repository)
+    target = await _target(context, DELETE_REPOSITORY)
+    repository = await context.svc.tenancy.get_repository(
+        target.instance.id, target.namespace, target.name
+    )
+    return context.render("repository_delete.html", instance=target.instance, repository=repository)
 
 
 async def delete_repository(context: PageContext) -> Response:
-    user, svc = context.user, context.svc
-    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    namespace, name = context.param("namespace"), context.param("repository")
-    resource = on_repository(ref, namespace, name)
-    await user.require(svc.audit, DELETE_REPOSITORY, resource)
-    await svc.tenancy.delete_repository(
-        ref.id, namespace, name, actor=user.actor, resource=resource
+    t = await _target(context, DELETE_REPOSITORY)
+    await context.svc.tenancy.delete_repository(
+        t.instance.id, t.namespace, t.name, actor=context.user.actor, resource=t.resource
     )
-    return redirect(f"{instance_path(ref.id)}/namespaces/{namespace}")
+    return redirect(f"{instance_path(t.instance.id)}/namespaces/{t.namespace}")
 
 
 async def delete_tags_page(context: PageContext) -> Response:
-    user, svc = context.user, context.svc
-    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    namespace, name = context.param("namespace"), context.param("repository")
-    await user.require(svc.audit, DELETE_REPOSITORY_TAG, on_repository(ref, namespace, name))
-    repository = await svc.tenancy.get_repository(ref.id, namespace, name)
+    target = await _target(context, DELETE_REPOSITORY_TAG)
+    repository = await context.svc.tenancy.get_repository(
+        target.instance.id, target.namespace, target.name
+    )
     chosen = sorted({t for t in context.request.query_params.getlist("tag") if t})
-    return context.render("tags_delete.html", instance=ref, repository=repository, chosen=chosen)
+    return context.render(
+        "tags_delete.html", instance=target.instance, repository=repository, chosen=chosen
+    )
 
 
 async def delete_tags(context: PageContext) -> Response:
-    user, svc = context.user, context.svc
-    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    namespace, name = context.param("namespace"), context.param("repository")
-    resource = on_repository(ref, namespace, name)
-    await user.require(svc.audit, DELETE_REPOSITORY_TAG, resource)
-    repo = await svc.tenancy.repository_ref(ref.id, namespace, name)
+    t = await _target(context, DELETE_REPOSITORY_TAG)
+    svc = context.svc
+    repo = await svc.tenancy.repository_ref(t.instance.id, t.namespace, t.name)
     for tag in sorted(set(context.form.all("tag"))):
-        await svc.content.delete_tag(repo, tag, actor=user.actor, resource=resource)
+        await svc.content.delete_tag(repo, tag, actor=context.user.actor, resource=t.resource)
     return redirect(context.request.url.path.removesuffix("/tags/delete"))
 
 
