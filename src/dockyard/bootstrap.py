@@ -219,7 +219,14 @@ def build(settings: Settings) -> Container:
 
     console = create_console(
         ConsoleServices(
-            tenancy, content, tokens, verifier, audit, signin, public_url=settings.public_url
+            tenancy,
+            content,
+            tokens,
+            verifier,
+            audit,
+            signin,
+            credentials,
+            public_url=settings.public_url,
         )
     )
     return Container(settings, db, store, tokens, registry, api, metrics=metrics, console=console)

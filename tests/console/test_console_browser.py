@@ -215,6 +215,14 @@ def create_repository(
     assert visit.page.url.endswith(f"/repositories/{name}"), visit.page.content()
 
 
+def set_registry_password(visit: Visit, password: str) -> None:
+    visit.go("/console/credentials")
+    visit.page.get_by_role("textbox", name="Registry password", exact=True).fill(password)
+    visit.page.get_by_label("Registry password again").fill(password)
+    visit.page.get_by_role("button", name="Set the registry password").click()
+    assert "Your registry password is set" in visit.page.get_by_role("status").inner_text()
+
+
 # ---- sign-in ------------------------------------------------------------------------------
 
 
@@ -374,13 +382,7 @@ def test_push_then_tags_deleted_in_the_console_are_gone_for_skopeo(
     create_namespace(admin, "shop")
     create_repository(admin, "shop", "web", "The shop's web front", "Built nightly.")
     admin.check("repository-empty")
-    ok(
-        api.put(
-            "/users/admin/registry-password",
-            json={"password": REGISTRY_PASSWORD, "confirm": REGISTRY_PASSWORD},
-        ),
-        204,
-    )
+    set_registry_password(admin, REGISTRY_PASSWORD)
     creds = ("admin", REGISTRY_PASSWORD)
     layout = C.make_oci_layout(tmp_path / "image", tag="v1", layers=2)
     with C.Podman(tmp_path / "podman") as podman:
@@ -573,3 +575,49 @@ def test_sign_in_and_create_a_namespace_with_the_keyboard_alone(
     page.keyboard.press("Enter")
     page.wait_for_url("**/namespaces/typed")
     ok(api.get("/instances/default/namespaces/typed"))
+
+
+def test_credentials_page_logs_clients_in(
+    admin: Visit, server: DockyardServer, tmp_path: Path
+) -> None:
+    admin.go("/console/credentials")
+    assert admin.page.locator("#login-user").inner_text() == "admin"
+    assert admin.page.locator("#login-1").inner_text() == (
+        f"docker login --username=admin {server.host}"
+    )
+    admin.page.get_by_role("textbox", name="Registry password", exact=True).fill("short")
+    admin.page.get_by_label("Registry password again").fill("short")
+    admin.page.get_by_role("button", name="Set the registry password").click()
+    assert admin.page.locator("#e-password").inner_text()
+    admin.check("credentials")
+
+    # Temporary credentials, shown once, log a registry client in.
+    admin.page.get_by_role("button", name="Get temporary credentials").click()
+    temporary = (
+        admin.page.locator("#temp-user").inner_text(),
+        admin.page.locator("#temp-password").inner_text(),
+    )
+    admin.check("credentials-temporary")
+    skopeo = C.Skopeo(tmp_path / "skopeo")
+    skopeo.login(server.host, *temporary)
+
+    # An access key: its secret shown once, then disabled, then deleted.
+    admin.go("/console/credentials")
+    admin.page.get_by_label("Description of a new key").fill("ci <robot>")
+    admin.page.get_by_role("button", name="Create an access key").click()
+    key_id = admin.page.locator("#new-key-id").inner_text()
+    secret = admin.page.locator("#new-key-secret").inner_text()
+    assert "ci <robot>" in admin.page.inner_text("main")
+    admin.check("credentials-access-key")
+    instances = f"{server.url}/api/v1/instances"
+    assert httpx.get(instances, auth=(key_id, secret)).status_code == 200
+    admin.page.get_by_role("button", name=f"Disable {key_id}").click()
+    assert "The access key is disabled." in admin.page.get_by_role("status").inner_text()
+    assert httpx.get(instances, auth=(key_id, secret)).status_code == 401
+    admin.page.get_by_role("link", name=f"Delete {key_id}").click()
+    admin.check("access-key-delete")
+    admin.page.get_by_role("button", name=f"Delete access key {key_id}").click()
+    assert "The access key is deleted." in admin.page.get_by_role("status").inner_text()
+    assert admin.page.get_by_text(key_id).count() == 0
+    # The page shows the secret only once.
+    assert secret not in admin.page.content()

@@ -9,7 +9,7 @@ from dockyard.errors import DeniedError
 from dockyard.services.access import InstanceRef, Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
-from dockyard.services.credentials import CredentialVerifier, TokenService
+from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.tenancy.editions import ADVANCED
@@ -23,6 +23,8 @@ class ConsoleServices:
     verifier: CredentialVerifier
     audit: AuditLog
     signin: SignInService
+    #: Registry passwords, temporary credentials and access keys (the credentials page).
+    credentials: CredentialsService
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None
