@@ -530,6 +530,9 @@ def test_mfa_device_is_bound_then_a_code_signs_in(visit: Visit, api: httpx.Clien
     # The guide's order: bind the device, sign in again with the password, then the code.
     secret = visit.page.locator("#mfa-secret").inner_text()
     assert visit.page.locator("#mfa-uri").inner_text().startswith("otpauth://totp/")
+    qr = visit.page.get_by_role("img", name="QR code of the key URI below")
+    assert (qr.get_attribute("src") or "").startswith("data:image/svg+xml")
+    assert qr.bounding_box() is not None
     visit.check("signin-mfa-bind")
     totp = pyotp.TOTP(secret)
     visit.page.get_by_label("Code from the app (6 digits)").fill(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import segno
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -53,8 +54,15 @@ def _signed_in(context: PageContext, grant: SessionGrant) -> Response:
     return response
 
 
+def _qr(uri: str) -> str:
+    """The key URI as a QR code (an SVG ``data:`` URI: the CSP allows ``img-src data:``)."""
+    return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2)) if uri else ""
+
+
 def _form(context: PageContext, step: str, status: int = 200, **values: Any) -> Response:
     values.setdefault("errors", {})
+    binding = values.get("binding") or {}
+    values["qr"] = _qr(str(binding.get("otpauthUri", "")))
     values.setdefault("notice", "")
     return context.render(
         "signin.html",
