@@ -418,6 +418,18 @@ def test_push_then_tags_deleted_in_the_console_are_gone_for_skopeo(
     kept = skopeo.inspect(f"docker://{server.host}/shop/web:v2", creds=creds)
     assert kept["Digest"] == pushed["v2"]
 
+    # A tag's layers with their history; an index's per platform.
+    admin.page.get_by_role("link", name="v2", exact=True).click()
+    assert pushed["v2"] in admin.page.locator("dl.facts").inner_text()
+    assert admin.page.locator("tbody tr").count() == 2
+    admin.check("tag")
+    multi = C.make_oci_layout(tmp_path / "multi", platforms=["linux/amd64", "linux/arm64"])
+    skopeo.copy(multi.oci_ref, f"docker://{server.host}/shop/web:multi", dest_creds=creds, all=True)
+    admin.go("/console/instances/default/namespaces/shop/repositories/web")
+    admin.page.get_by_role("link", name="linux/arm64").click()
+    assert "linux/arm64" in admin.page.locator("dl.facts").inner_text()
+    assert admin.page.locator("tbody tr").count() == 1
+
 
 def test_immutable_switch_and_repository_delete(admin: Visit) -> None:
     create_namespace(admin, "frozen")

@@ -33,6 +33,7 @@ UPDATE_REPOSITORY = "cr:UpdateRepository"
 DELETE_REPOSITORY = "cr:DeleteRepository"
 LIST_REPOSITORY_TAG = "cr:ListRepositoryTag"
 DELETE_REPOSITORY_TAG = "cr:DeleteRepositoryTag"
+GET_REPOSITORY_LAYERS = "cr:GetRepositoryLayers"
 
 #: Endpoint network types in the order a pull command prefers their domains.
 _PREFERRED_NETWORKS = ("public", "vpc", "classic")
@@ -185,6 +186,7 @@ async def repository_page(context: PageContext, status: int = 200, **values: Any
         may_update=user.may(UPDATE_REPOSITORY, resource),
         may_delete=user.may(DELETE_REPOSITORY, resource),
         may_delete_tags=user.may(DELETE_REPOSITORY_TAG, resource),
+        may_see_layers=user.may(GET_REPOSITORY_LAYERS, resource),
         **values,
     )
 
@@ -243,6 +245,28 @@ async def delete_tags(context: PageContext) -> Response:
     return redirect(context.request.url.path.removesuffix("/tags/delete"))
 
 
+async def tag_page(context: PageContext) -> Response:
+    """A tag's image: its layers with the history entry that made each (for an index, the
+    image of the platform chosen in the tag list)."""
+    t = await _target(context, GET_REPOSITORY_LAYERS)
+    svc = context.svc
+    repository = await svc.tenancy.get_repository(t.instance.id, t.namespace, t.name)
+    repo = await svc.tenancy.repository_ref(t.instance.id, t.namespace, t.name)
+    tag, platform = context.param("tag"), context.query("platform") or None
+    try:
+        layers, problem = await svc.content.layers(repo, tag, platform), ""
+    except InvalidInputError as exc:
+        layers, problem = None, exc.message
+    return context.render(
+        "tag.html",
+        instance=t.instance,
+        repository=repository,
+        tag=tag,
+        layers=layers,
+        problem=problem,
+    )
+
+
 def routes(svc: ConsoleServices) -> list[Route]:
     ns = "/console/instances/{instance_id}/namespaces/{namespace}"
     repo = ns + "/repositories/{repository}"
@@ -260,4 +284,5 @@ def routes(svc: ConsoleServices) -> list[Route]:
         Route(repo + "/delete", page(svc, delete_repository), methods=["POST"]),
         Route(repo + "/tags/delete", page(svc, delete_tags_page), methods=["GET"]),
         Route(repo + "/tags/delete", page(svc, delete_tags), methods=["POST"]),
+        Route(repo + "/tags/{tag}", page(svc, tag_page), methods=["GET"]),
     ]
