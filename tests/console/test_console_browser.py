@@ -636,3 +636,43 @@ def test_credentials_page_logs_clients_in(
     assert admin.page.get_by_text(key_id).count() == 0
     # The page shows the secret only once.
     assert secret not in admin.page.content()
+
+
+def test_instance_created_with_endpoints_and_standard_controls_disabled(
+    admin: Visit, api: httpx.Client
+) -> None:
+    admin.go("/console/instances")
+    admin.page.get_by_label("Name", exact=True).fill("edge")
+    admin.page.get_by_label("Region").fill("eu-west-1")
+    admin.page.get_by_label("Edition").select_option("Standard")
+    admin.page.get_by_role("button", name="Create instance").click()
+    instance_id = admin.page.url.rsplit("/", 1)[1]
+    assert instance_id.startswith("cri-")
+    admin.page.get_by_label("Domain (vpc)").fill("edge-vpc.registry.example")
+    admin.page.get_by_label("Allowlist (vpc)").fill("10.0.0.0/8 office\n192.168.1.0/24")
+    admin.page.get_by_role("button", name="Save endpoints").click()
+    endpoints = admin.page.locator("table").first.inner_text()
+    assert "edge-vpc.registry.example" in endpoints
+    assert "10.0.0.0/8 (office)" in endpoints
+    assert "192.168.1.0/24" in endpoints
+    admin.check("instance-edit")
+    admin.page.get_by_label("Allowlist (vpc)").fill("not-a-cidr")
+    admin.page.get_by_role("button", name="Save endpoints").click()
+    assert admin.page.get_by_role("alert").inner_text()
+    body = ok(api.get(f"/instances/{instance_id}"))
+    assert [e["domain"] for e in body["endpoints"]] == ["edge-vpc.registry.example"]
+
+    # On Standard, the immutable switch is shown disabled, and a forged post is refused.
+    ok(api.post(f"/instances/{instance_id}/namespaces", json={"name": "std"}), 201)
+    ok(api.post(f"/instances/{instance_id}/namespaces/std/repositories", json={"name": "r"}), 201)
+    path = f"/console/instances/{instance_id}/namespaces/std/repositories/r"
+    admin.go(path)
+    assert admin.page.get_by_label("Immutable tags").is_disabled()
+    assert "Requires the Advanced edition." in admin.page.inner_text("main")
+    commands = admin.page.locator("ul.commands code").all_inner_texts()
+    assert commands[0] == "podman pull edge-vpc.registry.example/std/r:latest"
+    status, text = admin.post(path + "/settings", {"csrf": admin.csrf(), "immutable": "on"})
+    assert status == 400
+    assert "Advanced edition" in text
+    body = ok(api.get(f"/instances/{instance_id}/namespaces/std/repositories/r"))
+    assert body["tagMutability"] == "Flexible"
