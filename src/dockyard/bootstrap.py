@@ -226,6 +226,7 @@ def build(settings: Settings) -> Container:
             audit,
             signin,
             credentials,
+            identity,
             public_url=settings.public_url,
         )
     )

@@ -458,6 +458,7 @@ def test_read_only_user_gets_no_buttons_and_a_forged_post_is_refused(
     reader = Visit(admin.server, reader_context, reader_context.new_page(), admin.shots)
     try:
         reader.change_initial(READER, INITIAL_PASSWORD, NEW_PASSWORD)
+        assert reader.page.get_by_role("link", name="Users").count() == 0
         reader.go("/console/instances/default/namespaces")
         assert reader.page.get_by_role("button", name="Create namespace").count() == 0
         assert reader.page.get_by_role("link", name=re.compile("^Delete")).count() == 0
@@ -676,3 +677,50 @@ def test_instance_created_with_endpoints_and_standard_controls_disabled(
     assert "Advanced edition" in text
     body = ok(api.get(f"/instances/{instance_id}/namespaces/std/repositories/r"))
     assert body["tagMutability"] == "Flexible"
+
+
+def test_administrator_creates_and_manages_a_user(
+    admin: Visit, browser: Browser, users: dict[str, str]
+) -> None:
+    admin.go("/console/users")
+    form = {
+        "User name": "newcomer",
+        "Display name": "New.comer",
+        "Email": "newcomer@example.com",
+        "Mobile phone": "12",
+        "Initial console password": INITIAL_PASSWORD,
+    }
+    for label, value in form.items():
+        admin.page.get_by_label(label, exact=True).fill(value)
+    admin.page.get_by_label("readers").check()
+    admin.page.get_by_role("button", name="Create user").click()
+    assert admin.page.locator("#e-phone").inner_text()
+    admin.check("users")
+    admin.page.get_by_label("Mobile phone").fill("13800000000")
+    admin.page.get_by_label("Initial console password").fill(INITIAL_PASSWORD)
+    admin.page.get_by_role("button", name="Create user").click()
+    assert admin.page.url.endswith("/console/users/newcomer")
+    facts = admin.page.locator("dl.facts").inner_text()
+    assert "New.comer" in facts
+    assert "readers" in facts
+    admin.check("user")
+    admin.page.get_by_role("button", name="Require MFA").click()
+    assert "MFA is required" in admin.page.get_by_role("status").inner_text()
+    admin.page.get_by_role("button", name="Stop requiring MFA").click()
+    admin.page.get_by_role("button", name="Disable the user").click()
+    assert admin.page.locator("#user-state").inner_text().startswith("disabled")
+    admin.page.get_by_role("button", name="Enable the user").click()
+    admin.page.get_by_label("New initial password").fill("short")
+    admin.page.get_by_role("button", name="Reset the password").click()
+    assert admin.page.locator("#e-password").inner_text()
+    admin.page.get_by_label("New initial password").fill("Reset-pass-9")
+    admin.page.get_by_role("button", name="Reset the password").click()
+    assert "The password is reset" in admin.page.get_by_role("status").inner_text()
+
+    context = browser.new_context()
+    try:
+        newcomer = Visit(admin.server, context, context.new_page(), admin.shots)
+        newcomer.change_initial("newcomer", "Reset-pass-9", NEW_PASSWORD)
+        assert newcomer.page.get_by_role("link", name="default").count() == 1
+    finally:
+        context.close()

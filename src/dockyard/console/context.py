@@ -10,6 +10,7 @@ from dockyard.services.access import InstanceRef, Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
+from dockyard.services.identity import IdentityServices
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.tenancy.editions import ADVANCED
@@ -25,6 +26,8 @@ class ConsoleServices:
     signin: SignInService
     #: Registry passwords, temporary credentials and access keys (the credentials page).
     credentials: CredentialsService
+    #: Organizations, users, groups, roles, policies (the identity pages).
+    identity: IdentityServices
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None
