@@ -724,3 +724,24 @@ def test_administrator_creates_and_manages_a_user(
         assert newcomer.page.get_by_role("link", name="default").count() == 1
     finally:
         context.close()
+
+
+def test_audit_log_filters(admin: Visit, api: httpx.Client) -> None:
+    create_namespace(admin, "audited")
+    admin.go("/console/instances/default/namespaces/audited/delete")
+    admin.page.get_by_role("button", name="Delete namespace audited").click()
+    admin.go("/console/audit")
+    admin.page.get_by_label("Action").fill("cr:DeleteNamespace")
+    admin.page.get_by_label("Outcome").select_option("success")
+    admin.page.get_by_role("button", name="Filter").click()
+    rows = admin.page.locator("table.audit tbody tr").all_inner_texts()
+    assert any("audited" in row and "admin" in row for row in rows), rows
+    admin.check("audit")
+    admin.page.get_by_label("Since (UTC)").fill("yesterday")
+    admin.page.get_by_role("button", name="Filter").click()
+    assert "ISO-8601" in admin.page.get_by_role("alert").inner_text()
+    for _ in range(21):  # one more than a page: failed sign-ins of no user
+        api.post("/auth/signin", json={"username": "nobody", "password": "wrong-password-1"})
+    admin.go("/console/audit")
+    admin.page.get_by_role("link", name="Next").click()
+    assert "page=2" in admin.page.url
