@@ -745,3 +745,22 @@ def test_audit_log_filters(admin: Visit, api: httpx.Client) -> None:
     admin.go("/console/audit")
     admin.page.get_by_role("link", name="Next").click()
     assert "page=2" in admin.page.url
+
+
+def test_deployment_picker_gives_tag_and_digest_references(
+    admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
+) -> None:
+    password = {"password": REGISTRY_PASSWORD, "confirm": REGISTRY_PASSWORD}
+    ok(api.put("/users/admin/registry-password", json=password), 204)
+    layout = C.make_oci_layout(tmp_path / "image", tag="v1")
+    target = f"docker://{server.host}/deploy/service:1.0"
+    digest = C.Skopeo(tmp_path / "skopeo").copy(
+        layout.oci_ref, target, dest_creds=("admin", REGISTRY_PASSWORD)
+    )
+    admin.go("/console/pick")
+    admin.page.get_by_label("Repository name contains").fill("servi")
+    admin.page.get_by_role("button", name="Search").click()
+    admin.page.get_by_role("link", name="deploy/service").click()
+    refs = admin.page.locator("ul.commands code").all_inner_texts()
+    assert refs == [f"{server.host}/deploy/service:1.0", f"{server.host}/deploy/service@{digest}"]
+    admin.check("pick")

@@ -8,7 +8,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.console import audit, credentials, instances, repositories, signin, users
+from dockyard.console import audit, credentials, instances, picker, repositories, signin, users
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import not_found
 from dockyard.console.security import SECURITY_HEADERS
@@ -43,6 +43,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *credentials.routes(services),
             *users.routes(services),
             *audit.routes(services),
+            *picker.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
