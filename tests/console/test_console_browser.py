@@ -10,6 +10,7 @@ temporary directory); ``scripts/console-screenshots`` copies a run's set to docs
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -767,3 +768,35 @@ def test_deployment_picker_gives_tag_and_digest_references(
     refs = admin.page.locator("ul.commands code").all_inner_texts()
     assert refs == [f"{server.host}/deploy/service:1.0", f"{server.host}/deploy/service@{digest}"]
     admin.check("pick")
+
+
+def test_policy_editor_shows_the_engine_error_at_its_statement_and_field(admin: Visit) -> None:
+    admin.go("/console/policies")
+    document = {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "cr:PullRepository", "Resource": "*"},
+            {"Effect": "Maybe", "Action": "cr:PushRepository", "Resource": "*"},
+        ],
+    }
+    admin.page.get_by_label("Name", exact=True).fill("PullPush")
+    editor = admin.page.get_by_label("Policy document (JSON)")
+    editor.fill(json.dumps(document))
+    admin.page.get_by_role("button", name="Create policy").click()
+    error = admin.page.locator("#e-document").inner_text()
+    assert "In statement 2, field Effect:" in error
+    assert 'must be "Allow" or "Deny"' in error
+    assert editor.get_attribute("aria-invalid") == "true"
+    assert json.loads(editor.input_value()) == document  # kept as typed
+    admin.check("policies-error")
+    document["Statement"][1]["Effect"] = "Deny"
+    editor.fill(json.dumps(document))
+    admin.page.get_by_role("button", name="Create policy").click()
+    assert admin.page.url.endswith("/console/policies/PullPush")
+    admin.check("policy")
+    editor.fill('{"Version": "1", "Statement": [')
+    admin.page.get_by_role("button", name="Save the document").click()
+    assert "not JSON" in admin.page.locator("#e-document").inner_text()
+    admin.go("/console/policies/AdministratorAccess")
+    assert admin.page.get_by_role("button", name="Save the document").count() == 0
+    assert '"Action": "*"' in admin.page.locator("pre.code").inner_text()

@@ -8,7 +8,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.console import audit, credentials, instances, picker, repositories, signin, users
+from dockyard.console import (
+    audit,
+    credentials,
+    instances,
+    picker,
+    policies,
+    repositories,
+    signin,
+    users,
+)
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import not_found
 from dockyard.console.security import SECURITY_HEADERS
@@ -44,6 +53,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *users.routes(services),
             *audit.routes(services),
             *picker.routes(services),
+            *policies.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
