@@ -800,3 +800,17 @@ def test_policy_editor_shows_the_engine_error_at_its_statement_and_field(admin: 
     admin.go("/console/policies/AdministratorAccess")
     assert admin.page.get_by_role("button", name="Save the document").count() == 0
     assert '"Action": "*"' in admin.page.locator("pre.code").inner_text()
+
+
+def test_policy_simulator_tells_why(admin: Visit, users: dict[str, str]) -> None:
+    admin.go("/console/simulate")
+    admin.page.get_by_label("User name").fill(READER)
+    admin.page.get_by_label("Action").fill("cr:DeleteRepository")
+    admin.page.get_by_label("Resource").fill("*")
+    admin.page.get_by_role("button", name="Simulate").click()
+    assert admin.page.locator("#outcome").inner_text() == "Denied"
+    admin.check("simulate")
+    admin.page.get_by_label("Action").fill("cr:ListRepository")
+    admin.page.get_by_role("button", name="Simulate").click()
+    assert admin.page.locator("#outcome").inner_text() == "Allowed"
+    assert "AliyunContainerRegistryReadOnlyAccess" in admin.page.get_by_role("status").inner_text()

@@ -135,10 +135,34 @@ async def update_policy(context: PageContext) -> Response:
     return redirect(f"{PATH}/{name}")
 
 
+SIMULATE_POLICY = "ram:SimulatePolicy"
+
+
+async def simulate_page(context: PageContext) -> Response:
+    """The policy simulator: would this user be allowed this action on this resource, and
+    which policy statement decides (a GET: it changes nothing)."""
+    user, svc = context.user, context.svc
+    policies = svc.identity.policies
+    form = {name: context.query(name)[:1024] for name in ("user", "action", "resource")}
+    result, problem = None, ""
+    if form["user"]:
+        await user.require(
+            svc.audit, SIMULATE_POLICY, await policies.ram_arn(f"user/{form['user']}")
+        )
+        try:
+            result = await policies.simulate(form["user"], form["action"], form["resource"])
+        except InvalidInputError as exc:
+            problem = exc.message
+    return context.render(
+        "simulate.html", status=400 if problem else 200, form=form, result=result, problem=problem
+    )
+
+
 def routes(svc: ConsoleServices) -> list[Route]:
     return [
         Route(PATH, page(svc, policies_page), methods=["GET"]),
         Route(PATH, page(svc, create_policy), methods=["POST"]),
+        Route("/console/simulate", page(svc, simulate_page), methods=["GET"]),
         Route(PATH + "/{name}", page(svc, policy_page), methods=["GET"]),
         Route(PATH + "/{name}", page(svc, update_policy), methods=["POST"]),
     ]
