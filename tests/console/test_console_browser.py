@@ -814,3 +814,27 @@ def test_policy_simulator_tells_why(admin: Visit, users: dict[str, str]) -> None
     admin.page.get_by_role("button", name="Simulate").click()
     assert admin.page.locator("#outcome").inner_text() == "Allowed"
     assert "AliyunContainerRegistryReadOnlyAccess" in admin.page.get_by_role("status").inner_text()
+
+
+def test_roles_carry_at_most_five_policies(admin: Visit, api: httpx.Client) -> None:
+    document = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    for index in range(3):
+        ok(api.post("/policies", json={"name": f"Extra{index}", "document": document}), 201)
+    admin.go("/console/roles")
+    admin.page.get_by_label("Name", exact=True).fill("pullers")
+    boxes = admin.page.locator("input[name=policies]")
+    assert boxes.count() >= 6
+    for index in range(6):
+        boxes.nth(index).check()
+    admin.page.get_by_role("button", name="Create role").click()
+    assert "at most 5 policies" in admin.page.locator("#e-policies").inner_text()
+    admin.check("roles")
+    admin.page.get_by_label("AliyunContainerRegistryReadOnlyAccess").check()
+    for index in range(6):
+        if admin.page.locator("input[name=policies]").nth(index).get_attribute("value") != (
+            "AliyunContainerRegistryReadOnlyAccess"
+        ):
+            admin.page.locator("input[name=policies]").nth(index).uncheck()
+    admin.page.get_by_role("button", name="Create role").click()
+    row = admin.page.get_by_role("row", name=re.compile("^pullers"))
+    assert "AliyunContainerRegistryReadOnlyAccess" in row.inner_text()

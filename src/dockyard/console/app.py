@@ -15,6 +15,7 @@ from dockyard.console import (
     picker,
     policies,
     repositories,
+    roles,
     signin,
     users,
 )
@@ -54,6 +55,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *audit.routes(services),
             *picker.routes(services),
             *policies.routes(services),
+            *roles.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
