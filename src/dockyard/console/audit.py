@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page
@@ -16,14 +17,13 @@ from dockyard.errors import InvalidInputError
 from dockyard.services.audit import AuditQuery
 from dockyard.services.paging import PageRequest
 
-LIST_AUDIT_EVENTS = "ram:ListAuditEvents"
 FILTERS = ("actor", "action", "outcome", "since", "until")
 OUTCOMES = ("success", "failure", "denied")
 
 
 async def audit_page(context: PageContext) -> Response:
     user, svc = context.user, context.svc
-    await user.require(svc.audit, LIST_AUDIT_EVENTS, "*")
+    await user.require(svc.audit, actions.LIST_AUDIT_EVENTS, "*")
     filters = {name: context.query(name)[:200] for name in FILTERS}
     query = AuditQuery(**{name: value or None for name, value in filters.items()})
     try:

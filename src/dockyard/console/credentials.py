@@ -9,20 +9,13 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.console.repositories import pull_address
 from dockyard.errors import InvalidInputError, LimitExceededError
 from dockyard.services.credentials import Authenticated
 from dockyard.services.paging import PageRequest
-
-SET_REGISTRY_PASSWORD = "ram:SetRegistryPassword"  # noqa: S105 - an action name
-GET_AUTHORIZATION_TOKEN = "cr:GetAuthorizationToken"  # noqa: S105 - an action name
-CREATE_ACCESS_KEY = "ram:CreateAccessKey"
-LIST_ACCESS_KEYS = "ram:ListAccessKeys"
-UPDATE_ACCESS_KEY = "ram:UpdateAccessKey"
-DELETE_ACCESS_KEY = "ram:DeleteAccessKey"
-LIST_INSTANCE = "cr:ListInstance"
 
 #: Notices a redirect may ask the page to show.
 NOTICES = {
@@ -39,14 +32,14 @@ async def credentials_page(context: PageContext, status: int = 200, **values: An
     user, svc = context.user, context.svc
     me = await svc.credentials.user_arn(user.name)
     domains: list[tuple[str, str, str]] = []
-    if user.may(LIST_INSTANCE, "*"):
+    if user.may(actions.LIST_INSTANCE, "*"):
         for instance in (await svc.tenancy.list_instances(PageRequest(1, 100))).items:
             endpoints = [e for e in instance.endpoints if e.enabled and e.domain]
             domains += [(instance.name, e.network_type, e.domain) for e in endpoints]
             if not endpoints:
                 domains.append((instance.name, "this server", pull_address(context, instance)))
     keys = None
-    if user.may(LIST_ACCESS_KEYS, me):
+    if user.may(actions.LIST_ACCESS_KEYS, me):
         keys = await svc.credentials.list_access_keys(user.name)
     values.setdefault("errors", {})
     values.setdefault("notice", NOTICES.get(context.query("notice"), ""))
@@ -55,11 +48,11 @@ async def credentials_page(context: PageContext, status: int = 200, **values: An
         status=status,
         domains=domains,
         keys=keys,
-        may_set_password=user.may(SET_REGISTRY_PASSWORD, me),
-        may_get_token=user.may(GET_AUTHORIZATION_TOKEN, "*"),
-        may_create_key=user.may(CREATE_ACCESS_KEY, me),
-        may_update_key=user.may(UPDATE_ACCESS_KEY, me),
-        may_delete_key=user.may(DELETE_ACCESS_KEY, me),
+        may_set_password=user.may(actions.SET_REGISTRY_PASSWORD, me),
+        may_get_token=user.may(actions.GET_AUTHORIZATION_TOKEN, "*"),
+        may_create_key=user.may(actions.CREATE_ACCESS_KEY, me),
+        may_update_key=user.may(actions.UPDATE_ACCESS_KEY, me),
+        may_delete_key=user.may(actions.DELETE_ACCESS_KEY, me),
         **values,
     )
 
@@ -73,7 +66,7 @@ async def _own(context: PageContext, action: str) -> str:
 
 async def set_registry_password(context: PageContext) -> Response:
     user, form = context.user, context.form
-    await _own(context, SET_REGISTRY_PASSWORD)
+    await _own(context, actions.SET_REGISTRY_PASSWORD)
     try:
         await context.svc.credentials.set_registry_password(
             user.principal,
@@ -89,7 +82,7 @@ async def set_registry_password(context: PageContext) -> Response:
 
 async def temporary_credentials(context: PageContext) -> Response:
     user = context.user
-    await user.require(context.svc.audit, GET_AUTHORIZATION_TOKEN, "*")
+    await user.require(context.svc.audit, actions.GET_AUTHORIZATION_TOKEN, "*")
     issued = await context.svc.credentials.authorization_token(
         Authenticated(user.principal, "session"), address=user.source_ip
     )
@@ -98,7 +91,7 @@ async def temporary_credentials(context: PageContext) -> Response:
 
 async def create_access_key(context: PageContext) -> Response:
     user = context.user
-    await _own(context, CREATE_ACCESS_KEY)
+    await _own(context, actions.CREATE_ACCESS_KEY)
     try:
         made = await context.svc.credentials.create_access_key(
             user.principal, user.name, context.form.text("description"), address=user.source_ip
@@ -110,7 +103,7 @@ async def create_access_key(context: PageContext) -> Response:
 
 async def update_access_key(context: PageContext) -> Response:
     user = context.user
-    await _own(context, UPDATE_ACCESS_KEY)
+    await _own(context, actions.UPDATE_ACCESS_KEY)
     status = "disabled" if context.form.text("status") == "disabled" else "active"
     await context.svc.credentials.update_access_key(
         user.principal, user.name, context.param("key_id"), status, address=user.source_ip
@@ -119,13 +112,13 @@ async def update_access_key(context: PageContext) -> Response:
 
 
 async def delete_access_key_page(context: PageContext) -> Response:
-    await _own(context, DELETE_ACCESS_KEY)
+    await _own(context, actions.DELETE_ACCESS_KEY)
     return context.render("access_key_delete.html", key_id=context.param("key_id"))
 
 
 async def delete_access_key(context: PageContext) -> Response:
     user = context.user
-    await _own(context, DELETE_ACCESS_KEY)
+    await _own(context, actions.DELETE_ACCESS_KEY)
     await context.svc.credentials.delete_access_key(
         user.principal, user.name, context.param("key_id"), address=user.source_ip
     )

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices, on_listing, on_namespace
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import (
@@ -22,16 +23,6 @@ from dockyard.services.tenancy import AllowlistEntry, Endpoint, InstanceChanges
 from dockyard.services.tenancy.editions import EDITIONS
 from dockyard.services.tenancy.rules import NETWORK_TYPES
 
-LIST_INSTANCE = "cr:ListInstance"
-GET_INSTANCE = "cr:GetInstance"
-CREATE_INSTANCE = "cr:CreateInstance"
-UPDATE_INSTANCE = "cr:UpdateInstance"
-LIST_NAMESPACE = "cr:ListNamespace"
-CREATE_NAMESPACE = "cr:CreateNamespace"
-GET_NAMESPACE = "cr:GetNamespace"
-DELETE_NAMESPACE = "cr:DeleteNamespace"
-LIST_REPOSITORY = "cr:ListRepository"
-
 PAGE_SIZE = 20
 
 
@@ -45,7 +36,7 @@ async def home(context: PageContext) -> Response:
 
 async def instances_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
-    await user.require(svc.audit, LIST_INSTANCE, "*")
+    await user.require(svc.audit, actions.LIST_INSTANCE, "*")
     found = await svc.tenancy.list_instances(PageRequest(context.page_number(), PAGE_SIZE))
     values.setdefault("errors", {})
     values.setdefault("form", {"name": "", "region": "", "edition": "Standard"})
@@ -54,14 +45,14 @@ async def instances_page(context: PageContext, status: int = 200, **values: Any)
         status=status,
         listing=found,
         editions=EDITIONS,
-        may_create=user.may(CREATE_INSTANCE, "*"),
+        may_create=user.may(actions.CREATE_INSTANCE, "*"),
         **values,
     )
 
 
 async def create_instance(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
-    await user.require(svc.audit, CREATE_INSTANCE, "*")
+    await user.require(svc.audit, actions.CREATE_INSTANCE, "*")
     sent = {name: form.text(name) for name in ("name", "region", "edition")}
     try:
         made = await svc.tenancy.create_instance(sent["name"], sent["region"], sent["edition"])
@@ -72,7 +63,7 @@ async def create_instance(context: PageContext) -> Response:
 
 async def instance_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
-    await user.require(svc.audit, GET_INSTANCE, "*")
+    await user.require(svc.audit, actions.GET_INSTANCE, "*")
     instance = await svc.tenancy.get_instance(context.param("instance_id"))
     ref = await svc.tenancy.instance_ref(instance.id)
     current = {e.network_type: e for e in instance.endpoints}
@@ -82,9 +73,9 @@ async def instance_page(context: PageContext, status: int = 200, **values: Any) 
         status=status,
         instance=instance,
         endpoint_forms=[(network, current.get(network)) for network in NETWORK_TYPES],
-        may_update=user.may(UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}")),
-        may_list_namespaces=user.may(LIST_NAMESPACE, on_listing(ref)),
-        may_list_repositories=user.may(LIST_REPOSITORY, on_listing(ref)),
+        may_update=user.may(actions.UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}")),
+        may_list_namespaces=user.may(actions.LIST_NAMESPACE, on_listing(ref)),
+        may_list_repositories=user.may(actions.LIST_REPOSITORY, on_listing(ref)),
         **values,
     )
 
@@ -104,7 +95,7 @@ async def update_endpoints(context: PageContext) -> Response:
     version the form was read at, so that a concurrent change is not overwritten)."""
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    await user.require(svc.audit, UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}"))
+    await user.require(svc.audit, actions.UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}"))
     endpoints = tuple(
         Endpoint(
             network,
@@ -127,7 +118,7 @@ async def update_endpoints(context: PageContext) -> Response:
 async def namespaces_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    await user.require(svc.audit, LIST_NAMESPACE, on_listing(ref))
+    await user.require(svc.audit, actions.LIST_NAMESPACE, on_listing(ref))
     found = await svc.tenancy.list_namespaces(ref.id, PageRequest(context.page_number(), PAGE_SIZE))
     values.setdefault("errors", {})
     values.setdefault("form", {"name": "", "auto_create": True, "default_repository_type": ""})
@@ -136,9 +127,10 @@ async def namespaces_page(context: PageContext, status: int = 200, **values: Any
         status=status,
         instance=ref,
         listing=found,
-        may_create=user.may(CREATE_NAMESPACE, on_namespace(ref, "*", creating=True)),
+        may_create=user.may(actions.CREATE_NAMESPACE, on_namespace(ref, "*", creating=True)),
         may_delete={
-            ns.name: user.may(DELETE_NAMESPACE, on_namespace(ref, ns.name)) for ns in found.items
+            ns.name: user.may(actions.DELETE_NAMESPACE, on_namespace(ref, ns.name))
+            for ns in found.items
         },
         **values,
     )
@@ -148,7 +140,7 @@ async def create_namespace(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = form.text("name")
-    await user.require(svc.audit, CREATE_NAMESPACE, on_namespace(ref, name, creating=True))
+    await user.require(svc.audit, actions.CREATE_NAMESPACE, on_namespace(ref, name, creating=True))
     try:
         await svc.tenancy.create_namespace(
             ref.id,
@@ -181,7 +173,7 @@ async def delete_namespace_page(context: PageContext) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, DELETE_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.DELETE_NAMESPACE, on_namespace(ref, name))
     namespace = await svc.tenancy.get_namespace(ref.id, name)
     return context.render("namespace_delete.html", instance=ref, namespace=namespace)
 
@@ -191,7 +183,7 @@ async def delete_namespace(context: PageContext) -> Response:
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
     resource = on_namespace(ref, name)
-    await user.require(svc.audit, DELETE_NAMESPACE, resource)
+    await user.require(svc.audit, actions.DELETE_NAMESPACE, resource)
     await svc.tenancy.delete_namespace(
         ref.id, name, force=True, actor=user.actor, resource=resource
     )

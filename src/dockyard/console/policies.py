@@ -12,17 +12,13 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError
 from dockyard.services.identity import Caller
 from dockyard.services.paging import PageRequest
-
-LIST_POLICIES = "ram:ListPolicies"
-CREATE_POLICY = "ram:CreatePolicy"
-GET_POLICY = "ram:GetPolicy"
-UPDATE_POLICY = "ram:UpdatePolicy"
 
 PATH = "/console/policies"
 EXAMPLE = {
@@ -59,7 +55,7 @@ def _caller(context: PageContext) -> Caller:
 
 async def policies_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
-    await user.require(svc.audit, LIST_POLICIES, "*")
+    await user.require(svc.audit, actions.LIST_POLICIES, "*")
     listing = await svc.identity.policies.list_policies(
         PageRequest(context.page_number(), PAGE_SIZE)
     )
@@ -72,14 +68,14 @@ async def policies_page(context: PageContext, status: int = 200, **values: Any) 
         "policies.html",
         status=status,
         listing=listing,
-        may_create=user.may(CREATE_POLICY, "*"),
+        may_create=user.may(actions.CREATE_POLICY, "*"),
         **values,
     )
 
 
 async def create_policy(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
-    await user.require(svc.audit, CREATE_POLICY, "*")
+    await user.require(svc.audit, actions.CREATE_POLICY, "*")
     sent = {name: form.secret(name) for name in ("name", "description", "document")}
     try:
         document = json.loads(sent["document"])
@@ -105,7 +101,7 @@ async def policy_page(context: PageContext, status: int = 200, **values: Any) ->
     policies = svc.identity.policies
     name = context.param("name")
     arn = await policies.ram_arn(f"policy/{name}")
-    await user.require(svc.audit, GET_POLICY, arn)
+    await user.require(svc.audit, actions.GET_POLICY, arn)
     policy = await policies.get_policy(name)
     values.setdefault("problem", None)
     values.setdefault("document", json.dumps(policy.document, indent=2))
@@ -113,7 +109,7 @@ async def policy_page(context: PageContext, status: int = 200, **values: Any) ->
         "policy.html",
         status=status,
         policy=policy,
-        may_update=not policy.builtin and user.may(UPDATE_POLICY, arn),
+        may_update=not policy.builtin and user.may(actions.UPDATE_POLICY, arn),
         **values,
     )
 
@@ -122,7 +118,7 @@ async def update_policy(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     policies = svc.identity.policies
     name = context.param("name")
-    await user.require(svc.audit, UPDATE_POLICY, await policies.ram_arn(f"policy/{name}"))
+    await user.require(svc.audit, actions.UPDATE_POLICY, await policies.ram_arn(f"policy/{name}"))
     sent = form.secret("document")
     try:
         await policies.update_policy(
@@ -135,9 +131,6 @@ async def update_policy(context: PageContext) -> Response:
     return redirect(f"{PATH}/{name}")
 
 
-SIMULATE_POLICY = "ram:SimulatePolicy"
-
-
 async def simulate_page(context: PageContext) -> Response:
     """The policy simulator: would this user be allowed this action on this resource, and
     which policy statement decides (a GET: it changes nothing)."""
@@ -147,7 +140,7 @@ async def simulate_page(context: PageContext) -> Response:
     result, problem = None, ""
     if form["user"]:
         await user.require(
-            svc.audit, SIMULATE_POLICY, await policies.ram_arn(f"user/{form['user']}")
+            svc.audit, actions.SIMULATE_POLICY, await policies.ram_arn(f"user/{form['user']}")
         )
         try:
             result = await policies.simulate(form["user"], form["action"], form["resource"])

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices, on_listing, on_namespace, on_repository
 from dockyard.console.instances import PAGE_SIZE, instance_path
 from dockyard.console.pages import PageContext, page, redirect
@@ -25,16 +26,6 @@ from dockyard.services.access import InstanceRef
 from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import RepositoryChanges
 
-LIST_REPOSITORY = "cr:ListRepository"
-GET_NAMESPACE = "cr:GetNamespace"
-CREATE_REPOSITORY = "cr:CreateRepository"
-GET_REPOSITORY = "cr:GetRepository"
-UPDATE_REPOSITORY = "cr:UpdateRepository"
-DELETE_REPOSITORY = "cr:DeleteRepository"
-LIST_REPOSITORY_TAG = "cr:ListRepositoryTag"
-DELETE_REPOSITORY_TAG = "cr:DeleteRepositoryTag"
-GET_REPOSITORY_LAYERS = "cr:GetRepositoryLayers"
-
 #: Endpoint network types in the order a pull command prefers their domains.
 _PREFERRED_NETWORKS = ("public", "vpc", "classic")
 
@@ -48,7 +39,7 @@ async def _repositories(
 ) -> dict[str, Any]:
     """The listing part of a repositories page, after its authorization."""
     user, svc = context.user, context.svc
-    await user.require(svc.audit, LIST_REPOSITORY, on_listing(ref, namespace))
+    await user.require(svc.audit, actions.LIST_REPOSITORY, on_listing(ref, namespace))
     query = _search(context)
     found = await svc.tenancy.list_repositories(
         ref.id,
@@ -69,7 +60,7 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, GET_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.GET_NAMESPACE, on_namespace(ref, name))
     namespace = await svc.tenancy.get_namespace(ref.id, name)
     listed = await _repositories(context, ref, name)
     values.setdefault("errors", {})
@@ -86,8 +77,8 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
         "repositories.html",
         status=status,
         namespace=namespace,
-        may_create=user.may(CREATE_REPOSITORY, on_namespace(ref, name)),
-        may_delete_namespace=user.may("cr:DeleteNamespace", on_namespace(ref, name)),
+        may_create=user.may(actions.CREATE_REPOSITORY, on_namespace(ref, name)),
+        may_delete_namespace=user.may(actions.DELETE_NAMESPACE, on_namespace(ref, name)),
         **listed,
         **values,
     )
@@ -97,7 +88,7 @@ async def create_repository(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     namespace = context.param("namespace")
-    await user.require(svc.audit, CREATE_REPOSITORY, on_namespace(ref, namespace))
+    await user.require(svc.audit, actions.CREATE_REPOSITORY, on_namespace(ref, namespace))
     name = form.text("name")
     try:
         await svc.tenancy.create_repository(
@@ -159,11 +150,11 @@ async def _target(context: PageContext, action: str) -> Target:
 
 async def repository_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
-    target = await _target(context, GET_REPOSITORY)
+    target = await _target(context, actions.GET_REPOSITORY)
     ref, resource = target.instance, target.resource
     repository = await svc.tenancy.get_repository(ref.id, target.namespace, target.name)
     tags = None
-    if user.may(LIST_REPOSITORY_TAG, resource):
+    if user.may(actions.LIST_REPOSITORY_TAG, resource):
         repo = await svc.tenancy.repository_ref(ref.id, target.namespace, target.name)
         tags = await svc.content.list_tag_details(
             repo, PageRequest(context.page_number(), PAGE_SIZE)
@@ -183,17 +174,17 @@ async def repository_page(context: PageContext, status: int = 200, **values: Any
             ("docker", f"docker pull {image}:{first_tag}"),
             ("skopeo", f"skopeo inspect docker://{image}:{first_tag}"),
         ],
-        may_update=user.may(UPDATE_REPOSITORY, resource),
-        may_delete=user.may(DELETE_REPOSITORY, resource),
-        may_delete_tags=user.may(DELETE_REPOSITORY_TAG, resource),
-        may_see_layers=user.may(GET_REPOSITORY_LAYERS, resource),
+        may_update=user.may(actions.UPDATE_REPOSITORY, resource),
+        may_delete=user.may(actions.DELETE_REPOSITORY, resource),
+        may_delete_tags=user.may(actions.DELETE_REPOSITORY_TAG, resource),
+        may_see_layers=user.may(actions.GET_REPOSITORY_LAYERS, resource),
         **values,
     )
 
 
 async def update_repository(context: PageContext) -> Response:
     form = context.form
-    target = await _target(context, UPDATE_REPOSITORY)
+    target = await _target(context, actions.UPDATE_REPOSITORY)
     changes = RepositoryChanges(
         type="public" if form.checked("public") else "private",
         summary=form.text("summary"),
@@ -210,7 +201,7 @@ async def update_repository(context: PageContext) -> Response:
 
 
 async def delete_repository_page(context: PageContext) -> Response:
-    target = await _target(context, DELETE_REPOSITORY)
+    target = await _target(context, actions.DELETE_REPOSITORY)
     repository = await context.svc.tenancy.get_repository(
         target.instance.id, target.namespace, target.name
     )
@@ -218,7 +209,7 @@ async def delete_repository_page(context: PageContext) -> Response:
 
 
 async def delete_repository(context: PageContext) -> Response:
-    t = await _target(context, DELETE_REPOSITORY)
+    t = await _target(context, actions.DELETE_REPOSITORY)
     await context.svc.tenancy.delete_repository(
         t.instance.id, t.namespace, t.name, actor=context.user.actor, resource=t.resource
     )
@@ -226,7 +217,7 @@ async def delete_repository(context: PageContext) -> Response:
 
 
 async def delete_tags_page(context: PageContext) -> Response:
-    target = await _target(context, DELETE_REPOSITORY_TAG)
+    target = await _target(context, actions.DELETE_REPOSITORY_TAG)
     repository = await context.svc.tenancy.get_repository(
         target.instance.id, target.namespace, target.name
     )
@@ -237,7 +228,7 @@ async def delete_tags_page(context: PageContext) -> Response:
 
 
 async def delete_tags(context: PageContext) -> Response:
-    t = await _target(context, DELETE_REPOSITORY_TAG)
+    t = await _target(context, actions.DELETE_REPOSITORY_TAG)
     svc = context.svc
     repo = await svc.tenancy.repository_ref(t.instance.id, t.namespace, t.name)
     for tag in sorted(set(context.form.all("tag"))):
@@ -248,7 +239,7 @@ async def delete_tags(context: PageContext) -> Response:
 async def tag_page(context: PageContext) -> Response:
     """A tag's image: its layers with the history entry that made each (for an index, the
     image of the platform chosen in the tag list)."""
-    t = await _target(context, GET_REPOSITORY_LAYERS)
+    t = await _target(context, actions.GET_REPOSITORY_LAYERS)
     svc = context.svc
     repository = await svc.tenancy.get_repository(t.instance.id, t.namespace, t.name)
     repo = await svc.tenancy.repository_ref(t.instance.id, t.namespace, t.name)

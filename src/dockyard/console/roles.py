@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
@@ -16,16 +17,14 @@ from dockyard.services.identity import Caller
 from dockyard.services.identity.rules import MAX_ROLE_POLICIES, SHARING_SCOPES
 from dockyard.services.paging import PageRequest
 
-LIST_ROLES = "ram:ListRoles"
-CREATE_ROLE = "ram:CreateRole"
 PATH = "/console/roles"
 
 
 async def roles_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
-    await user.require(svc.audit, LIST_ROLES, "*")
+    await user.require(svc.audit, actions.LIST_ROLES, "*")
     listing = await svc.identity.roles.list_roles(PageRequest(context.page_number(), PAGE_SIZE))
-    may_create = user.may(CREATE_ROLE, "*")
+    may_create = user.may(actions.CREATE_ROLE, "*")
     policies = (
         (await svc.identity.policies.list_policies(PageRequest(1, 100))).items if may_create else []
     )
@@ -46,7 +45,7 @@ async def roles_page(context: PageContext, status: int = 200, **values: Any) -> 
 
 async def create_role(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
-    await user.require(svc.audit, CREATE_ROLE, "*")
+    await user.require(svc.audit, actions.CREATE_ROLE, "*")
     sent = {name: form.text(name) for name in ("name", "description", "sharing_scope")}
     chosen = form.all("policies")
     try:

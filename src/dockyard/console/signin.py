@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dockyard.authn import client_address
-from dockyard.console import security
+from dockyard.console import actions, security
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect, safe_next
 from dockyard.errors import AuthenticationError, InvalidInputError
@@ -21,8 +21,6 @@ from dockyard.services.signin import (
     SessionGrant,
     SignInRefusedError,
 )
-
-CHANGE_PASSWORD = "ram:ChangePassword"  # noqa: S105 - an action name
 
 #: Notices a redirect may ask the sign-in page to show (never text from the query string).
 NOTICES = {
@@ -150,7 +148,7 @@ async def change_password(context: PageContext) -> Response:
     svc = context.svc.signin
     await user.require(
         context.svc.audit,
-        CHANGE_PASSWORD,
+        actions.CHANGE_PASSWORD,
         f"acs:ram::{await svc.account_arn_id()}:user/{user.name}",
     )
     if form.secret("new_password") != form.secret("confirm_password"):

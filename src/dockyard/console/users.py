@@ -10,6 +10,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
@@ -17,13 +18,6 @@ from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError
 from dockyard.services.identity import Caller
 from dockyard.services.identity.users import UserChanges, UserCreate
 from dockyard.services.paging import PageRequest
-
-LIST_USERS = "ram:ListUsers"
-CREATE_USER = "ram:CreateUser"
-GET_USER = "ram:GetUser"
-UPDATE_USER = "ram:UpdateUser"
-RESET_PASSWORD = "ram:ResetPassword"  # noqa: S105 - an action name
-SET_USER_MFA = "ram:SetUserMFA"
 
 PATH = "/console/users"
 #: Choices offered in the create form (the first page of each).
@@ -75,9 +69,9 @@ def _field(exc: InvalidInputError | NotFoundError | AlreadyExistsError) -> str:
 async def users_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
     users = svc.identity.users
-    await user.require(svc.audit, LIST_USERS, await users.ram_arn("*"))
+    await user.require(svc.audit, actions.LIST_USERS, await users.ram_arn("*"))
     listing = await users.list_users(PageRequest(context.page_number(), PAGE_SIZE))
-    may_create = user.may(CREATE_USER, "*")
+    may_create = user.may(actions.CREATE_USER, "*")
     choices: dict[str, Any] = {"organizations": [], "roles": [], "logon_policies": []}
     if may_create:
         identity = svc.identity
@@ -95,7 +89,7 @@ async def users_page(context: PageContext, status: int = 200, **values: Any) -> 
 
 async def create_user(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
-    await user.require(svc.audit, CREATE_USER, "*")
+    await user.require(svc.audit, actions.CREATE_USER, "*")
     spec = UserCreate(
         username=form.text("username"),
         display_name=form.text("display_name"),
@@ -123,7 +117,7 @@ async def user_page(context: PageContext, status: int = 200, **values: Any) -> R
     users = svc.identity.users
     name = context.param("username")
     arn = await users.ram_arn(f"user/{name}")
-    await user.require(svc.audit, GET_USER, arn)
+    await user.require(svc.audit, actions.GET_USER, arn)
     shown = await users.get_user(name)
     values.setdefault("errors", {})
     return context.render(
@@ -131,9 +125,9 @@ async def user_page(context: PageContext, status: int = 200, **values: Any) -> R
         status=status,
         shown=shown,
         notice=NOTICES.get(context.query("notice"), ""),
-        may_update=user.may(UPDATE_USER, arn),
-        may_reset=user.may(RESET_PASSWORD, arn),
-        may_set_mfa=user.may(SET_USER_MFA, arn),
+        may_update=user.may(actions.UPDATE_USER, arn),
+        may_reset=user.may(actions.RESET_PASSWORD, arn),
+        may_set_mfa=user.may(actions.SET_USER_MFA, arn),
         **values,
     )
 
@@ -147,7 +141,7 @@ async def _user_arn(context: PageContext, action: str) -> str:
 
 
 async def set_disabled(context: PageContext) -> Response:
-    name = await _user_arn(context, UPDATE_USER)
+    name = await _user_arn(context, actions.UPDATE_USER)
     disabled = context.form.text("disabled") == "true"
     await context.svc.identity.users.update_user(
         _caller(context), name, UserChanges(disabled=disabled)
@@ -156,7 +150,7 @@ async def set_disabled(context: PageContext) -> Response:
 
 
 async def reset_password(context: PageContext) -> Response:
-    name = await _user_arn(context, RESET_PASSWORD)
+    name = await _user_arn(context, actions.RESET_PASSWORD)
     user = context.user
     try:
         await context.svc.signin.reset_password(
@@ -172,7 +166,7 @@ async def reset_password(context: PageContext) -> Response:
 
 
 async def set_mfa(context: PageContext) -> Response:
-    name = await _user_arn(context, SET_USER_MFA)
+    name = await _user_arn(context, actions.SET_USER_MFA)
     required = context.form.text("required") == "true"
     await context.svc.identity.users.set_user_mfa(_caller(context), name, required)
     return redirect(f"{PATH}/{name}?notice={'mfa-on' if required else 'mfa-off'}")
