@@ -289,7 +289,7 @@ def build_background(settings: Settings) -> Background:
         event_job_kind,
         subscriber_handler,
     )
-    from dockyard.services.retention import RetentionService
+    from dockyard.services.retention import RUN_JOB_KIND, RetentionService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
         DELIVERY_JOB_KIND,
@@ -342,14 +342,22 @@ def build_background(settings: Settings) -> Background:
         if pruned := await triggers.prune_log(timedelta(days=settings.trigger_log_retention_days)):
             log.info("pruned trigger log records", count=pruned)
 
-    async def run_retention_schedules(_run: JobRun) -> None:
-        for run in await retention.run_due():
+    async def queue_retention_runs(_run: JobRun) -> None:
+        if queued := await retention.queue_due():
+            log.info("queued scheduled retention runs", count=queued)
+
+    async def run_retention_policy(run: JobRun) -> None:
+        if view := await retention.run_scheduled(run.payload):
             log.info(
                 "ran scheduled retention policy",
-                policy=run.policy,
-                status=run.status,
-                deleted_tags=run.deleted_tags,
+                policy=view.policy,
+                status=view.status,
+                deleted_tags=view.deleted_tags,
             )
+
+    async def prune_retention_runs(_run: JobRun) -> None:
+        if pruned := await retention.prune_runs(timedelta(days=settings.retention_run_log_days)):
+            log.info("pruned retention runs", count=pruned)
 
     periodic = [
         PeriodicJob(
@@ -360,9 +368,11 @@ def build_background(settings: Settings) -> Background:
         PeriodicJob("prune-audit", PRUNE_INTERVAL, prune_audit),
         PeriodicJob("prune-events", PRUNE_INTERVAL, prune_events),
         PeriodicJob("prune-trigger-log", PRUNE_INTERVAL, prune_trigger_log),
-        PeriodicJob("retention-schedules", RETENTION_SCHEDULE_INTERVAL, run_retention_schedules),
+        PeriodicJob("retention-schedules", RETENTION_SCHEDULE_INTERVAL, queue_retention_runs),
+        PeriodicJob("prune-retention-runs", PRUNE_INTERVAL, prune_retention_runs),
     ]
     handlers: dict[str, JobHandler] = {job.name: job.handler for job in periodic}
+    handlers[RUN_JOB_KIND] = run_retention_policy
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)

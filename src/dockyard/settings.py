@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     #: A scheduled retention run that would delete more than this share of a repository's
     #: tags deletes nothing and records why (a run by hand is not limited).
     retention_max_delete_share: float = Field(default=0.5, ge=0, le=1)
+    #: The record of tag retention runs older than this many days is deleted (a periodic job).
+    retention_run_log_days: float = Field(default=90.0, gt=0, le=3650)
 
     @field_validator(
         "trusted_proxies", "metrics_allowed_cidrs", "webhook_allowed_cidrs", mode="before"

@@ -2,11 +2,15 @@
 
 One server holds the default instance (Advanced, reached as ``127.0.0.1:PORT``) and a
 Standard one whose endpoint domain is ``localhost`` (reached as ``localhost:PORT``). The
-oras SDK pushes a Helm chart to each; skopeo pushes an image to the Standard one.
+oras SDK and the real ``helm`` v3.17 (from the kubectl layer that
+``scripts/install-test-deps`` unpacks into ``/opt/kubectl-v29``) push a Helm chart to
+each; skopeo pushes an image to the Standard one.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,8 @@ from tests.conftest import DockyardServer
 from tests.e2e import clients as C
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clients]
+
+HELM = Path(os.environ.get("DOCKYARD_TEST_HELM", "/opt/kubectl-v29/helm/helm"))
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +103,93 @@ def test_skopeo_image_pushes_to_standard(server: DockyardServer, tmp_path: Path)
     sk = C.Skopeo(tmp_path / "sk")
     assert sk.copy(info.oci_ref, ref, all=True, dest_creds=server.admin) == info.digest
     assert sk.inspect_raw(ref, creds=server.admin) == info.index_bytes
+
+
+class Helm:
+    """The real helm CLI with its own configuration, cache and registry login files."""
+
+    def __init__(self, home: Path) -> None:
+        self.cwd = home
+        self.env = {
+            **os.environ,
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_DATA_HOME": str(home / "data"),
+        }
+        home.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(HELM), *args],
+            cwd=self.cwd,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        done = self(*args, stdin=stdin)
+        assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
+        return done.stdout + done.stderr
+
+    def packaged_chart(self) -> Path:
+        """``helm create`` + ``helm package``: a real chart archive, mychart-0.1.0.tgz."""
+        self.ok("create", "mychart")
+        self.ok("package", "mychart")
+        return self.cwd / "mychart-0.1.0.tgz"
+
+    def login(self, host: str, server: DockyardServer) -> None:
+        user, password = server.admin
+        out = self.ok(
+            "registry",
+            "login",
+            host,
+            "--username",
+            user,
+            "--password-stdin",
+            "--insecure",
+            stdin=password,
+        )
+        assert "Login Succeeded" in out
+
+
+def test_helm_pushes_pulls_and_shows_a_chart_on_advanced(
+    server: DockyardServer, tmp_path: Path
+) -> None:
+    helm = Helm(tmp_path / "helm")
+    chart = helm.packaged_chart()
+    helm.login(server.host, server)
+    pushed = helm.ok("push", str(chart), f"oci://{server.host}/helm", "--plain-http")
+    assert f"Pushed: {server.host}/helm/mychart:0.1.0" in pushed
+    ref = f"oci://{server.host}/helm/mychart"
+    shown = helm.ok("show", "chart", ref, "--version", "0.1.0", "--plain-http")
+    assert "name: mychart" in shown and "version: 0.1.0" in shown
+    out = tmp_path / "pulled"
+    out.mkdir()  # helm writes into it, but does not make it
+    helm.ok("pull", ref, "--version", "0.1.0", "--plain-http", "-d", str(out))
+    assert (out / "mychart-0.1.0.tgz").read_bytes() == chart.read_bytes()
+    # Dockyard stored it as the Helm chart artifact it is.
+    manifest = httpx.get(
+        f"{server.url}/v2/helm/mychart/manifests/0.1.0",
+        auth=server.admin,
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=30,
+    ).json()
+    assert manifest["config"]["mediaType"] == "application/vnd.cncf.helm.config.v1+json"
+
+
+def test_helm_push_is_refused_on_standard(server: DockyardServer, tmp_path: Path) -> None:
+    helm = Helm(tmp_path / "helm")
+    chart = helm.packaged_chart()
+    host = _standard_host(server)
+    helm.login(host, server)
+    refused = helm("push", str(chart), f"oci://{host}/helm", "--plain-http")
+    # helm prints the status, not the registry's message (the oras test above reads that).
+    assert refused.returncode != 0
+    assert "PUT request" in refused.stderr and "403 Forbidden" in refused.stderr
+    tags = httpx.get(
+        f"http://{host}/v2/helm/mychart/tags/list", auth=server.admin, timeout=30
+    ).json()
+    assert tags["tags"] == []

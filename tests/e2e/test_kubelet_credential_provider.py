@@ -20,13 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests.conftest import DockyardServer, free_port
 from tests.dockyard_cli import Cli
-from tests.e2e.regclient import RegistryClient
+from tests.e2e.access_keys import admin_api, issued, key_env, made_access_key, pulls_with
 
-from dockyard.integrations.kubelet import LoginCache, parse_duration
+from dockyard.integrations.temporary_logins import LoginCache, parse_duration
 
 pytestmark = pytest.mark.e2e
 
@@ -40,26 +39,9 @@ def request(image: str, api_version: str = V1) -> str:
     )
 
 
-def admin_api(registry: DockyardServer) -> httpx.Client:
-    return httpx.Client(base_url=f"{registry.url}/api/v1", auth=registry.admin, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def access_key(registry: DockyardServer) -> Iterator[dict[str, Any]]:
-    """An access key of the administrator, as ``dockyard access-key create --json`` shows it."""
-    with admin_api(registry) as api:
-        resp = api.post("/users/admin/access-keys", json={"description": "kubelet"})
-        assert resp.status_code == 201, resp.text
-        key: dict[str, Any] = resp.json()
-        yield key
-        api.delete(f"/users/admin/access-keys/{key['accessKeyId']}")
-
-
-def key_env(key: dict[str, Any]) -> dict[str, str]:
-    return {
-        "DOCKYARD_ACCESS_KEY_ID": key["accessKeyId"],
-        "DOCKYARD_ACCESS_KEY_SECRET": key["accessKeySecret"],
-    }
+    yield from made_access_key(registry, "kubelet")
 
 
 def provide(
@@ -84,28 +66,6 @@ def response_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     response: dict[str, Any] = json.loads(done.stdout)
     assert response["kind"] == "CredentialProviderResponse"
     return response
-
-
-def issued(registry: DockyardServer) -> int:
-    """How many temporary credentials the server has issued to the administrator."""
-    with admin_api(registry) as api:
-        resp = api.get(
-            "/audit-events",
-            params={"action": "cr:GetAuthorizationToken", "actor": "admin", "pageSize": 1},
-        )
-    assert resp.status_code == 200, resp.text
-    return int(resp.json()["total"])
-
-
-def pulls_with(registry: DockyardServer, username: str, password: str) -> int:
-    """What a runtime given these credentials gets: the token service's refusal, or the
-    status of ``GET /v2/`` with the token it handed out."""
-    with RegistryClient(registry.url, username, password) as client:
-        issued_token = client.fetch_token()
-        if issued_token.status_code != 200:
-            return issued_token.status_code
-        bearer = issued_token.json()["token"]
-        return client.raw("GET", "/v2/", auth="bearer", token=bearer).status_code
 
 
 def cache_file(registry: DockyardServer, cache: Path, key: dict[str, Any]) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.bootstrap import build_background, load_master_key, upgrade_database
 from dockyard.clock import ManualClock
@@ -81,6 +82,9 @@ class Recorder:
         self.name = name
         self.wants = frozenset(wants)
         self.seen: list[Event] = []
+
+    async def concerned(self, session: AsyncSession, events: Sequence[Event]) -> Sequence[Event]:
+        return events
 
     async def handle(self, events: Sequence[Event]) -> None:
         self.seen.extend(events)

@@ -36,7 +36,13 @@ from dockyard.services.content import ContentService, TagPointer
 from dockyard.services.content import service as content_service
 from dockyard.services.jobs import JobQueue
 from dockyard.services.paging import PageRequest
-from dockyard.services.retention import PolicyChanges, PolicySpec, RetentionService, RunView
+from dockyard.services.retention import (
+    RUN_JOB_KIND,
+    PolicyChanges,
+    PolicySpec,
+    RetentionService,
+    RunView,
+)
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 from dockyard.settings import Settings
 from dockyard.storage.filesystem import FilesystemBlobStore
@@ -60,6 +66,17 @@ class Harness:
         self.tenancy = TenancyService(self.db, self.audit)
         self.content = ContentService(self.db, FilesystemBlobStore(root), timedelta(hours=1))
         self.retention = self.node(self.db)
+
+    async def run_queued(self) -> list[RunView]:
+        """Run the queued ``retention-run`` jobs as a worker would; the runs they recorded."""
+        queue = JobQueue(self.db, "test")
+        views = []
+        for job in await queue.lease([RUN_JOB_KIND], limit=100):
+            view = await self.retention.run_scheduled(job.payload)
+            assert await queue.complete(job)
+            if view is not None:
+                views.append(view)
+        return views
 
     def node(self, db: Database) -> RetentionService:
         """A retention service on ``db`` (another node's, for the schedule's race)."""
@@ -321,27 +338,31 @@ def test_a_scheduled_run_that_would_delete_too_much_stops_and_one_node_runs_each
             await h.push(app, f"v{i}", i)
         h.clock.set(T0.replace(hour=2, minute=59))
         await h.policy("nightly", 1, namespace="ns", keep_tags="", schedule="03:00")
-        assert (await h.retention.run_due()) == []  # not yet due
+        assert await h.retention.queue_due() == 0  # not yet due
 
         h.clock.set(T0.replace(hour=3))
-        # Every tag is kept ("" is every tag): due and run, nothing deleted.
+        # Every tag is kept ("" is every tag): due, queued once, run, nothing deleted.
         other_db = Database(h.url)
         try:
-            results = await asyncio.gather(h.retention.run_due(), h.node(other_db).run_due())
+            results = await asyncio.gather(h.retention.queue_due(), h.node(other_db).queue_due())
         finally:
             await other_db.dispose()
-        assert sorted(len(r) for r in results) == [0, 1]
+        assert sorted(results) == [0, 1]
         assert (await h.retention.get(INSTANCE, "nightly")).next_run_at == T0.replace(
             hour=3
         ) + timedelta(days=1)
-        assert await h.retention.run_due() == []
+        assert await h.retention.queue_due() == 0
+        [kept_all] = await h.run_queued()
+        assert (kept_all.trigger, kept_all.status) == ("scheduled", "Succeeded")
+        assert outcome(kept_all, "ns/app").deleted == []
 
         # keep-latest 1 of 4 tags deletes 75 %, more than the default 50 %: stopped.
         await h.retention.update(
             INSTANCE, "nightly", PolicyChanges(keep_tags="^$"), actor=ADMIN, resource="arn"
         )
         h.clock.advance(timedelta(days=1))
-        [stopped] = await h.retention.run_due()
+        assert await h.retention.queue_due() == 1
+        [stopped] = await h.run_queued()
         assert stopped.status == "Stopped" and stopped.trigger == "scheduled"
         assert stopped.actor is None
         assert "3 of 4 tags of ns/app" in (stopped.reason or "")
@@ -350,6 +371,46 @@ def test_a_scheduled_run_that_would_delete_too_much_stops_and_one_node_runs_each
         assert await h.tags(app) == ["v1", "v2", "v3", "v4"]
         # By hand it runs.
         assert outcome(await h.execute("nightly"), "ns/app").deleted == ["v1", "v2", "v3"]
+
+
+def test_a_scheduled_run_job_run_again_records_one_run_and_a_deleted_policy_none(url, tmp_path):
+    """A worker killed after recording its run leaves the job to run again: it must not
+    record (or delete) twice; a policy deleted before its job ran leaves nothing to do."""
+
+    @scenario(url, tmp_path)
+    async def _(h: Harness) -> None:
+        app = await h.repository("ns/app")
+        for i in range(1, 4):
+            await h.push(app, f"v{i}", i)
+        await h.policy("nightly", 2, namespace="ns", keep_tags="^$", schedule="03:00")
+        h.clock.set(T0.replace(hour=3))
+        assert await h.retention.queue_due() == 1
+        queue = JobQueue(h.db, "test")
+        [job] = await queue.lease([RUN_JOB_KIND])
+        first = await h.retention.run_scheduled(job.payload)
+        assert first is not None and outcome(first, "ns/app").deleted == ["v1"]
+        assert await h.retention.run_scheduled(job.payload) is None  # the re-run
+        assert (await h.retention.runs(INSTANCE, "nightly", PAGE)).total == 1
+
+        h.clock.advance(timedelta(days=1))
+        assert await h.retention.queue_due() == 1
+        await h.retention.delete(INSTANCE, "nightly", actor=ADMIN, resource="arn")
+        assert await h.run_queued() == []
+        assert await h.tags(app) == ["v2", "v3"]
+
+
+def test_run_records_older_than_the_setting_are_pruned(url, tmp_path):
+    @scenario(url, tmp_path)
+    async def _(h: Harness) -> None:
+        app = await h.repository("ns/app")
+        await h.push(app, "v1", 1)
+        await h.policy("keep", 1, repositories=["ns/app"])
+        await h.execute("keep")
+        h.clock.advance(timedelta(days=10))
+        recent = await h.execute("keep")
+        assert await h.retention.prune_runs(timedelta(days=5)) == 1
+        [left] = (await h.retention.runs(INSTANCE, "keep", PAGE)).items
+        assert left.id == recent.id
 
 
 def test_policy_fields_and_scope_are_checked(url, tmp_path):

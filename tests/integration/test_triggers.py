@@ -317,6 +317,25 @@ def test_a_push_older_than_the_trigger_is_neither_logged_nor_delivered(url, tmp_
         assert [d.json()["tag"] for d in receiver.received] == ["after"]
 
 
+def test_a_push_to_a_repository_without_triggers_queues_no_job(url, tmp_path, receiver):
+    """Most repositories have no trigger: their pushes must cost the worker nothing but
+    the dispatch that marks them published."""
+
+    @scenario(url, tmp_path)
+    async def _(h: Harness) -> None:
+        await h.push("quiet")
+        assert await h.dispatcher.dispatch() > 0
+        assert await h.count(Job) == 0
+        assert await h.unpublished() == 0
+        await h.trigger("all", url=receiver.url())
+        await h.push("heard")
+        assert await h.dispatcher.dispatch() > 0
+        assert await h.count(Job, Job.kind == event_job_kind(h.subscriber.name)) == 1
+        await h.run_background()
+        assert [r.tag for r in await h.log()] == ["heard"]
+        assert [d.json()["tag"] for d in receiver.received] == ["heard"]
+
+
 class CountingWrites(Database):
     """The metadata database, counting its write units of work."""
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.events import EventType
 from dockyard.services.jobs import JobRun
@@ -39,6 +40,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seen: list[Event] = []
+
+    async def concerned(self, session: AsyncSession, events: Sequence[Event]) -> Sequence[Event]:
+        return events
 
     async def handle(self, events: Sequence[Event]) -> None:
         self.seen.extend(events)

@@ -246,9 +246,10 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
                 refusals.append(reason)
                 continue
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
+                return _OneSendPerRequest(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         if failure is not None:
@@ -258,6 +259,45 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _OneSendPerRequest(httpcore.AsyncNetworkStream):
+    """Holds a request's writes until its response is read, so head and body leave in one
+    send: httpcore writes them apart, and each send is a system call and, to a receiver
+    on the same host, a wake-up of its process. Request bodies here are small (webhooks)."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._held = bytearray()
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        self._held += buffer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        await self._send_held(timeout)
+        return await self._inner.read(max_bytes, timeout)
+
+    async def _send_held(self, timeout: float | None) -> None:  # noqa: ASYNC109
+        if self._held:
+            held, self._held = bytes(self._held), bytearray()
+            await self._inner.write(held, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        await self._send_held(timeout)
+        return _OneSendPerRequest(
+            await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        )
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
 
 
 def _key(origin: httpcore.Origin) -> tuple[bytes, bytes, int]:

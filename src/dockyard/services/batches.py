@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.session import Database
 
+#: Rows per prune transaction, and transactions per pass, for the periodic prunes.
+PRUNE_BATCH = 1000
+PRUNE_MAX_BATCHES = 100
+
 #: Deletes at most the given number of rows in the session; how many it deleted.
 BatchDelete = Callable[[AsyncSession, int], Awaitable[int]]
 

@@ -3,8 +3,11 @@
 Interface for subscribers (triggers now; replication, scanning and audit later):
 
 * A :class:`Subscriber` has a ``name`` (``[a-z0-9-]``, unique), the set of
-  :class:`~dockyard.events.EventType` it ``wants``, and ``handle(events)``, an idempotent
-  coroutine run by a background worker for the wanted events, oldest first.
+  :class:`~dockyard.events.EventType` it ``wants``, ``concerned(session, events)``, which
+  keeps those of the wanted events it has something to do for (read in the dispatch
+  transaction: a push to a repository without triggers queues no job at all), and
+  ``handle(events)``, an idempotent coroutine run by a background worker for the kept
+  events, oldest first.
 * Register it in the composition root (``dockyard.bootstrap``): the dispatcher then
   queues jobs of kind ``event:<name>`` (:func:`event_job_kind`) for the wanted events, and
   the worker runtime runs ``subscriber_handler(subscriber)`` for that kind. The job's
@@ -109,6 +112,12 @@ class Subscriber(Protocol):
     @property
     def wants(self) -> frozenset[EventType]: ...
 
+    async def concerned(self, session: AsyncSession, events: Sequence[Event]) -> Sequence[Event]:
+        """The events (of those it wants) worth a job, in their order; read-only. What it
+        drops is never handed over, so it must only drop what ``handle`` would ignore
+        whenever it ran."""
+        ...
+
     async def handle(self, events: Sequence[Event]) -> None:
         """React to events, oldest first (all of one repository, or a single event that
         concerns none); idempotent: they may be handed over again after a crash."""
@@ -178,16 +187,20 @@ class OutboxDispatcher:
         async with self._db.write(durable=False) as session:
             rows = await oq.claim_unpublished(session, self._batch)
             now = self._clock.now()  # after the claim: batches are claimed in turn
-            keyed: dict[tuple[str, str], list[Event]] = {}
+            wanted: dict[str, list[Event]] = {s.name: [] for s in self._subscribers}
             for row in rows:
                 row.published_at = now
                 event = Event(
                     row.id, EventType(row.type), row.instance_id, dict(row.payload), row.created_at
                 )
                 for subscriber in self._subscribers:
-                    if event.type not in subscriber.wants:
-                        continue
-                    kind = event_job_kind(subscriber.name)
+                    if event.type in subscriber.wants:
+                        wanted[subscriber.name].append(event)
+            keyed: dict[tuple[str, str], list[Event]] = {}
+            for subscriber in self._subscribers:
+                events = wanted[subscriber.name]
+                kind = event_job_kind(subscriber.name)
+                for event in await subscriber.concerned(session, events) if events else ():
                     key = ordering_key(subscriber.name, event)
                     if key is None:
                         jq.add_job(session, kind, job_payload([event]), now)

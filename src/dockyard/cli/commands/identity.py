@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
         audit,
         credentials,
         groups,
+        k8s_helper,
         kubelet,
         logon_policies,
         orgs,
@@ -37,3 +38,4 @@ def register(app: typer.Typer) -> None:
             app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)
     credentials.register(app)
     kubelet.register(app)
+    k8s_helper.register(app)

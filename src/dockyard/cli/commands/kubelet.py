@@ -9,13 +9,11 @@ import typer
 
 from dockyard.cli.client import CliError
 from dockyard.cli.commands._common import handles_errors, print_json
-from dockyard.integrations.kubelet import (
+from dockyard.integrations.kubelet import go_duration, provider_config, registry_host
+from dockyard.integrations.temporary_logins import (
     DEFAULT_THRESHOLD,
-    ProviderError,
-    go_duration,
+    CredentialError,
     parse_duration,
-    provider_config,
-    registry_host,
 )
 
 
@@ -48,7 +46,7 @@ def credential_provider_config(
             raise CliError(f"expected a registry HOST[:PORT], got {host!r}", exit_code=2)
     try:
         threshold = parse_duration(expiring_threshold)
-    except ProviderError as exc:
+    except CredentialError as exc:
         raise CliError(exc.message, exc.exit_code) from exc
     # Temporary credentials last an hour; the provider asks for new ones this much earlier.
     cache_duration = go_duration(parse_duration("1h") - threshold)

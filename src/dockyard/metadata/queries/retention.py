@@ -73,6 +73,24 @@ async def repositories_in_scope(
     return [(r[0], r[1], r[2], r[3], r[4]) for r in await session.execute(stmt)]
 
 
+async def get_policy(session: AsyncSession, policy_id: uuid.UUID) -> RetentionPolicy | None:
+    return await session.get(RetentionPolicy, policy_id)
+
+
+async def run_exists(session: AsyncSession, run_id: uuid.UUID) -> bool:
+    stmt = select(RetentionRun.id).where(RetentionRun.id == run_id)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def prune_runs(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` runs that finished before ``before``; how many went."""
+    doomed = select(RetentionRun.id).where(RetentionRun.finished_at < before).limit(limit)
+    ids = list((await session.execute(doomed)).scalars().all())
+    if ids:
+        await session.execute(delete(RetentionRun).where(RetentionRun.id.in_(ids)))
+    return len(ids)
+
+
 def add_run(session: AsyncSession, run: RetentionRun) -> None:
     session.add(run)
 

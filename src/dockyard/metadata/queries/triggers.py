@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import Trigger, TriggerDelivery
+from dockyard.metadata.models import Repository, Trigger, TriggerDelivery
 from dockyard.metadata.queries._insert import insert_ignore
 from dockyard.metadata.session import prepared
 
@@ -18,6 +18,19 @@ from dockyard.metadata.session import prepared
 async def list_triggers(session: AsyncSession, repository_id: uuid.UUID) -> Sequence[Trigger]:
     stmt = select(Trigger).where(Trigger.repository_id == repository_id).order_by(Trigger.name)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def repositories_with_triggers(
+    session: AsyncSession, instance_id: str, full_names: Sequence[str]
+) -> set[str]:
+    """Which of an instance's repositories (by full name) have at least one trigger."""
+    stmt = (
+        select(Repository.full_name)
+        .join(Trigger, Trigger.repository_id == Repository.id)
+        .where(Repository.instance_id == instance_id, Repository.full_name.in_(full_names))
+        .distinct()
+    )
+    return set((await session.execute(stmt)).scalars().all())
 
 
 async def find_trigger(

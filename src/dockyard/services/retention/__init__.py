@@ -2,7 +2,11 @@
 the faces call, and the scheduled runs the periodic job starts."""
 
 from dockyard.services.retention.rules import EVERY_TAG, RepositoryPlan, plan_repository
-from dockyard.services.retention.service import DEFAULT_MAX_DELETE_SHARE, RetentionService
+from dockyard.services.retention.service import (
+    DEFAULT_MAX_DELETE_SHARE,
+    RUN_JOB_KIND,
+    RetentionService,
+)
 from dockyard.services.retention.views import (
     PolicyChanges,
     PolicySpec,
@@ -14,6 +18,7 @@ from dockyard.services.retention.views import (
 __all__ = [
     "DEFAULT_MAX_DELETE_SHARE",
     "EVERY_TAG",
+    "RUN_JOB_KIND",
     "PolicyChanges",
     "PolicySpec",
     "PolicyView",

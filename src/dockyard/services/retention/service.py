@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import cast
 
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.clock import SYSTEM_CLOCK, Clock
 from dockyard.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from dockyard.metadata.models import RetentionPolicy, RetentionRun
+from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import retention as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
+from dockyard.services.batches import PRUNE_BATCH, PRUNE_MAX_BATCHES, delete_in_batches
 from dockyard.services.content import ContentService, PrunedTags
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.retention.rules import (
@@ -59,6 +62,8 @@ EXECUTE_ACTION = "cr:ExecuteRetentionPolicy"
 #: A policy names at most this many repositories (a namespace covers any number).
 MAX_REPOSITORIES = 100
 DEFAULT_MAX_DELETE_SHARE = 0.5
+#: The job kind of one scheduled run, queued by :meth:`RetentionService.queue_due`.
+RUN_JOB_KIND = "retention-run"
 
 
 class RetentionService:
@@ -198,29 +203,58 @@ class RetentionService:
             items = [_run_view(row, name) for row in rows]
         return Page(items, page.page, page.page_size, total)
 
-    async def run_due(self) -> list[RunView]:
-        """Run every policy whose daily time has come (the periodic job, every minute).
+    async def queue_due(self) -> int:
+        """Queue a ``retention-run`` job for every policy whose daily time has come (the
+        periodic job, every minute); how many.
 
-        Due policies are claimed under a row lock and moved to their next day in one write
-        transaction, so among several nodes exactly one runs each due time; a policy of an
-        instance that is no longer Advanced is skipped (and tried again the next day)."""
+        Due policies are claimed under a row lock, moved to their next day and given their
+        job in one write transaction, so among several nodes exactly one queues each due
+        time, and a run a crash interrupts is run again by the job queue (each policy on
+        its own: one that fails delays no other)."""
         now = self._clock.now()
         async with self._db.write() as session:
             due = await q.claim_due_policies(session, now)
             for row in due:
                 assert row.schedule is not None  # only scheduled policies have a due time
                 row.next_run_at = next_run(row.schedule, now)
-        runs = []
-        for policy in due:
-            instance = await self._tenancy.instance_ref(policy.instance_id)
-            if Feature.TAG_RETENTION not in edition(instance.edition).features:
-                continue
-            resource = instance.arn(f"instance/{instance.id}")
-            runs.append(await self._execute(policy, SCHEDULED, None, resource))
-        return runs
+                payload: dict[str, object] = {"policy": str(row.id), "run": str(uuid.uuid4())}
+                jq.add_job(session, RUN_JOB_KIND, payload, now)
+        return len(due)
+
+    async def run_scheduled(self, payload: dict[str, object]) -> RunView | None:
+        """Run a ``retention-run`` job's policy as a scheduled run; None when there is
+        nothing to do: the policy was deleted, its instance is no longer Advanced (tried
+        again the next day), or the run is recorded already (the job ran again after a
+        crash that came after the record)."""
+        policy_id, run_id = uuid.UUID(str(payload["policy"])), uuid.UUID(str(payload["run"]))
+        async with self._db.read() as session:
+            policy = await q.get_policy(session, policy_id)
+            if policy is None or await q.run_exists(session, run_id):
+                return None
+        instance = await self._tenancy.instance_ref(policy.instance_id)
+        if Feature.TAG_RETENTION not in edition(instance.edition).features:
+            return None
+        resource = instance.arn(f"instance/{instance.id}")
+        return await self._execute(policy, SCHEDULED, None, resource, run_id=run_id)
+
+    async def prune_runs(self, retention: timedelta) -> int:
+        """Delete the record of runs that finished longer ago than ``retention``."""
+        cutoff = self._clock.now() - retention
+        return await delete_in_batches(
+            self._db,
+            lambda session, limit: q.prune_runs(session, cutoff, limit),
+            batch_size=PRUNE_BATCH,
+            max_batches=PRUNE_MAX_BATCHES,
+        )
 
     async def _execute(
-        self, policy: RetentionPolicy, trigger: Trigger, actor: Actor | None, resource: str
+        self,
+        policy: RetentionPolicy,
+        trigger: Trigger,
+        actor: Actor | None,
+        resource: str,
+        *,
+        run_id: uuid.UUID | None = None,
     ) -> RunView:
         started = self._clock.now()
         plans = await self._plan(policy)
@@ -238,7 +272,7 @@ class RetentionService:
             kept = RepositoryPlan(tuple(sorted(plan.kept + spared)), plan.immutable, ())
             outcomes.append(_outcome(repo, kept, pruned.tags, pruned.manifests))
         row = RetentionRun(
-            id=uuid.uuid4(),
+            id=run_id or uuid.uuid4(),
             policy_id=policy.id,
             actor=actor.name if actor else None,
             trigger=trigger,

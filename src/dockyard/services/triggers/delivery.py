@@ -252,6 +252,22 @@ class TriggerSubscriber:
         self._db = db
         self._clock = clock
 
+    async def concerned(self, session: AsyncSession, events: Sequence[Event]) -> Sequence[Event]:
+        """Tag pushes to repositories that have a trigger now: what :meth:`handle`, run
+        now, would log (a trigger committed later races the push either way)."""
+        names: dict[str, set[str]] = {}
+        for event in events:
+            if event.repository is not None and isinstance(event.payload.get("tag"), str):
+                names.setdefault(event.instance_id, set()).add(event.repository)
+        with_triggers = {
+            (instance_id, full_name)
+            for instance_id, full_names in names.items()
+            for full_name in await q.repositories_with_triggers(
+                session, instance_id, sorted(full_names)
+            )
+        }
+        return [e for e in events if (e.instance_id, e.repository) in with_triggers]
+
     async def handle(self, events: Sequence[Event]) -> None:
         """All the records and deliveries of ``events`` (one repository's, oldest first)
         in one write transaction."""
