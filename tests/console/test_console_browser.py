@@ -351,6 +351,13 @@ def test_namespace_create_with_field_error_and_delete_with_confirmation(admin: V
 def test_repository_search_and_paging(admin: Visit, api: httpx.Client) -> None:
     create_namespace(admin, "many")
     admin.check("namespace-empty")
+    admin.page.get_by_text("Namespace settings", exact=True).click()
+    admin.page.get_by_label("Create repositories automatically on the first push").uncheck()
+    admin.page.get_by_label("Default repository type").select_option("public")
+    admin.page.get_by_role("button", name="Save namespace settings").click()
+    facts = admin.page.locator("dl.facts").inner_text()
+    assert "public" in facts
+    assert re.search(r"Auto-create on push\s+no", facts), facts
     for i in range(23):
         ok(
             api.post(

@@ -24,7 +24,7 @@ from dockyard.errors import (
 )
 from dockyard.services.access import InstanceRef
 from dockyard.services.paging import PageRequest
-from dockyard.services.tenancy import RepositoryChanges
+from dockyard.services.tenancy import NamespaceChanges, RepositoryChanges
 
 #: Endpoint network types in the order a pull command prefers their domains.
 _PREFERRED_NETWORKS = ("public", "vpc", "classic")
@@ -79,6 +79,7 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
         namespace=namespace,
         may_create=user.may(actions.CREATE_REPOSITORY, on_namespace(ref, name)),
         may_delete_namespace=user.may(actions.DELETE_NAMESPACE, on_namespace(ref, name)),
+        may_update_namespace=user.may(actions.UPDATE_NAMESPACE, on_namespace(ref, name)),
         **listed,
         **values,
     )
@@ -109,6 +110,22 @@ async def create_repository(context: PageContext) -> Response:
         field = "name" if isinstance(exc, InvalidInputError | AlreadyExistsError) else "form"
         return await namespace_page(context, 400, errors={field: exc.message}, form=sent)
     return redirect(f"{instance_path(ref.id)}/namespaces/{namespace}/repositories/{name}")
+
+
+async def update_namespace(context: PageContext) -> Response:
+    user, svc, form = context.user, context.svc, context.form
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    name = context.param("namespace")
+    await user.require(svc.audit, actions.UPDATE_NAMESPACE, on_namespace(ref, name))
+    changes = NamespaceChanges(
+        auto_create=form.checked("auto_create"),
+        default_repository_type=form.text("default_repository_type") or None,
+    )
+    try:
+        await svc.tenancy.update_namespace(ref.id, name, changes)
+    except InvalidInputError as exc:
+        return await namespace_page(context, 400, errors={"settings": exc.message})
+    return redirect(f"{instance_path(ref.id)}/namespaces/{name}")
 
 
 def pull_address(context: PageContext, instance: Any) -> str:
@@ -268,6 +285,7 @@ def routes(svc: ConsoleServices) -> list[Route]:
             methods=["GET"],
         ),
         Route(ns, page(svc, namespace_page), methods=["GET"]),
+        Route(ns + "/settings", page(svc, update_namespace), methods=["POST"]),
         Route(ns + "/repositories", page(svc, create_repository), methods=["POST"]),
         Route(repo, page(svc, repository_page), methods=["GET"]),
         Route(repo + "/settings", page(svc, update_repository), methods=["POST"]),
