@@ -845,3 +845,18 @@ def test_roles_carry_at_most_five_policies(admin: Visit, api: httpx.Client) -> N
     admin.page.get_by_role("button", name="Create role").click()
     row = admin.page.get_by_role("row", name=re.compile("^pullers"))
     assert "AliyunContainerRegistryReadOnlyAccess" in row.inner_text()
+
+
+def test_logon_policy_created_with_its_errors_at_the_fields(admin: Visit) -> None:
+    admin.go("/console/logon-policies")
+    admin.page.get_by_label("Name", exact=True).fill("office-hours")
+    admin.page.get_by_label("Time windows (UTC)").fill("9-18")
+    admin.page.get_by_label("Networks").fill("10.0.0.0/8")
+    admin.page.get_by_role("button", name="Create logon policy").click()
+    assert "is not a time HH:MM" in admin.page.locator("#e-time_windows").inner_text()
+    admin.check("logon-policies")
+    admin.page.get_by_label("Time windows (UTC)").fill("09:00-18:00")
+    admin.page.get_by_role("button", name="Create logon policy").click()
+    row = admin.page.get_by_role("row", name=re.compile("^office-hours"))
+    assert "09:00-18:00" in row.inner_text()
+    assert "10.0.0.0/8" in row.inner_text()

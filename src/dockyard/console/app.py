@@ -12,6 +12,7 @@ from dockyard.console import (
     audit,
     credentials,
     instances,
+    logon_policies,
     picker,
     policies,
     repositories,
@@ -56,6 +57,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *picker.routes(services),
             *policies.routes(services),
             *roles.routes(services),
+            *logon_policies.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
