@@ -860,3 +860,19 @@ def test_logon_policy_created_with_its_errors_at_the_fields(admin: Visit) -> Non
     row = admin.page.get_by_role("row", name=re.compile("^office-hours"))
     assert "09:00-18:00" in row.inner_text()
     assert "10.0.0.0/8" in row.inner_text()
+
+
+def test_organizations_tree(admin: Visit) -> None:
+    admin.go("/console/organizations")
+    admin.page.get_by_label("Name", exact=True).fill("platform")
+    admin.page.get_by_label("Under").select_option(label="root")
+    admin.page.get_by_role("button", name="Create organization").click()
+    admin.page.get_by_label("Name", exact=True).fill("builds")
+    admin.page.get_by_label("Under").select_option(label="platform")
+    admin.page.get_by_role("button", name="Create organization").click()
+    nested = admin.page.locator("ul.tree ul.tree ul.tree li .org")
+    assert nested.all_inner_texts() == ["builds"]
+    admin.page.get_by_label("Name", exact=True).fill("platform")
+    admin.page.get_by_role("button", name="Create organization").click()
+    assert admin.page.locator("#e-name").inner_text()
+    admin.check("organizations")

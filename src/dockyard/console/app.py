@@ -13,6 +13,7 @@ from dockyard.console import (
     credentials,
     instances,
     logon_policies,
+    organizations,
     picker,
     policies,
     repositories,
@@ -58,6 +59,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *policies.routes(services),
             *roles.routes(services),
             *logon_policies.routes(services),
+            *organizations.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
