@@ -876,3 +876,24 @@ def test_organizations_tree(admin: Visit) -> None:
     admin.page.get_by_role("button", name="Create organization").click()
     assert admin.page.locator("#e-name").inner_text()
     admin.check("organizations")
+
+
+def test_group_members_and_roles(admin: Visit, users: dict[str, str]) -> None:
+    admin.go("/console/groups")
+    admin.page.get_by_label("Name", exact=True).fill("team-devs")
+    admin.page.get_by_role("button", name="Create group").click()
+    assert admin.page.url.endswith("/console/groups/team-devs")
+    admin.page.get_by_label("Add a member (user name)").fill("no-such-user")
+    admin.page.get_by_role("button", name="Add member").click()
+    assert admin.page.locator("#e-username").inner_text()
+    admin.page.get_by_label("Add a member (user name)").fill(READER)
+    admin.page.get_by_role("button", name="Add member").click()
+    admin.page.get_by_label("Grant a role").select_option("readers")
+    admin.page.get_by_role("button", name="Grant role").click()
+    assert admin.page.locator("#group-roles").inner_text() == "readers"
+    assert admin.page.locator("ul.members li a").all_inner_texts() == [READER]
+    admin.check("group")
+    admin.page.get_by_role("button", name=f"Remove {READER}").click()
+    assert "No members yet." in admin.page.inner_text("main")
+    admin.go("/console/groups")
+    admin.check("groups")

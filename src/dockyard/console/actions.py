@@ -3,8 +3,11 @@ table of actions and resources), which no face imports from another."""
 
 from __future__ import annotations
 
+ADD_USER_TO_GROUP = "ram:AddUserToGroup"
+ATTACH_ROLE_TO_GROUP = "ram:AttachRoleToGroup"
 CHANGE_PASSWORD = "ram:ChangePassword"  # noqa: S105 - an action name
 CREATE_ACCESS_KEY = "ram:CreateAccessKey"
+CREATE_GROUP = "ram:CreateGroup"
 CREATE_INSTANCE = "cr:CreateInstance"
 CREATE_LOGON_POLICY = "ram:CreateLogonPolicy"
 CREATE_NAMESPACE = "cr:CreateNamespace"
@@ -18,6 +21,7 @@ DELETE_NAMESPACE = "cr:DeleteNamespace"
 DELETE_REPOSITORY = "cr:DeleteRepository"
 DELETE_REPOSITORY_TAG = "cr:DeleteRepositoryTag"
 GET_AUTHORIZATION_TOKEN = "cr:GetAuthorizationToken"  # noqa: S105 - an action name
+GET_GROUP = "ram:GetGroup"
 GET_INSTANCE = "cr:GetInstance"
 GET_NAMESPACE = "cr:GetNamespace"
 GET_POLICY = "ram:GetPolicy"
@@ -26,15 +30,17 @@ GET_REPOSITORY_LAYERS = "cr:GetRepositoryLayers"
 GET_USER = "ram:GetUser"
 LIST_ACCESS_KEYS = "ram:ListAccessKeys"
 LIST_AUDIT_EVENTS = "ram:ListAuditEvents"
+LIST_GROUPS = "ram:ListGroups"
 LIST_INSTANCE = "cr:ListInstance"
-LIST_ORGANIZATIONS = "ram:ListOrganizations"
 LIST_LOGON_POLICIES = "ram:ListLogonPolicies"
 LIST_NAMESPACE = "cr:ListNamespace"
+LIST_ORGANIZATIONS = "ram:ListOrganizations"
 LIST_POLICIES = "ram:ListPolicies"
 LIST_REPOSITORY = "cr:ListRepository"
 LIST_REPOSITORY_TAG = "cr:ListRepositoryTag"
 LIST_ROLES = "ram:ListRoles"
 LIST_USERS = "ram:ListUsers"
+REMOVE_USER_FROM_GROUP = "ram:RemoveUserFromGroup"
 RESET_PASSWORD = "ram:ResetPassword"  # noqa: S105 - an action name
 SET_REGISTRY_PASSWORD = "ram:SetRegistryPassword"  # noqa: S105 - an action name
 SET_USER_MFA = "ram:SetUserMFA"

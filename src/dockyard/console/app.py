@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard.console import (
     audit,
     credentials,
+    groups,
     instances,
     logon_policies,
     organizations,
@@ -60,6 +61,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *roles.routes(services),
             *logon_policies.routes(services),
             *organizations.routes(services),
+            *groups.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
