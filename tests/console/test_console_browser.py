@@ -897,3 +897,28 @@ def test_group_members_and_roles(admin: Visit, users: dict[str, str]) -> None:
     assert "No members yet." in admin.page.inner_text("main")
     admin.go("/console/groups")
     admin.check("groups")
+
+
+def test_resource_set_holds_namespaces_for_linked_groups(admin: Visit, api: httpx.Client) -> None:
+    ok(api.post("/instances/default/namespaces", json={"name": "team"}), 201)
+    ok(api.post("/instances/default/namespaces/team/repositories", json={"name": "app"}), 201)
+    root = next(o for o in ok(api.get("/organizations"))["items"] if o["name"] == "root")
+    ok(api.post("/groups", json={"name": "set-devs", "organizationId": root["id"]}), 201)
+    admin.go("/console/resource-sets")
+    admin.page.get_by_label("Name", exact=True).fill("team-set")
+    admin.page.get_by_role("button", name="Create resource set").click()
+    admin.page.get_by_label("Link a group").select_option("set-devs")
+    admin.page.get_by_role("button", name="Link group").click()
+    admin.page.get_by_label("Namespace or repository").fill("nowhere")
+    admin.page.get_by_role("button", name="Add to the set").click()
+    assert "does not exist" in admin.page.locator("#e-resource").inner_text()
+    admin.page.get_by_label("Namespace or repository").fill("team")
+    admin.page.get_by_role("button", name="Add to the set").click()
+    admin.page.get_by_label("Namespace or repository").fill("team/app")
+    admin.page.get_by_role("button", name="Add to the set").click()
+    assert admin.page.locator("#set-groups").inner_text() == "set-devs"
+    assert admin.page.locator("#set-namespaces").inner_text() == "default: team"
+    assert admin.page.locator("#set-repositories").inner_text() == "default: team/app"
+    admin.check("resource-set")
+    admin.go("/console/resource-sets")
+    admin.check("resource-sets")

@@ -18,6 +18,7 @@ from dockyard.console import (
     picker,
     policies,
     repositories,
+    resource_sets,
     roles,
     signin,
     users,
@@ -62,6 +63,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *logon_policies.routes(services),
             *organizations.routes(services),
             *groups.routes(services),
+            *resource_sets.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),
