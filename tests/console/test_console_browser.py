@@ -493,6 +493,9 @@ def test_read_only_user_gets_no_buttons_and_a_forged_post_is_refused(
         assert status == 403
         ok(api.get("/instances/default/namespaces/readable/repositories/thing"))
         assert api.get("/instances/default/namespaces/forged").status_code == 404
+        denied = ok(api.get("/audit-events", params={"actor": READER, "outcome": "denied"}))
+        refused = {e["action"] for e in denied["items"]}
+        assert {"cr:CreateNamespace", "cr:DeleteRepository"} <= refused
         reader.go("/console/instances/default/namespaces/readable/delete")
         assert reader.page.inner_text("h1") == "Not allowed"
         reader.check("forbidden")
