@@ -76,19 +76,7 @@ async def authenticate(
     address = client_address(request)
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
-        try:
-            username, user_id, epoch = tokens.verify_session(value.strip())
-        except AuthenticationError as exc:
-            await audit.record(
-                actor="anonymous",
-                action="authenticate",
-                outcome="failure",
-                source_ip=address or "",
-                resource="api",
-                detail={"method": "session", "reason": exc.message},
-            )
-            raise
-        principal = await verifier.principal_for_session(username, user_id, epoch, address=address)
+        principal = await session_principal(value.strip(), tokens, verifier, audit, address)
         return Authenticated(principal, "session")
     if scheme.lower() != "basic":
         raise AuthenticationError(f"unsupported authorization scheme {scheme!r}")
@@ -110,3 +98,30 @@ async def authenticate(
         return await verifier.authenticate_access_key(user, secret, address=address)
     principal = await verifier.verify_console(user, secret, address=address)
     return Authenticated(principal, "console-password")
+
+
+async def session_principal(
+    token: str,
+    tokens: TokenService,
+    verifier: CredentialVerifier,
+    audit: AuditLog,
+    address: str | None,
+    *,
+    face: str = "api",
+) -> Principal:
+    """Who holds a console session token (the API's Bearer, the console's cookie): refused,
+    and the refusal audited, once it expired or its session ended (sign-out, password change,
+    user disabled)."""
+    try:
+        username, user_id, epoch = tokens.verify_session(token)
+    except AuthenticationError as exc:
+        await audit.record(
+            actor="anonymous",
+            action="authenticate",
+            outcome="failure",
+            source_ip=address or "",
+            resource=face,
+            detail={"method": "session", "reason": exc.message},
+        )
+        raise
+    return await verifier.principal_for_session(username, user_id, epoch, address=address)

@@ -125,6 +125,8 @@ class Container:
     api: ASGIApp
     #: ``/metrics`` (Prometheus text format, behind its access rules).
     metrics: ASGIApp | None = None
+    #: The web console (``/console``).
+    console: ASGIApp | None = None
 
     async def start(self) -> None:
         await self.tokens.load_keys()
@@ -230,7 +232,22 @@ def build(settings: Settings) -> Container:
         MetricsAccess(parse_networks(settings.metrics_allowed_cidrs), metrics_token),
         ObservabilityService(db),
     )
-    return Container(settings, db, store, tokens, registry, api, metrics=metrics)
+    from dockyard.console import ConsoleServices, create_console
+
+    console = create_console(
+        ConsoleServices(
+            tenancy,
+            content,
+            tokens,
+            verifier,
+            audit,
+            signin,
+            credentials,
+            identity,
+            public_url=settings.public_url,
+        )
+    )
+    return Container(settings, db, store, tokens, registry, api, metrics=metrics, console=console)
 
 
 class GuardedOutbound:

@@ -82,6 +82,8 @@ class DockyardApp:
             await _json(send, 200, self.container.tokens.public_jwks())
         elif path == "/metrics" and self.container.metrics is not None:
             await self.container.metrics(scope, receive, send)
+        elif (path == "/console" or path.startswith("/console/")) and self.container.console:
+            await self.container.console(scope, receive, send)
         else:
             await _json(
                 send, 404, {"errors": [{"code": "NOT_FOUND", "message": f"nothing at {path}"}]}

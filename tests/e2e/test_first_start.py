@@ -37,6 +37,7 @@ def test_first_start_prints_the_migrations_the_password_and_the_addresses(
     assert f"Dockyard is serving on {server.url}\n" in text
     assert f"{server.url}/v2/\n" in text
     assert f"{server.url}/api/v1/docs\n" in text
+    assert f"{server.url}/console\n" in text
 
 
 def test_db_upgrade_reports_the_migrations_it_applied(tmp_path: Path) -> None:

@@ -202,6 +202,7 @@ def _where_to_find(settings: Settings) -> str:
         f"\n  Dockyard is serving on {base}{note}\n"
         f"  Registry (OCI distribution API): {base}/v2/\n"
         f"  Management API and its docs:     {base}/api/v1/docs\n"
+        f"  Web console:                     {base}/console\n"
     )
 
 
