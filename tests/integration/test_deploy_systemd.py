@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from dockyard.settings import Settings
 from tests.e2e.clients import require
+
+from dockyard.settings import Settings
 
 pytestmark = pytest.mark.integration
 
