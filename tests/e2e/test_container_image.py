@@ -134,6 +134,9 @@ def pushed_image(
             str(REPO_ROOT / "Containerfile"),
             "--build-arg",
             f"BASE={BASE_IMAGE}",
+            # The image the credential-helper controller runs in (docs/kubernetes.md).
+            "--build-arg",
+            "EXTRAS=kubernetes",
             # Build-time mounts only: neither file ends up in the image.
             "--volume",
             f"{pip_conf}:/etc/pip.conf:ro",
@@ -218,6 +221,8 @@ def test_container_from_dockyard_is_healthy_and_non_root(
     assert httpx.get(f"{inside.url}/readyz").json() == {"status": "ready"}
     # The embedded default landed in the /data volume, not the read-only root.
     assert "dockyard.db" in podman.exec(container, "ls", "/data").split()
+    # The extra asked for at build time is there: the controller can run from this image.
+    podman.exec(container, "python3", "-c", "import lightkube")
 
 
 def test_containerized_dockyard_serves_a_push_and_a_pull(
