@@ -219,6 +219,8 @@ def test_container_from_dockyard_is_healthy_and_non_root(
     assert podman.inspect_container(container)["State"]["Health"]["Status"] == "healthy"
     assert podman.exec(container, "id", "-u").strip() == "10001"
     assert httpx.get(f"{inside.url}/readyz").json() == {"status": "ready"}
+    # Package data made it into the installed wheel: the console's static files are served.
+    assert httpx.get(f"{inside.url}/console/static/console.css").status_code == 200
     # The embedded default landed in the /data volume, not the read-only root.
     assert "dockyard.db" in podman.exec(container, "ls", "/data").split()
     # The extra asked for at build time is there: the controller can run from this image.
