@@ -52,14 +52,12 @@ from dockyard.events import EventType
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import outbox as oq
 from dockyard.metadata.session import Database
-from dockyard.services.batches import delete_in_batches
+from dockyard.services.batches import PRUNE_BATCH, PRUNE_MAX_BATCHES, delete_in_batches
 from dockyard.services.jobs import JobHandler, JobRun
 
 DISPATCH_BATCH = 100
 #: The most events one subscriber job carries.
 EVENTS_PER_JOB = 100
-PRUNE_BATCH = 1000
-PRUNE_MAX_BATCHES = 100
 EVENT_JOB_PREFIX = "event:"
 
 

@@ -29,7 +29,7 @@ from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.queries import triggers as q
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.batches import delete_in_batches
+from dockyard.services.batches import PRUNE_BATCH, PRUNE_MAX_BATCHES, delete_in_batches
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.secrets import MasterKey
 from dockyard.services.tenancy import RepositoryRef
@@ -50,8 +50,6 @@ from dockyard.services.triggers.views import (
 
 #: Every push writes one log record per trigger: keep that bounded.
 MAX_TRIGGERS_PER_REPOSITORY = 100
-PRUNE_BATCH = 1000
-PRUNE_MAX_BATCHES = 100
 CREATE_ACTION = "cr:CreateRepoTrigger"
 UPDATE_ACTION = "cr:UpdateWebHook"
 DELETE_ACTION = "cr:DeleteRepoTrigger"
