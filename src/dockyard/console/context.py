@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockyard.errors import DeniedError
-from dockyard.services.access import InstanceRef, Principal, Resource, authorize
+from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.identity import IdentityServices
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
-from dockyard.services.tenancy.editions import ADVANCED
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,28 +57,3 @@ class Visitor:
         if not self.may(action, resource):
             await audit.denied(self.actor, action, resource)
             raise DeniedError(f"{self.name} is not allowed {action} on {resource}")
-
-
-# ---- resources: the API's table (api/actions.py), in the console's own words -------------
-
-
-def _advanced(instance: InstanceRef) -> bool:
-    return instance.edition == ADVANCED
-
-
-def on_namespace(instance: InstanceRef, namespace: str, *, creating: bool = False) -> str:
-    """A namespace; creating one on Standard is authorized on ``*``."""
-    if creating and not _advanced(instance):
-        return "*"
-    return instance.arn(f"repository/{namespace}")
-
-
-def on_repository(instance: InstanceRef, namespace: str, repository: str) -> str:
-    return instance.arn(f"repository/{namespace}/{repository}")
-
-
-def on_listing(instance: InstanceRef, namespace: str | None = None) -> str:
-    """What listing namespaces (no namespace) or repositories is authorized on."""
-    if not _advanced(instance):
-        return "*"
-    return instance.arn(f"repository/{namespace}/*" if namespace else "repository/*")

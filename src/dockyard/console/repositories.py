@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
-from dockyard.console.context import ConsoleServices, on_listing, on_namespace, on_repository
+from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE, instance_path
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import (
@@ -22,7 +21,7 @@ from dockyard.errors import (
     InvalidInputError,
     LimitExceededError,
 )
-from dockyard.services.access import InstanceRef
+from dockyard.services.access import InstanceRef, actions
 from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import NamespaceChanges, RepositoryChanges
 
@@ -39,7 +38,9 @@ async def _repositories(
 ) -> dict[str, Any]:
     """The listing part of a repositories page, after its authorization."""
     user, svc = context.user, context.svc
-    await user.require(svc.audit, actions.LIST_REPOSITORY, on_listing(ref, namespace))
+    await user.require(
+        svc.audit, actions.LIST_REPOSITORY, actions.repository_list_arn(ref, namespace)
+    )
     query = _search(context)
     found = await svc.tenancy.list_repositories(
         ref.id,
@@ -60,7 +61,7 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, actions.GET_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.GET_NAMESPACE, actions.namespace_arn(ref, name))
     namespace = await svc.tenancy.get_namespace(ref.id, name)
     listed = await _repositories(context, ref, name)
     values.setdefault("errors", {})
@@ -77,9 +78,9 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
         "repositories.html",
         status=status,
         namespace=namespace,
-        may_create=user.may(actions.CREATE_REPOSITORY, on_namespace(ref, name)),
-        may_delete_namespace=user.may(actions.DELETE_NAMESPACE, on_namespace(ref, name)),
-        may_update_namespace=user.may(actions.UPDATE_NAMESPACE, on_namespace(ref, name)),
+        may_create=user.may(actions.CREATE_REPOSITORY, actions.namespace_arn(ref, name)),
+        may_delete_namespace=user.may(actions.DELETE_NAMESPACE, actions.namespace_arn(ref, name)),
+        may_update_namespace=user.may(actions.UPDATE_NAMESPACE, actions.namespace_arn(ref, name)),
         **listed,
         **values,
     )
@@ -89,7 +90,7 @@ async def create_repository(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     namespace = context.param("namespace")
-    await user.require(svc.audit, actions.CREATE_REPOSITORY, on_namespace(ref, namespace))
+    await user.require(svc.audit, actions.CREATE_REPOSITORY, actions.namespace_arn(ref, namespace))
     name = form.text("name")
     try:
         await svc.tenancy.create_repository(
@@ -116,7 +117,7 @@ async def update_namespace(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, actions.UPDATE_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.UPDATE_NAMESPACE, actions.namespace_arn(ref, name))
     changes = NamespaceChanges(
         auto_create=form.checked("auto_create"),
         default_repository_type=form.text("default_repository_type") or None,
@@ -160,7 +161,7 @@ class Target:
 async def _target(context: PageContext, action: str) -> Target:
     ref = await context.svc.tenancy.instance_ref(context.param("instance_id"))
     namespace, name = context.param("namespace"), context.param("repository")
-    resource = on_repository(ref, namespace, name)
+    resource = actions.repository_arn(ref, namespace, name)
     await context.user.require(context.svc.audit, action, resource)
     return Target(ref, namespace, name, resource)
 
