@@ -93,11 +93,10 @@ async def repository_in(
 
 
 @dataclass(frozen=True, slots=True)
-class RepositoryTarget:
-    """What a route under ``…/repositories/{repository}`` works on: the repository, its ARN
-    (for the audit row), and the services and guard of the request."""
+class Authorized:
+    """The ARN a route's action was allowed on (for the audit row), with the request's
+    services and guard: what the ``In…`` parameters below hand a route."""
 
-    ref: RepositoryRef
     arn: str
     svc: ApiServices
     guard: Guard
@@ -105,6 +104,43 @@ class RepositoryTarget:
     @property
     def actor(self) -> Actor:
         return self.guard.actor
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceTarget(Authorized):
+    id: str
+
+
+async def _instance_target(instance_id: InstanceId, svc: Services, guard: Authz) -> InstanceTarget:
+    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+    return InstanceTarget(arn, svc, guard, instance_id)
+
+
+#: The instance named in the path, once the route's action is allowed on its ARN.
+InInstance = Annotated[InstanceTarget, Depends(_instance_target)]
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceTarget(Authorized):
+    instance_id: str
+    name: str
+
+
+async def _namespace_target(
+    instance_id: InstanceId, namespace: NamespaceName, svc: Services, guard: Authz
+) -> NamespaceTarget:
+    arn = await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
+    return NamespaceTarget(arn, svc, guard, instance_id, namespace)
+
+
+#: The namespace named in the path, once the route's action is allowed on its ARN (an
+#: unknown namespace is the service's 404).
+InNamespace = Annotated[NamespaceTarget, Depends(_namespace_target)]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryTarget(Authorized):
+    ref: RepositoryRef
 
 
 async def _repository_target(
@@ -115,8 +151,9 @@ async def _repository_target(
     guard: Authz,
 ) -> RepositoryTarget:
     ref, arn = await repository_in(svc, guard, instance_id, namespace, repository)
-    return RepositoryTarget(ref, arn, svc, guard)
+    return RepositoryTarget(arn, svc, guard, ref)
 
 
-#: The repository named in the path, once the route's action is allowed on it.
+#: The repository named in the path (an unknown one is 404), once the route's action is
+#: allowed on it.
 InRepository = Annotated[RepositoryTarget, Depends(_repository_target)]
