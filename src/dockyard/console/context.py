@@ -10,9 +10,13 @@ from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
+from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
+from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
+from dockyard.services.triggers import TriggersService
+from dockyard.services.usage import UsageService
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,14 @@ class ConsoleServices:
     credentials: CredentialsService
     #: Organizations, users, groups, roles, policies (the identity pages).
     identity: IdentityServices
+    #: Webhook triggers and their log (a repository's trigger pages).
+    triggers: TriggersService
+    #: Tag retention policies and their runs (an instance's retention pages).
+    retention: RetentionService
+    #: Garbage collection runs (the deployment's GC page).
+    gc: GarbageCollector
+    #: Storage usage and namespace quotas (instance and namespace pages).
+    usage: UsageService
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None

@@ -67,13 +67,19 @@ async def instance_page(context: PageContext, status: int = 200, **values: Any) 
     instance = await svc.tenancy.get_instance(context.param("instance_id"))
     ref = await svc.tenancy.instance_ref(instance.id)
     current = {e.network_type: e for e in instance.endpoints}
+    arn = actions.instance_arn(ref)
+    usage = None
+    if user.may(actions.GET_USAGE, arn):
+        usage = await svc.usage.instance(ref.id, PageRequest(1, PAGE_SIZE))
     values.setdefault("errors", {})
     return context.render(
         "instance.html",
         status=status,
         instance=instance,
+        usage=usage,
+        may_see_retention=user.may(actions.LIST_RETENTION_POLICY, arn),
         endpoint_forms=[(network, current.get(network)) for network in NETWORK_TYPES],
-        may_update=user.may(actions.UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}")),
+        may_update=user.may(actions.UPDATE_INSTANCE, arn),
         may_list_namespaces=user.may(actions.LIST_NAMESPACE, actions.namespace_list_arn(ref)),
         may_list_repositories=user.may(
             actions.LIST_REPOSITORY, actions.repository_list_arn(ref, None)
@@ -97,7 +103,7 @@ async def update_endpoints(context: PageContext) -> Response:
     version the form was read at, so that a concurrent change is not overwritten)."""
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    await user.require(svc.audit, actions.UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}"))
+    await user.require(svc.audit, actions.UPDATE_INSTANCE, actions.instance_arn(ref))
     endpoints = tuple(
         Endpoint(
             network,
