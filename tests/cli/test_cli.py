@@ -116,6 +116,14 @@ def test_instances(cli: Cli, instance: dict[str, Any]) -> None:
     assert "cri-doesnotexist" in missing.stderr
     # Usage errors exit 2.
     cli.run("instance", "update", iid, "--allow", "moon=10.0.0.0/8", expect=2)
+    # The edition's limits beside their use.
+    limits = cli.json("instance", "limits", iid)
+    assert limits["edition"] == "Advanced"
+    assert {r["name"]: r["limit"] for r in limits["limits"]}[
+        "repositories in one namespace"
+    ] is None
+    table = cli.run("instance", "limits", iid).stdout
+    assert "Advanced edition" in table and "no limit" in table and "namespaces" in table
 
 
 def test_instance_delete(cli: Cli) -> None:

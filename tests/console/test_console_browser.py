@@ -338,6 +338,8 @@ def test_instances_list_and_detail(admin: Visit) -> None:
     assert "Advanced" in main
     assert "local" in main
     assert "no endpoint domains" in main
+    limits = admin.page.locator("table.limits").inner_text()
+    assert "repositories in one namespace" in limits and "no limit" in limits
     admin.check("instance")
 
 

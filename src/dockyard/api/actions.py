@@ -12,6 +12,7 @@ instance reads; the rest follow the same pattern **(design)**:
 | reset a user's console password | ram:ResetPassword | ``acs:ram::$account:user/$username`` |
 | create instance | cr:CreateInstance | ``*`` |
 | list / get instances | cr:ListInstance / cr:GetInstance | ``*`` |
+| get an instance's limits and their use | cr:GetInstance | ``*`` |
 | update instance | cr:UpdateInstance | ``instance/$iid`` |
 | delete instance | cr:DeleteInstance | ``instance/$iid`` |
 | create namespace | cr:CreateNamespace | ``repository/$iid/$ns`` (Standard: ``*``) |

@@ -76,6 +76,7 @@ async def instance_page(context: PageContext, status: int = 200, **values: Any) 
         "instance.html",
         status=status,
         instance=instance,
+        limits=await svc.tenancy.instance_limits(ref.id),
         usage=usage,
         may_see_retention=user.may(actions.LIST_RETENTION_POLICY, arn),
         endpoint_forms=[(network, current.get(network)) for network in NETWORK_TYPES],

@@ -11,7 +11,13 @@ from dockyard.api.context import Authz, Services
 from dockyard.api.routers._routes import InInstance, answer, route
 from dockyard.api.routers.params import IfMatch, InstanceId, Paging
 from dockyard.api.schemas.common import Page
-from dockyard.api.schemas.instances import EndpointIn, InstanceCreate, InstanceOut, InstanceUpdate
+from dockyard.api.schemas.instances import (
+    EndpointIn,
+    InstanceCreate,
+    InstanceLimitsOut,
+    InstanceOut,
+    InstanceUpdate,
+)
 from dockyard.services.tenancy import AllowlistEntry, Endpoint, InstanceChanges
 
 router = APIRouter(prefix="/api/v1", tags=["instances"])
@@ -75,6 +81,25 @@ async def get_instance(
 ) -> InstanceOut:
     guard.require(actions.everything())
     return answer(InstanceOut, response, await svc.tenancy.get_instance(instance_id))
+
+
+@route(
+    router,
+    "GET",
+    "/instances/{instance_id}/limits",
+    actions.GET_INSTANCE,
+    "The limits of the instance's edition and what each counts now",
+    response_model=InstanceLimitsOut,
+    description=(
+        "Namespaces, repositories, repositories in the fullest namespace, and clients "
+        "pulling now, each beside the edition's limit (null: no limit of that kind)."
+    ),
+)
+async def get_instance_limits(
+    instance_id: InstanceId, svc: Services, guard: Authz
+) -> InstanceLimitsOut:
+    guard.require(actions.everything())
+    return InstanceLimitsOut.model_validate(await svc.tenancy.instance_limits(instance_id))
 
 
 @route(
