@@ -268,7 +268,8 @@ def test_tags_layers_and_manifests(
     assert tags["v1"]["digest"] == tags["v2"]["digest"] == v1.digest
     assert tags["v1"]["size"] == len(v1.manifest) + len(v1.config) + sum(map(len, v1.layers))
     table = cli.run("tag", "list", f"{ns}/app", "-i", iid).stdout
-    assert "v1" in table and v1.digest[:19] in table
+    assert "v1" in table and v1.digest[:19] in table and "Pushed by" in table
+    assert {t["pushedBy"] for t in tags.values()} == {"admin"}
 
     layers = cli.json("tag", "layers", f"{ns}/app:v1", "-i", iid)
     assert layers["manifestDigest"] == v1.digest

@@ -421,6 +421,7 @@ def test_push_then_tags_deleted_in_the_console_are_gone_for_skopeo(
     admin.go("/console/instances/default/namespaces/shop/repositories/web")
     rows = admin.page.locator("table.tags tbody tr")
     assert rows.count() == 3
+    assert admin.page.locator("table.tags td.pusher").all_inner_texts() == ["admin"] * 3
     table = admin.page.inner_text("table.tags")
     for digest in pushed.values():
         assert digest in table
