@@ -431,5 +431,10 @@ def test_retention(registry: DockyardServer, cli: Cli, instance: dict[str, Any])
     assert all(r["deleted"] == [] for r in again["repositories"])
     table = cli.run("retention", "runs", "trim", "-i", iid).stdout
     assert "Succeeded" in table and "manual" in table
+    # The scope changes to the whole namespace; the schedule goes.
+    moved = cli.json("retention", "update", "trim", "--namespace", ns, "--schedule", "", "-i", iid)
+    assert (moved["namespace"], moved["repositories"], moved["schedule"]) == (ns, [], None)
+    nothing = cli.run("retention", "update", "trim", "-i", iid, expect=2)
+    assert "at least one option" in nothing.stderr
     assert cli.json("retention", "delete", "trim", "-i", iid) == {"deleted": "trim"}
     assert "does not exist" in cli.run("retention", "show", "trim", "-i", iid, expect=1).stderr

@@ -89,7 +89,7 @@ async def get_policy(target: InInstance, name: PolicyName) -> PolicyOut:
     "PATCH",
     "/{name}",
     actions.UPDATE_RETENTION_POLICY,
-    "Change a retention policy's keep-latest, keep-tags or schedule",
+    "Change a retention policy's scope, keep-latest, keep-tags or schedule",
     response_model=PolicyOut,
 )
 async def update_policy(
@@ -98,7 +98,9 @@ async def update_policy(
     body: PolicyUpdate,
 ) -> PolicyOut:
     retention = target.svc.retention
-    changes = PolicyChanges(body.keep_latest, body.keep_tags, body.schedule)
+    changes = PolicyChanges(
+        body.keep_latest, body.keep_tags, body.schedule, body.namespace, body.repositories
+    )
     view = await retention.update(target.id, name, changes, actor=target.actor, resource=target.arn)
     return PolicyOut.model_validate(view)
 
