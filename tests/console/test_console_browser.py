@@ -1087,3 +1087,68 @@ def test_gc_runs_and_namespace_quota(admin: Visit, api: httpx.Client) -> None:
     admin.go("/console/instances/default")
     assert "stored" in admin.page.locator("#instance-usage").inner_text()
     assert "metered" in admin.page.locator("table.usage").inner_text()
+
+
+def test_identity_objects_are_taken_apart_and_deleted(admin: Visit, api: httpx.Client) -> None:
+    root = next(o for o in ok(api.get("/organizations"))["items"] if o["name"] == "root")
+    doc = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:Get*", "Resource": "*"}]}
+    ok(api.post("/policies", json={"name": "gone-policy", "document": doc}), 201)
+    ok(api.post("/roles", json={"name": "gone-role", "policies": ["gone-policy"]}), 201)
+    ok(api.post("/groups", json={"name": "gone-group", "organizationId": root["id"]}), 201)
+    ok(api.request("PUT", "/groups/gone-group/roles/gone-role"))
+    ok(api.post("/instances/default/namespaces", json={"name": "setns"}), 201)
+    ok(api.post("/resource-sets", json={"name": "gone-set"}), 201)
+    ok(api.request("PUT", "/resource-sets/gone-set/groups/gone-group"))
+    ok(api.request("PUT", "/resource-sets/gone-set/namespaces/default/setns"))
+    body = {"name": "gone-lp", "cidrs": ["10.0.0.0/8"]}
+    ok(api.post("/logon-policies", json=body), 201)
+    org = ok(api.post("/organizations", json={"name": "gone-org", "parentId": root["id"]}), 201)
+    create_user(api, "gone-user", [])
+
+    # A resource set's group and namespace are taken out, then the set goes.
+    admin.go("/console/resource-sets/gone-set")
+    admin.page.get_by_role("button", name="Unlink the group gone-group").click()
+    assert admin.page.locator("#set-groups").inner_text() == "—"
+    admin.page.get_by_role("button", name="Remove the namespace setns").click()
+    assert admin.page.locator("#set-namespaces").inner_text() == "—"
+    admin.check("resource-set-emptied")
+    admin.page.get_by_role("button", name="Delete this resource set").click()
+    assert admin.dialogs[-1] == "Delete the resource set gone-set? This cannot be undone."
+    assert admin.page.url.endswith("/console/resource-sets")
+    assert api.get("/resource-sets/gone-set").status_code == 404
+
+    # A group's role is revoked, then the group goes; then the role and its policy.
+    admin.go("/console/groups/gone-group")
+    admin.page.get_by_role("button", name="Revoke the role gone-role").click()
+    assert admin.page.locator("#group-roles").inner_text() == "—"
+    admin.page.get_by_role("button", name="Delete this group").click()
+    assert api.get("/groups/gone-group").status_code == 404
+    admin.go("/console/roles")
+    admin.page.get_by_role("button", name="Delete the role gone-role").click()
+    assert api.get("/roles/gone-role").status_code == 404
+    # Built-in roles get no Delete button.
+    assert admin.page.get_by_role("button", name="Delete the role Administrator").count() == 0
+    admin.go("/console/policies/gone-policy")
+    admin.page.get_by_role("button", name="Delete this policy").click()
+    assert api.get("/policies/gone-policy").status_code == 404
+
+    admin.go("/console/logon-policies")
+    admin.page.get_by_role("button", name="Delete the logon policy gone-lp").click()
+    assert api.get("/logon-policies/gone-lp").status_code == 404
+
+    # An organization holding a user is refused in words; emptied, it goes.
+    ok(api.patch("/users/gone-user", json={"organizationId": org["id"]}))
+    admin.go("/console/organizations")
+    admin.page.get_by_role("button", name="Delete the organization gone-org").click()
+    assert admin.page.inner_text("h1") == "Not deleted"
+    assert "user" in admin.page.inner_text("main")
+    admin.go("/console/users/gone-user")
+    admin.page.get_by_role("button", name="Delete this user").click()
+    assert api.get("/users/gone-user").status_code == 404
+    admin.go("/console/organizations")
+    admin.page.get_by_role("button", name="Delete the organization gone-org").click()
+    assert admin.page.url.endswith("/console/organizations")
+    assert "gone-org" not in admin.page.inner_text("main")
+    # Nobody deletes themselves from the console.
+    admin.go("/console/users/admin")
+    assert admin.page.get_by_role("button", name="Delete this user").count() == 0

@@ -18,6 +18,7 @@ from dockyard.console import (
     organizations,
     picker,
     policies,
+    removals,
     repositories,
     resource_sets,
     retention,
@@ -70,6 +71,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *triggers.routes(services),
             *retention.routes(services),
             *gc.routes(services),
+            *removals.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),

@@ -11,7 +11,7 @@ from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.gc import GarbageCollector
-from dockyard.services.identity import IdentityServices
+from dockyard.services.identity import Caller, IdentityServices
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -55,6 +55,11 @@ class Visitor:
     @property
     def name(self) -> str:
         return self.principal.name or "anonymous"
+
+    @property
+    def caller(self) -> Caller:
+        """Who changes identity objects, as the identity services check and audit it."""
+        return Caller.of(self.principal, self.source_ip)
 
     @property
     def actor(self) -> Actor:
