@@ -78,7 +78,8 @@ async def group_page(context: PageContext, status: int = 200, **values: Any) -> 
 
 
 async def change_group(context: PageContext, action: str) -> Response:
-    """Add or remove a member, or grant a role (``action``), then show the group again."""
+    """Add or remove a member, or grant or revoke a role (``action``), then show the group
+    again."""
     svc, form = context.svc, context.form
     groups = svc.identity.groups
     name = context.param("name")
@@ -89,10 +90,13 @@ async def change_group(context: PageContext, action: str) -> Response:
             await groups.add_group_member(caller, name, form.text("username"))
         elif action == actions.REMOVE_USER_FROM_GROUP:
             await groups.remove_group_member(caller, name, form.text("username"))
+        elif action == actions.DETACH_ROLE_FROM_GROUP:
+            await groups.detach_role_from_group(caller, name, form.text("role"))
         else:
             await groups.attach_role_to_group(caller, name, form.text("role"))
     except _REFUSED as exc:
-        field = "role" if action == actions.ATTACH_ROLE_TO_GROUP else "username"
+        roles = (actions.ATTACH_ROLE_TO_GROUP, actions.DETACH_ROLE_FROM_GROUP)
+        field = "role" if action in roles else "username"
         return await group_page(context, 400, errors={field: exc.message})
     return redirect(f"{PATH}/{name}")
 
@@ -109,6 +113,10 @@ async def grant_role(context: PageContext) -> Response:
     return await change_group(context, actions.ATTACH_ROLE_TO_GROUP)
 
 
+async def revoke_role(context: PageContext) -> Response:
+    return await change_group(context, actions.DETACH_ROLE_FROM_GROUP)
+
+
 def routes(svc: ConsoleServices) -> list[Route]:
     one = PATH + "/{name}"
     return [
@@ -118,4 +126,5 @@ def routes(svc: ConsoleServices) -> list[Route]:
         Route(one + "/members", page(svc, add_member), methods=["POST"]),
         Route(one + "/members/remove", page(svc, remove_member), methods=["POST"]),
         Route(one + "/roles", page(svc, grant_role), methods=["POST"]),
+        Route(one + "/roles/remove", page(svc, revoke_role), methods=["POST"]),
     ]

@@ -1,6 +1,5 @@
 """Deleting identity objects (users, groups, roles, policies, resource sets, logon
-policies, organizations) and taking links apart (a group's role, a resource set's group,
-namespace or repository), each authorized and audited as the API's route for it is. The
+policies, organizations), each authorized and audited as the API's route for it is. The
 buttons ask first (``data-confirm``); what the services refuse (the last administrator, a
 built-in policy, an organization that still holds users) comes back in words."""
 
@@ -77,60 +76,8 @@ def _deleter(collection: str) -> Callable[[PageContext], Awaitable[Response]]:
     return delete
 
 
-async def revoke_group_role(context: PageContext) -> Response:
-    svc, name = context.svc, context.param("name")
-    groups = svc.identity.groups
-    arn = await groups.ram_arn(f"group/{name}")
-    await context.user.require(svc.audit, actions.DETACH_ROLE_FROM_GROUP, arn)
-    await groups.detach_role_from_group(context.user.caller, name, context.form.text("role"))
-    return redirect(f"/console/groups/{name}")
-
-
-async def unlink_set_group(context: PageContext) -> Response:
-    svc, name = context.svc, context.param("name")
-    sets = svc.identity.resource_sets
-    arn = await sets.ram_arn(f"resourceset/{name}")
-    await context.user.require(svc.audit, actions.UNLINK_RESOURCE_SET_FROM_GROUP, arn)
-    await sets.link_group(context.user.caller, name, context.form.text("group"), link=False)
-    return redirect(f"/console/resource-sets/{name}")
-
-
-async def remove_set_resource(context: PageContext) -> Response:
-    """A namespace (``team``) or a repository (``team/app``) of an instance leaves the set."""
-    svc, form, name = context.svc, context.form, context.param("name")
-    sets = svc.identity.resource_sets
-    arn = await sets.ram_arn(f"resourceset/{name}")
-    await context.user.require(svc.audit, actions.REMOVE_RESOURCE_FROM_RESOURCE_SET, arn)
-    namespace, _, repository = form.text("resource").partition("/")
-    await sets.set_member(
-        context.user.caller,
-        name,
-        form.text("instance_id"),
-        namespace,
-        repository or None,
-        add=False,
-    )
-    return redirect(f"/console/resource-sets/{name}")
-
-
 def routes(svc: ConsoleServices) -> list[Route]:
-    deletes = [
+    return [
         Route(f"/console/{kind}/{{name}}/delete", page(svc, _deleter(kind)), methods=["POST"])
         for kind in DELETABLE
-    ]
-    return [
-        *deletes,
-        Route(
-            "/console/groups/{name}/roles/remove", page(svc, revoke_group_role), methods=["POST"]
-        ),
-        Route(
-            "/console/resource-sets/{name}/groups/remove",
-            page(svc, unlink_set_group),
-            methods=["POST"],
-        ),
-        Route(
-            "/console/resource-sets/{name}/resources/remove",
-            page(svc, remove_set_resource),
-            methods=["POST"],
-        ),
     ]

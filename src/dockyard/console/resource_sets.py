@@ -1,8 +1,11 @@
-"""Resource sets (administrators): list; create; a set's page to link groups and to add
-namespaces and repositories of an instance. Over ``IdentityServices.resource_sets``."""
+"""Resource sets (administrators): list; create; a set's page to link and unlink groups and
+to add and take out namespaces and repositories of an instance. Over
+``IdentityServices.resource_sets``."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.responses import Response
@@ -10,9 +13,10 @@ from starlette.routing import Route
 
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
-from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.pages import Form, PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from dockyard.services.access import actions
+from dockyard.services.identity import Caller, ResourceSetService
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/resource-sets"
@@ -77,39 +81,60 @@ async def resource_set_page(context: PageContext, status: int = 200, **values: A
     )
 
 
-async def link_group(context: PageContext) -> Response:
+Change = Callable[[ResourceSetService, Caller, str, Form], Awaitable[object]]
+
+
+async def _change(context: PageContext, action: str, field: str, change: Change) -> Response:
+    """Authorize ``action`` on the set, make the ``change``, show the set again (a refusal
+    at the form's ``field``)."""
     svc, name = context.svc, context.param("name")
     sets = svc.identity.resource_sets
-    await context.user.require(
-        svc.audit, actions.LINK_RESOURCE_SET_TO_GROUP, await sets.ram_arn(f"resourceset/{name}")
-    )
+    await context.user.require(svc.audit, action, await sets.ram_arn(f"resourceset/{name}"))
     try:
-        await sets.link_group(context.user.caller, name, context.form.text("group"), link=True)
+        await change(sets, context.user.caller, name, context.form)
     except _REFUSED as exc:
-        return await resource_set_page(context, 400, errors={"group": exc.message})
+        return await resource_set_page(context, 400, errors={field: exc.message})
     return redirect(f"{PATH}/{name}")
+
+
+async def _member(
+    sets: ResourceSetService, caller: Caller, name: str, form: Form, *, add: bool
+) -> object:
+    """A namespace (``team``) or a repository (``team/app``) of an instance joins or leaves
+    the set."""
+    namespace, _, repository = form.text("resource").partition("/")
+    instance_id = form.text("instance_id")
+    return await sets.set_member(caller, name, instance_id, namespace, repository or None, add=add)
+
+
+async def _group(
+    sets: ResourceSetService, caller: Caller, name: str, form: Form, *, link: bool
+) -> object:
+    return await sets.link_group(caller, name, form.text("group"), link=link)
+
+
+async def link_group(context: PageContext) -> Response:
+    return await _change(
+        context, actions.LINK_RESOURCE_SET_TO_GROUP, "group", partial(_group, link=True)
+    )
+
+
+async def unlink_group(context: PageContext) -> Response:
+    return await _change(
+        context, actions.UNLINK_RESOURCE_SET_FROM_GROUP, "group", partial(_group, link=False)
+    )
 
 
 async def add_resource(context: PageContext) -> Response:
-    """A namespace (``team``) or a repository (``team/app``) of an instance joins the set."""
-    svc, form, name = context.svc, context.form, context.param("name")
-    sets = svc.identity.resource_sets
-    await context.user.require(
-        svc.audit, actions.ADD_RESOURCE_TO_RESOURCE_SET, await sets.ram_arn(f"resourceset/{name}")
+    return await _change(
+        context, actions.ADD_RESOURCE_TO_RESOURCE_SET, "resource", partial(_member, add=True)
     )
-    namespace, _, repository = form.text("resource").partition("/")
-    try:
-        await sets.set_member(
-            context.user.caller,
-            name,
-            form.text("instance_id"),
-            namespace,
-            repository or None,
-            add=True,
-        )
-    except _REFUSED as exc:
-        return await resource_set_page(context, 400, errors={"resource": exc.message})
-    return redirect(f"{PATH}/{name}")
+
+
+async def remove_resource(context: PageContext) -> Response:
+    return await _change(
+        context, actions.REMOVE_RESOURCE_FROM_RESOURCE_SET, "resource", partial(_member, add=False)
+    )
 
 
 def routes(svc: ConsoleServices) -> list[Route]:
@@ -119,5 +144,7 @@ def routes(svc: ConsoleServices) -> list[Route]:
         Route(PATH, page(svc, create_resource_set), methods=["POST"]),
         Route(one, page(svc, resource_set_page), methods=["GET"]),
         Route(one + "/groups", page(svc, link_group), methods=["POST"]),
+        Route(one + "/groups/remove", page(svc, unlink_group), methods=["POST"]),
         Route(one + "/resources", page(svc, add_resource), methods=["POST"]),
+        Route(one + "/resources/remove", page(svc, remove_resource), methods=["POST"]),
     ]

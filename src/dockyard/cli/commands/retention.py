@@ -97,8 +97,24 @@ ScheduleOpt = Annotated[
 ]
 
 
-def _repositories(repository: str | None) -> list[str] | None:
-    return [r.strip() for r in repository.split(",") if r.strip()] if repository else None
+def _fields(
+    namespace: str | None,
+    repository: str | None,
+    keep_latest: int | None,
+    keep_tags: str | None,
+    schedule: str | None,
+) -> Record:
+    """The policy fields a create or an update sends (those given)."""
+    repositories = [r.strip() for r in repository.split(",") if r.strip()] if repository else None
+    return given(
+        {
+            "namespace": namespace,
+            "repositories": repositories,
+            "keepLatest": keep_latest,
+            "keepTags": keep_tags,
+            "schedule": schedule,
+        }
+    )
 
 
 def create_policy(
@@ -117,17 +133,7 @@ def create_policy(
     """Create a retention policy (saving it deletes nothing; see `retention run`)."""
     if (namespace is None) == (repository is None):
         raise CliError("give --namespace or --repository (not both)", exit_code=2)
-    repositories = _repositories(repository)
-    body = given(
-        {
-            "name": name,
-            "namespace": namespace,
-            "repositories": repositories,
-            "keepLatest": keep_latest,
-            "keepTags": keep_tags,
-            "schedule": schedule,
-        }
-    )
+    body = {"name": name, **_fields(namespace, repository, keep_latest, keep_tags, schedule)}
     POLICIES.create(call, body)
 
 
@@ -150,14 +156,7 @@ def update_policy(
     if namespace is not None and repository is not None:
         raise CliError("give --namespace or --repository, not both", exit_code=2)
     body = changes(
-        {
-            "namespace": namespace,
-            "repositories": _repositories(repository),
-            "keepLatest": keep_latest,
-            "keepTags": keep_tags,
-            "schedule": schedule,
-        },
-        "at least one option",
+        _fields(namespace, repository, keep_latest, keep_tags, schedule), "at least one option"
     )
     POLICIES.update(call, name, body)
 
