@@ -1152,3 +1152,50 @@ def test_identity_objects_are_taken_apart_and_deleted(admin: Visit, api: httpx.C
     # Nobody deletes themselves from the console.
     admin.go("/console/users/admin")
     assert admin.page.get_by_role("button", name="Delete this user").count() == 0
+
+
+def test_a_users_profile_and_roles_are_edited(admin: Visit, api: httpx.Client) -> None:
+    role = {"name": "profile-readers", "policies": ["AliyunContainerRegistryReadOnlyAccess"]}
+    ok(api.post("/roles", json=role), 201)
+    create_user(api, "edited-user", [])
+    admin.go("/console/users/edited-user")
+    admin.page.get_by_label("Grant a role").select_option("profile-readers")
+    admin.page.get_by_role("button", name="Grant role").click()
+    assert ok(api.get("/users/edited-user"))["roles"] == ["profile-readers"]
+
+    admin.page.get_by_text("Edit the profile").click()
+    admin.page.get_by_label("Email").fill("not-an-email")
+    admin.page.get_by_role("button", name="Save the profile").click()
+    assert "email" in admin.page.locator("#e-email").inner_text()
+    admin.page.get_by_label("Email").fill("edited@example.com")
+    admin.page.get_by_label("Display name").fill("Edited User")
+    admin.page.get_by_role("button", name="Save the profile").click()
+    assert "The profile is saved." in admin.page.get_by_role("status").inner_text()
+    shown = ok(api.get("/users/edited-user"))
+    assert (shown["email"], shown["displayName"]) == ("edited@example.com", "Edited User")
+    admin.check("user-edited")
+
+    admin.page.get_by_role("button", name="Revoke the role profile-readers").click()
+    assert ok(api.get("/users/edited-user"))["roles"] == []
+
+
+def test_a_roles_policies_are_attached_and_detached(admin: Visit, api: httpx.Client) -> None:
+    doc = {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "cr:List*", "Resource": "*"}],
+    }
+    ok(api.post("/policies", json={"name": "listers", "document": doc}), 201)
+    ok(api.post("/roles", json={"name": "growing", "policies": []}), 201)
+    admin.go("/console/roles")
+    admin.page.get_by_role("link", name="growing").click()
+    admin.page.get_by_label("Attach a policy").select_option("listers")
+    admin.page.get_by_role("button", name="Attach policy").click()
+    assert admin.page.locator("#role-policies").inner_text() == "listers"
+    assert ok(api.get("/roles/growing"))["policies"] == ["listers"]
+    admin.check("role")
+    admin.page.get_by_role("button", name="Detach the policy listers").click()
+    assert ok(api.get("/roles/growing"))["policies"] == []
+    # A built-in role is read-only here too.
+    admin.go("/console/roles/Administrator")
+    assert admin.page.get_by_role("button", name="Attach policy").count() == 0
+    assert admin.page.get_by_role("button", name="Delete this role").count() == 0

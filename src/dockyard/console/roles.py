@@ -12,12 +12,20 @@ from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.console.removals import deletable
-from dockyard.errors import AlreadyExistsError, InvalidInputError, LimitExceededError, NotFoundError
+from dockyard.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+)
 from dockyard.services.access import actions
 from dockyard.services.identity.rules import MAX_ROLE_POLICIES, SHARING_SCOPES
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/roles"
+#: Policies offered to attach (the first page).
+CHOICES = PageRequest(1, 100)
 
 
 async def roles_page(context: PageContext, status: int = 200, **values: Any) -> Response:
@@ -25,9 +33,7 @@ async def roles_page(context: PageContext, status: int = 200, **values: Any) -> 
     await user.require(svc.audit, actions.LIST_ROLES, "*")
     listing = await svc.identity.roles.list_roles(PageRequest(context.page_number(), PAGE_SIZE))
     may_create = user.may(actions.CREATE_ROLE, "*")
-    policies = (
-        (await svc.identity.policies.list_policies(PageRequest(1, 100))).items if may_create else []
-    )
+    policies = (await svc.identity.policies.list_policies(CHOICES)).items if may_create else []
     values.setdefault("errors", {})
     values.setdefault("form", {"name": "", "description": "", "sharing_scope": "global"})
     values.setdefault("chosen", [])
@@ -71,8 +77,56 @@ async def create_role(context: PageContext) -> Response:
     return redirect(PATH)
 
 
+async def role_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    """A role with its policies: attach one (at most five), detach one."""
+    user, svc = context.user, context.svc
+    roles, name = svc.identity.roles, context.param("name")
+    arn = await roles.ram_arn(f"role/{name}")
+    await user.require(svc.audit, actions.GET_ROLE, arn)
+    role = await roles.get_role(name)
+    may_attach = not role.builtin and user.may(actions.ATTACH_POLICY_TO_ROLE, arn)
+    policies = (await svc.identity.policies.list_policies(CHOICES)).items if may_attach else []
+    values.setdefault("errors", {})
+    return context.render(
+        "role.html",
+        status=status,
+        role=role,
+        policies=[p for p in policies if p.name not in role.policies],
+        max_policies=MAX_ROLE_POLICIES,
+        may_attach=may_attach,
+        may_detach=not role.builtin and user.may(actions.DETACH_POLICY_FROM_ROLE, arn),
+        may_delete=not role.builtin and user.may(actions.DELETE_ROLE, arn),
+        **values,
+    )
+
+
+async def change_policies(context: PageContext, *, attach: bool) -> Response:
+    svc, name = context.svc, context.param("name")
+    roles = svc.identity.roles
+    action = actions.ATTACH_POLICY_TO_ROLE if attach else actions.DETACH_POLICY_FROM_ROLE
+    await context.user.require(svc.audit, action, await roles.ram_arn(f"role/{name}"))
+    change = roles.attach_policy if attach else roles.detach_policy
+    try:
+        await change(context.user.caller, name, context.form.text("policy"))
+    except (LimitExceededError, NotFoundError, ConflictError, InvalidInputError) as exc:
+        return await role_page(context, 400, errors={"policy": exc.message})
+    return redirect(f"{PATH}/{name}")
+
+
+async def attach_policy(context: PageContext) -> Response:
+    return await change_policies(context, attach=True)
+
+
+async def detach_policy(context: PageContext) -> Response:
+    return await change_policies(context, attach=False)
+
+
 def routes(svc: ConsoleServices) -> list[Route]:
+    one = PATH + "/{name}"
     return [
         Route(PATH, page(svc, roles_page), methods=["GET"]),
         Route(PATH, page(svc, create_role), methods=["POST"]),
+        Route(one, page(svc, role_page), methods=["GET"]),
+        Route(one + "/policies", page(svc, attach_policy), methods=["POST"]),
+        Route(one + "/policies/remove", page(svc, detach_policy), methods=["POST"]),
     ]

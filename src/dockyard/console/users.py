@@ -1,6 +1,7 @@
 """Users (administrators): list, create with an initial password, organization, roles and
-logon policy; a user's page to disable or enable them, reset their console password and
-require MFA; over ``IdentityServices.users`` and ``SignInService``, as the API's routes."""
+logon policy; a user's page to edit the profile and logon policy, grant and revoke roles,
+disable or enable them, reset their console password and require MFA; over
+``IdentityServices.users`` and ``SignInService``, as the API's routes."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ NOTICES = {
     "enabled": "The user is enabled.",
     "mfa-on": "MFA is required: the user binds a device at the next sign-in.",
     "mfa-off": "MFA is no longer required; the bound device is forgotten.",
+    "profile": "The profile is saved.",
 }
 
 #: Service field names (in its messages and details) as the create form names its fields.
@@ -113,13 +115,24 @@ async def user_page(context: PageContext, status: int = 200, **values: Any) -> R
     arn = await users.ram_arn(f"user/{name}")
     await user.require(svc.audit, actions.GET_USER, arn)
     shown = await users.get_user(name)
+    may_update = user.may(actions.UPDATE_USER, arn)
+    may_grant = user.may(actions.ATTACH_ROLE_TO_USER, arn)
+    identity = svc.identity
+    logon_policies = (
+        (await identity.logon_policies.list_logon_policies(CHOICES)).items if may_update else []
+    )
+    roles = (await identity.roles.list_roles(CHOICES)).items if may_grant else []
     values.setdefault("errors", {})
     return context.render(
         "user.html",
         status=status,
         shown=shown,
+        logon_policies=logon_policies,
+        roles=[r for r in roles if r.name not in shown.roles],
+        may_grant=may_grant,
+        may_revoke=user.may(actions.DETACH_ROLE_FROM_USER, arn),
         notice=NOTICES.get(context.query("notice"), ""),
-        may_update=user.may(actions.UPDATE_USER, arn),
+        may_update=may_update,
         may_reset=user.may(actions.RESET_PASSWORD, arn),
         may_set_mfa=user.may(actions.SET_USER_MFA, arn),
         may_delete=user.may(actions.DELETE_USER, arn) and name != user.name,
@@ -142,6 +155,46 @@ async def set_disabled(context: PageContext) -> Response:
         context.user.caller, name, UserChanges(disabled=disabled)
     )
     return redirect(f"{PATH}/{name}?notice={'disabled' if disabled else 'enabled'}")
+
+
+async def update_profile(context: PageContext) -> Response:
+    """Display name, email, phones and logon policy, as the user's page shows them."""
+    name = await _user_arn(context, actions.UPDATE_USER)
+    form = context.form
+    changes = UserChanges(
+        display_name=form.text("display_name"),
+        email=form.text("email"),
+        phone=form.text("phone"),
+        landline=form.text("landline"),
+        logon_policy=form.text("logon_policy"),
+    )
+    try:
+        await context.svc.identity.users.update_user(context.user.caller, name, changes)
+    except (InvalidInputError, NotFoundError) as exc:
+        return await user_page(context, 400, errors={_field(exc): exc.message})
+    return redirect(f"{PATH}/{name}?notice=profile")
+
+
+async def grant_role(context: PageContext) -> Response:
+    name = await _user_arn(context, actions.ATTACH_ROLE_TO_USER)
+    try:
+        await context.svc.identity.users.attach_role_to_user(
+            context.user.caller, name, context.form.text("role")
+        )
+    except (NotFoundError, ConflictError, InvalidInputError) as exc:
+        return await user_page(context, 400, errors={"role": exc.message})
+    return redirect(f"{PATH}/{name}")
+
+
+async def revoke_role(context: PageContext) -> Response:
+    name = await _user_arn(context, actions.DETACH_ROLE_FROM_USER)
+    try:
+        await context.svc.identity.users.detach_role_from_user(
+            context.user.caller, name, context.form.text("role")
+        )
+    except (NotFoundError, ConflictError) as exc:
+        return await user_page(context, 409, errors={"role": exc.message})
+    return redirect(f"{PATH}/{name}")
 
 
 async def reset_password(context: PageContext) -> Response:
@@ -176,4 +229,7 @@ def routes(svc: ConsoleServices) -> list[Route]:
         Route(one + "/disabled", page(svc, set_disabled), methods=["POST"]),
         Route(one + "/password", page(svc, reset_password), methods=["POST"]),
         Route(one + "/mfa", page(svc, set_mfa), methods=["POST"]),
+        Route(one + "/profile", page(svc, update_profile), methods=["POST"]),
+        Route(one + "/roles", page(svc, grant_role), methods=["POST"]),
+        Route(one + "/roles/remove", page(svc, revoke_role), methods=["POST"]),
     ]
