@@ -77,6 +77,13 @@ instance reads; the rest follow the same pattern **(design)**:
 | set / clear a namespace's quota | cr:UpdateQuota | ``repository/$iid/$ns`` |
 | start a garbage collection run (or dry run) | cr:RunGarbageCollection | ``*`` |
 | list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
+| create, get, delete metadata ns | cr:Create/Get/DeleteMetadataNamespace | ``metadata/$mns`` |
+| list metadata namespaces | cr:ListMetadataNamespace | ``metadata/*`` |
+| create / list / get / delete note | cr:Create/List/Get/DeleteMetadataNote | ``metadata/$mns`` |
+| create / delete occurrence | cr:Create/DeleteMetadataOccurrence | ``metadata/$mns`` |
+| list occurrences | cr:ListMetadataOccurrences | ``metadata/$mns`` |
+| add / list / delete public key | cr:Create/List/DeleteMetadataPublicKey | ``metadata/$mns`` |
+| verify an image's signatures | cr:ListSignature | ``*`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -90,6 +97,10 @@ action, which the read-only built-in (``cr:Get*``, ``cr:List*``, ``cr:Pull*``) w
 Garbage collection reclaims the storage every instance shares: its operations are on
 ``*``. Its reports are counts (and a failed run's error), so reading them is a
 ``cr:List…`` action.
+
+Metadata namespaces (signing, PRODUCT.md §8) are not repository namespaces: their ARNs
+are ``acs:cr:$region:$account:metadata/$mns`` in both editions; reading an image's
+signatures is ``cr:ListSignature`` on ``*``, as §3 has it.
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).
@@ -211,6 +222,21 @@ GET_USAGE = "cr:GetUsage"
 UPDATE_QUOTA = "cr:UpdateQuota"
 RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
 LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
+CREATE_METADATA_NAMESPACE = "cr:CreateMetadataNamespace"
+LIST_METADATA_NAMESPACE = "cr:ListMetadataNamespace"
+GET_METADATA_NAMESPACE = "cr:GetMetadataNamespace"
+DELETE_METADATA_NAMESPACE = "cr:DeleteMetadataNamespace"
+CREATE_METADATA_NOTE = "cr:CreateMetadataNote"
+LIST_METADATA_NOTE = "cr:ListMetadataNote"
+GET_METADATA_NOTE = "cr:GetMetadataNote"
+DELETE_METADATA_NOTE = "cr:DeleteMetadataNote"
+CREATE_METADATA_OCCURRENCE = "cr:CreateMetadataOccurrence"
+LIST_METADATA_OCCURRENCES = "cr:ListMetadataOccurrences"
+DELETE_METADATA_OCCURRENCE = "cr:DeleteMetadataOccurrence"
+CREATE_METADATA_PUBLIC_KEY = "cr:CreateMetadataPublicKey"
+LIST_METADATA_PUBLIC_KEY = "cr:ListMetadataPublicKey"
+DELETE_METADATA_PUBLIC_KEY = "cr:DeleteMetadataPublicKey"
+LIST_SIGNATURE = "cr:ListSignature"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})
@@ -254,3 +280,17 @@ def repository_list_arn(instance: InstanceRef, namespace: str | None) -> str:
     if not _advanced(instance):
         return "*"
     return instance.arn(f"repository/{namespace}/*" if namespace else "repository/*")
+
+
+def metadata_arn(instance: InstanceRef, namespace: str) -> str:
+    """A metadata namespace (signing): the same form in both editions."""
+    return instance.arn(f"metadata/{namespace}")
+
+
+def metadata_list_arn(instance: InstanceRef) -> str:
+    return instance.arn("metadata/*")
+
+
+def signature_arn(_instance: InstanceRef) -> str:
+    """Reading signatures is on ``*`` (PRODUCT.md §3: ``cr:ListSignature*``)."""
+    return "*"
