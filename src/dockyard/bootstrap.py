@@ -173,7 +173,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.observability import ObservabilityService
     from dockyard.services.retention import RetentionService
     from dockyard.services.signin import SignInService
-    from dockyard.services.signing import SigningService
+    from dockyard.services.signing import SignaturePolicyService, SigningService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
     from dockyard.services.usage import UsageService
@@ -202,7 +202,11 @@ def build(settings: Settings) -> Container:
         overrides=settings.test_pull_client_limits,
         lease_seconds=settings.pull_lease_seconds,
     )
-    services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
+    signing = SigningService(db, tenancy, content, audit)
+    signature_policies = SignaturePolicyService(db, signing, audit)
+    services = RegistryServices(
+        tenancy, content, auth, settings.public_url, pulls, signatures=signature_policies
+    )
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api = create_api(
         ApiServices(
@@ -226,7 +230,8 @@ def build(settings: Settings) -> Container:
             usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
             gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
-            signing=SigningService(db, tenancy, content, audit),
+            signing=signing,
+            signature_policies=signature_policies,
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

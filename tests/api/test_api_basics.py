@@ -172,6 +172,7 @@ EXPECTED_ACTIONS |= {
 }
 # Signing (issue 19): metadata namespaces on "metadata/$mns"; verification on "*".
 _MNS = "/api/v1/instances/{instance_id}/metadata/namespaces"
+_SIGNATURE_POLICIES = "/api/v1/instances/{instance_id}/signature-policies"
 EXPECTED_ACTIONS |= {
     ("post", _MNS): "cr:CreateMetadataNamespace",
     ("get", _MNS): "cr:ListMetadataNamespace",
@@ -188,6 +189,11 @@ EXPECTED_ACTIONS |= {
     ("get", _MNS + "/{namespace}/public-keys"): "cr:ListMetadataPublicKey",
     ("delete", _MNS + "/{namespace}/public-keys/{fingerprint}"): "cr:DeleteMetadataPublicKey",
     ("get", _REPO + "/manifests/{reference}/signatures"): "cr:ListSignature",
+    ("post", "/api/v1/instances/{instance_id}/admission"): "cr:ListSignature",
+    ("post", _SIGNATURE_POLICIES): "cr:CreateSignaturePolicy",
+    ("get", _SIGNATURE_POLICIES): "cr:ListSignaturePolicy",
+    ("get", _SIGNATURE_POLICIES + "/{name}"): "cr:GetSignaturePolicy",
+    ("delete", _SIGNATURE_POLICIES + "/{name}"): "cr:DeleteSignaturePolicy",
 }
 
 

@@ -206,6 +206,10 @@ def expected_resources(
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
         **{a: {f"{target.cr}instance/{target.instance_id}"} for a in retention},
+        **{
+            f"cr:{verb}SignaturePolicy": {f"{target.cr}instance/{target.instance_id}"}
+            for verb in ("Create", "List", "Get", "Delete")
+        },
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},
         "cr:UpdateNamespace": {f"{r}{ns}"},

@@ -84,6 +84,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | list occurrences | cr:ListMetadataOccurrences | ``metadata/$mns`` |
 | add / list / delete public key | cr:Create/List/DeleteMetadataPublicKey | ``metadata/$mns`` |
 | verify an image's signatures | cr:ListSignature | ``*`` |
+| ask whether an image is admitted | cr:ListSignature | ``*`` |
+| signature policies | cr:Create/List/Get/DeleteSignaturePolicy | ``instance/$iid`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -237,6 +239,10 @@ CREATE_METADATA_PUBLIC_KEY = "cr:CreateMetadataPublicKey"
 LIST_METADATA_PUBLIC_KEY = "cr:ListMetadataPublicKey"
 DELETE_METADATA_PUBLIC_KEY = "cr:DeleteMetadataPublicKey"
 LIST_SIGNATURE = "cr:ListSignature"
+CREATE_SIGNATURE_POLICY = "cr:CreateSignaturePolicy"
+LIST_SIGNATURE_POLICY = "cr:ListSignaturePolicy"
+GET_SIGNATURE_POLICY = "cr:GetSignaturePolicy"
+DELETE_SIGNATURE_POLICY = "cr:DeleteSignaturePolicy"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

@@ -31,7 +31,7 @@ from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
-from dockyard.services.signing import SigningService
+from dockyard.services.signing import SignaturePolicyService, SigningService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
 from dockyard.services.usage import UsageService
@@ -62,6 +62,8 @@ class ApiServices:
     gc: GarbageCollector
     #: The metadata service (notes, occurrences, public keys) and image verification.
     signing: SigningService
+    #: Signature policies on pulls, and the admission answer.
+    signature_policies: SignaturePolicyService
     auth_disabled: bool = False
 
 

@@ -1,6 +1,7 @@
 """The metadata service's bodies in the guide's PascalCase shapes (API version 2018-12-01
 names: ``NamespaceName``, ``NoteName``, ``Occurrence.Attestation.Signatures[]``, …); the
-rest of the API is camelCase. A note's path field is ``name``, as the guide writes it."""
+rest of the API is camelCase. A note's path field is ``name``, as the guide writes it.
+Signature policies and admission are Dockyard's own: camelCase like the rest."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
+
+from dockyard.api.schemas.common import ApiModel, RequestModel
 
 
 class GuideModel(BaseModel):
@@ -168,3 +171,55 @@ class VerificationOut(GuideModel):
     resource_uri: str = Field(serialization_alias="ResourceUri")
     verified: bool
     signatures: list[SignatureCheckOut]
+
+
+class SignaturePolicyCreate(RequestModel):
+    name: str = Field(max_length=64, description="1-64 of letters, digits, '.', '_', '-'")
+    namespace: str | None = Field(
+        default=None, max_length=64, description="Every repository of this namespace"
+    )
+    repository: str | None = Field(
+        default=None, max_length=256, description="Or this repository (`namespace/repository`)"
+    )
+    note: str = Field(max_length=129, description="`<metadata namespace>/<note>`")
+    keys: list[str] | None = Field(
+        default=None,
+        max_length=16,
+        description="Fingerprints of the keys that count; none: any key registered beside the note",
+    )
+    tags: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Only pulls of tags matching this regex (the whole tag); none: every pull",
+    )
+
+
+class SignaturePolicyOut(ApiModel):
+    name: str
+    namespace: str | None
+    repository: str | None
+    note: str
+    keys: list[str]
+    tags: str | None
+    created_at: datetime
+
+
+class AdmissionRequest(RequestModel):
+    image: str = Field(
+        max_length=512,
+        description="`[host/]namespace/repository@digest` (or `:tag`), as a pod spec names it",
+    )
+
+
+class PolicyOutcomeOut(ApiModel):
+    policy: str
+    applies: bool
+    satisfied: bool
+    reasons: list[str]
+
+
+class AdmissionOut(ApiModel):
+    repository: str
+    digest: str
+    admitted: bool
+    policies: list[PolicyOutcomeOut]

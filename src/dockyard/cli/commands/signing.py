@@ -353,3 +353,76 @@ def register(app: typer.Typer) -> None:
     app.add_typer(signing_app, name="signing")
     command(app, "sign", instance=True)(sign)
     command(app, "verify", instance=True)(verify)
+
+
+# ---- signature policies -------------------------------------------------------------------
+
+policy_app = typer.Typer(
+    help=(
+        "Signature policies: pulls of a namespace's or repository's images need a valid "
+        "signature. Not the RAM access policies of `dockyard policy`."
+    ),
+    no_args_is_help=True,
+)
+signing_app.add_typer(policy_app, name="policy")
+POLICY_COLUMNS = [
+    ("Name", "name"),
+    ("Namespace", "namespace"),
+    ("Repository", "repository"),
+    ("Note", "note"),
+    ("Keys", "keys"),
+    ("Tags", "tags"),
+]
+
+
+def _policies(instance: str) -> str:
+    return f"/instances/{instance}/signature-policies"
+
+
+@command(policy_app, "create", instance=True)
+def create_policy(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    note: Annotated[str, typer.Option("--note", metavar="NS/NOTE", help="The note required.")],
+    repository: Annotated[
+        str | None, typer.Option("--repository", metavar="NS/REPO", help="This repository.")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", metavar="NS", help="Or every repository of it.")
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", metavar="FINGERPRINT", help="Only this key counts (repeatable)."),
+    ] = None,
+    tags: Annotated[
+        str | None,
+        typer.Option("--tags", metavar="PATTERN", help="Only tags matching this regex (whole)."),
+    ] = None,
+    *,
+    call: Call,
+) -> None:
+    """Create a signature policy: pulls are refused (DENIED) until the image is signed."""
+    if (namespace is None) == (repository is None):
+        raise CliError("give --namespace or --repository (not both)", exit_code=2)
+    body: dict[str, Any] = {"name": name, "note": note, "keys": key or None, "tags": tags}
+    body |= {"namespace": namespace} if namespace else {"repository": repository}
+    with call.api() as client:
+        created = client.call("POST", _policies(call.instance), json=body)
+    _show(created, POLICY_COLUMNS, call.as_json)
+
+
+@command(policy_app, "list", instance=True, paged=True)
+def list_policies(*, call: Call) -> None:
+    """List the instance's signature policies."""
+    with call.api() as client:
+        items = list_or_page(
+            client, _policies(call.instance), "signature policies", call.page, call.page_size
+        )
+    print_list(items, POLICY_COLUMNS, call.as_json)
+
+
+@command(policy_app, "delete", instance=True)
+def delete_policy(name: Annotated[str, typer.Argument(metavar="NAME")], *, call: Call) -> None:
+    """Delete a signature policy: its pulls are served again."""
+    with call.api() as client:
+        client.call("DELETE", f"{_policies(call.instance)}/{name}")
+    typer.echo(f"Deleted signature policy {name}")

@@ -36,6 +36,7 @@ from dockyard.metadata.models.signing import (
     MetadataNote,
     MetadataOccurrence,
     MetadataPublicKey,
+    SignaturePolicy,
 )
 from dockyard.metadata.models.tenancy import (
     Account,
@@ -84,6 +85,7 @@ __all__ = [
     "RetentionRun",
     "Role",
     "RolePolicy",
+    "SignaturePolicy",
     "SigningKey",
     "StsCredential",
     "Tag",

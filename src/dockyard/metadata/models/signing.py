@@ -92,3 +92,26 @@ class MetadataPublicKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     armored: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignaturePolicy(Base):
+    """Pulls of a namespace's or a repository's images (optionally only of tags matching
+    ``tag_pattern``) need a valid signature of one note, by one of ``key_fingerprints``
+    (empty: any key registered in the note's metadata namespace)."""
+
+    __tablename__ = "signature_policies"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    #: The repository namespace it applies to; None: ``repository`` instead.
+    namespace: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The full name (``ns/repo``) of the repository it applies to, when no namespace.
+    repository: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    note_namespace: Mapped[str] = mapped_column(String(64))
+    note_name: Mapped[str] = mapped_column(String(64))
+    key_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: A regex the whole tag must match for the policy to apply; None: every pull.
+    tag_pattern: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
+    Manifest,
+    ManifestReference,
     MetadataNamespace,
     MetadataNote,
     MetadataOccurrence,
     MetadataPublicKey,
+    SignaturePolicy,
+    Tag,
 )
 from dockyard.metadata.queries._page import counted_page
+from dockyard.metadata.session import Database
 
 
 async def find_namespace(
@@ -155,3 +160,67 @@ async def find_public_key(
 
 async def delete_public_key(session: AsyncSession, key_id: uuid.UUID) -> None:
     await session.execute(delete(MetadataPublicKey).where(MetadataPublicKey.id == key_id))
+
+
+async def find_policy(session: AsyncSession, instance_id: str, name: str) -> SignaturePolicy | None:
+    stmt = select(SignaturePolicy).where(
+        SignaturePolicy.instance_id == instance_id, SignaturePolicy.name == name
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_policies(
+    session: AsyncSession, instance_id: str, offset: int, limit: int
+) -> tuple[Sequence[SignaturePolicy], int]:
+    conditions = [SignaturePolicy.instance_id == instance_id]
+    return await counted_page(
+        session, SignaturePolicy, conditions, (SignaturePolicy.name,), offset, limit
+    )
+
+
+async def delete_policy(session: AsyncSession, policy_id: uuid.UUID) -> None:
+    await session.execute(delete(SignaturePolicy).where(SignaturePolicy.id == policy_id))
+
+
+async def policies_over(
+    db: Database, instance_id: str, full_name: str
+) -> Sequence[SignaturePolicy]:
+    """The policies of the repository ``full_name`` and of its namespace (the pull path:
+    one statement on the instance's policies, by the unique index's prefix)."""
+    namespace = full_name.split("/", 1)[0]
+    stmt = (
+        select(SignaturePolicy)
+        .where(
+            SignaturePolicy.instance_id == instance_id,
+            or_(SignaturePolicy.namespace == namespace, SignaturePolicy.repository == full_name),
+        )
+        .order_by(SignaturePolicy.name)
+    )
+    async with db.read() as session:
+        return (await session.execute(stmt)).scalars().all()
+
+
+async def index_parents(session: AsyncSession, repository_id: uuid.UUID, digest: str) -> list[str]:
+    """Digests of the repository's indexes that list ``digest`` as a child."""
+    stmt = (
+        select(Manifest.digest)
+        .join(ManifestReference, ManifestReference.manifest_id == Manifest.id)
+        .where(
+            Manifest.repository_id == repository_id,
+            ManifestReference.kind == "manifest",
+            ManifestReference.digest == digest,
+        )
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def tags_on(
+    session: AsyncSession, repository_id: uuid.UUID, digests: Sequence[str]
+) -> list[str]:
+    """Names of the repository's tags that point at one of ``digests``."""
+    stmt = (
+        select(Tag.name)
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .where(Tag.repository_id == repository_id, Manifest.digest.in_(list(digests)))
+    )
+    return list((await session.execute(stmt)).scalars().all())

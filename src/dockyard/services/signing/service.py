@@ -364,32 +364,38 @@ class SigningService:
 
     # ---- verification ----------------------------------------------------------------------
 
-    async def image_url(self, instance_id: str, namespace: str, repository: str, ref: str) -> str:
-        """The URL a publisher signs for the image ``ref`` (tag or digest) names."""
-        repo = await self._tenancy.repository_ref(instance_id, namespace, repository)
-        manifest = await self._content.get_manifest(repo, ref)
-        instance = await self._tenancy.instance_ref(instance_id)
-        return image_url(instance.region, instance_id, repo.full_name, manifest.digest)
-
     async def verify(
         self, instance_id: str, namespace: str, repository: str, ref: str
     ) -> Verification:
         """Every signature of every occurrence over the image ``ref`` names, checked."""
+        repo, digest = await self.resolve(instance_id, namespace, repository, ref)
+        url, checks = await self.checks_over(repo, digest, [digest])
+        return Verification(repo.full_name, digest, url, any(c.valid for c in checks), checks)
+
+    async def resolve(
+        self, instance_id: str, namespace: str, repository: str, ref: str
+    ) -> tuple[RepositoryRef, str]:
+        """The repository and the digest of the manifest ``ref`` (tag or digest) names."""
         repo = await self._tenancy.repository_ref(instance_id, namespace, repository)
         manifest = await self._content.get_manifest(repo, ref)
-        instance = await self._tenancy.instance_ref(instance_id)
-        url = image_url(instance.region, instance_id, repo.full_name, manifest.digest)
+        return repo, manifest.digest
+
+    async def checks_over(
+        self, repo: RepositoryRef, digest: str, signed: Sequence[str]
+    ) -> tuple[str, list[SignatureCheck]]:
+        """The URL of ``digest``, and every signature over one of the ``signed`` digests,
+        each checked against the URL of the digest its occurrence names."""
+        instance = await self._tenancy.instance_ref(repo.instance_id)
         async with self._db.read() as session:
-            found = await q.occurrences_of_image(session, repo.id, [manifest.digest])
+            found = await q.occurrences_of_image(session, repo.id, signed)
             keys = {ns.id: await q.public_keys(session, ns.id) for _o, _n, ns in found}
         checks: list[SignatureCheck] = []
         for occurrence, note, ns in found:
+            url = image_url(instance.region, repo.instance_id, repo.full_name, occurrence.digest)
             for signature in occurrence.signatures:
                 check = await self._check(url, occurrence, note, ns, keys[ns.id], signature)
                 checks.append(check)
-        return Verification(
-            repo.full_name, manifest.digest, url, any(c.valid for c in checks), checks
-        )
+        return image_url(instance.region, repo.instance_id, repo.full_name, digest), checks
 
     async def _check(
         self,
@@ -416,6 +422,7 @@ class SigningService:
         return SignatureCheck(
             namespace=ns.name,
             occurrence=occurrence.name,
+            digest=occurrence.digest,
             note=note.name,
             public_key_id=key_id,
             signer=signer,

@@ -95,6 +95,8 @@ class SignatureCheck:
 
     namespace: str
     occurrence: str
+    #: The image the occurrence signs (an index's, when a child is checked through it).
+    digest: str
     note: str
     public_key_id: str
     #: The fingerprint gpg found the message signed with, when it could tell.
@@ -113,3 +115,45 @@ class Verification:
     resource_uri: str
     verified: bool
     signatures: list[SignatureCheck]
+
+
+@dataclass(frozen=True, slots=True)
+class SignaturePolicySpec:
+    """A new policy: ``namespace`` or ``repository`` (a full name), not both; ``note`` is
+    ``<metadata namespace>/<note>``; no ``keys``: any key registered beside the note."""
+
+    name: str
+    note: str
+    namespace: str | None = None
+    repository: str | None = None
+    keys: list[str] | None = None
+    tags: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignaturePolicyView:
+    name: str
+    namespace: str | None
+    repository: str | None
+    note: str
+    keys: list[str]
+    tags: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOutcome:
+    """One policy over one pull: whether it applies (its tag pattern), is satisfied, why not."""
+
+    policy: str
+    applies: bool
+    satisfied: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    repository: str
+    digest: str
+    admitted: bool
+    policies: list[PolicyOutcome]

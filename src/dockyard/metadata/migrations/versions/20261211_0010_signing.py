@@ -8,6 +8,8 @@ Create Date: 2026-12-11 09:00:00
 * ``metadata_notes``, ``metadata_public_keys``: unique per metadata namespace.
 * ``metadata_occurrences``: signatures of one note over one image, stored with the image
   (repository and digest, indexed: found by digest); they go with their repository.
+* ``signature_policies``: which pulls need a valid signature of which note (by which
+  keys, for which tags); unique per instance, they go with their instance.
 """
 
 from __future__ import annotations
@@ -111,9 +113,28 @@ def upgrade() -> None:
             name=op.f("uq_metadata_public_keys_namespace_id_fingerprint"),
         ),
     )
+    op.create_table(
+        "signature_policies",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("instance_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("namespace", sa.String(length=64), nullable=True),
+        sa.Column("repository", sa.String(length=256), nullable=True),
+        sa.Column("note_namespace", sa.String(length=64), nullable=False),
+        sa.Column("note_name", sa.String(length=64), nullable=False),
+        sa.Column("key_fingerprints", sa.JSON(), nullable=False),
+        sa.Column("tag_pattern", sa.String(length=512), nullable=True),
+        _time("created_at"),
+        _owned_by("signature_policies", "instance_id", "instances"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signature_policies")),
+        sa.UniqueConstraint(
+            "instance_id", "name", name=op.f("uq_signature_policies_instance_id_name")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("signature_policies")
     op.drop_table("metadata_public_keys")
     op.drop_table("metadata_occurrences")
     op.drop_table("metadata_notes")
