@@ -120,7 +120,7 @@ def check_signatures(signatures: list[SignatureSpec]) -> list[SignatureSpec]:
         field = f"Occurrence.Attestation.Signatures[{index}]"
         if len(spec.signature.encode()) > MAX_SIGNATURE_BYTES:
             raise InvalidInputError(f"{field}.Signature is larger than {MAX_SIGNATURE_BYTES} bytes")
-        if not spec.signature.lstrip().startswith(ARMOR_BEGIN):
+        if not spec.signature.isascii() or not spec.signature.lstrip().startswith(ARMOR_BEGIN):
             raise InvalidInputError(
                 f"{field}.Signature must be an ASCII-armored OpenPGP message "
                 f"(gpg --armor --sign), starting {ARMOR_BEGIN}"

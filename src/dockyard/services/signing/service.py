@@ -466,7 +466,7 @@ def _key_text(armored: str | None, data: str | None) -> str:
     assert armored is not None  # one of the two was given
     if len(armored.encode()) > MAX_PUBLIC_KEY_BYTES:
         raise InvalidInputError(f"PublicKey is larger than {MAX_PUBLIC_KEY_BYTES} bytes")
-    if "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in armored:
+    if not armored.isascii() or "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in armored:
         raise InvalidInputError("PublicKey must be an ASCII-armored OpenPGP public key block")
     return armored
 
