@@ -186,5 +186,6 @@ def test_bad_policies_are_refused(api: ApiClient, keyring: Keyring, signer: Key)
     refused({"tags": "("}, 400, "INVALID_INPUT", "tags")
     refused({"repository": f"{ns}/app"}, 400, "INVALID_INPUT", "not both")
     refused({"namespace": unique("absent")}, 404, "NOT_FOUND", "namespace")
+    refused({"namespace": None, "repository": "no-slash"}, 400, "INVALID_INPUT", "repository")
     names = [p["name"] for p in api.ok(api.get(POLICIES, params={"pageSize": 100}))["items"]]
     assert base["name"] not in names

@@ -154,6 +154,12 @@ def test_guide_flow_and_verification_failures(
     api.ok(
         api.post(signing.path + "/public-keys", json={"PublicKey": keyring.export(expired)}), 201
     )
+    revoked = keyring.generate(unique("revoked"))
+    signed_before_revocation = keyring.sign(revoked, url2)
+    keyring.revoke(revoked)
+    api.ok(
+        api.post(signing.path + "/public-keys", json={"PublicKey": keyring.export(revoked)}), 201
+    )
     api.ok(signing.note("old-note", EXPIRED), 201)  # accepted, though expired
     good = keyring.sign(publisher, url2)
     lines = good.splitlines()
@@ -179,6 +185,7 @@ def test_guide_flow_and_verification_failures(
             expired,
             "expired key",
         ),
+        "revoked": ("image-sign", signed_before_revocation, revoked, "revoked key"),
         "old-note": ("old-note", good, publisher, "note expired"),
     }
     for name, (note_name, sig, signer, _reason) in cases.items():
@@ -199,7 +206,7 @@ def test_guide_flow_and_verification_failures(
     error(api.delete(signing.path + "/notes/image-sign"), 409, "CONFLICT")
     error(api.delete(f"{signing.path}/public-keys/{stranger.fingerprint}"), 404, "NOT_FOUND")
     api.ok(api.delete(f"{signing.path}/public-keys/{expired.fingerprint}"), 204)
-    assert len(api.ok(api.get(signing.path + "/public-keys"))) == 1
+    assert len(api.ok(api.get(signing.path + "/public-keys"))) == 2
 
 
 def test_bad_input_names_the_field_and_writes_nothing(

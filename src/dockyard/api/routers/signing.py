@@ -309,7 +309,7 @@ async def list_occurrences(
     ] = None,
     resource_uris: Annotated[
         str | None,
-        Query(alias="ResourceURIs", max_length=65536, description="A JSON array of image URLs"),
+        Query(alias="ResourceURIs", max_length=4096, description="A JSON array of image URLs"),
     ] = None,
     page_no: Annotated[int, Query(alias="PageNo", ge=1, le=PAGE_MAX)] = 1,
     page_size: Annotated[int, Query(alias="PageSize", ge=1, le=PAGE_SIZE_MAX)] = 30,

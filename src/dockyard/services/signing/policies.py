@@ -70,6 +70,10 @@ class SignaturePolicyService:
         tags = _check_pattern(spec.tags)
         if (spec.namespace is None) == (spec.repository is None):
             raise InvalidInputError("a policy applies to a namespace or to a repository, not both")
+        if spec.repository is not None and spec.repository.count("/") != 1:
+            raise InvalidInputError(
+                f"repository must be <namespace>/<repository>, got {spec.repository!r}"
+            )
         scope = spec.namespace or spec.repository or ""
         try:
             async with self._db.write() as session:
