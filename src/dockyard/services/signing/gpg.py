@@ -4,6 +4,7 @@ another's signatures. Blocking (gpg is a subprocess): callers run these in a thr
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,8 +64,14 @@ def read_public_key(armored: str) -> PublicKeyInfo:
     )
 
 
-def open_signed(message: str, public_keys: list[str]) -> SignedText:
-    """Check the inline signed ``message`` against ``public_keys`` (armored) only."""
+@functools.lru_cache(maxsize=1024)
+def open_signed(message: str, public_keys: tuple[str, ...]) -> SignedText:
+    """Check the inline signed ``message`` against ``public_keys`` (armored) only.
+
+    Remembered per process (gpg costs tens of milliseconds, and a gated pull checks every
+    signature over the image): the answer for one message and one set of key blocks only
+    changes when a key expires meanwhile, which the caller checks against the key's
+    expiry itself; a revoked or renewed key is a new key block, so a new question."""
     with tempfile.TemporaryDirectory(prefix="dockyard-gpg-") as home:
         gpg = _gpg(home)
         for armored in public_keys:

@@ -32,7 +32,7 @@ from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.paging import Page, PageRequest
-from dockyard.services.signing.gpg import open_signed, read_public_key
+from dockyard.services.signing.gpg import EXPIRED_KEY, open_signed, read_public_key
 from dockyard.services.signing.rules import (
     check_fingerprint,
     check_kind,
@@ -408,17 +408,23 @@ class SigningService:
     ) -> SignatureCheck:
         key_id = signature["PublicKeyId"]
         opened = await asyncio.to_thread(
-            open_signed, signature["Signature"], [k.armored for k in keys]
+            open_signed, signature["Signature"], tuple(k.armored for k in keys)
+        )
+        now = self._clock.now()
+        signer_key = next(
+            (k for k in keys if opened.signer and k.fingerprint == opened.signer), None
         )
         reason = opened.failure
+        if reason is None and signer_key and signer_key.expires_at and signer_key.expires_at <= now:
+            reason = EXPIRED_KEY  # expired since gpg's answer was remembered
         if reason is None and opened.text not in (url.encode(), f"{url}\n".encode()):
             reason = OTHER_IMAGE
         if reason is None and opened.signer is not None and not opened.signer.endswith(key_id):
             reason = KEY_ID_MISMATCH
-        if reason is None and note.expires_at is not None and note.expires_at <= self._clock.now():
+        if reason is None and note.expires_at is not None and note.expires_at <= now:
             reason = NOTE_EXPIRED
         signer = opened.signer
-        user_id = next((k.user_id for k in keys if signer and k.fingerprint == signer), None)
+        user_id = signer_key.user_id if signer_key else None
         return SignatureCheck(
             namespace=ns.name,
             occurrence=occurrence.name,
