@@ -100,7 +100,12 @@ class SignaturePolicy(Base):
     (empty: any key registered in the note's metadata namespace)."""
 
     __tablename__ = "signature_policies"
-    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("instance_id", "name"),
+        # Every manifest GET looks for its repository's and its namespace's policies.
+        Index("ix_signature_policies_namespace", "instance_id", "namespace"),
+        Index("ix_signature_policies_repository", "instance_id", "repository"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))

@@ -131,6 +131,13 @@ def upgrade() -> None:
             "instance_id", "name", name=op.f("uq_signature_policies_instance_id_name")
         ),
     )
+    with op.batch_alter_table("signature_policies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_signature_policies_namespace", ["instance_id", "namespace"], unique=False
+        )
+        batch_op.create_index(
+            "ix_signature_policies_repository", ["instance_id", "repository"], unique=False
+        )
 
 
 def downgrade() -> None:
