@@ -252,6 +252,7 @@ def build(settings: Settings) -> Container:
             credentials,
             identity,
             public_url=settings.public_url,
+            signing=signing,
         )
     )
     return Container(settings, db, store, tokens, registry, api, metrics=metrics, console=console)

@@ -44,6 +44,7 @@ LIST_REPOSITORY = "cr:ListRepository"
 LIST_REPOSITORY_TAG = "cr:ListRepositoryTag"
 LIST_RESOURCE_SETS = "ram:ListResourceSets"
 LIST_ROLES = "ram:ListRoles"
+LIST_SIGNATURE = "cr:ListSignature"
 LIST_USERS = "ram:ListUsers"
 REMOVE_USER_FROM_GROUP = "ram:RemoveUserFromGroup"
 RESET_PASSWORD = "ram:ResetPassword"  # noqa: S105 - an action name

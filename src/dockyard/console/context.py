@@ -12,6 +12,7 @@ from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.identity import IdentityServices
 from dockyard.services.signin import SignInService
+from dockyard.services.signing import SigningService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.tenancy.editions import ADVANCED
 
@@ -31,6 +32,8 @@ class ConsoleServices:
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None
+    #: Image signatures, verified for the tag page's Signatures section; None: no section.
+    signing: SigningService | None = None
 
 
 @dataclass(frozen=True, slots=True)

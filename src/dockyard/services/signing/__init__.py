@@ -3,7 +3,6 @@ namespaces, attestation notes, occurrences, public keys) and image verification 
 GnuPG."""
 
 from dockyard.services.signing.policies import SignaturePolicyService
-from dockyard.services.signing.rules import image_url
 from dockyard.services.signing.service import SigningService
 from dockyard.services.signing.views import (
     ATTESTATION,
@@ -39,5 +38,4 @@ __all__ = [
     "SignatureSpec",
     "SigningService",
     "Verification",
-    "image_url",
 ]

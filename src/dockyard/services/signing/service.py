@@ -72,7 +72,6 @@ MAX_PUBLIC_KEY_BYTES = 64 * 1024
 NOTE_EXPIRED = "note expired"
 OTHER_IMAGE = "signed text is another image's URL"
 KEY_ID_MISMATCH = "signed by another key than PublicKeyId"
-NOT_SIGNED = "no signature"
 
 
 class SigningService:
