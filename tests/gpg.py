@@ -17,9 +17,23 @@ class Key:
 
 
 class Keyring:
+    """Close it (or use it as a context manager): signing starts a gpg-agent for the home."""
+
     def __init__(self, home: Path) -> None:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.home = home
+
+    def __enter__(self) -> Keyring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the gpg-agent signing started for this home."""
+        subprocess.run(
+            ["gpgconf", "--kill", "gpg-agent"], env=self.env, capture_output=True, check=False
+        )
 
     @property
     def env(self) -> dict[str, str]:

@@ -6,6 +6,7 @@ admits only itself); what is not gated; the admission endpoint; bad policies ref
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,8 +30,9 @@ ACCEPT = {"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}
 
 
 @pytest.fixture(scope="module")
-def keyring(tmp_path_factory: pytest.TempPathFactory) -> Keyring:
-    return Keyring(tmp_path_factory.mktemp("gnupg-policies") / "home")
+def keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyring]:
+    with Keyring(tmp_path_factory.mktemp("gnupg-policies") / "home") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -78,8 +78,9 @@ def verification(api: ApiClient, full_name: str, ref: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def keyring(tmp_path_factory: pytest.TempPathFactory) -> Keyring:
-    return Keyring(tmp_path_factory.mktemp("gnupg") / "home")
+def keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyring]:
+    with Keyring(tmp_path_factory.mktemp("gnupg") / "home") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

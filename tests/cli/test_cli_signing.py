@@ -32,10 +32,20 @@ def cli(registry: DockyardServer, tmp_path: Path) -> Cli:
     return client
 
 
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[Keyring]:
+    """A GnuPG home of the test's own; its gpg-agent is stopped at the end."""
+    with Keyring(tmp_path / "gnupg") as opened:
+        yield opened
+
+
 def test_guide_flow_sign_and_verify(
-    cli: Cli, pusher: Pusher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli,
+    pusher: Pusher,
+    keyring: Keyring,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    keyring = Keyring(tmp_path / "gnupg")
     monkeypatch.setenv("GNUPGHOME", str(keyring.home))  # what `dockyard sign` runs gpg with
     key = keyring.generate("release")
     ns = unique("clisig")

@@ -929,8 +929,15 @@ def test_resource_set_holds_namespaces_for_linked_groups(admin: Visit, api: http
     admin.check("resource-sets")
 
 
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[Keyring]:
+    """A GnuPG home of the test's own; its gpg-agent is stopped at the end."""
+    with Keyring(tmp_path / "gnupg") as opened:
+        yield opened
+
+
 def test_tag_page_shows_its_signatures(
-    admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
+    admin: Visit, api: httpx.Client, server: DockyardServer, keyring: Keyring
 ) -> None:
     ok(api.post("/instances/default/namespaces", json={"name": "signed"}), 201)
     ok(api.post("/instances/default/namespaces/signed/repositories", json={"name": "app"}), 201)
@@ -945,7 +952,6 @@ def test_tag_page_shows_its_signatures(
         pusher.image("signed/app", "v2")
     finally:
         pusher.close()
-    keyring = Keyring(tmp_path / "gnupg")
     key = keyring.generate("console-signer")
     meta = "/instances/default/metadata/namespaces/console-release"
     ok(

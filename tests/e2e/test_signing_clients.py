@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,8 +18,15 @@ from tests.gpg import Keyring
 pytestmark = [pytest.mark.e2e, pytest.mark.clients]
 
 
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[Keyring]:
+    """A GnuPG home of the test's own; its gpg-agent is stopped at the end."""
+    with Keyring(tmp_path / "gnupg") as opened:
+        yield opened
+
+
 def test_podman_and_skopeo_pulls_wait_for_a_signature(
-    registry: DockyardServer, tmp_path: Path
+    registry: DockyardServer, keyring: Keyring, tmp_path: Path
 ) -> None:
     ns = f"sigc{secrets.token_hex(3)}"
     repo = f"{ns}/app"
@@ -27,7 +35,6 @@ def test_podman_and_skopeo_pulls_wait_for_a_signature(
     for layout, tag in ((release, "release-1"), (dev, "dev")):
         sk.copy(layout.oci_ref, f"docker://{registry.host}/{repo}:{tag}", dest_creds=registry.admin)
 
-    keyring = Keyring(tmp_path / "gnupg")
     key = keyring.generate("pipeline")
     mns, policy = f"sigm{secrets.token_hex(3)}", f"signed-releases-{secrets.token_hex(3)}"
     meta = f"/instances/default/metadata/namespaces/{mns}"
