@@ -67,6 +67,7 @@ def test_tags_with_digest_size_media_type_and_push_time(
     assert v1["artifactType"] == "application/vnd.oci.image.config.v1+json"
     assert v1["size"] == len(image.manifest) + len(image.config) + sum(map(len, image.layers))
     assert v1["pushedAt"].endswith("Z") and v1["platforms"] == []
+    assert {t["pushedBy"] for t in tags.values()} == {"admin"}
     multi = tags["multi"]
     assert multi["digest"] == index_digest and multi["mediaType"] == OCI_INDEX
     platforms = {(p["os"], p["architecture"], p["variant"]): p for p in multi["platforms"]}

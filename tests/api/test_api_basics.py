@@ -20,6 +20,7 @@ EXPECTED_ACTIONS = {
     ("get", "/api/v1/instances/{instance_id}"): "cr:GetInstance",
     ("patch", "/api/v1/instances/{instance_id}"): "cr:UpdateInstance",
     ("delete", "/api/v1/instances/{instance_id}"): "cr:DeleteInstance",
+    ("get", "/api/v1/instances/{instance_id}/limits"): "cr:GetInstance",
     ("get", "/api/v1/jobs"): "cr:InspectJob",
     ("post", "/api/v1/jobs/{job_id}/retry"): "cr:RetryJob",
     ("post", "/api/v1/instances/{instance_id}/namespaces"): "cr:CreateNamespace",

@@ -194,6 +194,35 @@ def test_host_routing_and_endpoint_allowlists(registry: DockyardServer, api: Api
     assert "disabled" in disabled.json()["errors"][0]["message"]
 
 
+def _limits(api: ApiClient, instance: str) -> dict[str, tuple[int | None, int]]:
+    found = api.ok(api.get(f"/instances/{instance}/limits"))
+    assert found["instanceId"] == instance
+    return {row["name"]: (row["limit"], row["used"]) for row in found["limits"]}
+
+
+def test_limits_are_the_editions_beside_what_they_count(api: ApiClient) -> None:
+    instance = api.create_instance("Standard")["id"]
+    assert _limits(api, instance) == {
+        "namespaces": (15, 0),
+        "repositories": (2000, 0),
+        "repositories in one namespace": (1000, 0),
+        "concurrently pulling clients": (100, 0),
+    }
+    api.create_namespace(instance, "one")
+    api.create_namespace(instance, "two")
+    for name in ("a", "b", "c"):
+        api.create_repository(instance, "one", name)
+    api.create_repository(instance, "two", "z")
+    api.ok(api.patch(f"/instances/{instance}", json={"edition": "Advanced"}))
+    assert _limits(api, instance) == {
+        "namespaces": (1000, 2),
+        "repositories": (100000, 4),
+        "repositories in one namespace": (None, 3),
+        "concurrently pulling clients": (500, 0),
+    }
+    error(api.get("/instances/cri-doesnotexist/limits"), 404, "NOT_FOUND")
+
+
 def test_downgrade_is_refused_while_the_instance_holds_too_much(api: ApiClient) -> None:
     instance = api.create_instance("Advanced")["id"]
     for i in range(16):

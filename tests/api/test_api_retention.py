@@ -85,6 +85,19 @@ def test_policy_lifecycle_dry_run_execution_and_runs(api: ApiClient, pusher: Pus
     assert (changed["schedule"], changed["keepLatest"]) == ("04:30", 3)
     assert "T04:30:00" in changed["nextRunAt"]
     assert api.ok(api.patch(path, json={"schedule": ""}))["nextRunAt"] is None
+    # The scope can change: to listed repositories, and back to the namespace.
+    api.create_repository("default", ns, "web")
+    listed_repos = api.ok(api.patch(path, json={"repositories": [f"{ns}/web", f"{ns}/app"]}))
+    assert (listed_repos["namespace"], listed_repos["repositories"]) == (
+        None,
+        [f"{ns}/app", f"{ns}/web"],
+    )
+    both = {"namespace": ns, "repositories": [f"{ns}/web"]}
+    error(api.patch(path, json=both), 400, "INVALID_INPUT")
+    error(api.patch(path, json={"repositories": [f"{ns}/missing"]}), 404, "NOT_FOUND")
+    assert api.ok(api.get(path))["repositories"] == [f"{ns}/app", f"{ns}/web"]
+    back = api.ok(api.patch(path, json={"namespace": ns}))
+    assert (back["namespace"], back["repositories"]) == (ns, [])
     api.ok(api.delete(path), 204)
     error(api.get(path), 404, "NOT_FOUND")
 

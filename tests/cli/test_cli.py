@@ -116,6 +116,14 @@ def test_instances(cli: Cli, instance: dict[str, Any]) -> None:
     assert "cri-doesnotexist" in missing.stderr
     # Usage errors exit 2.
     cli.run("instance", "update", iid, "--allow", "moon=10.0.0.0/8", expect=2)
+    # The edition's limits beside their use.
+    limits = cli.json("instance", "limits", iid)
+    assert limits["edition"] == "Advanced"
+    assert {r["name"]: r["limit"] for r in limits["limits"]}[
+        "repositories in one namespace"
+    ] is None
+    table = cli.run("instance", "limits", iid).stdout
+    assert "Advanced edition" in table and "no limit" in table and "namespaces" in table
 
 
 def test_instance_delete(cli: Cli) -> None:
@@ -260,7 +268,8 @@ def test_tags_layers_and_manifests(
     assert tags["v1"]["digest"] == tags["v2"]["digest"] == v1.digest
     assert tags["v1"]["size"] == len(v1.manifest) + len(v1.config) + sum(map(len, v1.layers))
     table = cli.run("tag", "list", f"{ns}/app", "-i", iid).stdout
-    assert "v1" in table and v1.digest[:19] in table
+    assert "v1" in table and v1.digest[:19] in table and "Pushed by" in table
+    assert {t["pushedBy"] for t in tags.values()} == {"admin"}
 
     layers = cli.json("tag", "layers", f"{ns}/app:v1", "-i", iid)
     assert layers["manifestDigest"] == v1.digest
@@ -422,5 +431,10 @@ def test_retention(registry: DockyardServer, cli: Cli, instance: dict[str, Any])
     assert all(r["deleted"] == [] for r in again["repositories"])
     table = cli.run("retention", "runs", "trim", "-i", iid).stdout
     assert "Succeeded" in table and "manual" in table
+    # The scope changes to the whole namespace; the schedule goes.
+    moved = cli.json("retention", "update", "trim", "--namespace", ns, "--schedule", "", "-i", iid)
+    assert (moved["namespace"], moved["repositories"], moved["schedule"]) == (ns, [], None)
+    nothing = cli.run("retention", "update", "trim", "-i", iid, expect=2)
+    assert "at least one option" in nothing.stderr
     assert cli.json("retention", "delete", "trim", "-i", iid) == {"deleted": "trim"}
     assert "does not exist" in cli.run("retention", "show", "trim", "-i", iid, expect=1).stderr

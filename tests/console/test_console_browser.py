@@ -24,7 +24,13 @@ import httpx
 import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 from tests.api.conftest import Pusher
 from tests.conftest import DockyardServer
 from tests.e2e import clients as C
@@ -191,7 +197,15 @@ def visit(browser: Browser, server: DockyardServer, shots: Path) -> Iterator[Vis
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     opened = Visit(server, context, page, shots)
-    page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
+    # Confirmations (``data-confirm`` forms) are answered yes; any other dialog (an alert a
+    # script injected) is recorded and dismissed.
+    page.on(
+        "dialog",
+        lambda d: (
+            opened.dialogs.append(d.message),
+            d.accept() if d.type == "confirm" else d.dismiss(),
+        ),
+    )
     yield opened
     context.close()
 
@@ -326,6 +340,8 @@ def test_instances_list_and_detail(admin: Visit) -> None:
     assert "Advanced" in main
     assert "local" in main
     assert "no endpoint domains" in main
+    limits = admin.page.locator("table.limits").inner_text()
+    assert "repositories in one namespace" in limits and "no limit" in limits
     admin.check("instance")
 
 
@@ -407,6 +423,7 @@ def test_push_then_tags_deleted_in_the_console_are_gone_for_skopeo(
     admin.go("/console/instances/default/namespaces/shop/repositories/web")
     rows = admin.page.locator("table.tags tbody tr")
     assert rows.count() == 3
+    assert admin.page.locator("table.tags td.pusher").all_inner_texts() == ["admin"] * 3
     table = admin.page.inner_text("table.tags")
     for digest in pushed.values():
         assert digest in table
@@ -927,6 +944,216 @@ def test_resource_set_holds_namespaces_for_linked_groups(admin: Visit, api: http
     admin.check("resource-set")
     admin.go("/console/resource-sets")
     admin.check("resource-sets")
+
+
+# ---- triggers, retention, garbage collection, usage ----------------------------------------
+
+
+def _reload_until(visit: Visit, done: Any, what: str) -> None:
+    """Reload the page until ``done()`` holds: background work moves at its own pace."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, f"still waiting for {what}: {visit.page.content()}"
+        time.sleep(0.5)
+        visit.page.reload()
+
+
+def test_triggers_are_created_pinged_logged_and_deleted(admin: Visit, api: httpx.Client) -> None:
+    create_namespace(admin, "hooks")
+    create_repository(admin, "hooks", "app")
+    admin.page.get_by_role("link", name="Webhook triggers").click()
+    assert admin.page.url.endswith("/repositories/app/triggers")
+    admin.check("triggers-empty")
+
+    # A bad regular expression is told at the form, which keeps what was typed.
+    admin.page.get_by_label("Name", exact=True).fill("deploy")
+    admin.page.get_by_label("URL").fill("http://127.0.0.1:8080/hook?token=s3cret")
+    admin.page.get_by_label("Fires on").select_option("expression")
+    admin.page.get_by_label("Regular expression").fill("release-(")
+    admin.page.get_by_role("button", name="Create trigger").click()
+    assert "expression" in admin.page.get_by_role("alert").inner_text()
+    assert admin.page.get_by_label("Name", exact=True).input_value() == "deploy"
+
+    admin.page.get_by_label("Regular expression").fill("release-.*")
+    admin.page.get_by_label("Sign deliveries with a generated secret").check()
+    admin.page.get_by_role("button", name="Create trigger").click()
+    secret = admin.page.locator("#trigger-secret").inner_text()
+    assert len(secret) >= 32
+    row = admin.page.locator("table.triggers tbody tr")
+    assert row.count() == 1
+    assert "release-.*" in row.inner_text() and "token=s3cret" in row.inner_text()
+    admin.check("triggers")
+    # The secret is shown once: a reload does not show it again.
+    admin.go("/console/instances/default/namespaces/hooks/repositories/app/triggers")
+    assert admin.page.locator("#trigger-secret").count() == 0
+    listed = ok(api.get("/instances/default/namespaces/hooks/repositories/app/triggers"))
+    assert [(t["name"], t["mode"], t["expression"]) for t in listed["items"]] == [
+        ("deploy", "expression", "release-.*")
+    ]
+
+    # A ping is queued and logged; loopback is refused by the outbound guard, and the log
+    # says why.
+    admin.page.get_by_role("button", name="Ping deploy").click()
+    assert "/trigger-records" in admin.page.url
+    status = admin.page.locator("table.records tbody tr td.status").first
+    _reload_until(admin, lambda: status.inner_text() != "Pending", "the ping's delivery")
+    assert status.inner_text() == "Failed"
+    assert "loopback" in admin.page.locator("table.records tbody tr").first.inner_text()
+    admin.check("trigger-records")
+    admin.page.get_by_role("button", name=re.compile("^Redeliver")).first.click()
+    assert admin.page.locator("table.records tbody tr").count() == 2
+    admin.page.get_by_label("Status").select_option("Failed")
+    admin.page.get_by_role("button", name="Filter").click()
+    assert "status=Failed" in admin.page.url
+
+    admin.go("/console/instances/default/namespaces/hooks/repositories/app/triggers")
+    admin.page.get_by_role("button", name="Delete deploy").click()
+    assert admin.dialogs == ["Delete the trigger deploy? Its log stays."]
+    assert "No triggers yet." in admin.page.inner_text("main")
+    assert (
+        ok(api.get("/instances/default/namespaces/hooks/repositories/app/triggers"))["total"] == 0
+    )
+
+
+def test_retention_dry_run_then_execution_deletes_exactly_what_it_listed(
+    admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
+) -> None:
+    create_namespace(admin, "kept")
+    set_registry_password(admin, REGISTRY_PASSWORD)
+    skopeo = C.Skopeo(tmp_path / "skopeo")
+    for number in (1, 2, 3):
+        layout = C.make_oci_layout(tmp_path / f"v{number}", tag="t")
+        skopeo.copy(
+            layout.oci_ref,
+            f"docker://{server.host}/kept/app:v{number}",
+            dest_creds=("admin", REGISTRY_PASSWORD),
+        )
+    admin.page.get_by_role("link", name="Instances").first.click()
+    admin.go("/console/instances/default")
+    admin.page.get_by_role("link", name="Tag retention").click()
+    admin.check("retention-empty")
+    admin.page.get_by_label("Name", exact=True).fill("latest-one")
+    admin.page.get_by_label("Retain the latest N images").fill("1")
+    admin.page.get_by_label("Namespace", exact=True).fill("kept")
+    admin.page.get_by_label("Also retain tags matching").fill("stable-.*")
+    admin.page.get_by_role("button", name="Create policy").click()
+    assert admin.page.url.endswith("/retention/latest-one"), admin.page.content()
+    # Saving deleted nothing.
+    tags = ok(api.get("/instances/default/namespaces/kept/repositories/app/tags"))
+    assert tags["total"] == 3
+
+    admin.page.get_by_role("link", name=re.compile("^Dry run")).click()
+    plan = admin.page.locator("#plan")
+    assert "would delete 2 tags" in plan.inner_text()
+    assert plan.locator("td.deleted").inner_text() == "v1, v2"
+    admin.check("retention-dry-run")
+    admin.page.get_by_role("button", name="Delete these tags now").click()
+    tags = ok(api.get("/instances/default/namespaces/kept/repositories/app/tags"))
+    assert [t["name"] for t in tags["items"]] == ["v3"]
+    run = admin.page.locator("details.run").first
+    assert "manual by admin" in run.inner_text() and "2 deleted" in run.inner_text()
+    admin.check("retention-policy")
+
+    # A bad schedule is told at the settings form.
+    admin.page.get_by_label("Run daily at (UTC)").fill("25:00")
+    admin.page.get_by_role("button", name="Save settings").click()
+    assert "HH:MM" in admin.page.get_by_role("alert").inner_text()
+    admin.page.get_by_role("button", name="Delete this policy").click()
+    assert admin.page.url.endswith("/retention")
+    assert "No retention policies yet." in admin.page.inner_text("main")
+
+
+def test_gc_runs_and_namespace_quota(admin: Visit, api: httpx.Client) -> None:
+    admin.page.get_by_role("link", name="Garbage collection").click()
+    admin.page.get_by_role("button", name="Start").click()
+    assert admin.page.url.endswith("/console/gc")
+    status = admin.page.locator("table.gc-runs tbody tr td.status").first
+    _reload_until(admin, lambda: not status.inner_text().startswith("running"), "the dry run")
+    assert status.inner_text() == "succeeded"
+    assert "dry run (manual)" in admin.page.locator("table.gc-runs tbody tr").first.inner_text()
+    admin.check("gc")
+    runs = ok(api.get("/gc/runs"))["items"]
+    assert runs[0]["dryRun"] is True and runs[0]["actor"] == "admin"
+
+    create_namespace(admin, "metered")
+    admin.page.get_by_text("Storage quota").click()
+    admin.page.get_by_label("Quota").fill("12 parsecs")
+    admin.page.get_by_role("button", name="Save quota").click()
+    assert "not a size" in admin.page.locator("#e-quota").inner_text()
+    admin.page.get_by_label("Quota").fill("2GiB")
+    admin.page.get_by_role("button", name="Save quota").click()
+    assert admin.page.locator("#namespace-quota").inner_text().startswith("2.0 GiB")
+    usage = ok(api.get("/instances/default/namespaces/metered/usage"))
+    assert usage["namespace"]["quota"] == 2 * 1024**3
+    admin.check("namespace-quota")
+    admin.go("/console/instances/default")
+    assert "stored" in admin.page.locator("#instance-usage").inner_text()
+    assert "metered" in admin.page.locator("table.usage").inner_text()
+
+
+def test_identity_objects_are_taken_apart_and_deleted(admin: Visit, api: httpx.Client) -> None:
+    root = next(o for o in ok(api.get("/organizations"))["items"] if o["name"] == "root")
+    doc = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:Get*", "Resource": "*"}]}
+    ok(api.post("/policies", json={"name": "gone-policy", "document": doc}), 201)
+    ok(api.post("/roles", json={"name": "gone-role", "policies": ["gone-policy"]}), 201)
+    ok(api.post("/groups", json={"name": "gone-group", "organizationId": root["id"]}), 201)
+    ok(api.request("PUT", "/groups/gone-group/roles/gone-role"))
+    ok(api.post("/instances/default/namespaces", json={"name": "setns"}), 201)
+    ok(api.post("/resource-sets", json={"name": "gone-set"}), 201)
+    ok(api.request("PUT", "/resource-sets/gone-set/groups/gone-group"))
+    ok(api.request("PUT", "/resource-sets/gone-set/namespaces/default/setns"))
+    body = {"name": "gone-lp", "cidrs": ["10.0.0.0/8"]}
+    ok(api.post("/logon-policies", json=body), 201)
+    org = ok(api.post("/organizations", json={"name": "gone-org", "parentId": root["id"]}), 201)
+    create_user(api, "gone-user", [])
+
+    # A resource set's group and namespace are taken out, then the set goes.
+    admin.go("/console/resource-sets/gone-set")
+    admin.page.get_by_role("button", name="Unlink the group gone-group").click()
+    assert admin.page.locator("#set-groups").inner_text() == "—"
+    admin.page.get_by_role("button", name="Remove the namespace setns").click()
+    assert admin.page.locator("#set-namespaces").inner_text() == "—"
+    admin.check("resource-set-emptied")
+    admin.page.get_by_role("button", name="Delete this resource set").click()
+    assert admin.dialogs[-1] == "Delete the resource set gone-set? This cannot be undone."
+    assert admin.page.url.endswith("/console/resource-sets")
+    assert api.get("/resource-sets/gone-set").status_code == 404
+
+    # A group's role is revoked, then the group goes; then the role and its policy.
+    admin.go("/console/groups/gone-group")
+    admin.page.get_by_role("button", name="Revoke the role gone-role").click()
+    assert admin.page.locator("#group-roles").inner_text() == "—"
+    admin.page.get_by_role("button", name="Delete this group").click()
+    assert api.get("/groups/gone-group").status_code == 404
+    admin.go("/console/roles")
+    admin.page.get_by_role("button", name="Delete the role gone-role").click()
+    assert api.get("/roles/gone-role").status_code == 404
+    # Built-in roles get no Delete button.
+    assert admin.page.get_by_role("button", name="Delete the role Administrator").count() == 0
+    admin.go("/console/policies/gone-policy")
+    admin.page.get_by_role("button", name="Delete this policy").click()
+    assert api.get("/policies/gone-policy").status_code == 404
+
+    admin.go("/console/logon-policies")
+    admin.page.get_by_role("button", name="Delete the logon policy gone-lp").click()
+    assert api.get("/logon-policies/gone-lp").status_code == 404
+
+    # An organization holding a user is refused in words; emptied, it goes.
+    ok(api.patch("/users/gone-user", json={"organizationId": org["id"]}))
+    admin.go("/console/organizations")
+    admin.page.get_by_role("button", name="Delete the organization gone-org").click()
+    assert admin.page.inner_text("h1") == "Not deleted"
+    assert "user" in admin.page.inner_text("main")
+    admin.go("/console/users/gone-user")
+    admin.page.get_by_role("button", name="Delete this user").click()
+    assert api.get("/users/gone-user").status_code == 404
+    admin.go("/console/organizations")
+    admin.page.get_by_role("button", name="Delete the organization gone-org").click()
+    assert admin.page.url.endswith("/console/organizations")
+    assert "gone-org" not in admin.page.inner_text("main")
+    # Nobody deletes themselves from the console.
+    admin.go("/console/users/admin")
+    assert admin.page.get_by_role("button", name="Delete this user").count() == 0
 
 
 @pytest.fixture

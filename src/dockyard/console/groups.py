@@ -8,21 +8,16 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from dockyard.services.identity import Caller
+from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/groups"
 CHOICES = PageRequest(1, 100)
 _REFUSED = (InvalidInputError, AlreadyExistsError, NotFoundError, ConflictError)
-
-
-def _caller(context: PageContext) -> Caller:
-    return Caller.of(context.user.principal, context.user.source_ip)
 
 
 async def groups_page(context: PageContext, status: int = 200, **values: Any) -> Response:
@@ -51,7 +46,7 @@ async def create_group(context: PageContext) -> Response:
     sent = {name: form.text(name) for name in ("name", "description", "organization_id")}
     try:
         made = await svc.identity.groups.create_group(
-            _caller(context), sent["name"], sent["organization_id"], sent["description"]
+            context.user.caller, sent["name"], sent["organization_id"], sent["description"]
         )
     except _REFUSED as exc:
         return await groups_page(context, 400, errors={"name": exc.message}, form=sent)
@@ -76,6 +71,8 @@ async def group_page(context: PageContext, status: int = 200, **values: Any) -> 
         may_add=user.may(actions.ADD_USER_TO_GROUP, arn),
         may_remove=user.may(actions.REMOVE_USER_FROM_GROUP, arn),
         may_grant=may_grant,
+        may_revoke=user.may(actions.DETACH_ROLE_FROM_GROUP, arn),
+        may_delete=user.may(actions.DELETE_GROUP, arn),
         **values,
     )
 
@@ -86,7 +83,7 @@ async def change_group(context: PageContext, action: str) -> Response:
     groups = svc.identity.groups
     name = context.param("name")
     await context.user.require(svc.audit, action, await groups.ram_arn(f"group/{name}"))
-    caller = _caller(context)
+    caller = context.user.caller
     try:
         if action == actions.ADD_USER_TO_GROUP:
             await groups.add_group_member(caller, name, form.text("username"))

@@ -8,12 +8,12 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.removals import deletable
 from dockyard.errors import AlreadyExistsError, InvalidInputError
-from dockyard.services.identity import Caller
+from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/logon-policies"
@@ -50,6 +50,7 @@ async def logon_policies_page(context: PageContext, status: int = 200, **values:
         status=status,
         listing=listing,
         may_create=user.may(actions.CREATE_LOGON_POLICY, "*"),
+        deletable=await deletable(context, "logon-policies", [p.name for p in listing.items]),
         **values,
     )
 
@@ -60,7 +61,7 @@ async def create_logon_policy(context: PageContext) -> Response:
     sent = {name: form.secret(name) for name in ("name", "description", "time_windows", "cidrs")}
     try:
         await svc.identity.logon_policies.create_logon_policy(
-            Caller.of(user.principal, user.source_ip),
+            user.caller,
             form.text("name"),
             description=form.text("description"),
             time_windows=_windows(sent["time_windows"]),

@@ -9,11 +9,12 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.removals import deletable
 from dockyard.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from dockyard.services.identity import Caller, OrganizationView
+from dockyard.services.access import actions
+from dockyard.services.identity import OrganizationView
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/organizations"
@@ -51,6 +52,9 @@ async def organizations_page(context: PageContext, status: int = 200, **values: 
         organizations=sorted(found.items, key=lambda o: o.name),
         total=found.total,
         may_create=user.may(actions.CREATE_ORGANIZATION, "*"),
+        deletable=await deletable(
+            context, "organizations", [o.id for o in found.items if o.parent_id]
+        ),
         **values,
     )
 
@@ -61,7 +65,7 @@ async def create_organization(context: PageContext) -> Response:
     sent = {name: form.text(name) for name in ("name", "description", "parent_id")}
     try:
         await svc.identity.organizations.create_organization(
-            Caller.of(user.principal, user.source_ip),
+            user.caller,
             sent["name"],
             sent["parent_id"],
             sent["description"],

@@ -12,12 +12,11 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError
-from dockyard.services.identity import Caller
+from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/policies"
@@ -49,10 +48,6 @@ def document_error(exc: InvalidInputError | json.JSONDecodeError) -> DocumentErr
     return DocumentError(message, int(where.group(1)) + 1, where.group(2))
 
 
-def _caller(context: PageContext) -> Caller:
-    return Caller.of(context.user.principal, context.user.source_ip)
-
-
 async def policies_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
     await user.require(svc.audit, actions.LIST_POLICIES, "*")
@@ -80,7 +75,7 @@ async def create_policy(context: PageContext) -> Response:
     try:
         document = json.loads(sent["document"])
         await svc.identity.policies.create_policy(
-            _caller(context),
+            context.user.caller,
             form.text("name"),
             document,
             description=form.text("description"),
@@ -110,6 +105,7 @@ async def policy_page(context: PageContext, status: int = 200, **values: Any) ->
         status=status,
         policy=policy,
         may_update=not policy.builtin and user.may(actions.UPDATE_POLICY, arn),
+        may_delete=not policy.builtin and user.may(actions.DELETE_POLICY, arn),
         **values,
     )
 
@@ -122,7 +118,7 @@ async def update_policy(context: PageContext) -> Response:
     sent = form.secret("document")
     try:
         await policies.update_policy(
-            _caller(context), name, form.text("etag") or None, document=json.loads(sent)
+            context.user.caller, name, form.text("etag") or None, document=json.loads(sent)
         )
     except (json.JSONDecodeError, InvalidInputError) as exc:
         return await policy_page(context, 400, problem=document_error(exc), document=sent)

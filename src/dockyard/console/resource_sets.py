@@ -8,21 +8,16 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from dockyard.services.identity import Caller
+from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/resource-sets"
 CHOICES = PageRequest(1, 100)
 _REFUSED = (InvalidInputError, AlreadyExistsError, NotFoundError, ConflictError)
-
-
-def _caller(context: PageContext) -> Caller:
-    return Caller.of(context.user.principal, context.user.source_ip)
 
 
 async def resource_sets_page(context: PageContext, status: int = 200, **values: Any) -> Response:
@@ -48,7 +43,7 @@ async def create_resource_set(context: PageContext) -> Response:
     sent = {name: form.text(name) for name in ("name", "description")}
     try:
         made = await svc.identity.resource_sets.create_resource_set(
-            _caller(context), sent["name"], sent["description"]
+            context.user.caller, sent["name"], sent["description"]
         )
     except _REFUSED as exc:
         return await resource_sets_page(context, 400, errors={"name": exc.message}, form=sent)
@@ -75,6 +70,9 @@ async def resource_set_page(context: PageContext, status: int = 200, **values: A
         instances=instances,
         may_link=may_link,
         may_add=may_add,
+        may_unlink=user.may(actions.UNLINK_RESOURCE_SET_FROM_GROUP, arn),
+        may_remove=user.may(actions.REMOVE_RESOURCE_FROM_RESOURCE_SET, arn),
+        may_delete=user.may(actions.DELETE_RESOURCE_SET, arn),
         **values,
     )
 
@@ -86,7 +84,7 @@ async def link_group(context: PageContext) -> Response:
         svc.audit, actions.LINK_RESOURCE_SET_TO_GROUP, await sets.ram_arn(f"resourceset/{name}")
     )
     try:
-        await sets.link_group(_caller(context), name, context.form.text("group"), link=True)
+        await sets.link_group(context.user.caller, name, context.form.text("group"), link=True)
     except _REFUSED as exc:
         return await resource_set_page(context, 400, errors={"group": exc.message})
     return redirect(f"{PATH}/{name}")
@@ -102,7 +100,7 @@ async def add_resource(context: PageContext) -> Response:
     namespace, _, repository = form.text("resource").partition("/")
     try:
         await sets.set_member(
-            _caller(context),
+            context.user.caller,
             name,
             form.text("instance_id"),
             namespace,

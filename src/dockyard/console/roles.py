@@ -8,12 +8,12 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.removals import deletable
 from dockyard.errors import AlreadyExistsError, InvalidInputError, LimitExceededError, NotFoundError
-from dockyard.services.identity import Caller
+from dockyard.services.access import actions
 from dockyard.services.identity.rules import MAX_ROLE_POLICIES, SHARING_SCOPES
 from dockyard.services.paging import PageRequest
 
@@ -36,6 +36,9 @@ async def roles_page(context: PageContext, status: int = 200, **values: Any) -> 
         status=status,
         listing=listing,
         may_create=may_create,
+        deletable=await deletable(
+            context, "roles", [r.name for r in listing.items if not r.builtin]
+        ),
         policies=policies,
         scopes=SHARING_SCOPES,
         max_policies=MAX_ROLE_POLICIES,
@@ -50,7 +53,7 @@ async def create_role(context: PageContext) -> Response:
     chosen = form.all("policies")
     try:
         await svc.identity.roles.create_role(
-            Caller.of(user.principal, user.source_ip),
+            user.caller,
             sent["name"],
             description=sent["description"],
             sharing_scope=sent["sharing_scope"] or "global",

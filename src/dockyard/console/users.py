@@ -10,12 +10,11 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from dockyard.services.identity import Caller
+from dockyard.services.access import actions
 from dockyard.services.identity.users import UserChanges, UserCreate
 from dockyard.services.paging import PageRequest
 
@@ -44,11 +43,6 @@ FIELDS = {
     "roles": "roles",
     "logonPolicy": "logon_policy",
 }
-
-
-def _caller(context: PageContext) -> Caller:
-    user = context.user
-    return Caller.of(user.principal, user.source_ip)
 
 
 #: The identity rules' ``invalid <what> '<value>': <rule>`` messages, by what they name.
@@ -103,7 +97,7 @@ async def create_user(context: PageContext) -> Response:
         roles=tuple(form.all("roles")),
     )
     try:
-        made = await svc.identity.users.create_user(_caller(context), spec)
+        made = await svc.identity.users.create_user(context.user.caller, spec)
     except (InvalidInputError, NotFoundError, AlreadyExistsError, ConflictError) as exc:
         field = _field(exc) if not isinstance(exc, ConflictError) else "form"
         sent: dict[str, Any] = {name: form.text(name) for name in FIELDS.values()}
@@ -128,6 +122,7 @@ async def user_page(context: PageContext, status: int = 200, **values: Any) -> R
         may_update=user.may(actions.UPDATE_USER, arn),
         may_reset=user.may(actions.RESET_PASSWORD, arn),
         may_set_mfa=user.may(actions.SET_USER_MFA, arn),
+        may_delete=user.may(actions.DELETE_USER, arn) and name != user.name,
         **values,
     )
 
@@ -144,7 +139,7 @@ async def set_disabled(context: PageContext) -> Response:
     name = await _user_arn(context, actions.UPDATE_USER)
     disabled = context.form.text("disabled") == "true"
     await context.svc.identity.users.update_user(
-        _caller(context), name, UserChanges(disabled=disabled)
+        context.user.caller, name, UserChanges(disabled=disabled)
     )
     return redirect(f"{PATH}/{name}?notice={'disabled' if disabled else 'enabled'}")
 
@@ -168,7 +163,7 @@ async def reset_password(context: PageContext) -> Response:
 async def set_mfa(context: PageContext) -> Response:
     name = await _user_arn(context, actions.SET_USER_MFA)
     required = context.form.text("required") == "true"
-    await context.svc.identity.users.set_user_mfa(_caller(context), name, required)
+    await context.svc.identity.users.set_user_mfa(context.user.caller, name, required)
     return redirect(f"{PATH}/{name}?notice={'mfa-on' if required else 'mfa-off'}")
 
 

@@ -27,6 +27,9 @@ class TagOut(ApiModel):
     size: int = Field(description="Manifest + config + layers; for an index, the index itself")
     pushed_at: datetime
     platforms: list[PlatformOut] = Field(description="For an image index: each platform")
+    pushed_by: str | None = Field(
+        description="Who pushed the manifest the tag points at (its first push here)"
+    )
 
 
 class ManifestOut(ApiModel):

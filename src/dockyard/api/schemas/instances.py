@@ -69,3 +69,15 @@ class InstanceOut(ApiModel):
     endpoints: list[EndpointOut]
     created_at: datetime
     updated_at: datetime
+
+
+class LimitUseOut(ApiModel):
+    name: str = Field(description="What the limit counts, e.g. `namespaces`")
+    limit: int | None = Field(description="The edition's limit; null: none of that kind")
+    used: int = Field(description="What it counts now")
+
+
+class InstanceLimitsOut(ApiModel):
+    instance_id: str
+    edition: Edition
+    limits: list[LimitUseOut]

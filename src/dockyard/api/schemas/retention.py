@@ -40,6 +40,16 @@ class PolicyCreate(RequestModel):
 
 
 class PolicyUpdate(RequestModel):
+    namespace: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Apply to every repository of this namespace instead (not with repositories)",
+    )
+    repositories: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="Apply to these repositories instead (not with namespace)",
+    )
     keep_latest: int | None = Field(default=None, ge=1)
     keep_tags: str | None = Field(default=None, max_length=512, description=_KEEP_TAGS)
     schedule: str | None = Field(

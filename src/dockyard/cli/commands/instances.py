@@ -7,7 +7,14 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import ApiClient, CliError
-from dockyard.cli.commands._common import Call, if_match, print_record, print_table
+from dockyard.cli.commands._common import (
+    Call,
+    command,
+    if_match,
+    print_json,
+    print_record,
+    print_table,
+)
 from dockyard.cli.commands._shapes import (
     Listing,
     Resource,
@@ -217,3 +224,22 @@ add_commands(
     update=update_instance,
     delete=delete_instance,
 )
+
+
+LIMIT_COLUMNS = [("Limit", "name"), ("Used", "used"), ("Of", "limitText")]
+
+
+@command(app, "limits")
+def show_limits(instance_id: InstanceArg, *, call: Call) -> None:
+    """The limits of the instance's edition and what each counts now."""
+    with call.api() as client:
+        found = client.call("GET", f"/instances/{instance_id}/limits")
+    if call.as_json:
+        print_json(found)
+        return
+    typer.echo(f"Instance {found['instanceId']} ({found['edition']} edition)")
+    rows = [
+        {**row, "limitText": "no limit" if row["limit"] is None else row["limit"]}
+        for row in found["limits"]
+    ]
+    print_table(rows, LIMIT_COLUMNS)

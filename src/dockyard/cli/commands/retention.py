@@ -18,7 +18,14 @@ from dockyard.cli.commands._common import (
     print_table,
     progress,
 )
-from dockyard.cli.commands._shapes import Listing, Record, Resource, add_commands, given
+from dockyard.cli.commands._shapes import (
+    Listing,
+    Record,
+    Resource,
+    add_commands,
+    changes,
+    given,
+)
 
 app = typer.Typer(help="Tag retention policies: which tags to keep, and deleting the others.")
 
@@ -65,41 +72,52 @@ POLICIES = Resource(
 )
 
 
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", help="Every repository of this namespace.")
+]
+RepositoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--repository",
+        metavar="NS/REPO[,NS2/REPO2...]",
+        help="Or these repositories, comma-separated.",
+    ),
+]
+KeepTagsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keep-tags",
+        metavar="PATTERN",
+        help="Also keep tags matching this regex (whole tag); '*' (default) keeps all.",
+    ),
+]
+ScheduleOpt = Annotated[
+    str | None,
+    typer.Option("--schedule", metavar="HH:MM", help="Run daily at (UTC); '' removes it."),
+]
+
+
+def _repositories(repository: str | None) -> list[str] | None:
+    return [r.strip() for r in repository.split(",") if r.strip()] if repository else None
+
+
 def create_policy(
     name: NameArg,
     keep_latest: Annotated[
         int,
         typer.Option("--keep-latest", min=1, help="Keep the tags of the N latest pushed images."),
     ],
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", help="Every repository of this namespace.")
-    ] = None,
-    repository: Annotated[
-        str | None,
-        typer.Option(
-            "--repository",
-            metavar="NS/REPO[,NS2/REPO2...]",
-            help="Or these repositories, comma-separated.",
-        ),
-    ] = None,
-    keep_tags: Annotated[
-        str | None,
-        typer.Option(
-            "--keep-tags",
-            metavar="PATTERN",
-            help="Also keep tags matching this regex (whole tag); '*' (default) keeps all.",
-        ),
-    ] = None,
-    schedule: Annotated[
-        str | None, typer.Option("--schedule", metavar="HH:MM", help="Run daily at (UTC).")
-    ] = None,
+    namespace: NamespaceOpt = None,
+    repository: RepositoryOpt = None,
+    keep_tags: KeepTagsOpt = None,
+    schedule: ScheduleOpt = None,
     *,
     call: Call,
 ) -> None:
     """Create a retention policy (saving it deletes nothing; see `retention run`)."""
     if (namespace is None) == (repository is None):
         raise CliError("give --namespace or --repository (not both)", exit_code=2)
-    repositories = [r.strip() for r in repository.split(",") if r.strip()] if repository else None
+    repositories = _repositories(repository)
     body = given(
         {
             "name": name,
@@ -111,6 +129,37 @@ def create_policy(
         }
     )
     POLICIES.create(call, body)
+
+
+def update_policy(
+    name: NameArg,
+    keep_latest: Annotated[
+        int | None,
+        typer.Option("--keep-latest", min=1, help="Keep the tags of the N latest pushed images."),
+    ] = None,
+    namespace: NamespaceOpt = None,
+    repository: RepositoryOpt = None,
+    keep_tags: KeepTagsOpt = None,
+    schedule: ScheduleOpt = None,
+    *,
+    call: Call,
+) -> None:
+    """Change a policy's scope, keep-latest, keep-tags or schedule (deletes nothing).
+
+    --namespace or --repository replaces the scope; --schedule '' removes the schedule."""
+    if namespace is not None and repository is not None:
+        raise CliError("give --namespace or --repository, not both", exit_code=2)
+    body = changes(
+        {
+            "namespace": namespace,
+            "repositories": _repositories(repository),
+            "keepLatest": keep_latest,
+            "keepTags": keep_tags,
+            "schedule": schedule,
+        },
+        "at least one option",
+    )
+    POLICIES.update(call, name, body)
 
 
 def _print_run(run: Record) -> None:
@@ -186,6 +235,7 @@ add_commands(
     app,
     POLICIES,
     create=create_policy,
+    update=update_policy,
     list=Listing("List the instance's retention policies.", COLUMNS),
     show="Show a retention policy.",
     delete="Delete a retention policy and the record of its runs.",

@@ -51,6 +51,7 @@ def list_tags(
             ("Media type", "mediaType"),
             ("Platforms", "platformList"),
             ("Pushed", "pushedAt"),
+            ("Pushed by", "pushedBy"),
         ],
         call.as_json,
         rows=_tag_rows,

@@ -718,6 +718,7 @@ class ContentService:
                     manifest.size,
                     tag.updated_at,
                     platforms,
+                    manifest.pushed_by,
                 )
             )
         return Page(items, page.page, page.page_size, total)

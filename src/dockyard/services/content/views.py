@@ -70,6 +70,9 @@ class TagView:
     size: int
     pushed_at: datetime
     platforms: tuple[PlatformView, ...] = ()
+    #: Who pushed the manifest the tag points at (its first push to this repository);
+    #: None for content that came without a user (seeded, or from before users existed).
+    pushed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

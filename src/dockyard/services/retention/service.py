@@ -146,8 +146,12 @@ class RetentionService:
         if keep_latest is not None:
             check_keep_latest(keep_latest)
         keep_tags = None if changes.keep_tags is None else check_keep_tags(changes.keep_tags)
+        rescoped = changes.namespace is not None or changes.repositories is not None
         async with self._db.write() as session:
             row = await _policy(session, instance_id, name)
+            if rescoped:
+                scope = PolicySpec(name, row.keep_latest, changes.namespace, changes.repositories)
+                row.namespace, row.repositories = await _scope(session, instance_id, scope)
             if keep_latest is not None:
                 row.keep_latest = keep_latest
             if keep_tags is not None:

@@ -29,11 +29,14 @@ class PolicySpec:
 
 @dataclass(frozen=True, slots=True)
 class PolicyChanges:
-    """An update: None leaves a field as it is; an empty ``schedule`` removes it."""
+    """An update: None leaves a field as it is; an empty ``schedule`` removes it. A
+    ``namespace`` or ``repositories`` (not both) replaces the policy's scope."""
 
     keep_latest: int | None = None
     keep_tags: str | None = None
     schedule: str | None = None
+    namespace: str | None = None
+    repositories: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

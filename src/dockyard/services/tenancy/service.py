@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.clock import SYSTEM_CLOCK
 from dockyard.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -39,6 +40,7 @@ from dockyard.metadata.models import (
 from dockyard.metadata.models import Repository as RepositoryRow
 from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import identity as iq
+from dockyard.metadata.queries import pulls as pq
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName, check_new_namespace, check_new_repository
@@ -72,7 +74,9 @@ from dockyard.services.tenancy.views import (
     Endpoint,
     HostRoute,
     InstanceChanges,
+    InstanceLimits,
     InstanceView,
+    LimitUse,
     NamespaceChanges,
     NamespaceView,
     NonconformingNames,
@@ -440,6 +444,27 @@ class TenancyService:
     async def get_instance(self, instance_id: str) -> InstanceView:
         async with self._db.read() as session:
             return await self._instance_view(session, instance_id)
+
+    async def instance_limits(self, instance_id: str) -> InstanceLimits:
+        """Each counted limit of the instance's edition beside what it counts now (the
+        namespaces, the repositories, the fullest namespace's, the clients pulling)."""
+        async with self._db.read() as session:
+            row = await tq.find_instance(session, instance_id)
+            if row is None:
+                raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+            used = {
+                Limit.NAMESPACES: await tq.count_namespaces(session, instance_id),
+                Limit.REPOSITORIES: await tq.count_repositories(session, instance_id),
+                Limit.REPOSITORIES_PER_NAMESPACE: await tq.largest_namespace_size(
+                    session, instance_id
+                ),
+                Limit.PULLING_CLIENTS: await pq.count_pulling_clients(
+                    session, instance_id, SYSTEM_CLOCK.now()
+                ),
+            }
+        plan = editions.edition(row.edition)
+        uses = tuple(LimitUse(kind.value, plan.limit(kind), used[kind]) for kind in Limit)
+        return InstanceLimits(instance_id, row.edition, uses)
 
     @staticmethod
     async def _instance_view(session: AsyncSession, instance_id: str) -> InstanceView:

@@ -75,6 +75,23 @@ class InstanceView(Tagged):
 
 
 @dataclass(frozen=True, slots=True)
+class LimitUse:
+    """One counted limit of an instance's edition and how much of it is used now.
+    ``limit`` None: the edition sets none of that kind."""
+
+    name: str
+    limit: int | None
+    used: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLimits:
+    instance_id: str
+    edition: str
+    limits: tuple[LimitUse, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceChanges:
     name: str | None = None
     region: str | None = None
