@@ -125,6 +125,34 @@ def test_guide_flow_sign_and_verify(
     by_resource = cli.json("metadata", "occurrence", "list", mns, "--resource", url)
     assert [o["Name"] for o in by_resource] == [f"/namespaces/{mns}/occurrences/sig-v1"]
 
+    # A signature policy on the repository (its pulls are tested in tests/e2e).
+    policy = unique("clipolicy")
+    created = cli.json(
+        "signing",
+        "policy",
+        "create",
+        policy,
+        "--repository",
+        f"{ns}/app",
+        "--note",
+        f"{mns}/image-sign",
+        "--key",
+        key.fingerprint,
+        "--tags",
+        "v.*",
+    )
+    assert (created["repository"], created["keys"], created["tags"]) == (
+        f"{ns}/app",
+        [key.fingerprint],
+        "v.*",
+    )
+    assert policy in [p["name"] for p in cli.json("signing", "policy", "list")]
+    assert cli.json("signing", "policy", "show", policy)["note"] == f"{mns}/image-sign"
+    cli.run("signing", "policy", "delete", policy)
+    both = ("--repository", f"{ns}/app", "--namespace", ns, "--note", f"{mns}/image-sign")
+    refused = cli.run("signing", "policy", "create", policy, *both, expect=2)
+    assert "not both" in refused.stderr
+
     # Refusals: a file that is not JSON, a non-empty namespace; an unregistered key.
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"\xff not json")

@@ -25,6 +25,7 @@ from dockyard.cli.commands._common import (
     repo_path,
     split_reference,
 )
+from dockyard.cli.commands._shapes import Listing, Record, Resource, add_commands, given
 
 metadata_app = typer.Typer(
     help=(
@@ -375,11 +376,19 @@ POLICY_COLUMNS = [
 ]
 
 
-def _policies(instance: str) -> str:
-    return f"/instances/{instance}/signature-policies"
+def _policy_record(_client: ApiClient, policy: Record) -> None:
+    print_record(policy, [*POLICY_COLUMNS, ("Created", "createdAt")])
 
 
-@command(policy_app, "create", instance=True)
+POLICIES = Resource(
+    "signature policy",
+    "signature policies",
+    "/instances/{instance}/signature-policies",
+    typer.Argument(metavar="NAME", help="The policy's name."),
+    _policy_record,
+)
+
+
 def create_policy(
     name: Annotated[str, typer.Argument(metavar="NAME")],
     note: Annotated[str, typer.Option("--note", metavar="NS/NOTE", help="The note required.")],
@@ -403,26 +412,22 @@ def create_policy(
     """Create a signature policy: pulls are refused (DENIED) until the image is signed."""
     if (namespace is None) == (repository is None):
         raise CliError("give --namespace or --repository (not both)", exit_code=2)
-    body: dict[str, Any] = {"name": name, "note": note, "keys": key or None, "tags": tags}
-    body |= {"namespace": namespace} if namespace else {"repository": repository}
-    with call.api() as client:
-        created = client.call("POST", _policies(call.instance), json=body)
-    _show(created, POLICY_COLUMNS, call.as_json)
+    body = {
+        "name": name,
+        "note": note,
+        "namespace": namespace,
+        "repository": repository,
+        "keys": key or None,
+        "tags": tags,
+    }
+    POLICIES.create(call, given(body))
 
 
-@command(policy_app, "list", instance=True, paged=True)
-def list_policies(*, call: Call) -> None:
-    """List the instance's signature policies."""
-    with call.api() as client:
-        items = list_or_page(
-            client, _policies(call.instance), "signature policies", call.page, call.page_size
-        )
-    print_list(items, POLICY_COLUMNS, call.as_json)
-
-
-@command(policy_app, "delete", instance=True)
-def delete_policy(name: Annotated[str, typer.Argument(metavar="NAME")], *, call: Call) -> None:
-    """Delete a signature policy: its pulls are served again."""
-    with call.api() as client:
-        client.call("DELETE", f"{_policies(call.instance)}/{name}")
-    typer.echo(f"Deleted signature policy {name}")
+add_commands(
+    policy_app,
+    POLICIES,
+    create=create_policy,
+    list=Listing("List the instance's signature policies.", POLICY_COLUMNS),
+    show="Show a signature policy.",
+    delete="Delete a signature policy: its pulls are served again.",
+)
