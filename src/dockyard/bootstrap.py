@@ -173,6 +173,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.observability import ObservabilityService
     from dockyard.services.retention import RetentionService
     from dockyard.services.signin import SignInService
+    from dockyard.services.signing import SignaturePolicyService, SigningService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
     from dockyard.services.usage import UsageService
@@ -201,7 +202,11 @@ def build(settings: Settings) -> Container:
         overrides=settings.test_pull_client_limits,
         lease_seconds=settings.pull_lease_seconds,
     )
-    services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
+    signing = SigningService(db, tenancy, content, audit)
+    signature_policies = SignaturePolicyService(db, signing, audit)
+    services = RegistryServices(
+        tenancy, content, auth, settings.public_url, pulls, signatures=signature_policies
+    )
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api_services = ApiServices(
         tenancy,
@@ -224,6 +229,8 @@ def build(settings: Settings) -> Container:
         usage=UsageService(db, audit),
         auth_disabled=settings.insecure_no_auth,
         gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
+        signing=signing,
+        signature_policies=signature_policies,
     )
     api = create_api(api_services)
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -248,6 +255,7 @@ def build(settings: Settings) -> Container:
             api_services.gc,
             api_services.usage,
             public_url=settings.public_url,
+            signing=signing,
         )
     )
     return Container(settings, db, store, tokens, registry, api, metrics=metrics, console=console)

@@ -171,6 +171,31 @@ EXPECTED_ACTIONS |= {
     ("put", "/api/v1/users/{username}/roles/{role_name}"): "ram:AttachRoleToUser",
     ("delete", "/api/v1/users/{username}/roles/{role_name}"): "ram:DetachRoleFromUser",
 }
+# Signing (issue 19): metadata namespaces on "metadata/$mns"; verification on "*".
+_MNS = "/api/v1/instances/{instance_id}/metadata/namespaces"
+_SIGNATURE_POLICIES = "/api/v1/instances/{instance_id}/signature-policies"
+EXPECTED_ACTIONS |= {
+    ("post", _MNS): "cr:CreateMetadataNamespace",
+    ("get", _MNS): "cr:ListMetadataNamespace",
+    ("get", _MNS + "/{namespace}"): "cr:GetMetadataNamespace",
+    ("delete", _MNS + "/{namespace}"): "cr:DeleteMetadataNamespace",
+    ("post", _MNS + "/{namespace}/notes"): "cr:CreateMetadataNote",
+    ("get", _MNS + "/{namespace}/notes"): "cr:ListMetadataNote",
+    ("get", _MNS + "/{namespace}/notes/{note}"): "cr:GetMetadataNote",
+    ("delete", _MNS + "/{namespace}/notes/{note}"): "cr:DeleteMetadataNote",
+    ("post", _MNS + "/{namespace}/occurrences"): "cr:CreateMetadataOccurrence",
+    ("get", _MNS + "/{namespace}/occurrences"): "cr:ListMetadataOccurrences",
+    ("delete", _MNS + "/{namespace}/occurrences/{occurrence}"): "cr:DeleteMetadataOccurrence",
+    ("post", _MNS + "/{namespace}/public-keys"): "cr:CreateMetadataPublicKey",
+    ("get", _MNS + "/{namespace}/public-keys"): "cr:ListMetadataPublicKey",
+    ("delete", _MNS + "/{namespace}/public-keys/{fingerprint}"): "cr:DeleteMetadataPublicKey",
+    ("get", _REPO + "/manifests/{reference}/signatures"): "cr:ListSignature",
+    ("post", "/api/v1/instances/{instance_id}/admission"): "cr:ListSignature",
+    ("post", _SIGNATURE_POLICIES): "cr:CreateSignaturePolicy",
+    ("get", _SIGNATURE_POLICIES): "cr:ListSignaturePolicy",
+    ("get", _SIGNATURE_POLICIES + "/{name}"): "cr:GetSignaturePolicy",
+    ("delete", _SIGNATURE_POLICIES + "/{name}"): "cr:DeleteSignaturePolicy",
+}
 
 
 def operations(doc: dict) -> dict[tuple[str, str], dict]:

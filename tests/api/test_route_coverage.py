@@ -141,6 +141,26 @@ class Target:
         return f"{self.cr}repository/{iid}"
 
 
+_METADATA_ACTIONS = {
+    f"cr:{verb}Metadata{kind}"
+    for verb, kind in (
+        ("Create", "Namespace"),
+        ("Get", "Namespace"),
+        ("Delete", "Namespace"),
+        ("Create", "Note"),
+        ("List", "Note"),
+        ("Get", "Note"),
+        ("Delete", "Note"),
+        ("Create", "Occurrence"),
+        ("List", "Occurrences"),
+        ("Delete", "Occurrence"),
+        ("Create", "PublicKey"),
+        ("List", "PublicKey"),
+        ("Delete", "PublicKey"),
+    )
+}
+
+
 def expected_resources(
     action: str, path: str, params: dict[str, str], target: Target
 ) -> set[str] | None:
@@ -186,6 +206,10 @@ def expected_resources(
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
         **{a: {f"{target.cr}instance/{target.instance_id}"} for a in retention},
+        **{
+            f"cr:{verb}SignaturePolicy": {f"{target.cr}instance/{target.instance_id}"}
+            for verb in ("Create", "List", "Get", "Delete")
+        },
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},
         "cr:UpdateNamespace": {f"{r}{ns}"},
@@ -205,6 +229,10 @@ def expected_resources(
             else {f"{target.cr}instance/{target.instance_id}"}
         ),
         "cr:UpdateQuota": {f"{r}{ns}"},
+        # Signing (issue 19): metadata namespaces in one form for both editions.
+        **{a: {f"{target.cr}metadata/{ns}"} for a in _METADATA_ACTIONS},
+        "cr:ListMetadataNamespace": {f"{target.cr}metadata/*"},
+        "cr:ListSignature": {"*"},
     }
     if path.startswith("/v2/_catalog"):
         forms["cr:ListRepository"] = {"*"}
@@ -255,6 +283,7 @@ def field_values(collection: str, org_id: str) -> dict[str, Any]:
         "status": "disabled",
         "required": False,
         "url": "http://hooks.coverage.test/deploy",
+        "NamespaceName": NAMESPACE,
     }
 
 

@@ -31,8 +31,10 @@ from playwright.sync_api import (
     Playwright,
     sync_playwright,
 )
+from tests.api.conftest import Pusher
 from tests.conftest import DockyardServer
 from tests.e2e import clients as C
+from tests.gpg import Keyring
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clients]
 
@@ -1199,3 +1201,56 @@ def test_a_roles_policies_are_attached_and_detached(admin: Visit, api: httpx.Cli
     admin.go("/console/roles/Administrator")
     assert admin.page.get_by_role("button", name="Attach policy").count() == 0
     assert admin.page.get_by_role("button", name="Delete this role").count() == 0
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[Keyring]:
+    """A GnuPG home of the test's own; its gpg-agent is stopped at the end."""
+    with Keyring(tmp_path / "gnupg") as opened:
+        yield opened
+
+
+def test_tag_page_shows_its_signatures(
+    admin: Visit, api: httpx.Client, server: DockyardServer, keyring: Keyring
+) -> None:
+    ok(api.post("/instances/default/namespaces", json={"name": "signed"}), 201)
+    ok(api.post("/instances/default/namespaces/signed/repositories", json={"name": "app"}), 201)
+    # The registry password (set as test_push_then_tags… sets it: once set, it is the one
+    # the registry takes, whichever test ran first).
+    password = {"password": REGISTRY_PASSWORD, "confirm": REGISTRY_PASSWORD}
+    ok(api.put("/users/admin/registry-password", json=password), 204)
+    pusher = Pusher(server)
+    pusher.http.auth = ("admin", REGISTRY_PASSWORD)
+    try:
+        pusher.image("signed/app", "v1")
+        pusher.image("signed/app", "v2")
+    finally:
+        pusher.close()
+    key = keyring.generate("console-signer")
+    meta = "/instances/default/metadata/namespaces/console-release"
+    ok(
+        api.post(
+            "/instances/default/metadata/namespaces", json={"NamespaceName": "console-release"}
+        ),
+        201,
+    )
+    ok(api.post(meta + "/notes", json={"NoteName": "image-sign", "Note": {}}), 201)
+    ok(api.post(meta + "/public-keys", json={"PublicKey": keyring.export(key)}), 201)
+    repo = "/instances/default/namespaces/signed/repositories/app"
+    url = ok(api.get(f"{repo}/manifests/v1/signatures"))["ResourceUri"]
+    signature = {"Signature": keyring.sign(key, url), "PublicKeyId": key.fingerprint}
+    occurrence = {
+        "NoteName": "image-sign",
+        "ResourceUri": url,
+        "Attestation": {"Signatures": [signature]},
+    }
+    body = {"OccurrenceName": "v1", "Occurrence": occurrence}
+    ok(api.post(meta + "/occurrences", json=body), 201)
+
+    admin.go("/console/instances/default/namespaces/signed/repositories/app/tags/v1")
+    main = admin.page.inner_text("main")
+    assert "Verified: a valid signature covers this image." in main
+    assert url in main and key.user_id in main
+    admin.check("tag-signatures")
+    admin.go("/console/instances/default/namespaces/signed/repositories/app/tags/v2")
+    assert "Not verified" in admin.page.inner_text("main")

@@ -58,6 +58,7 @@ from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import credentials as credq
 from dockyard.metadata.queries import identity as iq
 from dockyard.metadata.queries import pulls as pullq
+from dockyard.metadata.queries import signing as signq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.token import TokenEndpoint
@@ -96,6 +97,7 @@ HOT_TABLES = {
     "policies",
     "resource_set_groups",
     "auth_failures",
+    "signature_policies",
 }
 
 
@@ -534,6 +536,11 @@ async def _tags_of_manifest(s: Services) -> None:
         assert len(await cq.tags_of_manifest(session, row.id)) == TAGS // 2
 
 
+async def _signature_policies_of_repository(s: Services) -> None:
+    """Every manifest GET looks for the signature policies of its repository."""
+    assert list(await signq.policies_over(s.db, INSTANCE, s.seeded.repo)) == []
+
+
 REPO_KEY = {"repositories": {"instance_id", "full_name"}}
 
 CASES = [
@@ -613,6 +620,12 @@ CASES = [
         "pulling_clients",
         _pulling_clients,
         {"pull_leases": {"instance_id", "expires_at"}},
+        statements=1,
+    ),
+    Case(
+        "signature_policies_of_repository",
+        _signature_policies_of_repository,
+        {"signature_policies": {"instance_id"}},
         statements=1,
     ),
 ]

@@ -34,6 +34,9 @@ P = "acs:cr:cn-hangzhou:1234:"
         (lambda i: actions.repository_list_arn(i, "ns"), "*", P + "repository/cri-adv/ns/*"),
         (lambda i: actions.repository_list_arn(i, None), "*", P + "repository/cri-adv/*"),
         (actions.instance_arn, P + "instance/cri-std", P + "instance/cri-adv"),
+        (lambda i: actions.metadata_arn(i, "sig"), P + "metadata/sig", P + "metadata/sig"),
+        (actions.metadata_list_arn, P + "metadata/*", P + "metadata/*"),
+        (actions.signature_arn, "*", "*"),
     ],
 )
 def test_resources_per_edition(

@@ -78,6 +78,15 @@ instance reads; the rest follow the same pattern **(design)**:
 | set / clear a namespace's quota | cr:UpdateQuota | ``repository/$iid/$ns`` |
 | start a garbage collection run (or dry run) | cr:RunGarbageCollection | ``*`` |
 | list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
+| create, get, delete metadata ns | cr:Create/Get/DeleteMetadataNamespace | ``metadata/$mns`` |
+| list metadata namespaces | cr:ListMetadataNamespace | ``metadata/*`` |
+| create / list / get / delete note | cr:Create/List/Get/DeleteMetadataNote | ``metadata/$mns`` |
+| create / delete occurrence | cr:Create/DeleteMetadataOccurrence | ``metadata/$mns`` |
+| list occurrences | cr:ListMetadataOccurrences | ``metadata/$mns`` |
+| add / list / delete public key | cr:Create/List/DeleteMetadataPublicKey | ``metadata/$mns`` |
+| verify an image's signatures | cr:ListSignature | ``*`` |
+| ask whether an image is admitted | cr:ListSignature | ``*`` |
+| signature policies | cr:Create/List/Get/DeleteSignaturePolicy | ``instance/$iid`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -91,6 +100,10 @@ action, which the read-only built-in (``cr:Get*``, ``cr:List*``, ``cr:Pull*``) w
 Garbage collection reclaims the storage every instance shares: its operations are on
 ``*``. Its reports are counts (and a failed run's error), so reading them is a
 ``cr:List…`` action.
+
+Metadata namespaces (signing, PRODUCT.md §8) are not repository namespaces: their ARNs
+are ``acs:cr:$region:$account:metadata/$mns`` in both editions; reading an image's
+signatures is ``cr:ListSignature`` on ``*``, as §3 has it.
 
 Resources are full ARNs (``acs:cr:$region:$account:...``); Standard instances drop
 ``$iid/`` (``services.access.InstanceRef.arn``).

@@ -29,6 +29,8 @@ from dockyard.api.routers import (
     resource_sets,
     retention,
     roles,
+    signature_policies,
+    signing,
     simulate,
     triggers,
     usage,
@@ -92,5 +94,7 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(jobs.router)
     app.include_router(usage.router)
     app.include_router(gc.router)
+    app.include_router(signing.router)
+    app.include_router(signature_policies.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

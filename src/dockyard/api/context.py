@@ -31,6 +31,7 @@ from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
+from dockyard.services.signing import SignaturePolicyService, SigningService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
 from dockyard.services.usage import UsageService
@@ -59,6 +60,10 @@ class ApiServices:
     usage: UsageService
     #: Online garbage collection and the record of its runs.
     gc: GarbageCollector
+    #: The metadata service (notes, occurrences, public keys) and image verification.
+    signing: SigningService
+    #: Signature policies on pulls, and the admission answer.
+    signature_policies: SignaturePolicyService
     auth_disabled: bool = False
 
 

@@ -14,6 +14,7 @@ from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import Caller, IdentityServices
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
+from dockyard.services.signing import SigningService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
 from dockyard.services.usage import UsageService
@@ -42,6 +43,8 @@ class ConsoleServices:
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None
+    #: Image signatures, verified for the tag page's Signatures section; None: no section.
+    signing: SigningService | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,6 +289,9 @@ async def tag_page(context: PageContext) -> Response:
         layers, problem = await svc.content.layers(repo, tag, platform), ""
     except InvalidInputError as exc:
         layers, problem = None, exc.message
+    verification = None
+    if svc.signing is not None and context.user.may(actions.LIST_SIGNATURE, "*"):
+        verification = await svc.signing.verify(t.instance.id, t.namespace, t.name, tag)
     return context.render(
         "tag.html",
         instance=t.instance,
@@ -296,6 +299,7 @@ async def tag_page(context: PageContext) -> Response:
         tag=tag,
         layers=layers,
         problem=problem,
+        verification=verification,
     )
 
 

@@ -40,6 +40,10 @@ async def get_manifest(call: Call, target: Target, view: ManifestView) -> Respon
             f"manifest {call.params['reference']} is stored as {view.media_type}, "
             "which the Accept header excludes"
         )
+    if call.services.signatures is not None:
+        await call.services.signatures.check_pull(
+            target.repo, call.params["reference"], view.digest
+        )
     headers = {"Docker-Content-Digest": view.digest, "ETag": f'"{view.digest}"'}
     if call.head:
         headers["Content-Length"] = str(len(view.content))

@@ -31,6 +31,13 @@ from dockyard.metadata.models.identity import (
 )
 from dockyard.metadata.models.pulls import PullLease
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
+from dockyard.metadata.models.signing import (
+    MetadataNamespace,
+    MetadataNote,
+    MetadataOccurrence,
+    MetadataPublicKey,
+    SignaturePolicy,
+)
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -58,6 +65,10 @@ __all__ = [
     "LogonPolicy",
     "Manifest",
     "ManifestReference",
+    "MetadataNamespace",
+    "MetadataNote",
+    "MetadataOccurrence",
+    "MetadataPublicKey",
     "Namespace",
     "NamespaceContent",
     "NamespaceUsage",
@@ -74,6 +85,7 @@ __all__ = [
     "RetentionRun",
     "Role",
     "RolePolicy",
+    "SignaturePolicy",
     "SigningKey",
     "StsCredential",
     "Tag",

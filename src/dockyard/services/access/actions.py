@@ -110,6 +110,25 @@ GET_USAGE = "cr:GetUsage"
 UPDATE_QUOTA = "cr:UpdateQuota"
 RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
 LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
+CREATE_METADATA_NAMESPACE = "cr:CreateMetadataNamespace"
+LIST_METADATA_NAMESPACE = "cr:ListMetadataNamespace"
+GET_METADATA_NAMESPACE = "cr:GetMetadataNamespace"
+DELETE_METADATA_NAMESPACE = "cr:DeleteMetadataNamespace"
+CREATE_METADATA_NOTE = "cr:CreateMetadataNote"
+LIST_METADATA_NOTE = "cr:ListMetadataNote"
+GET_METADATA_NOTE = "cr:GetMetadataNote"
+DELETE_METADATA_NOTE = "cr:DeleteMetadataNote"
+CREATE_METADATA_OCCURRENCE = "cr:CreateMetadataOccurrence"
+LIST_METADATA_OCCURRENCES = "cr:ListMetadataOccurrences"
+DELETE_METADATA_OCCURRENCE = "cr:DeleteMetadataOccurrence"
+CREATE_METADATA_PUBLIC_KEY = "cr:CreateMetadataPublicKey"
+LIST_METADATA_PUBLIC_KEY = "cr:ListMetadataPublicKey"
+DELETE_METADATA_PUBLIC_KEY = "cr:DeleteMetadataPublicKey"
+LIST_SIGNATURE = "cr:ListSignature"
+CREATE_SIGNATURE_POLICY = "cr:CreateSignaturePolicy"
+LIST_SIGNATURE_POLICY = "cr:ListSignaturePolicy"
+GET_SIGNATURE_POLICY = "cr:GetSignaturePolicy"
+DELETE_SIGNATURE_POLICY = "cr:DeleteSignaturePolicy"
 
 
 def _advanced(instance: InstanceRef) -> bool:
@@ -145,3 +164,17 @@ def repository_list_arn(instance: InstanceRef, namespace: str | None) -> str:
     if not _advanced(instance):
         return "*"
     return instance.arn(f"repository/{namespace}/*" if namespace else "repository/*")
+
+
+def metadata_arn(instance: InstanceRef, namespace: str) -> str:
+    """A metadata namespace (signing): the same form in both editions."""
+    return instance.arn(f"metadata/{namespace}")
+
+
+def metadata_list_arn(instance: InstanceRef) -> str:
+    return instance.arn("metadata/*")
+
+
+def signature_arn(_instance: InstanceRef) -> str:
+    """Reading signatures is on ``*`` (PRODUCT.md §3: ``cr:ListSignature*``)."""
+    return "*"
