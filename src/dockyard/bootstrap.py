@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from dockyard.metadata.session import Database
     from dockyard.outbound import OutboundPolicy
     from dockyard.registry.routes import RegistryApp
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.content import ContentService
     from dockyard.services.credentials import TokenService
     from dockyard.services.gc import GcPolicy
+    from dockyard.services.replication import ReplicationRunner
     from dockyard.services.secrets import MasterKey
     from dockyard.services.tenancy import NonconformingNames
     from dockyard.services.triggers import OutboundResponse
@@ -171,6 +174,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.identity import IdentityServices
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
+    from dockyard.services.replication import ReplicationService
     from dockyard.services.retention import RetentionService
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
@@ -225,6 +229,7 @@ def build(settings: Settings) -> Container:
             usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
             gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
+            replication=ReplicationService(db, master, tenancy, content, audit),
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -308,6 +313,7 @@ def build_background(settings: Settings) -> Background:
         event_job_kind,
         subscriber_handler,
     )
+    from dockyard.services.replication import TASK_JOB_KIND as REPLICATION_JOB_KIND
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
@@ -424,6 +430,7 @@ def build_background(settings: Settings) -> Background:
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
+    handlers[REPLICATION_JOB_KIND] = replication_runner(db, content, audit, master).run
     queue = JobQueue(
         db,
         f"{socket.gethostname()}/{os.getpid()}",
@@ -436,6 +443,19 @@ def build_background(settings: Settings) -> Background:
     )
     worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
     return Background(db, store, worker, outbound)
+
+
+def replication_runner(
+    db: Database, content: ContentService, audit: AuditLog, master: MasterKey
+) -> ReplicationRunner:
+    """Runs replication tasks; remote registries are reached over ``dockyard.outbound``."""
+    from dockyard.outbound.registry import RemoteRegistries
+    from dockyard.services.replication import ReplicationRunner, ReplicationService
+    from dockyard.services.tenancy import TenancyService
+
+    tenancy = TenancyService(db, audit)
+    replication = ReplicationService(db, master, tenancy, content, audit)
+    return ReplicationRunner(db, tenancy, content, RemoteRegistries(), replication.remote_endpoint)
 
 
 # The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach

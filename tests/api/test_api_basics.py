@@ -170,6 +170,19 @@ EXPECTED_ACTIONS |= {
     ("put", "/api/v1/users/{username}/roles/{role_name}"): "ram:AttachRoleToUser",
     ("delete", "/api/v1/users/{username}/roles/{role_name}"): "ram:DetachRoleFromUser",
 }
+# Replication (issue 17): remotes on the instance, tasks on their source repository.
+_REMOTES = "/api/v1/instances/{instance_id}/replication-remotes"
+_SYNC = _REPO + "/replication-tasks"
+EXPECTED_ACTIONS |= {
+    ("post", _REMOTES): "cr:CreateReplicationRemote",
+    ("get", _REMOTES): "cr:ListReplicationRemote",
+    ("delete", _REMOTES + "/{name}"): "cr:DeleteReplicationRemote",
+    ("get", "/api/v1/instances/{instance_id}/replication-tasks"): "cr:ListRepoSyncTask",
+    ("post", _SYNC): "cr:CreateRepoSyncTask",
+    ("get", _SYNC + "/{task_id}"): "cr:GetRepoSyncTask",
+    ("post", _SYNC + "/{task_id}/cancel"): "cr:CancelRepoSyncTask",
+    ("post", _SYNC + "/{task_id}/retry"): "cr:CreateRepoSyncTask",
+}
 
 
 def operations(doc: dict) -> dict[tuple[str, str], dict]:

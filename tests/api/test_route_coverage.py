@@ -70,6 +70,7 @@ COLLECTION_NAMES = {
     "triggers": "cov-hook",
     "trigger-records": "00000000-0000-4000-8000-00000000c0c1",  # none: authorized, then 404
     "runs": "00000000-0000-4000-8000-00000000c0c2",  # GC runs: authorized, then 404
+    "replication-tasks": "00000000-0000-4000-8000-00000000c0c3",  # authorized, then 404
 }
 #: Actions a route may check besides its own, and for what: trigger readers see URLs
 #: unmasked only with cr:UpdateWebHook.
@@ -164,6 +165,9 @@ def expected_resources(
         "cr:GetRepoTrigger",
         "cr:DeleteRepoTrigger",
         "cr:ListRepoTriggerRecord",
+        "cr:CreateRepoSyncTask",
+        "cr:GetRepoSyncTask",
+        "cr:CancelRepoSyncTask",
     }
     retention = {
         "cr:CreateRetentionPolicy",
@@ -173,6 +177,9 @@ def expected_resources(
         "cr:DeleteRetentionPolicy",
         "cr:ExecuteRetentionPolicy",
         "cr:ListRetentionRun",
+        "cr:CreateReplicationRemote",
+        "cr:ListReplicationRemote",
+        "cr:DeleteReplicationRemote",
     }
     forms: dict[str, set[str]] = {
         "cr:CreateInstance": {"*"},
@@ -205,6 +212,7 @@ def expected_resources(
             else {f"{target.cr}instance/{target.instance_id}"}
         ),
         "cr:UpdateQuota": {f"{r}{ns}"},
+        "cr:ListRepoSyncTask": {f"{r}*"} if advanced else {"*"},
     }
     if path.startswith("/v2/_catalog"):
         forms["cr:ListRepository"] = {"*"}

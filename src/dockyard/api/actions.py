@@ -77,6 +77,10 @@ instance reads; the rest follow the same pattern **(design)**:
 | set / clear a namespace's quota | cr:UpdateQuota | ``repository/$iid/$ns`` |
 | start a garbage collection run (or dry run) | cr:RunGarbageCollection | ``*`` |
 | list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
+| add / list / remove remotes | cr:Create/List/DeleteReplicationRemote | ``instance/$iid`` |
+| replicate a tag (or tag regex); retry | cr:CreateRepoSyncTask | ``repository/$iid/$ns/$repo`` |
+| list replication tasks | cr:ListRepoSyncTask | ``repository/$iid/*`` (Standard: ``*``) |
+| get / cancel a replication task | cr:Get/CancelRepoSyncTask | ``repository/$iid/$ns/$repo`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -211,6 +215,13 @@ GET_USAGE = "cr:GetUsage"
 UPDATE_QUOTA = "cr:UpdateQuota"
 RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
 LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
+CREATE_REPLICATION_REMOTE = "cr:CreateReplicationRemote"
+LIST_REPLICATION_REMOTE = "cr:ListReplicationRemote"
+DELETE_REPLICATION_REMOTE = "cr:DeleteReplicationRemote"
+CREATE_REPO_SYNC_TASK = "cr:CreateRepoSyncTask"
+LIST_REPO_SYNC_TASK = "cr:ListRepoSyncTask"
+GET_REPO_SYNC_TASK = "cr:GetRepoSyncTask"
+CANCEL_REPO_SYNC_TASK = "cr:CancelRepoSyncTask"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

@@ -29,6 +29,7 @@ from dockyard.services.credentials import (
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
+from dockyard.services.replication import ReplicationService
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -59,6 +60,8 @@ class ApiServices:
     usage: UsageService
     #: Online garbage collection and the record of its runs.
     gc: GarbageCollector
+    #: Replication remotes and tasks.
+    replication: ReplicationService
     auth_disabled: bool = False
 
 

@@ -30,6 +30,11 @@ from dockyard.metadata.models.identity import (
     UserRole,
 )
 from dockyard.metadata.models.pulls import PullLease
+from dockyard.metadata.models.replication import (
+    ReplicationRemote,
+    ReplicationTask,
+    ReplicationTaskLayer,
+)
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
 from dockyard.metadata.models.tenancy import (
     Account,
@@ -66,6 +71,9 @@ __all__ = [
     "PeriodicSchedule",
     "Policy",
     "PullLease",
+    "ReplicationRemote",
+    "ReplicationTask",
+    "ReplicationTaskLayer",
     "Repository",
     "RepositoryBlob",
     "ResourceSet",

@@ -1,0 +1,209 @@
+"""Replication of an instance: remotes (on the instance's ARN) and tasks, created and
+addressed under their source repository and authorized on its ARN (PRODUCT.md §6)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from dockyard.api import actions
+from dockyard.api.context import Authz, Services
+from dockyard.api.routers._routes import require_in, route
+from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
+from dockyard.api.schemas.common import Page
+from dockyard.api.schemas.replication import (
+    RemoteCreate,
+    RemoteOut,
+    ReplicateRequest,
+    TaskOut,
+    TasksOut,
+)
+from dockyard.services.replication import TASK_STATES, RemoteSpec, ReplicationRequest
+
+router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["replication"])
+
+RemoteName = Annotated[str, Path(max_length=64, description="The remote's name")]
+TaskId = Annotated[uuid.UUID, Path(description="The task's id")]
+TASKS = "/namespaces/{namespace}/repositories/{repository}/replication-tasks"
+
+
+@route(
+    router,
+    "POST",
+    "/replication-remotes",
+    actions.CREATE_REPLICATION_REMOTE,
+    "Register a remote registry to replicate to (Advanced)",
+    errors=(409,),
+    status_code=201,
+    response_model=RemoteOut,
+)
+async def create_remote(
+    instance_id: InstanceId, body: RemoteCreate, svc: Services, guard: Authz
+) -> RemoteOut:
+    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+    spec = RemoteSpec(
+        body.name, body.url, body.username, body.secret, body.remote_instance, body.ca_bundle
+    )
+    view = await svc.replication.add_remote(instance_id, spec, actor=guard.actor, resource=arn)
+    return RemoteOut.model_validate(view)
+
+
+@route(
+    router,
+    "GET",
+    "/replication-remotes",
+    actions.LIST_REPLICATION_REMOTE,
+    "List the instance's remotes (never their secrets)",
+    response_model=Page[RemoteOut],
+)
+async def list_remotes(
+    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
+) -> Page[RemoteOut]:
+    await require_in(svc, guard, instance_id, actions.instance_arn)
+    return Page[RemoteOut].model_validate(await svc.replication.list_remotes(instance_id, paging))
+
+
+@route(
+    router,
+    "DELETE",
+    "/replication-remotes/{name}",
+    actions.DELETE_REPLICATION_REMOTE,
+    "Remove a remote",
+    status_code=204,
+)
+async def delete_remote(
+    instance_id: InstanceId, name: RemoteName, svc: Services, guard: Authz
+) -> None:
+    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+    await svc.replication.remove_remote(instance_id, name, actor=guard.actor, resource=arn)
+
+
+@route(
+    router,
+    "POST",
+    TASKS,
+    actions.CREATE_REPO_SYNC_TASK,
+    "Replicate a tag, or every tag matching a regex, now (one task per tag)",
+    status_code=201,
+    response_model=TasksOut,
+)
+async def replicate(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    body: ReplicateRequest,
+    svc: Services,
+    guard: Authz,
+) -> TasksOut:
+    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    request = ReplicationRequest(
+        f"{namespace}/{repository}",
+        body.to,
+        body.tag,
+        body.tags,
+        body.namespace,
+        body.destination_repository,
+        body.destination_tag,
+        body.overwrite,
+    )
+    views = await svc.replication.replicate(instance_id, request, actor=guard.actor, resource=arn)
+    return TasksOut(items=[TaskOut.model_validate(view) for view in views])
+
+
+@route(
+    router,
+    "GET",
+    "/replication-tasks",
+    actions.LIST_REPO_SYNC_TASK,
+    "List replication tasks, newest first",
+    response_model=Page[TaskOut],
+)
+async def list_tasks(
+    instance_id: InstanceId,
+    paging: Paging,
+    svc: Services,
+    guard: Authz,
+    status: Annotated[str | None, Query(description=" | ".join(TASK_STATES))] = None,
+    repository: Annotated[str | None, Query(max_length=256, description="`ns/repo`")] = None,
+    tag: Annotated[str | None, Query(max_length=128)] = None,
+) -> Page[TaskOut]:
+    if repository is None:
+        await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
+    else:
+        namespace, _, name = repository.partition("/")
+        await require_in(svc, guard, instance_id, actions.repository_arn, namespace, name)
+    page = await svc.replication.list_tasks(
+        instance_id, paging, status=status, repository=repository, tag=tag
+    )
+    return Page[TaskOut].model_validate(page)
+
+
+@route(
+    router,
+    "GET",
+    TASKS + "/{task_id}",
+    actions.GET_REPO_SYNC_TASK,
+    "Get a replication task with its per-layer records",
+    response_model=TaskOut,
+)
+async def get_task(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    task_id: TaskId,
+    svc: Services,
+    guard: Authz,
+) -> TaskOut:
+    await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    view = await svc.replication.get_task(instance_id, f"{namespace}/{repository}", task_id)
+    return TaskOut.model_validate(view)
+
+
+@route(
+    router,
+    "POST",
+    TASKS + "/{task_id}/cancel",
+    actions.CANCEL_REPO_SYNC_TASK,
+    "Cancel a waiting or running task",
+    errors=(409,),
+    response_model=TaskOut,
+)
+async def cancel_task(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    task_id: TaskId,
+    svc: Services,
+    guard: Authz,
+) -> TaskOut:
+    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    view = await svc.replication.cancel_task(
+        instance_id, f"{namespace}/{repository}", task_id, actor=guard.actor, resource=arn
+    )
+    return TaskOut.model_validate(view)
+
+
+@route(
+    router,
+    "POST",
+    TASKS + "/{task_id}/retry",
+    actions.CREATE_REPO_SYNC_TASK,
+    "Run a failed or cancelled task again (blobs already sent are not sent again)",
+    errors=(409,),
+    response_model=TaskOut,
+)
+async def retry_task(
+    instance_id: InstanceId,
+    namespace: NamespaceName,
+    repository: RepositoryName,
+    task_id: TaskId,
+    svc: Services,
+    guard: Authz,
+) -> TaskOut:
+    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    view = await svc.replication.retry_task(
+        instance_id, f"{namespace}/{repository}", task_id, actor=guard.actor, resource=arn
+    )
+    return TaskOut.model_validate(view)

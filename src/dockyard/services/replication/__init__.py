@@ -1,0 +1,47 @@
+"""Replication (PRODUCT.md §6): remotes, tasks the background worker runs, and the
+destinations it writes to."""
+
+from dockyard.services.replication.destinations import (
+    AUTHENTICATION_REFUSED,
+    DESTINATION_IMMUTABLE,
+    DESTINATION_LIMIT,
+    PERMISSION_DENIED,
+    SOURCE_MANIFEST_UNKNOWN,
+    UNREACHABLE,
+    Destination,
+    DestinationError,
+    RemoteConnector,
+)
+from dockyard.services.replication.runner import TASK_JOB_KIND, ReplicationRunner
+from dockyard.services.replication.service import ReplicationService
+from dockyard.services.replication.views import (
+    TASK_STATES,
+    LayerView,
+    RemoteEndpoint,
+    RemoteSpec,
+    RemoteView,
+    ReplicationRequest,
+    TaskView,
+)
+
+__all__ = [
+    "AUTHENTICATION_REFUSED",
+    "DESTINATION_IMMUTABLE",
+    "DESTINATION_LIMIT",
+    "PERMISSION_DENIED",
+    "SOURCE_MANIFEST_UNKNOWN",
+    "TASK_JOB_KIND",
+    "TASK_STATES",
+    "UNREACHABLE",
+    "Destination",
+    "DestinationError",
+    "LayerView",
+    "RemoteConnector",
+    "RemoteEndpoint",
+    "RemoteSpec",
+    "RemoteView",
+    "ReplicationRequest",
+    "ReplicationRunner",
+    "ReplicationService",
+    "TaskView",
+]

@@ -1,0 +1,102 @@
+"""What the faces see of replication: remotes (never their secret), tasks and layer rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+WAITING = "Waiting"
+RUNNING = "Running"
+COMPLETED = "Completed"
+FAILED = "Failed"
+CANCELLED = "Cancelled"
+TASK_STATES = (WAITING, RUNNING, COMPLETED, FAILED, CANCELLED)
+#: States a task never leaves by itself (a failed one leaves by a retry).
+FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
+
+#: A layer row: planned, then one of the three outcomes.
+LAYER_WAITING = "waiting"
+COPIED = "copied"
+ALREADY_PRESENT = "already present"
+LAYER_FAILED = "failed"
+
+#: ``destination_kind``: another instance of this deployment, or a registered remote.
+TO_INSTANCE = "instance"
+TO_REMOTE = "remote"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSpec:
+    """A remote as ``dockyard remote add`` describes it; ``secret`` is sealed on save."""
+
+    name: str
+    url: str
+    username: str
+    secret: str
+    remote_instance: str | None = None
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteView:
+    name: str
+    url: str
+    remote_instance: str | None
+    username: str
+    has_ca_bundle: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEndpoint:
+    """A remote with its secret opened: what the background worker connects with."""
+
+    url: str
+    username: str
+    secret: str
+    remote_instance: str | None
+    ca_bundle: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationRequest:
+    """Replicate ``tag`` (or every tag matching ``tags``) of ``repository`` to ``to``."""
+
+    repository: str
+    to: str
+    tag: str | None = None
+    tags: str | None = None
+    namespace: str | None = None
+    destination_repository: str | None = None
+    destination_tag: str | None = None
+    overwrite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LayerView:
+    digest: str
+    size: int
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    id: uuid.UUID
+    source_repository: str
+    source_tag: str
+    source_digest: str | None
+    destination: str
+    destination_kind: str
+    destination_repository: str
+    destination_tag: str
+    overwrite: bool
+    status: str
+    reason: str | None
+    bytes_sent: int
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    layers: tuple[LayerView, ...] = ()
