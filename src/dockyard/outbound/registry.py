@@ -12,6 +12,7 @@ when the registry has it, else into the OCI 1.1 fallback tag index (``sha256-<he
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -37,6 +38,8 @@ USER_AGENT = f"Dockyard/{__version__} (replication)"
 ACCEPT_MANIFESTS = ", ".join(sorted(mt.MANIFESTS))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# httpx logs every request at INFO: a replicated image would fill the worker's log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RemoteRegistries:

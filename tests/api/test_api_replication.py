@@ -1,0 +1,277 @@
+"""Replication through the API against real parts: a second instance of the shared
+server (same account: blobs linked, no byte copied) and Debian's ``docker-registry`` as a
+plain OCI destination (HTTP, htpasswd Basic auth, no referrers API: the OCI 1.1 fallback
+tag). Tasks run on the server's background worker; each is read back with its layers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.api.conftest import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    ApiClient,
+    Pusher,
+    canonical,
+    error,
+    sha256,
+    unique,
+)
+from tests.conftest import DockyardServer
+from tests.e2e.clients import ReferenceRegistry
+
+pytestmark = pytest.mark.e2e
+
+ACCEPT = f"{OCI_INDEX}, {OCI_MANIFEST}"
+EMPTY = b"{}"
+#: How long a task may take before the test gives up on it (it is not a measurement).
+TASK_DEADLINE = 120.0
+
+
+def tasks_of(instance: str, full_name: str) -> str:
+    namespace, repository = full_name.split("/")
+    return (
+        f"/instances/{instance}/namespaces/{namespace}/repositories/{repository}/replication-tasks"
+    )
+
+
+def replicate(api: ApiClient, full_name: str, **body: Any) -> dict[str, Any]:
+    created = api.ok(api.post(tasks_of("default", full_name), json=body), 201)
+    assert len(created["items"]) == 1, created
+    return wait(api, full_name, created["items"][0]["id"])
+
+
+def wait(api: ApiClient, full_name: str, task_id: str) -> dict[str, Any]:
+    """The task once it is Completed, Failed or Cancelled."""
+    deadline = time.monotonic() + TASK_DEADLINE
+    while True:
+        task: dict[str, Any] = api.ok(api.get(f"{tasks_of('default', full_name)}/{task_id}"))
+        if task["status"] in ("Completed", "Failed", "Cancelled"):
+            return task
+        assert time.monotonic() < deadline, f"task still {task['status']}: {task}"
+        time.sleep(0.2)
+
+
+def statuses(task: dict[str, Any]) -> set[str]:
+    return {layer["status"] for layer in task["layers"]}
+
+
+class Image:
+    """A two-platform index with an SBOM referrer, pushed to the default instance."""
+
+    def __init__(self, pusher: Pusher, name: str) -> None:
+        amd = pusher.image(name, "amd", platform=("linux", "amd64"))
+        arm = pusher.image(name, "arm", platform=("linux", "arm64"))
+        children = [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": pushed.digest,
+                "size": len(pushed.manifest),
+                "platform": {"os": "linux", "architecture": arch},
+            }
+            for pushed, arch in ((amd, "amd64"), (arm, "arm64"))
+        ]
+        self.index = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children})
+        self.digest = sha256(self.index)
+        assert pusher.manifest(name, "v1", self.index, OCI_INDEX).status_code == 201
+        sbom = b'{"sbom": "' + name.encode() + b'"}'
+        for blob in (EMPTY, sbom):
+            assert pusher.blob(name, blob).status_code == 201
+        self.referrer = canonical(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": "application/vnd.example.sbom+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": sha256(EMPTY),
+                    "size": 2,
+                },
+                "layers": [
+                    {"mediaType": "application/json", "digest": sha256(sbom), "size": len(sbom)}
+                ],
+                "subject": {"mediaType": OCI_INDEX, "digest": self.digest, "size": len(self.index)},
+            }
+        )
+        self.referrer_digest = sha256(self.referrer)
+        put = pusher.manifest(name, self.referrer_digest, self.referrer, OCI_MANIFEST)
+        assert put.status_code == 201, put.text
+        self.amd = amd.digest
+        self.children = [amd.digest, arm.digest]
+        self.blobs = {
+            sha256(b) for pushed in (amd, arm) for b in (pushed.config, *pushed.layers)
+        } | {sha256(EMPTY), sha256(sbom)}
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[ReferenceRegistry]:
+    with ReferenceRegistry(tmp_path / "distribution", user="repl", password="Repl-pass-1") as reg:
+        yield reg
+
+
+def test_same_account_replication_links_the_index_children_and_referrers(
+    api: ApiClient, pusher: Pusher, registry: DockyardServer
+) -> None:
+    name = f"{unique('rep')}/app"
+    image = Image(pusher, name)
+    domain = f"{unique('replica')}.test"
+    endpoints = [{"networkType": "vpc", "domain": domain}]
+    target = str(api.create_instance("Advanced", endpoints=endpoints)["id"])
+
+    task = replicate(api, name, tag="v1", to=target)
+    assert task["status"] == "Completed", task
+    assert (task["sourceDigest"], task["destinationKind"]) == (image.digest, "instance")
+    assert {layer["digest"] for layer in task["layers"]} == image.blobs
+    assert statuses(task) == {"copied"}
+    assert task["bytesSent"] == 0  # linked in the shared storage, not sent
+
+    replica = Pusher(registry, host=domain)
+    try:
+        got = replica.http.get(f"/v2/{name}/manifests/v1", headers={"Accept": ACCEPT})
+        assert got.status_code == 200, got.text
+        assert got.headers["docker-content-digest"] == image.digest
+        assert got.content == image.index
+        referrers = replica.http.get(f"/v2/{name}/referrers/{image.digest}").json()
+        assert [m["digest"] for m in referrers["manifests"]] == [image.referrer_digest]
+    finally:
+        replica.close()
+
+    again = replicate(api, name, tag="v1", to=target)
+    assert again["status"] == "Completed", again
+    assert statuses(again) == {"already present"}
+
+    # Overwrite off: the destination tag holds another image and is left alone.
+    kept = replicate(api, name, tag="amd", to=target, destinationTag="v1")
+    assert kept["status"] == "Failed"
+    assert "overwrite is off" in kept["reason"]
+    assert kept["layers"] == []
+    moved = replicate(api, name, tag="amd", to=target, destinationTag="v1", overwrite=True)
+    assert moved["status"] == "Completed", moved
+    assert moved["sourceDigest"] == image.amd
+
+    # An immutable destination refuses the overwrite with its usual message.
+    api.create_repository(target, name.split("/")[0], "frozen", tagMutability="Immutable")
+    first = replicate(api, name, tag="amd", to=target, destinationRepository="frozen")
+    assert first["status"] == "Completed", first
+    refused = replicate(
+        api,
+        name,
+        tag="arm",
+        to=target,
+        destinationRepository="frozen",
+        destinationTag="amd",
+        overwrite=True,
+    )
+    assert refused["status"] == "Failed"
+    assert refused["reason"].startswith("destination immutable: ")
+    assert "cannot be overwritten" in refused["reason"]
+
+    listed = api.ok(api.get("/instances/default/replication-tasks", params={"repository": name}))
+    assert listed["total"] == 6
+    failed = api.ok(
+        api.get(
+            "/instances/default/replication-tasks", params={"repository": name, "status": "Failed"}
+        )
+    )
+    assert {t["id"] for t in failed["items"]} == {kept["id"], refused["id"]}
+    audit = api.ok(api.get("/audit-events", params={"action": "cr:CreateRepoSyncTask"}))
+    assert any(target == e.get("detail", {}).get("to") for e in audit["items"]), audit
+
+
+def test_replication_to_distribution_with_the_fallback_referrers_tag(
+    api: ApiClient, pusher: Pusher, reference: ReferenceRegistry
+) -> None:
+    name = f"{unique('rep')}/app"
+    image = Image(pusher, name)
+    remote = unique("dist")
+    body = {
+        "name": remote,
+        "url": f"http://{reference.host}",
+        "username": "repl",
+        "secret": "Repl-pass-1",
+    }
+    created = api.ok(api.post("/instances/default/replication-remotes", json=body), 201)
+    assert "secret" not in created and created["username"] == "repl"
+    listed = api.ok(api.get("/instances/default/replication-remotes"))
+    assert all("secret" not in item for item in listed["items"])
+    error(api.post("/instances/default/replication-remotes", json=body), 409, "ALREADY_EXISTS")
+
+    task = replicate(api, name, tag="v1", to=remote)
+    assert task["status"] == "Completed", task
+    assert statuses(task) == {"copied"}
+    assert task["bytesSent"] == sum(layer["size"] for layer in task["layers"])
+
+    with httpx.Client(base_url=f"http://{reference.host}", auth=reference.creds) as dist:
+        got = dist.get(f"/v2/{name}/manifests/v1", headers={"Accept": ACCEPT})
+        assert got.status_code == 200, got.text
+        assert got.headers["docker-content-digest"] == image.digest
+        for child in image.children:
+            found = dist.head(f"/v2/{name}/manifests/{child}", headers={"Accept": ACCEPT})
+            assert found.status_code == 200
+        assert dist.head(f"/v2/{name}/manifests/amd").status_code == 404  # tags are not copied
+        fallback = image.digest.replace(":", "-")
+        index = dist.get(f"/v2/{name}/manifests/{fallback}", headers={"Accept": OCI_INDEX})
+        assert index.status_code == 200, index.text
+        assert [m["digest"] for m in index.json()["manifests"]] == [image.referrer_digest]
+        referrer = dist.get(
+            f"/v2/{name}/manifests/{image.referrer_digest}", headers={"Accept": ACCEPT}
+        )
+        assert referrer.content == image.referrer
+
+    again = replicate(api, name, tag="v1", to=remote)
+    assert again["status"] == "Completed", again
+    assert statuses(again) == {"already present"}
+    assert again["bytesSent"] == 0
+
+    wrong = {**body, "name": unique("wrong"), "secret": "not-the-password"}
+    api.ok(api.post("/instances/default/replication-remotes", json=wrong), 201)
+    refused = replicate(api, name, tag="v1", to=wrong["name"])
+    assert refused["status"] == "Failed"
+    assert refused["reason"].startswith("authentication refused")
+    assert refused["layers"] == []  # refused before anything was written
+    api.ok(api.delete(f"/instances/default/replication-remotes/{wrong['name']}"), 204)
+    error(
+        api.post(tasks_of("default", name), json={"tag": "v1", "to": wrong["name"]}),
+        404,
+        "NOT_FOUND",
+    )
+
+
+def test_remotes_need_the_advanced_edition_and_tag_regex_makes_a_task_per_tag(
+    api: ApiClient, standard: str, registry: DockyardServer
+) -> None:
+    body = {"name": "r", "url": "https://registry.example", "username": "u", "secret": "s"}
+    error(
+        api.post(f"/instances/{standard}/replication-remotes", json=body),
+        403,
+        "EDITION_REQUIRED",
+    )
+    std_pusher = Pusher(registry)
+    name = f"{unique('rep')}/app"
+    try:
+        for tag in ("release-1", "release-2", "dev"):
+            std_pusher.image(name, tag)
+    finally:
+        std_pusher.close()
+    target = str(api.create_instance("Standard")["id"])
+    created = api.ok(
+        api.post(tasks_of("default", name), json={"tags": "release-.*", "to": target}), 201
+    )
+    assert sorted(t["sourceTag"] for t in created["items"]) == ["release-1", "release-2"]
+    for item in created["items"]:
+        assert wait(api, name, item["id"])["status"] == "Completed"
+    error(
+        api.post(tasks_of("default", name), json={"tags": "nope-.*", "to": target}),
+        404,
+        "NOT_FOUND",
+    )
+    error(
+        api.post(tasks_of("default", name), json={"tag": "dev", "to": "default"}),
+        400,
+        "INVALID_INPUT",
+    )
