@@ -172,16 +172,16 @@ EXPECTED_ACTIONS |= {
 }
 # Replication (issue 17): remotes on the instance, tasks on their source repository.
 _REMOTES = "/api/v1/instances/{instance_id}/replication-remotes"
-_SYNC = _REPO + "/replication-tasks"
+_TASKS = "/api/v1/instances/{instance_id}/replication-tasks"
 EXPECTED_ACTIONS |= {
     ("post", _REMOTES): "cr:CreateReplicationRemote",
     ("get", _REMOTES): "cr:ListReplicationRemote",
     ("delete", _REMOTES + "/{name}"): "cr:DeleteReplicationRemote",
-    ("get", "/api/v1/instances/{instance_id}/replication-tasks"): "cr:ListRepoSyncTask",
-    ("post", _SYNC): "cr:CreateRepoSyncTask",
-    ("get", _SYNC + "/{task_id}"): "cr:GetRepoSyncTask",
-    ("post", _SYNC + "/{task_id}/cancel"): "cr:CancelRepoSyncTask",
-    ("post", _SYNC + "/{task_id}/retry"): "cr:CreateRepoSyncTask",
+    ("post", _REPO + "/replication-tasks"): "cr:CreateRepoSyncTask",
+    ("get", _TASKS): "cr:ListRepoSyncTask",
+    ("get", _TASKS + "/{task_id}"): "cr:GetRepoSyncTask",
+    ("post", _TASKS + "/{task_id}/cancel"): "cr:CancelRepoSyncTask",
+    ("post", _TASKS + "/{task_id}/retry"): "cr:CreateRepoSyncTask",
 }
 
 

@@ -43,14 +43,14 @@ def tasks_of(instance: str, full_name: str) -> str:
 def replicate(api: ApiClient, full_name: str, **body: Any) -> dict[str, Any]:
     created = api.ok(api.post(tasks_of("default", full_name), json=body), 201)
     assert len(created["items"]) == 1, created
-    return wait(api, full_name, created["items"][0]["id"])
+    return wait(api, created["items"][0]["id"])
 
 
-def wait(api: ApiClient, full_name: str, task_id: str) -> dict[str, Any]:
+def wait(api: ApiClient, task_id: str) -> dict[str, Any]:
     """The task once it is Completed, Failed or Cancelled."""
     deadline = time.monotonic() + TASK_DEADLINE
     while True:
-        task: dict[str, Any] = api.ok(api.get(f"{tasks_of('default', full_name)}/{task_id}"))
+        task: dict[str, Any] = api.ok(api.get(f"/instances/default/replication-tasks/{task_id}"))
         if task["status"] in ("Completed", "Failed", "Cancelled"):
             return task
         assert time.monotonic() < deadline, f"task still {task['status']}: {task}"
@@ -264,7 +264,7 @@ def test_remotes_need_the_advanced_edition_and_tag_regex_makes_a_task_per_tag(
     )
     assert sorted(t["sourceTag"] for t in created["items"]) == ["release-1", "release-2"]
     for item in created["items"]:
-        assert wait(api, name, item["id"])["status"] == "Completed"
+        assert wait(api, item["id"])["status"] == "Completed"
     error(
         api.post(tasks_of("default", name), json={"tags": "nope-.*", "to": target}),
         404,
@@ -275,3 +275,48 @@ def test_remotes_need_the_advanced_edition_and_tag_regex_makes_a_task_per_tag(
         400,
         "INVALID_INPUT",
     )
+
+
+def test_a_destination_down_fails_with_its_reason_and_a_retry_sends_only_what_is_missing(
+    api: ApiClient, pusher: Pusher, reference: ReferenceRegistry
+) -> None:
+    name = f"{unique('rep')}/app"
+    image = Image(pusher, name)
+    remote = unique("down")
+    body = {
+        "name": remote,
+        "url": f"http://{reference.host}",
+        "username": "repl",
+        "secret": "Repl-pass-1",
+    }
+    api.ok(api.post("/instances/default/replication-remotes", json=body), 201)
+    first = replicate(api, name, tag="amd", to=remote)
+    assert first["status"] == "Completed", first
+    reference.stop()
+
+    created = api.ok(api.post(tasks_of("default", name), json={"tag": "v1", "to": remote}), 201)
+    task_id = created["items"][0]["id"]
+    cancelled = api.ok(api.post(f"/instances/default/replication-tasks/{task_id}/cancel"))
+    assert cancelled["status"] == "Cancelled"
+    assert wait(api, task_id)["status"] == "Cancelled"
+    error(api.post(f"/instances/default/replication-tasks/{task_id}/cancel"), 409, "CONFLICT")
+
+    api.ok(api.post(f"/instances/default/replication-tasks/{task_id}/retry"))
+    down = wait(api, task_id)  # after its attempts, spaced by the queue's backoff
+    assert down["status"] == "Failed"
+    assert down["reason"].startswith("destination unreachable: ")
+    assert down["finishedAt"] is not None
+
+    reference.start()
+    api.ok(api.post(f"/instances/default/replication-tasks/{task_id}/retry"))
+    done = wait(api, task_id)
+    assert done["status"] == "Completed", done
+    by_status: dict[str, set[str]] = {}
+    for layer in done["layers"]:
+        by_status.setdefault(layer["status"], set()).add(layer["digest"])
+    amd_blobs = {layer["digest"] for layer in first["layers"]}
+    assert by_status["already present"] == amd_blobs
+    assert by_status["copied"] == image.blobs - amd_blobs
+    error(api.post(f"/instances/default/replication-tasks/{task_id}/retry"), 409, "CONFLICT")
+    unknown = "/instances/default/replication-tasks/00000000-0000-4000-8000-000000000001"
+    error(api.get(unknown), 404, "NOT_FOUND")

@@ -165,9 +165,6 @@ def expected_resources(
         "cr:GetRepoTrigger",
         "cr:DeleteRepoTrigger",
         "cr:ListRepoTriggerRecord",
-        "cr:CreateRepoSyncTask",
-        "cr:GetRepoSyncTask",
-        "cr:CancelRepoSyncTask",
     }
     retention = {
         "cr:CreateRetentionPolicy",
@@ -213,6 +210,13 @@ def expected_resources(
         ),
         "cr:UpdateQuota": {f"{r}{ns}"},
         "cr:ListRepoSyncTask": {f"{r}*"} if advanced else {"*"},
+        # Created under its source repository; addressed by id, an unknown task is
+        # authorized on every repository of the instance before its 404.
+        "cr:CreateRepoSyncTask": (
+            {f"{r}{ns}/{repo}"} if "{repository}" in path else {f"{r}*"} if advanced else {"*"}
+        ),
+        "cr:GetRepoSyncTask": {f"{r}*"} if advanced else {"*"},
+        "cr:CancelRepoSyncTask": {f"{r}*"} if advanced else {"*"},
     }
     if path.startswith("/v2/_catalog"):
         forms["cr:ListRepository"] = {"*"}

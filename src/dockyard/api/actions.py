@@ -82,6 +82,9 @@ instance reads; the rest follow the same pattern **(design)**:
 | list replication tasks | cr:ListRepoSyncTask | ``repository/$iid/*`` (Standard: ``*``) |
 | get / cancel a replication task | cr:Get/CancelRepoSyncTask | ``repository/$iid/$ns/$repo`` |
 
+A replication task is authorized on its source repository; addressed by id, an unknown one
+is authorized on ``repository/$iid/*`` (Standard: ``*``) before its 404.
+
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
 

@@ -1,5 +1,5 @@
-"""Replication of an instance: remotes (on the instance's ARN) and tasks, created and
-addressed under their source repository and authorized on its ARN (PRODUCT.md §6)."""
+"""Replication of an instance: remotes (on the instance's ARN) and tasks, created under
+their source repository and authorized on its ARN (PRODUCT.md §6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
+from dockyard.api.context import Authz, Guard, Services
 from dockyard.api.routers._routes import require_in, route
 from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
 from dockyard.api.schemas.common import Page
@@ -20,7 +20,8 @@ from dockyard.api.schemas.replication import (
     TaskOut,
     TasksOut,
 )
-from dockyard.services.replication import TASK_STATES, RemoteSpec, ReplicationRequest
+from dockyard.errors import NotFoundError
+from dockyard.services.replication import TASK_STATES, RemoteSpec, ReplicationRequest, TaskView
 
 router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["replication"])
 
@@ -140,70 +141,65 @@ async def list_tasks(
     return Page[TaskOut].model_validate(page)
 
 
+async def _task_in(
+    svc: Services, guard: Guard, instance_id: str, task_id: uuid.UUID
+) -> tuple[TaskView, str]:
+    """The task, once the route's action is allowed on its source repository. An unknown
+    id is 404 only to a caller allowed on every repository of the instance (403 to
+    others), so ids do not tell who may see what."""
+    view = await svc.replication.find_task(instance_id, task_id)
+    if view is None:
+        await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
+        raise NotFoundError(f"replication task {task_id} does not exist")
+    namespace, _, name = view.source_repository.partition("/")
+    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, name)
+    return view, arn
+
+
 @route(
     router,
     "GET",
-    TASKS + "/{task_id}",
+    "/replication-tasks/{task_id}",
     actions.GET_REPO_SYNC_TASK,
     "Get a replication task with its per-layer records",
     response_model=TaskOut,
 )
 async def get_task(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    task_id: TaskId,
-    svc: Services,
-    guard: Authz,
+    instance_id: InstanceId, task_id: TaskId, svc: Services, guard: Authz
 ) -> TaskOut:
-    await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
-    view = await svc.replication.get_task(instance_id, f"{namespace}/{repository}", task_id)
+    view, _ = await _task_in(svc, guard, instance_id, task_id)
     return TaskOut.model_validate(view)
 
 
 @route(
     router,
     "POST",
-    TASKS + "/{task_id}/cancel",
+    "/replication-tasks/{task_id}/cancel",
     actions.CANCEL_REPO_SYNC_TASK,
-    "Cancel a waiting or running task",
+    "Cancel a waiting or running task (a running one stops before its next blob)",
     errors=(409,),
     response_model=TaskOut,
 )
 async def cancel_task(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    task_id: TaskId,
-    svc: Services,
-    guard: Authz,
+    instance_id: InstanceId, task_id: TaskId, svc: Services, guard: Authz
 ) -> TaskOut:
-    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
-    view = await svc.replication.cancel_task(
-        instance_id, f"{namespace}/{repository}", task_id, actor=guard.actor, resource=arn
-    )
+    _, arn = await _task_in(svc, guard, instance_id, task_id)
+    view = await svc.replication.cancel_task(instance_id, task_id, actor=guard.actor, resource=arn)
     return TaskOut.model_validate(view)
 
 
 @route(
     router,
     "POST",
-    TASKS + "/{task_id}/retry",
+    "/replication-tasks/{task_id}/retry",
     actions.CREATE_REPO_SYNC_TASK,
     "Run a failed or cancelled task again (blobs already sent are not sent again)",
     errors=(409,),
     response_model=TaskOut,
 )
 async def retry_task(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    task_id: TaskId,
-    svc: Services,
-    guard: Authz,
+    instance_id: InstanceId, task_id: TaskId, svc: Services, guard: Authz
 ) -> TaskOut:
-    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
-    view = await svc.replication.retry_task(
-        instance_id, f"{namespace}/{repository}", task_id, actor=guard.actor, resource=arn
-    )
+    _, arn = await _task_in(svc, guard, instance_id, task_id)
+    view = await svc.replication.retry_task(instance_id, task_id, actor=guard.actor, resource=arn)
     return TaskOut.model_validate(view)

@@ -251,26 +251,23 @@ class ReplicationService:
             items = [_task_view(row, ()) for row in rows]
         return Page(items, page.page, page.page_size, total)
 
-    async def get_task(self, instance_id: str, repository: str, task_id: uuid.UUID) -> TaskView:
+    async def find_task(self, instance_id: str, task_id: uuid.UUID) -> TaskView | None:
+        """The task with its layer rows; None when the instance has no such task."""
         async with self._db.read() as session:
-            row = await _task_of(session, instance_id, repository, task_id)
+            row = await q.find_task(session, task_id)
+            if row is None or row.instance_id != instance_id:
+                return None
             layers = await q.task_layers(session, task_id)
             return _task_view(
                 row, tuple(LayerView(r.digest, r.size, r.status, r.reason) for r in layers)
             )
 
     async def cancel_task(
-        self,
-        instance_id: str,
-        repository: str,
-        task_id: uuid.UUID,
-        *,
-        actor: Actor | None,
-        resource: str,
+        self, instance_id: str, task_id: uuid.UUID, *, actor: Actor | None, resource: str
     ) -> TaskView:
         """Stop a waiting or running task (a running one stops before its next blob)."""
         async with self._db.write() as session:
-            row = await _task_of(session, instance_id, repository, task_id, for_update=True)
+            row = await _task_of(session, instance_id, task_id)
             if row.status not in (WAITING, RUNNING):
                 raise ConflictError(
                     f"task {task_id} is {row.status}; only waiting or running tasks are cancelled"
@@ -282,18 +279,12 @@ class ReplicationService:
             return _task_view(row, ())
 
     async def retry_task(
-        self,
-        instance_id: str,
-        repository: str,
-        task_id: uuid.UUID,
-        *,
-        actor: Actor | None,
-        resource: str,
+        self, instance_id: str, task_id: uuid.UUID, *, actor: Actor | None, resource: str
     ) -> TaskView:
         """Run a failed or cancelled task again; blobs already sent are not sent again."""
         now = SYSTEM_CLOCK.now()
         async with self._db.write() as session:
-            row = await _task_of(session, instance_id, repository, task_id, for_update=True)
+            row = await _task_of(session, instance_id, task_id)
             if row.status not in (FAILED, CANCELLED):
                 raise ConflictError(
                     f"task {task_id} is {row.status}; only failed or cancelled tasks are retried"
@@ -306,17 +297,10 @@ class ReplicationService:
             return _task_view(row, ())
 
 
-async def _task_of(
-    session: AsyncSession,
-    instance_id: str,
-    repository: str,
-    task_id: uuid.UUID,
-    *,
-    for_update: bool = False,
-) -> ReplicationTask:
-    """The task of ``repository`` (its source) in the instance; else 404."""
-    row = await q.find_task(session, task_id, for_update=for_update)
-    if row is None or (row.instance_id, row.source_repository) != (instance_id, repository):
+async def _task_of(session: AsyncSession, instance_id: str, task_id: uuid.UUID) -> ReplicationTask:
+    """The instance's task, locked for a change; else 404."""
+    row = await q.find_task(session, task_id, for_update=True)
+    if row is None or row.instance_id != instance_id:
         raise NotFoundError(f"replication task {task_id} does not exist")
     return row
 
