@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
         instances,
         login,
         namespaces,
+        replication,
         repositories,
         retention,
         tags,
@@ -35,3 +36,4 @@ def register(app: typer.Typer) -> None:
     ):
         app.add_typer(module.app, name=name, no_args_is_help=True)
         app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)
+    replication.register(app)
