@@ -174,7 +174,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.identity import IdentityServices
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
-    from dockyard.services.replication import ReplicationService
+    from dockyard.services.replication import ReplicationRules, ReplicationService
     from dockyard.services.retention import RetentionService
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
@@ -206,6 +206,7 @@ def build(settings: Settings) -> Container:
         lease_seconds=settings.pull_lease_seconds,
     )
     services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
+    replication = ReplicationService(db, master, tenancy, content, audit)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api = create_api(
         ApiServices(
@@ -229,7 +230,8 @@ def build(settings: Settings) -> Container:
             usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
             gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
-            replication=ReplicationService(db, master, tenancy, content, audit),
+            replication=replication,
+            replication_rules=ReplicationRules(db, tenancy, replication, audit),
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -314,6 +316,7 @@ def build_background(settings: Settings) -> Background:
         subscriber_handler,
     )
     from dockyard.services.replication import TASK_JOB_KIND as REPLICATION_JOB_KIND
+    from dockyard.services.replication import ReplicationSubscriber
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
@@ -346,7 +349,7 @@ def build_background(settings: Settings) -> Background:
         RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
     )
     #: Every consumer of domain events: replication and scanning join here.
-    consumers: list[Subscriber] = [TriggerSubscriber(db)]
+    consumers: list[Subscriber] = [TriggerSubscriber(db), ReplicationSubscriber(db)]
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )

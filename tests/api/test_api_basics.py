@@ -173,6 +173,7 @@ EXPECTED_ACTIONS |= {
 # Replication (issue 17): remotes on the instance, tasks on their source repository.
 _REMOTES = "/api/v1/instances/{instance_id}/replication-remotes"
 _TASKS = "/api/v1/instances/{instance_id}/replication-tasks"
+_RULES = "/api/v1/instances/{instance_id}/replication-rules"
 EXPECTED_ACTIONS |= {
     ("post", _REMOTES): "cr:CreateReplicationRemote",
     ("get", _REMOTES): "cr:ListReplicationRemote",
@@ -182,6 +183,10 @@ EXPECTED_ACTIONS |= {
     ("get", _TASKS + "/{task_id}"): "cr:GetRepoSyncTask",
     ("post", _TASKS + "/{task_id}/cancel"): "cr:CancelRepoSyncTask",
     ("post", _TASKS + "/{task_id}/retry"): "cr:CreateRepoSyncTask",
+    ("post", _RULES): "cr:CreateRepoSyncRule",
+    ("get", _RULES): "cr:ListRepoSyncRule",
+    ("patch", _RULES + "/{name}"): "cr:UpdateRepoSyncRule",
+    ("delete", _RULES + "/{name}"): "cr:DeleteRepoSyncRule",
 }
 
 

@@ -217,6 +217,12 @@ def expected_resources(
         ),
         "cr:GetRepoSyncTask": {f"{r}*"} if advanced else {"*"},
         "cr:CancelRepoSyncTask": {f"{r}*"} if advanced else {"*"},
+        # A rule on its source (a namespace, sampled "cov-1"); by name, unknown: every repo.
+        "cr:ListRepoSyncRule": {f"{r}*"} if advanced else {"*"},
+        **{
+            a: {f"{r}cov-1", f"{r}*" if advanced else "*"}
+            for a in ("cr:CreateRepoSyncRule", "cr:UpdateRepoSyncRule", "cr:DeleteRepoSyncRule")
+        },
     }
     if path.startswith("/v2/_catalog"):
         forms["cr:ListRepository"] = {"*"}

@@ -81,9 +81,12 @@ instance reads; the rest follow the same pattern **(design)**:
 | replicate a tag (or tag regex); retry | cr:CreateRepoSyncTask | ``repository/$iid/$ns/$repo`` |
 | list replication tasks | cr:ListRepoSyncTask | ``repository/$iid/*`` (Standard: ``*``) |
 | get / cancel a replication task | cr:Get/CancelRepoSyncTask | ``repository/$iid/$ns/$repo`` |
+| create / enable, disable / delete a rule | cr:Create/Update/DeleteRepoSyncRule | its source |
+| list replication rules | cr:ListRepoSyncRule | ``repository/$iid/*`` (Standard: ``*``) |
 
-A replication task is authorized on its source repository; addressed by id, an unknown one
-is authorized on ``repository/$iid/*`` (Standard: ``*``) before its 404.
+A replication task is authorized on its source repository, a rule on its source
+(``repository/$iid/$ns`` or ``repository/$iid/$ns/$repo``); addressed by id or name, an
+unknown one is authorized on ``repository/$iid/*`` (Standard: ``*``) before its 404.
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -225,6 +228,10 @@ CREATE_REPO_SYNC_TASK = "cr:CreateRepoSyncTask"
 LIST_REPO_SYNC_TASK = "cr:ListRepoSyncTask"
 GET_REPO_SYNC_TASK = "cr:GetRepoSyncTask"
 CANCEL_REPO_SYNC_TASK = "cr:CancelRepoSyncTask"
+CREATE_REPO_SYNC_RULE = "cr:CreateRepoSyncRule"
+LIST_REPO_SYNC_RULE = "cr:ListRepoSyncRule"
+UPDATE_REPO_SYNC_RULE = "cr:UpdateRepoSyncRule"
+DELETE_REPO_SYNC_RULE = "cr:DeleteRepoSyncRule"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

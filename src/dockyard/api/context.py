@@ -29,7 +29,7 @@ from dockyard.services.credentials import (
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
-from dockyard.services.replication import ReplicationService
+from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
@@ -62,6 +62,8 @@ class ApiServices:
     gc: GarbageCollector
     #: Replication remotes and tasks.
     replication: ReplicationService
+    #: Replication rules (Advanced edition).
+    replication_rules: ReplicationRules
     auth_disabled: bool = False
 
 

@@ -4,6 +4,7 @@ their source repository and authorized on its ARN (PRODUCT.md §6)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -17,15 +18,26 @@ from dockyard.api.schemas.replication import (
     RemoteCreate,
     RemoteOut,
     ReplicateRequest,
+    RuleCreate,
+    RuleOut,
+    RuleUpdate,
     TaskOut,
     TasksOut,
 )
 from dockyard.errors import NotFoundError
-from dockyard.services.replication import TASK_STATES, RemoteSpec, ReplicationRequest, TaskView
+from dockyard.services.replication import (
+    TASK_STATES,
+    RemoteSpec,
+    ReplicationRequest,
+    RuleSpec,
+    RuleView,
+    TaskView,
+)
 
 router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["replication"])
 
 RemoteName = Annotated[str, Path(max_length=64, description="The remote's name")]
+RuleName = Annotated[str, Path(max_length=64, description="The rule's name")]
 TaskId = Annotated[uuid.UUID, Path(description="The task's id")]
 TASKS = "/namespaces/{namespace}/repositories/{repository}/replication-tasks"
 
@@ -203,3 +215,90 @@ async def retry_task(
     _, arn = await _task_in(svc, guard, instance_id, task_id)
     view = await svc.replication.retry_task(instance_id, task_id, actor=guard.actor, resource=arn)
     return TaskOut.model_validate(view)
+
+
+def _source_arn(level: str, source: str) -> tuple[Callable[..., str], list[str]]:
+    """A rule is authorized on its source: the namespace's ARN, or the repository's."""
+    if level == "namespace":
+        return actions.namespace_arn, [source]
+    return actions.repository_arn, source.split("/", 1)
+
+
+@route(
+    router,
+    "POST",
+    "/replication-rules",
+    actions.CREATE_REPO_SYNC_RULE,
+    "Create a rule: every matching push is replicated (Advanced)",
+    errors=(409,),
+    status_code=201,
+    response_model=RuleOut,
+)
+async def create_rule(
+    instance_id: InstanceId, body: RuleCreate, svc: Services, guard: Authz
+) -> RuleOut:
+    arn_of, names = _source_arn(body.level, body.source)
+    arn = await require_in(svc, guard, instance_id, arn_of, *names)
+    spec = RuleSpec(body.name, body.to, body.level, body.source, body.tags)
+    view = await svc.replication_rules.create(instance_id, spec, actor=guard.actor, resource=arn)
+    return RuleOut.model_validate(view)
+
+
+@route(
+    router,
+    "GET",
+    "/replication-rules",
+    actions.LIST_REPO_SYNC_RULE,
+    "List the instance's replication rules",
+    response_model=Page[RuleOut],
+)
+async def list_rules(
+    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
+) -> Page[RuleOut]:
+    await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
+    page = await svc.replication_rules.list_rules(instance_id, paging)
+    return Page[RuleOut].model_validate(page)
+
+
+async def _rule_in(
+    svc: Services, guard: Guard, instance_id: str, name: str
+) -> tuple[RuleView, str]:
+    """The rule, once the route's action is allowed on its source (an unknown rule: on
+    every repository of the instance, then 404)."""
+    view = await svc.replication_rules.find(instance_id, name)
+    if view is None:
+        await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
+        raise NotFoundError(f"replication rule {name} does not exist")
+    arn_of, names = _source_arn(view.level, view.source)
+    return view, await require_in(svc, guard, instance_id, arn_of, *names)
+
+
+@route(
+    router,
+    "PATCH",
+    "/replication-rules/{name}",
+    actions.UPDATE_REPO_SYNC_RULE,
+    "Enable or disable a replication rule",
+    response_model=RuleOut,
+)
+async def update_rule(
+    instance_id: InstanceId, name: RuleName, body: RuleUpdate, svc: Services, guard: Authz
+) -> RuleOut:
+    _, arn = await _rule_in(svc, guard, instance_id, name)
+    view = await svc.replication_rules.set_enabled(
+        instance_id, name, body.enabled, actor=guard.actor, resource=arn
+    )
+    return RuleOut.model_validate(view)
+
+
+@route(
+    router,
+    "DELETE",
+    "/replication-rules/{name}",
+    actions.DELETE_REPO_SYNC_RULE,
+    "Delete a replication rule (its tasks' records stay)",
+    status_code=204,
+)
+async def delete_rule(instance_id: InstanceId, name: RuleName, svc: Services, guard: Authz) -> None:
+    _, arn = await _rule_in(svc, guard, instance_id, name)
+    await svc.replication_rules.delete(instance_id, name, actor=guard.actor, resource=arn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -86,6 +87,7 @@ class TaskOut(ApiModel):
     reason: str | None
     bytes_sent: int = Field(description="Blob bytes sent over the network")
     created_by: str | None
+    rule: str | None = Field(description="The rule that made it (null: by hand)")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -94,3 +96,32 @@ class TaskOut(ApiModel):
 
 class TasksOut(ApiModel):
     items: list[TaskOut]
+
+
+class RuleCreate(RequestModel):
+    name: str = Field(max_length=64, pattern=_NAME, description="1-64 letters, digits, '-', '_'")
+    to: str = Field(
+        max_length=64, description="Another instance of this deployment, or a remote's name"
+    )
+    level: Literal["namespace", "repository"] = Field(
+        description="Whether `source` is a namespace or a repository"
+    )
+    source: str = Field(max_length=256, description="`ns`, or `ns/repo`")
+    tags: str = Field(
+        default=".*", max_length=512, description="A regex the whole pushed tag must match"
+    )
+
+
+class RuleUpdate(RequestModel):
+    enabled: bool = Field(description="A disabled rule makes no task")
+
+
+class RuleOut(ApiModel):
+    name: str
+    destination: str
+    destination_kind: str
+    level: str
+    source: str
+    tags: str
+    enabled: bool
+    created_at: datetime

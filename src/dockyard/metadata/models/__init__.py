@@ -32,6 +32,7 @@ from dockyard.metadata.models.identity import (
 from dockyard.metadata.models.pulls import PullLease
 from dockyard.metadata.models.replication import (
     ReplicationRemote,
+    ReplicationRule,
     ReplicationTask,
     ReplicationTaskLayer,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "Policy",
     "PullLease",
     "ReplicationRemote",
+    "ReplicationRule",
     "ReplicationTask",
     "ReplicationTaskLayer",
     "Repository",

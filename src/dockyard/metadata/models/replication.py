@@ -48,7 +48,10 @@ class ReplicationTask(Base):
     """One tag replicated to one destination: a state machine the background jobs drive."""
 
     __tablename__ = "replication_tasks"
-    __table_args__ = (Index("ix_replication_tasks_instance", "instance_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_replication_tasks_instance", "instance_id", "created_at"),
+        Index("ix_replication_tasks_event", "event_id", "rule", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
@@ -66,6 +69,9 @@ class ReplicationTask(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: The rule that made it, and the push event it made it for (None: by hand).
+    rule: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    event_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -83,3 +89,23 @@ class ReplicationTaskLayer(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReplicationRule(Base):
+    """Every push matching ``level``/``source`` and the ``tags`` regex becomes a task."""
+
+    __tablename__ = "replication_rules"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(64))
+    destination_kind: Mapped[str] = mapped_column(String(16))
+    #: ``namespace`` (``source`` is a namespace) or ``repository`` (``ns/repo``).
+    level: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(256))
+    #: A regex the whole tag must match.
+    tags: Mapped[str] = mapped_column(String(512))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import ReplicationRemote, ReplicationTask, ReplicationTaskLayer
+from dockyard.metadata.models import (
+    ReplicationRemote,
+    ReplicationRule,
+    ReplicationTask,
+    ReplicationTaskLayer,
+)
 from dockyard.metadata.queries._page import counted_page
 
 
@@ -97,3 +102,39 @@ async def clear_layers(session: AsyncSession, task_id: uuid.UUID) -> None:
     await session.execute(
         delete(ReplicationTaskLayer).where(ReplicationTaskLayer.task_id == task_id)
     )
+
+
+async def find_rule(session: AsyncSession, instance_id: str, name: str) -> ReplicationRule | None:
+    stmt = select(ReplicationRule).where(
+        ReplicationRule.instance_id == instance_id, ReplicationRule.name == name
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_rules(
+    session: AsyncSession, instance_id: str, offset: int, limit: int
+) -> tuple[Sequence[ReplicationRule], int]:
+    conditions = [ReplicationRule.instance_id == instance_id]
+    return await counted_page(
+        session, ReplicationRule, conditions, (ReplicationRule.name,), offset, limit
+    )
+
+
+async def delete_rule(session: AsyncSession, rule_id: uuid.UUID) -> None:
+    await session.execute(delete(ReplicationRule).where(ReplicationRule.id == rule_id))
+
+
+async def enabled_rules(
+    session: AsyncSession, instance_ids: Sequence[str]
+) -> Sequence[ReplicationRule]:
+    stmt = select(ReplicationRule).where(
+        ReplicationRule.instance_id.in_(instance_ids), ReplicationRule.enabled.is_(True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def has_rule_task(session: AsyncSession, event_id: uuid.UUID, rule: str) -> bool:
+    stmt = select(ReplicationTask.id).where(
+        ReplicationTask.event_id == event_id, ReplicationTask.rule == rule
+    )
+    return (await session.execute(stmt)).first() is not None

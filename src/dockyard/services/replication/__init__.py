@@ -12,6 +12,7 @@ from dockyard.services.replication.destinations import (
     DestinationError,
     RemoteConnector,
 )
+from dockyard.services.replication.rules import ReplicationRules, ReplicationSubscriber
 from dockyard.services.replication.runner import TASK_JOB_KIND, ReplicationRunner
 from dockyard.services.replication.service import ReplicationService
 from dockyard.services.replication.views import (
@@ -21,6 +22,8 @@ from dockyard.services.replication.views import (
     RemoteSpec,
     RemoteView,
     ReplicationRequest,
+    RuleSpec,
+    RuleView,
     TaskView,
 )
 
@@ -41,7 +44,11 @@ __all__ = [
     "RemoteSpec",
     "RemoteView",
     "ReplicationRequest",
+    "ReplicationRules",
     "ReplicationRunner",
     "ReplicationService",
+    "ReplicationSubscriber",
+    "RuleSpec",
+    "RuleView",
     "TaskView",
 ]

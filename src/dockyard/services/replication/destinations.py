@@ -22,8 +22,9 @@ from dockyard.services.content import (
 from dockyard.services.replication.views import RemoteEndpoint
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
-#: What a push made by replication is recorded as having been pushed by.
-REPLICATION_PUSHER = "replication"
+#: What a push made by replication is recorded as pushed by, with the source instance:
+#: rules do not replicate such a push back to where it came from.
+REPLICATION_PUSHER = "replication from "
 
 UNREACHABLE = "destination unreachable"
 AUTHENTICATION_REFUSED = "authentication refused"
@@ -142,7 +143,11 @@ class InstanceDestination:
     async def put_manifest(self, reference: str, body: bytes, media_type: str) -> None:
         try:
             await self._content.put_manifest(
-                self._target, reference, body, media_type, REPLICATION_PUSHER
+                self._target,
+                reference,
+                body,
+                media_type,
+                REPLICATION_PUSHER + self._source.instance_id,
             )
         except ImmutableTagError as exc:
             raise DestinationError(DESTINATION_IMMUTABLE, IMMUTABLE_TAG_MESSAGE) from exc

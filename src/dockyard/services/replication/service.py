@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,7 +154,7 @@ class ReplicationService:
         source = RepositoryName.parse(request.repository)
         repo = await self._tenancy.repository_ref(instance_id, source.namespace, source.repository)
         tags = await self._tags(repo, request)
-        kind = await self._destination_kind(instance_id, request.to)
+        kind = await self.destination_kind(instance_id, request.to)
         target = RepositoryName.parse(
             f"{request.namespace or source.namespace}/"
             f"{request.destination_repository or source.repository}"
@@ -163,23 +165,14 @@ class ReplicationService:
         views = []
         async with self._db.write() as session:
             for tag in tags:
-                row = ReplicationTask(
-                    id=uuid.uuid4(),
-                    instance_id=instance_id,
-                    source_repository=repo.full_name,
-                    source_tag=tag,
-                    destination=request.to,
-                    destination_kind=kind,
-                    destination_repository=str(target),
-                    destination_tag=request.destination_tag or tag,
+                row = queue_task(
+                    session,
+                    TaskSource(instance_id, repo.full_name, tag),
+                    TaskTarget(request.to, kind, str(target), request.destination_tag or tag),
                     overwrite=request.overwrite,
-                    status=WAITING,
-                    bytes_sent=0,
                     created_by=actor.name if actor else None,
-                    created_at=now,
+                    now=now,
                 )
-                session.add(row)
-                jq.add_job(session, TASK_JOB_KIND, {"task": str(row.id)}, now)
                 views.append(_task_view(row, ()))
             await self._audit.change(
                 session,
@@ -213,7 +206,7 @@ class ReplicationService:
             )
         return matched
 
-    async def _destination_kind(self, instance_id: str, to: str) -> str:
+    async def destination_kind(self, instance_id: str, to: str) -> str:
         """``instance`` when ``to`` is an instance of this deployment, else ``remote``."""
         async with self._db.read() as session:
             if await tq.find_instance(session, to) is not None:
@@ -297,6 +290,57 @@ class ReplicationService:
             return _task_view(row, ())
 
 
+@dataclass(frozen=True, slots=True)
+class TaskSource:
+    instance_id: str
+    repository: str
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTarget:
+    """An instance id or a remote's name (``kind``), and the repository and tag there."""
+
+    destination: str
+    kind: str
+    repository: str
+    tag: str
+
+
+def queue_task(
+    session: AsyncSession,
+    source: TaskSource,
+    target: TaskTarget,
+    *,
+    overwrite: bool,
+    created_by: str | None,
+    now: datetime,
+    rule: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> ReplicationTask:
+    """A ``Waiting`` task and the job that runs it, in the caller's transaction."""
+    row = ReplicationTask(
+        id=uuid.uuid4(),
+        instance_id=source.instance_id,
+        source_repository=source.repository,
+        source_tag=source.tag,
+        destination=target.destination,
+        destination_kind=target.kind,
+        destination_repository=target.repository,
+        destination_tag=target.tag,
+        overwrite=overwrite,
+        status=WAITING,
+        bytes_sent=0,
+        created_by=created_by,
+        rule=rule,
+        event_id=event_id,
+        created_at=now,
+    )
+    session.add(row)
+    jq.add_job(session, TASK_JOB_KIND, {"task": str(row.id)}, now)
+    return row
+
+
 async def _task_of(session: AsyncSession, instance_id: str, task_id: uuid.UUID) -> ReplicationTask:
     """The instance's task, locked for a change; else 404."""
     row = await q.find_task(session, task_id, for_update=True)
@@ -331,6 +375,7 @@ def _task_view(row: ReplicationTask, layers: Sequence[LayerView]) -> TaskView:
         row.reason,
         row.bytes_sent,
         row.created_by,
+        row.rule,
         row.created_at,
         row.started_at,
         row.finished_at,

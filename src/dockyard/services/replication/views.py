@@ -96,7 +96,36 @@ class TaskView:
     reason: str | None
     bytes_sent: int
     created_by: str | None
+    #: The rule that made it (None: by hand).
+    rule: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     layers: tuple[LayerView, ...] = ()
+
+
+NAMESPACE_LEVEL = "namespace"
+REPOSITORY_LEVEL = "repository"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """``source`` is a namespace (level ``namespace``) or ``ns/repo`` (``repository``)."""
+
+    name: str
+    to: str
+    level: str
+    source: str
+    tags: str = ".*"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    name: str
+    destination: str
+    destination_kind: str
+    level: str
+    source: str
+    tags: str
+    enabled: bool
+    created_at: datetime

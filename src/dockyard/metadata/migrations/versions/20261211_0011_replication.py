@@ -12,6 +12,9 @@ Create Date: 2026-12-11 09:00:00
   reason of a failure; they go with their instance.
 * ``replication_task_layers``: per blob of a task, ``copied`` / ``already present`` /
   ``failed`` with the reason; they go with their task.
+* ``replication_rules``: a push matching the level (a namespace or a repository), the
+  source and the tag regex becomes a task to the destination; they go with their instance.
+  A rule's task names the rule and the event it came from (one task per event and rule).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("bytes_sent", sa.BigInteger(), nullable=False),
         sa.Column("created_by", sa.String(length=128), nullable=True),
+        sa.Column("rule", sa.String(length=64), nullable=True),
+        sa.Column("event_id", sa.Uuid(), nullable=True),
         _time("created_at"),
         _time("started_at", nullable=True),
         _time("finished_at", nullable=True),
@@ -84,6 +89,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_replication_tasks_instance", ["instance_id", "created_at"], unique=False
         )
+        batch_op.create_index("ix_replication_tasks_event", ["event_id", "rule"], unique=True)
     op.create_table(
         "replication_task_layers",
         sa.Column("task_id", sa.Uuid(), nullable=False),
@@ -99,9 +105,28 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("task_id", "digest", name=op.f("pk_replication_task_layers")),
     )
+    op.create_table(
+        "replication_rules",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("instance_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("destination", sa.String(length=64), nullable=False),
+        sa.Column("destination_kind", sa.String(length=16), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=256), nullable=False),
+        sa.Column("tags", sa.String(length=512), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        _time("created_at"),
+        _instance_fk("replication_rules"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_replication_rules")),
+        sa.UniqueConstraint(
+            "instance_id", "name", name=op.f("uq_replication_rules_instance_id_name")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("replication_rules")
     op.drop_table("replication_task_layers")
     op.drop_table("replication_tasks")
     op.drop_table("replication_remotes")
