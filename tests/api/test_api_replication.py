@@ -320,3 +320,90 @@ def test_a_destination_down_fails_with_its_reason_and_a_retry_sends_only_what_is
     error(api.post(f"/instances/default/replication-tasks/{task_id}/retry"), 409, "CONFLICT")
     unknown = "/instances/default/replication-tasks/00000000-0000-4000-8000-000000000001"
     error(api.get(unknown), 404, "NOT_FOUND")
+
+
+def rule_tasks(api: ApiClient, instance: str, name: str) -> list[dict[str, Any]]:
+    listed = api.ok(
+        api.get(f"/instances/{instance}/replication-tasks", params={"repository": name})
+    )
+    return list(listed["items"])
+
+
+def settled(api: ApiClient, instance: str, name: str, count: int) -> list[dict[str, Any]]:
+    """The repository's tasks in ``instance`` once there are ``count`` and all are final."""
+    deadline = time.monotonic() + TASK_DEADLINE
+    while True:
+        tasks = rule_tasks(api, instance, name)
+        final = [t for t in tasks if t["status"] in ("Completed", "Failed", "Cancelled")]
+        if len(final) >= count:
+            return tasks
+        assert time.monotonic() < deadline, f"{len(final)} of {count} tasks settled: {tasks}"
+        time.sleep(0.2)
+
+
+def test_rules_both_ways_replicate_matching_pushes_once_without_a_loop(
+    api: ApiClient, registry: DockyardServer
+) -> None:
+    namespace = unique("rule")
+    name = f"{namespace}/app"
+    domain = f"{unique('ruled')}.test"
+    endpoints = [{"networkType": "vpc", "domain": domain}]
+    other = str(api.create_instance("Advanced", endpoints=endpoints)["id"])
+    there = {"name": unique("ab"), "to": other, "level": "namespace", "source": namespace,
+             "tags": "release-.*"}  # fmt: skip
+    back = {"name": unique("ba"), "to": "default", "level": "repository", "source": name,
+            "tags": ".*"}  # fmt: skip
+    created = api.ok(api.post("/instances/default/replication-rules", json=there), 201)
+    assert (created["enabled"], created["destinationKind"]) == (True, "instance")
+    api.ok(api.post(f"/instances/{other}/replication-rules", json=back), 201)
+    error(api.post("/instances/default/replication-rules", json=there), 409, "ALREADY_EXISTS")
+
+    here, replica = Pusher(registry), Pusher(registry, host=domain)
+    try:
+        skipped = here.image(name, "dev-1")
+        pushed = here.image(name, "release-1")
+        [task] = settled(api, "default", name, 1)
+        assert (task["rule"], task["sourceTag"], task["status"]) == (
+            there["name"],
+            "release-1",
+            "Completed",
+        )
+        got = replica.http.get(f"/v2/{name}/manifests/release-1", headers={"Accept": ACCEPT})
+        assert got.headers["docker-content-digest"] == pushed.digest
+        missing = replica.http.get(f"/v2/{name}/manifests/dev-1", headers={"Accept": ACCEPT})
+        assert missing.status_code == 404
+        assert skipped.digest not in got.text
+
+        # A push made at the other instance goes back by its rule; the replicated one did
+        # not (the other instance's events of one repository are handled in order).
+        own = replica.image(name, "local-1")
+        [back_task] = settled(api, other, name, 1)
+        assert (back_task["sourceTag"], back_task["status"]) == ("local-1", "Completed")
+        arrived = here.http.get(f"/v2/{name}/manifests/local-1", headers={"Accept": ACCEPT})
+        assert arrived.headers["docker-content-digest"] == own.digest
+        # Back home, that push matches no rule of the default instance: one task still.
+        assert len(rule_tasks(api, "default", name)) == 1
+
+        disabled = api.ok(
+            api.patch(
+                f"/instances/default/replication-rules/{there['name']}", json={"enabled": False}
+            )
+        )
+        assert disabled["enabled"] is False
+        probe = {"name": unique("probe"), "to": other, "level": "repository", "source": name,
+                 "tags": "probe-.*"}  # fmt: skip
+        api.ok(api.post("/instances/default/replication-rules", json=probe), 201)
+        here.image(name, "release-2")
+        here.image(name, "probe-1")  # a later event of the same repository, to wait on
+        tags = sorted(t["sourceTag"] for t in settled(api, "default", name, 2))
+        assert tags == ["probe-1", "release-1"]  # release-2: its rule is disabled
+    finally:
+        here.close()
+        replica.close()
+    api.ok(api.delete(f"/instances/default/replication-rules/{there['name']}"), 204)
+    error(api.delete(f"/instances/default/replication-rules/{there['name']}"), 404, "NOT_FOUND")
+
+
+def test_rules_need_the_advanced_edition(api: ApiClient, standard: str) -> None:
+    rule = {"name": "r", "to": "default", "level": "namespace", "source": "ns"}
+    error(api.post(f"/instances/{standard}/replication-rules", json=rule), 403, "EDITION_REQUIRED")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 import pytest
 from tests.api.conftest import Pusher
@@ -67,3 +68,29 @@ def test_remotes_keep_their_secret(cli: Cli) -> None:
     assert "--access-key-id or --username" in neither.stderr
     cli.run("remote", "remove", name)
     assert name not in cli.run("remote", "list", "--json").stdout
+
+
+def test_rules(registry: DockyardServer, cli: Cli) -> None:
+    namespace = f"clirule{secrets.token_hex(4)}"
+    target = cli.json("instance", "create", "cli-rules", "--edition", "Advanced",
+                      "--region", "local")["id"]  # fmt: skip
+    rule = f"r{secrets.token_hex(3)}"
+    created = cli.json("replication", "rule", "create", rule, "--to", target, "--level",
+                       "namespace", "--source", namespace, "--tags", "v.*")  # fmt: skip
+    assert (created["source"], created["tags"], created["enabled"]) == (namespace, "v.*", True)
+    assert rule in [r["name"] for r in cli.json("replication", "rule", "list")]
+    assert cli.json("replication", "rule", "disable", rule)["enabled"] is False
+    assert cli.json("replication", "rule", "enable", rule)["enabled"] is True
+    pusher = Pusher(registry)
+    try:
+        pusher.image(f"{namespace}/app", "v1")
+    finally:
+        pusher.close()
+    deadline = time.monotonic() + 120
+    while not (tasks := cli.json("replication", "task", "list", "--repository",
+                                 f"{namespace}/app", "--status", "Completed")):  # fmt: skip
+        assert time.monotonic() < deadline, "the rule's task did not complete"
+        time.sleep(0.5)
+    assert tasks[0]["rule"] == rule
+    cli.run("replication", "rule", "delete", rule)
+    assert rule not in [r["name"] for r in cli.json("replication", "rule", "list")]

@@ -29,9 +29,11 @@ from dockyard.cli.commands._identity import PasswordStdinOpt, new_secret
 from dockyard.cli.commands._shapes import Listing, Record, Resource, add_commands, delete_one, given
 
 remote_app = typer.Typer(help="Remote registries to replicate to (Advanced edition).")
-replication_app = typer.Typer(help="Replication tasks: their status and per-layer records.")
+replication_app = typer.Typer(help="Replication tasks and rules.")
 task_app = typer.Typer(help="Replication tasks: one per tag replicated.")
+rule_app = typer.Typer(help="Replication rules: every matching push is replicated (Advanced).")
 replication_app.add_typer(task_app, name="task", no_args_is_help=True)
+replication_app.add_typer(rule_app, name="rule", no_args_is_help=True)
 
 #: How often ``--wait`` asks how the tasks are doing.
 POLL_SECONDS = 0.5
@@ -289,6 +291,67 @@ def cancel_task(task_id: TaskArg, *, call: Call) -> None:
     with call.api() as client:
         task = client.call("POST", _task_path(call.instance, task_id, "/cancel"))
     _show_task(task, call.as_json)
+
+
+RULE = typer.Argument(metavar="NAME", help="The rule's name.")
+RuleArg = Annotated[str, RULE]
+RULE_COLUMNS = [
+    ("Name", "name"),
+    ("Destination", "destination"),
+    ("Level", "level"),
+    ("Source", "source"),
+    ("Tags", "tags"),
+    ("Enabled", "enabled"),
+]
+
+
+def _rule_record(_client: ApiClient, rule: Record) -> None:
+    print_record(rule, [*RULE_COLUMNS, ("Created", "createdAt")])
+
+
+RULES = Resource("rule", "rules", "/instances/{instance}/replication-rules", RULE, _rule_record)
+
+
+def create_rule(
+    name: RuleArg,
+    to: Annotated[
+        str,
+        typer.Option("--to", metavar="INSTANCE_OR_REMOTE", help="Another instance, or a remote."),
+    ],
+    level: Annotated[
+        str, typer.Option("--level", metavar="namespace|repository", help="What --source names.")
+    ],
+    source: Annotated[str, typer.Option("--source", metavar="NS[/REPO]", help="Pushes to it.")],
+    tags: Annotated[
+        str | None,
+        typer.Option("--tags", metavar="REGEX", help="Only tags matching it (whole tag)."),
+    ] = None,
+    *,
+    call: Call,
+) -> None:
+    """Create a rule: every push to the source matching --tags is replicated."""
+    RULES.create(
+        call, given({"name": name, "to": to, "level": level, "source": source, "tags": tags})
+    )
+
+
+def _enable(enabled: bool) -> Any:
+    def switch(name: RuleArg, *, call: Call) -> None:
+        RULES.update(call, name, {"enabled": enabled})
+
+    switch.__doc__ = f"{'Enable' if enabled else 'Disable'} a rule."
+    return switch
+
+
+add_commands(
+    rule_app,
+    RULES,
+    create=create_rule,
+    list=Listing("List the instance's replication rules.", RULE_COLUMNS),
+    delete="Delete a rule (its tasks' records stay).",
+    disable=_enable(False),
+    enable=_enable(True),
+)
 
 
 def register(app: typer.Typer) -> None:
