@@ -1,0 +1,60 @@
+"""Replication between two Dockyard servers (separate data dirs), with real clients: a
+two-platform index pushed with ``skopeo copy --all`` to one, replicated across accounts to
+the other through a remote (token auth there), and pulled per platform with podman."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.api.conftest import API, OCI_INDEX
+from tests.conftest import DockyardServer, ServerFactory
+from tests.e2e import clients as C
+
+pytestmark = pytest.mark.e2e
+
+ACCEPT = f"{OCI_INDEX}, application/vnd.oci.image.manifest.v1+json"
+
+
+def test_an_index_replicated_to_another_dockyard_pulls_per_platform(
+    registry: DockyardServer, fresh_registry: ServerFactory, tmp_path: Path
+) -> None:
+    other = fresh_registry()
+    layout = C.make_oci_layout(tmp_path / "layout", platforms=["linux/amd64", "linux/arm64"])
+    name = "replclients/multi"
+    pushed = C.Skopeo(tmp_path / "sk").copy(
+        layout.oci_ref, f"docker://{registry.host}/{name}:v1", all=True, dest_creds=registry.admin
+    )
+    with httpx.Client(base_url=registry.url + API, auth=registry.admin, timeout=60) as api:
+        remote = {"name": "other", "url": other.url, "username": other.admin_user,
+                  "secret": other.admin_password}  # fmt: skip
+        assert api.post("/instances/default/replication-remotes", json=remote).status_code == 201
+        path = "/instances/default/namespaces/replclients/repositories/multi/replication-tasks"
+        created = api.post(path, json={"tag": "v1", "to": "other"})
+        assert created.status_code == 201, created.text
+        task = _final(api, created.json()["items"][0]["id"])
+    assert task["status"] == "Completed", task
+    assert task["sourceDigest"] == pushed
+    assert task["bytesSent"] > 0
+
+    with httpx.Client(base_url=other.url, auth=other.admin, timeout=60) as there:
+        got = there.get(f"/v2/{name}/manifests/v1", headers={"Accept": ACCEPT})
+        assert got.status_code == 200, got.text
+        assert got.headers["docker-content-digest"] == pushed
+    for platform, arch in (("linux/amd64", "amd64"), ("linux/arm64", "arm64")):
+        with C.Podman(tmp_path / f"pm-{arch}") as podman:
+            podman.pull(f"{other.host}/{name}:v1", creds=other.admin, platform=platform)
+            assert podman.image_inspect(f"{other.host}/{name}:v1")["Architecture"] == arch
+
+
+def _final(api: httpx.Client, task_id: str) -> dict[str, object]:
+    """The task once Completed, Failed or Cancelled (the deadline is no measurement)."""
+    deadline = time.monotonic() + 120
+    while True:
+        task: dict[str, object] = api.get(f"/instances/default/replication-tasks/{task_id}").json()
+        if task["status"] in ("Completed", "Failed", "Cancelled"):
+            return task
+        assert time.monotonic() < deadline, f"task still {task['status']}"
+        time.sleep(0.2)
