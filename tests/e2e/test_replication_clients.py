@@ -9,13 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.conftest import API, OCI_INDEX
+from tests.api.conftest import API, OCI_INDEX, add_user
 from tests.conftest import DockyardServer, ServerFactory
 from tests.e2e import clients as C
 
 pytestmark = pytest.mark.e2e
 
 ACCEPT = f"{OCI_INDEX}, application/vnd.oci.image.manifest.v1+json"
+READER_PASSWORD = "Reader-pass-1"
 
 
 def test_an_index_replicated_to_another_dockyard_pulls_per_platform(
@@ -47,6 +48,22 @@ def test_an_index_replicated_to_another_dockyard_pulls_per_platform(
         with C.Podman(tmp_path / f"pm-{arch}") as podman:
             podman.pull(f"{other.host}/{name}:v1", creds=other.admin, platform=platform)
             assert podman.image_inspect(f"{other.host}/{name}:v1")["Architecture"] == arch
+
+    # A user there who may only read: signed in, refused the push, nothing written.
+    add_user(other, "reader", READER_PASSWORD, "AliyunContainerRegistryReadOnlyAccess")
+    with httpx.Client(base_url=registry.url + API, auth=registry.admin, timeout=60) as api:
+        remote = {"name": "reader", "url": other.url, "username": "reader",
+                  "secret": READER_PASSWORD}  # fmt: skip
+        assert api.post("/instances/default/replication-remotes", json=remote).status_code == 201
+        body = {"tag": "v1", "to": "reader", "destinationRepository": "elsewhere"}
+        created = api.post(path, json=body)
+        assert created.status_code == 201, created.text
+        denied = _final(api, created.json()["items"][0]["id"])
+    assert denied["status"] == "Failed"
+    assert str(denied["reason"]).startswith("permission denied"), denied
+    with httpx.Client(base_url=other.url, auth=other.admin, timeout=60) as there:
+        absent = there.get("/v2/replclients/elsewhere/manifests/v1", headers={"Accept": ACCEPT})
+        assert absent.status_code == 404
 
 
 def _final(api: httpx.Client, task_id: str) -> dict[str, object]:

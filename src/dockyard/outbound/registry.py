@@ -211,6 +211,8 @@ class RemoteRepository:
 def _checked(response: httpx.Response) -> httpx.Response:
     """The response, unless it names a failure every request shares."""
     status = response.status_code
+    if status == 401 and "insufficient_scope" in response.headers.get("www-authenticate", ""):
+        raise DestinationError(PERMISSION_DENIED, _excerpt(response))  # signed in, no push
     if status == 401:
         raise DestinationError(AUTHENTICATION_REFUSED, _excerpt(response))
     if status == 403:
