@@ -24,9 +24,11 @@ from dockyard.api.schemas.replication import (
     TaskOut,
     TasksOut,
 )
-from dockyard.errors import NotFoundError
+from dockyard.errors import DeniedError, NotFoundError
+from dockyard.services.access import PUSH
 from dockyard.services.replication import (
     TASK_STATES,
+    TO_INSTANCE,
     RemoteSpec,
     ReplicationRequest,
     RuleSpec,
@@ -93,6 +95,18 @@ async def delete_remote(
     await svc.replication.remove_remote(instance_id, name, actor=guard.actor, resource=arn)
 
 
+async def _require_push_at(
+    svc: Services, guard: Guard, instance_id: str, to: str, namespace: str, repository: str
+) -> None:
+    """To another instance of the account the caller must also be allowed to push there
+    (a remote checks its own user's rights)."""
+    if await svc.replication.destination_kind(instance_id, to) != TO_INSTANCE:
+        return
+    target = actions.repository_arn(await svc.tenancy.instance_ref(to), namespace, repository)
+    if not guard.allows(PUSH, target):
+        raise DeniedError(f"{guard.actor.name} is not allowed {PUSH} on {target}")
+
+
 @route(
     router,
     "POST",
@@ -111,6 +125,8 @@ async def replicate(
     guard: Authz,
 ) -> TasksOut:
     arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
+    target = (body.namespace or namespace, body.destination_repository or repository)
+    await _require_push_at(svc, guard, instance_id, body.to, *target)
     request = ReplicationRequest(
         f"{namespace}/{repository}",
         body.to,
@@ -239,6 +255,8 @@ async def create_rule(
 ) -> RuleOut:
     arn_of, names = _source_arn(body.level, body.source)
     arn = await require_in(svc, guard, instance_id, arn_of, *names)
+    pushed_to = names if len(names) == 2 else [names[0], "*"]  # a namespace: all of it
+    await _require_push_at(svc, guard, instance_id, body.to, *pushed_to)
     spec = RuleSpec(body.name, body.to, body.level, body.source, body.tags)
     view = await svc.replication_rules.create(instance_id, spec, actor=guard.actor, resource=arn)
     return RuleOut.model_validate(view)

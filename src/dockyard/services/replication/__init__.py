@@ -17,6 +17,7 @@ from dockyard.services.replication.runner import TASK_JOB_KIND, ReplicationRunne
 from dockyard.services.replication.service import ReplicationService
 from dockyard.services.replication.views import (
     TASK_STATES,
+    TO_INSTANCE,
     LayerView,
     RemoteEndpoint,
     RemoteSpec,
@@ -35,6 +36,7 @@ __all__ = [
     "SOURCE_MANIFEST_UNKNOWN",
     "TASK_JOB_KIND",
     "TASK_STATES",
+    "TO_INSTANCE",
     "UNREACHABLE",
     "Destination",
     "DestinationError",

@@ -60,6 +60,10 @@ TASK_JOB_KIND = "replication-task"
 MAX_TASK_ATTEMPTS = 3
 
 
+class RetryLaterError(Exception):
+    """This attempt failed in a way that may pass: the job queue runs the task again."""
+
+
 class TaskCancelledError(Exception):
     """The task was cancelled while it ran: stop between two blobs."""
 
@@ -110,12 +114,26 @@ class ReplicationRunner:
         except TaskCancelledError:
             return
         except DestinationError as exc:
-            if exc.retryable and job.attempt < MAX_TASK_ATTEMPTS:
-                await self._finish(task_id, WAITING, str(exc), final=False)
-                raise
-            await self._finish(task_id, FAILED, str(exc))
+            await self._failed(job, task_id, str(exc), retryable=exc.retryable)
+            return
+        except DockyardError as exc:  # refused here (an edition, a limit, a bad manifest)
+            await self._failed(job, task_id, exc.message, retryable=False)
+            return
+        except Exception as exc:
+            # A database or storage outage: the task says why while the queue retries.
+            await self._failed(job, task_id, f"{type(exc).__name__}: {exc}", retryable=True)
             return
         await self._finish(task_id, COMPLETED, None)
+
+    async def _failed(
+        self, job: JobRun, task_id: uuid.UUID, reason: str, *, retryable: bool
+    ) -> None:
+        """Record the failure: ``Failed`` for good, or ``Waiting`` again (then raising, so
+        the queue retries it after its backoff) while attempts remain."""
+        if retryable and job.attempt < MAX_TASK_ATTEMPTS:
+            await self._finish(task_id, WAITING, reason, final=False)
+            raise RetryLaterError(reason)
+        await self._finish(task_id, FAILED, reason)
 
     async def _start(self, task_id: uuid.UUID) -> ReplicationTask | None:
         async with self._db.write() as session:
