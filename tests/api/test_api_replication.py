@@ -228,6 +228,15 @@ def test_replication_to_distribution_with_the_fallback_referrers_tag(
     assert statuses(again) == {"already present"}
     assert again["bytesSent"] == 0
 
+    # Another repository there: every blob is mounted from the first one, none sent.
+    mirror = replicate(api, name, tag="v1", to=remote, destinationRepository="mirror")
+    assert mirror["status"] == "Completed", mirror
+    assert statuses(mirror) == {"copied"}
+    assert mirror["bytesSent"] == 0
+    with httpx.Client(base_url=f"http://{reference.host}", auth=reference.creds) as dist:
+        got = dist.get(f"/v2/{name.split('/')[0]}/mirror/manifests/v1", headers={"Accept": ACCEPT})
+        assert got.headers["docker-content-digest"] == image.digest
+
     wrong = {**body, "name": unique("wrong"), "secret": "not-the-password"}
     api.ok(api.post("/instances/default/replication-remotes", json=wrong), 201)
     refused = replicate(api, name, tag="v1", to=wrong["name"])

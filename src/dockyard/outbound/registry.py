@@ -15,7 +15,7 @@ import base64
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
@@ -135,8 +135,15 @@ class RemoteRepository:
     async def has_blob(self, digest: str) -> bool:
         return (await self._send("HEAD", self._path("blobs", digest))).status_code == 200
 
-    async def mount_blob(self, digest: str) -> bool:
-        return False  # no repository at the remote is known to hold it
+    async def mount_blob(self, digest: str, holders: Sequence[str]) -> bool:
+        """Cross-repository mount from each holder in turn: 201 is mounted; 202 (the
+        registry opened an upload instead) and errors mean sending it."""
+        for holder in holders:
+            query = urlencode({"mount": digest, "from": holder})
+            answer = await self._send("POST", f"{self._path('blobs', 'uploads/')}?{query}")
+            if answer.status_code == 201:
+                return True
+        return False
 
     async def push_blob(self, digest: str, size: int, body: AsyncIterator[bytes]) -> None:
         started = await self._send("POST", self._path("blobs", "uploads/"))

@@ -138,3 +138,28 @@ async def has_rule_task(session: AsyncSession, event_id: uuid.UUID, rule: str) -
         ReplicationTask.event_id == event_id, ReplicationTask.rule == rule
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def repositories_holding(
+    session: AsyncSession,
+    instance_id: str,
+    destination: str,
+    digest: str,
+    statuses: Sequence[str],
+    limit: int = 3,
+) -> list[str]:
+    """Repositories at ``destination`` where earlier tasks of the instance left the blob
+    (its layer row in one of ``statuses``): where a cross-repository mount may find it."""
+    stmt = (
+        select(ReplicationTask.destination_repository)
+        .join(ReplicationTaskLayer, ReplicationTaskLayer.task_id == ReplicationTask.id)
+        .where(
+            ReplicationTask.instance_id == instance_id,
+            ReplicationTask.destination == destination,
+            ReplicationTaskLayer.digest == digest,
+            ReplicationTaskLayer.status.in_(statuses),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars().all())

@@ -8,7 +8,7 @@ a :class:`RemoteConnector` that opens one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from dockyard.errors import DockyardError, LimitExceededError, StorageFullError
@@ -49,8 +49,9 @@ class Destination(Protocol):
 
     async def has_blob(self, digest: str) -> bool: ...
 
-    async def mount_blob(self, digest: str) -> bool:
-        """Link the blob without sending it; False when the destination cannot."""
+    async def mount_blob(self, digest: str, holders: Sequence[str]) -> bool:
+        """Link the blob without sending it, from one of ``holders`` (repositories there
+        that earlier tasks left it in); False when the destination cannot."""
         ...
 
     async def push_blob(self, digest: str, size: int, body: AsyncIterator[bytes]) -> None: ...
@@ -123,7 +124,7 @@ class InstanceDestination:
             return False
         return True
 
-    async def mount_blob(self, digest: str) -> bool:
+    async def mount_blob(self, digest: str, holders: Sequence[str]) -> bool:
         return await self._content.mount(self._target, digest, self._source)
 
     async def push_blob(self, digest: str, size: int, body: AsyncIterator[bytes]) -> None:

@@ -273,7 +273,7 @@ class ReplicationRunner:
         try:
             if await destination.has_blob(digest):
                 status = ALREADY_PRESENT
-            elif await destination.mount_blob(digest):
+            elif await destination.mount_blob(digest, await self._holders(task_id, digest)):
                 status = COPIED
             else:
                 await destination.push_blob(digest, size, await self._blob_body(source, digest))
@@ -282,6 +282,16 @@ class ReplicationRunner:
             await self._record(task_id, digest, size, LAYER_FAILED, str(exc), 0)
             raise
         await self._record(task_id, digest, size, status, None, sent)
+
+    async def _holders(self, task_id: uuid.UUID, digest: str) -> list[str]:
+        async with self._db.read() as session:
+            task = await q.find_task(session, task_id)
+            if task is None:
+                return []
+            found = await q.repositories_holding(
+                session, task.instance_id, task.destination, digest, (COPIED, ALREADY_PRESENT)
+            )
+            return [name for name in found if name != task.destination_repository]
 
     async def _blob_body(self, source: RepositoryRef, digest: str) -> AsyncIterator[bytes]:
         try:
