@@ -57,6 +57,14 @@ def wait(api: ApiClient, task_id: str) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+def stored_blobs(server: DockyardServer) -> list[tuple[str, int]]:
+    """Every committed blob file of the server's filesystem storage, with its size."""
+    root = server.data_dir / "storage" / "blobs"
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
+    )
+
+
 def statuses(task: dict[str, Any]) -> set[str]:
     return {layer["status"] for layer in task["layers"]}
 
@@ -123,8 +131,11 @@ def test_same_account_replication_links_the_index_children_and_referrers(
     endpoints = [{"networkType": "vpc", "domain": domain}]
     target = str(api.create_instance("Advanced", endpoints=endpoints)["id"])
 
+    stored = stored_blobs(registry)
+    assert len(stored) >= len(image.blobs)
     task = replicate(api, name, tag="v1", to=target)
     assert task["status"] == "Completed", task
+    assert stored_blobs(registry) == stored  # no byte copied in the shared storage
     assert (task["sourceDigest"], task["destinationKind"]) == (image.digest, "instance")
     assert {layer["digest"] for layer in task["layers"]} == image.blobs
     assert statuses(task) == {"copied"}
