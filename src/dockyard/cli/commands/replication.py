@@ -222,14 +222,18 @@ def replicate(
 
 
 def _wait(client: ApiClient, instance: str, task: Record) -> Record:
-    """The task once final, with a bar of its layers done (copied or already present)."""
+    """The task once final, with a bar of its layers done (copied or already present) and
+    their bytes."""
     path = f"{TASKS.format(instance=instance)}/{task['id']}"
-    with progress(f"{task['sourceRepository']}:{task['sourceTag']}") as update:
+    source = f"{task['sourceRepository']}:{task['sourceTag']}"
+    with progress(source) as update:
         while True:
             task = client.call("GET", path)
             layers = task["layers"]
             done = [layer for layer in layers if layer["status"] != "waiting"]
-            update(len(done), len(layers) or None)
+            size = human_size(sum(layer["size"] for layer in done))
+            total = human_size(sum(layer["size"] for layer in layers))
+            update(len(done), len(layers) or None, f"{source} {size} of {total}")
             if task["status"] in FINAL:
                 return task
             time.sleep(POLL_SECONDS)
