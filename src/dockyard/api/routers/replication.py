@@ -34,6 +34,7 @@ from dockyard.services.replication import (
     RuleSpec,
     RuleView,
     TaskView,
+    check_source,
 )
 
 router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["replication"])
@@ -253,6 +254,7 @@ def _source_arn(level: str, source: str) -> tuple[Callable[..., str], list[str]]
 async def create_rule(
     instance_id: InstanceId, body: RuleCreate, svc: Services, guard: Authz
 ) -> RuleOut:
+    check_source(body.level, body.source)
     arn_of, names = _source_arn(body.level, body.source)
     arn = await require_in(svc, guard, instance_id, arn_of, *names)
     pushed_to = names if len(names) == 2 else [names[0], "*"]  # a namespace: all of it

@@ -12,7 +12,11 @@ from dockyard.services.replication.destinations import (
     DestinationError,
     RemoteConnector,
 )
-from dockyard.services.replication.rules import ReplicationRules, ReplicationSubscriber
+from dockyard.services.replication.rules import (
+    ReplicationRules,
+    ReplicationSubscriber,
+    check_source,
+)
 from dockyard.services.replication.runner import TASK_JOB_KIND, ReplicationRunner
 from dockyard.services.replication.service import ReplicationService
 from dockyard.services.replication.views import (
@@ -53,4 +57,5 @@ __all__ = [
     "RuleSpec",
     "RuleView",
     "TaskView",
+    "check_source",
 ]

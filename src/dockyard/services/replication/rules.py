@@ -43,6 +43,8 @@ from dockyard.services.replication.views import (
     REPOSITORY_LEVEL,
     RuleSpec,
     RuleView,
+    check_tag_regex,
+    tag_matches,
 )
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.tenancy.editions import Feature, require_feature
@@ -76,10 +78,7 @@ class ReplicationRules:
         if not _NAME.fullmatch(spec.name):
             raise InvalidInputError("a rule's name is 1-64 of letters, digits, '-', '_'")
         check_source(spec.level, spec.source)
-        try:
-            re.compile(spec.tags)
-        except re.error as exc:
-            raise InvalidInputError(f"invalid tag regex: {exc}") from exc
+        check_tag_regex(spec.tags)
         kind = await self._replication.destination_kind(instance_id, spec.to)
         if spec.to == instance_id:
             raise InvalidInputError("a rule replicates to another instance or a remote")
@@ -153,7 +152,7 @@ def matches(rule: ReplicationRule, event: Event) -> bool:
     if event.payload.get("pushedBy") == REPLICATION_PUSHER + rule.destination:
         return False  # arrived from the rule's destination: not sent back
     scope = full_name.split("/", 1)[0] if rule.level == NAMESPACE_LEVEL else full_name
-    return scope == rule.source and re.fullmatch(rule.tags, tag) is not None
+    return scope == rule.source and tag_matches(rule.tags, tag)
 
 
 class ReplicationSubscriber:

@@ -43,6 +43,8 @@ from dockyard.services.replication.views import (
     RemoteView,
     ReplicationRequest,
     TaskView,
+    check_tag_regex,
+    tag_matches,
 )
 from dockyard.services.secrets import MasterKey
 from dockyard.services.tenancy import RepositoryRef, TenancyService
@@ -83,8 +85,12 @@ class ReplicationService:
         )
         if not _NAME.fullmatch(spec.name):
             raise InvalidInputError("a remote's name is 1-64 of letters, digits, '-', '_'")
-        url = urlsplit(spec.url)
-        if url.scheme not in ("http", "https") or not url.hostname:
+        try:
+            url = urlsplit(spec.url)
+            host = url.hostname
+        except ValueError:  # a malformed IPv6 literal, or port
+            host = None
+        if host is None or url.scheme not in ("http", "https"):
             raise InvalidInputError("the URL must be https://host[:port] (or http:// written out)")
         if not spec.username or not spec.secret:
             raise InvalidInputError("a remote needs a user name (or access key id) and its secret")
@@ -192,12 +198,9 @@ class ReplicationService:
             return [tag]
         if request.destination_tag:
             raise InvalidInputError("a destination tag goes with one tag, not a tag regex")
-        try:
-            pattern = re.compile(request.tags or "")
-        except re.error as exc:
-            raise InvalidInputError(f"invalid tag regex: {exc}") from exc
+        pattern = check_tag_regex(request.tags or "")
         names = sorted(p.name for p in await self._content.tag_pointers(repo))
-        matched = [name for name in names if pattern.fullmatch(name)]
+        matched = [name for name in names if tag_matches(pattern, name)]
         if not matched:
             raise NotFoundError(f"no tag of {repo.full_name} matches {request.tags!r}")
         if len(matched) > MAX_TAGS_PER_REQUEST:

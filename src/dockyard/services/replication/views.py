@@ -1,10 +1,15 @@
-"""What the faces see of replication: remotes (never their secret), tasks and layer rows."""
+"""What the faces see of replication: remotes (never their secret), tasks and layer rows;
+and how a tag regex is matched."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+import regex
+
+from dockyard.errors import InvalidInputError
 
 WAITING = "Waiting"
 RUNNING = "Running"
@@ -129,3 +134,24 @@ class RuleView:
     tags: str
     enabled: bool
     created_at: datetime
+
+
+#: Seconds one tag may take to match a tag regex (a user's regex can backtrack for ever);
+#: a tag that runs out of time does not match.
+MATCH_SECONDS = 0.05
+
+
+def check_tag_regex(pattern: str) -> str:
+    try:
+        regex.compile(pattern)
+    except regex.error as exc:
+        raise InvalidInputError(f"invalid tag regex: {exc}") from exc
+    return pattern
+
+
+def tag_matches(pattern: str, tag: str) -> bool:
+    """Whether the regex matches the whole tag (in bounded time)."""
+    try:
+        return regex.fullmatch(pattern, tag, timeout=MATCH_SECONDS) is not None
+    except TimeoutError:
+        return False
