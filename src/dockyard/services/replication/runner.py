@@ -27,6 +27,7 @@ from dockyard.metadata.models import ReplicationTask
 from dockyard.metadata.queries import replication as q
 from dockyard.metadata.session import Database
 from dockyard.oci.manifest import parse_manifest
+from dockyard.oci.mediatypes import is_foreign
 from dockyard.oci.reference import RepositoryName
 from dockyard.services.content import IMMUTABLE_TAG_MESSAGE, ContentService, ManifestUnknownError
 from dockyard.services.jobs import JobRun
@@ -225,7 +226,7 @@ class ReplicationRunner:
         for child in parsed.children:
             await self._collect(source, await self._source_manifest(source, child.digest), plan)
         for blob in (parsed.config, *parsed.layers):
-            if blob is not None:
+            if blob is not None and not is_foreign(blob.media_type):  # foreign: not stored
                 plan.blobs.setdefault(blob.digest, blob.size)
         plan.manifests.append(manifest)
         for descriptor in await self._content.referrers(source, manifest.digest, None):
