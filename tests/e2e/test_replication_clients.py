@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.conftest import API, OCI_INDEX, add_user
+from tests.api.conftest import API, OCI_INDEX, Pusher, add_user
 from tests.conftest import DockyardServer, ServerFactory
 from tests.e2e import clients as C
+from tests.e2e.test_tls_clients import HttpsDockyardServer, make_test_ca
 
 pytestmark = pytest.mark.e2e
 
@@ -75,3 +76,38 @@ def _final(api: httpx.Client, task_id: str) -> dict[str, object]:
             return task
         assert time.monotonic() < deadline, f"task still {task['status']}"
         time.sleep(0.2)
+
+
+def test_a_remote_over_tls_is_trusted_with_its_ca_bundle_only(
+    registry: DockyardServer, tmp_path: Path
+) -> None:
+    ca, cert, key = make_test_ca(tmp_path / "pki")
+    other = HttpsDockyardServer(tmp_path / "tls", ca, cert, key).start()
+    try:
+        name = "repltls/app"
+        pusher = Pusher(registry)
+        try:
+            pushed = pusher.image(name, "v1")
+        finally:
+            pusher.close()
+        path = "/instances/default/namespaces/repltls/repositories/app/replication-tasks"
+        base = {"url": other.url, "username": other.admin_user, "secret": other.admin_password}
+        with httpx.Client(base_url=registry.url + API, auth=registry.admin, timeout=60) as api:
+            trusting = {"caBundle": ca.read_text()}
+            for remote in (
+                {"name": "tls-untrusted", **base},
+                {"name": "tls-trusted", **base, **trusting},
+            ):
+                assert api.post("/instances/default/replication-remotes", json=remote).is_success
+            untrusted = api.post(path, json={"tag": "v1", "to": "tls-untrusted"}).json()
+            refused = _final(api, untrusted["items"][0]["id"])
+            trusted = api.post(path, json={"tag": "v1", "to": "tls-trusted"}).json()
+            done = _final(api, trusted["items"][0]["id"])
+        assert refused["status"] == "Failed"
+        assert str(refused["reason"]).startswith("TLS certificate not trusted"), refused
+        assert done["status"] == "Completed", done
+        with httpx.Client(base_url=other.url, auth=other.admin, verify=other.trust) as there:
+            got = there.get(f"/v2/{name}/manifests/v1", headers={"Accept": ACCEPT})
+            assert got.headers["docker-content-digest"] == pushed.digest
+    finally:
+        other.stop()

@@ -38,6 +38,7 @@ USER_AGENT = f"Dockyard/{__version__} (replication)"
 ACCEPT_MANIFESTS = ", ".join(sorted(mt.MANIFESTS))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+TLS_REFUSED = "TLS certificate not trusted"
 # httpx logs every request at INFO: a replicated image would fill the worker's log.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -89,6 +90,8 @@ class RemoteRepository:
                 response = await self._client.request(method, url, headers=sent, content=content)
                 await response.aread()
             except httpx.TransportError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # waiting will not fix it
+                    raise DestinationError(TLS_REFUSED, f"{self._remote.url}: {exc}") from exc
                 raise DestinationError(
                     UNREACHABLE, f"{self._remote.url}: {type(exc).__name__} {exc}", retryable=True
                 ) from exc

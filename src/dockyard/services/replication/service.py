@@ -9,6 +9,7 @@ Advanced only. A remote's secret is sealed with the master key and never returne
 from __future__ import annotations
 
 import re
+import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,6 +95,11 @@ class ReplicationService:
             raise InvalidInputError("the URL must be https://host[:port] (or http:// written out)")
         if not spec.username or not spec.secret:
             raise InvalidInputError("a remote needs a user name (or access key id) and its secret")
+        if spec.ca_bundle:
+            try:
+                ssl.create_default_context(cadata=spec.ca_bundle)
+            except (ssl.SSLError, ValueError) as exc:
+                raise InvalidInputError(f"the CA bundle is not PEM certificates: {exc}") from exc
         async with self._db.write() as session:
             if await q.find_remote(session, instance_id, spec.name) is not None:
                 raise AlreadyExistsError(f"remote {spec.name} already exists")
@@ -144,7 +150,7 @@ class ReplicationService:
         if row is None:
             raise NotFoundError(f"remote {name} does not exist")
         secret = self._master.decrypt(row.secret_ciphertext, SECRET_PURPOSE).decode()
-        return RemoteEndpoint(row.url, row.username, secret, row.remote_instance, row.ca_bundle)
+        return RemoteEndpoint(row.url, row.username, secret, row.ca_bundle)
 
     # ---- tasks -----------------------------------------------------------------------
 

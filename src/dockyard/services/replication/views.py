@@ -60,7 +60,6 @@ class RemoteEndpoint:
     url: str
     username: str
     secret: str
-    remote_instance: str | None
     ca_bundle: str | None
 
 
