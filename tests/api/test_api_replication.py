@@ -16,6 +16,7 @@ from tests.api.conftest import (
     OCI_INDEX,
     OCI_MANIFEST,
     ApiClient,
+    Pushed,
     Pusher,
     canonical,
     error,
@@ -87,33 +88,13 @@ class Image:
         self.index = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children})
         self.digest = sha256(self.index)
         assert pusher.manifest(name, "v1", self.index, OCI_INDEX).status_code == 201
-        sbom = b'{"sbom": "' + name.encode() + b'"}'
-        for blob in (EMPTY, sbom):
-            assert pusher.blob(name, blob).status_code == 201
-        self.referrer = canonical(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "artifactType": "application/vnd.example.sbom+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.empty.v1+json",
-                    "digest": sha256(EMPTY),
-                    "size": 2,
-                },
-                "layers": [
-                    {"mediaType": "application/json", "digest": sha256(sbom), "size": len(sbom)}
-                ],
-                "subject": {"mediaType": OCI_INDEX, "digest": self.digest, "size": len(self.index)},
-            }
-        )
-        self.referrer_digest = sha256(self.referrer)
-        put = pusher.manifest(name, self.referrer_digest, self.referrer, OCI_MANIFEST)
-        assert put.status_code == 201, put.text
+        self.referrer = sbom_for(pusher, name, self.digest, len(self.index), OCI_INDEX)
+        self.referrer_digest = sha256(self.referrer.manifest)
         self.amd = amd.digest
         self.children = [amd.digest, arm.digest]
         self.blobs = {
             sha256(b) for pushed in (amd, arm) for b in (pushed.config, *pushed.layers)
-        } | {sha256(EMPTY), sha256(sbom)}
+        } | {sha256(EMPTY), sha256(self.referrer.layers[0])}
 
 
 @pytest.fixture
@@ -232,7 +213,7 @@ def test_replication_to_distribution_with_the_fallback_referrers_tag(
         referrer = dist.get(
             f"/v2/{name}/manifests/{image.referrer_digest}", headers={"Accept": ACCEPT}
         )
-        assert referrer.content == image.referrer
+        assert referrer.content == image.referrer.manifest
 
     again = replicate(api, name, tag="v1", to=remote)
     assert again["status"] == "Completed", again
@@ -342,6 +323,33 @@ def test_a_destination_down_fails_with_its_reason_and_a_retry_sends_only_what_is
     error(api.get(unknown), 404, "NOT_FOUND")
 
 
+def sbom_for(
+    pusher: Pusher, name: str, subject: str, size: int, media_type: str = OCI_MANIFEST
+) -> Pushed:
+    """Push an SBOM whose subject is the manifest ``subject``."""
+    sbom = b'{"sbom": "' + subject.encode() + b'"}'
+    for blob in (EMPTY, sbom):
+        assert pusher.blob(name, blob).status_code == 201
+    body = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.sbom+json",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": sha256(EMPTY),
+                "size": 2,
+            },
+            "layers": [
+                {"mediaType": "application/json", "digest": sha256(sbom), "size": len(sbom)}
+            ],
+            "subject": {"mediaType": media_type, "digest": subject, "size": size},
+        }
+    )
+    assert pusher.manifest(name, sha256(body), body, OCI_MANIFEST).status_code == 201
+    return Pushed(sha256(body), body, EMPTY, [sbom])
+
+
 def rule_tasks(api: ApiClient, instance: str, name: str) -> list[dict[str, Any]]:
     listed = api.ok(
         api.get(f"/instances/{instance}/replication-tasks", params={"repository": name})
@@ -404,6 +412,15 @@ def test_rules_both_ways_replicate_matching_pushes_once_without_a_loop(
         # Back home, that push matches no rule of the default instance: one task still.
         assert len(rule_tasks(api, "default", name)) == 1
 
+        # An SBOM pushed later for release-1 follows it: the tag is replicated again.
+        sbom = sbom_for(here, name, pushed.digest, len(pushed.manifest)).digest
+        tasks = settled(api, "default", name, 2)
+        assert [(t["sourceTag"], t["rule"], t["status"]) for t in tasks] == [
+            ("release-1", there["name"], "Completed")
+        ] * 2
+        listed = replica.http.get(f"/v2/{name}/referrers/{pushed.digest}").json()
+        assert [m["digest"] for m in listed["manifests"]] == [sbom]
+
         disabled = api.ok(
             api.patch(
                 f"/instances/default/replication-rules/{there['name']}", json={"enabled": False}
@@ -415,8 +432,8 @@ def test_rules_both_ways_replicate_matching_pushes_once_without_a_loop(
         api.ok(api.post("/instances/default/replication-rules", json=probe), 201)
         here.image(name, "release-2")
         here.image(name, "probe-1")  # a later event of the same repository, to wait on
-        tags = sorted(t["sourceTag"] for t in settled(api, "default", name, 2))
-        assert tags == ["probe-1", "release-1"]  # release-2: its rule is disabled
+        tags = sorted(t["sourceTag"] for t in settled(api, "default", name, 3))
+        assert tags == ["probe-1", "release-1", "release-1"]  # release-2: its rule is disabled
     finally:
         here.close()
         replica.close()

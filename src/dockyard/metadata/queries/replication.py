@@ -9,10 +9,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
+    Manifest,
     ReplicationRemote,
     ReplicationRule,
     ReplicationTask,
     ReplicationTaskLayer,
+    Repository,
+    Tag,
 )
 from dockyard.metadata.queries._page import counted_page
 
@@ -161,5 +164,34 @@ async def repositories_holding(
         )
         .distinct()
         .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def subject_tags(
+    session: AsyncSession, instance_id: str, full_name: str, digest: str
+) -> list[str]:
+    """The tags of the manifest that the manifest ``digest`` of the repository names as
+    its subject (none when it names none, or its subject has no tag)."""
+    subject = (
+        select(Manifest.subject_digest)
+        .join(Repository, Repository.id == Manifest.repository_id)
+        .where(
+            Repository.instance_id == instance_id,
+            Repository.full_name == full_name,
+            Manifest.digest == digest,
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Tag.name)
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .join(Repository, Repository.id == Manifest.repository_id)
+        .where(
+            Repository.instance_id == instance_id,
+            Repository.full_name == full_name,
+            Manifest.digest == subject,
+        )
+        .order_by(Tag.name)
     )
     return list((await session.execute(stmt)).scalars().all())

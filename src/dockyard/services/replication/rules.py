@@ -144,29 +144,38 @@ def check_source(level: str, source: str) -> None:
         raise InvalidInputError(f"level is {NAMESPACE_LEVEL} or {REPOSITORY_LEVEL}")
 
 
-def matches(rule: ReplicationRule, event: Event) -> bool:
-    """Whether the push ``event`` tells of is the rule's to replicate."""
-    full_name, tag = event.repository, event.payload.get("tag")
-    if full_name is None or not isinstance(tag, str) or rule.instance_id != event.instance_id:
+def in_scope(rule: ReplicationRule, event: Event) -> bool:
+    """Whether the push ``event`` tells of went to the rule's source (and did not arrive
+    from the rule's destination: that is not sent back)."""
+    full_name = event.repository
+    if full_name is None or rule.instance_id != event.instance_id:
         return False
     if event.payload.get("pushedBy") == REPLICATION_PUSHER + rule.destination:
-        return False  # arrived from the rule's destination: not sent back
+        return False
     scope = full_name.split("/", 1)[0] if rule.level == NAMESPACE_LEVEL else full_name
-    return scope == rule.source and tag_matches(rule.tags, tag)
+    return scope == rule.source
+
+
+def matches(rule: ReplicationRule, event: Event) -> bool:
+    """Whether the tag push ``event`` tells of is the rule's to replicate."""
+    tag = event.payload.get("tag")
+    return isinstance(tag, str) and in_scope(rule, event) and tag_matches(rule.tags, tag)
 
 
 class ReplicationSubscriber:
-    """Turns the pushes matching an enabled rule into tasks."""
+    """Turns the pushes matching an enabled rule into tasks: a tag push, or a referrer
+    (a signature, an SBOM) pushed later for a manifest a matching tag points to, which
+    replicates that tag again (its blobs are there already; the referrer is new)."""
 
     name = SUBSCRIBER_NAME
-    wants = frozenset({EventType.TAG_UPDATED})
+    wants = frozenset({EventType.TAG_UPDATED, EventType.MANIFEST_PUSHED})
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def concerned(self, session: AsyncSession, events: Sequence[Event]) -> Sequence[Event]:
         rules = await q.enabled_rules(session, sorted({e.instance_id for e in events}))
-        return [e for e in events if any(matches(rule, e) for rule in rules)]
+        return [e for e in events if any(_wanted(rule, e) for rule in rules)]
 
     async def handle(self, events: Sequence[Event]) -> None:
         async with self._db.write() as session:
@@ -174,11 +183,14 @@ class ReplicationSubscriber:
             now = SYSTEM_CLOCK.now()
             for event in events:
                 for rule in rules:
-                    if rule.created_at > event.created_at or not matches(rule, event):
+                    if rule.created_at > event.created_at or not _wanted(rule, event):
                         continue
                     if await q.has_rule_task(session, event.id, rule.name):
                         continue  # this event was handed over before
-                    full_name, tag = str(event.repository), str(event.payload["tag"])
+                    tag = await _tag_to_replicate(session, rule, event)
+                    if tag is None:
+                        continue
+                    full_name = str(event.repository)
                     queue_task(
                         session,
                         TaskSource(event.instance_id, full_name, tag),
@@ -189,6 +201,26 @@ class ReplicationSubscriber:
                         rule=rule.name,
                         event_id=event.id,
                     )
+
+
+def _wanted(rule: ReplicationRule, event: Event) -> bool:
+    if event.type is EventType.MANIFEST_PUSHED:
+        return in_scope(rule, event)
+    return matches(rule, event)
+
+
+async def _tag_to_replicate(
+    session: AsyncSession, rule: ReplicationRule, event: Event
+) -> str | None:
+    """The pushed tag; for a pushed manifest, the first tag of its subject the rule takes
+    (None: it is no referrer, or its subject has no such tag)."""
+    if event.type is not EventType.MANIFEST_PUSHED:
+        return str(event.payload["tag"])
+    digest = event.payload.get("digest")
+    if not isinstance(digest, str):
+        return None
+    tags = await q.subject_tags(session, event.instance_id, str(event.repository), digest)
+    return next((tag for tag in tags if tag_matches(rule.tags, tag)), None)
 
 
 async def _rule(session: AsyncSession, instance_id: str, name: str) -> ReplicationRule:
