@@ -439,6 +439,9 @@ def test_rules_both_ways_replicate_matching_pushes_once_without_a_loop(
         replica.close()
     api.ok(api.delete(f"/instances/default/replication-rules/{there['name']}"), 204)
     error(api.delete(f"/instances/default/replication-rules/{there['name']}"), 404, "NOT_FOUND")
+    # Its rules and tasks go with an instance.
+    api.ok(api.delete(f"/instances/{other}", params={"force": "true"}), 204)
+    error(api.get(f"/instances/{other}/replication-rules"), 404, "NOT_FOUND")
 
 
 def test_rules_need_the_advanced_edition(api: ApiClient, standard: str) -> None:
