@@ -10,8 +10,10 @@ each manifest (signatures, SBOMs) after their subject, byte for byte, so digests
 destination equal the source's.
 
 Before anything is written the destination tag is checked: holding another image, it is
-left alone unless the task overwrites, and an immutable destination refuses; either way
-the task fails with the reason and nothing is half-written.
+left alone unless the task overwrites, and an immutable instance of this deployment
+refuses; either way the task fails with the reason and nothing is written. A remote says
+it is immutable only when the manifest is pushed: its blobs are there by then, its tag is
+untouched.
 """
 
 from __future__ import annotations
