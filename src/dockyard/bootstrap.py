@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from dockyard.metadata.session import Database
     from dockyard.outbound import OutboundPolicy
     from dockyard.registry.routes import RegistryApp
+    from dockyard.services.audit import AuditLog
+    from dockyard.services.content import ContentService
     from dockyard.services.credentials import TokenService
     from dockyard.services.gc import GcPolicy
+    from dockyard.services.replication import ReplicationRunner
     from dockyard.services.secrets import MasterKey
     from dockyard.services.tenancy import NonconformingNames
     from dockyard.services.triggers import OutboundResponse
@@ -171,6 +174,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.identity import IdentityServices
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
+    from dockyard.services.replication import ReplicationRules, ReplicationService
     from dockyard.services.retention import RetentionService
     from dockyard.services.signin import SignInService
     from dockyard.services.signing import SignaturePolicyService, SigningService
@@ -207,6 +211,7 @@ def build(settings: Settings) -> Container:
     services = RegistryServices(
         tenancy, content, auth, settings.public_url, pulls, signatures=signature_policies
     )
+    replication = ReplicationService(db, master, tenancy, content, audit)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api_services = ApiServices(
         tenancy,
@@ -231,6 +236,8 @@ def build(settings: Settings) -> Container:
         gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
         signing=signing,
         signature_policies=signature_policies,
+        replication=replication,
+        replication_rules=ReplicationRules(db, tenancy, replication, audit),
     )
     api = create_api(api_services)
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -319,6 +326,8 @@ def build_background(settings: Settings) -> Background:
         event_job_kind,
         subscriber_handler,
     )
+    from dockyard.services.replication import TASK_JOB_KIND as REPLICATION_JOB_KIND
+    from dockyard.services.replication import ReplicationSubscriber
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
@@ -351,7 +360,7 @@ def build_background(settings: Settings) -> Background:
         RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
     )
     #: Every consumer of domain events: replication and scanning join here.
-    consumers: list[Subscriber] = [TriggerSubscriber(db)]
+    consumers: list[Subscriber] = [TriggerSubscriber(db), ReplicationSubscriber(db)]
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )
@@ -435,6 +444,7 @@ def build_background(settings: Settings) -> Background:
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
+    handlers[REPLICATION_JOB_KIND] = replication_runner(db, content, audit, master).run
     queue = JobQueue(
         db,
         f"{socket.gethostname()}/{os.getpid()}",
@@ -447,6 +457,19 @@ def build_background(settings: Settings) -> Background:
     )
     worker = BackgroundWorker(queue, handlers, dispatcher, Scheduler(db, periodic), timing)
     return Background(db, store, worker, outbound)
+
+
+def replication_runner(
+    db: Database, content: ContentService, audit: AuditLog, master: MasterKey
+) -> ReplicationRunner:
+    """Runs replication tasks; remote registries are reached over ``dockyard.outbound``."""
+    from dockyard.outbound.registry import RemoteRegistries
+    from dockyard.services.replication import ReplicationRunner, ReplicationService
+    from dockyard.services.tenancy import TenancyService
+
+    tenancy = TenancyService(db, audit)
+    replication = ReplicationService(db, master, tenancy, content, audit)
+    return ReplicationRunner(db, tenancy, content, RemoteRegistries(), replication.remote_endpoint)
 
 
 # The local commands (``dockyard serve``, ``dockyard db``, ``dockyard nginx-config``) reach

@@ -196,6 +196,24 @@ EXPECTED_ACTIONS |= {
     ("get", _SIGNATURE_POLICIES + "/{name}"): "cr:GetSignaturePolicy",
     ("delete", _SIGNATURE_POLICIES + "/{name}"): "cr:DeleteSignaturePolicy",
 }
+# Replication (issue 17): remotes on the instance, tasks on their source repository.
+_REMOTES = "/api/v1/instances/{instance_id}/replication-remotes"
+_TASKS = "/api/v1/instances/{instance_id}/replication-tasks"
+_RULES = "/api/v1/instances/{instance_id}/replication-rules"
+EXPECTED_ACTIONS |= {
+    ("post", _REMOTES): "cr:CreateReplicationRemote",
+    ("get", _REMOTES): "cr:ListReplicationRemote",
+    ("delete", _REMOTES + "/{name}"): "cr:DeleteReplicationRemote",
+    ("post", _REPO + "/replication-tasks"): "cr:CreateRepoSyncTask",
+    ("get", _TASKS): "cr:ListRepoSyncTask",
+    ("get", _TASKS + "/{task_id}"): "cr:GetRepoSyncTask",
+    ("post", _TASKS + "/{task_id}/cancel"): "cr:CancelRepoSyncTask",
+    ("post", _TASKS + "/{task_id}/retry"): "cr:CreateRepoSyncTask",
+    ("post", _RULES): "cr:CreateRepoSyncRule",
+    ("get", _RULES): "cr:ListRepoSyncRule",
+    ("patch", _RULES + "/{name}"): "cr:UpdateRepoSyncRule",
+    ("delete", _RULES + "/{name}"): "cr:DeleteRepoSyncRule",
+}
 
 
 def operations(doc: dict) -> dict[tuple[str, str], dict]:

@@ -70,6 +70,7 @@ COLLECTION_NAMES = {
     "triggers": "cov-hook",
     "trigger-records": "00000000-0000-4000-8000-00000000c0c1",  # none: authorized, then 404
     "runs": "00000000-0000-4000-8000-00000000c0c2",  # GC runs: authorized, then 404
+    "replication-tasks": "00000000-0000-4000-8000-00000000c0c3",  # authorized, then 404
 }
 #: Actions a route may check besides its own, and for what: trigger readers see URLs
 #: unmasked only with cr:UpdateWebHook.
@@ -193,6 +194,9 @@ def expected_resources(
         "cr:DeleteRetentionPolicy",
         "cr:ExecuteRetentionPolicy",
         "cr:ListRetentionRun",
+        "cr:CreateReplicationRemote",
+        "cr:ListReplicationRemote",
+        "cr:DeleteReplicationRemote",
     }
     forms: dict[str, set[str]] = {
         "cr:CreateInstance": {"*"},
@@ -233,6 +237,20 @@ def expected_resources(
         **{a: {f"{target.cr}metadata/{ns}"} for a in _METADATA_ACTIONS},
         "cr:ListMetadataNamespace": {f"{target.cr}metadata/*"},
         "cr:ListSignature": {"*"},
+        "cr:ListRepoSyncTask": {f"{r}*"} if advanced else {"*"},
+        # Created under its source repository; addressed by id, an unknown task is
+        # authorized on every repository of the instance before its 404.
+        "cr:CreateRepoSyncTask": (
+            {f"{r}{ns}/{repo}"} if "{repository}" in path else {f"{r}*"} if advanced else {"*"}
+        ),
+        "cr:GetRepoSyncTask": {f"{r}*"} if advanced else {"*"},
+        "cr:CancelRepoSyncTask": {f"{r}*"} if advanced else {"*"},
+        # A rule on its source (a namespace, sampled "cov-1"); by name, unknown: every repo.
+        "cr:ListRepoSyncRule": {f"{r}*"} if advanced else {"*"},
+        **{
+            a: {f"{r}cov-1", f"{r}*" if advanced else "*"}
+            for a in ("cr:CreateRepoSyncRule", "cr:UpdateRepoSyncRule", "cr:DeleteRepoSyncRule")
+        },
     }
     if path.startswith("/v2/_catalog"):
         forms["cr:ListRepository"] = {"*"}

@@ -87,6 +87,16 @@ instance reads; the rest follow the same pattern **(design)**:
 | verify an image's signatures | cr:ListSignature | ``*`` |
 | ask whether an image is admitted | cr:ListSignature | ``*`` |
 | signature policies | cr:Create/List/Get/DeleteSignaturePolicy | ``instance/$iid`` |
+| add / list / remove remotes | cr:Create/List/DeleteReplicationRemote | ``instance/$iid`` |
+| replicate a tag (or tag regex); retry | cr:CreateRepoSyncTask | ``repository/$iid/$ns/$repo`` |
+| list replication tasks | cr:ListRepoSyncTask | ``repository/$iid/*`` (Standard: ``*``) |
+| get / cancel a replication task | cr:Get/CancelRepoSyncTask | ``repository/$iid/$ns/$repo`` |
+| create / enable, disable / delete a rule | cr:Create/Update/DeleteRepoSyncRule | its source |
+| list replication rules | cr:ListRepoSyncRule | ``repository/$iid/*`` (Standard: ``*``) |
+
+A replication task is authorized on its source repository, a rule on its source
+(``repository/$iid/$ns`` or ``repository/$iid/$ns/$repo``); addressed by id or name, an
+unknown one is authorized on ``repository/$iid/*`` (Standard: ``*``) before its 404.
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).

@@ -25,6 +25,7 @@ from dockyard.api.routers import (
     namespaces,
     organizations,
     policies,
+    replication,
     repositories,
     resource_sets,
     retention,
@@ -96,5 +97,6 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(gc.router)
     app.include_router(signing.router)
     app.include_router(signature_policies.router)
+    app.include_router(replication.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

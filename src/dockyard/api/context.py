@@ -29,6 +29,7 @@ from dockyard.services.credentials import (
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
+from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.signing import SignaturePolicyService, SigningService
@@ -64,6 +65,10 @@ class ApiServices:
     signing: SigningService
     #: Signature policies on pulls, and the admission answer.
     signature_policies: SignaturePolicyService
+    #: Replication remotes and tasks.
+    replication: ReplicationService
+    #: Replication rules (Advanced edition).
+    replication_rules: ReplicationRules
     auth_disabled: bool = False
 
 

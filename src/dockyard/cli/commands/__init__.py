@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
         instances,
         login,
         namespaces,
+        replication,
         repositories,
         retention,
         signing,
@@ -37,3 +38,4 @@ def register(app: typer.Typer) -> None:
         app.add_typer(module.app, name=name, no_args_is_help=True)
         app.add_typer(module.app, name=plural, hidden=True, no_args_is_help=True)
     signing.register(app)
+    replication.register(app)

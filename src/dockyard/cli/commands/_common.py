@@ -240,7 +240,8 @@ def human_size(size: Any) -> str:
 
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-    """A rich progress bar on stderr (only on a terminal); yields ``update(completed, total)``."""
+    """A rich progress bar on stderr (only on a terminal); yields ``update(completed, total)``
+    (and a new description, for counts the bar does not show)."""
     console = stderr()
     bar = Progress(
         TextColumn("{task.description}"),
@@ -254,8 +255,12 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[..
     with bar:
         task = bar.add_task(description, total=total)
 
-        def update(completed: int, new_total: int | None = None) -> None:
+        def update(
+            completed: int, new_total: int | None = None, description: str | None = None
+        ) -> None:
             bar.update(task, completed=completed, total=new_total or total)
+            if description is not None:
+                bar.update(task, description=description)
 
         yield update
 

@@ -30,6 +30,12 @@ from dockyard.metadata.models.identity import (
     UserRole,
 )
 from dockyard.metadata.models.pulls import PullLease
+from dockyard.metadata.models.replication import (
+    ReplicationRemote,
+    ReplicationRule,
+    ReplicationTask,
+    ReplicationTaskLayer,
+)
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
 from dockyard.metadata.models.signing import (
     MetadataNamespace,
@@ -77,6 +83,10 @@ __all__ = [
     "PeriodicSchedule",
     "Policy",
     "PullLease",
+    "ReplicationRemote",
+    "ReplicationRule",
+    "ReplicationTask",
+    "ReplicationTaskLayer",
     "Repository",
     "RepositoryBlob",
     "ResourceSet",
