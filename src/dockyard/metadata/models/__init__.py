@@ -41,6 +41,7 @@ from dockyard.metadata.models.tenancy import (
 )
 from dockyard.metadata.models.triggers import Trigger, TriggerDelivery
 from dockyard.metadata.models.usage import NamespaceContent, NamespaceUsage
+from dockyard.metadata.models.vulndb import VulnDbImport, VulnPackage, VulnRecord
 
 __all__ = [
     "AccessKey",
@@ -83,4 +84,7 @@ __all__ = [
     "User",
     "UserGroup",
     "UserRole",
+    "VulnDbImport",
+    "VulnPackage",
+    "VulnRecord",
 ]

@@ -1,0 +1,73 @@
+"""scanning: the offline vulnerability database
+
+Revision ID: 0012
+Revises: 0009
+Create Date: 2026-12-11 09:00:00
+
+* ``vuln_records``: one OSV record each (id, modified, summary, aliases, severity and
+  score, the whole document for range evaluation).
+* ``vuln_packages``: the (ecosystem, package) pairs each record affects, indexed for lookup.
+* ``vulndb_imports``: one row per import; the latest id is the database version.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import dockyard.metadata.base
+
+revision = "0012"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def _time(name: str) -> sa.Column[object]:
+    return sa.Column(name, dockyard.metadata.base.UTCDateTime(timezone=True), nullable=False)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "vuln_records",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("modified", sa.String(length=64), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("aliases", sa.JSON(), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("score", sa.Float(), nullable=True),
+        sa.Column("document", sa.JSON(), nullable=False),
+        _time("imported_at"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vuln_records")),
+    )
+    op.create_table(
+        "vuln_packages",
+        sa.Column("record_id", sa.String(length=200), nullable=False),
+        sa.Column("ecosystem", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=400), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["record_id"],
+            ["vuln_records.id"],
+            name=op.f("fk_vuln_packages_record_id_vuln_records"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("record_id", "ecosystem", "name", name=op.f("pk_vuln_packages")),
+    )
+    op.create_index("ix_vuln_packages_lookup", "vuln_packages", ["ecosystem", "name"])
+    op.create_table(
+        "vulndb_imports",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=True),
+        sa.Column("source", sa.String(length=400), nullable=False),
+        sa.Column("added", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+        _time("imported_at"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vulndb_imports")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("vulndb_imports")
+    op.drop_index("ix_vuln_packages_lookup", table_name="vuln_packages")
+    op.drop_table("vuln_packages")
+    op.drop_table("vuln_records")

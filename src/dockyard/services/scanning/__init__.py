@@ -1,0 +1,34 @@
+"""Image scanning (PRODUCT.md §10): the offline OSV vulnerability database and matching
+installed packages against it with each ecosystem's version order."""
+
+from dockyard.services.scanning.matching import (
+    InstalledPackage,
+    ecosystem_of,
+    os_ecosystem,
+    parse_os_release,
+)
+from dockyard.services.scanning.osv import SEVERITIES, check_severity, severity_rank
+from dockyard.services.scanning.vulndb import (
+    IMPORT_ACTION,
+    EcosystemCount,
+    ImportResult,
+    VulnDbService,
+    VulnDbStatus,
+    Vulnerability,
+)
+
+__all__ = [
+    "IMPORT_ACTION",
+    "SEVERITIES",
+    "EcosystemCount",
+    "ImportResult",
+    "InstalledPackage",
+    "VulnDbService",
+    "VulnDbStatus",
+    "Vulnerability",
+    "check_severity",
+    "ecosystem_of",
+    "os_ecosystem",
+    "parse_os_release",
+    "severity_rank",
+]
