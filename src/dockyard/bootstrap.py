@@ -172,6 +172,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
     from dockyard.services.retention import RetentionService
+    from dockyard.services.scanning import VulnDbService
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
@@ -225,6 +226,7 @@ def build(settings: Settings) -> Container:
             usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
             gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
+            vulndb=VulnDbService(db, audit),
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

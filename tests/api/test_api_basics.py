@@ -82,6 +82,11 @@ EXPECTED_ACTIONS |= {
     ("get", "/api/v1/gc/runs"): "cr:ListGarbageCollectionRun",
     ("get", "/api/v1/gc/runs/{run_id}"): "cr:ListGarbageCollectionRun",
 }
+# The vulnerability database (issue 20): deployment-wide, on "*".
+EXPECTED_ACTIONS |= {
+    ("post", "/api/v1/vulndb/imports"): "cr:ImportVulnDb",
+    ("get", "/api/v1/vulndb"): "cr:GetVulnDb",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

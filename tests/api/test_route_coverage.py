@@ -183,6 +183,8 @@ def expected_resources(
         "cr:RetryJob": {"*"},
         "cr:RunGarbageCollection": {"*"},
         "cr:ListGarbageCollectionRun": {"*"},
+        "cr:ImportVulnDb": {"*"},
+        "cr:GetVulnDb": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
         **{a: {f"{target.cr}instance/{target.instance_id}"} for a in retention},

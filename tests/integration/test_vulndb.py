@@ -71,8 +71,15 @@ def test_imports_count_per_ecosystem_and_reimports_update_in_place(url: str) -> 
         ]
         first = await vulndb.import_records(zipped(debian), "Debian.zip", actor=ADMIN)
         assert (first.added, first.updated) == (2, 0)
-        pypi = osv("GHSA-1", "PyPI", "Requests", "2.31.0", aliases=["CVE-2023-32681"],
-                   severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N"}])  # fmt: skip
+        vector = "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N"
+        pypi = osv(
+            "GHSA-1",
+            "PyPI",
+            "Requests",
+            "2.31.0",
+            aliases=["CVE-2023-32681"],
+            severity=[{"type": "CVSS_V3", "score": vector}],
+        )
         second = await vulndb.import_records(json.dumps([pypi]).encode(), "ghsa.json", actor=ADMIN)
         assert second.version == first.version + 1
         status = await vulndb.status()
@@ -88,8 +95,11 @@ def test_imports_count_per_ecosystem_and_reimports_update_in_place(url: str) -> 
             InstalledPackage("zlib1g", "1:1.3-1", "Debian:12", "zlib"),
             InstalledPackage("requests", "2.30.0", "PyPI", "requests"),
         ]
-        found = await vulndb.match(packages)
-        assert [(v.id, v.package, v.version, v.fixed_version, v.severity, v.aliases) for v in found] == [
+        found = [
+            (v.id, v.package, v.version, v.fixed_version, v.severity, v.aliases)
+            for v in await vulndb.match(packages)
+        ]
+        assert found == [
             ("DSA-1", "libssl3", "3.0.11-1", "3.0.12-1", "UNKNOWN", ()),
             ("GHSA-1", "requests", "2.30.0", "2.31.0", "MEDIUM", ("CVE-2023-32681",)),
         ]  # fmt: skip
@@ -122,7 +132,7 @@ def test_a_corrupt_file_imports_nothing(url: str) -> None:
         with zipfile.ZipFile(archive, "w") as out:
             out.writestr("GHSA-2.json", json.dumps(good))
             out.writestr("broken.json", '{"id": "GHSA-3", "modified": ')
-        with pytest.raises(InvalidInputError, match="broken.json: not JSON"):
+        with pytest.raises(InvalidInputError, match=r"broken\.json: not JSON"):
             await vulndb.import_records(archive.getvalue(), "npm.zip", actor=ADMIN)
         with pytest.raises(InvalidInputError, match="not a readable zip"):
             await vulndb.import_records(zipped([good])[:-30], "npm.zip", actor=ADMIN)

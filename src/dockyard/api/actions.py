@@ -77,6 +77,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | set / clear a namespace's quota | cr:UpdateQuota | ``repository/$iid/$ns`` |
 | start a garbage collection run (or dry run) | cr:RunGarbageCollection | ``*`` |
 | list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
+| import OSV records into the vulnerability database | cr:ImportVulnDb | ``*`` |
+| read the vulnerability database's state | cr:GetVulnDb | ``*`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -211,6 +213,8 @@ GET_USAGE = "cr:GetUsage"
 UPDATE_QUOTA = "cr:UpdateQuota"
 RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
 LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
+IMPORT_VULN_DB = "cr:ImportVulnDb"
+GET_VULN_DB = "cr:GetVulnDb"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

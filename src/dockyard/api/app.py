@@ -33,6 +33,7 @@ from dockyard.api.routers import (
     triggers,
     usage,
     users,
+    vulndb,
 )
 
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -92,5 +93,6 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(jobs.router)
     app.include_router(usage.router)
     app.include_router(gc.router)
+    app.include_router(vulndb.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

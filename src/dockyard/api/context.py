@@ -30,6 +30,7 @@ from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
+from dockyard.services.scanning import VulnDbService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
@@ -59,6 +60,8 @@ class ApiServices:
     usage: UsageService
     #: Online garbage collection and the record of its runs.
     gc: GarbageCollector
+    #: The offline vulnerability database (deployment-wide).
+    vulndb: VulnDbService
     auth_disabled: bool = False
 
 
