@@ -172,7 +172,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
     from dockyard.services.retention import RetentionService
-    from dockyard.services.scanning import VulnDbService
+    from dockyard.services.scanning import ScanService, VulnDbService
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
@@ -203,6 +203,7 @@ def build(settings: Settings) -> Container:
         lease_seconds=settings.pull_lease_seconds,
     )
     services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
+    vulndb = VulnDbService(db, audit)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api = create_api(
         ApiServices(
@@ -226,7 +227,8 @@ def build(settings: Settings) -> Container:
             usage=UsageService(db, audit),
             auth_disabled=settings.insecure_no_auth,
             gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
-            vulndb=VulnDbService(db, audit),
+            vulndb=vulndb,
+            scans=ScanService(db, content, vulndb, audit),
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -311,6 +313,7 @@ def build_background(settings: Settings) -> Background:
         subscriber_handler,
     )
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
+    from dockyard.services.scanning import SCAN_JOB_KIND, ScanService, VulnDbService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
         DELIVERY_JOB_KIND,
@@ -405,6 +408,14 @@ def build_background(settings: Settings) -> Background:
             bytes_reclaimed=run.bytes_reclaimed,
         )
 
+    scanner = ScanService(db, content, VulnDbService(db, audit), audit)
+
+    async def scan_image(run: JobRun) -> None:
+        if view := await scanner.execute(run.payload):
+            log.info(
+                "scanned image", repository=view.repository, digest=view.digest, state=view.state
+            )
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -424,6 +435,7 @@ def build_background(settings: Settings) -> Background:
     handlers[RUN_JOB_KIND] = run_retention_policy
     handlers[GC_RUN_JOB_KIND] = run_requested_gc
     handlers[DELIVERY_JOB_KIND] = deliverer.run
+    handlers[SCAN_JOB_KIND] = scan_image
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
     queue = JobQueue(

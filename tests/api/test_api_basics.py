@@ -87,6 +87,11 @@ EXPECTED_ACTIONS |= {
     ("post", "/api/v1/vulndb/imports"): "cr:ImportVulnDb",
     ("get", "/api/v1/vulndb"): "cr:GetVulnDb",
 }
+# Image scans (issue 20): on the repository.
+EXPECTED_ACTIONS |= {
+    ("post", _REPO + "/images/{reference}/scan"): "cr:ScanImage",
+    ("get", _REPO + "/images/{reference}/scan"): "cr:GetImageScan",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

@@ -149,6 +149,8 @@ def expected_resources(
     r = target.repo_prefix
     ns, repo = params.get("namespace", NAMESPACE), params.get("repository", REPOSITORY)
     repo_level = {
+        "cr:ScanImage",
+        "cr:GetImageScan",
         "cr:GetRepository",
         "cr:UpdateRepository",
         "cr:DeleteRepository",

@@ -79,6 +79,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | list / get garbage collection runs | cr:ListGarbageCollectionRun | ``*`` |
 | import OSV records into the vulnerability database | cr:ImportVulnDb | ``*`` |
 | read the vulnerability database's state | cr:GetVulnDb | ``*`` |
+| scan an image (Advanced) | cr:ScanImage | ``repository/$iid/$ns/$repo`` |
+| read an image's scan (Advanced) | cr:GetImageScan | ``repository/$iid/$ns/$repo`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -215,6 +217,8 @@ RUN_GARBAGE_COLLECTION = "cr:RunGarbageCollection"
 LIST_GARBAGE_COLLECTION_RUN = "cr:ListGarbageCollectionRun"
 IMPORT_VULN_DB = "cr:ImportVulnDb"
 GET_VULN_DB = "cr:GetVulnDb"
+SCAN_IMAGE = "cr:ScanImage"
+GET_IMAGE_SCAN = "cr:GetImageScan"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

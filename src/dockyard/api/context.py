@@ -30,7 +30,7 @@ from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
-from dockyard.services.scanning import VulnDbService
+from dockyard.services.scanning import ScanService, VulnDbService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
@@ -62,6 +62,8 @@ class ApiServices:
     gc: GarbageCollector
     #: The offline vulnerability database (deployment-wide).
     vulndb: VulnDbService
+    #: Image scans (Advanced edition).
+    scans: ScanService
     auth_disabled: bool = False
 
 

@@ -31,6 +31,7 @@ from dockyard.metadata.models.identity import (
 )
 from dockyard.metadata.models.pulls import PullLease
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
+from dockyard.metadata.models.scans import ImageScan
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -53,6 +54,7 @@ __all__ = [
     "GcRun",
     "GroupMember",
     "GroupRole",
+    "ImageScan",
     "Instance",
     "InstanceEndpoint",
     "Job",

@@ -8,6 +8,18 @@ from dockyard.services.scanning.matching import (
     parse_os_release,
 )
 from dockyard.services.scanning.osv import SEVERITIES, check_severity, severity_rank
+from dockyard.services.scanning.scans import (
+    DONE,
+    FAILED,
+    QUEUED,
+    SCAN_ACTION,
+    SCAN_JOB_KIND,
+    SCANNING,
+    ScanFinding,
+    ScanPackage,
+    ScanService,
+    ScanView,
+)
 from dockyard.services.scanning.vulndb import (
     IMPORT_ACTION,
     EcosystemCount,
@@ -18,11 +30,21 @@ from dockyard.services.scanning.vulndb import (
 )
 
 __all__ = [
+    "DONE",
+    "FAILED",
     "IMPORT_ACTION",
+    "QUEUED",
+    "SCANNING",
+    "SCAN_ACTION",
+    "SCAN_JOB_KIND",
     "SEVERITIES",
     "EcosystemCount",
     "ImportResult",
     "InstalledPackage",
+    "ScanFinding",
+    "ScanPackage",
+    "ScanService",
+    "ScanView",
     "VulnDbService",
     "VulnDbStatus",
     "Vulnerability",

@@ -8,6 +8,8 @@ Create Date: 2026-12-11 09:00:00
   score, the whole document for range evaluation).
 * ``vuln_packages``: the (ecosystem, package) pairs each record affects, indexed for lookup.
 * ``vulndb_imports``: one row per import; the latest id is the database version.
+* ``image_scans``: per repository and manifest digest, the scan's state, the packages and
+  vulnerabilities found, the database version used and the SBOM referrer's digest.
 """
 
 from __future__ import annotations
@@ -65,8 +67,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vulndb_imports")),
     )
 
+    op.create_table(
+        "image_scans",
+        sa.Column("repository_id", sa.Uuid(), nullable=False),
+        sa.Column("digest", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("db_version", sa.Integer(), nullable=True),
+        sa.Column("sbom_digest", sa.String(length=200), nullable=True),
+        sa.Column("os", sa.String(length=100), nullable=True),
+        sa.Column("packages", sa.JSON(), nullable=False),
+        sa.Column("vulnerabilities", sa.JSON(), nullable=False),
+        sa.Column("requested_by", sa.String(length=128), nullable=True),
+        _time("queued_at"),
+        sa.Column("finished_at", dockyard.metadata.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["repositories.id"],
+            name=op.f("fk_image_scans_repository_id_repositories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("repository_id", "digest", name=op.f("pk_image_scans")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("image_scans")
     op.drop_table("vulndb_imports")
     op.drop_index("ix_vuln_packages_lookup", table_name="vuln_packages")
     op.drop_table("vuln_packages")

@@ -1,0 +1,47 @@
+"""Image scans: state, packages, vulnerabilities and counts per severity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from dockyard.api.schemas.common import ApiModel
+
+
+class ScanPackageOut(ApiModel):
+    name: str
+    version: str
+    type: str = Field(description="syft's package type: deb, apk, python, npm, go-module, …")
+    purl: str
+    layer: str | None = Field(description="The digest of the layer holding it")
+    ecosystem: str | None = Field(description="The OSV ecosystem matched in; null: not matched")
+
+
+class ScanFindingOut(ApiModel):
+    id: str = Field(description="The OSV record's id")
+    aliases: list[str] = Field(description="Other ids of it (CVE-…)")
+    severity: str = Field(description="CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN")
+    score: float | None = Field(description="CVSS base score, when the record has a vector")
+    package: str
+    version: str
+    ecosystem: str
+    fixed_version: str | None
+    summary: str
+
+
+class ScanOut(ApiModel):
+    repository: str
+    digest: str
+    state: str = Field(description="queued, scanning, done or failed")
+    reason: str | None = Field(description="Why a failed scan failed")
+    db_version: int | None = Field(description="The vulnerability database version matched")
+    sbom_digest: str | None = Field(description="The SBOM referrer's manifest digest")
+    os: str | None = Field(description="The image's OS as an OSV ecosystem (`Debian:12`)")
+    counts: dict[str, int] = Field(description="Vulnerabilities per severity (all of them)")
+    packages: list[ScanPackageOut]
+    vulnerabilities: list[ScanFindingOut] = Field(
+        description="Those of the severity asked for or more"
+    )
+    queued_at: datetime
+    finished_at: datetime | None
