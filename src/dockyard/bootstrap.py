@@ -172,7 +172,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.jobs import JobsService
     from dockyard.services.observability import ObservabilityService
     from dockyard.services.retention import RetentionService
-    from dockyard.services.scanning import ScanService, VulnDbService
+    from dockyard.services.scanning import ScanPolicyService, ScanService, VulnDbService
     from dockyard.services.signin import SignInService
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import TriggersService
@@ -202,8 +202,11 @@ def build(settings: Settings) -> Container:
         overrides=settings.test_pull_client_limits,
         lease_seconds=settings.pull_lease_seconds,
     )
-    services = RegistryServices(tenancy, content, auth, settings.public_url, pulls)
     vulndb = VulnDbService(db, audit)
+    scan_policies = ScanPolicyService(db, audit)
+    services = RegistryServices(
+        tenancy, content, auth, settings.public_url, pulls, scan_gate=scan_policies
+    )
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
     api = create_api(
         ApiServices(
@@ -229,6 +232,7 @@ def build(settings: Settings) -> Container:
             gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
             vulndb=vulndb,
             scans=ScanService(db, content, vulndb, audit),
+            scan_policies=scan_policies,
         )
     )
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -313,7 +317,12 @@ def build_background(settings: Settings) -> Background:
         subscriber_handler,
     )
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
-    from dockyard.services.scanning import SCAN_JOB_KIND, ScanService, VulnDbService
+    from dockyard.services.scanning import (
+        SCAN_JOB_KIND,
+        ScanOnPushSubscriber,
+        ScanService,
+        VulnDbService,
+    )
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
         DELIVERY_JOB_KIND,
@@ -345,7 +354,7 @@ def build_background(settings: Settings) -> Background:
         RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
     )
     #: Every consumer of domain events: replication and scanning join here.
-    consumers: list[Subscriber] = [TriggerSubscriber(db)]
+    consumers: list[Subscriber] = [TriggerSubscriber(db), ScanOnPushSubscriber(db)]
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )

@@ -91,6 +91,8 @@ EXPECTED_ACTIONS |= {
 EXPECTED_ACTIONS |= {
     ("post", _REPO + "/images/{reference}/scan"): "cr:ScanImage",
     ("get", _REPO + "/images/{reference}/scan"): "cr:GetImageScan",
+    ("get", _NS + "/scan-policy"): "cr:GetScanPolicy",
+    ("put", _NS + "/scan-policy"): "cr:UpdateScanPolicy",
 }
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"

@@ -193,6 +193,8 @@ def expected_resources(
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},
         "cr:UpdateNamespace": {f"{r}{ns}"},
+        "cr:GetScanPolicy": {f"{r}{ns}"},
+        "cr:UpdateScanPolicy": {f"{r}{ns}"},
         "cr:DeleteNamespace": {f"{r}{ns}"},
         "cr:ListNamespace": {f"{r}*"} if advanced else {"*"},
         "cr:CreateRepository": {f"{r}{ns}"},

@@ -14,6 +14,7 @@ import io
 import json
 import secrets
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +293,71 @@ def test_scans_find_exactly_the_affected_packages_and_store_the_sbom_as_a_referr
     again = cli.json("scan", "run", f"{ns}/debian:1", "--wait")
     assert [v["id"] for v in again["vulnerabilities"]] == ["GHSA-0001", "GHSA-0003"]
     assert again["dbVersion"] == 2
+
+
+def wait_for_scan(cli: Cli, image: str) -> dict[str, Any]:
+    """The scan scan-on-push queued, once it has finished (the worker runs it)."""
+    while True:
+        found = cli.run("scan", "result", image, "--json", expect=None)
+        if found.code == 0 and (scan := json.loads(found.stdout))["state"] in ("done", "failed"):
+            return scan
+        time.sleep(0.2)
+
+
+def test_scan_on_push_and_the_pull_gate_with_podman(
+    fresh_registry: ServerFactory, tmp_path: Path
+) -> None:
+    server: DockyardServer = fresh_registry()
+    ns = f"gate{secrets.token_hex(3)}"
+    cli = Cli(tmp_path / "cli")
+    cli.login(server.url, *server.admin)
+    cli.run("namespace", "create", ns)
+    records = tmp_path / "osv"
+    records.mkdir()
+    for record in RECORDS:
+        (records / f"{record['id']}.json").write_text(json.dumps(record))
+    cli.json("vulndb", "import", str(records))
+    policy = cli.json("scan", "policy", "set", ns, "--scan-on-push", "--block-unscanned")
+    assert (policy["scanOnPush"], policy["blockSeverity"], policy["blockUnscanned"]) == (
+        True,
+        None,
+        True,
+    )
+
+    sk = C.Skopeo(tmp_path / "sk")
+    source = write_layout(
+        tmp_path / "debian", [{"etc/os-release": DEBIAN_OS, "var/lib/dpkg/status": DPKG_STATUS}]
+    )
+    image = f"{server.host}/{ns}/app:1"
+    assert sk.copy(source, f"docker://{image}", dest_creds=server.admin)
+    scan = wait_for_scan(cli, f"{ns}/app:1")
+    assert (scan["state"], [v["id"] for v in scan["vulnerabilities"]]) == ("done", ["DSA-0001"])
+
+    cli.run("scan", "policy", "set", ns, "--block-severity", "HIGH")
+    with C.Podman(tmp_path / "pm") as podman:
+        with pytest.raises(C.ClientError) as refused:
+            podman.pull(image, creds=server.admin)
+        message = str(refused.value)
+        assert "1 vulnerabilities of severity HIGH or more (1 CRITICAL)" in message
+        assert f"scan policy of namespace {ns}" in message
+        # An administrator still reads the result.
+        assert cli.json("scan", "result", f"{ns}/app:1")["counts"]["CRITICAL"] == 1
+
+        # Allowlisted by its CVE alias (expired entries do not count): pulled.
+        cli.run("scan", "policy", "set", ns, "--allow", "CVE-2026-0001@2000-01-01")
+        with pytest.raises(C.ClientError):
+            podman.pull(image, creds=server.admin)
+        cli.run("scan", "policy", "set", ns, "--allow", "CVE-2026-0001")
+        assert podman.pull(image, creds=server.admin)
+
+        # Without the allowlist, at CRITICAL the gate refuses again; after the database
+        # says openssl is fixed and the image is scanned again, it is pulled.
+        cli.run("scan", "policy", "set", ns, "--allow", "", "--block-severity", "CRITICAL")
+        podman.rmi(image)
+        with pytest.raises(C.ClientError):
+            podman.pull(image, creds=server.admin)
+        fixed = osv("DSA-0001", "Debian:12", "openssl", FROM_ZERO, {"fixed": "3.0.10-1"})
+        (records / "DSA-0001.json").write_text(json.dumps(fixed))
+        cli.json("vulndb", "import", str(records / "DSA-0001.json"))
+        assert cli.json("scan", "run", f"{ns}/app:1", "--wait")["vulnerabilities"] == []
+        assert podman.pull(image, creds=server.admin)

@@ -81,6 +81,8 @@ instance reads; the rest follow the same pattern **(design)**:
 | read the vulnerability database's state | cr:GetVulnDb | ``*`` |
 | scan an image (Advanced) | cr:ScanImage | ``repository/$iid/$ns/$repo`` |
 | read an image's scan (Advanced) | cr:GetImageScan | ``repository/$iid/$ns/$repo`` |
+| read a namespace's scan policy | cr:GetScanPolicy | ``repository/$iid/$ns`` |
+| set a namespace's scan policy | cr:UpdateScanPolicy | ``repository/$iid/$ns`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).
@@ -219,6 +221,8 @@ IMPORT_VULN_DB = "cr:ImportVulnDb"
 GET_VULN_DB = "cr:GetVulnDb"
 SCAN_IMAGE = "cr:ScanImage"
 GET_IMAGE_SCAN = "cr:GetImageScan"
+GET_SCAN_POLICY = "cr:GetScanPolicy"
+UPDATE_SCAN_POLICY = "cr:UpdateScanPolicy"
 
 #: Operations anyone may call (they prove a credential instead).
 UNAUTHENTICATED = frozenset({SIGN_IN})

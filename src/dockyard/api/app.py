@@ -29,6 +29,7 @@ from dockyard.api.routers import (
     resource_sets,
     retention,
     roles,
+    scan_policies,
     scans,
     simulate,
     triggers,
@@ -96,5 +97,6 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(gc.router)
     app.include_router(vulndb.router)
     app.include_router(scans.router)
+    app.include_router(scan_policies.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

@@ -30,7 +30,7 @@ from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.retention import RetentionService
-from dockyard.services.scanning import ScanService, VulnDbService
+from dockyard.services.scanning import ScanPolicyService, ScanService, VulnDbService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
@@ -64,6 +64,8 @@ class ApiServices:
     vulndb: VulnDbService
     #: Image scans (Advanced edition).
     scans: ScanService
+    #: Per-namespace scan on push and pull gate (Advanced edition).
+    scan_policies: ScanPolicyService
     auth_disabled: bool = False
 
 

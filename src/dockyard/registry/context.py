@@ -12,6 +12,7 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.registry.auth import Caller, RegistryAuth
 from dockyard.services.access import InstanceRef
 from dockyard.services.content import ContentService, PullGate
+from dockyard.services.scanning import ScanPolicyService
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 
@@ -23,6 +24,8 @@ class RegistryServices:
     public_url: str | None
     #: Counts concurrently pulling clients; None: blob GETs are not counted.
     pulls: PullGate | None = None
+    #: Refuses pulls of images a namespace's scan policy blocks; None: no gate.
+    scan_gate: ScanPolicyService | None = None
 
 
 @dataclass(slots=True)

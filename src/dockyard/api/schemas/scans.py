@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import Field
 
-from dockyard.api.schemas.common import ApiModel
+from dockyard.api.schemas.common import ApiModel, RequestModel
 
 
 class ScanPackageOut(ApiModel):
@@ -45,3 +45,27 @@ class ScanOut(ApiModel):
     )
     queued_at: datetime
     finished_at: datetime | None
+
+
+class AllowedIdModel(ApiModel):
+    id: str = Field(max_length=200, description="A vulnerability id or alias (CVE-…)")
+    expires: date | None = Field(default=None, description="Last day it is ignored")
+
+
+class ScanPolicyIn(RequestModel):
+    scan_on_push: bool = False
+    block_severity: str | None = Field(
+        default=None,
+        pattern="^(?i:critical|high|medium|low)$",
+        description="Refuse pulls of images with a vulnerability of this severity or more",
+    )
+    block_unscanned: bool = Field(default=False, description="Refuse pulls of unscanned images")
+    allowlist: list[AllowedIdModel] = Field(default_factory=list, max_length=500)
+
+
+class ScanPolicyOut(ApiModel):
+    namespace: str
+    scan_on_push: bool
+    block_severity: str | None
+    block_unscanned: bool
+    allowlist: list[AllowedIdModel]

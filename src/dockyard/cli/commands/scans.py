@@ -106,3 +106,100 @@ def scan_result(
             params=params,
         )
     _show(scan, call.as_json)
+
+
+policy_app = typer.Typer(help="A namespace's scan policy: scan on push and the pull gate.")
+app.add_typer(policy_app, name="policy", no_args_is_help=True)
+POLICY = [
+    ("Namespace", "namespace"),
+    ("Scan on push", "scanOnPush"),
+    ("Block severity", "blockSeverity"),
+    ("Block unscanned", "blockUnscanned"),
+    ("Allowlist", "allowed"),
+]
+NO_BLOCK = "none"
+
+
+def _policy_path(instance: str, namespace: str) -> str:
+    return f"/instances/{instance}/namespaces/{namespace}/scan-policy"
+
+
+def _allowed(entry: str) -> dict[str, Any]:
+    """``CVE-…`` or ``CVE-…@YYYY-MM-DD`` (the last day it is ignored)."""
+    ident, _, expires = entry.partition("@")
+    return {"id": ident, "expires": expires or None}
+
+
+def _show_policy(policy: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(policy)
+        return
+    allowed = [
+        e["id"] + (f" (until {e['expires']})" if e["expires"] else "") for e in policy["allowlist"]
+    ]
+    print_record(
+        {
+            **policy,
+            "blockSeverity": policy["blockSeverity"] or NO_BLOCK,
+            "allowed": ", ".join(allowed) or "-",
+        },
+        POLICY,
+    )
+
+
+@command(policy_app, "show", instance=True)
+def show_policy(namespace: Annotated[str, typer.Argument()], *, call: Call) -> None:
+    """A namespace's scan policy."""
+    with call.api() as client:
+        _show_policy(client.call("GET", _policy_path(call.instance, namespace)), call.as_json)
+
+
+@command(policy_app, "set", instance=True)
+def set_policy(
+    namespace: Annotated[str, typer.Argument()],
+    block_severity: Annotated[
+        str | None,
+        typer.Option(
+            "--block-severity",
+            help="Refuse pulls of images with a vulnerability this severe or more "
+            "(CRITICAL, HIGH, MEDIUM, LOW, or none).",
+        ),
+    ] = None,
+    block_unscanned: Annotated[
+        bool | None,
+        typer.Option(
+            "--block-unscanned/--allow-unscanned", help="Refuse pulls of unscanned images."
+        ),
+    ] = None,
+    scan_on_push: Annotated[
+        bool | None,
+        typer.Option("--scan-on-push/--no-scan-on-push", help="Scan every image pushed."),
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            help="A vulnerability id the gate ignores, ID or ID@YYYY-MM-DD (its last day); "
+            "repeat it. Replaces the allowlist (--allow '' empties it).",
+        ),
+    ] = None,
+    *,
+    call: Call,
+) -> None:
+    """Change a namespace's scan policy; what is not given stays as it is."""
+    path = _policy_path(call.instance, namespace)
+    with call.api() as client:
+        current = client.call("GET", path)
+        body = {
+            "scanOnPush": current["scanOnPush"] if scan_on_push is None else scan_on_push,
+            "blockSeverity": current["blockSeverity"],
+            "blockUnscanned": (
+                current["blockUnscanned"] if block_unscanned is None else block_unscanned
+            ),
+            "allowlist": (
+                current["allowlist"] if allow is None else [_allowed(a) for a in allow if a]
+            ),
+        }
+        if block_severity is not None:
+            body["blockSeverity"] = None if block_severity.lower() == NO_BLOCK else block_severity
+        _show_policy(client.call("PUT", path, json=body), call.as_json)

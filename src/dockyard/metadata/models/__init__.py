@@ -31,7 +31,7 @@ from dockyard.metadata.models.identity import (
 )
 from dockyard.metadata.models.pulls import PullLease
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
-from dockyard.metadata.models.scans import ImageScan
+from dockyard.metadata.models.scans import ImageScan, ScanPolicy
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -77,6 +77,7 @@ __all__ = [
     "RetentionRun",
     "Role",
     "RolePolicy",
+    "ScanPolicy",
     "SigningKey",
     "StsCredential",
     "Tag",

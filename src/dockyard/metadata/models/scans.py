@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dockyard.metadata.base import Base, UTCDateTime, utcnow
@@ -37,3 +37,21 @@ class ImageScan(Base):
     requested_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ScanPolicy(Base):
+    """A namespace's scanning policy: scan on push, and the pull gate. No row: scanning
+    on demand only, every pull allowed."""
+
+    __tablename__ = "scan_policies"
+
+    namespace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    scan_on_push: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Pulls of images with a vulnerability of this severity or more are refused; None: no.
+    block_severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    block_unscanned: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ``[{"id": "CVE-…", "expires": "2027-01-31" | null}]``: ids (or aliases) the gate ignores.
+    allowlist: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

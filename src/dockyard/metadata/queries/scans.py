@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.metadata.models import ImageScan
+from dockyard.metadata.models import ImageScan, Namespace, ScanPolicy
 
 _SCANS: Table = ImageScan.__table__  # type: ignore[assignment]
 
@@ -51,3 +51,52 @@ async def find_scan(
         )
     )
     return found
+
+
+_POLICIES: Table = ScanPolicy.__table__  # type: ignore[assignment]
+_NAMESPACES: Table = Namespace.__table__  # type: ignore[assignment]
+_POLICY_OF_NAMESPACE = (
+    select(
+        _POLICIES.c.scan_on_push,
+        _POLICIES.c.block_severity,
+        _POLICIES.c.block_unscanned,
+        _POLICIES.c.allowlist,
+    )
+    .select_from(_NAMESPACES.join(_POLICIES, _POLICIES.c.namespace_id == _NAMESPACES.c.id))
+    .where(
+        _NAMESPACES.c.instance_id == bindparam("instance_id"),
+        _NAMESPACES.c.name == bindparam("name"),
+    )
+)
+
+
+async def policy_of(
+    session: AsyncSession, instance_id: str, namespace: str
+) -> tuple[bool, str | None, bool, list[dict[str, Any]]] | None:
+    """(scan on push, block severity, block unscanned, allowlist) of a namespace: one
+    statement (the pull path)."""
+    params = {"instance_id": instance_id, "name": namespace}
+    row = (await session.execute(_POLICY_OF_NAMESPACE, params)).first()
+    if row is None:
+        return None
+    return bool(row[0]), row[1], bool(row[2]), list(row[3] or [])
+
+
+async def save_policy(session: AsyncSession, namespace_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(delete(_POLICIES).where(_POLICIES.c.namespace_id == namespace_id))
+    await session.execute(insert(_POLICIES).values(namespace_id=namespace_id, **values))
+
+
+async def scan_findings(
+    session: AsyncSession, repository_id: uuid.UUID, digest: str
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """(state, vulnerabilities) of a digest's scan, for the pull gate."""
+    params = {"repository_id": repository_id, "digest": digest}
+    row = (await session.execute(_SCAN_FINDINGS, params)).first()
+    return None if row is None else (str(row[0]), list(row[1] or []))
+
+
+_SCAN_FINDINGS = select(_SCANS.c.state, _SCANS.c.vulnerabilities).where(
+    _SCANS.c.repository_id == bindparam("repository_id"),
+    _SCANS.c.digest == bindparam("digest"),
+)

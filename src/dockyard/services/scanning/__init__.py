@@ -8,6 +8,15 @@ from dockyard.services.scanning.matching import (
     parse_os_release,
 )
 from dockyard.services.scanning.osv import SEVERITIES, check_severity, severity_rank
+from dockyard.services.scanning.policy import (
+    SUBSCRIBER_NAME,
+    UPDATE_POLICY_ACTION,
+    AllowedId,
+    ScanOnPushSubscriber,
+    ScanPolicyService,
+    ScanPolicySpec,
+    ScanPolicyView,
+)
 from dockyard.services.scanning.scans import (
     DONE,
     FAILED,
@@ -38,11 +47,18 @@ __all__ = [
     "SCAN_ACTION",
     "SCAN_JOB_KIND",
     "SEVERITIES",
+    "SUBSCRIBER_NAME",
+    "UPDATE_POLICY_ACTION",
+    "AllowedId",
     "EcosystemCount",
     "ImportResult",
     "InstalledPackage",
     "ScanFinding",
+    "ScanOnPushSubscriber",
     "ScanPackage",
+    "ScanPolicyService",
+    "ScanPolicySpec",
+    "ScanPolicyView",
     "ScanService",
     "ScanView",
     "VulnDbService",

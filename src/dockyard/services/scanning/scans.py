@@ -124,6 +124,11 @@ def _row_view(repository: str, row: Any, minimum: str | None) -> ScanView:
     )
 
 
+def scan_payload(repo: RepositoryRef, digest: str) -> dict[str, object]:
+    """An ``image-scan`` job's payload: the repository as the worker needs it, the digest."""
+    return {"repository": {**asdict(repo), "id": str(repo.id)}, "digest": digest}
+
+
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -172,11 +177,7 @@ class ScanService:
                 requested_by=actor.name if actor else None,
                 queued_at=now,
             )
-            payload: dict[str, object] = {
-                "repository": {**asdict(repo), "id": str(repo.id)},
-                "digest": manifest.digest,
-            }
-            jq.add_job(session, SCAN_JOB_KIND, payload, now)
+            jq.add_job(session, SCAN_JOB_KIND, scan_payload(repo, manifest.digest), now)
             detail = {"repository": repo.full_name, "digest": manifest.digest}
             await self._audit.change(session, actor, SCAN_ACTION, resource, detail)
         return await self.result(repo, manifest.digest)

@@ -10,6 +10,8 @@ Create Date: 2026-12-11 09:00:00
 * ``vulndb_imports``: one row per import; the latest id is the database version.
 * ``image_scans``: per repository and manifest digest, the scan's state, the packages and
   vulnerabilities found, the database version used and the SBOM referrer's digest.
+* ``scan_policies``: per namespace, scan on push and the pull gate (severity, unscanned,
+  the CVE allowlist).
 """
 
 from __future__ import annotations
@@ -89,9 +91,26 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("repository_id", "digest", name=op.f("pk_image_scans")),
     )
+    op.create_table(
+        "scan_policies",
+        sa.Column("namespace_id", sa.Uuid(), nullable=False),
+        sa.Column("scan_on_push", sa.Boolean(), nullable=False),
+        sa.Column("block_severity", sa.String(length=16), nullable=True),
+        sa.Column("block_unscanned", sa.Boolean(), nullable=False),
+        sa.Column("allowlist", sa.JSON(), nullable=False),
+        _time("updated_at"),
+        sa.ForeignKeyConstraint(
+            ["namespace_id"],
+            ["namespaces.id"],
+            name=op.f("fk_scan_policies_namespace_id_namespaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("namespace_id", name=op.f("pk_scan_policies")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("scan_policies")
     op.drop_table("image_scans")
     op.drop_table("vulndb_imports")
     op.drop_index("ix_vuln_packages_lookup", table_name="vuln_packages")
