@@ -42,7 +42,7 @@ from dockyard.services.scanning.sbom import (
     run_syft,
     write_layout,
 )
-from dockyard.services.scanning.vulndb import VulnDbService
+from dockyard.services.scanning.vulndb import VulnDbService, Vulnerability
 from dockyard.services.tenancy import RepositoryRef
 from dockyard.services.tenancy.editions import Feature, require_feature
 
@@ -70,19 +70,6 @@ class ScanPackage:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanFinding:
-    id: str
-    aliases: tuple[str, ...]
-    severity: str
-    score: float | None
-    package: str
-    version: str
-    ecosystem: str
-    fixed_version: str | None
-    summary: str
-
-
-@dataclass(frozen=True, slots=True)
 class ScanView:
     repository: str
     digest: str
@@ -92,7 +79,7 @@ class ScanView:
     sbom_digest: str | None
     os: str | None
     packages: tuple[ScanPackage, ...]
-    vulnerabilities: tuple[ScanFinding, ...]
+    vulnerabilities: tuple[Vulnerability, ...]
     queued_at: datetime
     finished_at: datetime | None
     #: Every vulnerability per severity (most severe first), whatever the filter.
@@ -101,7 +88,7 @@ class ScanView:
 
 def _row_view(repository: str, row: Any, minimum: str | None) -> ScanView:
     findings = tuple(
-        ScanFinding(**{**v, "aliases": tuple(v["aliases"])}) for v in row.vulnerabilities
+        Vulnerability(**{**v, "aliases": tuple(v["aliases"])}) for v in row.vulnerabilities
     )
     found = Counter(f.severity for f in findings)
     counts = {severity: found[severity] for severity in reversed(SEVERITIES)}
