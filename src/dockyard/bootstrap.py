@@ -208,33 +208,32 @@ def build(settings: Settings) -> Container:
         tenancy, content, auth, settings.public_url, pulls, scan_gate=scan_policies
     )
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
-    api = create_api(
-        ApiServices(
+    api_services = ApiServices(
+        tenancy,
+        content,
+        tokens,
+        verifier,
+        audit=audit,
+        credentials=credentials,
+        signin=signin,
+        identity=identity,
+        jobs=JobsService(db, audit),
+        triggers=TriggersService(db, master, audit),
+        retention=RetentionService(
+            db,
             tenancy,
             content,
-            tokens,
-            verifier,
-            audit=audit,
-            credentials=credentials,
-            signin=signin,
-            identity=identity,
-            jobs=JobsService(db, audit),
-            triggers=TriggersService(db, master, audit),
-            retention=RetentionService(
-                db,
-                tenancy,
-                content,
-                audit,
-                max_delete_share=settings.retention_max_delete_share,
-            ),
-            usage=UsageService(db, audit),
-            auth_disabled=settings.insecure_no_auth,
-            gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
-            vulndb=vulndb,
-            scans=ScanService(db, content, vulndb, audit),
-            scan_policies=scan_policies,
-        )
+            audit,
+            max_delete_share=settings.retention_max_delete_share,
+        ),
+        usage=UsageService(db, audit),
+        auth_disabled=settings.insecure_no_auth,
+        gc=GarbageCollector(db, store, content, audit, gc_policy(settings)),
+        vulndb=vulndb,
+        scans=ScanService(db, content, vulndb, audit),
+        scan_policies=scan_policies,
     )
+    api = create_api(api_services)
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     metrics = MetricsEndpoint(
         MetricsAccess(parse_networks(settings.metrics_allowed_cidrs), metrics_token),
@@ -252,6 +251,10 @@ def build(settings: Settings) -> Container:
             signin,
             credentials,
             identity,
+            api_services.triggers,
+            api_services.retention,
+            api_services.gc,
+            api_services.usage,
             public_url=settings.public_url,
         )
     )

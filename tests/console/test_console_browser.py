@@ -24,7 +24,13 @@ import httpx
 import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 from tests.conftest import DockyardServer
 from tests.e2e import clients as C
 
@@ -189,7 +195,15 @@ def visit(browser: Browser, server: DockyardServer, shots: Path) -> Iterator[Vis
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     opened = Visit(server, context, page, shots)
-    page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
+    # Confirmations (``data-confirm`` forms) are answered yes; any other dialog (an alert a
+    # script injected) is recorded and dismissed.
+    page.on(
+        "dialog",
+        lambda d: (
+            opened.dialogs.append(d.message),
+            d.accept() if d.type == "confirm" else d.dismiss(),
+        ),
+    )
     yield opened
     context.close()
 
@@ -925,3 +939,148 @@ def test_resource_set_holds_namespaces_for_linked_groups(admin: Visit, api: http
     admin.check("resource-set")
     admin.go("/console/resource-sets")
     admin.check("resource-sets")
+
+
+# ---- triggers, retention, garbage collection, usage ----------------------------------------
+
+
+def _reload_until(visit: Visit, done: Any, what: str) -> None:
+    """Reload the page until ``done()`` holds: background work moves at its own pace."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, f"still waiting for {what}: {visit.page.content()}"
+        time.sleep(0.5)
+        visit.page.reload()
+
+
+def test_triggers_are_created_pinged_logged_and_deleted(admin: Visit, api: httpx.Client) -> None:
+    create_namespace(admin, "hooks")
+    create_repository(admin, "hooks", "app")
+    admin.page.get_by_role("link", name="Webhook triggers").click()
+    assert admin.page.url.endswith("/repositories/app/triggers")
+    admin.check("triggers-empty")
+
+    # A bad regular expression is told at the form, which keeps what was typed.
+    admin.page.get_by_label("Name", exact=True).fill("deploy")
+    admin.page.get_by_label("URL").fill("http://127.0.0.1:8080/hook?token=s3cret")
+    admin.page.get_by_label("Fires on").select_option("expression")
+    admin.page.get_by_label("Regular expression").fill("release-(")
+    admin.page.get_by_role("button", name="Create trigger").click()
+    assert "expression" in admin.page.get_by_role("alert").inner_text()
+    assert admin.page.get_by_label("Name", exact=True).input_value() == "deploy"
+
+    admin.page.get_by_label("Regular expression").fill("release-.*")
+    admin.page.get_by_label("Sign deliveries with a generated secret").check()
+    admin.page.get_by_role("button", name="Create trigger").click()
+    secret = admin.page.locator("#trigger-secret").inner_text()
+    assert len(secret) >= 32
+    row = admin.page.locator("table.triggers tbody tr")
+    assert row.count() == 1
+    assert "release-.*" in row.inner_text() and "token=s3cret" in row.inner_text()
+    admin.check("triggers")
+    # The secret is shown once: a reload does not show it again.
+    admin.go("/console/instances/default/namespaces/hooks/repositories/app/triggers")
+    assert admin.page.locator("#trigger-secret").count() == 0
+    listed = ok(api.get("/instances/default/namespaces/hooks/repositories/app/triggers"))
+    assert [(t["name"], t["mode"], t["expression"]) for t in listed["items"]] == [
+        ("deploy", "expression", "release-.*")
+    ]
+
+    # A ping is queued and logged; loopback is refused by the outbound guard, and the log
+    # says why.
+    admin.page.get_by_role("button", name="Ping deploy").click()
+    assert "/trigger-records" in admin.page.url
+    status = admin.page.locator("table.records tbody tr td.status").first
+    _reload_until(admin, lambda: status.inner_text() != "Pending", "the ping's delivery")
+    assert status.inner_text() == "Failed"
+    assert "loopback" in admin.page.locator("table.records tbody tr").first.inner_text()
+    admin.check("trigger-records")
+    admin.page.get_by_role("button", name=re.compile("^Redeliver")).first.click()
+    assert admin.page.locator("table.records tbody tr").count() == 2
+    admin.page.get_by_label("Status").select_option("Failed")
+    admin.page.get_by_role("button", name="Filter").click()
+    assert "status=Failed" in admin.page.url
+
+    admin.go("/console/instances/default/namespaces/hooks/repositories/app/triggers")
+    admin.page.get_by_role("button", name="Delete deploy").click()
+    assert admin.dialogs == ["Delete the trigger deploy? Its log stays."]
+    assert "No triggers yet." in admin.page.inner_text("main")
+    assert (
+        ok(api.get("/instances/default/namespaces/hooks/repositories/app/triggers"))["total"] == 0
+    )
+
+
+def test_retention_dry_run_then_execution_deletes_exactly_what_it_listed(
+    admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
+) -> None:
+    create_namespace(admin, "kept")
+    set_registry_password(admin, REGISTRY_PASSWORD)
+    skopeo = C.Skopeo(tmp_path / "skopeo")
+    for number in (1, 2, 3):
+        layout = C.make_oci_layout(tmp_path / f"v{number}", tag="t")
+        skopeo.copy(
+            layout.oci_ref,
+            f"docker://{server.host}/kept/app:v{number}",
+            dest_creds=("admin", REGISTRY_PASSWORD),
+        )
+    admin.page.get_by_role("link", name="Instances").first.click()
+    admin.go("/console/instances/default")
+    admin.page.get_by_role("link", name="Tag retention").click()
+    admin.check("retention-empty")
+    admin.page.get_by_label("Name", exact=True).fill("latest-one")
+    admin.page.get_by_label("Retain the latest N images").fill("1")
+    admin.page.get_by_label("Namespace", exact=True).fill("kept")
+    admin.page.get_by_label("Also retain tags matching").fill("stable-.*")
+    admin.page.get_by_role("button", name="Create policy").click()
+    assert admin.page.url.endswith("/retention/latest-one"), admin.page.content()
+    # Saving deleted nothing.
+    tags = ok(api.get("/instances/default/namespaces/kept/repositories/app/tags"))
+    assert tags["total"] == 3
+
+    admin.page.get_by_role("link", name=re.compile("^Dry run")).click()
+    plan = admin.page.locator("#plan")
+    assert "would delete 2 tags" in plan.inner_text()
+    assert plan.locator("td.deleted").inner_text() == "v1, v2"
+    admin.check("retention-dry-run")
+    admin.page.get_by_role("button", name="Delete these tags now").click()
+    tags = ok(api.get("/instances/default/namespaces/kept/repositories/app/tags"))
+    assert [t["name"] for t in tags["items"]] == ["v3"]
+    run = admin.page.locator("details.run").first
+    assert "manual by admin" in run.inner_text() and "2 deleted" in run.inner_text()
+    admin.check("retention-policy")
+
+    # A bad schedule is told at the settings form.
+    admin.page.get_by_label("Run daily at (UTC)").fill("25:00")
+    admin.page.get_by_role("button", name="Save settings").click()
+    assert "HH:MM" in admin.page.get_by_role("alert").inner_text()
+    admin.page.get_by_role("button", name="Delete this policy").click()
+    assert admin.page.url.endswith("/retention")
+    assert "No retention policies yet." in admin.page.inner_text("main")
+
+
+def test_gc_runs_and_namespace_quota(admin: Visit, api: httpx.Client) -> None:
+    admin.page.get_by_role("link", name="Garbage collection").click()
+    admin.page.get_by_role("button", name="Start").click()
+    assert admin.page.url.endswith("/console/gc")
+    status = admin.page.locator("table.gc-runs tbody tr td.status").first
+    _reload_until(admin, lambda: not status.inner_text().startswith("running"), "the dry run")
+    assert status.inner_text() == "succeeded"
+    assert "dry run (manual)" in admin.page.locator("table.gc-runs tbody tr").first.inner_text()
+    admin.check("gc")
+    runs = ok(api.get("/gc/runs"))["items"]
+    assert runs[0]["dryRun"] is True and runs[0]["actor"] == "admin"
+
+    create_namespace(admin, "metered")
+    admin.page.get_by_text("Storage quota").click()
+    admin.page.get_by_label("Quota").fill("12 parsecs")
+    admin.page.get_by_role("button", name="Save quota").click()
+    assert "not a size" in admin.page.locator("#e-quota").inner_text()
+    admin.page.get_by_label("Quota").fill("2GiB")
+    admin.page.get_by_role("button", name="Save quota").click()
+    assert admin.page.locator("#namespace-quota").inner_text().startswith("2.0 GiB")
+    usage = ok(api.get("/instances/default/namespaces/metered/usage"))
+    assert usage["namespace"]["quota"] == 2 * 1024**3
+    admin.check("namespace-quota")
+    admin.go("/console/instances/default")
+    assert "stored" in admin.page.locator("#instance-usage").inner_text()
+    assert "metered" in admin.page.locator("table.usage").inner_text()

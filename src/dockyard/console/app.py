@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard.console import (
     audit,
     credentials,
+    gc,
     groups,
     instances,
     logon_policies,
@@ -19,8 +20,10 @@ from dockyard.console import (
     policies,
     repositories,
     resource_sets,
+    retention,
     roles,
     signin,
+    triggers,
     users,
 )
 from dockyard.console.context import ConsoleServices
@@ -64,6 +67,9 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *organizations.routes(services),
             *groups.routes(services),
             *resource_sets.routes(services),
+            *triggers.routes(services),
+            *retention.routes(services),
+            *gc.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),

@@ -9,11 +9,11 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page
 from dockyard.errors import InvalidInputError
+from dockyard.services.access import actions
 from dockyard.services.audit import AuditQuery
 from dockyard.services.paging import PageRequest
 

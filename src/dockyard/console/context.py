@@ -6,14 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockyard.errors import DeniedError
-from dockyard.services.access import InstanceRef, Principal, Resource, authorize
+from dockyard.services.access import Principal, Resource, authorize
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
+from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityServices
+from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.tenancy import TenancyService
-from dockyard.services.tenancy.editions import ADVANCED
+from dockyard.services.triggers import TriggersService
+from dockyard.services.usage import UsageService
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,14 @@ class ConsoleServices:
     credentials: CredentialsService
     #: Organizations, users, groups, roles, policies (the identity pages).
     identity: IdentityServices
+    #: Webhook triggers and their log (a repository's trigger pages).
+    triggers: TriggersService
+    #: Tag retention policies and their runs (an instance's retention pages).
+    retention: RetentionService
+    #: Garbage collection runs (the deployment's GC page).
+    gc: GarbageCollector
+    #: Storage usage and namespace quotas (instance and namespace pages).
+    usage: UsageService
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None
@@ -58,28 +69,3 @@ class Visitor:
         if not self.may(action, resource):
             await audit.denied(self.actor, action, resource)
             raise DeniedError(f"{self.name} is not allowed {action} on {resource}")
-
-
-# ---- resources: the API's table (api/actions.py), in the console's own words -------------
-
-
-def _advanced(instance: InstanceRef) -> bool:
-    return instance.edition == ADVANCED
-
-
-def on_namespace(instance: InstanceRef, namespace: str, *, creating: bool = False) -> str:
-    """A namespace; creating one on Standard is authorized on ``*``."""
-    if creating and not _advanced(instance):
-        return "*"
-    return instance.arn(f"repository/{namespace}")
-
-
-def on_repository(instance: InstanceRef, namespace: str, repository: str) -> str:
-    return instance.arn(f"repository/{namespace}/{repository}")
-
-
-def on_listing(instance: InstanceRef, namespace: str | None = None) -> str:
-    """What listing namespaces (no namespace) or repositories is authorized on."""
-    if not _advanced(instance):
-        return "*"
-    return instance.arn(f"repository/{namespace}/*" if namespace else "repository/*")

@@ -9,11 +9,11 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.console.repositories import pull_address
 from dockyard.errors import InvalidInputError, LimitExceededError
+from dockyard.services.access import actions
 from dockyard.services.credentials import Authenticated
 from dockyard.services.paging import PageRequest
 

@@ -8,8 +8,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
-from dockyard.console.context import ConsoleServices, on_listing, on_namespace
+from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import (
     AlreadyExistsError,
@@ -18,6 +17,7 @@ from dockyard.errors import (
     InvalidInputError,
     LimitExceededError,
 )
+from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import AllowlistEntry, Endpoint, InstanceChanges
 from dockyard.services.tenancy.editions import EDITIONS
@@ -67,15 +67,23 @@ async def instance_page(context: PageContext, status: int = 200, **values: Any) 
     instance = await svc.tenancy.get_instance(context.param("instance_id"))
     ref = await svc.tenancy.instance_ref(instance.id)
     current = {e.network_type: e for e in instance.endpoints}
+    arn = actions.instance_arn(ref)
+    usage = None
+    if user.may(actions.GET_USAGE, arn):
+        usage = await svc.usage.instance(ref.id, PageRequest(1, PAGE_SIZE))
     values.setdefault("errors", {})
     return context.render(
         "instance.html",
         status=status,
         instance=instance,
+        usage=usage,
+        may_see_retention=user.may(actions.LIST_RETENTION_POLICY, arn),
         endpoint_forms=[(network, current.get(network)) for network in NETWORK_TYPES],
-        may_update=user.may(actions.UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}")),
-        may_list_namespaces=user.may(actions.LIST_NAMESPACE, on_listing(ref)),
-        may_list_repositories=user.may(actions.LIST_REPOSITORY, on_listing(ref)),
+        may_update=user.may(actions.UPDATE_INSTANCE, arn),
+        may_list_namespaces=user.may(actions.LIST_NAMESPACE, actions.namespace_list_arn(ref)),
+        may_list_repositories=user.may(
+            actions.LIST_REPOSITORY, actions.repository_list_arn(ref, None)
+        ),
         **values,
     )
 
@@ -95,7 +103,7 @@ async def update_endpoints(context: PageContext) -> Response:
     version the form was read at, so that a concurrent change is not overwritten)."""
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    await user.require(svc.audit, actions.UPDATE_INSTANCE, ref.arn(f"instance/{ref.id}"))
+    await user.require(svc.audit, actions.UPDATE_INSTANCE, actions.instance_arn(ref))
     endpoints = tuple(
         Endpoint(
             network,
@@ -118,7 +126,7 @@ async def update_endpoints(context: PageContext) -> Response:
 async def namespaces_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
-    await user.require(svc.audit, actions.LIST_NAMESPACE, on_listing(ref))
+    await user.require(svc.audit, actions.LIST_NAMESPACE, actions.namespace_list_arn(ref))
     found = await svc.tenancy.list_namespaces(ref.id, PageRequest(context.page_number(), PAGE_SIZE))
     values.setdefault("errors", {})
     values.setdefault("form", {"name": "", "auto_create": True, "default_repository_type": ""})
@@ -127,9 +135,9 @@ async def namespaces_page(context: PageContext, status: int = 200, **values: Any
         status=status,
         instance=ref,
         listing=found,
-        may_create=user.may(actions.CREATE_NAMESPACE, on_namespace(ref, "*", creating=True)),
+        may_create=user.may(actions.CREATE_NAMESPACE, actions.namespace_create_arn(ref, "*")),
         may_delete={
-            ns.name: user.may(actions.DELETE_NAMESPACE, on_namespace(ref, ns.name))
+            ns.name: user.may(actions.DELETE_NAMESPACE, actions.namespace_arn(ref, ns.name))
             for ns in found.items
         },
         **values,
@@ -140,7 +148,7 @@ async def create_namespace(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = form.text("name")
-    await user.require(svc.audit, actions.CREATE_NAMESPACE, on_namespace(ref, name, creating=True))
+    await user.require(svc.audit, actions.CREATE_NAMESPACE, actions.namespace_create_arn(ref, name))
     try:
         await svc.tenancy.create_namespace(
             ref.id,
@@ -173,7 +181,7 @@ async def delete_namespace_page(context: PageContext) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, actions.DELETE_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.DELETE_NAMESPACE, actions.namespace_arn(ref, name))
     namespace = await svc.tenancy.get_namespace(ref.id, name)
     return context.render("namespace_delete.html", instance=ref, namespace=namespace)
 
@@ -182,7 +190,7 @@ async def delete_namespace(context: PageContext) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    resource = on_namespace(ref, name)
+    resource = actions.namespace_arn(ref, name)
     await user.require(svc.audit, actions.DELETE_NAMESPACE, resource)
     await svc.tenancy.delete_namespace(
         ref.id, name, force=True, actor=user.actor, resource=resource

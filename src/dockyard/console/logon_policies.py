@@ -8,11 +8,11 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, InvalidInputError
+from dockyard.services.access import actions
 from dockyard.services.identity import Caller
 from dockyard.services.paging import PageRequest
 

@@ -9,10 +9,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from dockyard.services.access import actions
 from dockyard.services.identity import Caller, OrganizationView
 from dockyard.services.paging import PageRequest
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
-from dockyard.console.context import ConsoleServices, on_listing, on_repository
+from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page
 from dockyard.console.repositories import pull_address
+from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/pick"
@@ -21,7 +21,7 @@ TAG_PAGE = PageRequest(1, 50)
 async def picker_page(context: PageContext) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.query("instance") or "default")
-    await user.require(svc.audit, actions.LIST_REPOSITORY, on_listing(ref))
+    await user.require(svc.audit, actions.LIST_REPOSITORY, actions.repository_list_arn(ref, None))
     query = context.query("q")[:100]
     listing = await svc.tenancy.list_repositories(
         ref.id, PageRequest(context.page_number(), PAGE_SIZE), name_contains=query or None
@@ -31,7 +31,7 @@ async def picker_page(context: PageContext) -> Response:
     if chosen:
         namespace, _, name = chosen.partition("/")
         await user.require(
-            svc.audit, actions.LIST_REPOSITORY_TAG, on_repository(ref, namespace, name)
+            svc.audit, actions.LIST_REPOSITORY_TAG, actions.repository_arn(ref, namespace, name)
         )
         repo = await svc.tenancy.repository_ref(ref.id, namespace, name)
         address = pull_address(context, await svc.tenancy.get_instance(ref.id))

@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dockyard.console import actions
-from dockyard.console.context import ConsoleServices, on_listing, on_namespace, on_repository
+from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE, instance_path
 from dockyard.console.pages import PageContext, page, redirect
 from dockyard.errors import (
@@ -22,9 +21,10 @@ from dockyard.errors import (
     InvalidInputError,
     LimitExceededError,
 )
-from dockyard.services.access import InstanceRef
+from dockyard.services.access import InstanceRef, actions
 from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import NamespaceChanges, RepositoryChanges
+from dockyard.services.usage import SIZE_HELP, read_size
 
 #: Endpoint network types in the order a pull command prefers their domains.
 _PREFERRED_NETWORKS = ("public", "vpc", "classic")
@@ -39,7 +39,9 @@ async def _repositories(
 ) -> dict[str, Any]:
     """The listing part of a repositories page, after its authorization."""
     user, svc = context.user, context.svc
-    await user.require(svc.audit, actions.LIST_REPOSITORY, on_listing(ref, namespace))
+    await user.require(
+        svc.audit, actions.LIST_REPOSITORY, actions.repository_list_arn(ref, namespace)
+    )
     query = _search(context)
     found = await svc.tenancy.list_repositories(
         ref.id,
@@ -60,9 +62,13 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, actions.GET_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.GET_NAMESPACE, actions.namespace_arn(ref, name))
     namespace = await svc.tenancy.get_namespace(ref.id, name)
     listed = await _repositories(context, ref, name)
+    arn = actions.namespace_arn(ref, name)
+    usage = None
+    if user.may(actions.GET_USAGE, arn):
+        usage = (await svc.usage.namespace(ref.id, name, PageRequest(1, 1))).namespace
     values.setdefault("errors", {})
     values.setdefault(
         "form",
@@ -77,9 +83,12 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
         "repositories.html",
         status=status,
         namespace=namespace,
-        may_create=user.may(actions.CREATE_REPOSITORY, on_namespace(ref, name)),
-        may_delete_namespace=user.may(actions.DELETE_NAMESPACE, on_namespace(ref, name)),
-        may_update_namespace=user.may(actions.UPDATE_NAMESPACE, on_namespace(ref, name)),
+        size_help=SIZE_HELP,
+        usage=usage,
+        may_create=user.may(actions.CREATE_REPOSITORY, arn),
+        may_delete_namespace=user.may(actions.DELETE_NAMESPACE, arn),
+        may_update_namespace=user.may(actions.UPDATE_NAMESPACE, arn),
+        may_set_quota=user.may(actions.UPDATE_QUOTA, arn),
         **listed,
         **values,
     )
@@ -89,7 +98,7 @@ async def create_repository(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     namespace = context.param("namespace")
-    await user.require(svc.audit, actions.CREATE_REPOSITORY, on_namespace(ref, namespace))
+    await user.require(svc.audit, actions.CREATE_REPOSITORY, actions.namespace_arn(ref, namespace))
     name = form.text("name")
     try:
         await svc.tenancy.create_repository(
@@ -116,7 +125,7 @@ async def update_namespace(context: PageContext) -> Response:
     user, svc, form = context.user, context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     name = context.param("namespace")
-    await user.require(svc.audit, actions.UPDATE_NAMESPACE, on_namespace(ref, name))
+    await user.require(svc.audit, actions.UPDATE_NAMESPACE, actions.namespace_arn(ref, name))
     changes = NamespaceChanges(
         auto_create=form.checked("auto_create"),
         default_repository_type=form.text("default_repository_type") or None,
@@ -125,6 +134,20 @@ async def update_namespace(context: PageContext) -> Response:
         await svc.tenancy.update_namespace(ref.id, name, changes)
     except InvalidInputError as exc:
         return await namespace_page(context, 400, errors={"settings": exc.message})
+    return redirect(f"{instance_path(ref.id)}/namespaces/{name}")
+
+
+async def set_quota(context: PageContext) -> Response:
+    user, svc = context.user, context.svc
+    ref = await svc.tenancy.instance_ref(context.param("instance_id"))
+    name = context.param("namespace")
+    arn = actions.namespace_arn(ref, name)
+    await user.require(svc.audit, actions.UPDATE_QUOTA, arn)
+    try:
+        quota = read_size(context.form.text("quota") or "none")
+        await svc.usage.set_quota(ref.id, name, quota, actor=user.actor, resource=arn)
+    except InvalidInputError as exc:
+        return await namespace_page(context, 400, errors={"quota": exc.message})
     return redirect(f"{instance_path(ref.id)}/namespaces/{name}")
 
 
@@ -157,17 +180,17 @@ class Target:
     resource: str
 
 
-async def _target(context: PageContext, action: str) -> Target:
+async def repository_target(context: PageContext, action: str) -> Target:
     ref = await context.svc.tenancy.instance_ref(context.param("instance_id"))
     namespace, name = context.param("namespace"), context.param("repository")
-    resource = on_repository(ref, namespace, name)
+    resource = actions.repository_arn(ref, namespace, name)
     await context.user.require(context.svc.audit, action, resource)
     return Target(ref, namespace, name, resource)
 
 
 async def repository_page(context: PageContext, status: int = 200, **values: Any) -> Response:
     user, svc = context.user, context.svc
-    target = await _target(context, actions.GET_REPOSITORY)
+    target = await repository_target(context, actions.GET_REPOSITORY)
     ref, resource = target.instance, target.resource
     repository = await svc.tenancy.get_repository(ref.id, target.namespace, target.name)
     tags = None
@@ -195,13 +218,14 @@ async def repository_page(context: PageContext, status: int = 200, **values: Any
         may_delete=user.may(actions.DELETE_REPOSITORY, resource),
         may_delete_tags=user.may(actions.DELETE_REPOSITORY_TAG, resource),
         may_see_layers=user.may(actions.GET_REPOSITORY_LAYERS, resource),
+        may_see_triggers=user.may(actions.LIST_REPO_TRIGGER, resource),
         **values,
     )
 
 
 async def update_repository(context: PageContext) -> Response:
     form = context.form
-    target = await _target(context, actions.UPDATE_REPOSITORY)
+    target = await repository_target(context, actions.UPDATE_REPOSITORY)
     changes = RepositoryChanges(
         type="public" if form.checked("public") else "private",
         summary=form.text("summary"),
@@ -218,7 +242,7 @@ async def update_repository(context: PageContext) -> Response:
 
 
 async def delete_repository_page(context: PageContext) -> Response:
-    target = await _target(context, actions.DELETE_REPOSITORY)
+    target = await repository_target(context, actions.DELETE_REPOSITORY)
     repository = await context.svc.tenancy.get_repository(
         target.instance.id, target.namespace, target.name
     )
@@ -226,7 +250,7 @@ async def delete_repository_page(context: PageContext) -> Response:
 
 
 async def delete_repository(context: PageContext) -> Response:
-    t = await _target(context, actions.DELETE_REPOSITORY)
+    t = await repository_target(context, actions.DELETE_REPOSITORY)
     await context.svc.tenancy.delete_repository(
         t.instance.id, t.namespace, t.name, actor=context.user.actor, resource=t.resource
     )
@@ -234,7 +258,7 @@ async def delete_repository(context: PageContext) -> Response:
 
 
 async def delete_tags_page(context: PageContext) -> Response:
-    target = await _target(context, actions.DELETE_REPOSITORY_TAG)
+    target = await repository_target(context, actions.DELETE_REPOSITORY_TAG)
     repository = await context.svc.tenancy.get_repository(
         target.instance.id, target.namespace, target.name
     )
@@ -245,7 +269,7 @@ async def delete_tags_page(context: PageContext) -> Response:
 
 
 async def delete_tags(context: PageContext) -> Response:
-    t = await _target(context, actions.DELETE_REPOSITORY_TAG)
+    t = await repository_target(context, actions.DELETE_REPOSITORY_TAG)
     svc = context.svc
     repo = await svc.tenancy.repository_ref(t.instance.id, t.namespace, t.name)
     for tag in sorted(set(context.form.all("tag"))):
@@ -256,7 +280,7 @@ async def delete_tags(context: PageContext) -> Response:
 async def tag_page(context: PageContext) -> Response:
     """A tag's image: its layers with the history entry that made each (for an index, the
     image of the platform chosen in the tag list)."""
-    t = await _target(context, actions.GET_REPOSITORY_LAYERS)
+    t = await repository_target(context, actions.GET_REPOSITORY_LAYERS)
     svc = context.svc
     repository = await svc.tenancy.get_repository(t.instance.id, t.namespace, t.name)
     repo = await svc.tenancy.repository_ref(t.instance.id, t.namespace, t.name)
@@ -286,6 +310,7 @@ def routes(svc: ConsoleServices) -> list[Route]:
         ),
         Route(ns, page(svc, namespace_page), methods=["GET"]),
         Route(ns + "/settings", page(svc, update_namespace), methods=["POST"]),
+        Route(ns + "/quota", page(svc, set_quota), methods=["POST"]),
         Route(ns + "/repositories", page(svc, create_repository), methods=["POST"]),
         Route(repo, page(svc, repository_page), methods=["GET"]),
         Route(repo + "/settings", page(svc, update_repository), methods=["POST"]),

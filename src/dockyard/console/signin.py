@@ -10,10 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dockyard.authn import client_address
-from dockyard.console import actions, security
+from dockyard.console import security
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect, safe_next
 from dockyard.errors import AuthenticationError, InvalidInputError
+from dockyard.services.access import actions
 from dockyard.services.signin import (
     MfaBindRequiredError,
     MfaCodeRequiredError,

@@ -8,14 +8,10 @@ import orjson
 from fastapi import APIRouter, Query
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import repository_in, route
+from dockyard.api.routers._routes import InRepository, route
 from dockyard.api.routers.params import (
-    InstanceId,
-    NamespaceName,
     Paging,
     Reference,
-    RepositoryName,
     TagName,
 )
 from dockyard.api.schemas.artifacts import LayersOut, ManifestOut, TagOut
@@ -36,14 +32,10 @@ router = APIRouter(
     response_model=Page[TagOut],
 )
 async def list_tags(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     paging: Paging,
-    svc: Services,
-    guard: Authz,
 ) -> Page[TagOut]:
-    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
+    repo, svc = target.ref, target.svc
     return Page[TagOut].model_validate(await svc.content.list_tag_details(repo, paging))
 
 
@@ -57,15 +49,10 @@ async def list_tags(
     status_code=204,
 )
 async def delete_tag(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     tag: TagName,
-    svc: Services,
-    guard: Authz,
 ) -> None:
-    repo, resource = await repository_in(svc, guard, instance_id, namespace, repository)
-    await svc.content.delete_tag(repo, tag, actor=guard.actor, resource=resource)
+    await target.svc.content.delete_tag(target.ref, tag, actor=target.actor, resource=target.arn)
 
 
 @route(
@@ -77,12 +64,8 @@ async def delete_tag(
     response_model=LayersOut,
 )
 async def get_layers(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     tag: TagName,
-    svc: Services,
-    guard: Authz,
     platform: Annotated[
         str | None,
         Query(
@@ -91,7 +74,7 @@ async def get_layers(
         ),
     ] = None,
 ) -> LayersOut:
-    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
+    repo, svc = target.ref, target.svc
     return LayersOut.model_validate(await svc.content.layers(repo, tag, platform))
 
 
@@ -104,14 +87,10 @@ async def get_layers(
     response_model=ManifestOut,
 )
 async def get_manifest(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     reference: Reference,
-    svc: Services,
-    guard: Authz,
 ) -> ManifestOut:
-    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
+    repo, svc = target.ref, target.svc
     view = await svc.content.get_manifest(repo, reference)
     document: dict[str, Any] = orjson.loads(view.content)
     return ManifestOut(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import answer, require_in, route
+from dockyard.api.routers._routes import InInstance, answer, route
 from dockyard.api.routers.params import IfMatch, InstanceId, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.instances import EndpointIn, InstanceCreate, InstanceOut, InstanceUpdate
@@ -87,21 +87,15 @@ async def get_instance(
     response_model=InstanceOut,
 )
 async def update_instance(
-    instance_id: InstanceId,
-    body: InstanceUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
+    target: InInstance, body: InstanceUpdate, response: Response, if_match: IfMatch = None
 ) -> InstanceOut:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
     changes = InstanceChanges(
         name=body.name,
         region=body.region,
         edition=body.edition,
         endpoints=_endpoints(body.endpoints) if body.endpoints is not None else None,
     )
-    view = await svc.tenancy.update_instance(instance_id, changes, if_match)
+    view = await target.svc.tenancy.update_instance(target.id, changes, if_match)
     return answer(InstanceOut, response, view)
 
 
@@ -116,12 +110,9 @@ async def update_instance(
     status_code=204,
 )
 async def delete_instance(
-    instance_id: InstanceId,
-    svc: Services,
-    guard: Authz,
+    target: InInstance,
     force: Annotated[bool, Query(description="Delete its namespaces and repositories too")] = False,
 ) -> None:
-    resource = await require_in(svc, guard, instance_id, actions.instance_arn)
-    await svc.tenancy.delete_instance(
-        instance_id, force=force, actor=guard.actor, resource=resource
+    await target.svc.tenancy.delete_instance(
+        target.id, force=force, actor=target.actor, resource=target.arn
     )

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import answer, require_in, route
-from dockyard.api.routers.params import IfMatch, InstanceId, NamespaceName, Paging
+from dockyard.api.routers._routes import InNamespace, answer, require_in, route
+from dockyard.api.routers.params import IfMatch, InstanceId, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.namespaces import NamespaceCreate, NamespaceOut, NamespaceUpdate
 from dockyard.services.tenancy import NamespaceChanges, Placement
@@ -59,15 +59,9 @@ async def list_namespaces(
     "Get a namespace",
     response_model=NamespaceOut,
 )
-async def get_namespace(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-) -> NamespaceOut:
-    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    return answer(NamespaceOut, response, await svc.tenancy.get_namespace(instance_id, namespace))
+async def get_namespace(target: InNamespace, response: Response) -> NamespaceOut:
+    view = await target.svc.tenancy.get_namespace(target.instance_id, target.name)
+    return answer(NamespaceOut, response, view)
 
 
 @route(
@@ -80,19 +74,14 @@ async def get_namespace(
     response_model=NamespaceOut,
 )
 async def update_namespace(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    body: NamespaceUpdate,
-    response: Response,
-    svc: Services,
-    guard: Authz,
-    if_match: IfMatch = None,
+    target: InNamespace, body: NamespaceUpdate, response: Response, if_match: IfMatch = None
 ) -> NamespaceOut:
-    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
     changes = NamespaceChanges(
         auto_create=body.auto_create, default_repository_type=body.default_repository_type
     )
-    view = await svc.tenancy.update_namespace(instance_id, namespace, changes, if_match)
+    view = await target.svc.tenancy.update_namespace(
+        target.instance_id, target.name, changes, if_match
+    )
     return answer(NamespaceOut, response, view)
 
 
@@ -106,13 +95,9 @@ async def update_namespace(
     status_code=204,
 )
 async def delete_namespace(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    svc: Services,
-    guard: Authz,
+    target: InNamespace,
     force: Annotated[bool, Query(description="Delete its repositories too")] = False,
 ) -> None:
-    resource = await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    await svc.tenancy.delete_namespace(
-        instance_id, namespace, force=force, actor=guard.actor, resource=resource
+    await target.svc.tenancy.delete_namespace(
+        target.instance_id, target.name, force=force, actor=target.actor, resource=target.arn
     )

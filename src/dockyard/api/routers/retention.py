@@ -11,9 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
-from dockyard.api.routers.params import InstanceId, Paging
+from dockyard.api.routers._routes import InInstance, route
+from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.retention import (
     PolicyCreate,
@@ -44,10 +43,8 @@ PolicyName = Annotated[str, Path(max_length=64, description="The policy's name")
         "each repository and the tags matching `keepTags`, and deletes the others."
     ),
 )
-async def create_policy(
-    instance_id: InstanceId, body: PolicyCreate, svc: Services, guard: Authz
-) -> PolicyOut:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+async def create_policy(target: InInstance, body: PolicyCreate) -> PolicyOut:
+    retention = target.svc.retention
     spec = PolicySpec(
         body.name,
         body.keep_latest,
@@ -56,7 +53,7 @@ async def create_policy(
         body.keep_tags,
         body.schedule,
     )
-    view = await svc.retention.create(instance_id, spec, actor=guard.actor, resource=arn)
+    view = await retention.create(target.id, spec, actor=target.actor, resource=target.arn)
     return PolicyOut.model_validate(view)
 
 
@@ -68,11 +65,9 @@ async def create_policy(
     "List the instance's retention policies",
     response_model=Page[PolicyOut],
 )
-async def list_policies(
-    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
-) -> Page[PolicyOut]:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    page = await svc.retention.list_policies(instance_id, paging)
+async def list_policies(target: InInstance, paging: Paging) -> Page[PolicyOut]:
+    retention = target.svc.retention
+    page = await retention.list_policies(target.id, paging)
     return Page[PolicyOut].model_validate(page)
 
 
@@ -84,11 +79,9 @@ async def list_policies(
     "Get a retention policy",
     response_model=PolicyOut,
 )
-async def get_policy(
-    instance_id: InstanceId, name: PolicyName, svc: Services, guard: Authz
-) -> PolicyOut:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    return PolicyOut.model_validate(await svc.retention.get(instance_id, name))
+async def get_policy(target: InInstance, name: PolicyName) -> PolicyOut:
+    retention = target.svc.retention
+    return PolicyOut.model_validate(await retention.get(target.id, name))
 
 
 @route(
@@ -100,11 +93,13 @@ async def get_policy(
     response_model=PolicyOut,
 )
 async def update_policy(
-    instance_id: InstanceId, name: PolicyName, body: PolicyUpdate, svc: Services, guard: Authz
+    target: InInstance,
+    name: PolicyName,
+    body: PolicyUpdate,
 ) -> PolicyOut:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+    retention = target.svc.retention
     changes = PolicyChanges(body.keep_latest, body.keep_tags, body.schedule)
-    view = await svc.retention.update(instance_id, name, changes, actor=guard.actor, resource=arn)
+    view = await retention.update(target.id, name, changes, actor=target.actor, resource=target.arn)
     return PolicyOut.model_validate(view)
 
 
@@ -116,11 +111,9 @@ async def update_policy(
     "Delete a retention policy and the record of its runs",
     status_code=204,
 )
-async def delete_policy(
-    instance_id: InstanceId, name: PolicyName, svc: Services, guard: Authz
-) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
-    await svc.retention.delete(instance_id, name, actor=guard.actor, resource=arn)
+async def delete_policy(target: InInstance, name: PolicyName) -> None:
+    retention = target.svc.retention
+    await retention.delete(target.id, name, actor=target.actor, resource=target.arn)
 
 
 @route(
@@ -138,13 +131,15 @@ async def delete_policy(
     ),
 )
 async def run_policy(
-    instance_id: InstanceId, name: PolicyName, body: RunRequest, svc: Services, guard: Authz
+    target: InInstance,
+    name: PolicyName,
+    body: RunRequest,
 ) -> RunOut:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+    retention = target.svc.retention
     if body.dry_run:
-        view = await svc.retention.dry_run(instance_id, name)
+        view = await retention.dry_run(target.id, name)
     else:
-        view = await svc.retention.execute(instance_id, name, actor=guard.actor, resource=arn)
+        view = await retention.execute(target.id, name, actor=target.actor, resource=target.arn)
     return RunOut.model_validate(view)
 
 
@@ -157,8 +152,10 @@ async def run_policy(
     response_model=Page[RunOut],
 )
 async def list_runs(
-    instance_id: InstanceId, name: PolicyName, paging: Paging, svc: Services, guard: Authz
+    target: InInstance,
+    name: PolicyName,
+    paging: Paging,
 ) -> Page[RunOut]:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    page = await svc.retention.runs(instance_id, name, paging)
+    retention = target.svc.retention
+    page = await retention.runs(target.id, name, paging)
     return Page[RunOut].model_validate(page)

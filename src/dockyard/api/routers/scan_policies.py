@@ -10,9 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
-from dockyard.api.routers.params import InstanceId, NamespaceName
+from dockyard.api.routers._routes import InNamespace, route
 from dockyard.api.schemas.scans import ScanPolicyIn, ScanPolicyOut
 from dockyard.services.scanning import AllowedId, ScanPolicySpec
 
@@ -29,12 +27,10 @@ router = APIRouter(
     "A namespace's scan policy: scan on push, the pull gate, the allowlist",
     response_model=ScanPolicyOut,
 )
-async def get_policy(
-    instance_id: InstanceId, namespace: NamespaceName, svc: Services, guard: Authz
-) -> ScanPolicyOut:
-    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    instance = await svc.tenancy.instance_ref(instance_id)
-    return ScanPolicyOut.model_validate(await svc.scan_policies.get(instance, namespace))
+async def get_policy(target: InNamespace) -> ScanPolicyOut:
+    instance = await target.svc.tenancy.instance_ref(target.instance_id)
+    view = await target.svc.scan_policies.get(instance, target.name)
+    return ScanPolicyOut.model_validate(view)
 
 
 @route(
@@ -51,22 +47,15 @@ async def get_policy(
         "without a done scan are refused. `scanOnPush`: every image pushed is scanned."
     ),
 )
-async def set_policy(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    body: ScanPolicyIn,
-    svc: Services,
-    guard: Authz,
-) -> ScanPolicyOut:
-    resource = await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    instance = await svc.tenancy.instance_ref(instance_id)
+async def set_policy(target: InNamespace, body: ScanPolicyIn) -> ScanPolicyOut:
+    instance = await target.svc.tenancy.instance_ref(target.instance_id)
     spec = ScanPolicySpec(
         body.scan_on_push,
         body.block_severity,
         body.block_unscanned,
         tuple(AllowedId(e.id, e.expires) for e in body.allowlist),
     )
-    view = await svc.scan_policies.set(
-        instance, namespace, spec, actor=guard.actor, resource=resource
+    view = await target.svc.scan_policies.set(
+        instance, target.name, spec, actor=target.actor, resource=target.arn
     )
     return ScanPolicyOut.model_validate(view)

@@ -12,9 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import repository_in, route
-from dockyard.api.routers.params import InstanceId, NamespaceName, Reference, RepositoryName
+from dockyard.api.routers._routes import InRepository, route
+from dockyard.api.routers.params import Reference
 from dockyard.api.schemas.scans import ScanOut
 from dockyard.services.scanning import check_severity
 
@@ -38,16 +37,10 @@ router = APIRouter(
         "replaces the earlier result. An index is refused: scan each platform's digest."
     ),
 )
-async def scan_image(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    reference: Reference,
-    svc: Services,
-    guard: Authz,
-) -> ScanOut:
-    repo, resource = await repository_in(svc, guard, instance_id, namespace, repository)
-    view = await svc.scans.request(repo, reference, actor=guard.actor, resource=resource)
+async def scan_image(target: InRepository, reference: Reference) -> ScanOut:
+    view = await target.svc.scans.request(
+        target.ref, reference, actor=target.actor, resource=target.arn
+    )
     return ScanOut.model_validate(view)
 
 
@@ -60,12 +53,8 @@ async def scan_image(
     response_model=ScanOut,
 )
 async def get_scan(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     reference: Reference,
-    svc: Services,
-    guard: Authz,
     severity: Annotated[
         str | None,
         Query(
@@ -74,6 +63,6 @@ async def get_scan(
         ),
     ] = None,
 ) -> ScanOut:
-    repo, _ = await repository_in(svc, guard, instance_id, namespace, repository)
     minimum = check_severity(severity) if severity else None
-    return ScanOut.model_validate(await svc.scans.result(repo, reference, minimum=minimum))
+    view = await target.svc.scans.result(target.ref, reference, minimum=minimum)
+    return ScanOut.model_validate(view)

@@ -12,9 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from dockyard.api import actions
-from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import repository_in, route
-from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
+from dockyard.api.routers._routes import InRepository, RepositoryTarget, route
+from dockyard.api.routers.params import Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.triggers import (
     RecordStatus,
@@ -24,7 +23,6 @@ from dockyard.api.schemas.triggers import (
     TriggerUpdate,
     TriggerWithSecretOut,
 )
-from dockyard.services.tenancy import RepositoryRef
 from dockyard.services.triggers import TriggerChanges, TriggerSpec
 
 router = APIRouter(
@@ -35,20 +33,10 @@ router = APIRouter(
 TriggerName = Annotated[str, Path(max_length=64, description="The trigger's name")]
 
 
-async def _repo(
-    svc: Services,
-    guard: Authz,
-    instance_id: str,
-    namespace: str,
-    repository: str,
-    *,
-    for_readers: bool = False,
-) -> tuple[RepositoryRef, str, bool]:
-    """The repository (an unknown one is 404) once the route's action is allowed on it; its
-    ARN, for the audit row; and, on the routes ``for_readers``, whether the reader may see
-    trigger URLs unmasked (only those routes check cr:UpdateWebHook besides their own)."""
-    repo, arn = await repository_in(svc, guard, instance_id, namespace, repository)
-    return repo, arn, for_readers and guard.allows(actions.UPDATE_WEBHOOK, arn)
+def _reveal(target: RepositoryTarget) -> bool:
+    """Whether the reader may see trigger URLs unmasked: the read routes check
+    cr:UpdateWebHook besides their own action."""
+    return target.guard.allows(actions.UPDATE_WEBHOOK, target.arn)
 
 
 @route(
@@ -68,14 +56,10 @@ async def _repo(
     ),
 )
 async def create_trigger(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     body: TriggerCreate,
-    svc: Services,
-    guard: Authz,
 ) -> TriggerWithSecretOut:
-    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
+    triggers = target.svc.triggers
     spec = TriggerSpec(
         body.name,
         body.url,
@@ -85,7 +69,7 @@ async def create_trigger(
         body.cloudevents,
         body.secret,
     )
-    view = await svc.triggers.create(repo, spec, actor=guard.actor, resource=arn)
+    view = await triggers.create(target.ref, spec, actor=target.actor, resource=target.arn)
     return TriggerWithSecretOut.model_validate(view)
 
 
@@ -98,15 +82,11 @@ async def create_trigger(
     response_model=Page[TriggerOut],
 )
 async def list_triggers(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     paging: Paging,
-    svc: Services,
-    guard: Authz,
 ) -> Page[TriggerOut]:
-    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository, for_readers=True)
-    page = await svc.triggers.list_triggers(repo, paging, reveal=reveal)
+    triggers, reveal = target.svc.triggers, _reveal(target)
+    page = await triggers.list_triggers(target.ref, paging, reveal=reveal)
     return Page[TriggerOut].model_validate(page)
 
 
@@ -119,15 +99,11 @@ async def list_triggers(
     response_model=TriggerOut,
 )
 async def get_trigger(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     name: TriggerName,
-    svc: Services,
-    guard: Authz,
 ) -> TriggerOut:
-    repo, _, reveal = await _repo(svc, guard, instance_id, namespace, repository, for_readers=True)
-    return TriggerOut.model_validate(await svc.triggers.get(repo, name, reveal=reveal))
+    triggers, reveal = target.svc.triggers, _reveal(target)
+    return TriggerOut.model_validate(await triggers.get(target.ref, name, reveal=reveal))
 
 
 @route(
@@ -143,19 +119,15 @@ async def get_trigger(
     ),
 )
 async def update_trigger(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     name: TriggerName,
     body: TriggerUpdate,
-    svc: Services,
-    guard: Authz,
 ) -> TriggerWithSecretOut:
-    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
+    triggers = target.svc.triggers
     changes = TriggerChanges(
         body.url, body.mode, body.expression, body.tags, body.cloudevents, body.secret
     )
-    view = await svc.triggers.update(repo, name, changes, actor=guard.actor, resource=arn)
+    view = await triggers.update(target.ref, name, changes, actor=target.actor, resource=target.arn)
     return TriggerWithSecretOut.model_validate(view)
 
 
@@ -168,15 +140,11 @@ async def update_trigger(
     status_code=204,
 )
 async def delete_trigger(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     name: TriggerName,
-    svc: Services,
-    guard: Authz,
 ) -> None:
-    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
-    await svc.triggers.delete(repo, name, actor=guard.actor, resource=arn)
+    triggers = target.svc.triggers
+    await triggers.delete(target.ref, name, actor=target.actor, resource=target.arn)
 
 
 @route(
@@ -190,15 +158,11 @@ async def delete_trigger(
     description="Queued for the background workers; follow it in the trigger log.",
 )
 async def ping_trigger(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     name: TriggerName,
-    svc: Services,
-    guard: Authz,
 ) -> TriggerRecordOut:
-    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
-    record = await svc.triggers.ping(repo, name, actor=guard.actor, resource=arn)
+    triggers = target.svc.triggers
+    record = await triggers.ping(target.ref, name, actor=target.actor, resource=target.arn)
     return TriggerRecordOut.model_validate(record)
 
 
@@ -216,17 +180,12 @@ async def ping_trigger(
     ),
 )
 async def list_trigger_records(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     paging: Paging,
-    svc: Services,
-    guard: Authz,
     trigger: Annotated[str | None, Query(max_length=64, description="Only this trigger")] = None,
     status: Annotated[RecordStatus | None, Query(description="Only this status")] = None,
 ) -> Page[TriggerRecordOut]:
-    repo, _, _ = await _repo(svc, guard, instance_id, namespace, repository)
-    page = await svc.triggers.log(repo, paging, trigger=trigger, status=status)
+    page = await target.svc.triggers.log(target.ref, paging, trigger=trigger, status=status)
     return Page[TriggerRecordOut].model_validate(page)
 
 
@@ -242,13 +201,9 @@ async def list_trigger_records(
     description="Refused with 409 `CONFLICT` when its trigger was deleted.",
 )
 async def redeliver(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
+    target: InRepository,
     record_id: uuid.UUID,
-    svc: Services,
-    guard: Authz,
 ) -> TriggerRecordOut:
-    repo, arn, _ = await _repo(svc, guard, instance_id, namespace, repository)
-    record = await svc.triggers.redeliver(repo, record_id, actor=guard.actor, resource=arn)
+    redelivery = target.svc.triggers.redeliver
+    record = await redelivery(target.ref, record_id, actor=target.actor, resource=target.arn)
     return TriggerRecordOut.model_validate(record)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
+from dockyard.api.routers._routes import InInstance, InNamespace, require_in, route
 from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
 from dockyard.api.schemas.usage import (
     ExplanationOut,
@@ -32,11 +32,8 @@ router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["usage"])
     "Storage usage of the instance, and a page of its namespaces'",
     response_model=InstanceUsageOut,
 )
-async def instance_usage(
-    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
-) -> InstanceUsageOut:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    return InstanceUsageOut.model_validate(await svc.usage.instance(instance_id, paging))
+async def instance_usage(target: InInstance, paging: Paging) -> InstanceUsageOut:
+    return InstanceUsageOut.model_validate(await target.svc.usage.instance(target.id, paging))
 
 
 @route(
@@ -47,11 +44,8 @@ async def instance_usage(
     "Storage usage and quota of a namespace, and a page of its repositories'",
     response_model=NamespaceDetailOut,
 )
-async def namespace_usage(
-    instance_id: InstanceId, namespace: NamespaceName, paging: Paging, svc: Services, guard: Authz
-) -> NamespaceDetailOut:
-    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    view = await svc.usage.namespace(instance_id, namespace, paging)
+async def namespace_usage(target: InNamespace, paging: Paging) -> NamespaceDetailOut:
+    view = await target.svc.usage.namespace(target.instance_id, target.name, paging)
     return NamespaceDetailOut.model_validate(view)
 
 
@@ -68,11 +62,9 @@ async def namespace_usage(
         "holding them."
     ),
 )
-async def explain_usage(
-    instance_id: InstanceId, namespace: NamespaceName, svc: Services, guard: Authz
-) -> ExplanationOut:
-    await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    return ExplanationOut.model_validate(await svc.usage.explain(instance_id, namespace))
+async def explain_usage(target: InNamespace) -> ExplanationOut:
+    view = await target.svc.usage.explain(target.instance_id, target.name)
+    return ExplanationOut.model_validate(view)
 
 
 @route(
@@ -108,11 +100,8 @@ async def repository_usage(
         'usage is accepted and refuses pushes that add bytes. `{"quota": null}` clears it.'
     ),
 )
-async def set_quota(
-    instance_id: InstanceId, namespace: NamespaceName, body: QuotaSet, svc: Services, guard: Authz
-) -> NamespaceUsageOut:
-    arn = await require_in(svc, guard, instance_id, actions.namespace_arn, namespace)
-    view = await svc.usage.set_quota(
-        instance_id, namespace, body.quota, actor=guard.actor, resource=arn
+async def set_quota(target: InNamespace, body: QuotaSet) -> NamespaceUsageOut:
+    view = await target.svc.usage.set_quota(
+        target.instance_id, target.name, body.quota, actor=target.actor, resource=target.arn
     )
     return NamespaceUsageOut.model_validate(view)

@@ -3,7 +3,6 @@ of an instance, a namespace or a repository, what counts, and namespace quotas."
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
@@ -19,33 +18,12 @@ from dockyard.cli.commands._common import (
     repo_path,
     split_name,
 )
+from dockyard.errors import InvalidInputError
+from dockyard.services.usage.rules import SIZE_HELP, read_size
 
 #: The API's largest page.
 PAGE_MAX = 100
 quota_app = typer.Typer(help="Namespace byte quotas (on deduplicated usage).")
-
-#: Multipliers of the units ``quota set`` accepts, by lower-case name.
-UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kib": 1024,
-    "m": 1024**2,
-    "mib": 1024**2,
-    "g": 1024**3,
-    "gib": 1024**3,
-    "t": 1024**4,
-    "tib": 1024**4,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-SIZE_HELP = (
-    "Bytes: a plain number (10737418240), or with a unit: KiB, MiB, GiB, TiB (powers of "
-    "1024; K, M, G, T too) or kB, MB, GB, TB (powers of 1000), e.g. 10GiB; 'none' clears it."
-)
 
 NAMESPACE_COLUMNS = [
     ("Namespace", "name"),
@@ -70,13 +48,10 @@ SHARED_COLUMNS = [
 
 def parse_size(text: str) -> int | None:
     """``text`` as bytes (see ``SIZE_HELP``); None for ``none``."""
-    if text.strip().lower() == "none":
-        return None
-    match = _SIZE.match(text)
-    unit = match[2].lower() if match else ""
-    if match is None or unit not in UNITS:
-        raise CliError(f"not a size: {text!r} ({SIZE_HELP})", exit_code=2)
-    return round(float(match[1]) * UNITS[unit])
+    try:
+        return read_size(text)
+    except InvalidInputError as exc:
+        raise CliError(exc.message, exit_code=2) from exc
 
 
 def _sized(row: dict[str, Any]) -> dict[str, Any]:

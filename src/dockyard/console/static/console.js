@@ -12,3 +12,9 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { label.textContent = "Copy"; }, 2000);
   });
 });
+// Forms that change something hard to undo ask first (``data-confirm``); without the script
+// they post at once, as a link to a confirmation page would be one click more.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

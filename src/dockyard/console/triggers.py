@@ -1,0 +1,155 @@
+"""A repository's webhook triggers (list, create with the secret shown once, ping, delete)
+and its trigger log (filter by trigger and status, redeliver), as the API's trigger routes
+authorize them: every page on the repository's ARN, URLs unmasked only for those who may
+change triggers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dockyard.console.context import ConsoleServices
+from dockyard.console.instances import PAGE_SIZE
+from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.repositories import Target, repository_target
+from dockyard.errors import AlreadyExistsError, InvalidInputError, LimitExceededError
+from dockyard.services.access import actions
+from dockyard.services.paging import PageRequest
+from dockyard.services.triggers import STATUSES, TriggerSpec
+
+_BLANK_FORM = {"name": "", "url": "", "mode": "every", "expression": "", "tags": ""}
+
+
+def _repository_path(target: Target) -> str:
+    return (
+        f"/console/instances/{target.instance.id}/namespaces/{target.namespace}"
+        f"/repositories/{target.name}"
+    )
+
+
+async def triggers_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    target = await repository_target(context, actions.LIST_REPO_TRIGGER)
+    user, svc = context.user, context.svc
+    may_change = user.may(actions.UPDATE_WEBHOOK, target.resource)
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    listing = await svc.triggers.list_triggers(
+        repo, PageRequest(context.page_number(), PAGE_SIZE), reveal=may_change
+    )
+    values.setdefault("errors", {})
+    values.setdefault("form", _BLANK_FORM)
+    values.setdefault("created", None)
+    return context.render(
+        "triggers.html",
+        status=status,
+        target=target,
+        here=_repository_path(target),
+        triggers=listing,
+        may_create=user.may(actions.CREATE_REPO_TRIGGER, target.resource),
+        may_change=may_change,
+        may_delete=user.may(actions.DELETE_REPO_TRIGGER, target.resource),
+        may_read_log=user.may(actions.LIST_REPO_TRIGGER_RECORD, target.resource),
+        **values,
+    )
+
+
+async def create_trigger(context: PageContext) -> Response:
+    target = await repository_target(context, actions.CREATE_REPO_TRIGGER)
+    form, svc = context.form, context.svc
+    sent = {name: form.text(name) for name in _BLANK_FORM}
+    mode = sent["mode"]
+    spec = TriggerSpec(
+        sent["name"],
+        sent["url"],
+        mode,
+        expression=sent["expression"] if mode == "expression" else None,
+        tags=sent["tags"].replace(",", " ").split() if mode == "tags" else None,
+        cloudevents=form.checked("cloudevents"),
+        secret=form.checked("secret"),
+    )
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    try:
+        created = await svc.triggers.create(
+            repo, spec, actor=context.user.actor, resource=target.resource
+        )
+    except (InvalidInputError, AlreadyExistsError, LimitExceededError) as exc:
+        return await triggers_page(context, 400, errors={"form": exc.message}, form=sent)
+    # The secret is shown once, on this answer: no redirect.
+    return await triggers_page(context, 201, created=created)
+
+
+async def ping_trigger(context: PageContext) -> Response:
+    target = await repository_target(context, actions.UPDATE_WEBHOOK)
+    svc = context.svc
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    name = context.param("name")
+    await svc.triggers.ping(repo, name, actor=context.user.actor, resource=target.resource)
+    return redirect(f"{_repository_path(target)}/trigger-records?trigger={name}")
+
+
+async def delete_trigger(context: PageContext) -> Response:
+    target = await repository_target(context, actions.DELETE_REPO_TRIGGER)
+    svc = context.svc
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    await svc.triggers.delete(
+        repo, context.param("name"), actor=context.user.actor, resource=target.resource
+    )
+    return redirect(f"{_repository_path(target)}/triggers")
+
+
+async def records_page(context: PageContext) -> Response:
+    target = await repository_target(context, actions.LIST_REPO_TRIGGER_RECORD)
+    svc = context.svc
+    trigger = context.query("trigger")[:64] or None
+    status = context.query("status")
+    chosen = status if status in STATUSES else None
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    records = await svc.triggers.log(
+        repo, PageRequest(context.page_number(), PAGE_SIZE), trigger=trigger, status=chosen
+    )
+    extra = "&".join(
+        f"{key}={value}" for key, value in (("trigger", trigger), ("status", chosen)) if value
+    )
+    return context.render(
+        "trigger_records.html",
+        target=target,
+        here=_repository_path(target),
+        records=records,
+        trigger=trigger or "",
+        wanted_status=chosen or "",
+        statuses=STATUSES,
+        extra=extra,
+        may_redeliver=context.user.may(actions.UPDATE_WEBHOOK, target.resource),
+    )
+
+
+async def redeliver(context: PageContext) -> Response:
+    target = await repository_target(context, actions.UPDATE_WEBHOOK)
+    svc = context.svc
+    try:
+        record_id = uuid.UUID(context.param("record_id"))
+    except ValueError as exc:
+        raise InvalidInputError("not a delivery id") from exc
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    await svc.triggers.redeliver(
+        repo, record_id, actor=context.user.actor, resource=target.resource
+    )
+    return redirect(f"{_repository_path(target)}/trigger-records")
+
+
+def routes(svc: ConsoleServices) -> list[Route]:
+    repo = "/console/instances/{instance_id}/namespaces/{namespace}/repositories/{repository}"
+    return [
+        Route(repo + "/triggers", page(svc, triggers_page), methods=["GET"]),
+        Route(repo + "/triggers", page(svc, create_trigger), methods=["POST"]),
+        Route(repo + "/triggers/{name}/ping", page(svc, ping_trigger), methods=["POST"]),
+        Route(repo + "/triggers/{name}/delete", page(svc, delete_trigger), methods=["POST"]),
+        Route(repo + "/trigger-records", page(svc, records_page), methods=["GET"]),
+        Route(
+            repo + "/trigger-records/{record_id}/redeliver",
+            page(svc, redeliver),
+            methods=["POST"],
+        ),
+    ]
