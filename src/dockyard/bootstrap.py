@@ -321,6 +321,7 @@ def build_background(settings: Settings) -> Background:
     )
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
     from dockyard.services.scanning import (
+        REMATCH_JOB_KIND,
         SCAN_JOB_KIND,
         ScanOnPushSubscriber,
         ScanService,
@@ -422,6 +423,10 @@ def build_background(settings: Settings) -> Background:
 
     scanner = ScanService(db, content, VulnDbService(db, audit), audit)
 
+    async def rematch_scans(run: JobRun) -> None:
+        if count := await scanner.rematch(run.payload):
+            log.info("matched stored scans again", scans=count, version=run.payload.get("version"))
+
     async def scan_image(run: JobRun) -> None:
         if view := await scanner.execute(run.payload):
             log.info(
@@ -448,6 +453,7 @@ def build_background(settings: Settings) -> Background:
     handlers[GC_RUN_JOB_KIND] = run_requested_gc
     handlers[DELIVERY_JOB_KIND] = deliverer.run
     handlers[SCAN_JOB_KIND] = scan_image
+    handlers[REMATCH_JOB_KIND] = rematch_scans
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
     queue = JobQueue(

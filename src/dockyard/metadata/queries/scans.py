@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import ImageScan, Namespace, ScanPolicy
@@ -100,3 +100,29 @@ _SCAN_FINDINGS = select(_SCANS.c.state, _SCANS.c.vulnerabilities).where(
     _SCANS.c.repository_id == bindparam("repository_id"),
     _SCANS.c.digest == bindparam("digest"),
 )
+
+
+async def done_scans_after(
+    session: AsyncSession, after: tuple[uuid.UUID, str] | None, limit: int
+) -> list[tuple[uuid.UUID, str, list[dict[str, Any]]]]:
+    """(repository id, digest, packages) of done scans, in key order after ``after``."""
+    stmt = select(_SCANS.c.repository_id, _SCANS.c.digest, _SCANS.c.packages).where(
+        _SCANS.c.state == "done"
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(_SCANS.c.repository_id, _SCANS.c.digest) > tuple_(*after))
+    rows = await session.execute(
+        stmt.order_by(_SCANS.c.repository_id, _SCANS.c.digest).limit(limit)
+    )
+    return [(row[0], str(row[1]), list(row[2] or [])) for row in rows]
+
+
+async def set_done_scan(
+    session: AsyncSession, repository_id: uuid.UUID, digest: str, **values: Any
+) -> None:
+    """Change a scan only while it is done (a scan queued again meanwhile wins)."""
+    await session.execute(
+        update(_SCANS)
+        .where(_key(repository_id, digest) & (_SCANS.c.state == "done"))
+        .values(**values)
+    )

@@ -30,6 +30,7 @@ from dockyard.services.scanning.scans import (
 )
 from dockyard.services.scanning.vulndb import (
     IMPORT_ACTION,
+    REMATCH_JOB_KIND,
     EcosystemCount,
     ImportResult,
     VulnDbService,
@@ -42,6 +43,7 @@ __all__ = [
     "FAILED",
     "IMPORT_ACTION",
     "QUEUED",
+    "REMATCH_JOB_KIND",
     "SCANNING",
     "SCAN_ACTION",
     "SCAN_JOB_KIND",

@@ -51,14 +51,21 @@ class FoundPackage:
     layer: str | None
     #: The ecosystem it is matched in; None: not matched.
     ecosystem: str | None
-    #: The name (and version) advisories use: the source package of OS packages.
-    advisory_name: str
-    advisory_version: str
 
     def installed(self) -> InstalledPackage:
-        return InstalledPackage(
-            self.name, self.advisory_version, self.ecosystem, self.advisory_name
-        )
+        return installed_package(self.name, self.version, self.purl, self.ecosystem)
+
+
+def installed_package(
+    name: str, version: str, purl: str, ecosystem: str | None
+) -> InstalledPackage:
+    """A package as the matcher sees it: OS packages (deb, apk) by their source package,
+    the name and version advisories use; the others as found. Also what a re-match reads
+    from a stored scan, so it needs no new extraction."""
+    if purl.startswith(("pkg:deb/", "pkg:apk/")):
+        source, source_version = _source_of(name, version, purl)
+        return InstalledPackage(name, source_version, ecosystem, source)
+    return InstalledPackage(name, version, ecosystem, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,20 +186,7 @@ def packages_of(document: Mapping[str, Any]) -> tuple[tuple[FoundPackage, ...], 
         locations = artifact.get("locations") or [{}]
         layer = locations[0].get("layerID")
         ecosystem = ecosystem_of(purl_type, ecosystem_name)
-        advisory_name, advisory_version = (
-            _source_of(name, version, purl) if purl_type in ("deb", "apk") else (name, version)
-        )
-        found.append(
-            FoundPackage(
-                name,
-                version,
-                str(artifact.get("type", "")),
-                purl,
-                layer,
-                ecosystem,
-                advisory_name,
-                advisory_version,
-            )
-        )
+        kind = str(artifact.get("type", ""))
+        found.append(FoundPackage(name, version, kind, purl, layer, ecosystem))
     found.sort(key=lambda p: (p.name, p.version, p.purl))
     return tuple(found), ecosystem_name

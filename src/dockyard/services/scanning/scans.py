@@ -38,6 +38,7 @@ from dockyard.services.scanning.osv import SEVERITIES, severity_rank
 from dockyard.services.scanning.sbom import (
     CYCLONEDX_JSON,
     SbomError,
+    installed_package,
     packages_of,
     run_syft,
     write_layout,
@@ -54,6 +55,8 @@ QUEUED, SCANNING, DONE, FAILED = "queued", "scanning", "done", "failed"
 #: Who pushes the SBOM referrers.
 SCANNER = "dockyard-scanner"
 EMPTY_CONFIG = b"{}"
+#: Scans one re-match transaction reads at a time.
+REMATCH_BATCH = 100
 #: The SBOM layer's file name (``oras pull`` writes it so).
 SBOM_FILE = "sbom.cdx.json"
 
@@ -109,6 +112,10 @@ def _row_view(repository: str, row: Any, minimum: str | None) -> ScanView:
         row.finished_at,
         counts,
     )
+
+
+def _stored(found: Vulnerability) -> dict[str, Any]:
+    return {**asdict(found), "aliases": list(found.aliases)}
 
 
 def scan_payload(repo: RepositoryRef, digest: str) -> dict[str, object]:
@@ -250,8 +257,39 @@ class ScanService:
                 }
                 for p in found
             ],
-            "vulnerabilities": [{**asdict(v), "aliases": list(v.aliases)} for v in matched],
+            "vulnerabilities": [_stored(v) for v in matched],
         }
+
+    async def rematch(self, payload: dict[str, object]) -> int:
+        """A ``vulndb-rematch`` job: every done scan's stored packages matched against the
+        database as it is now (no extraction); how many scans were matched. A job for an
+        older version than the database's leaves the work to the newer one's job."""
+        status = await self._vulndb.status()
+        if int(str(payload.get("version", 0))) < status.version:
+            return 0
+        after: tuple[uuid.UUID, str] | None = None
+        count = 0
+        while True:
+            async with self._db.read() as session:
+                batch = await q.done_scans_after(session, after, REMATCH_BATCH)
+            if not batch:
+                return count
+            for repository_id, digest, packages in batch:
+                installed = [
+                    installed_package(p["name"], p["version"], p["purl"], p["ecosystem"])
+                    for p in packages
+                ]
+                matched = await self._vulndb.match(installed)
+                async with self._db.write(durable=False) as session:
+                    await q.set_done_scan(
+                        session,
+                        repository_id,
+                        digest,
+                        vulnerabilities=[_stored(v) for v in matched],
+                        db_version=status.version,
+                    )
+            count += len(batch)
+            after = batch[-1][0], batch[-1][1]
 
     async def _read_small(self, digest: str) -> bytes:
         body = await self._content.body_of(digest)

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from dockyard.clock import SYSTEM_CLOCK, Clock
 from dockyard.errors import InvalidInputError
+from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import vulndb as q
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
@@ -26,6 +27,8 @@ from dockyard.services.scanning.matching import InstalledPackage, match_record
 from dockyard.services.scanning.osv import OsvRecord, lookup_name, parse_record
 
 IMPORT_ACTION = "cr:ImportVulnDb"
+#: The job an import queues: every done scan matched again against the new database.
+REMATCH_JOB_KIND = "vulndb-rematch"
 #: Bytes one record file of a zip may expand to (OSV records are a few KiB).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
@@ -153,6 +156,13 @@ class VulnDbService:
                 added=len(records) - len(known),
                 updated=len(known),
                 imported_at=now,
+            )
+            jq.add_job(
+                session,
+                REMATCH_JOB_KIND,
+                {"version": version},
+                now,
+                ordering_key=REMATCH_JOB_KIND,
             )
             if actor is not None:
                 detail = {"source": source[:400], "added": len(records) - len(known)}
