@@ -17,6 +17,7 @@ from dockyard.services.scanning.matching import (
     parse_os_release,
 )
 from dockyard.services.scanning.osv import parse_record, severity_of
+from dockyard.services.scanning.sbom import packages_of
 
 
 def record(ecosystem: str, name: str, *events: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -189,3 +190,52 @@ def test_a_record_keeps_its_aliases_and_bad_records_are_refused_naming_the_file(
                  "ranges": [{"type": "SEMVER", "events": [{"broken": "1"}]}]}]},
             "c.json",
         )  # fmt: skip
+
+
+def test_syft_packages_are_matched_by_source_package_in_the_os_ecosystem() -> None:
+    document = {
+        "distro": {"id": "debian", "versionID": "12"},
+        "artifacts": [
+            {
+                "name": "libssl3",
+                "version": "3.0.11-1+b1",
+                "type": "deb",
+                "purl": "pkg:deb/debian/libssl3@3.0.11-1+b1?upstream=openssl%403.0.11-1",
+                "locations": [{"layerID": "sha256:aa"}],
+            },
+            {
+                "name": "bash",
+                "version": "5.2-1",
+                "type": "deb",
+                "purl": "pkg:deb/debian/bash@5.2-1?arch=amd64",
+                "locations": [{"layerID": "sha256:aa"}],
+            },
+            {
+                "name": "busybox",
+                "version": "1.36.1-r15",
+                "type": "apk",
+                "purl": "pkg:apk/alpine/busybox@1.36.1-r15",
+                "locations": [],
+            },
+            {
+                "name": "requests",
+                "version": "2.30.0",
+                "type": "python",
+                "purl": "pkg:pypi/requests@2.30.0",
+            },
+        ],
+    }
+    packages, ecosystem = packages_of(document)
+    assert ecosystem == "Debian:12"
+    assert [(p.name, p.layer, p.ecosystem) for p in packages] == [
+        ("bash", "sha256:aa", "Debian:12"),
+        ("busybox", None, None),  # an apk database in a Debian image: not matched
+        ("libssl3", "sha256:aa", "Debian:12"),
+        ("requests", None, "PyPI"),
+    ]
+    assert [p.installed() for p in packages] == [
+        InstalledPackage("bash", "5.2-1", "Debian:12", "bash"),
+        InstalledPackage("busybox", "1.36.1-r15", None, "busybox"),
+        InstalledPackage("libssl3", "3.0.11-1", "Debian:12", "openssl"),
+        InstalledPackage("requests", "2.30.0", "PyPI", "requests"),
+    ]

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 from dockyard.services.scanning.matching import InstalledPackage, ecosystem_of, os_ecosystem
 
@@ -157,9 +157,10 @@ def _error_text(stderr: bytes, code: int | None) -> str:
 
 
 def _qualifiers(purl: str) -> dict[str, str]:
-    _, _, query = purl.partition("?")
-    query = query.partition("#")[0]
-    return {key: unquote(values[0]) for key, values in parse_qs(query).items()}
+    """A purl's qualifiers, percent-decoded (``+`` stays ``+``, as the purl spec says)."""
+    query = purl.partition("?")[2].partition("#")[0]
+    pairs = (item.partition("=") for item in query.split("&") if item)
+    return {key: unquote(value) for key, _, value in pairs}
 
 
 def _source_of(name: str, version: str, purl: str) -> tuple[str, str]:
