@@ -34,6 +34,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
+from dockyard.services.scanning.matching import InstalledPackage
 from dockyard.services.scanning.osv import SEVERITIES, severity_rank
 from dockyard.services.scanning.sbom import (
     CYCLONEDX_JSON,
@@ -269,23 +270,28 @@ class ScanService:
             return 0
         after: tuple[uuid.UUID, str] | None = None
         count = 0
+        matched: dict[tuple[InstalledPackage, ...], list[dict[str, Any]]] = {}
         while True:
             async with self._db.read() as session:
                 batch = await q.done_scans_after(session, after, REMATCH_BATCH)
             if not batch:
                 return count
+            results = []
             for repository_id, digest, packages in batch:
-                installed = [
+                installed = tuple(
                     installed_package(p["name"], p["version"], p["purl"], p["ecosystem"])
                     for p in packages
-                ]
-                matched = await self._vulndb.match(installed)
-                async with self._db.write(durable=False) as session:
+                )
+                if installed not in matched:  # images sharing their packages match once
+                    matched[installed] = [_stored(v) for v in await self._vulndb.match(installed)]
+                results.append((repository_id, digest, matched[installed]))
+            async with self._db.write(durable=False) as session:
+                for repository_id, digest, vulnerabilities in results:
                     await q.set_done_scan(
                         session,
                         repository_id,
                         digest,
-                        vulnerabilities=[_stored(v) for v in matched],
+                        vulnerabilities=vulnerabilities,
                         db_version=status.version,
                     )
             count += len(batch)
