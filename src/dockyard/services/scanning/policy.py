@@ -2,8 +2,9 @@
 and the pull gate, which refuses image manifests with vulnerabilities of a severity or
 more, or not scanned yet, except for allowlisted ids that have not expired.
 
-The gate runs on every manifest GET of an Advanced instance: one read of the namespace's
-policy, and only when the policy blocks, one read of the image's scan. Indexes, SBOMs,
+The gate runs on every manifest GET of an Advanced instance: one single-statement read of
+whether the namespace's policy gates at all, and only when it does, one read of the
+policy's allowlist and the image's scan. Indexes, SBOMs,
 signatures and other artifacts pass: only image manifests are scanned and gated (an index's
 platforms are gated when the client fetches them). Administrators read results through
 the API whatever the gate says.
@@ -206,11 +207,13 @@ class ScanPolicyService:
         if Feature.IMAGE_SCANNING not in edition(repo.edition).features:
             return
         namespace = repo.full_name.split("/", 1)[0]
+        if not await q.gate_blocks(self._db, repo.instance_id, namespace) or not _is_image(view):
+            return
         async with self._db.read() as session:
             found = await q.policy_of(session, repo.instance_id, namespace)
-            if found is None or not (found[1] or found[2]) or not _is_image(view):
-                return
             scan = await q.scan_findings(session, repo.id, view.digest)
+        if found is None:
+            return  # the policy went meanwhile
         policy = ScanPolicySpec(found[0], found[1], found[2], _allowlist_of(found[3]))
         reason = refusal(namespace, policy, scan, self._today())
         if reason is not None:
