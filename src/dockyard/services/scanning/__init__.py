@@ -17,6 +17,7 @@ from dockyard.services.scanning.policy import (
     ScanPolicySpec,
     ScanPolicyView,
 )
+from dockyard.services.scanning.sbom import ScanPackage
 from dockyard.services.scanning.scans import (
     DONE,
     FAILED,
@@ -24,7 +25,6 @@ from dockyard.services.scanning.scans import (
     SCAN_ACTION,
     SCAN_JOB_KIND,
     SCANNING,
-    ScanPackage,
     ScanService,
     ScanView,
 )

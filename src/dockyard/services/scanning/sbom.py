@@ -41,13 +41,16 @@ class SbomError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class FoundPackage:
+class ScanPackage:
+    """A package found in an image."""
+
     name: str
     version: str
     #: syft's package type (``deb``, ``apk``, ``python``, ``npm``, …).
     type: str
     purl: str
-    #: The layer (diff id) holding it.
+    #: The layer holding it: its diff id as syft names it, its digest (as pushed) in a
+    #: scan's result.
     layer: str | None
     #: The ecosystem it is matched in; None: not matched.
     ecosystem: str | None
@@ -66,13 +69,6 @@ def installed_package(
         source, source_version = _source_of(name, version, purl)
         return InstalledPackage(name, source_version, ecosystem, source)
     return InstalledPackage(name, version, ecosystem, name)
-
-
-@dataclass(frozen=True, slots=True)
-class Sbom:
-    cyclonedx: bytes
-    packages: tuple[FoundPackage, ...]
-    os: str | None
 
 
 #: Where a blob's bytes are: a local file (linked) or a stream (copied).
@@ -173,13 +169,13 @@ def _source_of(name: str, version: str, purl: str) -> tuple[str, str]:
     return source, source_version or version
 
 
-def packages_of(document: Mapping[str, Any]) -> tuple[tuple[FoundPackage, ...], str | None]:
+def packages_of(document: Mapping[str, Any]) -> tuple[tuple[ScanPackage, ...], str | None]:
     """The packages of a syft JSON document, and the OSV ecosystem of its distribution."""
     distro = document.get("distro") or {}
     ecosystem_name = os_ecosystem(
         {"ID": str(distro.get("id", "")), "VERSION_ID": str(distro.get("versionID", ""))}
     )
-    found: list[FoundPackage] = []
+    found: list[ScanPackage] = []
     for artifact in document.get("artifacts") or ():
         purl = str(artifact.get("purl") or "")
         name, version = str(artifact.get("name", "")), str(artifact.get("version", ""))
@@ -188,6 +184,6 @@ def packages_of(document: Mapping[str, Any]) -> tuple[tuple[FoundPackage, ...], 
         layer = locations[0].get("layerID")
         ecosystem = ecosystem_of(purl_type, ecosystem_name)
         kind = str(artifact.get("type", ""))
-        found.append(FoundPackage(name, version, kind, purl, layer, ecosystem))
+        found.append(ScanPackage(name, version, kind, purl, layer, ecosystem))
     found.sort(key=lambda p: (p.name, p.version, p.purl))
     return tuple(found), ecosystem_name

@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from dockyard.services.scanning.osv import SEVERITIES, severity_rank
 from dockyard.services.scanning.sbom import (
     CYCLONEDX_JSON,
     SbomError,
+    ScanPackage,
     installed_package,
     packages_of,
     run_syft,
@@ -60,17 +61,6 @@ EMPTY_CONFIG = b"{}"
 REMATCH_BATCH = 100
 #: The SBOM layer's file name (``oras pull`` writes it so).
 SBOM_FILE = "sbom.cdx.json"
-
-
-@dataclass(frozen=True, slots=True)
-class ScanPackage:
-    name: str
-    version: str
-    type: str
-    purl: str
-    #: The digest of the layer that holds it (as pushed).
-    layer: str | None
-    ecosystem: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,15 +238,7 @@ class ScanService:
             "sbom_digest": sbom_digest,
             "os": os_name,
             "packages": [
-                {
-                    "name": p.name,
-                    "version": p.version,
-                    "type": p.type,
-                    "purl": p.purl,
-                    "layer": by_diff_id.get(p.layer or "", p.layer),
-                    "ecosystem": p.ecosystem,
-                }
-                for p in found
+                asdict(replace(p, layer=by_diff_id.get(p.layer or "", p.layer))) for p in found
             ],
             "vulnerabilities": [_stored(v) for v in matched],
         }
