@@ -196,7 +196,7 @@ class ScanService:
                 return None  # the repository or the scan went meanwhile
         try:
             values = await self._scan(repo, digest)
-        except (SbomError, DockyardError) as exc:
+        except (SbomError, DockyardError, OSError) as exc:
             values = {"state": FAILED, "reason": str(exc)}
             log.info("image scan failed", repository=repo.full_name, digest=digest, reason=str(exc))
         async with self._db.write() as session:
