@@ -91,6 +91,7 @@ EXPECTED_ACTIONS |= {
 EXPECTED_ACTIONS |= {
     ("post", _REPO + "/images/{reference}/scan"): "cr:ScanImage",
     ("get", _REPO + "/images/{reference}/scan"): "cr:GetImageScan",
+    ("get", _REPO + "/scans"): "cr:ListImageScan",
     ("get", _NS + "/scan-policy"): "cr:GetScanPolicy",
     ("put", _NS + "/scan-policy"): "cr:UpdateScanPolicy",
 }

@@ -151,6 +151,7 @@ def expected_resources(
     repo_level = {
         "cr:ScanImage",
         "cr:GetImageScan",
+        "cr:ListImageScan",
         "cr:GetRepository",
         "cr:UpdateRepository",
         "cr:DeleteRepository",

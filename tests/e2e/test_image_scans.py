@@ -267,6 +267,9 @@ def test_scans_find_exactly_the_affected_packages_and_store_the_sbom_as_a_referr
         app_layer,
     )
 
+    listed = cli.json("scan", "list", f"{ns}/debian")
+    assert [(s["digest"], s["state"]) for s in listed] == [(debian["digest"], "done")]
+
     high = cli.json("scan", "result", f"{ns}/debian:1", "--severity", "HIGH")
     assert [v["id"] for v in high["vulnerabilities"]] == ["DSA-0001"]
     assert high["counts"] == debian["counts"]

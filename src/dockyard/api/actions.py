@@ -81,6 +81,7 @@ instance reads; the rest follow the same pattern **(design)**:
 | read the vulnerability database's state | cr:GetVulnDb | ``*`` |
 | scan an image (Advanced) | cr:ScanImage | ``repository/$iid/$ns/$repo`` |
 | read an image's scan (Advanced) | cr:GetImageScan | ``repository/$iid/$ns/$repo`` |
+| list a repository's scans (Advanced) | cr:ListImageScan | ``repository/$iid/$ns/$repo`` |
 | read a namespace's scan policy | cr:GetScanPolicy | ``repository/$iid/$ns`` |
 | set a namespace's scan policy | cr:UpdateScanPolicy | ``repository/$iid/$ns`` |
 

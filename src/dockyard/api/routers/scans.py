@@ -13,7 +13,8 @@ from fastapi import APIRouter, Query
 
 from dockyard.api import actions
 from dockyard.api.routers._routes import InRepository, route
-from dockyard.api.routers.params import Reference
+from dockyard.api.routers.params import Paging, Reference
+from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.scans import ScanOut
 from dockyard.services.scanning import check_severity
 
@@ -66,3 +67,15 @@ async def get_scan(
     minimum = check_severity(severity) if severity else None
     view = await target.svc.scans.result(target.ref, reference, minimum=minimum)
     return ScanOut.model_validate(view)
+
+
+@route(
+    router,
+    "GET",
+    "/scans",
+    actions.LIST_IMAGE_SCAN,
+    "A repository's scans, most recently queued first, with their counts per severity",
+    response_model=Page[ScanOut],
+)
+async def list_scans(target: InRepository, paging: Paging) -> Page[ScanOut]:
+    return Page[ScanOut].model_validate(await target.svc.scans.list_scans(target.ref, paging))

@@ -11,10 +11,13 @@ from dockyard.cli.client import CliError
 from dockyard.cli.commands._common import (
     Call,
     command,
+    list_or_page,
     print_json,
+    print_list,
     print_record,
     print_table,
     repo_path,
+    split_name,
     split_reference,
 )
 
@@ -106,6 +109,28 @@ def scan_result(
             params=params,
         )
     _show(scan, call.as_json)
+
+
+SCANS = [
+    ("Digest", "digest"),
+    ("State", "state"),
+    ("Vulnerabilities", "countsText"),
+    ("Database version", "dbVersion"),
+    ("Queued", "queuedAt"),
+]
+
+
+@command(app, "list", instance=True, paged=True)
+def list_scans(
+    repository: Annotated[str, typer.Argument(metavar="NAMESPACE/REPOSITORY")],
+    *,
+    call: Call,
+) -> None:
+    """A repository's scans, most recently queued first (the first page unless --page)."""
+    path = repo_path(call.instance, *split_name(repository)) + "/scans"
+    with call.api() as client:
+        items = list_or_page(client, path, "scans", call.page or 1, call.page_size)
+    print_list(items, SCANS, call.as_json, rows=lambda scans: [_summary(s) for s in scans])
 
 
 policy_app = typer.Typer(help="A namespace's scan policy: scan on push and the pull gate.")

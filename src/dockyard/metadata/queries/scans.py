@@ -9,6 +9,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import ImageScan, Namespace, ScanPolicy
+from dockyard.metadata.queries._page import counted_page
 from dockyard.metadata.queries._rows import RowQuery
 from dockyard.metadata.session import Database
 
@@ -145,3 +146,18 @@ async def gate_blocks(db: Database, instance_id: str, namespace: str) -> bool:
     read (no unit of work on SQLite), so namespaces without a gate pay only this."""
     row = await _Q_GATE_OF_NAMESPACE.first(db, {"instance_id": instance_id, "name": namespace})
     return row is not None and bool(row[0] or row[1])
+
+
+async def scans_of_repository(
+    session: AsyncSession, repository_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[ImageScan], int]:
+    """A page of a repository's scans, most recently queued first."""
+    rows, total = await counted_page(
+        session,
+        ImageScan,
+        [ImageScan.repository_id == repository_id],
+        [ImageScan.queued_at.desc(), ImageScan.digest],
+        offset,
+        limit,
+    )
+    return list(rows), total

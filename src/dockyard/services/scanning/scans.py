@@ -34,6 +34,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
+from dockyard.services.paging import Page, PageRequest
 from dockyard.services.scanning.matching import InstalledPackage
 from dockyard.services.scanning.osv import SEVERITIES, severity_rank
 from dockyard.services.scanning.sbom import (
@@ -183,6 +184,14 @@ class ScanService:
         if row is None:
             raise NotFoundError(f"{repo.full_name}@{digest} has not been scanned")
         return _row_view(repo.full_name, row, minimum)
+
+    async def list_scans(self, repo: RepositoryRef, page: PageRequest) -> Page[ScanView]:
+        """A repository's scans, most recently queued first."""
+        require_feature(repo.instance, Feature.IMAGE_SCANNING)
+        async with self._db.read() as session:
+            rows, total = await q.scans_of_repository(session, repo.id, page.offset, page.page_size)
+        views = [_row_view(repo.full_name, row, None) for row in rows]
+        return Page(views, page.page, page.page_size, total)
 
     # ---- the worker's side -----------------------------------------------------------
 
