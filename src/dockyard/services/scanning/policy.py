@@ -12,7 +12,6 @@ the API whatever the gate says.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -39,6 +38,7 @@ from dockyard.services.scanning.scans import (
     QUEUED,
     SCAN_JOB_KIND,
     SCANNER,
+    is_image,
     scan_payload,
 )
 from dockyard.services.tenancy import RepositoryRef, ref_of_key
@@ -131,17 +131,6 @@ def refusal(
     )
 
 
-def _is_image(view: ManifestView) -> bool:
-    if view.media_type not in mt.IMAGE_MANIFESTS:
-        return False
-    try:
-        manifest = json.loads(view.content)
-    except ValueError:
-        return False
-    config = manifest.get("config") or {}
-    return "artifactType" not in manifest and config.get("mediaType") in mt.IMAGE_CONFIGS
-
-
 class ScanPolicyService:
     def __init__(self, db: Database, audit: AuditLog, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._db = db
@@ -207,7 +196,7 @@ class ScanPolicyService:
         if Feature.IMAGE_SCANNING not in edition(repo.edition).features:
             return
         namespace = repo.full_name.split("/", 1)[0]
-        if not await q.gate_blocks(self._db, repo.instance_id, namespace) or not _is_image(view):
+        if not await q.gate_blocks(self._db, repo.instance_id, namespace) or not is_image(view):
             return
         async with self._db.read() as session:
             found = await q.policy_of(session, repo.instance_id, namespace)

@@ -33,7 +33,7 @@ from dockyard.metadata.session import Database
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.services.audit import Actor, AuditLog
-from dockyard.services.content import ContentService
+from dockyard.services.content import ContentService, ManifestView
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.scanning.matching import InstalledPackage
 from dockyard.services.scanning.osv import SEVERITIES, severity_rank
@@ -106,6 +106,19 @@ def _row_view(repository: str, row: Any, minimum: str | None) -> ScanView:
     )
 
 
+def is_image(view: ManifestView) -> bool:
+    """An image manifest with an image config: what can be scanned (and is gated), unlike
+    an index, an SBOM, a signature or another artifact."""
+    if view.media_type not in mt.IMAGE_MANIFESTS:
+        return False
+    try:
+        manifest = json.loads(view.content)
+    except ValueError:
+        return False
+    config = manifest.get("config") or {}
+    return "artifactType" not in manifest and config.get("mediaType") in mt.IMAGE_CONFIGS
+
+
 def _stored(found: Vulnerability) -> dict[str, Any]:
     return {**asdict(found), "aliases": list(found.aliases)}
 
@@ -148,9 +161,9 @@ class ScanService:
         """Queue a scan of the image ``reference`` names (a tag or a digest)."""
         require_feature(repo.instance, Feature.IMAGE_SCANNING)
         manifest = await self._content.get_manifest(repo, reference)
-        if manifest.media_type not in mt.IMAGE_MANIFESTS:
+        if not is_image(manifest):
             raise InvalidInputError(
-                f"{reference} is not an image manifest ({manifest.media_type}); "
+                f"{reference} is not an image ({manifest.media_type}); "
                 "scan each platform of an index by its digest"
             )
         now = self._clock.now()
@@ -214,6 +227,8 @@ class ScanService:
 
     async def _scan(self, repo: RepositoryRef, digest: str) -> dict[str, Any]:
         manifest_view = await self._content.get_manifest(repo, digest)
+        if not is_image(manifest_view):
+            raise SbomError(f"not an image: {manifest_view.media_type} with no image config")
         manifest = json.loads(manifest_view.content)
         config_digest = str(manifest["config"]["digest"])
         layers = [str(layer["digest"]) for layer in manifest.get("layers") or ()]
