@@ -176,6 +176,7 @@ def build(settings: Settings) -> Container:
     from dockyard.services.observability import ObservabilityService
     from dockyard.services.replication import ReplicationRules, ReplicationService
     from dockyard.services.retention import RetentionService
+    from dockyard.services.scanning import ScanPolicyService, ScanService, VulnDbService
     from dockyard.services.signin import SignInService
     from dockyard.services.signing import SignaturePolicyService, SigningService
     from dockyard.services.tenancy import TenancyService
@@ -208,8 +209,16 @@ def build(settings: Settings) -> Container:
     )
     signing = SigningService(db, tenancy, content, audit)
     signature_policies = SignaturePolicyService(db, signing, audit)
+    vulndb = VulnDbService(db, audit)
+    scan_policies = ScanPolicyService(db, audit)
     services = RegistryServices(
-        tenancy, content, auth, settings.public_url, pulls, signatures=signature_policies
+        tenancy,
+        content,
+        auth,
+        settings.public_url,
+        pulls,
+        signatures=signature_policies,
+        scan_gate=scan_policies,
     )
     replication = ReplicationService(db, master, tenancy, content, audit)
     registry = RegistryApp(services, TokenEndpoint(auth, tenancy), audit=audit)
@@ -238,6 +247,9 @@ def build(settings: Settings) -> Container:
         signature_policies=signature_policies,
         replication=replication,
         replication_rules=ReplicationRules(db, tenancy, replication, audit),
+        vulndb=vulndb,
+        scans=ScanService(db, content, vulndb, audit),
+        scan_policies=scan_policies,
     )
     api = create_api(api_services)
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -329,6 +341,13 @@ def build_background(settings: Settings) -> Background:
     from dockyard.services.replication import TASK_JOB_KIND as REPLICATION_JOB_KIND
     from dockyard.services.replication import ReplicationSubscriber
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
+    from dockyard.services.scanning import (
+        REMATCH_JOB_KIND,
+        SCAN_JOB_KIND,
+        ScanOnPushSubscriber,
+        ScanService,
+        VulnDbService,
+    )
     from dockyard.services.tenancy import TenancyService
     from dockyard.services.triggers import (
         DELIVERY_JOB_KIND,
@@ -360,7 +379,11 @@ def build_background(settings: Settings) -> Background:
         RetryPolicy(settings.webhook_max_retries, settings.webhook_retry_base_seconds),
     )
     #: Every consumer of domain events: replication and scanning join here.
-    consumers: list[Subscriber] = [TriggerSubscriber(db), ReplicationSubscriber(db)]
+    consumers: list[Subscriber] = [
+        TriggerSubscriber(db),
+        ReplicationSubscriber(db),
+        ScanOnPushSubscriber(db),
+    ]
     dispatcher = OutboxDispatcher(
         db, consumers, retention=timedelta(days=settings.event_retention_days)
     )
@@ -423,6 +446,18 @@ def build_background(settings: Settings) -> Background:
             bytes_reclaimed=run.bytes_reclaimed,
         )
 
+    scanner = ScanService(db, content, VulnDbService(db, audit), audit)
+
+    async def rematch_scans(run: JobRun) -> None:
+        if count := await scanner.rematch(run.payload):
+            log.info("matched stored scans again", scans=count, version=run.payload.get("version"))
+
+    async def scan_image(run: JobRun) -> None:
+        if view := await scanner.execute(run.payload):
+            log.info(
+                "scanned image", repository=view.repository, digest=view.digest, state=view.state
+            )
+
     periodic = [
         PeriodicJob(
             "purge-uploads",
@@ -442,6 +477,8 @@ def build_background(settings: Settings) -> Background:
     handlers[RUN_JOB_KIND] = run_retention_policy
     handlers[GC_RUN_JOB_KIND] = run_requested_gc
     handlers[DELIVERY_JOB_KIND] = deliverer.run
+    handlers[SCAN_JOB_KIND] = scan_image
+    handlers[REMATCH_JOB_KIND] = rematch_scans
     for consumer in consumers:
         handlers[event_job_kind(consumer.name)] = subscriber_handler(consumer)
     handlers[REPLICATION_JOB_KIND] = replication_runner(db, content, audit, master).run

@@ -83,6 +83,19 @@ EXPECTED_ACTIONS |= {
     ("get", "/api/v1/gc/runs"): "cr:ListGarbageCollectionRun",
     ("get", "/api/v1/gc/runs/{run_id}"): "cr:ListGarbageCollectionRun",
 }
+# The vulnerability database (issue 20): deployment-wide, on "*".
+EXPECTED_ACTIONS |= {
+    ("post", "/api/v1/vulndb/imports"): "cr:ImportVulnDb",
+    ("get", "/api/v1/vulndb"): "cr:GetVulnDb",
+}
+# Image scans (issue 20): on the repository.
+EXPECTED_ACTIONS |= {
+    ("post", _REPO + "/images/{reference}/scan"): "cr:ScanImage",
+    ("get", _REPO + "/images/{reference}/scan"): "cr:GetImageScan",
+    ("get", _REPO + "/scans"): "cr:ListImageScan",
+    ("get", _NS + "/scan-policy"): "cr:GetScanPolicy",
+    ("put", _NS + "/scan-policy"): "cr:UpdateScanPolicy",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

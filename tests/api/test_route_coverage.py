@@ -170,6 +170,9 @@ def expected_resources(
     r = target.repo_prefix
     ns, repo = params.get("namespace", NAMESPACE), params.get("repository", REPOSITORY)
     repo_level = {
+        "cr:ScanImage",
+        "cr:GetImageScan",
+        "cr:ListImageScan",
         "cr:GetRepository",
         "cr:UpdateRepository",
         "cr:DeleteRepository",
@@ -207,6 +210,8 @@ def expected_resources(
         "cr:RetryJob": {"*"},
         "cr:RunGarbageCollection": {"*"},
         "cr:ListGarbageCollectionRun": {"*"},
+        "cr:ImportVulnDb": {"*"},
+        "cr:GetVulnDb": {"*"},
         "cr:UpdateInstance": {f"{target.cr}instance/{target.instance_id}"},
         "cr:DeleteInstance": {f"{target.cr}instance/{target.instance_id}"},
         **{a: {f"{target.cr}instance/{target.instance_id}"} for a in retention},
@@ -217,6 +222,8 @@ def expected_resources(
         "cr:CreateNamespace": {f"{r}{ns}"} if advanced else {"*"},
         "cr:GetNamespace": {f"{r}{ns}"},
         "cr:UpdateNamespace": {f"{r}{ns}"},
+        "cr:GetScanPolicy": {f"{r}{ns}"},
+        "cr:UpdateScanPolicy": {f"{r}{ns}"},
         "cr:DeleteNamespace": {f"{r}{ns}"},
         "cr:ListNamespace": {f"{r}*"} if advanced else {"*"},
         "cr:CreateRepository": {f"{r}{ns}"},

@@ -97,6 +97,13 @@ instance reads; the rest follow the same pattern **(design)**:
 A replication task is authorized on its source repository, a rule on its source
 (``repository/$iid/$ns`` or ``repository/$iid/$ns/$repo``); addressed by id or name, an
 unknown one is authorized on ``repository/$iid/*`` (Standard: ``*``) before its 404.
+| import OSV records into the vulnerability database | cr:ImportVulnDb | ``*`` |
+| read the vulnerability database's state | cr:GetVulnDb | ``*`` |
+| scan an image (Advanced) | cr:ScanImage | ``repository/$iid/$ns/$repo`` |
+| read an image's scan (Advanced) | cr:GetImageScan | ``repository/$iid/$ns/$repo`` |
+| list a repository's scans (Advanced) | cr:ListImageScan | ``repository/$iid/$ns/$repo`` |
+| read a namespace's scan policy | cr:GetScanPolicy | ``repository/$iid/$ns`` |
+| set a namespace's scan policy | cr:UpdateScanPolicy | ``repository/$iid/$ns`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).

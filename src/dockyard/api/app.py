@@ -32,10 +32,13 @@ from dockyard.api.routers import (
     roles,
     signature_policies,
     signing,
+    scan_policies,
+    scans,
     simulate,
     triggers,
     usage,
     users,
+    vulndb,
 )
 
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -98,5 +101,8 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(signing.router)
     app.include_router(signature_policies.router)
     app.include_router(replication.router)
+    app.include_router(vulndb.router)
+    app.include_router(scans.router)
+    app.include_router(scan_policies.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

@@ -31,6 +31,7 @@ from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
+from dockyard.services.scanning import ScanPolicyService, ScanService, VulnDbService
 from dockyard.services.signin import SignInService
 from dockyard.services.signing import SignaturePolicyService, SigningService
 from dockyard.services.tenancy import TenancyService
@@ -69,6 +70,12 @@ class ApiServices:
     replication: ReplicationService
     #: Replication rules (Advanced edition).
     replication_rules: ReplicationRules
+    #: The offline vulnerability database (deployment-wide).
+    vulndb: VulnDbService
+    #: Image scans (Advanced edition).
+    scans: ScanService
+    #: Per-namespace scan on push and pull gate (Advanced edition).
+    scan_policies: ScanPolicyService
     auth_disabled: bool = False
 
 

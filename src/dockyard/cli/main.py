@@ -19,6 +19,8 @@ from dockyard.cli.commands import register as register_api_commands
 from dockyard.cli.commands.gc import app as gc_app
 from dockyard.cli.commands.identity import register as register_identity_commands
 from dockyard.cli.commands.jobs import app as jobs_app
+from dockyard.cli.commands.scans import app as scans_app
+from dockyard.cli.commands.vulndb import app as vulndb_app
 from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(help="Dockyard: a self-hosted OCI container registry.", no_args_is_help=True)
@@ -29,6 +31,8 @@ register_identity_commands(app)  # org, user, group, role, policy, access-key, â
 app.add_typer(jobs_app, name="job", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs", hidden=True, no_args_is_help=True)
 app.add_typer(gc_app, name="gc", no_args_is_help=True)
+app.add_typer(vulndb_app, name="vulndb", no_args_is_help=True)
+app.add_typer(scans_app, name="scan", no_args_is_help=True)
 
 log = structlog.get_logger("dockyard.cli")
 

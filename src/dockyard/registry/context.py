@@ -13,6 +13,7 @@ from dockyard.registry.auth import Caller, RegistryAuth
 from dockyard.services.access import InstanceRef
 from dockyard.services.content import ContentService, PullGate
 from dockyard.services.signing import SignaturePolicyService
+from dockyard.services.scanning import ScanPolicyService
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 
@@ -26,6 +27,8 @@ class RegistryServices:
     pulls: PullGate | None = None
     #: Signature policies gating manifest GET/HEAD; None: no gate.
     signatures: SignaturePolicyService | None = None
+    #: Refuses pulls of images a namespace's scan policy blocks; None: no gate.
+    scan_gate: ScanPolicyService | None = None
 
 
 @dataclass(slots=True)

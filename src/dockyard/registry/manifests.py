@@ -44,6 +44,8 @@ async def get_manifest(call: Call, target: Target, view: ManifestView) -> Respon
         await call.services.signatures.check_pull(
             target.repo, call.params["reference"], view.digest
         )
+    if not call.head and call.services.scan_gate is not None:
+        await call.services.scan_gate.check_pull(target.repo, view)
     headers = {"Docker-Content-Digest": view.digest, "ETag": f'"{view.digest}"'}
     if call.head:
         headers["Content-Length"] = str(len(view.content))

@@ -44,6 +44,7 @@ from dockyard.metadata.models.signing import (
     MetadataPublicKey,
     SignaturePolicy,
 )
+from dockyard.metadata.models.scans import ImageScan, ScanPolicy
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -54,6 +55,7 @@ from dockyard.metadata.models.tenancy import (
 )
 from dockyard.metadata.models.triggers import Trigger, TriggerDelivery
 from dockyard.metadata.models.usage import NamespaceContent, NamespaceUsage
+from dockyard.metadata.models.vulndb import VulnDbImport, VulnPackage, VulnRecord
 
 __all__ = [
     "AccessKey",
@@ -65,6 +67,7 @@ __all__ = [
     "GcRun",
     "GroupMember",
     "GroupRole",
+    "ImageScan",
     "Instance",
     "InstanceEndpoint",
     "Job",
@@ -96,6 +99,7 @@ __all__ = [
     "Role",
     "RolePolicy",
     "SignaturePolicy",
+    "ScanPolicy",
     "SigningKey",
     "StsCredential",
     "Tag",
@@ -105,4 +109,7 @@ __all__ = [
     "User",
     "UserGroup",
     "UserRole",
+    "VulnDbImport",
+    "VulnPackage",
+    "VulnRecord",
 ]

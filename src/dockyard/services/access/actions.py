@@ -140,6 +140,13 @@ CREATE_SIGNATURE_POLICY = "cr:CreateSignaturePolicy"
 LIST_SIGNATURE_POLICY = "cr:ListSignaturePolicy"
 GET_SIGNATURE_POLICY = "cr:GetSignaturePolicy"
 DELETE_SIGNATURE_POLICY = "cr:DeleteSignaturePolicy"
+IMPORT_VULN_DB = "cr:ImportVulnDb"
+GET_VULN_DB = "cr:GetVulnDb"
+SCAN_IMAGE = "cr:ScanImage"
+LIST_IMAGE_SCAN = "cr:ListImageScan"
+GET_IMAGE_SCAN = "cr:GetImageScan"
+GET_SCAN_POLICY = "cr:GetScanPolicy"
+UPDATE_SCAN_POLICY = "cr:UpdateScanPolicy"
 
 
 def _advanced(instance: InstanceRef) -> bool:

@@ -1,0 +1,71 @@
+"""Image scans: state, packages, vulnerabilities and counts per severity."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import Field
+
+from dockyard.api.schemas.common import ApiModel, RequestModel
+
+
+class ScanPackageOut(ApiModel):
+    name: str
+    version: str
+    type: str = Field(description="syft's package type: deb, apk, python, npm, go-module, …")
+    purl: str
+    layer: str | None = Field(description="The digest of the layer holding it")
+    ecosystem: str | None = Field(description="The OSV ecosystem matched in; null: not matched")
+
+
+class ScanFindingOut(ApiModel):
+    id: str = Field(description="The OSV record's id")
+    aliases: list[str] = Field(description="Other ids of it (CVE-…)")
+    severity: str = Field(description="CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN")
+    score: float | None = Field(description="CVSS base score, when the record has a vector")
+    package: str
+    version: str
+    ecosystem: str
+    fixed_version: str | None
+    summary: str
+
+
+class ScanOut(ApiModel):
+    repository: str
+    digest: str
+    state: str = Field(description="queued, scanning, done or failed")
+    reason: str | None = Field(description="Why a failed scan failed")
+    db_version: int | None = Field(description="The vulnerability database version matched")
+    sbom_digest: str | None = Field(description="The SBOM referrer's manifest digest")
+    os: str | None = Field(description="The image's OS as an OSV ecosystem (`Debian:12`)")
+    counts: dict[str, int] = Field(description="Vulnerabilities per severity (all of them)")
+    packages: list[ScanPackageOut]
+    vulnerabilities: list[ScanFindingOut] = Field(
+        description="Those of the severity asked for or more"
+    )
+    queued_at: datetime
+    finished_at: datetime | None
+
+
+class AllowedIdModel(ApiModel):
+    id: str = Field(max_length=200, description="A vulnerability id or alias (CVE-…)")
+    expires: date | None = Field(default=None, description="Last day it is ignored")
+
+
+class ScanPolicyIn(RequestModel):
+    scan_on_push: bool = False
+    block_severity: str | None = Field(
+        default=None,
+        pattern="^(?i:critical|high|medium|low)$",
+        description="Refuse pulls of images with a vulnerability of this severity or more",
+    )
+    block_unscanned: bool = Field(default=False, description="Refuse pulls of unscanned images")
+    allowlist: list[AllowedIdModel] = Field(default_factory=list, max_length=500)
+
+
+class ScanPolicyOut(ApiModel):
+    namespace: str
+    scan_on_push: bool
+    block_severity: str | None
+    block_unscanned: bool
+    allowlist: list[AllowedIdModel]
