@@ -273,6 +273,8 @@ def build(settings: Settings) -> Container:
             api_services.retention,
             api_services.gc,
             api_services.usage,
+            api_services.replication,
+            api_services.replication_rules,
             public_url=settings.public_url,
             signing=signing,
         )

@@ -1166,15 +1166,17 @@ def test_a_users_profile_and_roles_are_edited(admin: Visit, api: httpx.Client) -
     assert ok(api.get("/users/edited-user"))["roles"] == ["profile-readers"]
 
     admin.page.get_by_text("Edit the profile").click()
-    admin.page.get_by_label("Email").fill("not-an-email")
+    admin.page.get_by_label("Mobile phone").fill("12")
     admin.page.get_by_role("button", name="Save the profile").click()
-    assert "email" in admin.page.locator("#e-email").inner_text()
+    assert "phone" in admin.page.locator("#e-phone").inner_text()
+    admin.page.get_by_label("Mobile phone").fill("13800000001")
     admin.page.get_by_label("Email").fill("edited@example.com")
-    admin.page.get_by_label("Display name").fill("Edited User")
+    admin.page.get_by_label("Display name").fill("edited.user")
     admin.page.get_by_role("button", name="Save the profile").click()
+    assert "notice=profile" in admin.page.url, admin.page.inner_text("main")
     assert "The profile is saved." in admin.page.get_by_role("status").inner_text()
     shown = ok(api.get("/users/edited-user"))
-    assert (shown["email"], shown["displayName"]) == ("edited@example.com", "Edited User")
+    assert (shown["email"], shown["displayName"]) == ("edited@example.com", "edited.user")
     admin.check("user-edited")
 
     admin.page.get_by_role("button", name="Revoke the role profile-readers").click()
@@ -1254,3 +1256,53 @@ def test_tag_page_shows_its_signatures(
     admin.check("tag-signatures")
     admin.go("/console/instances/default/namespaces/signed/repositories/app/tags/v2")
     assert "Not verified" in admin.page.inner_text("main")
+
+
+def test_a_tag_is_replicated_to_another_instance_and_rules_are_managed(
+    admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
+) -> None:
+    other = ok(api.post("/instances", json={"name": "mirror", "region": "local", "edition": "Advanced"}), 201)
+    ok(api.post(f"/instances/{other['id']}/namespaces", json={"name": "repl"}), 201)
+    create_namespace(admin, "repl")
+    set_registry_password(admin, REGISTRY_PASSWORD)
+    layout = C.make_oci_layout(tmp_path / "image", tag="v1", layers=2)
+    digest = C.Skopeo(tmp_path / "skopeo").copy(
+        layout.oci_ref,
+        f"docker://{server.host}/repl/app:v1",
+        dest_creds=("admin", REGISTRY_PASSWORD),
+    )
+    admin.go("/console/instances/default/namespaces/repl/repositories/app")
+    admin.page.get_by_role("link", name="Replicate a tag").click()
+    admin.check("replicate")
+    admin.page.get_by_label("To", exact=True).select_option(other["id"])
+    admin.page.get_by_label("Tag", exact=True).select_option("v1")
+    admin.page.get_by_role("button", name="Replicate").click()
+    assert "/console/instances/default/replication?repository=repl/app" in admin.page.url
+    status = admin.page.locator("table.tasks td.status").first
+    _reload_until(admin, lambda: status.inner_text() in ("Completed", "Failed"), "the task")
+    assert status.inner_text() == "Completed", admin.page.inner_text("main")
+    admin.check("replication")
+    admin.page.locator("table.tasks a").first.click()
+    assert admin.page.locator("#task-status").inner_text() == "Completed"
+    assert admin.page.locator("table.layers tbody tr").count() == 3  # config and 2 layers
+    admin.check("replication-task")
+    tags = ok(api.get(f"/instances/{other['id']}/namespaces/repl/repositories/app/tags"))
+    assert [(t["name"], t["digest"]) for t in tags["items"]] == [("v1", digest)]
+
+    # A rule: a bad source is told in words; then created, disabled and deleted.
+    admin.go("/console/instances/default/replication")
+    admin.page.get_by_label("Name", exact=True).fill("mirror-repl")
+    admin.page.get_by_label("To", exact=True).select_option(other["id"])
+    admin.page.get_by_label("Source").fill("not a namespace")
+    admin.page.get_by_role("button", name="Create rule").click()
+    assert admin.page.get_by_role("alert").count() == 1
+    admin.page.get_by_label("Source").fill("repl")
+    admin.page.get_by_role("button", name="Create rule").click()
+    row = admin.page.locator("table.rules tbody tr")
+    assert row.count() == 1 and "enabled" in row.inner_text()
+    admin.page.get_by_role("button", name="Disable the rule mirror-repl").click()
+    assert "disabled" in admin.page.locator("table.rules tbody tr").inner_text()
+    rules = ok(api.get("/instances/default/replication-rules"))["items"]
+    assert [(r["name"], r["enabled"]) for r in rules] == [("mirror-repl", False)]
+    admin.page.get_by_role("button", name="Delete the rule mirror-repl").click()
+    assert ok(api.get("/instances/default/replication-rules"))["total"] == 0

@@ -19,6 +19,7 @@ from dockyard.console import (
     picker,
     policies,
     removals,
+    replication,
     repositories,
     resource_sets,
     retention,
@@ -72,6 +73,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *retention.routes(services),
             *gc.routes(services),
             *removals.routes(services),
+            *replication.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),

@@ -12,6 +12,7 @@ from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import Caller, IdentityServices
+from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
 from dockyard.services.signin import SignInService
 from dockyard.services.signing import SigningService
@@ -40,6 +41,9 @@ class ConsoleServices:
     gc: GarbageCollector
     #: Storage usage and namespace quotas (instance and namespace pages).
     usage: UsageService
+    #: Replication tasks and remotes, and rules (an instance's replication pages).
+    replication: ReplicationService
+    replication_rules: ReplicationRules
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None

@@ -79,6 +79,9 @@ async def instance_page(context: PageContext, status: int = 200, **values: Any) 
         limits=await svc.tenancy.instance_limits(ref.id),
         usage=usage,
         may_see_retention=user.may(actions.LIST_RETENTION_POLICY, arn),
+        may_see_replication=user.may(
+            actions.LIST_REPO_SYNC_TASK, actions.repository_list_arn(ref, None)
+        ),
         endpoint_forms=[(network, current.get(network)) for network in NETWORK_TYPES],
         may_update=user.may(actions.UPDATE_INSTANCE, arn),
         may_list_namespaces=user.may(actions.LIST_NAMESPACE, actions.namespace_list_arn(ref)),

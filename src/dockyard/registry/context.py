@@ -12,8 +12,8 @@ from dockyard.oci.reference import RepositoryName
 from dockyard.registry.auth import Caller, RegistryAuth
 from dockyard.services.access import InstanceRef
 from dockyard.services.content import ContentService, PullGate
-from dockyard.services.signing import SignaturePolicyService
 from dockyard.services.scanning import ScanPolicyService
+from dockyard.services.signing import SignaturePolicyService
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 

@@ -37,6 +37,7 @@ from dockyard.metadata.models.replication import (
     ReplicationTaskLayer,
 )
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
+from dockyard.metadata.models.scans import ImageScan, ScanPolicy
 from dockyard.metadata.models.signing import (
     MetadataNamespace,
     MetadataNote,
@@ -44,7 +45,6 @@ from dockyard.metadata.models.signing import (
     MetadataPublicKey,
     SignaturePolicy,
 )
-from dockyard.metadata.models.scans import ImageScan, ScanPolicy
 from dockyard.metadata.models.tenancy import (
     Account,
     EndpointAclEntry,
@@ -98,8 +98,8 @@ __all__ = [
     "RetentionRun",
     "Role",
     "RolePolicy",
-    "SignaturePolicy",
     "ScanPolicy",
+    "SignaturePolicy",
     "SigningKey",
     "StsCredential",
     "Tag",
