@@ -275,6 +275,8 @@ def build(settings: Settings) -> Container:
             api_services.usage,
             api_services.replication,
             api_services.replication_rules,
+            api_services.scans,
+            api_services.scan_policies,
             public_url=settings.public_url,
             signing=signing,
         )

@@ -1261,7 +1261,10 @@ def test_tag_page_shows_its_signatures(
 def test_a_tag_is_replicated_to_another_instance_and_rules_are_managed(
     admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
 ) -> None:
-    other = ok(api.post("/instances", json={"name": "mirror", "region": "local", "edition": "Advanced"}), 201)
+    other = ok(
+        api.post("/instances", json={"name": "mirror", "region": "local", "edition": "Advanced"}),
+        201,
+    )
     ok(api.post(f"/instances/{other['id']}/namespaces", json={"name": "repl"}), 201)
     create_namespace(admin, "repl")
     set_registry_password(admin, REGISTRY_PASSWORD)
@@ -1306,3 +1309,47 @@ def test_a_tag_is_replicated_to_another_instance_and_rules_are_managed(
     assert [(r["name"], r["enabled"]) for r in rules] == [("mirror-repl", False)]
     admin.page.get_by_role("button", name="Delete the rule mirror-repl").click()
     assert ok(api.get("/instances/default/replication-rules"))["total"] == 0
+
+
+def test_a_tag_is_scanned_and_a_namespace_gets_a_scan_policy(
+    admin: Visit, api: httpx.Client, server: DockyardServer, tmp_path: Path
+) -> None:
+    create_namespace(admin, "scanned")
+    admin.page.get_by_text("Image scanning").click()
+    admin.page.get_by_label(
+        "Refuse pulls of images with vulnerabilities of severity"
+    ).select_option("HIGH")
+    admin.page.get_by_label("Ignore these vulnerabilities").fill("CVE-2024-0001@not-a-day")
+    admin.page.get_by_role("button", name="Save the scan policy").click()
+    assert "YYYY-MM-DD" in admin.page.get_by_role("alert").inner_text()
+    admin.page.get_by_label(
+        "Refuse pulls of images with vulnerabilities of severity"
+    ).select_option("HIGH")
+    admin.page.get_by_label("Ignore these vulnerabilities").fill("CVE-2024-0001@2099-01-01")
+    admin.page.get_by_role("button", name="Save the scan policy").click()
+    assert "severity HIGH or more" in (admin.page.locator("#scan-policy").text_content() or "")
+    policy = ok(api.get("/instances/default/namespaces/scanned/scan-policy"))
+    assert policy["blockSeverity"] == "HIGH"
+    assert [e["id"] for e in policy["allowlist"]] == ["CVE-2024-0001"]
+    admin.check("namespace-scan-policy")
+
+    set_registry_password(admin, REGISTRY_PASSWORD)
+    layout = C.make_oci_layout(tmp_path / "image", tag="v1")
+    C.Skopeo(tmp_path / "skopeo").copy(
+        layout.oci_ref,
+        f"docker://{server.host}/scanned/app:v1",
+        dest_creds=("admin", REGISTRY_PASSWORD),
+    )
+    admin.go("/console/instances/default/namespaces/scanned/repositories/app/tags/v1")
+    assert admin.page.locator("#scan-state").inner_text() == "Not scanned yet."
+    admin.page.get_by_role("button", name="Scan now").click()
+    state = admin.page.locator("#scan-state")
+    _reload_until(
+        admin,
+        lambda: not state.inner_text().startswith(("Scan queued", "Scan scanning")),
+        "the scan",
+    )
+    # The test image holds random bytes and no package database: done, with nothing found.
+    assert state.inner_text().startswith("Scan done"), state.inner_text()
+    assert "No known vulnerability." in admin.page.inner_text("main")
+    admin.check("tag-scan")

@@ -24,6 +24,7 @@ from dockyard.console import (
     resource_sets,
     retention,
     roles,
+    scanning,
     signin,
     triggers,
     users,
@@ -74,6 +75,7 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *gc.routes(services),
             *removals.routes(services),
             *replication.routes(services),
+            *scanning.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),

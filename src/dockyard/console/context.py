@@ -14,6 +14,7 @@ from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import Caller, IdentityServices
 from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
+from dockyard.services.scanning import ScanPolicyService, ScanService
 from dockyard.services.signin import SignInService
 from dockyard.services.signing import SigningService
 from dockyard.services.tenancy import TenancyService
@@ -44,6 +45,9 @@ class ConsoleServices:
     #: Replication tasks and remotes, and rules (an instance's replication pages).
     replication: ReplicationService
     replication_rules: ReplicationRules
+    #: Image scans and namespaces' scan policies (the tag and namespace pages).
+    scans: ScanService
+    scan_policies: ScanPolicyService
     #: The address clients pull from when an instance names no endpoint domain
     #: (``DOCKYARD_PUBLIC_URL``); else the address the browser used.
     public_url: str | None = None

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE, instance_path
 from dockyard.console.pages import PageContext, page, redirect
-from dockyard.console.repositories import repository_target
+from dockyard.console.targets import repository_target
 from dockyard.errors import (
     AlreadyExistsError,
     ConflictError,

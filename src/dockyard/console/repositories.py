@@ -4,16 +4,17 @@ commands of this server's real address."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dockyard.console import scanning
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE, instance_path
 from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.targets import repository_target
 from dockyard.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -89,6 +90,7 @@ async def namespace_page(context: PageContext, status: int = 200, **values: Any)
         may_delete_namespace=user.may(actions.DELETE_NAMESPACE, arn),
         may_update_namespace=user.may(actions.UPDATE_NAMESPACE, arn),
         may_set_quota=user.may(actions.UPDATE_QUOTA, arn),
+        **await scanning.policy_section(context, ref, name),
         **listed,
         **values,
     )
@@ -137,6 +139,16 @@ async def update_namespace(context: PageContext) -> Response:
     return redirect(f"{instance_path(ref.id)}/namespaces/{name}")
 
 
+async def set_scan_policy(context: PageContext) -> Response:
+    ref = await context.svc.tenancy.instance_ref(context.param("instance_id"))
+    name = context.param("namespace")
+    try:
+        await scanning.save_policy(context, ref, name)
+    except InvalidInputError as exc:
+        return await namespace_page(context, 400, errors={"scan_policy": exc.message})
+    return redirect(f"{instance_path(ref.id)}/namespaces/{name}")
+
+
 async def set_quota(context: PageContext) -> Response:
     user, svc = context.user, context.svc
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
@@ -167,25 +179,6 @@ def pull_address(context: PageContext, instance: Any) -> str:
     if context.svc.public_url:
         return urlsplit(context.svc.public_url).netloc
     return context.request.headers.get("host", "localhost")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The repository a page names, once the visitor's action on it is allowed."""
-
-    instance: InstanceRef
-    namespace: str
-    name: str
-    #: Its ARN (the audit rows of changes name it).
-    resource: str
-
-
-async def repository_target(context: PageContext, action: str) -> Target:
-    ref = await context.svc.tenancy.instance_ref(context.param("instance_id"))
-    namespace, name = context.param("namespace"), context.param("repository")
-    resource = actions.repository_arn(ref, namespace, name)
-    await context.user.require(context.svc.audit, action, resource)
-    return Target(ref, namespace, name, resource)
 
 
 async def repository_page(context: PageContext, status: int = 200, **values: Any) -> Response:
@@ -301,6 +294,7 @@ async def tag_page(context: PageContext) -> Response:
         layers=layers,
         problem=problem,
         verification=verification,
+        **(await scanning.scan_section(context, t, layers.manifest_digest) if layers else {}),
     )
 
 
@@ -316,6 +310,7 @@ def routes(svc: ConsoleServices) -> list[Route]:
         Route(ns, page(svc, namespace_page), methods=["GET"]),
         Route(ns + "/settings", page(svc, update_namespace), methods=["POST"]),
         Route(ns + "/quota", page(svc, set_quota), methods=["POST"]),
+        Route(ns + "/scan-policy", page(svc, set_scan_policy), methods=["POST"]),
         Route(ns + "/repositories", page(svc, create_repository), methods=["POST"]),
         Route(repo, page(svc, repository_page), methods=["GET"]),
         Route(repo + "/settings", page(svc, update_repository), methods=["POST"]),

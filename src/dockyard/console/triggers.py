@@ -14,7 +14,7 @@ from starlette.routing import Route
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
-from dockyard.console.repositories import Target, repository_target
+from dockyard.console.targets import Target, repository_target
 from dockyard.errors import AlreadyExistsError, InvalidInputError, LimitExceededError
 from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
