@@ -65,6 +65,7 @@ from dockyard.registry.token import TokenEndpoint
 from dockyard.services.access import ANONYMOUS, InstanceRef, load_principal
 from dockyard.services.audit import AuditLog
 from dockyard.services.content import BulkService, ContentService
+from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 from dockyard.storage.filesystem import FilesystemBlobStore
 
@@ -485,6 +486,13 @@ async def _catalog_page(s: Services) -> None:
     assert len(names) == 100 and names[0] > s.seeded.repo
 
 
+async def _namespace_repositories_page(s: Services) -> None:
+    """The console's and the API's repository list of a namespace (its first page)."""
+    namespace = s.seeded.repo.split("/", 1)[0]
+    page = await s.tenancy.list_repositories(INSTANCE, PageRequest(1, 20), namespace=namespace)
+    assert page.items and all(r.full_name.startswith(f"{namespace}/") for r in page.items)
+
+
 async def _referrers(s: Services) -> None:
     repo = await s.repo()
     assert await s.content.referrers(repo, s.seeded.digests[0], None) == []
@@ -593,6 +601,12 @@ CASES = [
         statements=1,
     ),
     Case("catalog_page", _catalog_page, REPO_KEY, ordered=True, statements=1),
+    # The namespace's rows only (PostgreSQL may sort them: a bitmap scan of one namespace).
+    Case(
+        "namespace_repositories_page",
+        _namespace_repositories_page,
+        {"repositories": {"namespace_id"}},
+    ),
     Case("referrers", _referrers, {"manifests": {"repository_id", "subject_digest"}}),
     Case("upload_row", _upload_row, {"uploads": {"id"}}),
     Case("token_endpoint_repository_lookup", _token_repository_lookup, REPO_KEY, statements=1),

@@ -404,15 +404,18 @@ async def list_repositories(
     offset: int,
     limit: int,
 ) -> tuple[Sequence[Repository], int]:
+    # Within a namespace (found in the instance by the caller), name order is full-name
+    # order and (namespace_id, name) is an index: the page and its count are a range of
+    # it. With the instance's condition too, the planners walked the instance's index from
+    # its first repository (a namespace in the middle of 100,000: 5x the CPU).
     conditions = [Repository.instance_id == instance_id]
+    order = (Repository.full_name,)
     if namespace_id is not None:
-        conditions.append(Repository.namespace_id == namespace_id)
+        conditions, order = [Repository.namespace_id == namespace_id], (Repository.name,)
     if name_contains:
         escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Repository.full_name.like(f"%{escaped}%", escape="\\"))
-    return await counted_page(
-        session, Repository, conditions, (Repository.full_name,), offset, limit
-    )
+    return await counted_page(session, Repository, conditions, order, offset, limit)
 
 
 def add_repository(session: AsyncSession, repository: Repository) -> None:
