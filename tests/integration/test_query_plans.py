@@ -487,10 +487,12 @@ async def _catalog_page(s: Services) -> None:
 
 
 async def _namespace_repositories_page(s: Services) -> None:
-    """The console's and the API's repository list of a namespace (its first page)."""
+    """The console's and the API's repository list of a namespace (its first page), and the
+    namespace with its repository count."""
     namespace = s.seeded.repo.split("/", 1)[0]
     page = await s.tenancy.list_repositories(INSTANCE, PageRequest(1, 20), namespace=namespace)
     assert page.items and all(r.full_name.startswith(f"{namespace}/") for r in page.items)
+    assert (await s.tenancy.get_namespace(INSTANCE, namespace)).repository_count == page.total
 
 
 async def _referrers(s: Services) -> None:

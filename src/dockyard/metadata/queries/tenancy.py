@@ -290,10 +290,16 @@ async def count_namespaces(session: AsyncSession, instance_id: str) -> int:
 async def count_repositories(
     session: AsyncSession, instance_id: str, namespace_id: uuid.UUID | None = None
 ) -> int:
-    stmt = select(func.count()).select_from(Repository).where(Repository.instance_id == instance_id)
-    if namespace_id is not None:
-        stmt = stmt.where(Repository.namespace_id == namespace_id)
-    return (await session.execute(stmt)).scalar_one()
+    """The instance's repositories, or its namespace's (that namespace's index alone: with
+    the instance's condition too, SQLite counted through the instance's index)."""
+    where = (
+        Repository.instance_id == instance_id
+        if namespace_id is None
+        else Repository.namespace_id == namespace_id
+    )
+    return (
+        await session.execute(select(func.count()).select_from(Repository).where(where))
+    ).scalar_one()
 
 
 async def largest_namespace_size(session: AsyncSession, instance_id: str) -> int:
