@@ -63,11 +63,16 @@ async def _require_push_at(
     await context.user.require(svc.audit, PUSH, target)
 
 
-async def destinations(context: PageContext, instance_id: str) -> list[tuple[str, str]]:
-    """(value, label) of every place a task may go: the other instances, then the remotes."""
-    svc = context.svc
-    instances = (await svc.tenancy.list_instances(CHOICES)).items
-    remotes = (await svc.replication.list_remotes(instance_id, CHOICES)).items
+async def destinations(context: PageContext, instance: InstanceRef) -> list[tuple[str, str]]:
+    """(value, label) of every place a task may go that the visitor may list: the other
+    instances, then the instance's remotes."""
+    svc, user = context.svc, context.user
+    instances, remotes = [], []
+    if user.may(actions.LIST_INSTANCE, "*"):
+        instances = (await svc.tenancy.list_instances(CHOICES)).items
+    if user.may(actions.LIST_REPLICATION_REMOTE, actions.instance_arn(instance)):
+        remotes = (await svc.replication.list_remotes(instance.id, CHOICES)).items
+    instance_id = instance.id
     return [
         *((i.id, f"instance {i.name} ({i.id})") for i in instances if i.id != instance_id),
         *((r.name, f"remote {r.name} ({r.url})") for r in remotes),
@@ -98,7 +103,7 @@ async def replicate_page(context: PageContext, status: int = 200, **values: Any)
         status=status,
         target=target,
         tags=tags,
-        destinations=await destinations(context, ref.id),
+        destinations=await destinations(context, ref),
         **values,
     )
 
@@ -174,7 +179,7 @@ async def replication_page(context: PageContext, status: int = 200, **values: An
         repository=repository or "",
         extra=extra,
         rules=rules,
-        destinations=await destinations(context, ref.id) if may_create_rule else [],
+        destinations=await destinations(context, ref) if may_create_rule else [],
         may_create_rule=may_create_rule,
         may_change_rules=user.may(actions.UPDATE_REPO_SYNC_RULE, every_repository),
         may_delete_rules=user.may(actions.DELETE_REPO_SYNC_RULE, every_repository),
