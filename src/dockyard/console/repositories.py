@@ -25,7 +25,7 @@ from dockyard.errors import (
 from dockyard.services.access import InstanceRef, actions
 from dockyard.services.paging import PageRequest
 from dockyard.services.tenancy import NamespaceChanges, RepositoryChanges
-from dockyard.services.usage import SIZE_HELP, read_size
+from dockyard.sizes import SIZE_HELP, read_size
 
 #: Endpoint network types in the order a pull command prefers their domains.
 _PREFERRED_NETWORKS = ("public", "vpc", "classic")

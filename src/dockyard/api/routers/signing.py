@@ -19,8 +19,8 @@ from dockyard.api.routers._routes import require_in, route
 from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, Reference, RepositoryName
 from dockyard.api.schemas.common import PAGE_MAX, PAGE_SIZE_MAX, Page
 from dockyard.api.schemas.signing import (
-    NamespaceCreate,
-    NamespaceOut,
+    MetadataNamespaceCreate,
+    MetadataNamespaceOut,
     NoteCreate,
     NoteOut,
     OccurrenceCreate,
@@ -59,16 +59,16 @@ Fingerprint = Annotated[str, Path(max_length=64, description="The key's fingerpr
     "CreateMetadataNamespace: a namespace of notes, occurrences and public keys",
     errors=(409,),
     status_code=201,
-    response_model=NamespaceOut,
+    response_model=MetadataNamespaceOut,
 )
 async def create_namespace(
-    instance_id: InstanceId, body: NamespaceCreate, svc: Services, guard: Authz
-) -> NamespaceOut:
+    instance_id: InstanceId, body: MetadataNamespaceCreate, svc: Services, guard: Authz
+) -> MetadataNamespaceOut:
     arn = await require_in(svc, guard, instance_id, actions.metadata_arn, body.namespace_name)
     view = await svc.signing.create_namespace(
         instance_id, body.namespace_name, body.description, actor=guard.actor, resource=arn
     )
-    return NamespaceOut.model_validate(view)
+    return MetadataNamespaceOut.model_validate(view)
 
 
 @route(
@@ -77,14 +77,14 @@ async def create_namespace(
     "/metadata/namespaces",
     actions.LIST_METADATA_NAMESPACE,
     "List the instance's metadata namespaces",
-    response_model=Page[NamespaceOut],
+    response_model=Page[MetadataNamespaceOut],
 )
 async def list_namespaces(
     instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
-) -> Page[NamespaceOut]:
+) -> Page[MetadataNamespaceOut]:
     await require_in(svc, guard, instance_id, actions.metadata_list_arn)
     page = await svc.signing.list_namespaces(instance_id, paging)
-    return Page[NamespaceOut].model_validate(page)
+    return Page[MetadataNamespaceOut].model_validate(page)
 
 
 @route(
@@ -93,13 +93,15 @@ async def list_namespaces(
     _NS,
     actions.GET_METADATA_NAMESPACE,
     "Get a metadata namespace",
-    response_model=NamespaceOut,
+    response_model=MetadataNamespaceOut,
 )
 async def get_namespace(
     instance_id: InstanceId, namespace: MetadataNamespace, svc: Services, guard: Authz
-) -> NamespaceOut:
+) -> MetadataNamespaceOut:
     await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    return NamespaceOut.model_validate(await svc.signing.get_namespace(instance_id, namespace))
+    return MetadataNamespaceOut.model_validate(
+        await svc.signing.get_namespace(instance_id, namespace)
+    )
 
 
 @route(

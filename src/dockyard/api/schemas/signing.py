@@ -33,12 +33,12 @@ class GuideRequest(BaseModel):
     )
 
 
-class NamespaceCreate(GuideRequest):
+class MetadataNamespaceCreate(GuideRequest):
     namespace_name: str = Field(max_length=64, description="The metadata namespace's name")
     description: str = Field(default="", max_length=1024)
 
 
-class NamespaceOut(GuideModel):
+class MetadataNamespaceOut(GuideModel):
     namespace_name: str = Field(validation_alias="name", serialization_alias="NamespaceName")
     description: str
     create_time: datetime = Field(validation_alias="created_at", serialization_alias="CreateTime")

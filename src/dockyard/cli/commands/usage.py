@@ -19,7 +19,7 @@ from dockyard.cli.commands._common import (
     split_name,
 )
 from dockyard.errors import InvalidInputError
-from dockyard.services.usage.rules import SIZE_HELP, read_size
+from dockyard.sizes import SIZE_HELP, read_size
 
 #: The API's largest page.
 PAGE_MAX = 100

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import uuid
 from collections.abc import Sequence
 
@@ -464,7 +463,7 @@ def _key_text(armored: str | None, data: str | None) -> str:
         try:
             raw = base64.b64decode(data.strip(), validate=True)
             armored = raw.decode("ascii")
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error, or not ASCII
             raise InvalidInputError(
                 "publicKeyData must be the base64 of an armored public key"
             ) from exc

@@ -1,6 +1,6 @@
 """Storage usage per repository, namespace and instance, its explanation, and quotas."""
 
-from dockyard.services.usage.rules import SIZE_HELP, QuotaExceededError, exact, human, read_size
+from dockyard.services.usage.rules import QuotaExceededError, exact, human
 from dockyard.services.usage.service import RULES, UsageService
 from dockyard.services.usage.views import (
     Explanation,
@@ -13,7 +13,6 @@ from dockyard.services.usage.views import (
 
 __all__ = [
     "RULES",
-    "SIZE_HELP",
     "Explanation",
     "InstanceUsage",
     "NamespaceDetail",
@@ -24,5 +23,4 @@ __all__ = [
     "UsageService",
     "exact",
     "human",
-    "read_size",
 ]
