@@ -58,7 +58,6 @@ from dockyard.metadata.queries import content as cq
 from dockyard.metadata.queries import credentials as credq
 from dockyard.metadata.queries import identity as iq
 from dockyard.metadata.queries import pulls as pullq
-from dockyard.metadata.queries import signing as signq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName
 from dockyard.registry.token import TokenEndpoint
@@ -99,6 +98,7 @@ HOT_TABLES = {
     "resource_set_groups",
     "auth_failures",
     "signature_policies",
+    "scan_policies",
 }
 
 
@@ -546,24 +546,22 @@ async def _tags_of_manifest(s: Services) -> None:
         assert len(await cq.tags_of_manifest(session, row.id)) == TAGS // 2
 
 
-async def _signature_policies_of_repository(s: Services) -> None:
-    """Every manifest GET looks for the signature policies of its repository."""
-    assert list(await signq.policies_over(s.db, INSTANCE, s.seeded.repo)) == []
-
-
 REPO_KEY = {"repositories": {"instance_id", "full_name"}}
+#: Every manifest GET also asks, in the same statement, whether a signature policy or a
+#: blocking scan policy gates the repository.
+PULL_GATES = {"signature_policies": {"instance_id"}, "scan_policies": {"namespace_id"}}
 
 CASES = [
     Case(
         "manifest_get_by_tag",
         _manifest_by_tag,
-        {**REPO_KEY, "tags": {"repository_id", "name"}, "manifests": {"id"}},
+        {**REPO_KEY, **PULL_GATES, "tags": {"repository_id", "name"}, "manifests": {"id"}},
         statements=1,
     ),
     Case(
         "manifest_get_by_digest",
         _manifest_by_digest,
-        {**REPO_KEY, "manifests": {"repository_id", "digest"}},
+        {**REPO_KEY, **PULL_GATES, "manifests": {"repository_id", "digest"}},
         statements=1,
     ),
     Case(
@@ -636,12 +634,6 @@ CASES = [
         "pulling_clients",
         _pulling_clients,
         {"pull_leases": {"instance_id", "expires_at"}},
-        statements=1,
-    ),
-    Case(
-        "signature_policies_of_repository",
-        _signature_policies_of_repository,
-        {"signature_policies": {"instance_id"}},
         statements=1,
     ),
 ]

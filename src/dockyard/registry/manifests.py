@@ -40,11 +40,11 @@ async def get_manifest(call: Call, target: Target, view: ManifestView) -> Respon
             f"manifest {call.params['reference']} is stored as {view.media_type}, "
             "which the Accept header excludes"
         )
-    if call.services.signatures is not None:
+    if view.signature_gated and call.services.signatures is not None:
         await call.services.signatures.check_pull(
             target.repo, call.params["reference"], view.digest
         )
-    if not call.head and call.services.scan_gate is not None:
+    if view.scan_gated and not call.head and call.services.scan_gate is not None:
         await call.services.scan_gate.check_pull(target.repo, view)
     headers = {"Docker-Content-Digest": view.digest, "ETag": f'"{view.digest}"'}
     if call.head:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.events import EventType
@@ -17,6 +17,8 @@ from dockyard.metadata.models import (
     ManifestReference,
     OutboxEvent,
     RepositoryBlob,
+    ScanPolicy,
+    SignaturePolicy,
     Tag,
     Upload,
 )
@@ -503,10 +505,36 @@ _manifests = Manifest.__table__
 _blobs = Blob.__table__
 _links = RepositoryBlob.__table__
 
+_signature_policies = SignaturePolicy.__table__
+_scan_policies = ScanPolicy.__table__
+
+#: Whether a signature policy over the repository or its namespace, and whether the
+#: namespace's blocking scan policy, may refuse a pull: read with the manifest so that an
+#: ungated GET pays no further statement, and a gate created a moment ago is never missed.
+_SIGNATURE_GATED = (
+    exists()
+    .where(
+        _signature_policies.c.instance_id == bindparam("instance_id"),
+        or_(
+            _signature_policies.c.namespace == bindparam("namespace"),
+            _signature_policies.c.repository == bindparam("full_name"),
+        ),
+    )
+    .label("signature_gated")
+)
+_SCAN_GATED = (
+    exists()
+    .where(
+        _scan_policies.c.namespace_id == _repositories.c.namespace_id,
+        or_(_scan_policies.c.block_severity.is_not(None), _scan_policies.c.block_unscanned),
+    )
+    .label("scan_gated")
+)
+
 _MANIFEST_COLUMNS = (_manifests.c.digest, _manifests.c.media_type, _manifests.c.content)
 
 _MANIFEST_BY_TAG = (
-    select(*REPOSITORY_KEY, *_MANIFEST_COLUMNS)
+    select(*REPOSITORY_KEY, *_MANIFEST_COLUMNS, _SIGNATURE_GATED, _SCAN_GATED)
     .select_from(
         _repositories.outerjoin(
             _tags,
@@ -517,7 +545,7 @@ _MANIFEST_BY_TAG = (
 )
 
 _MANIFEST_BY_DIGEST = (
-    select(*REPOSITORY_KEY, *_MANIFEST_COLUMNS)
+    select(*REPOSITORY_KEY, *_MANIFEST_COLUMNS, _SIGNATURE_GATED, _SCAN_GATED)
     .select_from(
         _repositories.outerjoin(
             _manifests,
@@ -664,15 +692,22 @@ _Q_LINKED_BLOB_SIZE = RowQuery(_LINKED_BLOB_SIZE_BY_ID)
 
 async def manifest_in_repository(
     db: Database, instance_id: str, full_name: str, *, tag: str | None, digest: str | None
-) -> tuple[uuid.UUID, str, str, str, str | None, str | None, bytes | None] | None:
-    """(repository id, type, tag mutability, edition, manifest digest, media type, content)
-    by tag (or digest), in one statement; the manifest columns are None when the repository
-    exists but the reference does not; None when the repository does not exist."""
+) -> tuple[uuid.UUID, str, str, str, str | None, str | None, bytes | None, bool, bool] | None:
+    """(repository id, type, tag mutability, edition, manifest digest, media type, content,
+    whether signature policies and a scan gate apply) by tag (or digest), in one statement;
+    the manifest columns are None when the repository exists but the reference does not;
+    None when the repository does not exist."""
     query = _Q_MANIFEST_BY_TAG if tag is not None else _Q_MANIFEST_BY_DIGEST
-    row = await query.first(
-        db, {"instance_id": instance_id, "full_name": full_name, "ref": tag or digest}
-    )
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+    params = {
+        "instance_id": instance_id,
+        "full_name": full_name,
+        "namespace": full_name.split("/", 1)[0],
+        "ref": tag or digest,
+    }
+    row = await query.first(db, params)
+    if row is None:
+        return None
+    return (row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), bool(row[8]))
 
 
 async def blob_in_repository(

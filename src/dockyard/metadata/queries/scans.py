@@ -10,8 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import ImageScan, Namespace, ScanPolicy
 from dockyard.metadata.queries._page import counted_page
-from dockyard.metadata.queries._rows import RowQuery
-from dockyard.metadata.session import Database
 
 _SCANS: Table = ImageScan.__table__  # type: ignore[assignment]
 
@@ -129,23 +127,6 @@ async def set_done_scan(
         .where(_key(repository_id, digest) & (_SCANS.c.state == "done"))
         .values(**values)
     )
-
-
-_Q_GATE_OF_NAMESPACE = RowQuery(
-    select(_POLICIES.c.block_severity, _POLICIES.c.block_unscanned)
-    .select_from(_NAMESPACES.join(_POLICIES, _POLICIES.c.namespace_id == _NAMESPACES.c.id))
-    .where(
-        _NAMESPACES.c.instance_id == bindparam("instance_id"),
-        _NAMESPACES.c.name == bindparam("name"),
-    )
-)
-
-
-async def gate_blocks(db: Database, instance_id: str, namespace: str) -> bool:
-    """Whether a namespace's policy gates pulls at all: one statement on the hot manifest
-    read (no unit of work on SQLite), so namespaces without a gate pay only this."""
-    row = await _Q_GATE_OF_NAMESPACE.first(db, {"instance_id": instance_id, "name": namespace})
-    return row is not None and bool(row[0] or row[1])
 
 
 async def scans_of_repository(

@@ -447,7 +447,7 @@ class ContentService:
         )
         if row is None:
             return Lookup(None, None)
-        id_, type_, mutability, edition, m_digest, media_type, content = row
+        id_, type_, mutability, edition, m_digest, media_type, content, signed, scanned = row
         repo = ref_of_key(instance_id, full_name, id_, type_, mutability, edition)
         if m_digest is None or media_type is None or content is None:
             return Lookup(
@@ -455,7 +455,7 @@ class ContentService:
                 None,
                 errors.ManifestUnknownError(f"manifest {reference} is not in {full_name}"),
             )
-        return Lookup(repo, ManifestView(m_digest, media_type, content))
+        return Lookup(repo, ManifestView(m_digest, media_type, content, signed, scanned))
 
     async def put_manifest(
         self,

@@ -45,6 +45,10 @@ class ManifestView:
     digest: str
     media_type: str
     content: bytes
+    #: Signature policies, and a blocking scan policy, may refuse pulling it: read with the
+    #: manifest, so an ungated pull asks nothing more.
+    signature_gated: bool = False
+    scan_gated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,12 +192,11 @@ class ScanPolicyService:
 
     async def check_pull(self, repo: RepositoryRef, view: ManifestView) -> None:
         """Raise :class:`DeniedError` naming the counts and the policy when the namespace's
-        gate refuses this manifest."""
-        if Feature.IMAGE_SCANNING not in edition(repo.edition).features:
+        gate refuses this manifest. The registry calls it only for a manifest whose lookup
+        found a blocking policy (:attr:`ManifestView.scan_gated`)."""
+        if Feature.IMAGE_SCANNING not in edition(repo.edition).features or not is_image(view):
             return
         namespace = repo.full_name.split("/", 1)[0]
-        if not await q.gate_blocks(self._db, repo.instance_id, namespace) or not is_image(view):
-            return
         async with self._db.read() as session:
             found = await q.policy_of(session, repo.instance_id, namespace)
             scan = await q.scan_findings(session, repo.id, view.digest)
