@@ -66,30 +66,23 @@ async def _save_organization(
     )
 
 
-async def _save_group(
-    ids: IdentityServices, caller: Caller, key: str, form: Form, etag: str | None
-) -> Any:
-    return await ids.groups.update_group(
-        caller,
-        key,
-        etag,
-        new_name=form.text("name"),
-        description=form.text("description"),
-        organization_id=form.text("organization") or None,
-    )
+def _placement(update: Callable[[IdentityServices], Callable[..., Awaitable[Any]]]) -> Save:
+    """The save of a group or resource set (``update`` picks its service's update): a new
+    name, description or organization."""
 
+    async def save(
+        ids: IdentityServices, caller: Caller, key: str, form: Form, etag: str | None
+    ) -> Any:
+        return await update(ids)(
+            caller,
+            key,
+            etag,
+            new_name=form.text("name"),
+            description=form.text("description"),
+            organization_id=form.text("organization") or None,
+        )
 
-async def _save_resource_set(
-    ids: IdentityServices, caller: Caller, key: str, form: Form, etag: str | None
-) -> Any:
-    return await ids.resource_sets.update_resource_set(
-        caller,
-        key,
-        etag,
-        new_name=form.text("name"),
-        description=form.text("description"),
-        organization_id=form.text("organization") or None,
-    )
+    return save
 
 
 async def _save_logon_policy(
@@ -122,7 +115,7 @@ EDITABLE = {
         actions.UPDATE_GROUP,
         lambda ids, key: ids.groups.get_group(key),
         ("name", "description", "organization"),
-        _save_group,
+        _placement(lambda ids: ids.groups.update_group),
         lambda view: f"/console/groups/{view.name}",
     ),
     "resource-sets": Editable(
@@ -131,7 +124,7 @@ EDITABLE = {
         actions.UPDATE_RESOURCE_SET,
         lambda ids, key: ids.resource_sets.get_resource_set(key),
         ("name", "description", "organization"),
-        _save_resource_set,
+        _placement(lambda ids: ids.resource_sets.update_resource_set),
         lambda view: f"/console/resource-sets/{view.name}",
     ),
     "logon-policies": Editable(

@@ -13,19 +13,13 @@ from starlette.routing import Route
 
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
-from dockyard.console.pages import PageContext, page, redirect
-from dockyard.errors import ConflictError, InvalidInputError, UnavailableError
+from dockyard.console.pages import PageContext, configured, page, redirect
+from dockyard.errors import ConflictError, InvalidInputError
 from dockyard.services.access import actions
-from dockyard.services.jobs import JOB_STATES, JobsService
+from dockyard.services.jobs import JOB_STATES
 from dockyard.services.paging import PageRequest
 
 PATH = "/console/jobs"
-
-
-def _jobs(context: PageContext) -> JobsService:
-    if context.svc.jobs is None:
-        raise UnavailableError("the job queue is not configured")
-    return context.svc.jobs
 
 
 async def jobs_page(context: PageContext, status: int = 200, **values: Any) -> Response:
@@ -34,7 +28,7 @@ async def jobs_page(context: PageContext, status: int = 200, **values: Any) -> R
     state = context.query("state")
     chosen = state if state in JOB_STATES else None
     kind = context.query("kind")[:64] or None
-    listing = await _jobs(context).list_jobs(
+    listing = await configured(context.svc.jobs, "the job queue").list_jobs(
         PageRequest(context.page_number(), PAGE_SIZE), state=chosen, kind=kind
     )
     extra = urlencode({k: v for k, v in (("state", chosen), ("kind", kind)) if v})
@@ -61,7 +55,7 @@ async def retry_job(context: PageContext) -> Response:
     except ValueError as exc:
         raise InvalidInputError("not a job id") from exc
     try:
-        await _jobs(context).retry(user.actor, job_id, resource)
+        await configured(context.svc.jobs, "the job queue").retry(user.actor, job_id, resource)
     except ConflictError as exc:
         return await jobs_page(context, 409, errors={"form": exc.message})
     return redirect(PATH)

@@ -13,13 +13,12 @@ from starlette.routing import Route
 
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE, instance_path
-from dockyard.console.pages import PageContext, page, redirect
+from dockyard.console.pages import PageContext, configured, page, redirect
 from dockyard.errors import (
     AlreadyExistsError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    UnavailableError,
 )
 from dockyard.services.access import InstanceRef, actions
 from dockyard.services.paging import PageRequest
@@ -40,15 +39,11 @@ def signing_path(instance_id: str) -> str:
 
 
 def _signing(context: PageContext) -> SigningService:
-    if context.svc.signing is None:
-        raise UnavailableError("signing is not configured")
-    return context.svc.signing
+    return configured(context.svc.signing, "signing")
 
 
 def _policies(context: PageContext) -> SignaturePolicyService:
-    if context.svc.signature_policies is None:
-        raise UnavailableError("signature policies are not configured")
-    return context.svc.signature_policies
+    return configured(context.svc.signature_policies, "signature policies")
 
 
 async def _instance(context: PageContext) -> InstanceRef:

@@ -12,20 +12,13 @@ from starlette.routing import Route
 
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
-from dockyard.console.pages import PageContext, page
+from dockyard.console.pages import PageContext, configured, page
 from dockyard.console.targets import repository_target
-from dockyard.errors import InvalidInputError, UnavailableError
+from dockyard.errors import InvalidInputError
 from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
-from dockyard.services.scanning import VulnDbService
 
 PATH = "/console/vulndb"
-
-
-def _vulndb(context: PageContext) -> VulnDbService:
-    if context.svc.vulndb is None:
-        raise UnavailableError("the vulnerability database is not configured")
-    return context.svc.vulndb
 
 
 async def vulndb_page(context: PageContext, status: int = 200, **values: Any) -> Response:
@@ -37,7 +30,7 @@ async def vulndb_page(context: PageContext, status: int = 200, **values: Any) ->
     return context.render(
         "vulndb.html",
         status=status,
-        state=await _vulndb(context).status(),
+        state=await configured(context.svc.vulndb, "the vulnerability database").status(),
         may_import=user.may(actions.IMPORT_VULN_DB, everything),
         **values,
     )
@@ -49,9 +42,9 @@ async def import_records(context: PageContext) -> Response:
     await user.require(svc.audit, actions.IMPORT_VULN_DB, everything)
     text = context.form.secret("records")
     try:
-        imported = await _vulndb(context).import_records(
-            text.encode(), "console.json", actor=user.actor, resource=everything
-        )
+        imported = await configured(
+            context.svc.vulndb, "the vulnerability database"
+        ).import_records(text.encode(), "console.json", actor=user.actor, resource=everything)
     except InvalidInputError as exc:
         return await vulndb_page(context, 400, errors={"records": exc.message})
     return await vulndb_page(context, imported=imported)
