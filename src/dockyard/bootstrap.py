@@ -279,6 +279,9 @@ def build(settings: Settings) -> Container:
             api_services.scan_policies,
             public_url=settings.public_url,
             signing=signing,
+            jobs=api_services.jobs,
+            signature_policies=signature_policies,
+            vulndb=vulndb,
         )
     )
     return Container(settings, db, store, tokens, registry, api, metrics=metrics, console=console)

@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 from tests.api.conftest import Pusher
+from tests.api.test_api_jobs import queue_jobs
 from tests.conftest import DockyardServer
 from tests.e2e import clients as C
 from tests.gpg import Keyring
@@ -510,6 +512,16 @@ def test_read_only_user_gets_no_buttons_and_a_forged_post_is_refused(
             {"csrf": csrf},
         )
         assert status == 403
+        for path, action in (
+            ("/console/groups/readers-group/edit", "ram:UpdateGroup"),
+            ("/console/jobs/00000000-0000-4000-8000-000000000000/retry", "cr:RetryJob"),
+            ("/console/instances/default/replication-remotes", "cr:CreateReplicationRemote"),
+            ("/console/instances/default/signing", "cr:CreateMetadataNamespace"),
+            ("/console/instances/default/signing/policies", "cr:CreateSignaturePolicy"),
+            ("/console/vulndb", "cr:ImportVulnDb"),
+        ):
+            status, body = reader.post(path, {"csrf": csrf, "namespace_name": "forged"})
+            assert (status, f"not allowed {action}" in body) == (403, True), path
         ok(api.get("/instances/default/namespaces/readable/repositories/thing"))
         assert api.get("/instances/default/namespaces/forged").status_code == 404
         denied = ok(api.get("/audit-events", params={"actor": READER, "outcome": "denied"}))
@@ -1353,3 +1365,223 @@ def test_a_tag_is_scanned_and_a_namespace_gets_a_scan_policy(
     assert state.inner_text().startswith("Scan done"), state.inner_text()
     assert "No known vulnerability." in admin.page.inner_text("main")
     admin.check("tag-scan")
+    admin.go("/console/instances/default/namespaces/scanned/repositories/app")
+    admin.page.get_by_role("link", name="The scans of this repository").click()
+    assert admin.page.locator("table.scans td.state").all_inner_texts() == ["done"]
+    admin.check("scans")
+
+
+# ---- editing after creation, jobs, remotes, signing, the vulnerability database, usage ----
+
+
+def test_identity_objects_and_a_trigger_are_edited_after_creation(
+    admin: Visit, api: httpx.Client
+) -> None:
+    root = next(o for o in ok(api.get("/organizations"))["items"] if o["name"] == "root")
+    org = ok(api.post("/organizations", json={"name": "edit-org", "parentId": root["id"]}), 201)
+    body = {"name": "edit-parent", "parentId": root["id"]}
+    parent = ok(api.post("/organizations", json=body), 201)
+    ok(api.post("/groups", json={"name": "edit-group", "organizationId": root["id"]}), 201)
+    ok(api.post("/resource-sets", json={"name": "edit-set"}), 201)
+    ok(api.post("/logon-policies", json={"name": "edit-lp"}), 201)
+
+    # An organization is renamed, described and moved; a taken name is told at its field.
+    admin.go("/console/organizations")
+    admin.page.get_by_role("link", name="Edit the organization edit-org").click()
+    admin.page.get_by_label("Name", exact=True).fill("edit-parent")
+    admin.page.get_by_role("button", name="Save changes").click()
+    assert admin.page.locator("#e-name").inner_text()
+    admin.page.get_by_label("Name", exact=True).fill("edited-org")
+    admin.page.get_by_label("Description").fill("moved <b>here</b>")
+    admin.page.get_by_label("Under").select_option(label="edit-parent")
+    admin.check("organization-edit")
+    admin.page.get_by_role("button", name="Save changes").click()
+    assert admin.page.url.endswith("/console/organizations")
+    assert "edited-org" in admin.page.locator("ul.tree ul.tree ul.tree li .org").all_inner_texts()
+    edited = ok(api.get(f"/organizations/{org['id']}"))
+    assert (edited["name"], edited["description"], edited["parentId"]) == (
+        "edited-org",
+        "moved <b>here</b>",
+        parent["id"],
+    )
+
+    # A group and a resource set are renamed from their pages.
+    admin.go("/console/groups/edit-group")
+    admin.page.get_by_role("link", name="Edit this group").click()
+    admin.page.get_by_label("Name", exact=True).fill("edited-group")
+    admin.page.get_by_role("button", name="Save changes").click()
+    assert admin.page.url.endswith("/console/groups/edited-group")
+    admin.go("/console/resource-sets/edit-set")
+    admin.page.get_by_role("link", name="Edit this resource set").click()
+    admin.page.get_by_label("Description").fill("for the edit test")
+    admin.page.get_by_role("button", name="Save changes").click()
+    assert ok(api.get("/resource-sets/edit-set"))["description"] == "for the edit test"
+
+    # A logon policy's times: a bad window at its field, then saved.
+    admin.go("/console/logon-policies")
+    admin.page.get_by_role("link", name="Edit the logon policy edit-lp").click()
+    admin.page.get_by_label("Time windows (UTC)").fill("9 to 5")
+    admin.page.get_by_role("button", name="Save changes").click()
+    assert admin.page.locator("#e-time_windows").inner_text()
+    admin.page.get_by_label("Time windows (UTC)").fill("09:00-18:00")
+    admin.page.get_by_label("Networks").fill("10.0.0.0/8")
+    admin.page.get_by_role("button", name="Save changes").click()
+    saved = ok(api.get("/logon-policies/edit-lp"))
+    assert (saved["timeWindows"], saved["cidrs"]) == (
+        [{"start": "09:00", "end": "18:00"}],
+        ["10.0.0.0/8"],
+    )
+
+    # A trigger's settings: from every tag to listed tags, with a new secret shown once.
+    ok(api.post("/instances/default/namespaces", json={"name": "edithooks"}), 201)
+    repo = "/instances/default/namespaces/edithooks/repositories/app"
+    ok(api.post("/instances/default/namespaces/edithooks/repositories", json={"name": "app"}), 201)
+    hook = {"name": "ci", "url": "https://ci.example.com/h", "mode": "every"}
+    ok(api.post(repo + "/triggers", json=hook), 201)
+    admin.go("/console" + repo + "/triggers")
+    admin.page.get_by_role("link", name="Edit ci").click()
+    admin.page.get_by_label("Fires on").select_option("tags")
+    admin.page.get_by_label("Tags").fill("v1, v2")
+    admin.page.get_by_label("Signing secret").select_option("new")
+    admin.page.get_by_role("button", name="Save the trigger").click()
+    assert len(admin.page.locator("#trigger-secret").inner_text()) >= 32
+    admin.check("trigger-edit")
+    trigger = ok(api.get(repo + "/triggers/ci"))
+    assert (trigger["mode"], trigger["tags"], trigger["hasSecret"]) == ("tags", ["v1", "v2"], True)
+
+
+def test_failed_jobs_are_listed_and_retried_and_remotes_registered(
+    admin: Visit, api: httpx.Client, server: DockyardServer
+) -> None:
+    kind = "console-test-kind"  # no worker handles it: its jobs stay where the test puts them
+    # (In a thread: Playwright's own event loop runs in this one.)
+    with ThreadPoolExecutor(1) as pool:
+        (job_id,) = pool.submit(queue_jobs, server, kind, failed=1, running=0).result()
+    admin.page.get_by_role("link", name="Jobs").click()
+    admin.page.get_by_label("State").select_option("failed")
+    admin.page.get_by_label("Kind").fill(kind)
+    admin.page.get_by_role("button", name="Filter").click()
+    row = admin.page.locator("table.jobs tbody tr")
+    assert row.count() == 1 and "boom 0" in row.inner_text()
+    admin.check("jobs")
+    row.get_by_role("button", name=re.compile("^Retry")).click()
+    assert [
+        (j["id"], j["state"]) for j in ok(api.get("/jobs", params={"kind": kind}))["items"]
+    ] == [(job_id, "waiting")]
+
+    other = ok(
+        api.post("/instances", json={"name": "remotes", "region": "local", "edition": "Advanced"}),
+        201,
+    )
+    admin.go(f"/console/instances/{other['id']}/replication")
+    admin.page.get_by_role("link", name="Remotes").click()
+    admin.page.get_by_label("Name", exact=True).fill("hub")
+    admin.page.get_by_label("URL").fill("ftp://hub.example.com")
+    admin.page.get_by_label("User name or access key id").fill("bot")
+    admin.page.get_by_label("Password or access key secret").fill("s3cret-value")
+    admin.page.get_by_role("button", name="Register remote").click()
+    assert "https://" in admin.page.get_by_role("alert").inner_text()
+    admin.page.get_by_label("URL").fill("https://hub.example.com")
+    admin.page.get_by_label("Password or access key secret").fill("s3cret-value")
+    admin.page.get_by_role("button", name="Register remote").click()
+    assert "hub.example.com" in admin.page.locator("table.remotes tbody tr").inner_text()
+    assert "s3cret-value" not in admin.page.content()
+    admin.check("remotes")
+    remotes = ok(api.get(f"/instances/{other['id']}/replication-remotes"))["items"]
+    assert [(r["name"], r["username"]) for r in remotes] == [("hub", "bot")]
+    admin.page.get_by_role("button", name="Delete the remote hub").click()
+    assert ok(api.get(f"/instances/{other['id']}/replication-remotes"))["total"] == 0
+
+
+def test_signing_metadata_and_policies_are_managed(
+    admin: Visit, api: httpx.Client, keyring: Keyring
+) -> None:
+    ok(api.post("/instances/default/namespaces", json={"name": "gated"}), 201)
+    admin.go("/console/instances/default")
+    admin.page.get_by_role("link", name="Signing").click()
+    admin.page.get_by_label("Name", exact=True).fill("console-meta")
+    admin.page.get_by_role("button", name="Create metadata namespace").click()
+    assert admin.page.url.endswith("/signing/console-meta")
+    admin.page.get_by_label("Note name").fill("image-sign")
+    admin.page.get_by_label("Signer hint").fill("release <script>bot</script>")
+    admin.page.get_by_role("button", name="Create note").click()
+    admin.page.get_by_label("Public key (ASCII-armored OpenPGP)").fill("not a key")
+    admin.page.get_by_role("button", name="Add public key").click()
+    assert "armored" in admin.page.locator("#e-public_key").inner_text()
+    key = keyring.generate("console-meta-signer")
+    admin.page.get_by_label("Public key (ASCII-armored OpenPGP)").fill(keyring.export(key))
+    admin.page.get_by_role("button", name="Add public key").click()
+    assert key.fingerprint in admin.page.locator("table.keys").inner_text()
+    assert "release <script>bot</script>" in admin.page.locator("table.notes").inner_text()
+    admin.check("signing-namespace")
+
+    admin.page.get_by_role("link", name="Signing").last.click()
+    admin.page.get_by_label("Policy name").fill("gated-signed")
+    admin.page.get_by_label("Namespace or repository").fill("gated")
+    admin.page.get_by_label("Note", exact=True).fill("console-meta/image-sign")
+    admin.page.get_by_label("Tags (regular expression)").fill("release-.*")
+    admin.page.get_by_role("button", name="Create signature policy").click()
+    assert "gated/*" in admin.page.locator("table.signature-policies").inner_text()
+    # A namespace still holding its note and key is not deleted, and says why.
+    admin.page.get_by_role("button", name="Delete the metadata namespace console-meta").click()
+    assert "still holds" in admin.page.get_by_role("alert").inner_text()
+    admin.check("signing")
+    policies = ok(api.get("/instances/default/signature-policies"))["items"]
+    assert [(p["name"], p["tags"]) for p in policies] == [("gated-signed", "release-.*")]
+    admin.page.get_by_role("button", name="Delete the signature policy gated-signed").click()
+    assert ok(api.get("/instances/default/signature-policies"))["total"] == 0
+    admin.go("/console/instances/default/signing/console-meta")
+    admin.page.get_by_role("button", name=f"Delete the key {key.fingerprint}").click()
+    admin.page.get_by_role("button", name="Delete the note image-sign").click()
+    admin.page.get_by_role("link", name="Signing").last.click()
+    admin.page.get_by_role("button", name="Delete the metadata namespace console-meta").click()
+    meta = ok(api.get("/instances/default/metadata/namespaces"))
+    assert "console-meta" not in json.dumps(meta)
+
+
+def test_vulnerability_database_import_and_usage_per_repository(
+    admin: Visit, api: httpx.Client, server: DockyardServer
+) -> None:
+    admin.page.get_by_role("link", name="Vulnerability database").click()
+    admin.page.get_by_label("OSV records (JSON)").fill("{not json")
+    admin.page.get_by_role("button", name="Import").click()
+    assert admin.page.locator("#e-records").inner_text()
+    record = {
+        "id": "CONSOLE-2026-1",
+        "modified": "2026-01-01T00:00:00Z",
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": "console-demo"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2"}]}],
+            }
+        ],
+    }
+    admin.page.get_by_label("OSV records (JSON)").fill(json.dumps([record]))
+    admin.page.get_by_role("button", name="Import").click()
+    assert "1 record added" in admin.page.locator("#vulndb-imported").inner_text()
+    state = ok(api.get("/vulndb"))
+    assert {"ecosystem": "PyPI", "records": 1} in state["ecosystems"]
+    assert f"Version{state['version']}" in admin.page.locator("#vulndb-state").inner_text().replace(
+        "\n", ""
+    ).replace("\t", "")
+    admin.check("vulndb")
+
+    # Usage: a row per repository, and the rules of the count.
+    ok(api.post("/instances/default/namespaces", json={"name": "metered2"}), 201)
+    password = {"password": REGISTRY_PASSWORD, "confirm": REGISTRY_PASSWORD}
+    ok(api.put("/users/admin/registry-password", json=password), 204)
+    pusher = Pusher(server)
+    pusher.http.auth = ("admin", REGISTRY_PASSWORD)
+    try:
+        pusher.image("metered2/a", "v1")
+        pusher.image("metered2/b", "v1")
+    finally:
+        pusher.close()
+    admin.go("/console/instances/default/namespaces/metered2")
+    admin.page.get_by_role("link", name="Usage per repository, and how it is counted").click()
+    rows = admin.page.locator("table.repository-usage tbody tr")
+    assert [r.split("\t")[0] for r in rows.all_inner_texts()] == ["a", "b"]
+    assert "Tags cost nothing" in admin.page.locator("#usage-rules").inner_text()
+    detail = ok(api.get("/instances/default/namespaces/metered2/usage"))
+    assert [r["manifests"] for r in detail["repositories"]] == [1, 1]
+    admin.check("usage")

@@ -11,13 +11,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard.console import (
     audit,
     credentials,
+    edits,
     gc,
     groups,
     instances,
+    jobs,
     logon_policies,
     organizations,
     picker,
     policies,
+    remotes,
     removals,
     replication,
     repositories,
@@ -26,8 +29,11 @@ from dockyard.console import (
     roles,
     scanning,
     signin,
+    signing,
     triggers,
+    usage,
     users,
+    vulnerabilities,
 )
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import not_found
@@ -76,6 +82,12 @@ def create_console(services: ConsoleServices) -> ASGIApp:
             *removals.routes(services),
             *replication.routes(services),
             *scanning.routes(services),
+            *edits.routes(services),
+            *jobs.routes(services),
+            *remotes.routes(services),
+            *signing.routes(services),
+            *vulnerabilities.routes(services),
+            *usage.routes(services),
             Mount(
                 "/console/static",
                 StaticFiles(packages=[("dockyard.console", "static")]),

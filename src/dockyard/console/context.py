@@ -12,11 +12,12 @@ from dockyard.services.content import ContentService
 from dockyard.services.credentials import CredentialsService, CredentialVerifier, TokenService
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import Caller, IdentityServices
+from dockyard.services.jobs import JobsService
 from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
-from dockyard.services.scanning import ScanPolicyService, ScanService
+from dockyard.services.scanning import ScanPolicyService, ScanService, VulnDbService
 from dockyard.services.signin import SignInService
-from dockyard.services.signing import SigningService
+from dockyard.services.signing import SignaturePolicyService, SigningService
 from dockyard.services.tenancy import TenancyService
 from dockyard.services.triggers import TriggersService
 from dockyard.services.usage import UsageService
@@ -53,6 +54,12 @@ class ConsoleServices:
     public_url: str | None = None
     #: Image signatures, verified for the tag page's Signatures section; None: no section.
     signing: SigningService | None = None
+    #: The background job queue (the jobs page); None: no page.
+    jobs: JobsService | None = None
+    #: Signature policies of an instance (the signing pages).
+    signature_policies: SignaturePolicyService | None = None
+    #: The offline vulnerability database (its status page).
+    vulndb: VulnDbService | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ async def group_page(context: PageContext, status: int = 200, **values: Any) -> 
         may_grant=may_grant,
         may_revoke=user.may(actions.DETACH_ROLE_FROM_GROUP, arn),
         may_delete=user.may(actions.DELETE_GROUP, arn),
+        may_edit=user.may(actions.UPDATE_GROUP, arn),
         **values,
     )
 

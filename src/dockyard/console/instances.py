@@ -79,6 +79,8 @@ async def instance_page(context: PageContext, status: int = 200, **values: Any) 
         limits=await svc.tenancy.instance_limits(ref.id),
         usage=usage,
         may_see_retention=user.may(actions.LIST_RETENTION_POLICY, arn),
+        may_see_signing=svc.signing is not None
+        and user.may(actions.LIST_METADATA_NAMESPACE, actions.metadata_list_arn(ref)),
         may_see_replication=user.may(
             actions.LIST_REPO_SYNC_TASK, actions.repository_list_arn(ref, None)
         ),

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from dockyard.console.context import ConsoleServices
 from dockyard.console.instances import PAGE_SIZE
 from dockyard.console.pages import PageContext, page, redirect
-from dockyard.console.removals import deletable
+from dockyard.console.removals import deletable, permitted
 from dockyard.errors import AlreadyExistsError, InvalidInputError
 from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
@@ -19,7 +19,7 @@ from dockyard.services.paging import PageRequest
 PATH = "/console/logon-policies"
 
 
-def _windows(text: str) -> list[dict[str, str]]:
+def parse_windows(text: str) -> list[dict[str, str]]:
     """One window a line, ``HH:MM-HH:MM`` (UTC)."""
     windows = []
     for line in text.splitlines():
@@ -27,6 +27,11 @@ def _windows(text: str) -> list[dict[str, str]]:
         if line.strip():
             windows.append({"start": start.strip(), "end": end.strip()})
     return windows
+
+
+def parse_networks(text: str) -> list[str]:
+    """One CIDR a line."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _field(message: str) -> str:
@@ -51,6 +56,9 @@ async def logon_policies_page(context: PageContext, status: int = 200, **values:
         listing=listing,
         may_create=user.may(actions.CREATE_LOGON_POLICY, "*"),
         deletable=await deletable(context, "logon-policies", [p.name for p in listing.items]),
+        editable=await permitted(
+            context, "logonpolicy", actions.UPDATE_LOGON_POLICY, [p.name for p in listing.items]
+        ),
         **values,
     )
 
@@ -64,8 +72,8 @@ async def create_logon_policy(context: PageContext) -> Response:
             user.caller,
             form.text("name"),
             description=form.text("description"),
-            time_windows=_windows(sent["time_windows"]),
-            cidrs=[line.strip() for line in sent["cidrs"].splitlines() if line.strip()],
+            time_windows=parse_windows(sent["time_windows"]),
+            cidrs=parse_networks(sent["cidrs"]),
         )
     except (InvalidInputError, AlreadyExistsError) as exc:
         errors = {_field(exc.message): exc.message}

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from dockyard.console.context import ConsoleServices
 from dockyard.console.pages import PageContext, page, redirect
-from dockyard.console.removals import deletable
+from dockyard.console.removals import deletable, permitted
 from dockyard.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from dockyard.services.access import actions
 from dockyard.services.identity import OrganizationView
@@ -54,6 +54,9 @@ async def organizations_page(context: PageContext, status: int = 200, **values: 
         may_create=user.may(actions.CREATE_ORGANIZATION, "*"),
         deletable=await deletable(
             context, "organizations", [o.id for o in found.items if o.parent_id]
+        ),
+        editable=await permitted(
+            context, "organization", actions.UPDATE_ORGANIZATION, [o.id for o in found.items]
         ),
         **values,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import jinja2
@@ -15,9 +15,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from dockyard.authn import client_address, session_principal
 from dockyard.console import security
 from dockyard.console.context import ConsoleServices, Visitor
-from dockyard.errors import AuthenticationError, DeniedError, DockyardError, NotFoundError
+from dockyard.errors import (
+    AuthenticationError,
+    DeniedError,
+    DockyardError,
+    NotFoundError,
+    UnavailableError,
+)
 
 SIGNIN_PATH = "/console/signin"
+T = TypeVar("T")
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("dockyard.console", "templates"),
@@ -99,6 +106,13 @@ class PageContext:
 
 Handler = Callable[[PageContext], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def configured(service: T | None, what: str) -> T:
+    """A service the deployment may run without (None): then the page says so."""
+    if service is None:
+        raise UnavailableError(f"{what} is not configured")
+    return service
 
 
 def redirect(path: str) -> RedirectResponse:

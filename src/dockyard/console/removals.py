@@ -56,8 +56,13 @@ async def deletable(context: PageContext, collection: str, names: Iterable[str])
     """Which of ``names`` (of ``collection``, a key of ``DELETABLE``) the visitor may delete:
     the rows and pages that get a Delete button."""
     kind = DELETABLE[collection]
+    return await permitted(context, kind.kind, kind.action, names)
+
+
+async def permitted(context: PageContext, kind: str, action: str, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` (identity objects of the ARN ``kind``) the visitor may ``action``."""
     ram_arn = context.svc.identity.users.ram_arn
-    return {n for n in names if context.user.may(kind.action, await ram_arn(f"{kind.kind}/{n}"))}
+    return {n for n in names if context.user.may(action, await ram_arn(f"{kind}/{n}"))}
 
 
 def _deleter(collection: str) -> Callable[[PageContext], Awaitable[Response]]:

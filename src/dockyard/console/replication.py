@@ -183,6 +183,7 @@ async def replication_page(context: PageContext, status: int = 200, **values: An
         may_create_rule=may_create_rule,
         may_change_rules=user.may(actions.UPDATE_REPO_SYNC_RULE, every_repository),
         may_delete_rules=user.may(actions.DELETE_REPO_SYNC_RULE, every_repository),
+        may_list_remotes=user.may(actions.LIST_REPLICATION_REMOTE, actions.instance_arn(ref)),
         **values,
     )
 

@@ -213,6 +213,7 @@ async def repository_page(context: PageContext, status: int = 200, **values: Any
         may_see_layers=user.may(actions.GET_REPOSITORY_LAYERS, resource),
         may_see_triggers=user.may(actions.LIST_REPO_TRIGGER, resource),
         may_replicate=user.may(actions.CREATE_REPO_SYNC_TASK, resource),
+        may_see_scans=ref.edition == "Advanced" and user.may(actions.LIST_IMAGE_SCAN, resource),
         **values,
     )
 

@@ -77,6 +77,7 @@ async def resource_set_page(context: PageContext, status: int = 200, **values: A
         may_unlink=user.may(actions.UNLINK_RESOURCE_SET_FROM_GROUP, arn),
         may_remove=user.may(actions.REMOVE_RESOURCE_FROM_RESOURCE_SET, arn),
         may_delete=user.may(actions.DELETE_RESOURCE_SET, arn),
+        may_edit=user.may(actions.UPDATE_RESOURCE_SET, arn),
         **values,
     )
 

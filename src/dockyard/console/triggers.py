@@ -18,7 +18,7 @@ from dockyard.console.targets import Target, repository_target
 from dockyard.errors import AlreadyExistsError, InvalidInputError, LimitExceededError
 from dockyard.services.access import actions
 from dockyard.services.paging import PageRequest
-from dockyard.services.triggers import STATUSES, TriggerSpec
+from dockyard.services.triggers import STATUSES, TriggerChanges, TriggerSpec, TriggerView
 
 _BLANK_FORM = {"name": "", "url": "", "mode": "every", "expression": "", "tags": ""}
 
@@ -78,6 +78,61 @@ async def create_trigger(context: PageContext) -> Response:
         return await triggers_page(context, 400, errors={"form": exc.message}, form=sent)
     # The secret is shown once, on this answer: no redirect.
     return await triggers_page(context, 201, created=created)
+
+
+def _settings_form(trigger: TriggerView) -> dict[str, Any]:
+    return {
+        "url": trigger.url,
+        "mode": trigger.mode,
+        "expression": trigger.expression or "",
+        "tags": " ".join(trigger.tags),
+        "cloudevents": trigger.cloudevents,
+    }
+
+
+async def trigger_page(context: PageContext, status: int = 200, **values: Any) -> Response:
+    """A trigger's settings: URL, when it fires, format and secret (as the API's PATCH)."""
+    target = await repository_target(context, actions.UPDATE_WEBHOOK)
+    svc = context.svc
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    trigger = await svc.triggers.get(repo, context.param("name"), reveal=True)
+    values.setdefault("errors", {})
+    values.setdefault("form", _settings_form(trigger))
+    values.setdefault("saved", None)
+    return context.render(
+        "trigger.html",
+        status=status,
+        target=target,
+        here=_repository_path(target),
+        trigger=trigger,
+        **values,
+    )
+
+
+async def update_trigger(context: PageContext) -> Response:
+    target = await repository_target(context, actions.UPDATE_WEBHOOK)
+    form, svc = context.form, context.svc
+    mode = form.text("mode")
+    secret = {"new": True, "remove": False}.get(form.text("secret"))
+    changes = TriggerChanges(
+        url=form.text("url"),
+        mode=mode,
+        expression=form.text("expression") if mode == "expression" else None,
+        tags=form.text("tags").replace(",", " ").split() if mode == "tags" else None,
+        cloudevents=form.checked("cloudevents"),
+        secret=secret,
+    )
+    repo = await svc.tenancy.repository_ref(target.instance.id, target.namespace, target.name)
+    try:
+        saved = await svc.triggers.update(
+            repo, context.param("name"), changes, actor=context.user.actor, resource=target.resource
+        )
+    except (InvalidInputError, LimitExceededError) as exc:
+        sent: dict[str, Any] = {n: form.text(n) for n in ("url", "mode", "expression", "tags")}
+        sent["cloudevents"] = form.checked("cloudevents")
+        return await trigger_page(context, 400, errors={"form": exc.message}, form=sent)
+    # A new secret is shown once, on this answer: no redirect.
+    return await trigger_page(context, saved=saved, form=_settings_form(saved))
 
 
 async def ping_trigger(context: PageContext) -> Response:
@@ -144,6 +199,8 @@ def routes(svc: ConsoleServices) -> list[Route]:
     return [
         Route(repo + "/triggers", page(svc, triggers_page), methods=["GET"]),
         Route(repo + "/triggers", page(svc, create_trigger), methods=["POST"]),
+        Route(repo + "/triggers/{name}", page(svc, trigger_page), methods=["GET"]),
+        Route(repo + "/triggers/{name}", page(svc, update_trigger), methods=["POST"]),
         Route(repo + "/triggers/{name}/ping", page(svc, ping_trigger), methods=["POST"]),
         Route(repo + "/triggers/{name}/delete", page(svc, delete_trigger), methods=["POST"]),
         Route(repo + "/trigger-records", page(svc, records_page), methods=["GET"]),
