@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
+from dockyard.api.routers._routes import InInstance, require_in, route
 from dockyard.api.routers.params import InstanceId, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.signing import (
@@ -51,14 +51,13 @@ _IMAGE = re.compile(
         "(by one of `keys`, when given). The management API and blob GETs are not gated."
     ),
 )
-async def create_policy(
-    instance_id: InstanceId, body: SignaturePolicyCreate, svc: Services, guard: Authz
-) -> SignaturePolicyOut:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+async def create_policy(instance: InInstance, body: SignaturePolicyCreate) -> SignaturePolicyOut:
     spec = SignaturePolicySpec(
         body.name, body.note, body.namespace, body.repository, body.keys, body.tags
     )
-    view = await svc.signature_policies.create(instance_id, spec, actor=guard.actor, resource=arn)
+    view = await instance.svc.signature_policies.create(
+        instance.id, spec, actor=instance.actor, resource=instance.arn
+    )
     return SignaturePolicyOut.model_validate(view)
 
 
@@ -70,11 +69,8 @@ async def create_policy(
     "List the instance's signature policies",
     response_model=Page[SignaturePolicyOut],
 )
-async def list_policies(
-    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
-) -> Page[SignaturePolicyOut]:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    page = await svc.signature_policies.list_policies(instance_id, paging)
+async def list_policies(instance: InInstance, paging: Paging) -> Page[SignaturePolicyOut]:
+    page = await instance.svc.signature_policies.list_policies(instance.id, paging)
     return Page[SignaturePolicyOut].model_validate(page)
 
 
@@ -86,11 +82,9 @@ async def list_policies(
     "Get a signature policy",
     response_model=SignaturePolicyOut,
 )
-async def get_policy(
-    instance_id: InstanceId, name: PolicyName, svc: Services, guard: Authz
-) -> SignaturePolicyOut:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    return SignaturePolicyOut.model_validate(await svc.signature_policies.get(instance_id, name))
+async def get_policy(instance: InInstance, name: PolicyName) -> SignaturePolicyOut:
+    view = await instance.svc.signature_policies.get(instance.id, name)
+    return SignaturePolicyOut.model_validate(view)
 
 
 @route(
@@ -101,11 +95,10 @@ async def get_policy(
     "Delete a signature policy",
     status_code=204,
 )
-async def delete_policy(
-    instance_id: InstanceId, name: PolicyName, svc: Services, guard: Authz
-) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
-    await svc.signature_policies.delete(instance_id, name, actor=guard.actor, resource=arn)
+async def delete_policy(instance: InInstance, name: PolicyName) -> None:
+    await instance.svc.signature_policies.delete(
+        instance.id, name, actor=instance.actor, resource=instance.arn
+    )
 
 
 @route(
