@@ -165,9 +165,6 @@ class DockyardServer:
         # the per-address registry login limit (10/min by default) would make unrelated
         # tests fail with 429. Tests of the limit pass their own value in ``env``.
         env.setdefault("DOCKYARD_REGISTRY_AUTH_FAILURES_PER_MINUTE", "100000")
-        # The test run itself keeps both cores busy: niced background work would make the
-        # waits for deliveries, scans and replication long. Tests of the niceness pass it.
-        env.setdefault("DOCKYARD_BACKGROUND_NICE", "0")
         env.update(self.extra_env)
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n=== starting: {' '.join(self.argv())}\n".encode())

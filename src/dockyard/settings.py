@@ -94,10 +94,6 @@ class Settings(BaseSettings):
     #: Background worker processes ``serve`` runs beside the HTTP workers (``--workers``);
     #: they run jobs, dispatch events and schedule periodic work. 0: none on this node.
     background_workers: int = Field(default=1, ge=0, le=64)
-    #: Niceness of the background workers that ``serve`` runs beside HTTP workers: under
-    #: load the kernel gives the CPU to requests first, and deliveries, scans and
-    #: replication catch up with what is left. 0: the same priority as requests.
-    background_nice: int = Field(default=10, ge=0, le=19)
     #: Seconds a background job may take to finish after SIGTERM; then its lease lapses.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     #: Seconds a background job's lease lasts (renewed every third of it while the job

@@ -119,23 +119,16 @@ class Child:
     argv: list[str]
     #: Restarted when it dies; otherwise its death stops the whole server.
     restartable: bool
-    #: Added to its niceness at start (background work yields the CPU to requests).
-    nice: int = 0
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             self.argv,
-            preexec_fn=self._prepare if sys.platform == "linux" else None,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self.started_at = time.monotonic()
-        _log("info", "process started", role=self.role, pid=self.process.pid, nice=self.nice)
-
-    def _prepare(self) -> None:
-        _die_with_parent()
-        if self.nice:
-            os.nice(self.nice)
+        _log("info", "process started", role=self.role, pid=self.process.pid)
 
 
 class Supervisor:
@@ -212,11 +205,9 @@ def main() -> None:
     children: list[Child] = []
     if serve.get("http", True):
         children.append(Child("http", [*me, "dockyard.supervisor", "http"], restartable=False))
-    # Beside HTTP workers, background work is niced; a worker-only node has nothing to yield to.
-    nice = int(serve.get("background_nice", 0)) if children else 0
     for number in range(int(serve.get("background_workers", 0))):
         argv = [*me, "dockyard.background"]
-        children.append(Child(f"background-{number + 1}", argv, restartable=True, nice=nice))
+        children.append(Child(f"background-{number + 1}", argv, restartable=True))
     if not children:
         _log("error", "nothing to run: no HTTP server and no background workers")
         sys.exit(2)

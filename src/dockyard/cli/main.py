@@ -220,7 +220,6 @@ def _is_unspecified(host: str) -> bool:
 def _background_plan(settings: Settings) -> dict[str, object]:
     return {
         "background_workers": settings.background_workers,
-        "background_nice": settings.background_nice,
         "shutdown_grace_seconds": settings.shutdown_grace_seconds,
     }
 
