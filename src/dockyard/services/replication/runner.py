@@ -7,7 +7,8 @@ the destination first (HEAD) and recorded ``already present`` when there, so a t
 interrupted by a crash resumes where it was and sends no layer twice. Blobs go before the
 manifests that name them, an index's children before the index, and the referrers of
 each manifest (signatures, SBOMs) after their subject, byte for byte, so digests at the
-destination equal the source's.
+destination equal the source's. To another instance of this deployment, the metadata
+occurrences over the copied manifests follow (``signing.replicas``).
 
 Before anything is written the destination tag is checked: holding another image, it is
 left alone unless the task overwrites, and an immutable instance of this deployment
@@ -55,6 +56,7 @@ from dockyard.services.replication.views import (
     WAITING,
     RemoteEndpoint,
 )
+from dockyard.services.signing.replicas import carry_occurrences
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 TASK_JOB_KIND = "replication-task"
@@ -197,6 +199,9 @@ class ReplicationRunner:
                     await destination.put_manifest(
                         manifest.digest, manifest.body, manifest.media_type
                     )
+            if isinstance(destination, InstanceDestination):
+                digests = [manifest.digest for manifest in plan.manifests]
+                await carry_occurrences(self._db, source, destination.target, digests)
         finally:
             await destination.aclose()
 

@@ -398,7 +398,7 @@ class SigningService:
         self, repo: RepositoryRef, digest: str, signed: Sequence[str]
     ) -> tuple[str, list[SignatureCheck]]:
         """The URL of ``digest``, and every signature over one of the ``signed`` digests,
-        each checked against the URL of the digest its occurrence names."""
+        each checked against its occurrence's ``ResourceUri``."""
         instance = await self._tenancy.instance_ref(repo.instance_id)
         async with self._db.read() as session:
             found = await q.occurrences_of_image(session, repo.id, signed)
@@ -408,7 +408,10 @@ class SigningService:
             }
         checks: list[SignatureCheck] = []
         for occurrence, note, ns in found:
-            url = image_url(instance.region, repo.instance_id, repo.full_name, occurrence.digest)
+            # The URL its publisher signed: the image's own, or (for an occurrence
+            # replicated with its image from another instance) the source image's, which
+            # names the same digest.
+            url = occurrence.resource_uri
             for signature in occurrence.signatures:
                 check = await self._check(url, occurrence, note, ns, keys[ns.id], signature)
                 checks.append(check)
