@@ -6,7 +6,8 @@ built from the published formats with ``cryptography`` (tests/oci_signatures.py)
 
 The API, ``dockyard verify`` and the admission endpoint list them with their type; one
 by an unregistered key and one over another digest say why they fail; a signature policy
-naming the registered cosign key admits the image."""
+naming the registered cosign key admits the image; replication to another instance
+carries them."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests import oci_signatures as S
+from tests.api.conftest import ApiClient
+from tests.api.test_api_replication import replicate
 from tests.conftest import DockyardServer
 from tests.dockyard_cli import Cli
 from tests.e2e import clients as C
@@ -96,24 +98,38 @@ def test_cosign_and_notation_signatures_are_listed_verified_and_admit(
     table = cli.run("verify", f"{repo}@{image.digest}").stdout
     assert "notation" in table and "unknown key" in table
 
-    with httpx.Client(base_url=f"{registry.url}/api/v1", auth=registry.admin) as api:
+    api = ApiClient(registry, auth=registry.admin)
+    try:
         meta = f"/instances/default/metadata/namespaces/{mns}"
         note = {"NoteName": "image-sign", "Note": {"Kind": "ATTESTATION"}}
-        assert api.post(meta + "/notes", json=note).status_code == 201
+        api.ok(api.post(meta + "/notes", json=note), 201)
         policy = {
             "name": f"cosigned-{secrets.token_hex(3)}",
             "repository": repo,
             "note": f"{mns}/image-sign",
             "keys": [cosign_fp["Fingerprint"]],
         }
-        assert api.post("/instances/default/signature-policies", json=policy).status_code == 201
-        answer = api.post("/instances/default/admission", json={"image": f"{repo}:v1"}).json()
+        api.ok(api.post("/instances/default/signature-policies", json=policy), 201)
+        answer = api.ok(api.post("/instances/default/admission", json={"image": f"{repo}:v1"}))
         assert answer["admitted"] is True, answer
         [outcome] = answer["policies"]
         assert outcome["reasons"] == [
             f"cosign signature {cosign.digest} by {cosign_fp['Fingerprint']}"
         ]
         assert len(answer["ociSignatures"]) == 4
-        referrers = api.get(f"{registry.url}/v2/{repo}/referrers/{image.digest}").json()
+        referrers = api.http.get(f"{registry.url}/v2/{repo}/referrers/{image.digest}").json()
         types = sorted(m["artifactType"] for m in referrers["manifests"])
         assert types == [S.NOTATION_ARTIFACT, S.COSIGN_ARTIFACT]
+
+        # Replicated to another instance: the referrers and the .sig tag go along; the
+        # keys stay with the instance that registered them.
+        target = str(api.create_instance("Advanced")["id"])
+        assert replicate(api, repo, tag="v1", to=target)["status"] == "Completed"
+        path = f"{api.repo_path(target, repo)}/manifests/v1/signatures"
+        there = api.ok(api.get(path))["OciSignatures"]
+        assert sorted((c["Type"], c["Manifest"], c["Tag"]) for c in there) == sorted(
+            (c["Type"], c["Manifest"], c["Tag"]) for c in checks
+        )
+        assert {c["Reason"] for c in there} == {"unknown key"}
+    finally:
+        api.close()

@@ -56,6 +56,7 @@ from dockyard.services.replication.views import (
     WAITING,
     RemoteEndpoint,
 )
+from dockyard.services.signing.oci import cosign_tag
 from dockyard.services.signing.replicas import carry_occurrences
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
@@ -81,6 +82,8 @@ class _Manifest:
     #: The manifest it refers to, for a referrer; with its descriptor for the fallback tag.
     subject: str | None = None
     descriptor: dict[str, Any] = field(default_factory=dict)
+    #: The tag it is pushed under: cosign's ``sha256-<hex>.sig`` for its subject.
+    tag: str | None = None
 
 
 @dataclass
@@ -191,6 +194,8 @@ class ReplicationRunner:
                         manifest.media_type,
                         manifest.descriptor,
                     )
+                elif manifest.tag is not None:
+                    await destination.put_manifest(manifest.tag, manifest.body, manifest.media_type)
                 elif manifest.digest == top.digest:
                     await destination.put_manifest(
                         task.destination_tag, manifest.body, manifest.media_type
@@ -225,7 +230,8 @@ class ReplicationRunner:
         return _Manifest(view.digest, view.content, view.media_type)
 
     async def _collect(self, source: RepositoryRef, manifest: _Manifest, plan: _Plan) -> None:
-        """Add ``manifest``, what it names, and its referrers to ``plan``, children first."""
+        """Add ``manifest``, what it names, its referrers and its cosign signatures (the
+        ``sha256-<hex>.sig`` tag) to ``plan``, children first."""
         if manifest.digest in plan.seen:
             return
         plan.seen.add(manifest.digest)
@@ -240,6 +246,12 @@ class ReplicationRunner:
             referrer = await self._source_manifest(source, str(descriptor["digest"]))
             referrer.subject, referrer.descriptor = manifest.digest, descriptor
             await self._collect(source, referrer, plan)
+        try:
+            signatures = await self._source_manifest(source, cosign_tag(manifest.digest))
+        except DestinationError:  # no cosign signature under the tag scheme
+            return
+        signatures.tag = cosign_tag(manifest.digest)
+        await self._collect(source, signatures, plan)
 
     async def _check_tag(
         self, task: ReplicationTask, destination: Destination, digest: str

@@ -35,6 +35,7 @@ from dockyard.services.signing.oci import (
     SIMPLE_SIGNING,
     NativeOutcome,
     TrustedKey,
+    cosign_tag,
     is_pem_key,
     signature_annotation,
     verify_cosign,
@@ -42,11 +43,6 @@ from dockyard.services.signing.oci import (
 )
 from dockyard.services.signing.views import Admission, OciSignatureCheck, PolicyOutcome
 from dockyard.services.tenancy import RepositoryRef
-
-
-def cosign_tag(digest: str) -> str:
-    """cosign's tag for the signatures of ``digest``: ``sha256:<hex>`` → ``sha256-<hex>.sig``."""
-    return digest.replace(":", "-", 1) + ".sig"
 
 
 class OciSignatures:

@@ -86,6 +86,11 @@ class NativeOutcome:
         return self.reason is None
 
 
+def cosign_tag(digest: str) -> str:
+    """cosign's tag for the signatures of ``digest``: ``sha256:<hex>`` → ``sha256-<hex>.sig``."""
+    return digest.replace(":", "-", 1) + ".sig"
+
+
 def is_pem_key(text: str) -> bool:
     """Whether a registered key is a PEM public key or certificate (not OpenPGP)."""
     return PEM_PUBLIC_KEY in text or PEM_CERTIFICATE in text
