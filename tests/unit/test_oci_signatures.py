@@ -9,9 +9,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from tests import oci_signatures as S
 
 from dockyard.errors import InvalidInputError
+from dockyard.metadata.models import SignaturePolicy
+from dockyard.services.signing import Admission, PolicyOutcome
+from dockyard.services.signing.native import oci_satisfies, with_oci_signatures
 from dockyard.services.signing.oci import (
     BROKEN_CHAIN,
     EXPIRED_CERTIFICATE,
@@ -21,6 +25,7 @@ from dockyard.services.signing.oci import (
     verify_cosign,
     verify_notation,
 )
+from dockyard.services.signing.views import OciSignatureCheck
 
 IMAGE = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
@@ -31,8 +36,8 @@ def trusted(pem: str, namespace: str = "sigs") -> TrustedKey:
     return TrustedKey(namespace, read_pem_key(pem).fingerprint, pem)
 
 
-def cosign_parts(key: object, digest: str = IMAGE) -> tuple[bytes, str]:
-    artifact = S.cosign_signature(key, "registry.example/ns/app", digest)  # type: ignore[arg-type]
+def cosign_parts(key: ec.EllipticCurvePrivateKey, digest: str = IMAGE) -> tuple[bytes, str]:
+    artifact = S.cosign_signature(key, "registry.example/ns/app", digest)
     layer = artifact.blobs[1]
     assert layer.annotations is not None
     return layer.data, layer.annotations["dev.cosignproject.cosign/signature"]
@@ -140,3 +145,47 @@ def test_a_notation_signature_that_fails_says_why(case: str, reason: str) -> Non
     outcome = verify_notation(envelope, IMAGE, keys, datetime.now(UTC) + timedelta(seconds=1))
     assert not outcome.valid and outcome.reason is not None
     assert outcome.reason.startswith(reason) if case == "not JSON" else outcome.reason == reason
+
+
+def policy(keys: list[str]) -> SignaturePolicy:
+    return SignaturePolicy(
+        name="signed", note_namespace="sigs", note_name="image-sign", key_fingerprints=keys
+    )
+
+
+def oci_check(
+    key: str | None, namespace: str = "sigs", reason: str | None = None
+) -> OciSignatureCheck:
+    return OciSignatureCheck(
+        "cosign", "sha256:" + "c" * 64, IMAGE, None, namespace, key, reason is None, reason
+    )
+
+
+KEY = "F" * 64
+
+
+@pytest.mark.parametrize(
+    ("keys", "checks", "satisfied"),
+    [
+        ([KEY], [oci_check(KEY)], True),
+        ([], [oci_check(KEY)], False),  # no keys named: the note, which only occurrences carry
+        ([KEY], [oci_check(KEY, namespace="other")], False),  # the key registered elsewhere
+        ([KEY], [oci_check(None, reason="unknown key")], False),
+        (["E" * 64], [oci_check(KEY)], False),
+    ],
+    ids=["by-a-named-key", "no-keys-named", "other-namespace", "invalid", "another-key"],
+)
+def test_a_policy_naming_keys_is_satisfied_by_a_valid_oci_signature_by_one(
+    keys: list[str], checks: list[OciSignatureCheck], satisfied: bool
+) -> None:
+    assert oci_satisfies(policy(keys), checks) is satisfied
+    refused = PolicyOutcome("signed", True, False, ["no signature of note sigs/image-sign"])
+    admission = with_oci_signatures(
+        Admission("ns/app", IMAGE, False, [refused]), [policy(keys)], checks
+    )
+    assert admission.admitted is satisfied and admission.oci_signatures == checks
+    if satisfied:
+        reason = f"cosign signature {'sha256:' + 'c' * 64} by {KEY}"
+        assert admission.policies == [PolicyOutcome("signed", True, True, [reason])]
+    else:
+        assert admission.policies == [refused]

@@ -75,9 +75,13 @@ class OciSignatures:
         """(digest, body, media type) and tag of each signature manifest over ``digest``."""
         found: list[tuple[tuple[str, bytes, str], str | None]] = []
         for descriptor in await self._content.referrers(repo, digest, None):
-            if descriptor.get("artifactType") in SIGNATURES:
+            if descriptor.get("artifactType") not in SIGNATURES:
+                continue
+            try:
                 view = await self._content.get_manifest(repo, str(descriptor["digest"]))
-                found.append(((view.digest, view.content, view.media_type), None))
+            except ManifestUnknownError:  # deleted since the referrers were listed
+                continue
+            found.append(((view.digest, view.content, view.media_type), None))
         tag = cosign_tag(digest)
         try:
             view = await self._content.get_manifest(repo, tag)

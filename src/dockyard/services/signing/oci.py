@@ -184,8 +184,12 @@ def verify_notation(
         return NativeOutcome(None, None, f"{BAD_SIGNATURE}: no certificate in x5c")
     if protected.get("cty") != NOTARY_PAYLOAD:
         return NativeOutcome(None, None, f"{BAD_SIGNATURE}: payload type is not {NOTARY_PAYLOAD}")
-    signed = f"{protected_b64}.{payload_b64}".encode("ascii")
-    if not _jws_ok(chain[0].public_key(), alg, signature, signed):
+    signed = f"{protected_b64}.{payload_b64}".encode("ascii", "replace")
+    try:
+        leaf_key = chain[0].public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return NativeOutcome(None, None, f"{BAD_SIGNATURE}: unsupported leaf key")
+    if not _jws_ok(leaf_key, alg, signature, signed):
         return NativeOutcome(None, None, BAD_SIGNATURE)
     for cert, issuer in itertools.pairwise(chain):
         try:
