@@ -12,6 +12,7 @@ carries them."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ from tests.dockyard_cli import Cli
 from tests.e2e import clients as C
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clients]
+
+
+@pytest.fixture
+def api(registry: DockyardServer) -> Iterator[ApiClient]:
+    client = ApiClient(registry, auth=registry.admin)
+    yield client
+    client.close()
 
 
 def push(registry: DockyardServer, repo: str, artifact: S.Artifact, reference: str) -> None:
@@ -39,7 +47,7 @@ def by_manifest(checks: list[dict[str, Any]], digest: str, key: str = "manifest"
 
 
 def test_cosign_and_notation_signatures_are_listed_verified_and_admit(
-    registry: DockyardServer, tmp_path: Path
+    registry: DockyardServer, api: ApiClient, tmp_path: Path
 ) -> None:
     ns = f"oci{secrets.token_hex(3)}"
     repo = f"{ns}/app"
@@ -64,15 +72,20 @@ def test_cosign_and_notation_signatures_are_listed_verified_and_admit(
     push(registry, repo, notation, notation.digest)
 
     mns = f"ocim{secrets.token_hex(3)}"
+    meta = f"/instances/default/metadata/namespaces/{mns}"
+    api.ok(api.post("/instances/default/metadata/namespaces", json={"NamespaceName": mns}), 201)
+    root = {"PublicKey": S.certificate_pem(chain[1])}
+    root_fp = api.ok(api.post(meta + "/public-keys", json=root), 201)
     cli = Cli(tmp_path / "cli")
     cli.login(registry.url, *registry.admin)
-    cli.run("metadata", "namespace", "create", mns)
     (tmp_path / "cosign.pub").write_text(S.public_pem(cosign_key))
-    (tmp_path / "root.pem").write_text(S.certificate_pem(chain[1]))
     cosign_fp = cli.json("signing", "key", "add", mns, "--file", str(tmp_path / "cosign.pub"))
-    root_fp = cli.json("signing", "key", "add", mns, "--file", str(tmp_path / "root.pem"))
-    assert root_fp["UserId"] == "CN=Dockyard Test Root"
-    listed = {k["Fingerprint"] for k in cli.json("signing", "key", "list", mns)}
+    assert (root_fp["UserId"], root_fp["KeyType"], cosign_fp["KeyType"]) == (
+        "CN=Dockyard Test Root",
+        "X509",
+        "PEM",
+    )
+    listed = {k["Fingerprint"] for k in api.ok(api.get(meta + "/public-keys"))}
     assert listed == {cosign_fp["Fingerprint"], root_fp["Fingerprint"]}
 
     found = cli.json("verify", f"{repo}:v1")
@@ -98,38 +111,31 @@ def test_cosign_and_notation_signatures_are_listed_verified_and_admit(
     table = cli.run("verify", f"{repo}@{image.digest}").stdout
     assert "notation" in table and "unknown key" in table
 
-    api = ApiClient(registry, auth=registry.admin)
-    try:
-        meta = f"/instances/default/metadata/namespaces/{mns}"
-        note = {"NoteName": "image-sign", "Note": {"Kind": "ATTESTATION"}}
-        api.ok(api.post(meta + "/notes", json=note), 201)
-        policy = {
-            "name": f"cosigned-{secrets.token_hex(3)}",
-            "repository": repo,
-            "note": f"{mns}/image-sign",
-            "keys": [cosign_fp["Fingerprint"]],
-        }
-        api.ok(api.post("/instances/default/signature-policies", json=policy), 201)
-        answer = api.ok(api.post("/instances/default/admission", json={"image": f"{repo}:v1"}))
-        assert answer["admitted"] is True, answer
-        [outcome] = answer["policies"]
-        assert outcome["reasons"] == [
-            f"cosign signature {cosign.digest} by {cosign_fp['Fingerprint']}"
-        ]
-        assert len(answer["ociSignatures"]) == 4
-        referrers = api.http.get(f"{registry.url}/v2/{repo}/referrers/{image.digest}").json()
-        types = sorted(m["artifactType"] for m in referrers["manifests"])
-        assert types == [S.NOTATION_ARTIFACT, S.COSIGN_ARTIFACT]
+    note = {"NoteName": "image-sign", "Note": {"Kind": "ATTESTATION"}}
+    api.ok(api.post(meta + "/notes", json=note), 201)
+    policy = {
+        "name": f"cosigned-{secrets.token_hex(3)}",
+        "repository": repo,
+        "note": f"{mns}/image-sign",
+        "keys": [cosign_fp["Fingerprint"]],
+    }
+    api.ok(api.post("/instances/default/signature-policies", json=policy), 201)
+    answer = api.ok(api.post("/instances/default/admission", json={"image": f"{repo}:v1"}))
+    assert answer["admitted"] is True, answer
+    [outcome] = answer["policies"]
+    assert outcome["reasons"] == [f"cosign signature {cosign.digest} by {cosign_fp['Fingerprint']}"]
+    assert len(answer["ociSignatures"]) == 4
+    referrers = api.http.get(f"{registry.url}/v2/{repo}/referrers/{image.digest}").json()
+    types = sorted(m["artifactType"] for m in referrers["manifests"])
+    assert types == [S.NOTATION_ARTIFACT, S.COSIGN_ARTIFACT]
 
-        # Replicated to another instance: the referrers and the .sig tag go along; the
-        # keys stay with the instance that registered them.
-        target = str(api.create_instance("Advanced")["id"])
-        assert replicate(api, repo, tag="v1", to=target)["status"] == "Completed"
-        path = f"{api.repo_path(target, repo)}/manifests/v1/signatures"
-        there = api.ok(api.get(path))["OciSignatures"]
-        assert sorted((c["Type"], c["Manifest"], c["Tag"]) for c in there) == sorted(
-            (c["Type"], c["Manifest"], c["Tag"]) for c in checks
-        )
-        assert {c["Reason"] for c in there} == {"unknown key"}
-    finally:
-        api.close()
+    # Replicated to another instance: the referrers and the .sig tag go along; the
+    # keys stay with the instance that registered them.
+    target = str(api.create_instance("Advanced")["id"])
+    assert replicate(api, repo, tag="v1", to=target)["status"] == "Completed"
+    path = f"{api.repo_path(target, repo)}/manifests/v1/signatures"
+    there = api.ok(api.get(path))["OciSignatures"]
+    assert sorted((c["Type"], c["Manifest"], c["Tag"]) for c in there) == sorted(
+        (c["Type"], c["Manifest"], c["Tag"]) for c in checks
+    )
+    assert {c["Reason"] for c in there} == {"unknown key"}

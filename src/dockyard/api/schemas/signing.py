@@ -151,6 +151,7 @@ class PublicKeyCreate(BaseModel):
 
 class PublicKeyOut(GuideModel):
     fingerprint: str
+    key_type: str = Field(description="`OpenPGP`, `PEM` (a public key) or `X509` (a certificate)")
     user_id: str = Field(serialization_alias="UserId")
     expiration_time: datetime | None
     public_key: str

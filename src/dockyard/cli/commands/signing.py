@@ -74,7 +74,12 @@ OCCURRENCE_COLUMNS = [
     ("Resource", "ResourceUri"),
     ("Key ids", "keyIds"),
 ]
-KEY_COLUMNS = [("Fingerprint", "Fingerprint"), ("User id", "UserId"), ("Expires", "ExpirationTime")]
+KEY_COLUMNS = [
+    ("Fingerprint", "Fingerprint"),
+    ("Type", "KeyType"),
+    ("User id", "UserId"),
+    ("Expires", "ExpirationTime"),
+]
 CHECK_COLUMNS = [
     ("Occurrence", "Occurrence"),
     ("Note", "Note"),

@@ -88,6 +88,13 @@ class PublicKeyView:
     public_key: str
     created_at: datetime
 
+    @property
+    def key_type(self) -> str:
+        """``OpenPGP`` (occurrences), ``PEM`` or ``X509`` (cosign and Notation signatures)."""
+        if "-----BEGIN CERTIFICATE-----" in self.public_key:
+            return "X509"
+        return "PEM" if "-----BEGIN PUBLIC KEY-----" in self.public_key else "OpenPGP"
+
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
