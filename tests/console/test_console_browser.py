@@ -32,6 +32,7 @@ from playwright.sync_api import (
     Playwright,
     sync_playwright,
 )
+from tests import oci_signatures as S
 from tests.api.conftest import Pusher
 from tests.api.test_api_jobs import queue_jobs
 from tests.conftest import DockyardServer
@@ -1237,7 +1238,13 @@ def test_tag_page_shows_its_signatures(
     pusher.http.auth = ("admin", REGISTRY_PASSWORD)
     try:
         pusher.image("signed/app", "v1")
-        pusher.image("signed/app", "v2")
+        v2 = pusher.image("signed/app", "v2").digest
+        # A cosign signature of v2 by a key nobody registered, under its .sig tag.
+        cosign = S.cosign_signature(S.ec_key(), f"{server.host}/signed/app", v2)
+        for blob in cosign.blobs:
+            assert pusher.blob("signed/app", blob.data).status_code == 201
+        tag = S.cosign_tag(v2)
+        assert pusher.manifest("signed/app", tag, cosign.body, S.OCI_MANIFEST).status_code == 201
     finally:
         pusher.close()
     key = keyring.generate("console-signer")
@@ -1268,6 +1275,14 @@ def test_tag_page_shows_its_signatures(
     admin.check("tag-signatures")
     admin.go("/console/instances/default/namespaces/signed/repositories/app/tags/v2")
     assert "Not verified" in admin.page.inner_text("main")
+    native = admin.page.get_by_role("region", name="cosign and Notation signatures")
+    assert [c.strip() for c in native.locator("tbody td").all_inner_texts()] == [
+        "cosign",
+        tag,
+        "—",
+        "no",
+        "unknown key",
+    ]
 
 
 def test_a_tag_is_replicated_to_another_instance_and_rules_are_managed(

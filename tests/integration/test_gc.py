@@ -385,6 +385,64 @@ def test_untagged_manifests_are_kept_by_default_and_reclaimed_with_an_age(url, t
         assert (await h.run()).blobs_deleted == 2  # loose's config and layer
 
 
+def test_signatures_stay_while_their_image_lives(url, tmp_path):
+    """A Notation signature (an untagged referrer) and a cosign signature (under its
+    ``sha256-<hex>.sig`` tag) are never untagged garbage while their image lives; once
+    the image is gone, the referrer goes with the next run and the tagged one stays."""
+    policy = GcPolicy(grace=GRACE, untagged_age=timedelta(hours=1))
+
+    @scenario(url, on_disk(tmp_path), policy)
+    async def _(h: Harness) -> None:
+        repo = await h.repository("ns/signed")
+        image = await h.image(repo, "v1", b"signed layer" * 10)
+        subject = {"mediaType": mt.OCI_MANIFEST, "digest": image, "size": 1}
+        empty = await h.blob(repo, b"{}", "application/vnd.oci.empty.v1+json")
+        envelope = await h.blob(repo, b'{"payload": "e30"}', "application/jose+json")
+        notation = await h.put(
+            repo,
+            "tmp",
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_MANIFEST,
+                "artifactType": mt.NOTATION_SIGNATURE,
+                "config": empty,
+                "layers": [envelope],
+                "subject": subject,
+            },
+        )
+        await h.content.delete_tag(repo, "tmp")
+        payload = await h.blob(
+            repo, b'{"critical": {}}', "application/vnd.dev.cosign.simplesigning.v1+json"
+        )
+        cosign = await h.put(
+            repo,
+            image.replace(":", "-") + ".sig",
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_MANIFEST,
+                "config": empty,
+                "layers": [payload],
+            },
+        )
+
+        async def digests() -> set[str]:
+            async with h.db.read() as session:
+                return set((await session.execute(select(Manifest.digest))).scalars())
+
+        await h.later()
+        assert (await h.run()).manifests_deleted == 0
+        assert {image, notation, cosign} <= await digests()
+
+        await h.content.delete_tag(repo, "v1")
+        await h.later()
+        await h.run()
+        await h.later()
+        await h.run()
+        left = await digests()
+        assert image not in left and notation not in left
+        assert cosign in left
+
+
 def test_untagged_manifests_stay_without_an_age(url, tmp_path):
     @scenario(url, on_disk(tmp_path))
     async def _(h: Harness) -> None:

@@ -54,6 +54,22 @@ def test_a_tie_in_time_goes_to_the_greater_tag_name():
     assert plan.deleted_names == ("v08", "v09")
 
 
+def test_cosign_signature_tags_never_rank_and_go_with_their_image():
+    """A signature pushed last does not push an image out of the latest N; it stays
+    while its image does (or when the image has no tag here) and goes with it."""
+    kept_image, old_image = "a" * 64, "b" * 64
+    tags = [
+        tag("v1", old_image, 1),
+        tag("v2", kept_image, 2),
+        tag(f"sha256-{old_image}.sig", "s1", 8),
+        tag(f"sha256-{kept_image}.sig", "s2", 9),
+        tag(f"sha256-{'c' * 64}.sig", "s3", 9),  # a child of an index: no tag of its own
+    ]
+    plan = plan_repository(tags, 1, "^$", immutable=False)
+    assert plan.kept == (f"sha256-{kept_image}.sig", f"sha256-{'c' * 64}.sig", "v2")
+    assert plan.deleted_names == ("sha256-" + old_image + ".sig", "v1")
+
+
 def test_tags_matching_the_pattern_are_kept_whatever_their_rank():
     tags = [tag("release-1", "d1", 1), tag("dev-1", "d2", 2), tag("dev-2", "d3", 3)]
     plan = plan_repository(tags, 1, r"release-\d+", immutable=False)

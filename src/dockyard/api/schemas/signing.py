@@ -139,7 +139,10 @@ class PublicKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     public_key: str | None = Field(
-        default=None, alias="PublicKey", description="An armored OpenPGP public key block"
+        default=None,
+        alias="PublicKey",
+        description="An armored OpenPGP public key block, or a PEM public key or x509 "
+        "certificate (cosign and Notation signatures)",
     )
     public_key_data: str | None = Field(
         default=None, alias="publicKeyData", description="The same, base64-encoded"
@@ -148,6 +151,7 @@ class PublicKeyCreate(BaseModel):
 
 class PublicKeyOut(GuideModel):
     fingerprint: str
+    key_type: str = Field(description="`OpenPGP`, `PEM` (a public key) or `X509` (a certificate)")
     user_id: str = Field(serialization_alias="UserId")
     expiration_time: datetime | None
     public_key: str
@@ -165,12 +169,30 @@ class SignatureCheckOut(GuideModel):
     reason: str | None
 
 
+class OciSignatureCheckOut(GuideModel):
+    """A cosign or Notation signature stored in the registry over the image."""
+
+    type: str = Field(description="`cosign` or `notation`")
+    manifest: str = Field(description="The signature manifest's digest")
+    digest: str = Field(description="The image it signs")
+    tag: str | None = Field(description="cosign's `sha256-<hex>.sig` tag, when stored under one")
+    metadata_namespace: str | None = Field(
+        validation_alias="namespace", description="Where the key that verifies it is registered"
+    )
+    fingerprint: str | None = Field(
+        validation_alias="key", description="The fingerprint of the key that verifies it"
+    )
+    valid: bool
+    reason: str | None
+
+
 class VerificationOut(GuideModel):
     repository: str
     digest: str
     resource_uri: str = Field(serialization_alias="ResourceUri")
     verified: bool
     signatures: list[SignatureCheckOut]
+    oci_signatures: list[OciSignatureCheckOut] = Field(serialization_alias="OciSignatures")
 
 
 class SignaturePolicyCreate(RequestModel):
@@ -218,8 +240,22 @@ class PolicyOutcomeOut(ApiModel):
     reasons: list[str]
 
 
+class OciSignatureOut(ApiModel):
+    type: str
+    manifest: str
+    digest: str
+    tag: str | None
+    metadata_namespace: str | None = Field(validation_alias="namespace")
+    key: str | None
+    valid: bool
+    reason: str | None
+
+
 class AdmissionOut(ApiModel):
     repository: str
     digest: str
     admitted: bool
     policies: list[PolicyOutcomeOut]
+    oci_signatures: list[OciSignatureOut] = Field(
+        description="cosign and Notation signatures over the image or an index listing it"
+    )

@@ -74,12 +74,24 @@ OCCURRENCE_COLUMNS = [
     ("Resource", "ResourceUri"),
     ("Key ids", "keyIds"),
 ]
-KEY_COLUMNS = [("Fingerprint", "Fingerprint"), ("User id", "UserId"), ("Expires", "ExpirationTime")]
+KEY_COLUMNS = [
+    ("Fingerprint", "Fingerprint"),
+    ("Type", "KeyType"),
+    ("User id", "UserId"),
+    ("Expires", "ExpirationTime"),
+]
 CHECK_COLUMNS = [
     ("Occurrence", "Occurrence"),
     ("Note", "Note"),
     ("Key", "PublicKeyId"),
     ("User id", "UserId"),
+    ("Valid", "Valid"),
+    ("Reason", "Reason"),
+]
+OCI_CHECK_COLUMNS = [
+    ("Type", "Type"),
+    ("Signature", "Manifest"),
+    ("Key", "Fingerprint"),
     ("Valid", "Valid"),
     ("Reason", "Reason"),
 ]
@@ -232,7 +244,9 @@ def list_occurrences(
 
 @command(key_app, "add", instance=True)
 def add_key(namespace: MetadataNamespaceArg, file: FileOpt, *, call: Call) -> None:
-    """Register an armored OpenPGP public key (`gpg --armor --export KEYID > key.asc`)."""
+    """Register a public key: armored OpenPGP (`gpg --armor --export KEYID > key.asc`) for
+    `dockyard sign`, or PEM (cosign's `cosign.pub`, a Notation x509 certificate) for the
+    cosign and Notation signatures stored in the registry."""
     body = {"PublicKey": file.read_text(encoding="ascii", errors="replace")}
     with call.api() as client:
         added = client.call(
@@ -329,7 +343,8 @@ def sign(
 
 
 def verify(image: ImageArg, *, call: Call) -> None:
-    """Verify an image's signatures with GnuPG on the server; exit 1 when none is valid."""
+    """Verify an image's signatures on the server (occurrences with GnuPG, cosign and
+    Notation signatures in the registry against PEM keys); exit 1 when none is valid."""
     with call.api() as client:
         found = _verification(client, call.instance, image)
     if call.as_json:
@@ -337,6 +352,9 @@ def verify(image: ImageArg, *, call: Call) -> None:
     else:
         typer.echo(f"{found['ResourceUri']}: {'verified' if found['Verified'] else 'NOT verified'}")
         print_table(found["Signatures"], CHECK_COLUMNS)
+        if found["OciSignatures"]:
+            typer.echo("cosign and Notation signatures:")
+            print_table(found["OciSignatures"], OCI_CHECK_COLUMNS)
     if not found["Verified"]:
         raise typer.Exit(1)
 

@@ -15,6 +15,7 @@ from dockyard.metadata.models import (
     Blob,
     Manifest,
     ManifestReference,
+    MetadataOccurrence,
     OutboxEvent,
     RepositoryBlob,
     ScanPolicy,
@@ -312,11 +313,29 @@ async def delete_manifest(session: AsyncSession, manifest_id: uuid.UUID) -> None
     its tags are deleted, so the namespace's lock is the last lock taken (a push waiting
     for it may hold one of those tags)."""
     await session.execute(delete(Tag).where(Tag.manifest_id == manifest_id))
+    await delete_occurrences_of(session, [manifest_id])
     await release_manifests(session, [manifest_id])
     await session.execute(
         delete(ManifestReference).where(ManifestReference.manifest_id == manifest_id)
     )
     await session.execute(delete(Manifest).where(Manifest.id == manifest_id))
+
+
+async def delete_occurrences_of(session: AsyncSession, manifest_ids: Sequence[uuid.UUID]) -> None:
+    """The metadata occurrences over these manifests go with them: an occurrence is
+    stored with its image (repository and digest); the same digest in another repository
+    has occurrences of its own."""
+    stmt = select(Manifest.repository_id, Manifest.digest).where(Manifest.id.in_(manifest_ids))
+    digests: dict[uuid.UUID, list[str]] = {}
+    for repository_id, digest in await session.execute(stmt):
+        digests.setdefault(repository_id, []).append(digest)
+    for repository_id, of_repository in digests.items():
+        await session.execute(
+            delete(MetadataOccurrence).where(
+                MetadataOccurrence.repository_id == repository_id,
+                MetadataOccurrence.digest.in_(of_repository),
+            )
+        )
 
 
 async def tag_pointers(
@@ -406,6 +425,7 @@ async def delete_manifests(session: AsyncSession, manifest_ids: Sequence[uuid.UU
     """Delete untagged manifests and their reference edges (uncounted from usage first)."""
     if manifest_ids:
         ids = list(manifest_ids)
+        await delete_occurrences_of(session, ids)
         await release_manifests(session, ids)
         await session.execute(
             delete(ManifestReference).where(ManifestReference.manifest_id.in_(ids))

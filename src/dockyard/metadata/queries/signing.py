@@ -224,3 +224,17 @@ async def tags_on(
         .where(Tag.repository_id == repository_id, Manifest.digest.in_(list(digests)))
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def instance_public_keys(
+    session: AsyncSession, instance_id: str
+) -> list[tuple[MetadataPublicKey, str]]:
+    """Every public key registered in the instance's metadata namespaces, with the
+    namespace's name (OCI-native signatures name no namespace: any registered key counts)."""
+    stmt = (
+        select(MetadataPublicKey, MetadataNamespace.name)
+        .join(MetadataNamespace, MetadataNamespace.id == MetadataPublicKey.namespace_id)
+        .where(MetadataNamespace.instance_id == instance_id)
+        .order_by(MetadataNamespace.name, MetadataPublicKey.created_at)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]

@@ -848,6 +848,15 @@ class ContentService:
             out.append(descriptor)
         return out
 
+    @errors.storage_as_domain
+    async def small_blob(self, repo: RepositoryRef, digest: str, limit: int) -> bytes:
+        """The bytes of a small blob linked to ``repo`` (a signature's payload or envelope);
+        a larger one is refused rather than read into memory."""
+        size = await self.stat_blob(repo, digest)
+        if size > limit:
+            raise InvalidInputError(f"blob {digest} is larger than {limit} bytes")
+        return b"".join([c async for c in self._store.open_stream(Digest.parse(digest), 0, size)])
+
 
 async def _charge(
     session: Any,

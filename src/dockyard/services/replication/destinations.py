@@ -117,6 +117,10 @@ class InstanceDestination:
             raise DestinationError(PERMISSION_DENIED, exc.message) from exc
         return cls(tenancy, content, source, target)
 
+    @property
+    def target(self) -> RepositoryRef:
+        return self._target
+
     async def has_blob(self, digest: str) -> bool:
         try:
             await self._content.stat_blob(self._target, digest)

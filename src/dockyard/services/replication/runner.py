@@ -7,7 +7,8 @@ the destination first (HEAD) and recorded ``already present`` when there, so a t
 interrupted by a crash resumes where it was and sends no layer twice. Blobs go before the
 manifests that name them, an index's children before the index, and the referrers of
 each manifest (signatures, SBOMs) after their subject, byte for byte, so digests at the
-destination equal the source's.
+destination equal the source's. To another instance of this deployment, the metadata
+occurrences over the copied manifests follow (``signing.replicas``).
 
 Before anything is written the destination tag is checked: holding another image, it is
 left alone unless the task overwrites, and an immutable instance of this deployment
@@ -55,6 +56,8 @@ from dockyard.services.replication.views import (
     WAITING,
     RemoteEndpoint,
 )
+from dockyard.services.signing.oci import cosign_tag
+from dockyard.services.signing.replicas import carry_occurrences
 from dockyard.services.tenancy import RepositoryRef, TenancyService
 
 TASK_JOB_KIND = "replication-task"
@@ -79,6 +82,8 @@ class _Manifest:
     #: The manifest it refers to, for a referrer; with its descriptor for the fallback tag.
     subject: str | None = None
     descriptor: dict[str, Any] = field(default_factory=dict)
+    #: The tag it is pushed under: cosign's ``sha256-<hex>.sig`` for its subject.
+    tag: str | None = None
 
 
 @dataclass
@@ -189,6 +194,8 @@ class ReplicationRunner:
                         manifest.media_type,
                         manifest.descriptor,
                     )
+                elif manifest.tag is not None:
+                    await destination.put_manifest(manifest.tag, manifest.body, manifest.media_type)
                 elif manifest.digest == top.digest:
                     await destination.put_manifest(
                         task.destination_tag, manifest.body, manifest.media_type
@@ -197,6 +204,9 @@ class ReplicationRunner:
                     await destination.put_manifest(
                         manifest.digest, manifest.body, manifest.media_type
                     )
+            if isinstance(destination, InstanceDestination):
+                digests = [manifest.digest for manifest in plan.manifests]
+                await carry_occurrences(self._db, source, destination.target, digests)
         finally:
             await destination.aclose()
 
@@ -220,7 +230,8 @@ class ReplicationRunner:
         return _Manifest(view.digest, view.content, view.media_type)
 
     async def _collect(self, source: RepositoryRef, manifest: _Manifest, plan: _Plan) -> None:
-        """Add ``manifest``, what it names, and its referrers to ``plan``, children first."""
+        """Add ``manifest``, what it names, its referrers and its cosign signatures (the
+        ``sha256-<hex>.sig`` tag) to ``plan``, children first."""
         if manifest.digest in plan.seen:
             return
         plan.seen.add(manifest.digest)
@@ -235,6 +246,12 @@ class ReplicationRunner:
             referrer = await self._source_manifest(source, str(descriptor["digest"]))
             referrer.subject, referrer.descriptor = manifest.digest, descriptor
             await self._collect(source, referrer, plan)
+        try:
+            signatures = await self._source_manifest(source, cosign_tag(manifest.digest))
+        except DestinationError:  # no cosign signature under the tag scheme
+            return
+        signatures.tag = cosign_tag(manifest.digest)
+        await self._collect(source, signatures, plan)
 
     async def _check_tag(
         self, task: ReplicationTask, destination: Destination, digest: str

@@ -7,6 +7,10 @@ digest whose newest tag has the greater name (``v10`` over ``v09``). Every tag o
 retained digest is kept. Tags matching the ``keep_tags`` pattern are kept whatever their
 rank; ``*`` or empty means every tag, so the default deletes nothing. Tags of immutable
 repositories are never deleted, except ``latest``.
+
+cosign's signature tags (``sha256-<hex>.sig``) are not images: they never count among the
+latest N, and each stays while its image does (some tag of the image is kept, or the
+image has no tag here) and goes with it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ EVERY_TAG = "*"
 MUTABLE_TAG = "latest"
 MAX_PATTERN_LENGTH = 512
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: cosign's tag for the signatures of an image: ``sha256-<hex>.sig``.
+COSIGN_SIGNATURE_TAG = re.compile(r"sha256-[0-9a-f]{64}\.sig")
 #: Seconds one tag may take to match the keep-tags pattern (a user's regex can backtrack
 #: for ever); a tag that runs out of time is kept, never deleted.
 MATCH_SECONDS = 0.05
@@ -108,6 +114,8 @@ def plan_repository(
     """Which tags of one repository retention keeps and which it deletes."""
     if keep_tags == EVERY_TAG:
         return RepositoryPlan(tuple(sorted(t.name for t in tags)), (), ())
+    signatures = [t for t in tags if COSIGN_SIGNATURE_TAG.fullmatch(t.name)]
+    tags = [t for t in tags if not COSIGN_SIGNATURE_TAG.fullmatch(t.name)]
     newest: dict[str, tuple[datetime, str]] = {}
     for tag in tags:
         rank = (tag.updated_at, tag.name)
@@ -125,4 +133,16 @@ def plan_repository(
             held.append(tag.name)
         else:
             deleted.append(tag)
-    return RepositoryPlan(tuple(kept), tuple(held), tuple(deleted))
+    staying = {t.digest for t in tags if t.name in kept or t.name in held}
+    gone = {t.digest for t in deleted} - staying
+    for signature in signatures:
+        subject = signature.name.removesuffix(".sig").replace("-", ":", 1)
+        if subject not in gone:
+            kept.append(signature.name)
+        elif immutable:
+            held.append(signature.name)
+        else:
+            deleted.append(signature)
+    return RepositoryPlan(
+        tuple(sorted(kept)), tuple(sorted(held)), tuple(sorted(deleted, key=lambda t: t.name))
+    )

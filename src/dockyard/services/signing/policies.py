@@ -25,6 +25,7 @@ from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.paging import Page, PageRequest
+from dockyard.services.signing.native import with_oci_signatures
 from dockyard.services.signing.rules import check_fingerprint, check_name
 from dockyard.services.signing.service import SigningService
 from dockyard.services.signing.views import (
@@ -133,7 +134,11 @@ class SignaturePolicyService:
         """Whether the policies of the repository admit a pull of ``ref``, and why."""
         repo, digest = await self._signing.resolve(instance_id, namespace, repository, ref)
         policies = await q.policies_over(self._db, instance_id, repo.full_name)
-        return await self._evaluate(repo, ref, digest, policies)
+        admission = await self._evaluate(repo, ref, digest, policies)
+        async with self._db.read() as session:
+            parents = await q.index_parents(session, repo.id, digest)
+        native = await self._signing.oci_checks(repo, [digest, *parents])
+        return with_oci_signatures(admission, policies, native)
 
     async def check_pull(self, repo: RepositoryRef, ref: str, digest: str) -> None:
         """Refuse (DENIED, naming the policy) a manifest GET or HEAD no policy admits; one

@@ -138,5 +138,8 @@ def check_signatures(signatures: list[SignatureSpec]) -> list[SignatureSpec]:
 def check_fingerprint(value: str) -> str:
     key_id = value.strip().replace(" ", "").upper()
     if not _FINGERPRINT.fullmatch(key_id):
-        raise InvalidInputError(f"fingerprint must be 40 hex digits, got {value[:100]!r}")
+        raise InvalidInputError(
+            "fingerprint must be 40 hex digits (OpenPGP) or 64 (a PEM key's SHA-256), "
+            f"got {value[:100]!r}"
+        )
     return key_id

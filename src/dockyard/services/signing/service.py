@@ -32,6 +32,8 @@ from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.paging import Page, PageRequest
 from dockyard.services.signing.gpg import EXPIRED_KEY, open_signed, read_public_key
+from dockyard.services.signing.native import OciSignatures
+from dockyard.services.signing.oci import is_pem_key, read_pem_key
 from dockyard.services.signing.rules import (
     check_fingerprint,
     check_kind,
@@ -50,6 +52,7 @@ from dockyard.services.signing.views import (
     NoteView,
     OccurrenceSpec,
     OccurrenceView,
+    OciSignatureCheck,
     PublicKeyView,
     SignatureCheck,
     SignatureSpec,
@@ -88,6 +91,7 @@ class SigningService:
         self._content = content
         self._audit = audit
         self._clock = clock
+        self._oci = OciSignatures(db, content, clock=clock)
 
     # ---- metadata namespaces ---------------------------------------------------------------
 
@@ -310,10 +314,14 @@ class SigningService:
         actor: Actor | None,
         resource: str,
     ) -> PublicKeyView:
-        """Register an armored OpenPGP public key, given as it is (``PublicKey``) or
+        """Register an armored OpenPGP public key, or a PEM public key or x509 certificate
+        (for cosign and Notation signatures), given as it is (``PublicKey``) or
         base64-encoded (``publicKeyData``, as the guide exports it)."""
         text = _key_text(armored, data)
-        info = await asyncio.to_thread(read_public_key, text)
+        if is_pem_key(text):
+            info = read_pem_key(text)
+        else:
+            info = await asyncio.to_thread(read_public_key, text)
         try:
             async with self._db.write() as session:
                 ns = await _namespace(session, instance_id, namespace)
@@ -368,7 +376,15 @@ class SigningService:
         """Every signature of every occurrence over the image ``ref`` names, checked."""
         repo, digest = await self.resolve(instance_id, namespace, repository, ref)
         url, checks = await self.checks_over(repo, digest, [digest])
-        return Verification(repo.full_name, digest, url, any(c.valid for c in checks), checks)
+        native = await self.oci_checks(repo, [digest])
+        verified = any(c.valid for c in checks) or any(c.valid for c in native)
+        return Verification(repo.full_name, digest, url, verified, checks, native)
+
+    async def oci_checks(
+        self, repo: RepositoryRef, digests: Sequence[str]
+    ) -> list[OciSignatureCheck]:
+        """The cosign and Notation signatures stored over one of ``digests``, checked."""
+        return await self._oci.checks(repo, digests)
 
     async def resolve(
         self, instance_id: str, namespace: str, repository: str, ref: str
@@ -382,14 +398,20 @@ class SigningService:
         self, repo: RepositoryRef, digest: str, signed: Sequence[str]
     ) -> tuple[str, list[SignatureCheck]]:
         """The URL of ``digest``, and every signature over one of the ``signed`` digests,
-        each checked against the URL of the digest its occurrence names."""
+        each checked against its occurrence's ``ResourceUri``."""
         instance = await self._tenancy.instance_ref(repo.instance_id)
         async with self._db.read() as session:
             found = await q.occurrences_of_image(session, repo.id, signed)
-            keys = {ns.id: await q.public_keys(session, ns.id) for _o, _n, ns in found}
+            keys = {
+                ns.id: [k for k in await q.public_keys(session, ns.id) if not is_pem_key(k.armored)]
+                for _o, _n, ns in found
+            }
         checks: list[SignatureCheck] = []
         for occurrence, note, ns in found:
-            url = image_url(instance.region, repo.instance_id, repo.full_name, occurrence.digest)
+            # The URL its publisher signed: the image's own, or (for an occurrence
+            # replicated with its image from another instance) the source image's, which
+            # names the same digest.
+            url = occurrence.resource_uri
             for signature in occurrence.signatures:
                 check = await self._check(url, occurrence, note, ns, keys[ns.id], signature)
                 checks.append(check)
@@ -470,8 +492,13 @@ def _key_text(armored: str | None, data: str | None) -> str:
     assert armored is not None  # one of the two was given
     if len(armored.encode()) > MAX_PUBLIC_KEY_BYTES:
         raise InvalidInputError(f"PublicKey is larger than {MAX_PUBLIC_KEY_BYTES} bytes")
-    if not armored.isascii() or "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in armored:
-        raise InvalidInputError("PublicKey must be an ASCII-armored OpenPGP public key block")
+    if not armored.isascii() or not (
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----" in armored or is_pem_key(armored)
+    ):
+        raise InvalidInputError(
+            "PublicKey must be an ASCII-armored OpenPGP public key block, a PEM public key "
+            "or a PEM x509 certificate"
+        )
     return armored
 
 

@@ -4,7 +4,7 @@ Field names follow the guide's PascalCase shapes at the faces; here they are pla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 ATTESTATION = "ATTESTATION"
@@ -88,6 +88,13 @@ class PublicKeyView:
     public_key: str
     created_at: datetime
 
+    @property
+    def key_type(self) -> str:
+        """``OpenPGP`` (occurrences), ``PEM`` or ``X509`` (cosign and Notation signatures)."""
+        if "-----BEGIN CERTIFICATE-----" in self.public_key:
+            return "X509"
+        return "PEM" if "-----BEGIN PUBLIC KEY-----" in self.public_key else "OpenPGP"
+
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
@@ -107,6 +114,25 @@ class SignatureCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class OciSignatureCheck:
+    """One cosign or Notation signature stored in the registry over an image: valid (by
+    ``key``, registered in metadata namespace ``namespace``), or why not (``reason``)."""
+
+    #: ``cosign`` or ``notation``.
+    type: str
+    #: The signature manifest's digest.
+    manifest: str
+    #: The image it signs (an index's, when a child is checked through it).
+    digest: str
+    #: cosign's ``sha256-<hex>.sig`` tag, when it is stored under one.
+    tag: str | None
+    namespace: str | None
+    key: str | None
+    valid: bool
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Verification:
     """Every signature found for one image, and whether at least one is valid."""
 
@@ -115,6 +141,8 @@ class Verification:
     resource_uri: str
     verified: bool
     signatures: list[SignatureCheck]
+    #: cosign and Notation signatures stored in the registry over the image.
+    oci_signatures: list[OciSignatureCheck] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +185,5 @@ class Admission:
     digest: str
     admitted: bool
     policies: list[PolicyOutcome]
+    #: cosign and Notation signatures over the image or an index listing it.
+    oci_signatures: list[OciSignatureCheck] = field(default_factory=list)
