@@ -139,3 +139,16 @@ def test_cosign_and_notation_signatures_are_listed_verified_and_admit(
         (c["Type"], c["Manifest"], c["Tag"]) for c in checks
     )
     assert {c["Reason"] for c in there} == {"unknown key"}
+
+    # The policy gates /v2 pulls: skopeo reads the image while the cosign signature by the
+    # policy's key is there, and is refused with the policy's name once it is deleted (the
+    # Notation signature is by a key the policy does not name).
+    ref = f"docker://{registry.host}/{repo}:v1"
+    assert sk.inspect_raw(ref, creds=registry.admin)
+    gone = api.http.delete(
+        f"{registry.url}/v2/{repo}/manifests/{cosign.digest}", auth=registry.admin
+    )
+    assert gone.status_code == 202, gone.text
+    with pytest.raises(C.ClientError) as refused:
+        sk.inspect_raw(ref, creds=registry.admin)
+    assert f"signature policy {policy['name']} refuses" in refused.value.stderr

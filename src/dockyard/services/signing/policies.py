@@ -134,19 +134,15 @@ class SignaturePolicyService:
         """Whether the policies of the repository admit a pull of ``ref``, and why."""
         repo, digest = await self._signing.resolve(instance_id, namespace, repository, ref)
         policies = await q.policies_over(self._db, instance_id, repo.full_name)
-        admission = await self._evaluate(repo, ref, digest, policies)
-        async with self._db.read() as session:
-            parents = await q.index_parents(session, repo.id, digest)
-        native = await self._signing.oci_checks(repo, [digest, *parents])
-        return with_oci_signatures(admission, policies, native)
+        return await self._evaluate(repo, ref, digest, policies, list_oci=True)
 
     async def check_pull(self, repo: RepositoryRef, ref: str, digest: str) -> None:
-        """Refuse (DENIED, naming the policy) a manifest GET or HEAD no policy admits; one
-        indexed statement when the repository has no policy."""
+        """Refuse (DENIED, naming the policy) a manifest GET or HEAD no policy admits. The
+        registry calls it only when its manifest lookup found a policy over the repository."""
         policies = await q.policies_over(self._db, repo.instance_id, repo.full_name)
         if not policies:
             return
-        admission = await self._evaluate(repo, ref, digest, policies)
+        admission = await self._evaluate(repo, ref, digest, policies, list_oci=False)
         for outcome in admission.policies:
             if outcome.applies and not outcome.satisfied:
                 raise DeniedError(
@@ -155,17 +151,31 @@ class SignaturePolicyService:
                 )
 
     async def _evaluate(
-        self, repo: RepositoryRef, ref: str, digest: str, policies: Sequence[SignaturePolicy]
+        self,
+        repo: RepositoryRef,
+        ref: str,
+        digest: str,
+        policies: Sequence[SignaturePolicy],
+        *,
+        list_oci: bool,
     ) -> Admission:
+        """Occurrences first; cosign and Notation signatures are read when the answer lists
+        them, or when a policy naming keys (which they can satisfy) is not satisfied yet."""
         async with self._db.read() as session:
             parents = await q.index_parents(session, repo.id, digest)
             tags = set(await q.tags_on(session, repo.id, [digest, *parents]))
         if ":" not in ref:
             tags.add(ref)
-        _url, checks = await self._signing.checks_over(repo, digest, [digest, *parents])
+        signed = [digest, *parents]
+        _url, checks = await self._signing.checks_over(repo, digest, signed)
         outcomes = [_outcome(policy, tags, checks) for policy in policies]
         admitted = all(o.satisfied for o in outcomes if o.applies)
-        return Admission(repo.full_name, digest, admitted, outcomes)
+        admission = Admission(repo.full_name, digest, admitted, outcomes)
+        keyed = {p.name for p in policies if p.key_fingerprints}
+        if list_oci or any(o.applies and not o.satisfied and o.policy in keyed for o in outcomes):
+            native = await self._signing.oci_checks(repo, signed)
+            admission = with_oci_signatures(admission, policies, native)
+        return admission
 
 
 def _outcome(
