@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Services
-from dockyard.api.routers._routes import require_in, route
+from dockyard.api.routers._routes import NamespaceTarget, require_in, route
 from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, Reference, RepositoryName
 from dockyard.api.schemas.common import PAGE_MAX, PAGE_SIZE_MAX, Page
 from dockyard.api.schemas.signing import (
@@ -49,6 +49,17 @@ MetadataNamespace = Annotated[
 ]
 ItemName = Annotated[str, Path(max_length=128)]
 Fingerprint = Annotated[str, Path(max_length=64, description="The key's fingerprint")]
+
+
+async def _metadata_namespace(
+    instance_id: InstanceId, namespace: MetadataNamespace, svc: Services, guard: Authz
+) -> NamespaceTarget:
+    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
+    return NamespaceTarget(arn, svc, guard, instance_id, namespace)
+
+
+#: The metadata namespace named in the path, once the route's action is allowed on its ARN.
+InMetadataNamespace = Annotated[NamespaceTarget, Depends(_metadata_namespace)]
 
 
 @route(
@@ -95,12 +106,9 @@ async def list_namespaces(
     "Get a metadata namespace",
     response_model=MetadataNamespaceOut,
 )
-async def get_namespace(
-    instance_id: InstanceId, namespace: MetadataNamespace, svc: Services, guard: Authz
-) -> MetadataNamespaceOut:
-    await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
+async def get_namespace(ns: InMetadataNamespace) -> MetadataNamespaceOut:
     return MetadataNamespaceOut.model_validate(
-        await svc.signing.get_namespace(instance_id, namespace)
+        await ns.svc.signing.get_namespace(ns.instance_id, ns.name)
     )
 
 
@@ -113,11 +121,8 @@ async def get_namespace(
     errors=(409,),
     status_code=204,
 )
-async def delete_namespace(
-    instance_id: InstanceId, namespace: MetadataNamespace, svc: Services, guard: Authz
-) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    await svc.signing.delete_namespace(instance_id, namespace, actor=guard.actor, resource=arn)
+async def delete_namespace(ns: InMetadataNamespace) -> None:
+    await ns.svc.signing.delete_namespace(ns.instance_id, ns.name, actor=ns.actor, resource=ns.arn)
 
 
 def _note_out(view: NoteView) -> NoteOut:
@@ -144,13 +149,9 @@ def _note_out(view: NoteView) -> NoteOut:
     response_model=NoteOut,
 )
 async def create_note(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     body: NoteCreate,
-    svc: Services,
-    guard: Authz,
 ) -> NoteOut:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
     note = body.note
     spec = NoteSpec(
         name=body.note_name,
@@ -161,8 +162,8 @@ async def create_note(
         expiration_time=note.expiration_time,
         human_readable_name=note.attestation.hint.human_readable_name,
     )
-    view = await svc.signing.create_note(
-        instance_id, namespace, spec, actor=guard.actor, resource=arn
+    view = await ns.svc.signing.create_note(
+        ns.instance_id, ns.name, spec, actor=ns.actor, resource=ns.arn
     )
     return _note_out(view)
 
@@ -176,14 +177,10 @@ async def create_note(
     response_model=Page[NoteOut],
 )
 async def list_notes(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     paging: Paging,
-    svc: Services,
-    guard: Authz,
 ) -> Page[NoteOut]:
-    await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    page = await svc.signing.list_notes(instance_id, namespace, paging)
+    page = await ns.svc.signing.list_notes(ns.instance_id, ns.name, paging)
     return Page[NoteOut](
         items=[_note_out(v) for v in page.items],
         page=page.page,
@@ -201,14 +198,10 @@ async def list_notes(
     response_model=NoteOut,
 )
 async def get_note(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     note: ItemName,
-    svc: Services,
-    guard: Authz,
 ) -> NoteOut:
-    await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    return _note_out(await svc.signing.get_note(instance_id, namespace, note))
+    return _note_out(await ns.svc.signing.get_note(ns.instance_id, ns.name, note))
 
 
 @route(
@@ -221,14 +214,10 @@ async def get_note(
     status_code=204,
 )
 async def delete_note(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     note: ItemName,
-    svc: Services,
-    guard: Authz,
 ) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    await svc.signing.delete_note(instance_id, namespace, note, actor=guard.actor, resource=arn)
+    await ns.svc.signing.delete_note(ns.instance_id, ns.name, note, actor=ns.actor, resource=ns.arn)
 
 
 def _occurrence_out(view: OccurrenceView) -> OccurrenceOut:
@@ -254,13 +243,9 @@ def _occurrence_out(view: OccurrenceView) -> OccurrenceOut:
     response_model=OccurrenceOut,
 )
 async def create_occurrence(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     body: OccurrenceCreate,
-    svc: Services,
-    guard: Authz,
 ) -> OccurrenceOut:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
     occurrence = body.occurrence
     spec = OccurrenceSpec(
         name=body.occurrence_name,
@@ -272,8 +257,8 @@ async def create_occurrence(
             SignatureSpec(s.signature, s.public_key_id) for s in occurrence.attestation.signatures
         ],
     )
-    view = await svc.signing.create_occurrence(
-        instance_id, namespace, spec, actor=guard.actor, resource=arn
+    view = await ns.svc.signing.create_occurrence(
+        ns.instance_id, ns.name, spec, actor=ns.actor, resource=ns.arn
     )
     return _occurrence_out(view)
 
@@ -302,10 +287,7 @@ def _resource_uris(value: str | None) -> list[str]:
     response_model=OccurrencePage,
 )
 async def list_occurrences(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
-    svc: Services,
-    guard: Authz,
+    ns: InMetadataNamespace,
     note_name: Annotated[
         str | None, Query(alias="NoteName", max_length=256, description="Short name or path")
     ] = None,
@@ -316,10 +298,9 @@ async def list_occurrences(
     page_no: Annotated[int, Query(alias="PageNo", ge=1, le=PAGE_MAX)] = 1,
     page_size: Annotated[int, Query(alias="PageSize", ge=1, le=PAGE_SIZE_MAX)] = 30,
 ) -> OccurrencePage:
-    await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    page = await svc.signing.list_occurrences(
-        instance_id,
-        namespace,
+    page = await ns.svc.signing.list_occurrences(
+        ns.instance_id,
+        ns.name,
         PageRequest(page_no, page_size),
         note_name=note_name,
         resource_uris=_resource_uris(resource_uris),
@@ -341,15 +322,11 @@ async def list_occurrences(
     status_code=204,
 )
 async def delete_occurrence(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     occurrence: ItemName,
-    svc: Services,
-    guard: Authz,
 ) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    await svc.signing.delete_occurrence(
-        instance_id, namespace, occurrence, actor=guard.actor, resource=arn
+    await ns.svc.signing.delete_occurrence(
+        ns.instance_id, ns.name, occurrence, actor=ns.actor, resource=ns.arn
     )
 
 
@@ -365,20 +342,16 @@ async def delete_occurrence(
     description="`PublicKey` (armored) or `publicKeyData` (its base64, as the guide exports it).",
 )
 async def add_public_key(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     body: PublicKeyCreate,
-    svc: Services,
-    guard: Authz,
 ) -> PublicKeyOut:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    view = await svc.signing.add_public_key(
-        instance_id,
-        namespace,
+    view = await ns.svc.signing.add_public_key(
+        ns.instance_id,
+        ns.name,
         armored=body.public_key,
         data=body.public_key_data,
-        actor=guard.actor,
-        resource=arn,
+        actor=ns.actor,
+        resource=ns.arn,
     )
     return PublicKeyOut.model_validate(view)
 
@@ -391,11 +364,8 @@ async def add_public_key(
     "The namespace's public keys: fingerprint, user id, expiry",
     response_model=list[PublicKeyOut],
 )
-async def list_public_keys(
-    instance_id: InstanceId, namespace: MetadataNamespace, svc: Services, guard: Authz
-) -> list[PublicKeyOut]:
-    await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    views = await svc.signing.list_public_keys(instance_id, namespace)
+async def list_public_keys(ns: InMetadataNamespace) -> list[PublicKeyOut]:
+    views = await ns.svc.signing.list_public_keys(ns.instance_id, ns.name)
     return [PublicKeyOut.model_validate(v) for v in views]
 
 
@@ -408,15 +378,11 @@ async def list_public_keys(
     status_code=204,
 )
 async def delete_public_key(
-    instance_id: InstanceId,
-    namespace: MetadataNamespace,
+    ns: InMetadataNamespace,
     fingerprint: Fingerprint,
-    svc: Services,
-    guard: Authz,
 ) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.metadata_arn, namespace)
-    await svc.signing.delete_public_key(
-        instance_id, namespace, fingerprint, actor=guard.actor, resource=arn
+    await ns.svc.signing.delete_public_key(
+        ns.instance_id, ns.name, fingerprint, actor=ns.actor, resource=ns.arn
     )
 
 
