@@ -5,7 +5,7 @@ One server and one browser for the module (the CI budget); every test signs in o
 browser context and makes its own namespaces, so the tests do not depend on their order.
 Every page a test opens is checked with axe-core (no serious or critical violation) and
 photographed at 1280 and 390 pixels wide into ``DOCKYARD_CONSOLE_SCREENSHOTS`` (default: a
-temporary directory); ``scripts/console-screenshots`` copies a run's set to docs/console/.
+temporary directory); docs/console.md says how to refresh the committed set in docs/console/.
 """
 
 from __future__ import annotations
