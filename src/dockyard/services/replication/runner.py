@@ -73,8 +73,13 @@ MAX_TASK_ATTEMPTS = 3
 async def task_given_up(session: AsyncSession, run: JobRun, error: str) -> None:
     """The queue gave up the task's job (its worker stopped during every attempt, as in
     repeated crashes): the task ends ``Failed`` with why, rather than staying ``Running``.
-    Runs in the transaction that marks the job failed."""
-    task = await q.find_task(session, uuid.UUID(str(run.payload["task"])), for_update=True)
+    Runs in the transaction that marks the job failed (and leases others): a payload
+    naming no task changes nothing rather than failing that transaction."""
+    try:
+        task_id = uuid.UUID(str(run.payload.get("task")))
+    except ValueError:
+        return
+    task = await q.find_task(session, task_id, for_update=True)
     if task is None or task.status in FINAL_STATES:
         return
     task.status, task.finished_at = FAILED, SYSTEM_CLOCK.now()
