@@ -385,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     cpu.add_argument("--repeat", type=int, default=3)
     cpu.add_argument("--only", nargs="*", help="endpoint keys (manifest_get blob_head ...)")
     cpu.add_argument("--json", help="also write the figures to this JSON file")
+    repl = sub.add_parser("replication", help="replication against skopeo copy, side by side")
+    repl.add_argument("--quick", action="store_true", help="quick mode: 64 MiB, 50 images")
+    repl.add_argument("--rounds", type=int, help="rounds (default: 3 full, 1 quick)")
+    repl.add_argument("--tmp", help="parent directory of the data directories")
     scale = sub.add_parser("scale", help="100k repositories / 1M tags against an empty registry")
     scale.add_argument("--repositories", type=int, default=100_000)
     scale.add_argument("--tags", type=int, default=10, help="tags per repository")
@@ -412,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import triggers
 
         return triggers.run(args)
+    if args.command == "replication":
+        from benchmarks import replication
+
+        return replication.run(args)
     if args.command == "scale":
         from benchmarks import scale as scale_mod
 

@@ -346,7 +346,7 @@ def build_background(settings: Settings) -> Background:
         subscriber_handler,
     )
     from dockyard.services.replication import TASK_JOB_KIND as REPLICATION_JOB_KIND
-    from dockyard.services.replication import ReplicationSubscriber
+    from dockyard.services.replication import ReplicationSubscriber, task_given_up
     from dockyard.services.retention import RUN_JOB_KIND, RetentionService
     from dockyard.services.scanning import (
         REMATCH_JOB_KIND,
@@ -493,6 +493,7 @@ def build_background(settings: Settings) -> Background:
         db,
         f"{socket.gethostname()}/{os.getpid()}",
         lease=timedelta(seconds=settings.job_lease_seconds),
+        given_up={REPLICATION_JOB_KIND: task_given_up},
     )
     timing = Timing(
         poll=settings.background_poll_seconds,

@@ -5,6 +5,7 @@ tag). Tasks run on the server's background worker; each is read back with its la
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from tests.api.conftest import (
+    OCI_CONFIG,
     OCI_INDEX,
+    OCI_LAYER,
     OCI_MANIFEST,
     ApiClient,
     Pushed,
@@ -25,6 +28,7 @@ from tests.api.conftest import (
 )
 from tests.conftest import DockyardServer
 from tests.e2e.clients import ReferenceRegistry
+from tests.e2e.test_accel_redirect import Nginx
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +94,7 @@ class Image:
         assert pusher.manifest(name, "v1", self.index, OCI_INDEX).status_code == 201
         self.referrer = sbom_for(pusher, name, self.digest, len(self.index), OCI_INDEX)
         self.referrer_digest = sha256(self.referrer.manifest)
-        self.amd = amd.digest
+        self.amd, self.amd_size = amd.digest, len(amd.manifest)
         self.children = [amd.digest, arm.digest]
         self.blobs = {
             sha256(b) for pushed in (amd, arm) for b in (pushed.config, *pushed.layers)
@@ -447,3 +451,117 @@ def test_rules_both_ways_replicate_matching_pushes_once_without_a_loop(
 def test_rules_need_the_advanced_edition(api: ApiClient, standard: str) -> None:
     rule = {"name": "r", "to": "default", "level": "namespace", "source": "ns"}
     error(api.post(f"/instances/{standard}/replication-rules", json=rule), 403, "EDITION_REQUIRED")
+
+
+def test_a_quota_at_the_destination_fails_the_task_with_its_reason(
+    api: ApiClient, pusher: Pusher, registry: DockyardServer
+) -> None:
+    """A namespace quota refuses the replicated image, at another instance (linked blobs
+    count against it) and at a remote Dockyard (its 403 names the quota): both named."""
+    name = f"{unique('rep')}/app"
+    pusher.image(name, "v1")
+    full = unique("full")
+    target = str(api.create_instance("Advanced")["id"])
+    for instance in (target, "default"):
+        api.create_namespace(instance, full)
+        quota = {"quota": 1}
+        api.ok(api.request("PUT", f"/instances/{instance}/namespaces/{full}/quota", json=quota))
+    remote = unique("self")
+    body = {"name": remote, "url": registry.url, "username": registry.admin_user,
+            "secret": registry.admin_password}  # fmt: skip
+    api.ok(api.post("/instances/default/replication-remotes", json=body), 201)
+    for to in (target, remote):
+        refused = replicate(api, name, tag="v1", to=to, namespace=full)
+        assert refused["status"] == "Failed", refused
+        assert refused["reason"].startswith("quota or limit at the destination: "), refused
+        assert "storage quota exceeded" in refused["reason"]
+        tags = api.get(f"/instances/{'default' if to == remote else target}/namespaces/"
+                       f"{full}/repositories/app/tags")  # fmt: skip
+        assert tags.status_code == 404 or tags.json()["total"] == 0, tags.text
+
+
+def test_a_referrer_of_an_index_child_follows_the_index_tag_under_a_rule(
+    api: ApiClient, pusher: Pusher, registry: DockyardServer
+) -> None:
+    """A signature pushed later for one platform's image (no tag the rule takes points to
+    it) replicates the index's tag again, which carries it over."""
+    name = f"{unique('rule')}/app"
+    domain = f"{unique('child')}.test"
+    endpoints = [{"networkType": "vpc", "domain": domain}]
+    other = str(api.create_instance("Advanced", endpoints=endpoints)["id"])
+    rule = {"name": unique("idx"), "to": other, "level": "repository", "source": name,
+            "tags": "v1"}  # fmt: skip
+    api.ok(api.post("/instances/default/replication-rules", json=rule), 201)
+    image = Image(pusher, name)  # the index tagged v1 and its SBOM; children amd, arm
+    assert [t["sourceTag"] for t in settled(api, "default", name, 2)] == ["v1", "v1"]
+
+    signature = sbom_for(pusher, name, image.amd, image.amd_size).digest
+    tasks = settled(api, "default", name, 3)
+    assert [(t["sourceTag"], t["status"]) for t in tasks] == [("v1", "Completed")] * 3
+    replica = Pusher(registry, host=domain)
+    try:
+        listed = replica.http.get(f"/v2/{name}/referrers/{image.amd}").json()
+        assert [m["digest"] for m in listed["manifests"]] == [signature]
+    finally:
+        replica.close()
+
+
+#: nginx before ``docker-registry`` refusing request bodies beyond 5 MiB (413), as proxies
+#: with a body limit do; ``{listen}`` is filled in by ``Nginx``.
+BODY_LIMIT_FRONT = """\
+server {{
+    listen {listen};
+    client_max_body_size 5m;
+    location / {{
+        proxy_pass http://UPSTREAM;
+        proxy_set_header Host $http_host;
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+    }}
+}}
+"""
+
+
+def test_a_remote_that_refuses_a_large_blob_whole_gets_it_in_chunks(
+    api: ApiClient, pusher: Pusher, reference: ReferenceRegistry, tmp_path: Path
+) -> None:
+    front = BODY_LIMIT_FRONT.replace("UPSTREAM", reference.host)
+    proxy = Nginx(tmp_path / "nginx", None, front=front)
+    try:
+        name = f"{unique('rep')}/big"
+        layer = os.urandom(9 * 1024 * 1024)  # sent as chunks of 4, 4 and 1 MiB
+        config = canonical({"os": "linux", "architecture": "amd64"})
+        for blob in (layer, config):
+            assert pusher.blob(name, blob).status_code == 201
+        manifest = canonical(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+                "layers": [{"mediaType": OCI_LAYER, "digest": sha256(layer), "size": len(layer)}],
+            }
+        )
+        assert pusher.manifest(name, "v1", manifest, OCI_MANIFEST).status_code == 201
+        remote = unique("limited")
+        body = {"name": remote, "url": proxy.url, "username": "repl", "secret": "Repl-pass-1"}
+        api.ok(api.post("/instances/default/replication-remotes", json=body), 201)
+        task = replicate(api, name, tag="v1", to=remote)
+        assert task["status"] == "Completed", task
+        assert task["bytesSent"] == len(layer) + len(config)
+
+        with httpx.Client(
+            base_url=f"http://{reference.host}", auth=("repl", "Repl-pass-1")
+        ) as there:
+            got = there.get(f"/v2/{name}/blobs/{sha256(layer)}")
+            assert got.status_code == 200 and got.content == layer
+            tag = there.head(f"/v2/{name}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+            assert tag.headers["docker-content-digest"] == sha256(manifest)
+        uploads = [
+            line.split()[0] + " " + line.split()[-2]
+            for line in proxy.access_log.read_text().splitlines()
+            if "/blobs/uploads/" in line and not line.startswith("POST")
+        ]
+        whole, chunked = ["PUT status=201"], ["PATCH status=202"] * 3 + ["PUT status=201"]
+        assert uploads == [*whole, "PUT status=413", *chunked], uploads  # config, then layer
+    finally:
+        proxy.stop()

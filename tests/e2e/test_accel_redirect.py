@@ -93,8 +93,15 @@ class Nginx:
     """One nginx master (``daemon off``) with its config, logs and temp files in ``dir``."""
 
     def __init__(
-        self, dir: Path, dockyard: DockyardServer, tls: tuple[Path, Path] | None = None
+        self,
+        dir: Path,
+        dockyard: DockyardServer | None,
+        tls: tuple[Path, Path] | None = None,
+        *,
+        front: str = "",
     ) -> None:
+        """In front of ``dockyard`` as ``dockyard nginx-config`` writes it, or with the
+        ``front`` server block given (its ``{listen}`` filled in) before something else."""
         self.dir = dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -102,7 +109,11 @@ class Nginx:
         self.access_log = dir / "access.log"
         self.error_log = dir / "error.log"
         extra = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
-        self.front = generate_front(dockyard, self.host, dir / "dockyard.conf", extra)
+        if dockyard is not None:
+            self.front = generate_front(dockyard, self.host, dir / "dockyard.conf", extra)
+        else:
+            self.front = front.format(listen=self.host)
+            (dir / "dockyard.conf").write_text(self.front)
         (dir / "nginx.conf").write_text(MAIN_CONF.format(dir=dir))
         self.proc = subprocess.Popen(
             [C.require("nginx"), "-c", str(dir / "nginx.conf"), "-p", str(dir)],

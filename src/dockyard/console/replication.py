@@ -25,15 +25,17 @@ from dockyard.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from dockyard.services.access import PUSH, InstanceRef, actions
+from dockyard.services.access import InstanceRef, actions
 from dockyard.services.paging import PageRequest
 from dockyard.services.replication import (
     TASK_STATES,
-    TO_INSTANCE,
     ReplicationRequest,
     RuleSpec,
     TaskView,
     check_source,
+    rule_arn,
+    rule_target,
+    task_arn,
 )
 
 CHOICES = PageRequest(1, 100)
@@ -52,15 +54,12 @@ def _path(instance_id: str) -> str:
 
 
 async def _require_push_at(
-    context: PageContext, instance: InstanceRef, to: str, namespace: str, repository: str
+    context: PageContext, instance: InstanceRef, to: str, target: tuple[str, str]
 ) -> None:
-    """Replicating to another instance of the deployment needs push there too (a remote
-    checks its own user's rights)."""
-    svc = context.svc
-    if await svc.replication.destination_kind(instance.id, to) != TO_INSTANCE:
-        return
-    target = actions.repository_arn(await svc.tenancy.instance_ref(to), namespace, repository)
-    await context.user.require(svc.audit, PUSH, target)
+    user = context.user
+    await context.svc.replication.require_push_at(
+        instance.id, to, target, allows=user.may, actor=user.actor
+    )
 
 
 async def destinations(context: PageContext, instance: InstanceRef) -> list[tuple[str, str]]:
@@ -126,7 +125,7 @@ async def replicate(context: PageContext) -> Response:
         overwrite=form.checked("overwrite"),
     )
     try:
-        await _require_push_at(context, ref, to, namespace, repository)
+        await _require_push_at(context, ref, to, (namespace, repository))
         await context.svc.replication.replicate(
             ref.id, request, actor=context.user.actor, resource=target.resource
         )
@@ -199,8 +198,7 @@ async def _task(context: PageContext, action: str) -> tuple[InstanceRef, TaskVie
     view = await svc.replication.find_task(ref.id, task_id)
     if view is None:
         raise NotFoundError(f"replication task {task_id} does not exist")
-    namespace, _, name = view.source_repository.partition("/")
-    resource = actions.repository_arn(ref, namespace, name)
+    resource = task_arn(ref, view.source_repository)
     await context.user.require(svc.audit, action, resource)
     return ref, view, resource
 
@@ -237,23 +235,16 @@ async def retry_task(context: PageContext) -> Response:
 _BLANK_RULE = {"name": "", "to": "", "level": "namespace", "source": "", "tags": ".*"}
 
 
-def _source_arn(ref: InstanceRef, level: str, source: str) -> str:
-    if level == "namespace":
-        return actions.namespace_arn(ref, source)
-    namespace, _, name = source.partition("/")
-    return actions.repository_arn(ref, namespace, name)
-
-
 async def create_rule(context: PageContext) -> Response:
     svc, form = context.svc, context.form
     ref = await svc.tenancy.instance_ref(context.param("instance_id"))
     sent = {name: form.text(name) for name in ("name", "to", "level", "source", "tags")}
     try:
         check_source(sent["level"], sent["source"])
-        resource = _source_arn(ref, sent["level"], sent["source"])
+        resource = rule_arn(ref, sent["level"], sent["source"])
         await context.user.require(svc.audit, actions.CREATE_REPO_SYNC_RULE, resource)
-        namespace, _, name = sent["source"].partition("/")
-        await _require_push_at(context, ref, sent["to"], namespace, name or "*")
+        target = rule_target(sent["level"], sent["source"])
+        await _require_push_at(context, ref, sent["to"], target)
         spec = RuleSpec(
             sent["name"], sent["to"], sent["level"], sent["source"], sent["tags"] or ".*"
         )
@@ -271,7 +262,7 @@ async def _rule_change(context: PageContext, action: str) -> tuple[InstanceRef, 
     view = await svc.replication_rules.find(ref.id, name)
     if view is None:
         raise NotFoundError(f"replication rule {name} does not exist")
-    resource = _source_arn(ref, view.level, view.source)
+    resource = rule_arn(ref, view.level, view.source)
     await context.user.require(svc.audit, action, resource)
     return ref, name, resource
 

@@ -5,17 +5,19 @@ Remotes are chosen by administrators, so the webhook address guard does not appl
 is verified against the system's trust store plus the remote's own CA bundle, never
 switched off, and ``http://`` is used only when the remote's URL says so. Authentication
 is Basic, or the token flow the ``WWW-Authenticate`` challenge names (Basic credentials at
-the realm). Blobs are streamed, never held in memory. Referrers go to the referrers API
+the realm). Blobs are streamed, never held in memory: one PUT, or where the remote
+refuses that as too large (413), chunks of 4 MiB. Referrers go to the referrers API
 when the registry has it, else into the OCI 1.1 fallback tag index (``sha256-<hex>``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
@@ -30,6 +32,7 @@ from dockyard.services.replication import (
     DESTINATION_LIMIT,
     PERMISSION_DENIED,
     UNREACHABLE,
+    BlobBody,
     DestinationError,
     RemoteEndpoint,
 )
@@ -39,36 +42,75 @@ ACCEPT_MANIFESTS = ", ".join(sorted(mt.MANIFESTS))
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 TLS_REFUSED = "TLS certificate not trusted"
+#: A chunk of a blob sent in chunks (to a remote that refuses it whole), held in memory.
+CHUNK_BYTES = 4 * 1024 * 1024
+#: Authorizations kept across tasks (one per remote, user and repository) at most.
+MAX_KEPT_AUTHORIZATIONS = 1024
 # httpx logs every request at INFO: a replicated image would fill the worker's log.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RemoteRegistries:
-    """Opens repositories of remote registries (the runner's ``RemoteConnector``)."""
+    """Opens repositories of remote registries (the runner's ``RemoteConnector``).
+
+    The ``Authorization`` a repository earned (a Basic pair, or a bearer token) is kept
+    for the next task to the same repository with the same credentials: a token costs
+    the remote a password check, which would otherwise dominate replicating many small
+    images. A stale one is answered 401 and earned again."""
+
+    def __init__(self) -> None:
+        self._authorizations: dict[tuple[str, ...], str] = {}
+        #: Per CA bundle (None: the system's alone); loading trust stores costs CPU.
+        self._trust: dict[str | None, ssl.SSLContext] = {}
 
     async def open(self, remote: RemoteEndpoint, repository: str) -> RemoteRepository:
-        verify: ssl.SSLContext | bool = True
-        if remote.ca_bundle:
-            verify = ssl.create_default_context()
-            verify.load_verify_locations(cadata=remote.ca_bundle)
         client = httpx.AsyncClient(
             base_url=remote.url,
-            verify=verify,
+            verify=self._context(remote.ca_bundle or None),
             timeout=TIMEOUT,
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": USER_AGENT},
         )
-        return RemoteRepository(client, remote, repository)
+        return RemoteRepository(client, remote, repository, self._authorizations)
+
+    def _context(self, ca_bundle: str | None) -> ssl.SSLContext:
+        """The system's trust store, plus the remote's CA bundle when it has one."""
+        if (context := self._trust.get(ca_bundle)) is None:
+            if len(self._trust) >= MAX_KEPT_AUTHORIZATIONS:
+                self._trust.clear()
+            context = ssl.create_default_context()
+            if ca_bundle:
+                context.load_verify_locations(cadata=ca_bundle)
+            self._trust[ca_bundle] = context
+        return context
 
 
 class RemoteRepository:
-    def __init__(self, client: httpx.AsyncClient, remote: RemoteEndpoint, repository: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        remote: RemoteEndpoint,
+        repository: str,
+        authorizations: dict[tuple[str, ...], str],
+    ) -> None:
         self._client = client
         self._remote = remote
         self._name = repository
-        self._authorization: str | None = None
+        secret = hashlib.sha256(remote.secret.encode()).hexdigest()
+        self._key = (remote.url, remote.username, secret, repository)
+        self._authorizations = authorizations
         self._referrers_api: bool | None = None
+
+    @property
+    def _authorization(self) -> str | None:
+        return self._authorizations.get(self._key)
+
+    @_authorization.setter
+    def _authorization(self, value: str) -> None:
+        if len(self._authorizations) >= MAX_KEPT_AUTHORIZATIONS:
+            self._authorizations.clear()
+        self._authorizations[self._key] = value
 
     # ---- HTTP with authentication and named failures -----------------------------------
 
@@ -79,9 +121,11 @@ class RemoteRepository:
         *,
         headers: Mapping[str, str] | None = None,
         content: bytes | AsyncIterator[bytes] | None = None,
+        passing: Collection[int] = (),
     ) -> httpx.Response:
         """One request, authenticated; a 401 answers with the challenge's credentials once
-        (a streamed body cannot be sent twice, so blob uploads authenticate beforehand)."""
+        (a streamed body cannot be sent twice, so blob uploads authenticate beforehand).
+        A status in ``passing`` is the caller's to read; others may name a failure."""
         for attempt in (1, 2):
             sent = dict(headers or {})
             if self._authorization:
@@ -98,7 +142,7 @@ class RemoteRepository:
             if response.status_code != 401 or attempt == 2 or not isinstance(content, bytes | None):
                 break
             await self._authenticate(response.headers.get("www-authenticate", ""))
-        return _checked(response)
+        return response if response.status_code in passing else _checked(response)
 
     async def _authenticate(self, challenge: str) -> None:
         scheme, _, params = challenge.partition(" ")
@@ -148,19 +192,48 @@ class RemoteRepository:
                 return True
         return False
 
-    async def push_blob(self, digest: str, size: int, body: AsyncIterator[bytes]) -> None:
-        started = await self._send("POST", self._path("blobs", "uploads/"))
-        location = started.headers.get("location")
-        if started.status_code != 202 or not location:
-            raise DestinationError(f"upload not started: HTTP {started.status_code}")
-        url = urljoin(str(self._client.base_url), location)
-        url += ("&" if "?" in url else "?") + urlencode({"digest": digest})
+    async def push_blob(self, digest: str, size: int, body: BlobBody) -> None:
+        """One streamed PUT; when that is too large for the remote (413, as a proxy's body
+        limit answers), PATCH chunks of :data:`CHUNK_BYTES` and a closing PUT."""
+        location = await self._start_upload()
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        done = await self._send("PUT", url, headers=headers, content=body)
+        url = self._with_digest(location, digest)
+        done = await self._send("PUT", url, headers=headers, content=body(), passing=(413,))
+        if done.status_code == 413:
+            done = await self._push_chunks(digest, body)
         if done.status_code != 201:
             raise DestinationError(
                 f"blob {digest} refused: HTTP {done.status_code} {_excerpt(done)}"
             )
+
+    async def _start_upload(self) -> str:
+        started = await self._send("POST", self._path("blobs", "uploads/"))
+        location = started.headers.get("location")
+        if started.status_code != 202 or not location:
+            raise DestinationError(f"upload not started: HTTP {started.status_code}")
+        return urljoin(str(self._client.base_url), str(location))
+
+    @staticmethod
+    def _with_digest(location: str, digest: str) -> str:
+        return location + ("&" if "?" in location else "?") + urlencode({"digest": digest})
+
+    async def _push_chunks(self, digest: str, body: BlobBody) -> httpx.Response:
+        """A new upload, its bytes in chunks (one held at a time), closed by a PUT."""
+        location, offset = await self._start_upload(), 0
+        async for chunk in _chunks(body(), CHUNK_BYTES):
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+            }
+            sent = await self._send("PATCH", location, headers=headers, content=chunk)
+            if sent.status_code != 202 or "location" not in sent.headers:
+                raise DestinationError(
+                    f"chunk {offset} of blob {digest} refused: HTTP {sent.status_code} "
+                    f"{_excerpt(sent)}"
+                )
+            location = urljoin(str(self._client.base_url), sent.headers["location"])
+            offset += len(chunk)
+        return await self._send("PUT", self._with_digest(location, digest), content=b"")
 
     async def tag_digest(self, tag: str) -> str | None:
         found = await self._send(
@@ -225,15 +298,28 @@ def _checked(response: httpx.Response) -> httpx.Response:
         raise DestinationError(PERMISSION_DENIED, _excerpt(response))  # signed in, no push
     if status == 401:
         raise DestinationError(AUTHENTICATION_REFUSED, _excerpt(response))
-    if status == 403:
-        raise DestinationError(PERMISSION_DENIED, _excerpt(response))
+    # Before 403: a registry may refuse a push beyond its quota as DENIED (Dockyard does).
     if status in (413, 507) or (status >= 400 and "quota" in response.text.lower()):
         raise DestinationError(DESTINATION_LIMIT, _excerpt(response))
+    if status == 403:
+        raise DestinationError(PERMISSION_DENIED, _excerpt(response))
     if status == 429 or status >= 500:
         raise DestinationError(
             f"destination answered HTTP {status}", _excerpt(response), retryable=True
         )
     return response
+
+
+async def _chunks(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """``body`` again, in pieces of ``size`` bytes (the last one shorter)."""
+    pending = bytearray()
+    async for piece in body:
+        pending += piece
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+    if pending:
+        yield bytes(pending)
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -4,15 +4,14 @@ their source repository and authorized on its ARN (PRODUCT.md §6)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from dockyard.api import actions
 from dockyard.api.context import Authz, Guard, Services
-from dockyard.api.routers._routes import require_in, route
-from dockyard.api.routers.params import InstanceId, NamespaceName, Paging, RepositoryName
+from dockyard.api.routers._routes import InInstance, InRepository, require_in, route
+from dockyard.api.routers.params import InstanceId, Paging
 from dockyard.api.schemas.common import Page
 from dockyard.api.schemas.replication import (
     RemoteCreate,
@@ -24,17 +23,18 @@ from dockyard.api.schemas.replication import (
     TaskOut,
     TasksOut,
 )
-from dockyard.errors import DeniedError, NotFoundError
-from dockyard.services.access import PUSH
+from dockyard.errors import NotFoundError
 from dockyard.services.replication import (
     TASK_STATES,
-    TO_INSTANCE,
     RemoteSpec,
     ReplicationRequest,
     RuleSpec,
     RuleView,
     TaskView,
     check_source,
+    rule_arn,
+    rule_target,
+    task_arn,
 )
 
 router = APIRouter(prefix="/api/v1/instances/{instance_id}", tags=["replication"])
@@ -55,14 +55,13 @@ TASKS = "/namespaces/{namespace}/repositories/{repository}/replication-tasks"
     status_code=201,
     response_model=RemoteOut,
 )
-async def create_remote(
-    instance_id: InstanceId, body: RemoteCreate, svc: Services, guard: Authz
-) -> RemoteOut:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
+async def create_remote(target: InInstance, body: RemoteCreate) -> RemoteOut:
     spec = RemoteSpec(
         body.name, body.url, body.username, body.secret, body.remote_instance, body.ca_bundle
     )
-    view = await svc.replication.add_remote(instance_id, spec, actor=guard.actor, resource=arn)
+    view = await target.svc.replication.add_remote(
+        target.id, spec, actor=target.actor, resource=target.arn
+    )
     return RemoteOut.model_validate(view)
 
 
@@ -74,11 +73,9 @@ async def create_remote(
     "List the instance's remotes (never their secrets)",
     response_model=Page[RemoteOut],
 )
-async def list_remotes(
-    instance_id: InstanceId, paging: Paging, svc: Services, guard: Authz
-) -> Page[RemoteOut]:
-    await require_in(svc, guard, instance_id, actions.instance_arn)
-    return Page[RemoteOut].model_validate(await svc.replication.list_remotes(instance_id, paging))
+async def list_remotes(target: InInstance, paging: Paging) -> Page[RemoteOut]:
+    page = await target.svc.replication.list_remotes(target.id, paging)
+    return Page[RemoteOut].model_validate(page)
 
 
 @route(
@@ -89,23 +86,10 @@ async def list_remotes(
     "Remove a remote",
     status_code=204,
 )
-async def delete_remote(
-    instance_id: InstanceId, name: RemoteName, svc: Services, guard: Authz
-) -> None:
-    arn = await require_in(svc, guard, instance_id, actions.instance_arn)
-    await svc.replication.remove_remote(instance_id, name, actor=guard.actor, resource=arn)
-
-
-async def _require_push_at(
-    svc: Services, guard: Guard, instance_id: str, to: str, namespace: str, repository: str
-) -> None:
-    """To another instance of the account the caller must also be allowed to push there
-    (a remote checks its own user's rights)."""
-    if await svc.replication.destination_kind(instance_id, to) != TO_INSTANCE:
-        return
-    target = actions.repository_arn(await svc.tenancy.instance_ref(to), namespace, repository)
-    if not guard.allows(PUSH, target):
-        raise DeniedError(f"{guard.actor.name} is not allowed {PUSH} on {target}")
+async def delete_remote(target: InInstance, name: RemoteName) -> None:
+    await target.svc.replication.remove_remote(
+        target.id, name, actor=target.actor, resource=target.arn
+    )
 
 
 @route(
@@ -117,19 +101,18 @@ async def _require_push_at(
     status_code=201,
     response_model=TasksOut,
 )
-async def replicate(
-    instance_id: InstanceId,
-    namespace: NamespaceName,
-    repository: RepositoryName,
-    body: ReplicateRequest,
-    svc: Services,
-    guard: Authz,
-) -> TasksOut:
-    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, repository)
-    target = (body.namespace or namespace, body.destination_repository or repository)
-    await _require_push_at(svc, guard, instance_id, body.to, *target)
+async def replicate(target: InRepository, body: ReplicateRequest) -> TasksOut:
+    replication, source = target.svc.replication, target.ref
+    namespace, _, repository = source.full_name.partition("/")
+    await replication.require_push_at(
+        source.instance_id,
+        body.to,
+        (body.namespace or namespace, body.destination_repository or repository),
+        allows=target.guard.allows,
+        actor=target.actor,
+    )
     request = ReplicationRequest(
-        f"{namespace}/{repository}",
+        source.full_name,
         body.to,
         body.tag,
         body.tags,
@@ -138,7 +121,9 @@ async def replicate(
         body.destination_tag,
         body.overwrite,
     )
-    views = await svc.replication.replicate(instance_id, request, actor=guard.actor, resource=arn)
+    views = await replication.replicate(
+        source.instance_id, request, actor=target.actor, resource=target.arn
+    )
     return TasksOut(items=[TaskOut.model_validate(view) for view in views])
 
 
@@ -180,9 +165,7 @@ async def _task_in(
     if view is None:
         await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
         raise NotFoundError(f"replication task {task_id} does not exist")
-    namespace, _, name = view.source_repository.partition("/")
-    arn = await require_in(svc, guard, instance_id, actions.repository_arn, namespace, name)
-    return view, arn
+    return view, await require_in(svc, guard, instance_id, task_arn, view.source_repository)
 
 
 @route(
@@ -234,13 +217,6 @@ async def retry_task(
     return TaskOut.model_validate(view)
 
 
-def _source_arn(level: str, source: str) -> tuple[Callable[..., str], list[str]]:
-    """A rule is authorized on its source: the namespace's ARN, or the repository's."""
-    if level == "namespace":
-        return actions.namespace_arn, [source]
-    return actions.repository_arn, source.split("/", 1)
-
-
 @route(
     router,
     "POST",
@@ -255,10 +231,14 @@ async def create_rule(
     instance_id: InstanceId, body: RuleCreate, svc: Services, guard: Authz
 ) -> RuleOut:
     check_source(body.level, body.source)
-    arn_of, names = _source_arn(body.level, body.source)
-    arn = await require_in(svc, guard, instance_id, arn_of, *names)
-    pushed_to = names if len(names) == 2 else [names[0], "*"]  # a namespace: all of it
-    await _require_push_at(svc, guard, instance_id, body.to, *pushed_to)
+    arn = await require_in(svc, guard, instance_id, rule_arn, body.level, body.source)
+    await svc.replication.require_push_at(
+        instance_id,
+        body.to,
+        rule_target(body.level, body.source),
+        allows=guard.allows,
+        actor=guard.actor,
+    )
     spec = RuleSpec(body.name, body.to, body.level, body.source, body.tags)
     view = await svc.replication_rules.create(instance_id, spec, actor=guard.actor, resource=arn)
     return RuleOut.model_validate(view)
@@ -289,8 +269,7 @@ async def _rule_in(
     if view is None:
         await require_in(svc, guard, instance_id, actions.repository_list_arn, None)
         raise NotFoundError(f"replication rule {name} does not exist")
-    arn_of, names = _source_arn(view.level, view.source)
-    return view, await require_in(svc, guard, instance_id, arn_of, *names)
+    return view, await require_in(svc, guard, instance_id, rule_arn, view.level, view.source)
 
 
 @route(

@@ -20,7 +20,14 @@ class RemoteCreate(RequestModel):
         description="`https://host[:port]` of the registry; `http://` only when written so",
     )
     remote_instance: str | None = Field(
-        default=None, max_length=64, description="The instance id at a remote Dockyard"
+        default=None,
+        max_length=64,
+        description=(
+            "The instance id at a remote Dockyard, recorded and shown with the remote. The "
+            "URL reaches it: Dockyard routes registry requests by `Host` among the "
+            "instances' endpoint domains, and each endpoint's access allowlist applies to "
+            "what arrives on it, so the URL is one of that instance's endpoint domains"
+        ),
     )
     username: str = Field(
         min_length=1, max_length=256, description="A user name, or an access key id"

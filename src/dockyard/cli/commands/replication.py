@@ -77,7 +77,12 @@ def add_remote(
     name: RemoteArg,
     url: Annotated[str, typer.Option("--url", help="https://host[:port] of the registry.")],
     remote_instance: Annotated[
-        str | None, typer.Option("--remote-instance", metavar="ID", help="The instance there.")
+        str | None,
+        typer.Option(
+            "--remote-instance",
+            metavar="ID",
+            help="The instance id there (recorded; the URL, one of its domains, reaches it).",
+        ),
     ] = None,
     access_key_id: Annotated[
         str | None, typer.Option("--access-key-id", metavar="ID", help="An access key there.")

@@ -113,6 +113,14 @@ class LeasedRow:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class BuriedRow:
+    """A job marked failed when leased: its lease expired on its last attempt."""
+
+    job: LeasedRow
+    error: str
+
+
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 _NOW: BindParameter[datetime] = bindparam("now", type_=Job.run_after.type)
 #: :func:`lease_ready_jobs`' select per (kinds, limit): built once each, for the prepared path.
@@ -172,8 +180,8 @@ async def lease_ready_jobs(
     limit: int,
     kinds: Sequence[str] | None,
     max_attempts: int,
-) -> tuple[list[LeasedRow], int]:
-    """Lease up to ``limit`` ready jobs; returns them and how many were buried instead.
+) -> tuple[list[LeasedRow], list[BuriedRow]]:
+    """Lease up to ``limit`` ready jobs; returns them and those buried instead.
 
     ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL: concurrent leasers pass over each
     other's rows instead of queueing on them, and a row leased by a transaction that
@@ -183,12 +191,12 @@ async def lease_ready_jobs(
     """
     rows = (await session.execute(_ready_statement(kinds, limit), {"now": now})).all()
     leased: list[LeasedRow] = []
-    buried = 0
+    buried: list[BuriedRow] = []
     for job_id, kind, payload, state, attempts, leased_by in rows:
         if state == RUNNING and attempts >= max_attempts:
             error = f"lease of {leased_by} expired on attempt {attempts} of {max_attempts}"
             await session.execute(_BURY_EXPIRED, {"job_id": job_id, "error": error, "now": now})
-            buried += 1
+            buried.append(BuriedRow(LeasedRow(job_id, kind, payload, attempts), error))
             continue
         params = {
             "job_id": job_id,

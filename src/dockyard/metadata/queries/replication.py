@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.metadata.models import (
     Manifest,
+    ManifestReference,
     ReplicationRemote,
     ReplicationRule,
     ReplicationTask,
@@ -171,27 +172,39 @@ async def repositories_holding(
 async def subject_tags(
     session: AsyncSession, instance_id: str, full_name: str, digest: str
 ) -> list[str]:
-    """The tags of the manifest that the manifest ``digest`` of the repository names as
-    its subject (none when it names none, or its subject has no tag)."""
+    """The tags that carry the manifest the manifest ``digest`` of the repository names as
+    its subject: the subject's own tags, and those of the indexes naming the subject as a
+    child (a signature of one platform's image). None when it names no subject, or no
+    tag carries it."""
+    repository = (
+        select(Repository.id)
+        .where(Repository.instance_id == instance_id, Repository.full_name == full_name)
+        .scalar_subquery()
+    )
     subject = (
         select(Manifest.subject_digest)
-        .join(Repository, Repository.id == Manifest.repository_id)
-        .where(
-            Repository.instance_id == instance_id,
-            Repository.full_name == full_name,
-            Manifest.digest == digest,
-        )
+        .where(Manifest.repository_id == repository, Manifest.digest == digest)
         .scalar_subquery()
+    )
+    parents = (
+        select(ManifestReference.manifest_id)
+        .join(Manifest, Manifest.id == ManifestReference.manifest_id)
+        .where(
+            Manifest.repository_id == repository,
+            ManifestReference.kind == "manifest",
+            ManifestReference.digest == subject,
+        )
+    )
+    carriers = select(Manifest.id).where(
+        Manifest.repository_id == repository, Manifest.digest == subject
     )
     stmt = (
         select(Tag.name)
-        .join(Manifest, Manifest.id == Tag.manifest_id)
-        .join(Repository, Repository.id == Manifest.repository_id)
         .where(
-            Repository.instance_id == instance_id,
-            Repository.full_name == full_name,
-            Manifest.digest == subject,
+            Tag.repository_id == repository,
+            or_(Tag.manifest_id.in_(carriers), Tag.manifest_id.in_(parents)),
         )
+        .distinct()
         .order_by(Tag.name)
     )
     return list((await session.execute(stmt)).scalars().all())

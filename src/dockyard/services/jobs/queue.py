@@ -20,7 +20,9 @@ Guarantees: a job is leased by one worker at a time (``FOR UPDATE SKIP LOCKED`` 
 PostgreSQL, the exclusive write transaction on SQLite). A worker that crashes or hangs
 stops renewing its lease; once the lease expires, another worker leases the job again —
 delivery is at-least-once, so handlers must be idempotent. After ``max_attempts`` failed
-or abandoned attempts a job is marked ``failed`` and kept for inspection. A worker that
+or abandoned attempts a job is marked ``failed`` and kept for inspection; the queue's
+``given_up`` callback of its kind, if any, runs in that same transaction (a job's own
+record, such as a replication task, then says it failed too). A worker that
 lost its lease (it expired and the job moved on) can no longer complete or fail the job:
 those calls return False. Leases, completions and failures are committed without waiting
 for the disk (``Database.write(durable=False)``): losing one in a power cut only runs a
@@ -32,7 +34,7 @@ leases are long compared with any sane skew.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,6 +79,10 @@ async def complete_in(session: AsyncSession, run: JobRun) -> bool:
 COMPLETED = "completed"
 
 
+#: Told, in the transaction that marks it failed, that a job was given up, and why.
+GivenUp = Callable[[AsyncSession, JobRun, str], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class LeasedJob(JobRun):
     """A job this worker holds until ``lease_expires_at`` (renew with ``extend``)."""
@@ -94,6 +100,7 @@ class JobQueue:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: timedelta = BACKOFF_BASE,
         backoff_max: timedelta = BACKOFF_MAX,
+        given_up: Mapping[str, GivenUp] | None = None,
     ) -> None:
         self._db = db
         self.worker_id = worker_id
@@ -101,6 +108,7 @@ class JobQueue:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self._given_up = dict(given_up or {})
 
     async def enqueue(
         self,
@@ -127,7 +135,7 @@ class JobQueue:
         now = SYSTEM_CLOCK.now()
         until = now + self.lease_duration
         async with self._db.write(durable=False) as session:
-            leased, _buried = await jq.lease_ready_jobs(
+            leased, buried = await jq.lease_ready_jobs(
                 session,
                 now=now,
                 worker=self.worker_id,
@@ -136,6 +144,11 @@ class JobQueue:
                 kinds=kinds,
                 max_attempts=self.max_attempts,
             )
+            for row in buried:
+                job = row.job
+                await self._give_up(
+                    session, JobRun(job.id, job.kind, job.payload, job.attempts), row.error
+                )
             return [
                 LeasedJob(j.id, j.kind, j.payload, j.attempts, until, leased_by=self.worker_id)
                 for j in leased
@@ -162,7 +175,10 @@ class JobQueue:
         error = error[:MAX_ERROR_CHARS]
         async with self._db.write(durable=False) as session:
             if not retry or job.attempt >= self.max_attempts:
-                return await jq.bury_job(session, job.id, self.worker_id, job.attempt, error=error)
+                if not await jq.bury_job(session, job.id, self.worker_id, job.attempt, error=error):
+                    return False
+                await self._give_up(session, job, error)
+                return True
             return await jq.retry_job(
                 session,
                 job.id,
@@ -171,6 +187,10 @@ class JobQueue:
                 error=error,
                 run_after=SYSTEM_CLOCK.now() + self.backoff(job.attempt),
             )
+
+    async def _give_up(self, session: AsyncSession, job: JobRun, error: str) -> None:
+        if (given_up := self._given_up.get(job.kind)) is not None:
+            await given_up(session, job, error)
 
     def backoff(self, attempt: int) -> timedelta:
         """Delay after failed attempt ``attempt``: base · 2^(attempt-1), capped."""

@@ -1,6 +1,7 @@
 """Replication (PRODUCT.md §6): remotes, tasks the background worker runs, and the
 destinations it writes to."""
 
+from dockyard.services.replication.access import rule_arn, rule_target, task_arn
 from dockyard.services.replication.destinations import (
     AUTHENTICATION_REFUSED,
     DESTINATION_IMMUTABLE,
@@ -8,6 +9,7 @@ from dockyard.services.replication.destinations import (
     PERMISSION_DENIED,
     SOURCE_MANIFEST_UNKNOWN,
     UNREACHABLE,
+    BlobBody,
     Destination,
     DestinationError,
     RemoteConnector,
@@ -17,7 +19,7 @@ from dockyard.services.replication.rules import (
     ReplicationSubscriber,
     check_source,
 )
-from dockyard.services.replication.runner import TASK_JOB_KIND, ReplicationRunner
+from dockyard.services.replication.runner import TASK_JOB_KIND, ReplicationRunner, task_given_up
 from dockyard.services.replication.service import ReplicationService
 from dockyard.services.replication.views import (
     TASK_STATES,
@@ -42,6 +44,7 @@ __all__ = [
     "TASK_STATES",
     "TO_INSTANCE",
     "UNREACHABLE",
+    "BlobBody",
     "Destination",
     "DestinationError",
     "LayerView",
@@ -58,4 +61,8 @@ __all__ = [
     "RuleView",
     "TaskView",
     "check_source",
+    "rule_arn",
+    "rule_target",
+    "task_arn",
+    "task_given_up",
 ]

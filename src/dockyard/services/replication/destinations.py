@@ -8,7 +8,7 @@ a :class:`RemoteConnector` that opens one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from dockyard.errors import DockyardError, LimitExceededError, StorageFullError
@@ -34,6 +34,11 @@ SOURCE_MANIFEST_UNKNOWN = "manifest unknown at source"
 DESTINATION_LIMIT = "quota or limit at the destination"
 
 
+#: Opens a blob's bytes from the start, as often as a destination needs (a remote that
+#: refuses one PUT is sent them again in chunks).
+BlobBody = Callable[[], AsyncIterator[bytes]]
+
+
 class DestinationError(Exception):
     """A named failure (``kind``, one of the constants above, or a free description) with
     its detail; ``retryable`` says whether trying again later can help."""
@@ -54,7 +59,7 @@ class Destination(Protocol):
         that earlier tasks left it in); False when the destination cannot."""
         ...
 
-    async def push_blob(self, digest: str, size: int, body: AsyncIterator[bytes]) -> None: ...
+    async def push_blob(self, digest: str, size: int, body: BlobBody) -> None: ...
 
     async def tag_digest(self, tag: str) -> str | None:
         """What ``tag`` points to now (None: no such tag)."""
@@ -131,7 +136,7 @@ class InstanceDestination:
     async def mount_blob(self, digest: str, holders: Sequence[str]) -> bool:
         return await self._content.mount(self._target, digest, self._source)
 
-    async def push_blob(self, digest: str, size: int, body: AsyncIterator[bytes]) -> None:
+    async def push_blob(self, digest: str, size: int, body: BlobBody) -> None:
         raise DestinationError(
             SOURCE_MANIFEST_UNKNOWN, f"blob {digest} is no longer in {self._source.full_name}"
         )

@@ -164,8 +164,9 @@ def matches(rule: ReplicationRule, event: Event) -> bool:
 
 class ReplicationSubscriber:
     """Turns the pushes matching an enabled rule into tasks: a tag push, or a referrer
-    (a signature, an SBOM) pushed later for a manifest a matching tag points to, which
-    replicates that tag again (its blobs are there already; the referrer is new)."""
+    (a signature, an SBOM) pushed later for a manifest a matching tag carries (pointing
+    to it, or to an index naming it), which replicates that tag again (its blobs are
+    there already; the referrer is new)."""
 
     name = SUBSCRIBER_NAME
     wants = frozenset({EventType.TAG_UPDATED, EventType.MANIFEST_PUSHED})
@@ -212,8 +213,9 @@ def _wanted(rule: ReplicationRule, event: Event) -> bool:
 async def _tag_to_replicate(
     session: AsyncSession, rule: ReplicationRule, event: Event
 ) -> str | None:
-    """The pushed tag; for a pushed manifest, the first tag of its subject the rule takes
-    (None: it is no referrer, or its subject has no such tag)."""
+    """The pushed tag; for a pushed manifest, the first tag carrying its subject (the
+    subject's own, or an index's that names it) the rule takes (None: it is no referrer,
+    or no such tag carries its subject)."""
     if event.type is not EventType.MANIFEST_PUSHED:
         return str(event.payload["tag"])
     digest = event.payload.get("digest")

@@ -15,14 +15,20 @@ left alone unless the task overwrites, and an immutable instance of this deploym
 refuses; either way the task fails with the reason and nothing is written. A remote says
 it is immutable only when the manifest is pushed: its blobs are there by then, its tag is
 untouched.
+
+A task whose job the queue gives up (its worker stopped during every attempt) is
+recorded ``Failed`` with the queue's reason (``task_given_up``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import SYSTEM_CLOCK
 from dockyard.errors import DockyardError
@@ -37,6 +43,7 @@ from dockyard.services.jobs import JobRun
 from dockyard.services.replication.destinations import (
     DESTINATION_IMMUTABLE,
     SOURCE_MANIFEST_UNKNOWN,
+    BlobBody,
     Destination,
     DestinationError,
     InstanceDestination,
@@ -64,6 +71,22 @@ TASK_JOB_KIND = "replication-task"
 #: Attempts at a task whose destination fails in a way that may pass (unreachable, 5xx)
 #: before it is recorded ``Failed``; the queue's backoff spaces them.
 MAX_TASK_ATTEMPTS = 3
+
+
+async def task_given_up(session: AsyncSession, run: JobRun, error: str) -> None:
+    """The queue gave up the task's job (its worker stopped during every attempt, as in
+    repeated crashes): the task ends ``Failed`` with why, rather than staying ``Running``.
+    Runs in the transaction that marks the job failed (and leases others): a payload
+    naming no task changes nothing rather than failing that transaction."""
+    try:
+        task_id = uuid.UUID(str(run.payload.get("task")))
+    except ValueError:
+        return
+    task = await q.find_task(session, task_id, for_update=True)
+    if task is None or task.status in FINAL_STATES:
+        return
+    task.status, task.finished_at = FAILED, SYSTEM_CLOCK.now()
+    task.reason = f"given up after {run.attempt} attempts: {error}"
 
 
 class RetryLaterError(Exception):
@@ -313,12 +336,12 @@ class ReplicationRunner:
             )
             return [name for name in found if name != task.destination_repository]
 
-    async def _blob_body(self, source: RepositoryRef, digest: str) -> AsyncIterator[bytes]:
+    async def _blob_body(self, source: RepositoryRef, digest: str) -> BlobBody:
         try:
             size = await self._content.stat_blob(source, digest)
         except DockyardError as exc:
             raise DestinationError(SOURCE_MANIFEST_UNKNOWN, exc.message) from exc
-        return self._content.blob_stream(digest, 0, size)
+        return partial(self._content.blob_stream, digest, 0, size)
 
     async def _record(
         self, task_id: uuid.UUID, digest: str, size: int, status: str, reason: str | None, sent: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -19,13 +19,20 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import SYSTEM_CLOCK
-from dockyard.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from dockyard.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    DeniedError,
+    InvalidInputError,
+    NotFoundError,
+)
 from dockyard.metadata.models import ReplicationRemote, ReplicationTask
 from dockyard.metadata.queries import jobs as jq
 from dockyard.metadata.queries import replication as q
 from dockyard.metadata.queries import tenancy as tq
 from dockyard.metadata.session import Database
 from dockyard.oci.reference import RepositoryName, validate_tag
+from dockyard.services.access import PUSH, actions
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService
 from dockyard.services.paging import Page, PageRequest
@@ -56,6 +63,8 @@ CREATE_REMOTE_ACTION = "cr:CreateReplicationRemote"
 DELETE_REMOTE_ACTION = "cr:DeleteReplicationRemote"
 CREATE_TASK_ACTION = "cr:CreateRepoSyncTask"
 CANCEL_TASK_ACTION = "cr:CancelRepoSyncTask"
+#: Whether the caller may do an action (first) on a resource (second); a no is not audited.
+Allows = Callable[[str, str], bool]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: At most this many tasks from one tag regex (one per tag).
 MAX_TAGS_PER_REQUEST = 100
@@ -227,6 +236,26 @@ class ReplicationService:
             await self._tenancy.instance_ref(instance_id), Feature.CROSS_ACCOUNT_REPLICATION
         )
         return TO_REMOTE
+
+    async def require_push_at(
+        self,
+        instance_id: str,
+        to: str,
+        target: tuple[str, str],
+        *,
+        allows: Allows,
+        actor: Actor,
+    ) -> None:
+        """Refuse (and audit the refusal) replicating from ``instance_id`` to the other
+        instance ``to``, repository ``target`` (namespace, name) there, unless the caller
+        may push there; ``allows`` is the face's policy decision. A remote passes: its
+        own user's rights decide there."""
+        if await self.destination_kind(instance_id, to) != TO_INSTANCE:
+            return
+        resource = actions.repository_arn(await self._tenancy.instance_ref(to), *target)
+        if not allows(PUSH, resource):
+            await self._audit.denied(actor, PUSH, resource)
+            raise DeniedError(f"{actor.name} is not allowed {PUSH} on {resource}")
 
     async def list_tasks(
         self,
