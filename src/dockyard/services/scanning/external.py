@@ -151,8 +151,10 @@ def _score(item: Mapping[str, Any]) -> float | None:
         item.get("cve3_score"),
         item.get("cvss3_score"),
     ):
+        if value in (None, ""):
+            continue
         try:
-            return float(value) if value not in (None, "") else None
+            return float(value)
         except (TypeError, ValueError):
             continue
     return None
