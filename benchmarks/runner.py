@@ -379,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     trig.add_argument("--quick", action="store_true", help="quick mode")
     trig.add_argument("--rounds", type=int, help="rounds of the push comparison")
     trig.add_argument("--tmp", help="parent directory of the data directories")
+    scanning = sub.add_parser(
+        "scanning", help="image scanning: push cost (A/A), scan throughput, re-match time"
+    )
+    scanning.add_argument("--quick", action="store_true", help="quick mode")
+    scanning.add_argument("--rounds", type=int, help="rounds of the push comparison")
+    scanning.add_argument("--tmp", help="parent directory of the data directories")
     cpu = sub.add_parser("cpu", help="server CPU time per request of the hot read paths")
     cpu.add_argument("--requests", type=int, default=10_000)
     cpu.add_argument("--concurrency", type=int, default=8)
@@ -420,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import replication
 
         return replication.run(args)
+
+    if args.command == "scanning":
+        from benchmarks import scanning as scanning_mod
+
+        return scanning_mod.run(args)
     if args.command == "scale":
         from benchmarks import scale as scale_mod
 

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from dockyard.services.credentials import TokenService
     from dockyard.services.gc import GcPolicy
     from dockyard.services.replication import ReplicationRunner
+    from dockyard.services.scanning import ExternalScanners
     from dockyard.services.secrets import MasterKey
-    from dockyard.services.tenancy import NonconformingNames
+    from dockyard.services.tenancy import NonconformingNames, RepositoryRef
     from dockyard.services.triggers import OutboundResponse
     from dockyard.storage.base import BlobStore
     from dockyard.workers.runtime import BackgroundWorker
@@ -250,6 +251,7 @@ def build(settings: Settings) -> Container:
         vulndb=vulndb,
         scans=ScanService(db, content, vulndb, audit),
         scan_policies=scan_policies,
+        external_scanners=external_scanners(db, master, audit, None),
     )
     api = create_api(api_services)
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -336,6 +338,7 @@ def build_background(settings: Settings) -> Background:
     from dockyard.metadata.session import Database
     from dockyard.services.audit import AuditLog
     from dockyard.services.content import ContentService
+    from dockyard.services.credentials import TokenService
     from dockyard.services.gc import RUN_JOB_KIND as GC_RUN_JOB_KIND
     from dockyard.services.gc import SCHEDULED, GarbageCollector, GcRunningError
     from dockyard.services.jobs import JobHandler, JobQueue, JobRun, PeriodicJob, Scheduler
@@ -453,7 +456,16 @@ def build_background(settings: Settings) -> Background:
             bytes_reclaimed=run.bytes_reclaimed,
         )
 
-    scanner = ScanService(db, content, VulnDbService(db, audit), audit)
+    tokens = TokenService(
+        db, master, issuer="dockyard", service=settings.service, ttl=settings.token_ttl_seconds
+    )
+    scanner = ScanService(
+        db,
+        content,
+        VulnDbService(db, audit),
+        audit,
+        external=external_scanners(db, master, audit, tokens),
+    )
 
     async def rematch_scans(run: JobRun) -> None:
         if count := await scanner.rematch(run.payload):
@@ -591,3 +603,28 @@ def backup_database(settings: Settings, target: Path) -> str:
 def filesystem_blobs_dir(settings: Settings) -> Path:
     """Where the filesystem driver keeps committed blob files (nginx sends them)."""
     return layout.blobs_dir(settings.blob_root)
+
+
+def external_scanners(
+    db: Database, master: MasterKey, audit: AuditLog, tokens: TokenService | None
+) -> ExternalScanners:
+    """Registrations of Harbor scanner adapters; with ``tokens`` (the background worker),
+    able to hand an adapter a pull token for the image's repository."""
+    from dockyard.outbound.scanner_adapter import HarborScannerClient
+    from dockyard.services.access import Principal
+    from dockyard.services.credentials import AccessEntry
+    from dockyard.services.scanning import SCANNER, ExternalScanners
+
+    if tokens is None:
+        return ExternalScanners(db, master, audit, HarborScannerClient())
+    signing = tokens
+
+    async def pull_authorization(repo: RepositoryRef) -> str:
+        await signing.load_keys()  # the newest signing key, as a rotation left it
+        access = [AccessEntry("repository", repo.full_name, ("pull",))]
+        token, _ = signing.issue(Principal(SCANNER, None), repo.instance_id, access)
+        return f"Bearer {token}"
+
+    return ExternalScanners(
+        db, master, audit, HarborScannerClient(), pull_authorization=pull_authorization
+    )

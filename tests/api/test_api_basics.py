@@ -96,6 +96,13 @@ EXPECTED_ACTIONS |= {
     ("get", _NS + "/scan-policy"): "cr:GetScanPolicy",
     ("put", _NS + "/scan-policy"): "cr:UpdateScanPolicy",
 }
+# Scanning an index, external scanner adapters (issue 20).
+EXPECTED_ACTIONS |= {
+    ("post", _REPO + "/images/{reference}/scans"): "cr:ScanImage",
+    ("put", "/api/v1/scanners/{name}"): "cr:CreateExternalScanner",
+    ("get", "/api/v1/scanners"): "cr:ListExternalScanner",
+    ("delete", "/api/v1/scanners/{name}"): "cr:DeleteExternalScanner",
+}
 # Credentials (docs/identity.md "Credentials").
 _KEYS = "/api/v1/users/{username}/access-keys"
 EXPECTED_ACTIONS |= {

@@ -104,6 +104,7 @@ unknown one is authorized on ``repository/$iid/*`` (Standard: ``*``) before its 
 | list a repository's scans (Advanced) | cr:ListImageScan | ``repository/$iid/$ns/$repo`` |
 | read a namespace's scan policy | cr:GetScanPolicy | ``repository/$iid/$ns`` |
 | set a namespace's scan policy | cr:UpdateScanPolicy | ``repository/$iid/$ns`` |
+| add / list / remove external scanners | cr:Create/List/DeleteExternalScanner | ``*`` |
 
 A retention policy may span namespaces, so its operations are authorized on the instance:
 whoever may execute one deletes tags in every repository it reaches (Advanced only).

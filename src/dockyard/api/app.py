@@ -31,6 +31,7 @@ from dockyard.api.routers import (
     retention,
     roles,
     scan_policies,
+    scanners,
     scans,
     signature_policies,
     signing,
@@ -104,5 +105,6 @@ def create_api(services: ApiServices) -> ASGIApp:
     app.include_router(vulndb.router)
     app.include_router(scans.router)
     app.include_router(scan_policies.router)
+    app.include_router(scanners.router)
     app.include_router(docs.router)
     return RequestIdMiddleware(app)

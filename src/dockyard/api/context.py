@@ -31,7 +31,12 @@ from dockyard.services.identity import IdentityServices
 from dockyard.services.jobs import JobsService
 from dockyard.services.replication import ReplicationRules, ReplicationService
 from dockyard.services.retention import RetentionService
-from dockyard.services.scanning import ScanPolicyService, ScanService, VulnDbService
+from dockyard.services.scanning import (
+    ExternalScanners,
+    ScanPolicyService,
+    ScanService,
+    VulnDbService,
+)
 from dockyard.services.signin import SignInService
 from dockyard.services.signing import SignaturePolicyService, SigningService
 from dockyard.services.tenancy import TenancyService
@@ -77,6 +82,8 @@ class ApiServices:
     #: Per-namespace scan on push and pull gate (Advanced edition).
     scan_policies: ScanPolicyService
     auth_disabled: bool = False
+    #: Harbor scanner adapters registered deployment-wide (image scanning).
+    external_scanners: ExternalScanners | None = None
 
 
 def services(request: Request) -> ApiServices:

@@ -15,7 +15,7 @@ from dockyard.api import actions
 from dockyard.api.routers._routes import InRepository, route
 from dockyard.api.routers.params import Paging, Reference
 from dockyard.api.schemas.common import Page
-from dockyard.api.schemas.scans import ScanOut
+from dockyard.api.schemas.scans import ScanBatchOut, ScanOut
 from dockyard.services.scanning import check_severity
 
 router = APIRouter(
@@ -35,7 +35,8 @@ router = APIRouter(
     description=(
         "Queues a scan of the image and answers it (`state` `queued`); poll "
         "`GET …/images/{reference}/scan` until `done` or `failed`. Scanning again "
-        "replaces the earlier result. An index is refused: scan each platform's digest."
+        "replaces the earlier result. An index is refused: scan it with "
+        "`POST …/images/{reference}/scans`."
     ),
 )
 async def scan_image(target: InRepository, reference: Reference) -> ScanOut:
@@ -79,3 +80,28 @@ async def get_scan(
 )
 async def list_scans(target: InRepository, paging: Paging) -> Page[ScanOut]:
     return Page[ScanOut].model_validate(await target.svc.scans.list_scans(target.ref, paging))
+
+
+@route(
+    router,
+    "POST",
+    "/images/{reference}/scans",
+    actions.SCAN_IMAGE,
+    "Scan an image, or every platform image of an index (a tag or a digest)",
+    status_code=202,
+    response_model=ScanBatchOut,
+    description=(
+        "Queues a scan of the image, or of each platform image of the index that is "
+        "stored in the repository (attestations and other artifacts are not scanned), "
+        "and answers them all (`state` `queued`)."
+    ),
+)
+async def scan_images(target: InRepository, reference: Reference) -> ScanBatchOut:
+    manifest, views = await target.svc.scans.request_all(
+        target.ref, reference, actor=target.actor, resource=target.arn
+    )
+    return ScanBatchOut(
+        digest=manifest.digest,
+        media_type=manifest.media_type,
+        scans=[ScanOut.model_validate(view) for view in views],
+    )

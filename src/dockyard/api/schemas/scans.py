@@ -28,6 +28,7 @@ class ScanFindingOut(ApiModel):
     ecosystem: str
     fixed_version: str | None
     summary: str
+    scanner: str = Field(description="`dockyard` (built in) or an external scanner's name")
 
 
 class ScanOut(ApiModel):
@@ -69,3 +70,41 @@ class ScanPolicyOut(ApiModel):
     block_severity: str | None
     block_unscanned: bool
     allowlist: list[AllowedIdModel]
+
+
+class ScanBatchOut(ApiModel):
+    digest: str = Field(description="The manifest the reference names")
+    media_type: str = Field(description="An image manifest's or an index's media type")
+    scans: list[ScanOut] = Field(description="The image's scan, or one per platform image")
+
+
+class ScannerIn(RequestModel):
+    url: str = Field(max_length=2000, description="The scanner adapter's base URL")
+    registry_url: str = Field(
+        max_length=2000,
+        description="This registry's base URL as the adapter reaches it (it pulls from there)",
+    )
+    authorization: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="The Authorization header value sent to the adapter (`Bearer …`, "
+        "`Basic …`); stored encrypted, never returned",
+    )
+    instead_of_builtin: bool = Field(
+        default=False,
+        description="Scan with this adapter instead of the built-in scanner (no SBOM, no "
+        "package list); false: besides it",
+    )
+
+
+class ScannerOut(ApiModel):
+    name: str
+    url: str
+    registry_url: str
+    has_authorization: bool
+    instead_of_builtin: bool
+    adapter_name: str = Field(description="The scanner as the adapter's metadata names it")
+    adapter_vendor: str
+    adapter_version: str
+    report_type: str = Field(description="The report media type asked for")
+    created_at: datetime

@@ -23,6 +23,11 @@ from dockyard.cli.commands._common import (
 
 app = typer.Typer(help="Image scanning: packages and known vulnerabilities of images.")
 
+#: An index's scan request answers a scan per platform image.
+INDEXES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
 #: Seconds between looks at a scan that is not finished.
 POLL_SECONDS = 0.5
 FINISHED = ("done", "failed")
@@ -73,17 +78,29 @@ def run_scan(
     *,
     call: Call,
 ) -> None:
-    """Scan an image now: its packages (syft) and their known vulnerabilities."""
+    """Scan an image now (every platform image of an index): its packages (syft) and
+    their known vulnerabilities."""
     namespace, repository, ref = split_reference(image, digest_ok=True)
     path = repo_path(call.instance, namespace, repository)
     with call.api() as client:
-        scan = client.call("POST", f"{path}/images/{ref}/scan")
-        while wait and scan["state"] not in FINISHED:
-            time.sleep(POLL_SECONDS)
-            scan = client.call("GET", f"{path}/images/{scan['digest']}/scan")
-    _show(scan, call.as_json)
-    if scan["state"] == "failed":
-        raise CliError(f"scan failed: {scan['reason']}")
+        batch = client.call("POST", f"{path}/images/{ref}/scans")
+        scans = batch["scans"]
+        for position, scan in enumerate(scans):
+            while wait and scan["state"] not in FINISHED:
+                time.sleep(POLL_SECONDS)
+                scan = client.call("GET", f"{path}/images/{scan['digest']}/scan")
+            scans[position] = scan
+    if batch["mediaType"] in INDEXES:
+        if call.as_json:
+            print_json(batch)
+        else:
+            for scan in scans:
+                _show(scan, False)
+    else:
+        _show(scans[0], call.as_json)
+    failed = [scan for scan in scans if scan["state"] == "failed"]
+    if failed:
+        raise CliError("; ".join(f"scan of {s['digest']} failed: {s['reason']}" for s in failed))
 
 
 @command(app, "result", instance=True)
@@ -228,3 +245,72 @@ def set_policy(
         if block_severity is not None:
             body["blockSeverity"] = None if block_severity.lower() == NO_BLOCK else block_severity
         _show_policy(client.call("PUT", path, json=body), call.as_json)
+
+
+scanner_app = typer.Typer(
+    help="External scanners: adapters of Harbor's Pluggable Scanner API, deployment-wide."
+)
+app.add_typer(scanner_app, name="scanner", no_args_is_help=True)
+SCANNERS = [
+    ("Name", "name"),
+    ("URL", "url"),
+    ("Registry URL", "registryUrl"),
+    ("Adapter", "adapter"),
+    ("Instead of built-in", "insteadOfBuiltin"),
+]
+
+
+def _scanner_rows(scanners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**s, "adapter": f"{s['adapterName']} {s['adapterVersion']} ({s['adapterVendor']})"}
+        for s in scanners
+    ]
+
+
+@command(scanner_app, "add")
+def add_scanner(
+    name: Annotated[str, typer.Argument()],
+    url: Annotated[str, typer.Argument(help="The adapter's base URL.")],
+    registry_url: Annotated[
+        str,
+        typer.Option("--registry-url", help="This registry's URL as the adapter reaches it."),
+    ],
+    authorization: Annotated[
+        str | None,
+        typer.Option("--authorization", help="The Authorization header value sent to the adapter."),
+    ] = None,
+    instead_of_builtin: Annotated[
+        bool,
+        typer.Option("--instead-of-builtin", help="Scan with it instead of the built-in scanner."),
+    ] = False,
+    *,
+    call: Call,
+) -> None:
+    """Register (or replace) a scanner adapter; every scan then runs it too."""
+    body = {
+        "url": url,
+        "registryUrl": registry_url,
+        "authorization": authorization,
+        "insteadOfBuiltin": instead_of_builtin,
+    }
+    with call.api() as client:
+        found = client.call("PUT", f"/scanners/{name}", json=body)
+    if call.as_json:
+        print_json(found)
+    else:
+        print_table(_scanner_rows([found]), SCANNERS)
+
+
+@command(scanner_app, "list")
+def list_scanners_command(*, call: Call) -> None:
+    """The registered scanner adapters."""
+    with call.api() as client:
+        found = client.call("GET", "/scanners")
+    print_list(found, SCANNERS, call.as_json, rows=_scanner_rows)
+
+
+@command(scanner_app, "remove")
+def remove_scanner(name: Annotated[str, typer.Argument()], *, call: Call) -> None:
+    """Remove a scanner adapter (earlier results keep its findings)."""
+    with call.api() as client:
+        client.call("DELETE", f"/scanners/{name}")

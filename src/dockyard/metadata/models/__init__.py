@@ -37,6 +37,7 @@ from dockyard.metadata.models.replication import (
     ReplicationTaskLayer,
 )
 from dockyard.metadata.models.retention import RetentionPolicy, RetentionRun
+from dockyard.metadata.models.scanners import ExternalScanner
 from dockyard.metadata.models.scans import ImageScan, ScanPolicy
 from dockyard.metadata.models.signing import (
     MetadataNamespace,
@@ -64,6 +65,7 @@ __all__ = [
     "AuthFailure",
     "Blob",
     "EndpointAclEntry",
+    "ExternalScanner",
     "GcRun",
     "GroupMember",
     "GroupRole",

@@ -105,17 +105,18 @@ _SCAN_FINDINGS = select(_SCANS.c.state, _SCANS.c.vulnerabilities).where(
 
 async def done_scans_after(
     session: AsyncSession, after: tuple[uuid.UUID, str] | None, limit: int
-) -> list[tuple[uuid.UUID, str, list[dict[str, Any]]]]:
-    """(repository id, digest, packages) of done scans, in key order after ``after``."""
-    stmt = select(_SCANS.c.repository_id, _SCANS.c.digest, _SCANS.c.packages).where(
-        _SCANS.c.state == "done"
-    )
+) -> list[tuple[uuid.UUID, str, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(repository id, digest, packages, vulnerabilities) of done scans, in key order
+    after ``after``."""
+    stmt = select(
+        _SCANS.c.repository_id, _SCANS.c.digest, _SCANS.c.packages, _SCANS.c.vulnerabilities
+    ).where(_SCANS.c.state == "done")
     if after is not None:
         stmt = stmt.where(tuple_(_SCANS.c.repository_id, _SCANS.c.digest) > tuple_(*after))
     rows = await session.execute(
         stmt.order_by(_SCANS.c.repository_id, _SCANS.c.digest).limit(limit)
     )
-    return [(row[0], str(row[1]), list(row[2] or [])) for row in rows]
+    return [(row[0], str(row[1]), list(row[2] or []), list(row[3] or [])) for row in rows]
 
 
 async def set_done_scan(

