@@ -117,6 +117,19 @@ def test_an_external_scanner_pulls_the_image_and_its_findings_join_the_result(
     assert (instead["sbomDigest"], instead["packages"]) == (None, [])
     assert by_scanner(instead) == [by_scanner(scan)[0]]
 
+    # A namespace refusing pulls of unscanned images does not refuse the adapter's own
+    # pull of an image it is to scan (its token is Dockyard's, for that repository).
+    cli.json("scan", "policy", "set", ns, "--block-unscanned")
+    layers = [{"etc/os-release": DEBIAN_OS, "var/lib/dpkg/status": DPKG_STATUS + "\n"}]
+    fresh = write_layout(tmp_path / "debian2", layers)
+    assert sk.copy(fresh, f"docker://{server.host}/{ns}/debian:2", dest_creds=server.admin)
+    with pytest.raises(C.ClientError) as refused:
+        sk.inspect_raw(f"docker://{server.host}/{ns}/debian:2", creds=server.admin)
+    assert "refuses pulls of unscanned images" in refused.value.stderr
+    gated = cli.json("scan", "run", f"{ns}/debian:2", "--wait")
+    assert (gated["state"], by_scanner(gated)) == ("done", by_scanner(instead))
+    cli.json("scan", "policy", "set", ns, "--allow-unscanned")
+
     # An adapter that cannot pull (it is told a registry URL where none answers) fails
     # the scan with the adapter's reason.
     broken = ("scan", "scanner", "add", "testscan", adapter.url, "--registry-url",
