@@ -246,7 +246,7 @@ def operations(doc: dict) -> dict[tuple[str, str], dict]:
 
 
 def test_openapi_document_every_operation_names_its_action(registry: DockyardServer) -> None:
-    resp = httpx.get(f"{registry.url}{API}/openapi.json")
+    resp = httpx.get(f"{registry.url}{API}/openapi.json", timeout=60)
     assert resp.status_code == 200
     doc = resp.json()
     assert doc["openapi"].startswith("3.")

@@ -99,7 +99,7 @@ def test_policy_decides(registry: DockyardServer, api: ApiClient) -> None:
 
 
 def test_the_operation_is_documented(registry: DockyardServer) -> None:
-    doc = httpx.get(f"{registry.url}/api/v1/openapi.json").json()
+    doc = httpx.get(f"{registry.url}/api/v1/openapi.json", timeout=60).json()
     operation = doc["paths"]["/api/v1/instances/{instance_id}"]["delete"]
     assert operation["x-dockyard-action"] == "cr:DeleteInstance"
     assert "force" in {p["name"] for p in operation["parameters"]}
