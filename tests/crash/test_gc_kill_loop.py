@@ -5,7 +5,8 @@ Each trial runs pushers (images sharing base layers across two repositories; a b
 HEADed first and uploaded only when missing, as clients do), a deleter (deleting
 acknowledged images by digest) and a GC driver (``POST /api/v1/gc/runs`` again and again)
 against a real ``dockyard serve`` whose grace period is one second, then kills the whole
-process group with SIGKILL at a seeded moment, restarts it on the same data and checks:
+process group with SIGKILL a seeded moment after its first acknowledged push, restarts it on
+the same data and checks:
 
 * every acknowledged image not acknowledged deleted pulls completely: the manifest by
   digest has the bytes pushed, every blob's bytes hash to its digest;
@@ -49,7 +50,12 @@ pytestmark = [pytest.mark.crash, pytest.mark.timeout(900)]
 #: Trials per storage backend when DOCKYARD_GC_CRASH_TRIALS is unset: the issue's count for CI.
 CI_TRIALS = 20
 REPOS = ("gcloop/a", "gcloop/b")
-KILL_DELAY = (1.0, 3.5)
+#: The kill comes this long (seeded) after the trial's first acknowledged push, so every
+#: trial has writes to lose: on a loaded machine (and against moto) the first push after a
+#: restart can take seconds, and a delay from the trial's start often killed before any.
+KILL_DELAY = (0.5, 3.0)
+#: A trial whose first push takes longer than this is killed then anyway.
+FIRST_PUSH_LIMIT = 60.0
 GRACE_SECONDS = 1.0
 GC_ENV = {
     "DOCKYARD_GC_GRACE_SECONDS": str(GRACE_SECONDS),
@@ -352,10 +358,15 @@ def test_gc_kill_loop(fresh_registry: Any, backend: str, request: pytest.Fixture
             Deleter(trial, seed, url, reg, ledger),
             Collector("collector", url, api, ledger),
         ]
+        pushed = ledger.counts.get("pushed", 0)
         for w in workers:
             w.start()
+        deadline = time.monotonic() + FIRST_PUSH_LIMIT
+        while ledger.counts.get("pushed", 0) == pushed and time.monotonic() < deadline:
+            time.sleep(0.02)
         delay = rng.uniform(*KILL_DELAY)
         time.sleep(delay)
+        delay = time.monotonic() - begun
         note(server, f"gc trial {trial}: SIGKILL at +{delay:.3f}s")
         kill_group(server)
         for w in workers:
