@@ -23,7 +23,7 @@ one HTTP worker: a restart is most of a trial, and each worker process imports t
 application again.
 
 Environment: DOCKYARD_GC_CRASH_SEED (default random, printed), DOCKYARD_GC_CRASH_TRIALS
-(default 20 per backend, the issue's count for CI). ``scripts/stress-gc --trials N`` runs
+(default 15 per backend in CI: :data:`CI_TRIALS`). ``scripts/stress-gc --trials N`` runs
 many.
 """
 
@@ -43,12 +43,15 @@ from tests.conftest import DockyardServer
 from tests.crash.harness import env_int, kill_group, note
 from tests.s3server import MotoServer, dockyard_s3_env, moto_server  # noqa: F401 - fixture
 
-#: Sized for CI's 20 trials per backend on a busy machine (about 12-30 s each);
+#: Sized for CI's trials per backend on a busy machine (15-45 s each);
 #: ``scripts/stress-gc`` scales it for more (tests/conftest.py).
 pytestmark = [pytest.mark.crash, pytest.mark.timeout(900)]
 
-#: Trials per storage backend when DOCKYARD_GC_CRASH_TRIALS is unset: the issue's count for CI.
-CI_TRIALS = 20
+#: Trials per storage backend when DOCKYARD_GC_CRASH_TRIALS is unset (CI). The issue asks
+#: for 20 within 8 minutes; a trial costs an estimated 15 s in CI (18 s measured before the
+#: single HTTP worker; mostly the restart), so 15 per backend is what fits
+#: (docs/performance.md has the figures).
+CI_TRIALS = 15
 REPOS = ("gcloop/a", "gcloop/b")
 #: The kill comes this long (seeded) after the trial's first acknowledged push, so every
 #: trial has writes to lose: on a loaded machine (and against moto) the first push after a
