@@ -403,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--push-images", type=int, default=200)
     scale.add_argument("--workers", type=int, default=1)
     scale.add_argument("--tmp", help="parent directory of the data directories")
+    gc = sub.add_parser("gc", help="GC mark time and memory, push latency during GC, at scale")
+    gc.add_argument("--repositories", type=int, default=100_000)
+    gc.add_argument("--tags", type=int, default=10, help="tags per repository")
+    gc.add_argument("--push-images", type=int, default=200)
+    gc.add_argument("--workers", type=int, default=1)
+    gc.add_argument("--tmp", help="parent directory of the data directories")
     args = parser.parse_args(argv)
     if args.command == "chart":
         report.draw_chart(Path(args.json), CHART)
@@ -435,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import scale as scale_mod
 
         return scale_mod.run(args)
+    if args.command == "gc":
+        from benchmarks import gc as gc_mod
+
+        return gc_mod.run(args)
     if args.command == "cpu":
         from benchmarks import cpu as cpu_mod
 
