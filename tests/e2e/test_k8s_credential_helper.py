@@ -38,9 +38,11 @@ TESTS_AGENT = "dockyard-tests"
 MANIFEST = Path(__file__).resolve().parents[2] / "docs" / "examples" / "k8s-credential-helper.yaml"
 
 
-def wait_until(check: Callable[[], Any], what: str, logs: Callable[[], str] = str) -> Any:
+def wait_until(
+    check: Callable[[], Any], what: str, logs: Callable[[], str] = str, bound: float = WAIT
+) -> Any:
     """Poll ``check`` until it returns something true (no timing asserted: only a bound)."""
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + bound
     while True:
         found = check()
         if found:
@@ -477,10 +479,14 @@ def test_a_410_gone_watch_relists(standin: StandIn, helper: Helper) -> None:
     compacted = standin.http.post("/_standin/compact")
     assert compacted.status_code == 200
     gone_before = helper.logged("watch expired (410 Gone): relisting")
+    # A longer bound: in one full run on a busy machine the relists came 30 s after the
+    # compaction, together with a ConfigMap change the previous test had made (the cause
+    # of that stall is not known; the closing note of 2026-12-08 says so).
     wait_until(
         lambda: helper.logged("watch expired (410 Gone): relisting") >= gone_before + 4,
         "all four informers relist",
         helper.logs,
+        bound=3 * WAIT,
     )
     relisted = [e["kind"] for e in helper.events() if e["event"].startswith("watch expired")]
     assert set(relisted[-4:]) == {"Namespace", "ServiceAccount", "Secret", "ConfigMap"}
