@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workloads as w
-from benchmarks.common import RESULTS, git_revision, log
+from benchmarks.common import log, write_result
 from benchmarks.http import Connection, add_query, split_location
 from benchmarks.servers import ADMIN_PASSWORD, Dockyard, Reference, Server
 
@@ -322,7 +322,6 @@ def run(args: argparse.Namespace) -> int:
     rounds = args.rounds or (1 if quick else 3)
     small_count = 50 if quick else SMALL_COUNT
     large = 64 * MIB if quick else LARGE
-    rev, dirty = git_revision()
     date = dt.datetime.now(dt.UTC)
     tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-replication-", dir=args.tmp))
     log(f"replication benchmark, {'quick' if quick else 'full'} mode, {rounds} rounds, temp {tmp}")
@@ -355,25 +354,12 @@ def run(args: argparse.Namespace) -> int:
         f"{size // MIB} MiB": med(f"same_account_{size // MIB}mib_s") for size in SAME_ACCOUNT_SIZES
     }
     summary["same_account_s"] = same
-    result = {
-        "meta": {
-            "date": date.strftime("%Y-%m-%d %H:%M:%SZ"),
-            "mode": "quick" if quick else "full",
-            "revision": rev,
-            "dirty": dirty,
-            "cpus": os.cpu_count(),
-            "loadavg_1m_at_end": os.getloadavg()[0],
-            "rounds": rounds,
-            "large_bytes": large,
-            "small_images": small_count,
-        },
-        "summary": summary,
-        "rounds": per_round,
+    meta = {
+        "rounds": rounds,
+        "large_bytes": large,
+        "small_images": small_count,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if quick else ""
-    path = RESULTS / f"{date.strftime('%Y%m%d-%H%M%S')}-{rev[:12]}-replication{suffix}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    path = write_result("replication", date, quick, meta, summary, per_round)
     print(table(summary, large, small_count))
     print(f"\nraw results: {path}")
     return 0

@@ -26,7 +26,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import shutil
 import sqlite3
 import statistics
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workloads as w
-from benchmarks.common import RESULTS, git_revision, log
+from benchmarks.common import log, write_result
 from benchmarks.servers import ADMIN_PASSWORD, Dockyard, RssSampler
 
 NAMESPACE = "bench"
@@ -267,7 +266,6 @@ def run(args: argparse.Namespace) -> int:
     quick = bool(args.quick)
     cfg = w.Config.make(quick, args.rounds)
     cfg = dataclasses.replace(cfg, tiny_images=40 if quick else 120)
-    rev, dirty = git_revision()
     date = dt.datetime.now(dt.UTC)
     tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-scanning-", dir=args.tmp))
     log(f"scanning benchmark, {'quick' if quick else 'full'} mode, {cfg.rounds} rounds, {tmp}")
@@ -302,24 +300,11 @@ def run(args: argparse.Namespace) -> int:
         "scans_per_minute": statistics.median(p for _, p in rounds),
         "rematch": again,
     }
-    result = {
-        "meta": {
-            "date": date.strftime("%Y-%m-%d %H:%M:%SZ"),
-            "mode": "quick" if quick else "full",
-            "revision": rev,
-            "dirty": dirty,
-            "cpus": os.cpu_count(),
-            "loadavg_1m_at_end": os.getloadavg()[0],
-            "images": cfg.tiny_images,
-            "rounds": cfg.rounds,
-        },
-        "summary": summary,
-        "rounds": per_round,
+    meta = {
+        "images": cfg.tiny_images,
+        "rounds": cfg.rounds,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if quick else ""
-    path = RESULTS / f"{date.strftime('%Y%m%d-%H%M%S')}-{rev[:12]}-scanning{suffix}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    path = write_result("scanning", date, quick, meta, summary, per_round)
     print(table(summary))
     print(f"\nraw results: {path}")
     return 0

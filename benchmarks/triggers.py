@@ -38,7 +38,7 @@ from typing import Any
 from tests.webhook_receiver import Receiver
 
 from benchmarks import workloads as w
-from benchmarks.common import RESULTS, git_revision, log
+from benchmarks.common import log, write_result
 from benchmarks.http import Connection
 from benchmarks.servers import ADMIN_PASSWORD, Dockyard, RssSampler
 
@@ -299,7 +299,6 @@ def run(args: argparse.Namespace) -> int:
     rounds = cfg.rounds
     backlog = 500 if quick else 2000
     lag_seconds = 5.0 if quick else 15.0
-    rev, dirty = git_revision()
     date = dt.datetime.now(dt.UTC)
     tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-triggers-", dir=args.tmp))
     log(f"triggers benchmark, {'quick' if quick else 'full'} mode, {rounds} rounds, temp {tmp}")
@@ -348,24 +347,11 @@ def run(args: argparse.Namespace) -> int:
             "target_met": lags["lag_p99_s"] < LAG_P99_TARGET_S,
         },
     }
-    result = {
-        "meta": {
-            "date": date.strftime("%Y-%m-%d %H:%M:%SZ"),
-            "mode": "quick" if quick else "full",
-            "revision": rev,
-            "dirty": dirty,
-            "cpus": os.cpu_count(),
-            "loadavg_1m_at_end": os.getloadavg()[0],
-            "tiny_images": cfg.tiny_images,
-            "rounds": rounds,
-        },
-        "summary": summary,
-        "rounds": per_round,
+    meta = {
+        "tiny_images": cfg.tiny_images,
+        "rounds": rounds,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if quick else ""
-    path = RESULTS / f"{date.strftime('%Y%m%d-%H%M%S')}-{rev[:12]}-triggers{suffix}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    path = write_result("triggers", date, quick, meta, summary, per_round)
     print(table(summary))
     print(f"\nraw results: {path}")
     return 0
