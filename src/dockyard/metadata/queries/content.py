@@ -325,17 +325,12 @@ async def delete_occurrences_of(session: AsyncSession, manifest_ids: Sequence[uu
     """The metadata occurrences over these manifests go with them: an occurrence is
     stored with its image (repository and digest); the same digest in another repository
     has occurrences of its own."""
-    stmt = select(Manifest.repository_id, Manifest.digest).where(Manifest.id.in_(manifest_ids))
-    digests: dict[uuid.UUID, list[str]] = {}
-    for repository_id, digest in await session.execute(stmt):
-        digests.setdefault(repository_id, []).append(digest)
-    for repository_id, of_repository in digests.items():
-        await session.execute(
-            delete(MetadataOccurrence).where(
-                MetadataOccurrence.repository_id == repository_id,
-                MetadataOccurrence.digest.in_(of_repository),
-            )
-        )
+    signed_here = exists().where(
+        Manifest.id.in_(manifest_ids),
+        Manifest.repository_id == MetadataOccurrence.repository_id,
+        Manifest.digest == MetadataOccurrence.digest,
+    )
+    await session.execute(delete(MetadataOccurrence).where(signed_here))
 
 
 async def tag_pointers(
